@@ -1,0 +1,189 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Bifrost.Middleware;
+
+/// <summary>
+/// An OpenAI chat completion request (<c>POST chat/completions</c>), plus Bifrost's <c>fallbacks</c>.
+/// Fields the gateway does not model are kept in <see cref="AdditionalProperties"/> and forwarded
+/// to the provider unchanged.
+/// </summary>
+public sealed class ChatCompletionRequest
+{
+    /// <summary>The model, as <c>provider/model</c> (e.g. <c>openai/gpt-4o-mini</c>) or a bare model name for the default provider.</summary>
+    public string? Model { get; set; }
+
+    /// <summary>The conversation so far.</summary>
+    public IList<ChatMessage>? Messages { get; set; }
+
+    /// <summary>Bifrost extension: <c>provider/model</c> names tried in order when the primary fails with a retryable error. Never sent upstream.</summary>
+    public IList<string>? Fallbacks { get; set; }
+
+    /// <summary>Whether to stream the answer as server-sent events.</summary>
+    public bool? Stream { get; set; }
+
+    /// <summary>Streaming options (<c>include_usage</c>).</summary>
+    public ChatStreamOptions? StreamOptions { get; set; }
+
+    /// <summary>Sampling temperature.</summary>
+    public double? Temperature { get; set; }
+
+    /// <summary>Nucleus sampling probability mass.</summary>
+    public double? TopP { get; set; }
+
+    /// <summary>How many choices to generate.</summary>
+    public int? N { get; set; }
+
+    /// <summary>Legacy maximum number of tokens to generate.</summary>
+    public int? MaxTokens { get; set; }
+
+    /// <summary>Maximum number of tokens to generate, including reasoning tokens.</summary>
+    public int? MaxCompletionTokens { get; set; }
+
+    /// <summary>Up to four sequences where generation stops (a string or an array on the wire).</summary>
+    [JsonConverter(typeof(StringOrArrayConverter))]
+    public IList<string>? Stop { get; set; }
+
+    /// <summary>Seed for best-effort deterministic sampling.</summary>
+    public long? Seed { get; set; }
+
+    /// <summary>Presence penalty.</summary>
+    public double? PresencePenalty { get; set; }
+
+    /// <summary>Frequency penalty.</summary>
+    public double? FrequencyPenalty { get; set; }
+
+    /// <summary>Token bias map (token id → bias).</summary>
+    public IDictionary<string, double>? LogitBias { get; set; }
+
+    /// <summary>Whether to return log probabilities of the output tokens.</summary>
+    public bool? Logprobs { get; set; }
+
+    /// <summary>How many most likely tokens to return at each position.</summary>
+    public int? TopLogprobs { get; set; }
+
+    /// <summary>Tools the model may call.</summary>
+    public IList<ChatTool>? Tools { get; set; }
+
+    /// <summary>Which tool the model must call: <c>none</c>, <c>auto</c>, <c>required</c> or a function object.</summary>
+    public JsonElement? ToolChoice { get; set; }
+
+    /// <summary>Whether the model may call several tools at once.</summary>
+    public bool? ParallelToolCalls { get; set; }
+
+    /// <summary>Output format: <c>text</c>, <c>json_object</c> or <c>json_schema</c>.</summary>
+    public ChatResponseFormat? ResponseFormat { get; set; }
+
+    /// <summary>Reasoning effort for reasoning models (<c>minimal</c>, <c>low</c>, <c>medium</c>, <c>high</c>).</summary>
+    public string? ReasoningEffort { get; set; }
+
+    /// <summary>A stable identifier of the end user.</summary>
+    public string? User { get; set; }
+
+    /// <summary>Developer-defined tags.</summary>
+    public IDictionary<string, string>? Metadata { get; set; }
+
+    /// <summary>Whether the provider may store the completion.</summary>
+    public bool? Store { get; set; }
+
+    /// <summary>Service tier requested from the provider.</summary>
+    public string? ServiceTier { get; set; }
+
+    /// <summary>Every other request field, forwarded to the provider unchanged.</summary>
+    [JsonExtensionData]
+    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
+
+    /// <summary>A shallow copy for one provider attempt: the provider's bare model, no fallbacks.</summary>
+    internal ChatCompletionRequest ForProvider(string model, bool stream)
+    {
+        var copy = (ChatCompletionRequest)MemberwiseClone();
+        copy.Model = model;
+        copy.Fallbacks = null;
+        copy.Stream = stream ? true : null;
+        if (!stream)
+        {
+            copy.StreamOptions = null;
+        }
+
+        return copy;
+    }
+}
+
+/// <summary>Options for streamed chat completions.</summary>
+public sealed class ChatStreamOptions
+{
+    /// <summary>When true, a final chunk with an empty <c>choices</c> array carries the usage of the whole request.</summary>
+    public bool? IncludeUsage { get; set; }
+
+    /// <summary>Other stream options, forwarded unchanged.</summary>
+    [JsonExtensionData]
+    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
+}
+
+/// <summary>A tool the model may call.</summary>
+public sealed class ChatTool
+{
+    /// <summary>The tool type, <c>function</c> for function tools.</summary>
+    public string? Type { get; set; }
+
+    /// <summary>The function definition when <see cref="Type"/> is <c>function</c>.</summary>
+    public ChatFunctionDefinition? Function { get; set; }
+
+    /// <summary>Other tool fields (custom tools), forwarded unchanged.</summary>
+    [JsonExtensionData]
+    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
+}
+
+/// <summary>A function the model may call.</summary>
+public sealed class ChatFunctionDefinition
+{
+    /// <summary>The function's name.</summary>
+    public string? Name { get; set; }
+
+    /// <summary>What the function does.</summary>
+    public string? Description { get; set; }
+
+    /// <summary>The JSON schema of the function's arguments.</summary>
+    public JsonElement? Parameters { get; set; }
+
+    /// <summary>Whether the model must follow the schema exactly.</summary>
+    public bool? Strict { get; set; }
+
+    /// <summary>Other fields, forwarded unchanged.</summary>
+    [JsonExtensionData]
+    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
+}
+
+/// <summary>The requested output format.</summary>
+public sealed class ChatResponseFormat
+{
+    /// <summary><c>text</c>, <c>json_object</c> or <c>json_schema</c>.</summary>
+    public string? Type { get; set; }
+
+    /// <summary>The schema when <see cref="Type"/> is <c>json_schema</c>.</summary>
+    public ChatJsonSchema? JsonSchema { get; set; }
+
+    /// <summary>Other fields, forwarded unchanged.</summary>
+    [JsonExtensionData]
+    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
+}
+
+/// <summary>A JSON schema for structured outputs.</summary>
+public sealed class ChatJsonSchema
+{
+    /// <summary>The schema's name.</summary>
+    public string? Name { get; set; }
+
+    /// <summary>What the schema is for.</summary>
+    public string? Description { get; set; }
+
+    /// <summary>The JSON schema itself.</summary>
+    public JsonElement? Schema { get; set; }
+
+    /// <summary>Whether the output must follow the schema exactly.</summary>
+    public bool? Strict { get; set; }
+
+    /// <summary>Other fields, forwarded unchanged.</summary>
+    [JsonExtensionData]
+    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
+}

@@ -1,0 +1,102 @@
+using Bifrost.Middleware.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Bifrost.Middleware.Configuration;
+
+[OptionsValidator]
+internal sealed partial class BifrostOptionsAttributeValidator : IValidateOptions<BifrostOptions>;
+
+[OptionsValidator]
+internal sealed partial class ProviderOptionsAttributeValidator : IValidateOptions<ProviderOptions>;
+
+/// <summary>Cross-field checks the attributes cannot express: provider types, URLs, keys, the default provider.</summary>
+internal sealed class BifrostOptionsValidator(ProviderRegistrations registrations) : IValidateOptions<BifrostOptions>
+{
+    private readonly BifrostOptionsAttributeValidator _attributes = new();
+    private readonly ProviderOptionsAttributeValidator _providerAttributes = new();
+
+    public ValidateOptionsResult Validate(string? name, BifrostOptions options)
+    {
+        var builder = new ValidateOptionsResultBuilder();
+        builder.AddResult(_attributes.Validate(name, options));
+
+        foreach (var (providerName, provider) in options.Providers)
+        {
+            var prefix = $"Bifrost:Providers:{providerName}";
+            if (string.IsNullOrWhiteSpace(providerName) || providerName.Contains('/', StringComparison.Ordinal))
+            {
+                builder.AddError($"Provider name '{providerName}' is invalid: it must be non-empty and must not contain '/'.");
+                continue;
+            }
+
+            if (provider is null)
+            {
+                builder.AddError($"{prefix} is empty.");
+                continue;
+            }
+
+            var result = _providerAttributes.Validate(providerName, provider);
+            if (result.Failed)
+            {
+                foreach (var failure in result.Failures)
+                {
+                    builder.AddError($"{prefix}: {failure}");
+                }
+            }
+
+            var kind = ProviderKinds.Resolve(providerName, provider, registrations);
+            if (kind is null)
+            {
+                builder.AddError($"{prefix}:Type '{provider.Type}' is unknown. Use '{ProviderKinds.OpenAI}' or '{ProviderKinds.Local}', or register an adapter named '{providerName}' with AddProvider.");
+            }
+            else if (kind == ProviderKinds.OpenAI)
+            {
+                if (string.IsNullOrWhiteSpace(provider.BaseUrl))
+                {
+                    builder.AddError($"{prefix}:BaseUrl is required for an OpenAI-compatible provider (e.g. https://api.openai.com/v1).");
+                }
+                else if (!Uri.TryCreate(provider.BaseUrl, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+                {
+                    builder.AddError($"{prefix}:BaseUrl '{provider.BaseUrl}' must be an absolute http(s) URL.");
+                }
+            }
+
+            if (string.IsNullOrWhiteSpace(provider.AuthHeader))
+            {
+                builder.AddError($"{prefix}:AuthHeader must not be empty.");
+            }
+
+            if (provider.Keys.Count > 0 && provider.Keys.All(static k => k is null || k.Weight <= 0))
+            {
+                builder.AddError($"{prefix}:Keys: at least one key needs a weight above 0.");
+            }
+
+            for (var i = 0; i < provider.Keys.Count; i++)
+            {
+                var key = provider.Keys[i];
+                if (key is null || string.IsNullOrWhiteSpace(key.Value))
+                {
+                    builder.AddError($"{prefix}:Keys:{i}:Value is required (a key, or env:VARIABLE).");
+                }
+                else if (key.Weight is < 0 or double.NaN or double.PositiveInfinity)
+                {
+                    builder.AddError($"{prefix}:Keys:{i}:Weight must be a finite number >= 0.");
+                }
+            }
+
+            if (provider.RetryMaxDelay < provider.RetryBaseDelay)
+            {
+                builder.AddError($"{prefix}:RetryMaxDelay ({provider.RetryMaxDelay}) must not be below RetryBaseDelay ({provider.RetryBaseDelay}).");
+            }
+        }
+
+        if (!string.IsNullOrEmpty(options.DefaultProvider)
+            && !options.Providers.ContainsKey(options.DefaultProvider)
+            && !registrations.Contains(options.DefaultProvider))
+        {
+            builder.AddError($"Bifrost:DefaultProvider '{options.DefaultProvider}' is not a configured provider. Configured: {string.Join(", ", options.Providers.Keys.Concat(registrations.Names).Distinct(StringComparer.OrdinalIgnoreCase))}.");
+        }
+
+        return builder.Build();
+    }
+}

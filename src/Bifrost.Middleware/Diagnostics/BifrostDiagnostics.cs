@@ -1,0 +1,107 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Logging;
+
+namespace Bifrost.Middleware.Diagnostics;
+
+/// <summary>Names of the meter, activity source and instruments (OpenTelemetry GenAI semantic conventions).</summary>
+internal static class BifrostTelemetry
+{
+    public const string Name = "Bifrost.Middleware";
+
+    public const string OperationDuration = "gen_ai.client.operation.duration";
+    public const string TokenUsage = "gen_ai.client.token.usage";
+    public const string Attempts = "bifrost.provider.attempts";
+
+    public const string OperationNameTag = "gen_ai.operation.name";
+    public const string ProviderTag = "gen_ai.provider.name";
+    public const string RequestModelTag = "gen_ai.request.model";
+    public const string TokenTypeTag = "gen_ai.token.type";
+    public const string ErrorTypeTag = "error.type";
+    public const string OutcomeTag = "bifrost.outcome";
+
+    public static readonly ActivitySource ActivitySource = new(Name);
+}
+
+/// <summary>The gateway's instruments, created from the host's <see cref="IMeterFactory"/>.</summary>
+internal sealed class BifrostMetrics
+{
+    public BifrostMetrics(IMeterFactory meterFactory)
+    {
+        var meter = meterFactory.Create(BifrostTelemetry.Name);
+        Duration = meter.CreateHistogram<double>(
+            BifrostTelemetry.OperationDuration,
+            unit: "s",
+            description: "Duration of gateway operations, from the request to the last byte of the answer.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92] });
+        TokenUsage = meter.CreateHistogram<long>(BifrostTelemetry.TokenUsage, unit: "{token}", description: "Tokens used per request, by token type.");
+        Attempts = meter.CreateCounter<long>(BifrostTelemetry.Attempts, unit: "{attempt}", description: "Provider attempts, by outcome (success, retry, fallback, error).");
+    }
+
+    public Histogram<double> Duration { get; }
+
+    public Histogram<long> TokenUsage { get; }
+
+    public Counter<long> Attempts { get; }
+
+    public void RecordAttempt(string provider, string outcome)
+    {
+        if (Attempts.Enabled)
+        {
+            Attempts.Add(1, new KeyValuePair<string, object?>(BifrostTelemetry.ProviderTag, provider), new KeyValuePair<string, object?>(BifrostTelemetry.OutcomeTag, outcome));
+        }
+    }
+
+    public void RecordCompletion(string operation, string? provider, string? model, double seconds, string? errorType, ChatUsage? usage)
+    {
+        if (Duration.Enabled)
+        {
+            var tags = new TagList
+            {
+                { BifrostTelemetry.OperationNameTag, operation },
+                { BifrostTelemetry.ProviderTag, provider },
+                { BifrostTelemetry.RequestModelTag, model },
+            };
+            if (errorType is not null)
+            {
+                tags.Add(BifrostTelemetry.ErrorTypeTag, errorType);
+            }
+
+            Duration.Record(seconds, tags);
+        }
+
+        if (usage is not null && TokenUsage.Enabled)
+        {
+            TokenUsage.Record(usage.PromptTokens, new TagList { { BifrostTelemetry.OperationNameTag, operation }, { BifrostTelemetry.ProviderTag, provider }, { BifrostTelemetry.RequestModelTag, model }, { BifrostTelemetry.TokenTypeTag, "input" } });
+            TokenUsage.Record(usage.CompletionTokens, new TagList { { BifrostTelemetry.OperationNameTag, operation }, { BifrostTelemetry.ProviderTag, provider }, { BifrostTelemetry.RequestModelTag, model }, { BifrostTelemetry.TokenTypeTag, "output" } });
+        }
+    }
+}
+
+/// <summary>All log messages of the gateway. Prompts and completions are never logged.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Warning, "Provider '{Provider}': key variable '{Variable}' is not set; the key is skipped.")]
+    public static partial void KeyVariableMissing(ILogger logger, string provider, string variable);
+
+    [LoggerMessage(2, LogLevel.Information, "Provider '{Provider}' attempt {Attempt} failed with {StatusCode} ({Code}); retrying in {DelayMs} ms.")]
+    public static partial void Retrying(ILogger logger, string provider, int attempt, int statusCode, string? code, long delayMs);
+
+    [LoggerMessage(3, LogLevel.Warning, "Provider '{Provider}' failed with {StatusCode} ({Code}); falling back to '{Fallback}'.")]
+    public static partial void FallingBack(ILogger logger, string provider, int statusCode, string? code, string fallback);
+
+    [LoggerMessage(4, LogLevel.Warning, "Provider '{Provider}' failed with {StatusCode} ({Code}): {Message}")]
+    public static partial void ProviderFailed(ILogger logger, string provider, int statusCode, string? code, string message);
+
+    [LoggerMessage(5, LogLevel.Error, "Provider adapter '{Provider}' threw an unexpected exception.")]
+    public static partial void AdapterCrashed(ILogger logger, string provider, Exception exception);
+
+    [LoggerMessage(6, LogLevel.Warning, "Listing the models of provider '{Provider}' failed; it is left out of the list.")]
+    public static partial void ListModelsFailed(ILogger logger, string provider, Exception exception);
+
+    [LoggerMessage(7, LogLevel.Debug, "Stream from provider '{Provider}' failed after it started; the error is sent to the client as an SSE event.")]
+    public static partial void StreamFailedAfterStart(ILogger logger, string provider, Exception exception);
+
+    [LoggerMessage(8, LogLevel.Debug, "Request {Method} {Path} rejected with {StatusCode}: {Message}")]
+    public static partial void RequestRejected(ILogger logger, string method, string path, int statusCode, string message);
+}

@@ -1,0 +1,49 @@
+using System.Diagnostics.CodeAnalysis;
+using Bifrost.Middleware;
+using Bifrost.Middleware.Endpoints;
+using Bifrost.Middleware.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Options;
+
+namespace Microsoft.AspNetCore.Builder;
+
+/// <summary>Maps the Bifrost endpoints on the host's routing.</summary>
+public static class BifrostEndpointRouteBuilderExtensions
+{
+    /// <summary>
+    /// Maps the OpenAI-compatible endpoints under <paramref name="prefix"/>, each both with and without <c>/v1</c>
+    /// (<c>/openai/v1/chat/completions</c> and <c>/openai/chat/completions</c>): <c>POST chat/completions</c>
+    /// (JSON or SSE) and <c>GET models</c>. Other paths under the prefix answer 404 in the Bifrost error shape.
+    /// </summary>
+    /// <param name="endpoints">The route builder (the <c>WebApplication</c>).</param>
+    /// <param name="prefix">The route prefix. Default <c>/openai</c>.</param>
+    /// <returns>A builder for conventions that apply to every Bifrost endpoint (<c>RequireAuthorization</c>, <c>RequireRateLimiting</c>, ...).</returns>
+    /// <exception cref="InvalidOperationException"><c>AddBifrost</c> was not called.</exception>
+    public static IEndpointConventionBuilder MapBifrost(this IEndpointRouteBuilder endpoints, [StringSyntax("Route")] string prefix = "/openai")
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        ArgumentNullException.ThrowIfNull(prefix);
+        if (endpoints.ServiceProvider.GetService<BifrostMarkerService>() is null)
+        {
+            throw new InvalidOperationException(
+                "Unable to find the required services. Add them by calling 'builder.Services.AddBifrost(...)' before calling 'MapBifrost'.");
+        }
+
+        var options = endpoints.ServiceProvider.GetRequiredService<IOptions<BifrostOptions>>().Value;
+        var group = endpoints.MapGroup(prefix);
+        var bodyLimit = new RequestSizeLimitAttribute(options.MaxRequestBodySize);
+        foreach (var version in (ReadOnlySpan<string>)["/v1", string.Empty])
+        {
+            group.MapPost(version + "/chat/completions", ChatEndpoints.ChatCompletionsAsync)
+                .WithMetadata(bodyLimit)
+                .WithDisplayName($"Bifrost chat completions ({version}{(version.Length == 0 ? "no version" : string.Empty)})");
+            group.MapGet(version + "/models", ModelEndpoints.ListModelsAsync)
+                .WithDisplayName($"Bifrost models ({version}{(version.Length == 0 ? "no version" : string.Empty)})");
+        }
+
+        group.Map("/{**path}", BifrostResults.UnknownRouteAsync).WithDisplayName("Bifrost unknown route");
+        return group;
+    }
+}

@@ -1,0 +1,72 @@
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Bifrost.Middleware.Diagnostics;
+using Bifrost.Middleware.Serialization;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Bifrost.Middleware.Endpoints;
+
+/// <summary>Reading requests and writing answers and errors in the wire format, with our own JSON context.</summary>
+internal static class BifrostResults
+{
+    internal static readonly string[] KnownRoutes = ["chat/completions", "models"];
+
+    /// <summary>Reads a JSON body; bad input becomes a 400 (or 413) <see cref="BifrostException"/>, never a 500.</summary>
+    public static async ValueTask<T> ReadJsonAsync<T>(HttpContext context, JsonTypeInfo<T> typeInfo, string requestType)
+        where T : class
+    {
+        T? value;
+        try
+        {
+            value = await JsonSerializer.DeserializeAsync(context.Request.Body, typeInfo, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (JsonException ex)
+        {
+            throw WithType(BifrostException.Gateway(400, "invalid_request_error", "invalid_json", $"The request body is not valid JSON for this route: {ex.Message}", ex.Path is { Length: > 1 } path ? path.TrimStart('$', '.') : null), requestType);
+        }
+        catch (BadHttpRequestException ex)
+        {
+            var code = ex.StatusCode == StatusCodes.Status413PayloadTooLarge ? "request_too_large" : "bad_request";
+            throw WithType(BifrostException.Gateway(ex.StatusCode, ex.StatusCode == 413 ? "request_too_large" : "invalid_request_error", code, ex.Message), requestType);
+        }
+
+        return value ?? throw WithType(BifrostException.Gateway(400, "invalid_request_error", "invalid_json", "The request body must be a JSON object."), requestType);
+    }
+
+    public static Task WriteJsonAsync<T>(HttpContext context, T value, JsonTypeInfo<T> typeInfo, int statusCode = StatusCodes.Status200OK)
+    {
+        context.Response.StatusCode = statusCode;
+        return context.Response.WriteAsJsonAsync(value, typeInfo, contentType: "application/json", context.RequestAborted);
+    }
+
+    /// <summary>Writes an error in the Bifrost shape with its status (and Retry-After when the provider gave one).</summary>
+    public static Task WriteErrorAsync(HttpContext context, BifrostException exception)
+    {
+        var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Bifrost.Middleware.Endpoints");
+        Log.RequestRejected(logger, context.Request.Method, context.Request.Path, exception.StatusCode, exception.Message);
+        if (exception.RetryAfter is { } retryAfter && exception.StatusCode is 429 or 503)
+        {
+            context.Response.Headers.RetryAfter = ((long)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        return WriteJsonAsync(context, exception.Error, BifrostJson.Context.BifrostError, exception.StatusCode);
+    }
+
+    public static Task UnknownRouteAsync(HttpContext context)
+    {
+        var path = context.Request.RouteValues.TryGetValue("path", out var value) ? value as string ?? string.Empty : string.Empty;
+        var relative = path.StartsWith("v1/", StringComparison.Ordinal) ? path[3..] : path;
+        var known = Array.IndexOf(KnownRoutes, relative.TrimEnd('/')) >= 0;
+        var error = known
+            ? BifrostException.Gateway(405, "invalid_request_error", "method_not_allowed", $"{context.Request.Method} is not allowed on {context.Request.Path}.")
+            : BifrostException.Gateway(404, "invalid_request_error", "unknown_url", $"Unknown route: {context.Request.Method} {context.Request.Path}.");
+        return WriteErrorAsync(context, error);
+    }
+
+    private static BifrostException WithType(BifrostException exception, string requestType)
+    {
+        exception.Error.ExtraFields = new BifrostExtraFields { RequestType = requestType };
+        return exception;
+    }
+}

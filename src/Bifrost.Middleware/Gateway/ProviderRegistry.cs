@@ -1,0 +1,215 @@
+using System.Collections.Frozen;
+using Bifrost.Middleware.Diagnostics;
+using Bifrost.Middleware.Hosting;
+using Bifrost.Middleware.Providers.Local;
+using Bifrost.Middleware.Providers.OpenAI;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Bifrost.Middleware.Gateway;
+
+/// <summary>The configured providers, resolved once at start: adapter, keys (env: resolved), allowed models.</summary>
+internal sealed class ProviderRegistry
+{
+    private readonly FrozenDictionary<string, ProviderRuntime> _providers;
+    private readonly ProviderRuntime? _default;
+
+    public ProviderRegistry(IOptions<BifrostOptions> options, ProviderRegistrations registrations, IServiceProvider services, ILogger<ProviderRegistry> logger)
+    {
+        var value = options.Value;
+        var runtimes = new Dictionary<string, ProviderRuntime>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (name, providerOptions) in value.Providers)
+        {
+            runtimes[name] = Create(name, providerOptions, registrations, services, logger);
+        }
+
+        foreach (var name in registrations.Names)
+        {
+            if (!runtimes.ContainsKey(name))
+            {
+                runtimes[name] = Create(name, new ProviderOptions(), registrations, services, logger);
+            }
+        }
+
+        _providers = runtimes.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
+        if (!string.IsNullOrEmpty(value.DefaultProvider))
+        {
+            _default = _providers.GetValueOrDefault(value.DefaultProvider);
+        }
+    }
+
+    public IEnumerable<ProviderRuntime> Providers => _providers.Values;
+
+    public ProviderRuntime? Default => _default;
+
+    /// <summary>Splits <c>provider/model</c> and checks the provider and model; throws a 400 <see cref="BifrostException"/> otherwise.</summary>
+    public ResolvedModel Resolve(string? model, string param)
+    {
+        if (string.IsNullOrWhiteSpace(model))
+        {
+            throw BifrostException.Gateway(400, "invalid_request_error", "missing_required_parameter", $"'{param}' is required: a model as 'provider/model'.", param);
+        }
+
+        ProviderRuntime? provider = null;
+        string bare = model;
+        var slash = model.IndexOf('/', StringComparison.Ordinal);
+        if (slash > 0 && _providers.TryGetValue(model[..slash], out var named))
+        {
+            provider = named;
+            bare = model[(slash + 1)..];
+        }
+        else if (_default is not null && (slash <= 0 || _default.AllowedModels is null))
+        {
+            // A bare model, or a model id that itself contains '/' (e.g. "meta-llama/Llama-3.1-8B") on a default provider that accepts any model.
+            provider = _default;
+        }
+
+        if (provider is null)
+        {
+            var message = slash > 0
+                ? $"Unknown provider '{model[..slash]}' in model '{model}'. Configured providers: {string.Join(", ", _providers.Keys)}."
+                : $"Model '{model}' has no provider prefix and no default provider is configured. Use 'provider/model' (configured providers: {string.Join(", ", _providers.Keys)}).";
+            throw BifrostException.Gateway(400, "invalid_request_error", "provider_not_found", message, param);
+        }
+
+        if (bare.Length == 0)
+        {
+            throw BifrostException.Gateway(400, "invalid_request_error", "model_not_found", $"Model '{model}' names no model after the provider.", param);
+        }
+
+        if (provider.AllowedModels is { } allowed && !allowed.Contains(bare))
+        {
+            throw BifrostException.Gateway(
+                400,
+                "invalid_request_error",
+                "model_not_found",
+                $"Model '{bare}' is not available on provider '{provider.Name}'. Available: {string.Join(", ", provider.Options.Models)}.",
+                param);
+        }
+
+        return new ResolvedModel(provider, bare);
+    }
+
+    private static ProviderRuntime Create(string name, ProviderOptions options, ProviderRegistrations registrations, IServiceProvider services, ILogger logger)
+    {
+        var kind = ProviderKinds.Resolve(name, options, registrations);
+        IProviderAdapter adapter = kind switch
+        {
+            ProviderKinds.Custom => registrations.Find(name)!.Factory(services),
+            ProviderKinds.Local => services.GetRequiredService<LocalProviderAdapter>(),
+            ProviderKinds.OpenAI => services.GetRequiredService<OpenAICompatibleAdapter>(),
+            _ => throw new InvalidOperationException($"Provider '{name}' has an unknown type '{options.Type}'."),
+        };
+
+        var keys = new List<ProviderKey>();
+        foreach (var key in options.Keys)
+        {
+            if (key?.Value is null || key.Weight <= 0)
+            {
+                continue;
+            }
+
+            var value = key.Value;
+            if (value.StartsWith("env:", StringComparison.OrdinalIgnoreCase))
+            {
+                var variable = value[4..];
+                value = Environment.GetEnvironmentVariable(variable) ?? string.Empty;
+                if (value.Length == 0)
+                {
+                    Log.KeyVariableMissing(logger, name, variable);
+                    continue;
+                }
+            }
+
+            keys.Add(new ProviderKey(value, key.Weight, key.Models.Count == 0 ? null : key.Models.ToFrozenSet(StringComparer.Ordinal)));
+        }
+
+        return new ProviderRuntime(name, options, adapter, [.. keys]);
+    }
+}
+
+internal readonly record struct ResolvedModel(ProviderRuntime Provider, string Model);
+
+internal sealed record ProviderKey(string Value, double Weight, FrozenSet<string>? Models);
+
+/// <summary>A provider ready to serve: its adapter, options and usable keys.</summary>
+internal sealed class ProviderRuntime
+{
+    private readonly ProviderKey[] _keys;
+    private readonly double _totalWeight;
+
+    public ProviderRuntime(string name, ProviderOptions options, IProviderAdapter adapter, ProviderKey[] keys)
+    {
+        Name = name;
+        Options = options;
+        Adapter = adapter;
+        _keys = keys;
+        _totalWeight = keys.Sum(static k => k.Weight);
+        AllowedModels = options.Models.Count == 0 ? null : options.Models.ToFrozenSet(StringComparer.Ordinal);
+        HasConfiguredKeys = options.Keys.Count > 0;
+    }
+
+    public string Name { get; }
+
+    public ProviderOptions Options { get; }
+
+    public IProviderAdapter Adapter { get; }
+
+    public FrozenSet<string>? AllowedModels { get; }
+
+    public bool HasConfiguredKeys { get; }
+
+    public int KeyCount => _keys.Length;
+
+    /// <summary>Picks a key by weighted random choice among the keys allowed for the model; null when the provider has none.</summary>
+    public string? SelectKey(string model, Random random)
+    {
+        if (_keys.Length == 0)
+        {
+            return null;
+        }
+
+        if (_keys.Length == 1)
+        {
+            var only = _keys[0];
+            return only.Models is null || only.Models.Contains(model) ? only.Value : throw NoKey(model);
+        }
+
+        var anyRestricted = false;
+        foreach (var key in _keys)
+        {
+            anyRestricted |= key.Models is not null;
+        }
+
+        if (!anyRestricted)
+        {
+            return Pick(_keys, _totalWeight, random);
+        }
+
+        var eligible = _keys.Where(k => k.Models is null || k.Models.Contains(model)).ToArray();
+        if (eligible.Length == 0)
+        {
+            throw NoKey(model);
+        }
+
+        return Pick(eligible, eligible.Sum(static k => k.Weight), random);
+    }
+
+    private static string Pick(ProviderKey[] keys, double total, Random random)
+    {
+        var point = random.NextDouble() * total;
+        foreach (var key in keys)
+        {
+            point -= key.Weight;
+            if (point < 0)
+            {
+                return key.Value;
+            }
+        }
+
+        return keys[^1].Value;
+    }
+
+    private BifrostException NoKey(string model) =>
+        BifrostException.Gateway(400, "invalid_request_error", "no_key_for_model", $"Provider '{Name}' has no API key allowed for model '{model}'.", "model");
+}

@@ -1,0 +1,141 @@
+using Bifrost.Middleware;
+using Bifrost.Middleware.Configuration;
+using Bifrost.Middleware.Diagnostics;
+using Bifrost.Middleware.Gateway;
+using Bifrost.Middleware.Hosting;
+using Bifrost.Middleware.Providers.Local;
+using Bifrost.Middleware.Providers.OpenAI;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the Bifrost gateway.</summary>
+public static class BifrostServiceCollectionExtensions
+{
+    /// <summary>Registers the gateway; configure it with <c>services.Configure&lt;BifrostOptions&gt;</c> or the builder.</summary>
+    /// <param name="services">The services.</param>
+    /// <returns>A builder to add providers and stores.</returns>
+    public static IBifrostBuilder AddBifrost(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        return AddCore(services);
+    }
+
+    /// <summary>Registers the gateway, configured in code.</summary>
+    /// <param name="services">The services.</param>
+    /// <param name="configure">Configures the options (providers, keys, models, retries).</param>
+    /// <returns>A builder to add providers and stores.</returns>
+    public static IBifrostBuilder AddBifrost(this IServiceCollection services, Action<BifrostOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configure);
+        var builder = AddCore(services);
+        services.Configure(configure);
+        return builder;
+    }
+
+    /// <summary>Registers the gateway, configured from a configuration section (conventionally <c>Bifrost</c>).</summary>
+    /// <param name="services">The services.</param>
+    /// <param name="configuration">The section holding <see cref="BifrostOptions"/>.</param>
+    /// <returns>A builder to add providers and stores; use <c>ConfigureProvider</c> on it for further configuration in code.</returns>
+    public static IBifrostBuilder AddBifrost(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configuration);
+        var builder = AddCore(services);
+        services.Configure<BifrostOptions>(configuration);
+        return builder;
+    }
+
+    private static BifrostBuilder AddCore(IServiceCollection services)
+    {
+        services.AddOptions<BifrostOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<BifrostOptions>, BifrostOptionsValidator>());
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddMetrics();
+        services.AddLogging();
+        services.TryAddSingleton<BifrostMetrics>();
+        services.TryAddSingleton<ProviderRegistrations>();
+        services.TryAddSingleton<ProviderRegistry>();
+        services.TryAddSingleton<IBifrostClient, BifrostGateway>();
+        services.TryAddSingleton<LocalProviderAdapter>();
+        services.TryAddSingleton<OpenAICompatibleAdapter>();
+        services.TryAddSingleton<BifrostMarkerService>();
+        OpenAICompatibleAdapter.AddHttpClient(services);
+
+        return new BifrostBuilder(services);
+    }
+
+    /// <summary>
+    /// Registers a provider adapter type under a provider name, so models <c>name/...</c> are routed to it.
+    /// The adapter is created once (a singleton) with constructor injection. Options for the provider
+    /// (keys, models, retries) may still come from configuration under <c>Providers:name</c>.
+    /// </summary>
+    /// <typeparam name="TAdapter">The adapter type.</typeparam>
+    /// <param name="builder">The builder.</param>
+    /// <param name="name">The provider name (the prefix of model strings).</param>
+    /// <returns>The builder.</returns>
+    public static IBifrostBuilder AddProvider<TAdapter>(this IBifrostBuilder builder, string name)
+        where TAdapter : class, IProviderAdapter
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ValidateProviderName(name);
+        builder.Services.TryAddSingleton<TAdapter>();
+        builder.Services.AddSingleton(new ProviderRegistration(name, static sp => sp.GetRequiredService<TAdapter>()));
+        return builder;
+    }
+
+    /// <summary>Registers a provider adapter created by a factory under a provider name.</summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="name">The provider name (the prefix of model strings).</param>
+    /// <param name="factory">Creates the adapter once.</param>
+    /// <returns>The builder.</returns>
+    public static IBifrostBuilder AddProvider(this IBifrostBuilder builder, string name, Func<IServiceProvider, IProviderAdapter> factory)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(factory);
+        ValidateProviderName(name);
+        builder.Services.AddSingleton(new ProviderRegistration(name, factory));
+        return builder;
+    }
+
+    /// <summary>Configures the options of one provider in code (after configuration binding).</summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="name">The provider name.</param>
+    /// <param name="configure">Configures the provider.</param>
+    /// <returns>The builder.</returns>
+    public static IBifrostBuilder ConfigureProvider(this IBifrostBuilder builder, string name, Action<ProviderOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
+        ValidateProviderName(name);
+        builder.Services.Configure<BifrostOptions>(options =>
+        {
+            if (!options.Providers.TryGetValue(name, out var provider))
+            {
+                provider = new ProviderOptions();
+                options.Providers[name] = provider;
+            }
+
+            configure(provider);
+        });
+        return builder;
+    }
+
+    private static void ValidateProviderName(string name)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        if (name.Contains('/', StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"Provider name '{name}' must not contain '/'.", nameof(name));
+        }
+    }
+
+    private sealed class BifrostBuilder(IServiceCollection services) : IBifrostBuilder
+    {
+        public IServiceCollection Services { get; } = services;
+    }
+}

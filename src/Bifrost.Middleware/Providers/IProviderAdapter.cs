@@ -1,0 +1,85 @@
+namespace Bifrost.Middleware;
+
+/// <summary>
+/// The plugin contract of a provider: converts the gateway's OpenAI-shaped requests to a provider's
+/// protocol and back. One instance may serve several configured providers; everything specific to a
+/// call (provider name, model, key, options) comes in the <see cref="ProviderContext"/>.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Failures that have an answer for the caller are thrown as <see cref="BifrostException"/>, created with
+/// <see cref="BifrostException.Provider"/> so the provider's status and message reach the client; set
+/// <see cref="BifrostException.IsRetryable"/> (the default for 408/409/429/5xx) and
+/// <see cref="BifrostException.RetryAfter"/> so the gateway can retry and fall back. Cancellation through
+/// the token must stop the upstream call. The request is the gateway's own copy with the provider's bare model
+/// name in <see cref="ChatCompletionRequest.Model"/> and no fallbacks; adapters must not keep it.
+/// </para>
+/// <para>
+/// Operations added to this contract later come with a default implementation that answers
+/// "unsupported", so adapters written against an earlier version keep compiling and working.
+/// </para>
+/// </remarks>
+public interface IProviderAdapter
+{
+    /// <summary>Runs a chat completion.</summary>
+    /// <param name="context">The provider, model, key and options of this attempt.</param>
+    /// <param name="request">The request, with the provider's bare model name.</param>
+    /// <param name="cancellationToken">Cancels the upstream call (client disconnect, timeout).</param>
+    Task<ChatCompletionResponse> ChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Streams a chat completion. Errors before the first chunk are retried or fall back; errors after it
+    /// reach the client as an SSE error event. Chunks need no <c>extra_fields</c>: the gateway adds them.
+    /// </summary>
+    /// <param name="context">The provider, model, key and options of this attempt.</param>
+    /// <param name="request">The request, with the provider's bare model name and <c>stream: true</c>.</param>
+    /// <param name="cancellationToken">Cancels the upstream call.</param>
+    IAsyncEnumerable<ChatCompletionChunk> StreamChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, CancellationToken cancellationToken);
+
+    /// <summary>Lists the models the provider serves. By default: the models configured for it.</summary>
+    /// <param name="context">The provider and its options (no model).</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    Task<IReadOnlyList<ModelInfo>> ListModelsAsync(ProviderContext context, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var models = new List<ModelInfo>(context.Options.Models.Count);
+        foreach (var model in context.Options.Models)
+        {
+            models.Add(new ModelInfo { Id = model, OwnedBy = context.ProviderName });
+        }
+
+        return Task.FromResult<IReadOnlyList<ModelInfo>>(models);
+    }
+}
+
+/// <summary>Everything an adapter needs to know about one attempt besides the request.</summary>
+public sealed class ProviderContext
+{
+    /// <summary>Creates a context.</summary>
+    /// <param name="providerName">The configured provider name.</param>
+    /// <param name="options">The provider's options.</param>
+    /// <param name="model">The provider's bare model name, or empty for provider-wide calls.</param>
+    /// <param name="apiKey">The key chosen for this attempt, if the provider has keys.</param>
+    public ProviderContext(string providerName, ProviderOptions options, string model, string? apiKey)
+    {
+        ProviderName = providerName ?? throw new ArgumentNullException(nameof(providerName));
+        Options = options ?? throw new ArgumentNullException(nameof(options));
+        Model = model ?? throw new ArgumentNullException(nameof(model));
+        ApiKey = apiKey;
+    }
+
+    /// <summary>The configured provider name (the prefix in <c>provider/model</c>).</summary>
+    public string ProviderName { get; }
+
+    /// <summary>The provider's options (base URL, headers, timeout, ...).</summary>
+    public ProviderOptions Options { get; }
+
+    /// <summary>The provider's bare model name.</summary>
+    public string Model { get; }
+
+    /// <summary>The API key chosen for this attempt (resolved from <c>env:</c>), or null when the provider has none.</summary>
+    public string? ApiKey { get; }
+
+    /// <summary>The attempt number for this provider, from 0.</summary>
+    public int Attempt { get; init; }
+}

@@ -1,0 +1,321 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.ServerSentEvents;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+using Bifrost.Middleware.Serialization;
+using Microsoft.Extensions.Http.Resilience;
+using Polly;
+using Polly.Timeout;
+
+namespace Bifrost.Middleware.Providers.OpenAI;
+
+/// <summary>
+/// Adapter for OpenAI and every server speaking its HTTP protocol (Azure OpenAI v1, Groq, Together, vLLM,
+/// Ollama, LM Studio, ...): <c>POST {BaseUrl}/chat/completions</c> (JSON or SSE) and <c>GET {BaseUrl}/models</c>.
+/// Requests are forwarded with every field the caller sent, including ones the gateway does not model.
+/// </summary>
+internal sealed class OpenAICompatibleAdapter(IHttpClientFactory httpClientFactory, TimeProvider time) : IProviderAdapter
+{
+    internal const string HttpClientName = "Bifrost.Upstream";
+    private const int MaxErrorBodyBytes = 64 * 1024;
+    private static readonly HttpRequestOptionsKey<TimeSpan> TimeoutKey = new("Bifrost.AttemptTimeout");
+    private static readonly MediaTypeHeaderValue JsonMediaType = new("application/json");
+    private static readonly MediaTypeWithQualityHeaderValue AcceptJson = new("application/json");
+    private static readonly MediaTypeWithQualityHeaderValue AcceptEventStream = new("text/event-stream");
+
+    /// <summary>One named client for all upstreams: no HttpClient timeout (the resilience pipeline times each attempt), no redirects, no cookies, no logging of URLs.</summary>
+    internal static void AddHttpClient(IServiceCollection services)
+    {
+        services.AddHttpClient(HttpClientName, static client => client.Timeout = Timeout.InfiniteTimeSpan)
+            .ConfigurePrimaryHttpMessageHandler(static () => new SocketsHttpHandler
+            {
+                AllowAutoRedirect = false,
+                UseCookies = false,
+                UseProxy = true,
+                AutomaticDecompression = DecompressionMethods.None,
+                PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+                PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2),
+                ConnectTimeout = TimeSpan.FromSeconds(15),
+                MaxConnectionsPerServer = int.MaxValue,
+            })
+            .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
+            .RemoveAllLoggers()
+            .AddResilienceHandler("bifrost-upstream", static builder => builder.AddTimeout(new HttpTimeoutStrategyOptions
+            {
+                // Per provider: ProviderOptions.Timeout, carried on the request. Retries and fallbacks are the gateway's.
+                TimeoutGenerator = static args =>
+                    new ValueTask<TimeSpan>(args.Context.GetRequestMessage() is { } message && message.Options.TryGetValue(TimeoutKey, out var timeout) ? timeout : TimeSpan.FromMinutes(10)),
+            }));
+    }
+
+    public async Task<ChatCompletionResponse> ChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, CancellationToken cancellationToken)
+    {
+        using var message = CreateRequest(context, HttpMethod.Post, "chat/completions", stream: false);
+        message.Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(request, BifrostJson.Context.ChatCompletionRequest)) { Headers = { ContentType = JsonMediaType } };
+        using var response = await SendAsync(context, message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
+        }
+
+        try
+        {
+            await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            return await JsonSerializer.DeserializeAsync(body, BifrostJson.Context.ChatCompletionResponse, cancellationToken).ConfigureAwait(false)
+                ?? throw InvalidResponse(context, "an empty body");
+        }
+        catch (JsonException ex)
+        {
+            throw InvalidResponse(context, $"invalid JSON ({ex.Message})");
+        }
+    }
+
+    public async IAsyncEnumerable<ChatCompletionChunk> StreamChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        using var message = CreateRequest(context, HttpMethod.Post, "chat/completions", stream: true);
+        message.Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(request, BifrostJson.Context.ChatCompletionRequest)) { Headers = { ContentType = JsonMediaType } };
+        using var response = await SendAsync(context, message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
+        }
+
+        var mediaType = response.Content.Headers.ContentType?.MediaType;
+        if (mediaType is not null && mediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase))
+        {
+            // Some servers ignore "stream": true; relay their one JSON answer as a stream would have carried it.
+            throw InvalidResponse(context, "a JSON body where a text/event-stream was requested");
+        }
+
+        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        var parser = SseParser.Create(body, static (eventType, data) => UpstreamEvent.Parse(eventType, data));
+        await foreach (var item in parser.EnumerateAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var evt = item.Data;
+            if (evt.Done)
+            {
+                yield break;
+            }
+
+            if (evt.Error is not null)
+            {
+                throw evt.Error;
+            }
+
+            if (evt.Chunk is not null)
+            {
+                yield return evt.Chunk;
+            }
+        }
+    }
+
+    public async Task<IReadOnlyList<ModelInfo>> ListModelsAsync(ProviderContext context, CancellationToken cancellationToken)
+    {
+        if (context.Options.Models.Count > 0)
+        {
+            return [.. context.Options.Models.Select(m => new ModelInfo { Id = m, OwnedBy = context.ProviderName })];
+        }
+
+        using var message = CreateRequest(context, HttpMethod.Get, "models", stream: false);
+        using var response = await SendAsync(context, message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
+        }
+
+        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        var list = await JsonSerializer.DeserializeAsync(body, BifrostJson.Context.ModelList, cancellationToken).ConfigureAwait(false);
+        return list?.Data is { } data ? [.. data] : [];
+    }
+
+    private static HttpRequestMessage CreateRequest(ProviderContext context, HttpMethod method, string path, bool stream)
+    {
+        var baseUrl = context.Options.BaseUrl ?? throw new InvalidOperationException($"Provider '{context.ProviderName}' has no BaseUrl.");
+        var uri = new Uri(baseUrl.EndsWith('/') ? baseUrl + path : baseUrl + "/" + path, UriKind.Absolute);
+        var message = new HttpRequestMessage(method, uri);
+        message.Headers.Accept.Add(stream ? AcceptEventStream : AcceptJson);
+        foreach (var (name, value) in context.Options.Headers)
+        {
+            message.Headers.TryAddWithoutValidation(name, value);
+        }
+
+        if (context.ApiKey is { Length: > 0 } key)
+        {
+            if (string.Equals(context.Options.AuthHeader, "Authorization", StringComparison.OrdinalIgnoreCase))
+            {
+                message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+            }
+            else
+            {
+                message.Headers.TryAddWithoutValidation(context.Options.AuthHeader, key);
+            }
+        }
+
+        message.Options.Set(TimeoutKey, context.Options.Timeout);
+        return message;
+    }
+
+    private async Task<HttpResponseMessage> SendAsync(ProviderContext context, HttpRequestMessage message, HttpCompletionOption completion, CancellationToken cancellationToken)
+    {
+        var client = httpClientFactory.CreateClient(HttpClientName);
+        try
+        {
+            return await client.SendAsync(message, completion, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutRejectedException ex)
+        {
+            throw new BifrostException(
+                new BifrostError { StatusCode = 504, Error = new BifrostErrorDetail { Type = "api_error", Code = "provider_timeout", Message = $"Provider '{context.ProviderName}' did not answer within {context.Options.Timeout}." } },
+                ex)
+            { IsRetryable = true };
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new BifrostException(
+                new BifrostError { StatusCode = 502, Error = new BifrostErrorDetail { Type = "api_error", Code = "provider_unreachable", Message = $"Provider '{context.ProviderName}' could not be reached: {ex.Message}" } },
+                ex)
+            { IsRetryable = true };
+        }
+    }
+
+    /// <summary>Passes the provider's status and message through; understands OpenAI's error object and the common variants.</summary>
+    private async Task<BifrostException> ReadErrorAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        var status = (int)response.StatusCode;
+        var retryAfter = ParseRetryAfter(response);
+        string text;
+        try
+        {
+            await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            var buffer = new byte[MaxErrorBodyBytes];
+            var read = 0;
+            int n;
+            while (read < buffer.Length && (n = await body.ReadAsync(buffer.AsMemory(read), cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                read += n;
+            }
+
+            text = Encoding.UTF8.GetString(buffer, 0, read);
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException)
+        {
+            text = string.Empty;
+        }
+
+        string? type = null, code = null, param = null, message = null;
+        try
+        {
+            using var document = JsonDocument.Parse(text);
+            var root = document.RootElement;
+            var error = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("error", out var e) ? e : root;
+            if (error.ValueKind == JsonValueKind.String)
+            {
+                message = error.GetString();
+            }
+            else if (error.ValueKind == JsonValueKind.Object)
+            {
+                message = AsString(error, "message") ?? AsString(root, "message") ?? AsString(root, "detail");
+                type = AsString(error, "type");
+                code = AsString(error, "code");
+                param = AsString(error, "param");
+            }
+        }
+        catch (JsonException)
+        {
+            // not JSON: the text itself is the message
+        }
+
+        if (string.IsNullOrWhiteSpace(message))
+        {
+            message = string.IsNullOrWhiteSpace(text) ? $"Provider answered {status} {response.ReasonPhrase}." : text.Trim();
+        }
+
+        return BifrostException.Provider(status, type, code, message, param, retryAfter);
+    }
+
+    private static string? AsString(JsonElement element, string name) =>
+        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value)
+            ? value.ValueKind switch
+            {
+                JsonValueKind.String => value.GetString(),
+                JsonValueKind.Number => value.GetRawText(),
+                _ => null,
+            }
+            : null;
+
+    private TimeSpan? ParseRetryAfter(HttpResponseMessage response)
+    {
+        if (response.Headers.TryGetValues("retry-after-ms", out var ms)
+            && double.TryParse(ms.FirstOrDefault(), NumberStyles.Float, CultureInfo.InvariantCulture, out var milliseconds))
+        {
+            return TimeSpan.FromMilliseconds(milliseconds);
+        }
+
+        if (response.Headers.RetryAfter is { } retryAfter)
+        {
+            if (retryAfter.Delta is { } delta)
+            {
+                return delta;
+            }
+
+            if (retryAfter.Date is { } date)
+            {
+                var wait = date - time.GetUtcNow();
+                return wait > TimeSpan.Zero ? wait : TimeSpan.Zero;
+            }
+        }
+
+        return null;
+    }
+
+    private static BifrostException InvalidResponse(ProviderContext context, string what) =>
+        BifrostException.Provider(502, "api_error", "invalid_provider_response", $"Provider '{context.ProviderName}' returned {what}.");
+
+    /// <summary>One parsed upstream SSE event: a chunk, the [DONE] marker, or an error event.</summary>
+    private readonly struct UpstreamEvent
+    {
+        public ChatCompletionChunk? Chunk { get; init; }
+
+        public bool Done { get; init; }
+
+        public BifrostException? Error { get; init; }
+
+        public static UpstreamEvent Parse(string eventType, ReadOnlySpan<byte> data)
+        {
+            var trimmed = data.Trim((byte)' ');
+            if (trimmed.SequenceEqual("[DONE]"u8))
+            {
+                return new UpstreamEvent { Done = true };
+            }
+
+            if (trimmed.IsEmpty)
+            {
+                return default;
+            }
+
+            ChatCompletionChunk? chunk;
+            try
+            {
+                chunk = JsonSerializer.Deserialize(trimmed, BifrostJson.Context.ChatCompletionChunk);
+            }
+            catch (JsonException ex)
+            {
+                return new UpstreamEvent { Error = BifrostException.Provider(502, "api_error", "invalid_provider_response", $"Provider sent an invalid stream event ({ex.Message}).") };
+            }
+
+            if (chunk?.AdditionalProperties is { } extra && extra.TryGetValue("error", out var error) && (chunk.Choices.Count == 0 || eventType == "error"))
+            {
+                var message = error.ValueKind == JsonValueKind.Object && error.TryGetProperty("message", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : error.ToString();
+                var type = error.ValueKind == JsonValueKind.Object && error.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+                var code = error.ValueKind == JsonValueKind.Object && error.TryGetProperty("code", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
+                var status = error.ValueKind == JsonValueKind.Object && error.TryGetProperty("status_code", out var s) && s.TryGetInt32(out var sc) ? sc : 500;
+                return new UpstreamEvent { Error = BifrostException.Provider(status, type, code, message ?? "Provider stream failed.") };
+            }
+
+            return new UpstreamEvent { Chunk = chunk };
+        }
+    }
+}

@@ -1,0 +1,38 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Bifrost.Middleware.Serialization;
+
+/// <summary>
+/// The wire format: snake_case, nulls omitted (fields that must be present, such as <c>finish_reason</c>, opt out
+/// per property). The gateway never uses the host's <c>JsonOptions</c>, so a host's naming policy cannot leak in.
+/// </summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    NumberHandling = JsonNumberHandling.Strict,
+    AllowTrailingCommas = false,
+    ReadCommentHandling = JsonCommentHandling.Disallow,
+    UseStringEnumConverter = false)]
+[JsonSerializable(typeof(ChatCompletionRequest))]
+[JsonSerializable(typeof(ChatCompletionResponse))]
+[JsonSerializable(typeof(ChatCompletionChunk))]
+[JsonSerializable(typeof(ModelList))]
+[JsonSerializable(typeof(BifrostError))]
+[JsonSerializable(typeof(JsonElement))]
+[JsonSerializable(typeof(ChatContentPart))]
+internal sealed partial class BifrostJsonContext : JsonSerializerContext;
+
+/// <summary>The context every read and write of the gateway uses: the generated metadata with a relaxed encoder (no \u0027 for quotes in messages).</summary>
+internal static class BifrostJson
+{
+    public static BifrostJsonContext Context { get; } = new(new JsonSerializerOptions
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
+
+    public static JsonWriterOptions WriterOptions { get; } = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, SkipValidation = true };
+}

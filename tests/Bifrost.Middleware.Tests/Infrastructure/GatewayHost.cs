@@ -1,0 +1,65 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Bifrost.Middleware.Tests.Infrastructure;
+
+/// <summary>An in-process host (TestServer) with the gateway mapped at /openai; configure options and services per test.</summary>
+public sealed class GatewayHost : IAsyncDisposable
+{
+    private GatewayHost(WebApplication app)
+    {
+        App = app;
+        Server = app.GetTestServer();
+        Client = Server.CreateClient();
+    }
+
+    public WebApplication App { get; }
+
+    public TestServer Server { get; }
+
+    public HttpClient Client { get; }
+
+    public IServiceProvider Services => App.Services;
+
+    /// <summary>Starts a host. By default it has the local provider as the default provider.</summary>
+    public static async Task<GatewayHost> StartAsync(
+        Action<BifrostOptions>? configure = null,
+        Action<IBifrostBuilder>? bifrost = null,
+        Action<IServiceCollection>? services = null,
+        string prefix = "/openai")
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
+        builder.WebHost.UseTestServer();
+        builder.Logging.ClearProviders();
+        var gateway = builder.Services.AddBifrost(options =>
+        {
+            options.DefaultProvider = "local";
+            options.Providers["local"] = new ProviderOptions { Type = "local" };
+            configure?.Invoke(options);
+        });
+        bifrost?.Invoke(gateway);
+        services?.Invoke(builder.Services);
+        var app = builder.Build();
+        app.MapBifrost(prefix);
+        await app.StartAsync();
+        return new GatewayHost(app);
+    }
+
+    public Task<HttpResponseMessage> PostJsonAsync(string path, string json, CancellationToken cancellationToken = default) =>
+        Client.PostAsync(path, new StringContent(json, System.Text.Encoding.UTF8, "application/json"), cancellationToken);
+
+    public static async Task<JsonElement> ReadJsonAsync(HttpResponseMessage response) =>
+        (await response.Content.ReadFromJsonAsync<JsonElement>())!;
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await App.StopAsync();
+        await App.DisposeAsync();
+    }
+}

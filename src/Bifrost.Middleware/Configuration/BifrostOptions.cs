@@ -17,6 +17,54 @@ public sealed class BifrostOptions
     /// <summary>Largest accepted JSON request body on the inference routes, in bytes. Default 32 MiB.</summary>
     [Range(1024, long.MaxValue)]
     public long MaxRequestBodySize { get; set; } = 32 * 1024 * 1024;
+
+    /// <summary>The background job engine behind async inference and batches.</summary>
+    [Microsoft.Extensions.Options.ValidateObjectMembers]
+    public JobsOptions Jobs { get; set; } = new();
+}
+
+/// <summary>Options of the job engine (async inference, batches).</summary>
+public sealed class JobsOptions
+{
+    /// <summary>Jobs run at the same time by this instance. Default 4.</summary>
+    [Range(1, 1024)]
+    public int Workers { get; set; } = 4;
+
+    /// <summary>Unfinished jobs (pending + processing) above which new submissions get 429. Default 10,000.</summary>
+    [Range(1, int.MaxValue)]
+    public int MaxQueuedJobs { get; set; } = 10_000;
+
+    /// <summary>The <c>Retry-After</c> sent with a 429 when the queue is full. Default 5 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan QueueFullRetryAfter { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a finished job's result is kept, unless the request's <c>x-bf-async-job-result-ttl</c> says otherwise. Default 1 hour.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "365.00:00:00")]
+    public TimeSpan ResultTtl { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Longest result lifetime a request may ask for. Default 30 days.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "3650.00:00:00")]
+    public TimeSpan MaxResultTtl { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>A worker's lease on a job; renewed every third of it while the job runs. Default 30 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often idle workers look at the store even without a doorbell ring (other instances, retries due). Default 1 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Runs of a job that may fail with a retryable error before it fails for good. Default 3.</summary>
+    [Range(1, 100)]
+    public int MaxAttempts { get; set; } = 3;
+
+    /// <summary>Delay before a failed job runs again; doubled on each attempt. Default 2 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How often finished jobs past their TTL are deleted. Default 1 minute.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "1.00:00:00")]
+    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromMinutes(1);
 }
 
 /// <summary>One provider: which adapter serves it, where it is, its keys and models, timeouts and retries.</summary>

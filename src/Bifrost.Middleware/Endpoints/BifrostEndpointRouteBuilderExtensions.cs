@@ -39,6 +39,13 @@ public static class BifrostEndpointRouteBuilderExtensions
             group.MapPost(version + "/chat/completions", ChatEndpoints.ChatCompletionsAsync)
                 .WithMetadata(bodyLimit)
                 .WithDisplayName($"Bifrost chat completions ({version}{(version.Length == 0 ? "no version" : string.Empty)})");
+            group.MapGet(version + "/chat/completions", ChatEndpoints.PollOnlyAsync)
+                .WithDisplayName($"Bifrost async poll ({version}{(version.Length == 0 ? "no version" : string.Empty)})");
+            group.MapPost(version + "/async/chat/completions", ChatEndpoints.SubmitEnvelopeAsync)
+                .WithMetadata(bodyLimit)
+                .WithDisplayName($"Bifrost async chat completions ({version}{(version.Length == 0 ? "no version" : string.Empty)})");
+            group.MapGet(version + "/async/chat/completions/{job_id}", ChatEndpoints.GetEnvelopeAsync)
+                .WithDisplayName($"Bifrost async chat completion job ({version}{(version.Length == 0 ? "no version" : string.Empty)})");
             group.MapGet(version + "/models", ModelEndpoints.ListModelsAsync)
                 .WithDisplayName($"Bifrost models ({version}{(version.Length == 0 ? "no version" : string.Empty)})");
         }

@@ -10,7 +10,7 @@ namespace Bifrost.Middleware.Endpoints;
 /// <summary>Reading requests and writing answers and errors in the wire format, with our own JSON context.</summary>
 internal static class BifrostResults
 {
-    internal static readonly string[] KnownRoutes = ["chat/completions", "models"];
+    internal static readonly string[] KnownRoutes = ["chat/completions", "models", "async/chat/completions"];
 
     /// <summary>Reads a JSON body; bad input becomes a 400 (or 413) <see cref="BifrostException"/>, never a 500.</summary>
     public static async ValueTask<T> ReadJsonAsync<T>(HttpContext context, JsonTypeInfo<T> typeInfo, string requestType)
@@ -55,7 +55,7 @@ internal static class BifrostResults
 
     public static Task UnknownRouteAsync(HttpContext context)
     {
-        var path = context.Request.RouteValues.TryGetValue("path", out var value) ? value as string ?? string.Empty : string.Empty;
+        var path = context.Request.RouteValues.TryGetValue("path", out var value) ? value as string ?? string.Empty : KnownRoutes[0];
         var relative = path.StartsWith("v1/", StringComparison.Ordinal) ? path[3..] : path;
         var known = Array.IndexOf(KnownRoutes, relative.TrimEnd('/')) >= 0;
         var error = known

@@ -20,7 +20,7 @@ internal sealed class BifrostGateway(ProviderRegistry registry, BifrostMetrics m
     {
         ArgumentNullException.ThrowIfNull(request);
         var start = time.GetTimestamp();
-        var plan = Plan(request, ChatRequestType);
+        var plan = ChatRequestPlanner.Plan(registry, request, ChatRequestType);
         BifrostException? last = null;
         for (var i = 0; i < plan.Length; i++)
         {
@@ -69,7 +69,7 @@ internal sealed class BifrostGateway(ProviderRegistry registry, BifrostMetrics m
     {
         ArgumentNullException.ThrowIfNull(request);
         var start = time.GetTimestamp();
-        var plan = Plan(request, ChatStreamRequestType);
+        var plan = ChatRequestPlanner.Plan(registry, request, ChatStreamRequestType);
         var (enumerator, first, target) = await StartStreamAsync(request, plan, start, cancellationToken).ConfigureAwait(false);
         if (enumerator is null)
         {
@@ -286,45 +286,6 @@ internal sealed class BifrostGateway(ProviderRegistry registry, BifrostMetrics m
         var capped = Math.Min(exponential, options.RetryMaxDelay.TotalMilliseconds);
         var jittered = capped * (0.5 + (Random.Shared.NextDouble() * 0.5));
         return TimeSpan.FromMilliseconds(jittered);
-    }
-
-    private ResolvedModel[] Plan(ChatCompletionRequest request, string requestType)
-    {
-        try
-        {
-            if (request.Messages is not { Count: > 0 } messages)
-            {
-                throw BifrostException.Gateway(400, "invalid_request_error", "missing_required_parameter", "'messages' is required and must contain at least one message.", "messages");
-            }
-
-            for (var i = 0; i < messages.Count; i++)
-            {
-                if (messages[i] is null || string.IsNullOrEmpty(messages[i].Role))
-                {
-                    throw BifrostException.Gateway(400, "invalid_request_error", "invalid_value", $"'messages[{i}].role' is required.", $"messages[{i}].role");
-                }
-            }
-
-            var primary = registry.Resolve(request.Model, "model");
-            if (request.Fallbacks is not { Count: > 0 } fallbacks)
-            {
-                return [primary];
-            }
-
-            var plan = new ResolvedModel[fallbacks.Count + 1];
-            plan[0] = primary;
-            for (var i = 0; i < fallbacks.Count; i++)
-            {
-                plan[i + 1] = registry.Resolve(fallbacks[i], $"fallbacks[{i}]");
-            }
-
-            return plan;
-        }
-        catch (BifrostException ex)
-        {
-            ex.Error.ExtraFields ??= new BifrostExtraFields { RequestType = requestType, ModelRequested = request.Model };
-            throw;
-        }
     }
 
     private static ProviderContext CreateContext(ResolvedModel target, int attempt) =>

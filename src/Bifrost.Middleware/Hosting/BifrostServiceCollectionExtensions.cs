@@ -3,6 +3,7 @@ using Bifrost.Middleware.Configuration;
 using Bifrost.Middleware.Diagnostics;
 using Bifrost.Middleware.Gateway;
 using Bifrost.Middleware.Hosting;
+using Bifrost.Middleware.Jobs;
 using Bifrost.Middleware.Providers.Local;
 using Bifrost.Middleware.Providers.OpenAI;
 using Microsoft.Extensions.Configuration;
@@ -64,6 +65,15 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddSingleton<LocalProviderAdapter>();
         services.TryAddSingleton<OpenAICompatibleAdapter>();
         services.TryAddSingleton<BifrostMarkerService>();
+
+        // Jobs: async inference now, batches later. The store is the truth; the doorbell only wakes workers.
+        services.TryAddSingleton<IJobStore>(static sp => new InMemoryJobStore(sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<JobDoorbell>();
+        services.TryAddSingleton<AsyncJobService>();
+        services.TryAddSingleton<IJobOwnerResolver, DefaultJobOwnerResolver>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IJobHandler, ChatCompletionJobHandler>());
+        services.TryAddSingleton<JobProcessor>();
+        services.AddHostedService(static sp => sp.GetRequiredService<JobProcessor>());
         OpenAICompatibleAdapter.AddHttpClient(services);
 
         return new BifrostBuilder(services);

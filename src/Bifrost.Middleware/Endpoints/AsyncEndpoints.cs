@@ -1,0 +1,180 @@
+using System.Globalization;
+using System.Text.Json;
+using Bifrost.Middleware.Jobs;
+using Bifrost.Middleware.Serialization;
+using Microsoft.AspNetCore.Http;
+
+namespace Bifrost.Middleware.Endpoints;
+
+/// <summary>
+/// Bifrost's async inference: the <c>x-bf-async</c> / <c>x-bf-async-id</c> headers on the inference routes, and
+/// the job-envelope routes <c>POST v1/async/{route}</c> (202) and <c>GET v1/async/{route}/{job_id}</c>.
+/// Both share one store: a job submitted one way can be polled the other way.
+/// </summary>
+internal static class AsyncEndpoints
+{
+    public const string AsyncHeader = "x-bf-async";
+    public const string AsyncIdHeader = "x-bf-async-id";
+    public const string TtlHeader = "x-bf-async-job-result-ttl";
+
+    public static bool IsAsyncRequested(HttpContext context) =>
+        context.Request.Headers.TryGetValue(AsyncHeader, out var value)
+        && (string.Equals(value.ToString(), "true", StringComparison.OrdinalIgnoreCase) || value.ToString() == "1");
+
+    public static string? AsyncId(HttpContext context) =>
+        context.Request.Headers.TryGetValue(AsyncIdHeader, out var value) && !string.IsNullOrWhiteSpace(value.ToString()) ? value.ToString().Trim() : null;
+
+    /// <summary>Stores the request as a job (after admission control) and returns it.</summary>
+    public static async Task<JobRecord> SubmitAsync(HttpContext context, string kind, ReadOnlyMemory<byte> payload, string requestType)
+    {
+        var jobs = context.RequestServices.GetRequiredService<AsyncJobService>();
+        var owner = context.RequestServices.GetRequiredService<IJobOwnerResolver>().ResolveOwner(context);
+        var ttl = ParseTtl(context, jobs.Options, requestType);
+        try
+        {
+            return await jobs.SubmitAsync(kind, payload, owner, ttl, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (BifrostException ex)
+        {
+            ex.Error.ExtraFields ??= new BifrostExtraFields { RequestType = requestType };
+            throw;
+        }
+    }
+
+    /// <summary>The caller's job of this kind, or a 404 <see cref="BifrostException"/>.</summary>
+    public static async Task<JobRecord> FindAsync(HttpContext context, string id, string kind, string requestType)
+    {
+        var jobs = context.RequestServices.GetRequiredService<AsyncJobService>();
+        var owner = context.RequestServices.GetRequiredService<IJobOwnerResolver>().ResolveOwner(context);
+        var job = await jobs.FindAsync(id, kind, owner, context.RequestAborted).ConfigureAwait(false);
+        if (job is null)
+        {
+            var error = BifrostException.Gateway(404, "invalid_request_error", "job_not_found", $"No async job '{id}' (it does not exist, expired, or belongs to another caller).", AsyncIdHeader);
+            error.Error.ExtraFields = new BifrostExtraFields { RequestType = requestType };
+            throw error;
+        }
+
+        return job;
+    }
+
+    /// <summary>Answers an <c>x-bf-async-id</c> poll: the stored result or error as the synchronous call would have, else the route's empty shape.</summary>
+    public static async Task WritePollAsync(HttpContext context, JobRecord job, Func<JobRecord, Task> writePending)
+    {
+        if (job.IsFinished && job.Result is { } body)
+        {
+            context.Response.StatusCode = job.StatusCode ?? StatusCodes.Status200OK;
+            context.Response.ContentType = "application/json";
+            await context.Response.Body.WriteAsync(body, context.RequestAborted).ConfigureAwait(false);
+            return;
+        }
+
+        await writePending(job).ConfigureAwait(false);
+    }
+
+    /// <summary><c>POST v1/async/{route}</c>: 202 <c>{id, status: "pending", created_at}</c>.</summary>
+    public static Task WriteAcceptedAsync(HttpContext context, JobRecord job)
+    {
+        context.Response.StatusCode = StatusCodes.Status202Accepted;
+        context.Response.ContentType = "application/json";
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer, BifrostJson.WriterOptions))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("id", job.Id);
+            writer.WriteString("status", "pending");
+            writer.WriteString("created_at", Rfc3339(job.CreatedAt));
+            writer.WriteEndObject();
+        }
+
+        return context.Response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted).AsTask();
+    }
+
+    /// <summary><c>GET v1/async/{route}/{job_id}</c>: the job envelope.</summary>
+    public static Task WriteEnvelopeAsync(HttpContext context, JobRecord job)
+    {
+        context.Response.StatusCode = StatusCodes.Status200OK;
+        context.Response.ContentType = "application/json";
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(1024 + (job.Result?.Length ?? 0));
+        using (var writer = new Utf8JsonWriter(buffer, BifrostJson.WriterOptions))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("id", job.Id);
+            writer.WriteString("status", StatusName(job.Status));
+            writer.WriteString("created_at", Rfc3339(job.CreatedAt));
+            WriteTime(writer, "completed_at", job.CompletedAt);
+            WriteTime(writer, "expires_at", job.ExpiresAt);
+            if (job.StatusCode is { } status)
+            {
+                writer.WriteNumber("status_code", status);
+            }
+            else
+            {
+                writer.WriteNull("status_code");
+            }
+
+            writer.WritePropertyName("result");
+            if (job.Status == JobStatus.Completed && job.Result is { } result)
+            {
+                writer.WriteRawValue(result.Span, skipInputValidation: true);
+            }
+            else
+            {
+                writer.WriteNullValue();
+            }
+
+            writer.WritePropertyName("error");
+            if (job.Status is JobStatus.Failed or JobStatus.Cancelled && job.Result is { } error)
+            {
+                writer.WriteRawValue(error.Span, skipInputValidation: true);
+            }
+            else
+            {
+                writer.WriteNullValue();
+            }
+
+            writer.WriteEndObject();
+        }
+
+        return context.Response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted).AsTask();
+    }
+
+    public static string StatusName(JobStatus status) => status switch
+    {
+        JobStatus.Pending => "pending",
+        JobStatus.Processing => "processing",
+        JobStatus.Completed => "completed",
+        _ => "failed",
+    };
+
+    private static TimeSpan? ParseTtl(HttpContext context, JobsOptions options, string requestType)
+    {
+        if (!context.Request.Headers.TryGetValue(TtlHeader, out var value) || string.IsNullOrWhiteSpace(value.ToString()))
+        {
+            return null;
+        }
+
+        if (!long.TryParse(value.ToString().Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) || seconds <= 0)
+        {
+            var error = BifrostException.Gateway(400, "invalid_request_error", "invalid_value", $"'{TtlHeader}' must be a positive number of seconds.", TtlHeader);
+            error.Error.ExtraFields = new BifrostExtraFields { RequestType = requestType };
+            throw error;
+        }
+
+        var ttl = TimeSpan.FromSeconds(Math.Min(seconds, (long)options.MaxResultTtl.TotalSeconds));
+        return ttl;
+    }
+
+    private static void WriteTime(Utf8JsonWriter writer, string name, DateTimeOffset? value)
+    {
+        if (value is { } time)
+        {
+            writer.WriteString(name, Rfc3339(time));
+        }
+        else
+        {
+            writer.WriteNull(name);
+        }
+    }
+
+    private static string Rfc3339(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+}

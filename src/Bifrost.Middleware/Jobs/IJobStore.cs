@@ -1,0 +1,101 @@
+namespace Bifrost.Middleware;
+
+/// <summary>
+/// The truth about background work (async inference, batches). The gateway persists a job through the store
+/// before it answers the client; workers claim jobs with a lease, renew it while they work, and finish them with
+/// a fenced compare-and-set on the lease's <see cref="JobLease.Version"/>, so a worker whose lease was lost can
+/// never overwrite the result of the worker that took over.
+/// </summary>
+/// <remarks>
+/// <para>Contract every implementation must keep (checked by <c>JobStoreConformanceTests&lt;TStore&gt;</c> in
+/// <c>Bifrost.Middleware.Testing</c>):</para>
+/// <list type="bullet">
+/// <item><see cref="EnqueueAsync"/> returns only when the job is stored (durably, for a durable store).</item>
+/// <item><see cref="TryClaimAsync"/> hands a job to at most one worker at a time: a <see cref="JobStatus.Pending"/>
+/// job whose <see cref="JobRecord.NotBefore"/> has passed, or a <see cref="JobStatus.Processing"/> job whose lease
+/// expired (its worker died). Each claim increments <see cref="JobRecord.Version"/>, oldest jobs first.</item>
+/// <item><see cref="RenewLeaseAsync"/>, <see cref="CompleteAsync"/>, <see cref="FailAsync"/> and <see cref="ReleaseAsync"/>
+/// succeed only while the caller's lease is current (same version, job still processing); otherwise they return false and change nothing.</item>
+/// <item>Finished jobs (completed, failed, cancelled) are removed by <see cref="ExpireAsync"/> once <see cref="JobRecord.ExpiresAt"/> passed; jobs still running are never expired.</item>
+/// <item>All times come from the <see cref="TimeProvider"/> the store was given.</item>
+/// </list>
+/// </remarks>
+public interface IJobStore
+{
+    /// <summary>Stores a new pending job.</summary>
+    /// <param name="job">The job to store.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The stored job.</returns>
+    ValueTask<JobRecord> EnqueueAsync(NewJob job, CancellationToken cancellationToken);
+
+    /// <summary>Reads a job, or null when it does not exist (or expired).</summary>
+    /// <param name="id">The job id.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<JobRecord?> GetAsync(string id, CancellationToken cancellationToken);
+
+    /// <summary>Claims the oldest claimable job for a worker, or returns null when none is claimable now.</summary>
+    /// <param name="workerId">Who claims (recorded on the job).</param>
+    /// <param name="leaseDuration">How long the lease lasts unless renewed.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<JobLease?> TryClaimAsync(string workerId, TimeSpan leaseDuration, CancellationToken cancellationToken);
+
+    /// <summary>Extends a lease. False when the lease is no longer current (the job was taken over, finished or expired).</summary>
+    /// <param name="lease">The lease.</param>
+    /// <param name="leaseDuration">The new duration from now.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<bool> RenewLeaseAsync(JobLease lease, TimeSpan leaseDuration, CancellationToken cancellationToken);
+
+    /// <summary>Records a successful result. False (and no change) when the lease is no longer current.</summary>
+    /// <param name="lease">The lease.</param>
+    /// <param name="outcome">The result (body and status code).</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<bool> CompleteAsync(JobLease lease, JobOutcome outcome, CancellationToken cancellationToken);
+
+    /// <summary>Records a final failure. False (and no change) when the lease is no longer current.</summary>
+    /// <param name="lease">The lease.</param>
+    /// <param name="outcome">The error (body and status code).</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<bool> FailAsync(JobLease lease, JobOutcome outcome, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Gives a job back without finishing it: it becomes pending again, claimable after <paramref name="notBefore"/>
+    /// (a retry's backoff, or now for a shutdown). False when the lease is no longer current.
+    /// </summary>
+    /// <param name="lease">The lease.</param>
+    /// <param name="notBefore">When the job may be claimed again; null for now.</param>
+    /// <param name="countAttempt">Whether the released run counts as a failed attempt (a retry) or not (a shutdown).</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<bool> ReleaseAsync(JobLease lease, DateTimeOffset? notBefore, bool countAttempt, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Asks for a job to be cancelled: a pending job becomes <see cref="JobStatus.Cancelled"/> at once; a processing
+    /// job gets <see cref="JobRecord.CancellationRequested"/> set, which its worker sees when it renews its lease.
+    /// </summary>
+    /// <param name="id">The job id.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The job after the request, or null when it does not exist.</returns>
+    ValueTask<JobRecord?> RequestCancellationAsync(string id, CancellationToken cancellationToken);
+
+    /// <summary>Cancels a processing job whose worker saw the cancellation request (fenced like <see cref="FailAsync"/>).</summary>
+    /// <param name="lease">The lease.</param>
+    /// <param name="outcome">What to keep as the job's result (e.g. a partial result or a cancellation error).</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<bool> MarkCancelledAsync(JobLease lease, JobOutcome outcome, CancellationToken cancellationToken);
+
+    /// <summary>Lists an owner's jobs of one kind, newest first, after the job id <paramref name="after"/> (exclusive) when given.</summary>
+    /// <param name="owner">The owner.</param>
+    /// <param name="kind">The kind, or null for all.</param>
+    /// <param name="limit">At most this many.</param>
+    /// <param name="after">A job id from a previous page, or null.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<IReadOnlyList<JobRecord>> ListAsync(string owner, string? kind, int limit, string? after, CancellationToken cancellationToken);
+
+    /// <summary>Deletes finished jobs whose <see cref="JobRecord.ExpiresAt"/> is at or before now.</summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>How many were deleted.</returns>
+    ValueTask<int> ExpireAsync(CancellationToken cancellationToken);
+
+    /// <summary>How many jobs wait to run or run now (pending + processing): the figure admission control compares with its limit.</summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<long> CountUnfinishedAsync(CancellationToken cancellationToken);
+}

@@ -1,0 +1,286 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Bifrost.Middleware.Diagnostics;
+using Bifrost.Middleware.Serialization;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Bifrost.Middleware.Jobs;
+
+/// <summary>
+/// The workers: claim a job with a lease, renew it while the job runs, finish it with a fenced write. A job's
+/// failure is recorded on the job and never escapes (it would stop the host). On shutdown the workers stop
+/// claiming, let running jobs finish within the host's shutdown timeout, and release the rest to the store so
+/// the next start (with a durable store) resumes them.
+/// </summary>
+internal sealed class JobProcessor : BackgroundService
+{
+    private readonly IJobStore _store;
+    private readonly JobDoorbell _doorbell;
+    private readonly Dictionary<string, IJobHandler> _handlers;
+    private readonly JobsOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<JobProcessor> _logger;
+    private readonly CancellationTokenSource _abort = new();
+    private readonly ConcurrentDictionary<string, JobLease> _running = new(StringComparer.Ordinal);
+    private readonly string _instance = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
+
+    public JobProcessor(IJobStore store, JobDoorbell doorbell, IEnumerable<IJobHandler> handlers, IOptions<BifrostOptions> options, TimeProvider time, ILogger<JobProcessor> logger)
+    {
+        _store = store;
+        _doorbell = doorbell;
+        _handlers = handlers.ToDictionary(h => h.Kind, StringComparer.Ordinal);
+        _options = options.Value.Jobs;
+        _time = time;
+        _logger = logger;
+    }
+
+    /// <summary>Jobs this instance runs right now.</summary>
+    public int RunningCount => _running.Count;
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var tasks = new Task[_options.Workers + 1];
+        for (var i = 0; i < _options.Workers; i++)
+        {
+            var workerId = $"{_instance}:{i}";
+            tasks[i] = Task.Run(() => WorkAsync(workerId, stoppingToken), CancellationToken.None);
+        }
+
+        tasks[^1] = Task.Run(() => SweepAsync(stoppingToken), CancellationToken.None);
+        return Task.WhenAll(tasks);
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        // When the host's shutdown timeout runs out, running jobs are cancelled and released (not failed).
+        using (cancellationToken.Register(static state => ((CancellationTokenSource)state!).Cancel(), _abort))
+        {
+            await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        if (ExecuteTask is { IsCompleted: false } running)
+        {
+            // Give the cancelled jobs a moment to hand their leases back.
+            await Task.WhenAny(running, Task.Delay(TimeSpan.FromSeconds(5), _time, CancellationToken.None)).ConfigureAwait(false);
+        }
+    }
+
+    public override void Dispose()
+    {
+        _abort.Dispose();
+        base.Dispose();
+    }
+
+    private async Task WorkAsync(string workerId, CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                var lease = await _store.TryClaimAsync(workerId, _options.LeaseDuration, stoppingToken).ConfigureAwait(false);
+                if (lease is null)
+                {
+                    await _doorbell.WaitAsync(_options.PollInterval, stoppingToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                await RunAsync(lease).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                // The store failed (e.g. a database blip): log, wait, go on. Never let the worker die.
+                JobLog.StoreFailed(_logger, ex);
+                try
+                {
+                    await Task.Delay(_options.PollInterval, _time, stoppingToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+        }
+    }
+
+    private async Task RunAsync(JobLease lease)
+    {
+        var job = lease.Job;
+        _running[job.Id] = lease;
+        using var jobCts = CancellationTokenSource.CreateLinkedTokenSource(_abort.Token);
+        var state = new RunState();
+        using var renewal = new CancellationTokenSource();
+        var renewTask = RenewAsync(lease, jobCts, state, renewal.Token);
+        try
+        {
+            if (!_handlers.TryGetValue(job.Kind, out var handler))
+            {
+                await _store.FailAsync(lease, ErrorOutcome(BifrostException.Gateway(500, "api_error", "unknown_job_kind", $"No handler for job kind '{job.Kind}'.")), CancellationToken.None).ConfigureAwait(false);
+                return;
+            }
+
+            JobOutcome outcome;
+            try
+            {
+                outcome = await handler.ExecuteAsync(job, jobCts.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (jobCts.IsCancellationRequested && ex is OperationCanceledException or BifrostException)
+            {
+                await OnCancelledAsync(lease, state).ConfigureAwait(false);
+                return;
+            }
+            catch (BifrostException ex)
+            {
+                await OnFailedAsync(lease, ex).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception ex)
+            {
+                JobLog.JobCrashed(_logger, job.Id, job.Kind, ex);
+                await _store.FailAsync(lease, ErrorOutcome(BifrostException.Gateway(500, "api_error", "job_failed", $"The job failed unexpectedly: {ex.Message}")), CancellationToken.None).ConfigureAwait(false);
+                return;
+            }
+
+            if (!await _store.CompleteAsync(lease, outcome, CancellationToken.None).ConfigureAwait(false))
+            {
+                JobLog.LeaseLost(_logger, job.Id);
+            }
+        }
+        catch (Exception ex)
+        {
+            JobLog.StoreFailed(_logger, ex);
+        }
+        finally
+        {
+            await renewal.CancelAsync().ConfigureAwait(false);
+            await renewTask.ConfigureAwait(false);
+            _running.TryRemove(job.Id, out _);
+        }
+    }
+
+    private async Task OnCancelledAsync(JobLease lease, RunState state)
+    {
+        if (state.LeaseLost)
+        {
+            JobLog.LeaseLost(_logger, lease.JobId);
+            return;
+        }
+
+        if (state.CancellationRequested)
+        {
+            var error = BifrostException.Gateway(499, "invalid_request_error", "job_cancelled", "The job was cancelled.");
+            await _store.MarkCancelledAsync(lease, ErrorOutcome(error), CancellationToken.None).ConfigureAwait(false);
+            return;
+        }
+
+        // Shutdown: hand the job back untouched so the next start resumes it.
+        await _store.ReleaseAsync(lease, null, countAttempt: false, CancellationToken.None).ConfigureAwait(false);
+        JobLog.Released(_logger, lease.JobId);
+    }
+
+    private async Task OnFailedAsync(JobLease lease, BifrostException error)
+    {
+        var job = lease.Job;
+        if (error.IsRetryable && job.Attempts + 1 < job.MaxAttempts)
+        {
+            var delay = error.RetryAfter ?? TimeSpan.FromMilliseconds(_options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, job.Attempts));
+            JobLog.Retrying(_logger, job.Id, job.Attempts + 1, error.StatusCode, (long)delay.TotalMilliseconds);
+            await _store.ReleaseAsync(lease, _time.GetUtcNow() + delay, countAttempt: true, CancellationToken.None).ConfigureAwait(false);
+            return;
+        }
+
+        await _store.FailAsync(lease, ErrorOutcome(error), CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <summary>Renews the lease every third of its duration; cancels the job when the lease is lost or cancellation was requested.</summary>
+    private async Task RenewAsync(JobLease lease, CancellationTokenSource jobCts, RunState state, CancellationToken stop)
+    {
+        var interval = _options.LeaseDuration / 3;
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(interval, _time, stop).ConfigureAwait(false);
+                if (!await _store.RenewLeaseAsync(lease, _options.LeaseDuration, stop).ConfigureAwait(false))
+                {
+                    state.LeaseLost = true;
+                    await jobCts.CancelAsync().ConfigureAwait(false);
+                    return;
+                }
+
+                if (await _store.GetAsync(lease.JobId, stop).ConfigureAwait(false) is { CancellationRequested: true })
+                {
+                    state.CancellationRequested = true;
+                    await jobCts.CancelAsync().ConfigureAwait(false);
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            JobLog.StoreFailed(_logger, ex);
+        }
+    }
+
+    private async Task SweepAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(_options.SweepInterval, _time, stoppingToken).ConfigureAwait(false);
+                var removed = await _store.ExpireAsync(stoppingToken).ConfigureAwait(false);
+                if (removed > 0)
+                {
+                    JobLog.Expired(_logger, removed);
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                JobLog.StoreFailed(_logger, ex);
+            }
+        }
+    }
+
+    internal static JobOutcome ErrorOutcome(BifrostException error) =>
+        new(error.StatusCode, JsonSerializer.SerializeToUtf8Bytes(error.Error, BifrostJson.Context.BifrostError));
+
+    private sealed class RunState
+    {
+        public volatile bool LeaseLost;
+        public volatile bool CancellationRequested;
+    }
+}
+
+internal static partial class JobLog
+{
+    [LoggerMessage(100, LogLevel.Warning, "The job store failed; the worker goes on after a pause.")]
+    public static partial void StoreFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(101, LogLevel.Error, "Job {JobId} ({Kind}) threw an unexpected exception; it is recorded as failed.")]
+    public static partial void JobCrashed(ILogger logger, string jobId, string kind, Exception exception);
+
+    [LoggerMessage(102, LogLevel.Warning, "Job {JobId}: the lease was lost (another worker took over or it expired); this run's result is discarded.")]
+    public static partial void LeaseLost(ILogger logger, string jobId);
+
+    [LoggerMessage(103, LogLevel.Information, "Job {JobId} released at shutdown; it will be resumed.")]
+    public static partial void Released(ILogger logger, string jobId);
+
+    [LoggerMessage(104, LogLevel.Information, "Job {JobId} attempt {Attempt} failed with {StatusCode}; it runs again in {DelayMs} ms.")]
+    public static partial void Retrying(ILogger logger, string jobId, int attempt, int statusCode, long delayMs);
+
+    [LoggerMessage(105, LogLevel.Debug, "{Count} expired jobs deleted.")]
+    public static partial void Expired(ILogger logger, int count);
+}

@@ -352,7 +352,7 @@ public sealed class InMemoryJobStore : IJobStore
             LeaseExpiresAt = LeaseExpiresAt,
             CancellationRequested = CancellationRequested,
             StatusCode = StatusCode,
-            Result = Result,
+            Result = Result is { } result ? new ReadOnlyMemory<byte>(result) : (ReadOnlyMemory<byte>?)null,
         };
     }
 }

@@ -1,0 +1,373 @@
+using System.Collections.Concurrent;
+using System.Text;
+using Microsoft.Extensions.Time.Testing;
+using Xunit;
+
+namespace Bifrost.Middleware.Testing;
+
+/// <summary>
+/// The contract of <see cref="IJobStore"/>, as tests. Derive from it in your test project with your store
+/// (<c>public sealed class MyStoreTests : JobStoreConformanceTests&lt;MyStore&gt;</c>) and every test runs against it:
+/// claim exclusivity under concurrency, FIFO order, lease expiry and recovery, fencing of stale workers, retries with
+/// backoff, cancellation, TTL expiry, owner isolation and admission counting.
+/// </summary>
+/// <typeparam name="TStore">The store under test.</typeparam>
+public abstract class JobStoreConformanceTests<TStore>
+    where TStore : IJobStore
+{
+    /// <summary>The fake clock every store of this suite is created with; tests move it forward.</summary>
+    protected FakeTimeProvider Time { get; } = new(new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero));
+
+    /// <summary>A lease length the tests use.</summary>
+    protected static TimeSpan Lease => TimeSpan.FromSeconds(30);
+
+    /// <summary>Creates an empty store that reads the time from <paramref name="timeProvider"/>.</summary>
+    /// <param name="timeProvider">The clock.</param>
+    protected abstract Task<TStore> CreateStoreAsync(TimeProvider timeProvider);
+
+    /// <summary>Releases a store created by <see cref="CreateStoreAsync"/>.</summary>
+    /// <param name="store">The store.</param>
+    protected virtual Task DisposeStoreAsync(TStore store) => store is IAsyncDisposable disposable ? disposable.DisposeAsync().AsTask() : Task.CompletedTask;
+
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    private static NewJob Job(string? id = null, string owner = "owner-a", string kind = "chat_completion", int maxAttempts = 3, TimeSpan? ttl = null) => new()
+    {
+        Id = id ?? Guid.NewGuid().ToString(),
+        Kind = kind,
+        Owner = owner,
+        Payload = Encoding.UTF8.GetBytes("{\"model\":\"local/echo\"}"),
+        ResultTtl = ttl ?? TimeSpan.FromMinutes(10),
+        MaxAttempts = maxAttempts,
+    };
+
+    private async Task RunAsync(Func<TStore, Task> test)
+    {
+        var store = await CreateStoreAsync(Time);
+        try
+        {
+            await test(store);
+        }
+        finally
+        {
+            await DisposeStoreAsync(store);
+        }
+    }
+
+    /// <summary>An enqueued job reads back pending, with its payload, owner, kind and creation time.</summary>
+    [Fact]
+    public Task Enqueued_job_reads_back_pending_with_its_payload() => RunAsync(async store =>
+    {
+        var job = Job();
+        var stored = await store.EnqueueAsync(job, Token);
+        var read = await store.GetAsync(job.Id, Token);
+
+        Assert.NotNull(read);
+        Assert.Equal(JobStatus.Pending, stored.Status);
+        Assert.Equal(JobStatus.Pending, read.Status);
+        Assert.Equal(job.Owner, read.Owner);
+        Assert.Equal(job.Kind, read.Kind);
+        Assert.Equal(job.Payload.ToArray(), read.Payload.ToArray());
+        Assert.Equal(Time.GetUtcNow(), read.CreatedAt);
+        Assert.Null(read.Result);
+        Assert.Null(await store.GetAsync("no-such-job", Token));
+    });
+
+    /// <summary>Jobs are claimed oldest first, each claim moves the job to processing with a higher version.</summary>
+    [Fact]
+    public Task Claims_are_first_in_first_out() => RunAsync(async store =>
+    {
+        var ids = new List<string>();
+        for (var i = 0; i < 5; i++)
+        {
+            var job = Job();
+            ids.Add(job.Id);
+            await store.EnqueueAsync(job, Token);
+            Time.Advance(TimeSpan.FromMilliseconds(1));
+        }
+
+        var claimed = new List<string>();
+        while (await store.TryClaimAsync("w", Lease, Token) is { } lease)
+        {
+            Assert.Equal(JobStatus.Processing, lease.Job.Status);
+            Assert.True(lease.Version > 0);
+            Assert.Equal("w", lease.Job.LeaseOwner);
+            claimed.Add(lease.JobId);
+        }
+
+        Assert.Equal(ids, claimed);
+        Assert.Null(await store.TryClaimAsync("w", Lease, Token));
+    });
+
+    /// <summary>Many workers claiming at once never get the same job twice.</summary>
+    [Fact]
+    public Task Concurrent_claims_are_exclusive() => RunAsync(async store =>
+    {
+        const int jobs = 200;
+        for (var i = 0; i < jobs; i++)
+        {
+            await store.EnqueueAsync(Job(), Token);
+        }
+
+        var claimed = new ConcurrentBag<string>();
+        var workers = Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
+        {
+            while (await store.TryClaimAsync($"w{w}", Lease, Token) is { } lease)
+            {
+                claimed.Add(lease.JobId);
+            }
+        }));
+        await Task.WhenAll(workers);
+
+        Assert.Equal(jobs, claimed.Count);
+        Assert.Equal(jobs, claimed.Distinct().Count());
+    });
+
+    /// <summary>A job whose worker died is claimed again once its lease expired, not before.</summary>
+    [Fact]
+    public Task Expired_lease_makes_the_job_claimable_again() => RunAsync(async store =>
+    {
+        var job = Job();
+        await store.EnqueueAsync(job, Token);
+        var first = await store.TryClaimAsync("dead-worker", Lease, Token);
+        Assert.NotNull(first);
+
+        Time.Advance(Lease - TimeSpan.FromSeconds(1));
+        Assert.Null(await store.TryClaimAsync("w2", Lease, Token));
+
+        Time.Advance(TimeSpan.FromSeconds(2));
+        var second = await store.TryClaimAsync("w2", Lease, Token);
+        Assert.NotNull(second);
+        Assert.Equal(job.Id, second.JobId);
+        Assert.True(second.Version > first.Version);
+        Assert.Equal("w2", second.Job.LeaseOwner);
+    });
+
+    /// <summary>A renewed lease keeps the job away from other workers past its first expiry.</summary>
+    [Fact]
+    public Task Renewed_lease_is_not_taken_over() => RunAsync(async store =>
+    {
+        await store.EnqueueAsync(Job(), Token);
+        var lease = await store.TryClaimAsync("w1", Lease, Token);
+        Assert.NotNull(lease);
+
+        Time.Advance(Lease / 2);
+        Assert.True(await store.RenewLeaseAsync(lease, Lease, Token));
+        Time.Advance(Lease / 2 + TimeSpan.FromSeconds(5));
+
+        Assert.Null(await store.TryClaimAsync("w2", Lease, Token));
+        Assert.True(await store.CompleteAsync(lease, new JobOutcome(200, "{}"u8.ToArray()), Token));
+    });
+
+    /// <summary>After a takeover, every write of the old worker is rejected and changes nothing; the new worker's result stands.</summary>
+    [Fact]
+    public Task Stale_worker_is_fenced_out() => RunAsync(async store =>
+    {
+        var job = Job();
+        await store.EnqueueAsync(job, Token);
+        var stale = await store.TryClaimAsync("w1", Lease, Token);
+        Assert.NotNull(stale);
+        Time.Advance(Lease + TimeSpan.FromSeconds(1));
+        var current = await store.TryClaimAsync("w2", Lease, Token);
+        Assert.NotNull(current);
+
+        Assert.False(await store.RenewLeaseAsync(stale, Lease, Token));
+        Assert.False(await store.CompleteAsync(stale, new JobOutcome(200, "\"stale\""u8.ToArray()), Token));
+        Assert.False(await store.FailAsync(stale, new JobOutcome(500, "\"stale\""u8.ToArray()), Token));
+        Assert.False(await store.ReleaseAsync(stale, null, countAttempt: true, Token));
+        Assert.False(await store.MarkCancelledAsync(stale, new JobOutcome(499, "\"stale\""u8.ToArray()), Token));
+        var during = await store.GetAsync(job.Id, Token);
+        Assert.Equal(JobStatus.Processing, during!.Status);
+        Assert.Equal("w2", during.LeaseOwner);
+
+        Assert.True(await store.CompleteAsync(current, new JobOutcome(200, "\"fresh\""u8.ToArray()), Token));
+        var done = await store.GetAsync(job.Id, Token);
+        Assert.Equal(JobStatus.Completed, done!.Status);
+        Assert.Equal("\"fresh\"", Encoding.UTF8.GetString(done.Result!.Value.Span));
+        Assert.False(await store.CompleteAsync(current, new JobOutcome(200, "\"again\""u8.ToArray()), Token));
+    });
+
+    /// <summary>A lease that ran out cannot complete the job even if nobody took it over yet.</summary>
+    [Fact]
+    public Task Expired_lease_cannot_complete() => RunAsync(async store =>
+    {
+        await store.EnqueueAsync(Job(), Token);
+        var lease = await store.TryClaimAsync("w1", Lease, Token);
+        Time.Advance(Lease + TimeSpan.FromSeconds(1));
+        Assert.False(await store.CompleteAsync(lease!, new JobOutcome(200, "{}"u8.ToArray()), Token));
+    });
+
+    /// <summary>Completing records status, status code, body, completion and expiry times.</summary>
+    [Fact]
+    public Task Complete_and_fail_record_the_outcome() => RunAsync(async store =>
+    {
+        var ok = Job(ttl: TimeSpan.FromMinutes(5));
+        var bad = Job(ttl: TimeSpan.FromMinutes(5));
+        await store.EnqueueAsync(ok, Token);
+        await store.EnqueueAsync(bad, Token);
+        var okLease = await store.TryClaimAsync("w", Lease, Token);
+        var badLease = await store.TryClaimAsync("w", Lease, Token);
+        Assert.Equal(2, await store.CountUnfinishedAsync(Token));
+
+        Time.Advance(TimeSpan.FromSeconds(3));
+        Assert.True(await store.CompleteAsync(okLease!, new JobOutcome(200, "{\"ok\":true}"u8.ToArray()), Token));
+        Assert.True(await store.FailAsync(badLease!, new JobOutcome(429, "{\"error\":{}}"u8.ToArray()), Token));
+
+        var done = await store.GetAsync(ok.Id, Token);
+        Assert.Equal(JobStatus.Completed, done!.Status);
+        Assert.Equal(200, done.StatusCode);
+        Assert.Equal("{\"ok\":true}", Encoding.UTF8.GetString(done.Result!.Value.Span));
+        Assert.Equal(Time.GetUtcNow(), done.CompletedAt);
+        Assert.Equal(Time.GetUtcNow() + TimeSpan.FromMinutes(5), done.ExpiresAt);
+        Assert.True(done.IsFinished);
+
+        var failed = await store.GetAsync(bad.Id, Token);
+        Assert.Equal(JobStatus.Failed, failed!.Status);
+        Assert.Equal(429, failed.StatusCode);
+        Assert.Equal(0, await store.CountUnfinishedAsync(Token));
+    });
+
+    /// <summary>A retry releases the job with a backoff: not claimable before it, claimable after, attempts counted.</summary>
+    [Fact]
+    public Task Released_job_waits_for_its_backoff_and_counts_the_attempt() => RunAsync(async store =>
+    {
+        var job = Job();
+        await store.EnqueueAsync(job, Token);
+        var lease = await store.TryClaimAsync("w", Lease, Token);
+        Assert.True(await store.ReleaseAsync(lease!, Time.GetUtcNow() + TimeSpan.FromSeconds(10), countAttempt: true, Token));
+
+        var pending = await store.GetAsync(job.Id, Token);
+        Assert.Equal(JobStatus.Pending, pending!.Status);
+        Assert.Equal(1, pending.Attempts);
+        Assert.Null(await store.TryClaimAsync("w", Lease, Token));
+
+        Time.Advance(TimeSpan.FromSeconds(11));
+        var again = await store.TryClaimAsync("w", Lease, Token);
+        Assert.NotNull(again);
+        Assert.Equal(1, again.Job.Attempts);
+        Assert.True(again.Version > lease!.Version);
+    });
+
+    /// <summary>A job due later does not block jobs behind it that are due now.</summary>
+    [Fact]
+    public Task Backoff_of_one_job_does_not_block_others() => RunAsync(async store =>
+    {
+        var slow = Job();
+        var next = Job();
+        await store.EnqueueAsync(slow, Token);
+        var lease = await store.TryClaimAsync("w", Lease, Token);
+        Assert.True(await store.ReleaseAsync(lease!, Time.GetUtcNow() + TimeSpan.FromMinutes(1), countAttempt: true, Token));
+        await store.EnqueueAsync(next, Token);
+
+        var claimed = await store.TryClaimAsync("w", Lease, Token);
+        Assert.Equal(next.Id, claimed?.JobId);
+    });
+
+    /// <summary>A shutdown release does not count an attempt and makes the job claimable at once.</summary>
+    [Fact]
+    public Task Shutdown_release_keeps_attempts() => RunAsync(async store =>
+    {
+        var job = Job();
+        await store.EnqueueAsync(job, Token);
+        var lease = await store.TryClaimAsync("w", Lease, Token);
+        Assert.True(await store.ReleaseAsync(lease!, null, countAttempt: false, Token));
+
+        var again = await store.TryClaimAsync("w2", Lease, Token);
+        Assert.Equal(job.Id, again?.JobId);
+        Assert.Equal(0, again!.Job.Attempts);
+    });
+
+    /// <summary>Cancelling a pending job finishes it at once; a running job gets the request flag, and its worker can mark it cancelled.</summary>
+    [Fact]
+    public Task Cancellation_of_pending_and_running_jobs() => RunAsync(async store =>
+    {
+        var running = Job();
+        var waiting = Job();
+        await store.EnqueueAsync(running, Token);
+        await store.EnqueueAsync(waiting, Token);
+        var lease = await store.TryClaimAsync("w", Lease, Token);
+        Assert.Equal(running.Id, lease!.JobId);
+
+        var cancelledPending = await store.RequestCancellationAsync(waiting.Id, Token);
+        Assert.Equal(JobStatus.Cancelled, cancelledPending!.Status);
+        Assert.Null(await store.TryClaimAsync("w2", Lease, Token));
+
+        var flagged = await store.RequestCancellationAsync(running.Id, Token);
+        Assert.Equal(JobStatus.Processing, flagged!.Status);
+        Assert.True(flagged.CancellationRequested);
+        Assert.True((await store.GetAsync(running.Id, Token))!.CancellationRequested);
+
+        Assert.True(await store.MarkCancelledAsync(lease, new JobOutcome(499, "{}"u8.ToArray()), Token));
+        Assert.Equal(JobStatus.Cancelled, (await store.GetAsync(running.Id, Token))!.Status);
+        Assert.Equal(0, await store.CountUnfinishedAsync(Token));
+        Assert.Null(await store.RequestCancellationAsync("no-such-job", Token));
+    });
+
+    /// <summary>Finished jobs disappear after their TTL; unfinished jobs never expire, however old.</summary>
+    [Fact]
+    public Task Finished_jobs_expire_after_their_ttl_and_running_ones_never() => RunAsync(async store =>
+    {
+        var finished = Job(ttl: TimeSpan.FromMinutes(1));
+        var running = Job(ttl: TimeSpan.FromMinutes(1));
+        var pending = Job(ttl: TimeSpan.FromMinutes(1));
+        await store.EnqueueAsync(finished, Token);
+        await store.EnqueueAsync(running, Token);
+        var finishedLease = await store.TryClaimAsync("w", Lease, Token);
+        var runningLease = await store.TryClaimAsync("w", Lease, Token);
+        await store.EnqueueAsync(pending, Token);
+        Assert.True(await store.RenewLeaseAsync(runningLease!, TimeSpan.FromHours(1), Token));
+        Assert.True(await store.CompleteAsync(finishedLease!, new JobOutcome(200, "{}"u8.ToArray()), Token));
+
+        Time.Advance(TimeSpan.FromSeconds(59));
+        Assert.Equal(0, await store.ExpireAsync(Token));
+        Assert.NotNull(await store.GetAsync(finished.Id, Token));
+
+        Time.Advance(TimeSpan.FromSeconds(2));
+        Time.Advance(TimeSpan.FromMinutes(10));
+        Assert.True(await store.ExpireAsync(Token) >= 1);
+        Assert.Null(await store.GetAsync(finished.Id, Token));
+        Assert.NotNull(await store.GetAsync(running.Id, Token));
+        Assert.NotNull(await store.GetAsync(pending.Id, Token));
+    });
+
+    /// <summary>Listing shows only the owner's jobs (of the kind asked), newest first, in pages.</summary>
+    [Fact]
+    public Task List_is_per_owner_newest_first_and_paged() => RunAsync(async store =>
+    {
+        var mine = new List<string>();
+        for (var i = 0; i < 5; i++)
+        {
+            var job = Job(owner: "me", kind: "batch");
+            mine.Add(job.Id);
+            await store.EnqueueAsync(job, Token);
+            await store.EnqueueAsync(Job(owner: "someone-else", kind: "batch"), Token);
+            await store.EnqueueAsync(Job(owner: "me", kind: "chat_completion"), Token);
+            Time.Advance(TimeSpan.FromMilliseconds(1));
+        }
+
+        mine.Reverse();
+        var first = await store.ListAsync("me", "batch", 3, null, Token);
+        Assert.Equal(mine.Take(3), first.Select(j => j.Id));
+        var second = await store.ListAsync("me", "batch", 3, first[^1].Id, Token);
+        Assert.Equal(mine.Skip(3), second.Select(j => j.Id));
+        Assert.All(first.Concat(second), j => Assert.Equal("me", j.Owner));
+        Assert.Equal(10, (await store.ListAsync("me", null, 100, null, Token)).Count);
+        Assert.Empty(await store.ListAsync("nobody", null, 100, null, Token));
+    });
+
+    /// <summary>The admission figure counts pending and processing jobs, not finished ones.</summary>
+    [Fact]
+    public Task Unfinished_count_tracks_pending_and_processing() => RunAsync(async store =>
+    {
+        Assert.Equal(0, await store.CountUnfinishedAsync(Token));
+        for (var i = 0; i < 3; i++)
+        {
+            await store.EnqueueAsync(Job(), Token);
+        }
+
+        var lease = await store.TryClaimAsync("w", Lease, Token);
+        Assert.Equal(3, await store.CountUnfinishedAsync(Token));
+        await store.CompleteAsync(lease!, new JobOutcome(200, "{}"u8.ToArray()), Token);
+        Assert.Equal(2, await store.CountUnfinishedAsync(Token));
+    });
+}

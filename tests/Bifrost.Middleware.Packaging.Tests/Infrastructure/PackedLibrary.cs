@@ -1,0 +1,79 @@
+using System.Globalization;
+
+namespace Bifrost.Middleware.Packaging.Tests.Infrastructure;
+
+/// <summary>
+/// Runs <c>dotnet pack src/Bifrost.Middleware</c> once for the test class: a unique prerelease version (so no NuGet cache
+/// can serve an older copy), build output under a temp artifacts folder (the repo's bin/obj are left alone) and the
+/// packages in a temp folder that then serves as the consumer's local feed.
+/// </summary>
+public sealed class PackedLibrary : IAsyncLifetime
+{
+    public const string PackageId = "Bifrost.Middleware";
+
+    /// <summary>The temp folder holding everything this fixture and the tests make; deleted at the end.</summary>
+    public DirectoryInfo WorkRoot { get; } = Directory.CreateTempSubdirectory("bifrost-pack-test-");
+
+    public string RepoRoot { get; } = FindRepoRoot();
+
+    public string Version { get; } = "0.0.0-test." + DateTime.UtcNow.ToString("yyyyMMddHHmmssfff", CultureInfo.InvariantCulture);
+
+    /// <summary>The local feed: the folder <c>dotnet pack</c> wrote the .nupkg and .snupkg to.</summary>
+    public string FeedDirectory => Path.Combine(WorkRoot.FullName, "feed");
+
+    public string NupkgPath => Path.Combine(FeedDirectory, $"{PackageId}.{Version}.nupkg");
+
+    public string SnupkgPath => Path.Combine(FeedDirectory, $"{PackageId}.{Version}.snupkg");
+
+    public ProcessResult? PackResult { get; private set; }
+
+    public async ValueTask InitializeAsync()
+    {
+        var project = Path.Combine(RepoRoot, "src", PackageId, PackageId + ".csproj");
+        PackResult = (await ChildProcess.DotnetAsync(
+            RepoRoot,
+            [
+                "pack", project,
+                "-c", "Release",
+                "-o", FeedDirectory,
+                "--artifacts-path", Path.Combine(WorkRoot.FullName, "artifacts"),
+                $"-p:Version={Version}",
+                // the compiler server would outlive the build (and hold its output pipe)
+                "-p:UseSharedCompilation=false",
+                "-nodeReuse:false",
+            ],
+            TimeSpan.FromMinutes(3),
+            TestContext.Current.CancellationToken)).EnsureSuccess();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        try
+        {
+            WorkRoot.Delete(recursive: true);
+        }
+        catch (IOException)
+        {
+            // best effort: a temp folder
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>The folder holding Bifrost.Middleware.sln, found by walking up from the test binaries.</summary>
+    private static string FindRepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Bifrost.Middleware.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException($"Bifrost.Middleware.sln not found above {AppContext.BaseDirectory}.");
+    }
+}

@@ -187,6 +187,25 @@ public abstract class JobStoreConformanceTests<TStore>
         Assert.False(await store.CompleteAsync(current, new JobOutcome(200, "\"again\""u8.ToArray()), Token));
     });
 
+    /// <summary>Progress saved by the current worker is visible to readers, kept after completion, and fenced against stale workers.</summary>
+    [Fact]
+    public Task Progress_is_visible_and_fenced() => RunAsync(async store =>
+    {
+        var job = Job();
+        await store.EnqueueAsync(job, Token);
+        var stale = await store.TryClaimAsync("w1", Lease, Token);
+        Assert.True(await store.SaveProgressAsync(stale!, "{\"done\":1}"u8.ToArray(), Token));
+        Assert.Equal("{\"done\":1}", Encoding.UTF8.GetString((await store.GetAsync(job.Id, Token))!.Progress!.Value.Span));
+
+        Time.Advance(Lease + TimeSpan.FromSeconds(1));
+        var current = await store.TryClaimAsync("w2", Lease, Token);
+        Assert.False(await store.SaveProgressAsync(stale!, "{\"done\":99}"u8.ToArray(), Token));
+        Assert.Equal("{\"done\":1}", Encoding.UTF8.GetString(current!.Job.Progress!.Value.Span));
+        Assert.True(await store.SaveProgressAsync(current, "{\"done\":2}"u8.ToArray(), Token));
+        Assert.True(await store.CompleteAsync(current, new JobOutcome(200, "{}"u8.ToArray()), Token));
+        Assert.Equal("{\"done\":2}", Encoding.UTF8.GetString((await store.GetAsync(job.Id, Token))!.Progress!.Value.Span));
+    });
+
     /// <summary>A lease that ran out cannot complete the job even if nobody took it over yet.</summary>
     [Fact]
     public Task Expired_lease_cannot_complete() => RunAsync(async store =>

@@ -45,6 +45,15 @@ public interface IJobStore
     /// <param name="cancellationToken">Cancels the call.</param>
     ValueTask<bool> RenewLeaseAsync(JobLease lease, TimeSpan leaseDuration, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Saves a running job's progress (e.g. a batch's request counts) so readers see it advance. Fenced like
+    /// <see cref="CompleteAsync"/>: false (and no change) when the lease is no longer current.
+    /// </summary>
+    /// <param name="lease">The lease.</param>
+    /// <param name="progress">The progress document (UTF-8 JSON), replacing the previous one.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<bool> SaveProgressAsync(JobLease lease, ReadOnlyMemory<byte> progress, CancellationToken cancellationToken);
+
     /// <summary>Records a successful result. False (and no change) when the lease is no longer current.</summary>
     /// <param name="lease">The lease.</param>
     /// <param name="outcome">The result (body and status code).</param>

@@ -117,6 +117,23 @@ public sealed class InMemoryJobStore : IJobStore
     }
 
     /// <inheritdoc />
+    public ValueTask<bool> SaveProgressAsync(JobLease lease, ReadOnlyMemory<byte> progress, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        var copy = progress.ToArray();
+        lock (_lock)
+        {
+            if (!IsCurrent(lease, _time.GetUtcNow(), out var entry))
+            {
+                return ValueTask.FromResult(false);
+            }
+
+            entry.Progress = copy;
+            return ValueTask.FromResult(true);
+        }
+    }
+
+    /// <inheritdoc />
     public ValueTask<bool> CompleteAsync(JobLease lease, JobOutcome outcome, CancellationToken cancellationToken) =>
         ValueTask.FromResult(Finish(lease, JobStatus.Completed, outcome));
 
@@ -332,6 +349,8 @@ public sealed class InMemoryJobStore : IJobStore
 
         public byte[]? Result { get; set; }
 
+        public byte[]? Progress { get; set; }
+
         public JobRecord Snapshot() => new()
         {
             Id = Id,
@@ -353,6 +372,7 @@ public sealed class InMemoryJobStore : IJobStore
             CancellationRequested = CancellationRequested,
             StatusCode = StatusCode,
             Result = Result is { } result ? new ReadOnlyMemory<byte>(result) : (ReadOnlyMemory<byte>?)null,
+            Progress = Progress is { } progress ? new ReadOnlyMemory<byte>(progress) : (ReadOnlyMemory<byte>?)null,
         };
     }
 }

@@ -8,7 +8,27 @@ internal interface IJobHandler
 {
     string Kind { get; }
 
-    Task<JobOutcome> ExecuteAsync(JobRecord job, CancellationToken cancellationToken);
+    /// <param name="execution">The job, its lease, progress reporting and the cancellation request.</param>
+    /// <param name="cancellationToken">Cancelled when the run must stop at once (shutdown timeout, lease lost).</param>
+    Task<JobRunResult> ExecuteAsync(JobExecution execution, CancellationToken cancellationToken);
+}
+
+/// <summary>How a run ended: its outcome, and whether it ended because cancellation was requested.</summary>
+internal readonly record struct JobRunResult(JobOutcome Outcome, bool Cancelled = false);
+
+/// <summary>One run of a job: the lease, progress saving (fenced), and the caller's cancellation request.</summary>
+internal sealed class JobExecution(JobLease lease, IJobStore store, CancellationToken cancellationRequested)
+{
+    public JobRecord Job => lease.Job;
+
+    public JobLease Lease => lease;
+
+    /// <summary>Cancelled when the job's owner asked for cancellation (e.g. a batch cancel); handlers may finish gracefully.</summary>
+    public CancellationToken CancellationRequested => cancellationRequested;
+
+    /// <summary>Saves progress; false when the lease was lost (the run should stop).</summary>
+    public ValueTask<bool> SaveProgressAsync(ReadOnlyMemory<byte> progress, CancellationToken cancellationToken) =>
+        store.SaveProgressAsync(lease, progress, cancellationToken);
 }
 
 /// <summary>Job kinds and the routes they come from (one kind per inference route).</summary>
@@ -22,11 +42,12 @@ internal sealed class ChatCompletionJobHandler(IBifrostClient gateway) : IJobHan
 {
     public string Kind => JobKinds.ChatCompletion;
 
-    public async Task<JobOutcome> ExecuteAsync(JobRecord job, CancellationToken cancellationToken)
+    public async Task<JobRunResult> ExecuteAsync(JobExecution execution, CancellationToken cancellationToken)
     {
-        var request = JsonSerializer.Deserialize(job.Payload.Span, BifrostJson.Context.ChatCompletionRequest)
+        var request = JsonSerializer.Deserialize(execution.Job.Payload.Span, BifrostJson.Context.ChatCompletionRequest)
             ?? throw BifrostException.Gateway(400, "invalid_request_error", "invalid_json", "The stored request is empty.");
-        var response = await gateway.ChatCompletionAsync(request, cancellationToken).ConfigureAwait(false);
-        return new JobOutcome(200, JsonSerializer.SerializeToUtf8Bytes(response, BifrostJson.Context.ChatCompletionResponse));
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, execution.CancellationRequested);
+        var response = await gateway.ChatCompletionAsync(request, linked.Token).ConfigureAwait(false);
+        return new JobRunResult(new JobOutcome(200, JsonSerializer.SerializeToUtf8Bytes(response, BifrostJson.Context.ChatCompletionResponse)));
     }
 }

@@ -95,6 +95,9 @@ public sealed class JobRecord
     /// <summary>Whether cancellation was requested while it ran.</summary>
     public bool CancellationRequested { get; init; }
 
+    /// <summary>The last progress a worker saved, if any (kept after the job finished).</summary>
+    public ReadOnlyMemory<byte>? Progress { get; init; }
+
     /// <summary>The HTTP status of the result or error, once finished.</summary>
     public int? StatusCode { get; init; }
 

@@ -113,9 +113,10 @@ internal sealed class JobProcessor : BackgroundService
         var job = lease.Job;
         _running[job.Id] = lease;
         using var jobCts = CancellationTokenSource.CreateLinkedTokenSource(_abort.Token);
+        using var cancelRequested = new CancellationTokenSource();
         var state = new RunState();
         using var renewal = new CancellationTokenSource();
-        var renewTask = RenewAsync(lease, jobCts, state, renewal.Token);
+        var renewTask = RenewAsync(lease, jobCts, cancelRequested, state, renewal.Token);
         try
         {
             if (!_handlers.TryGetValue(job.Kind, out var handler))
@@ -124,14 +125,19 @@ internal sealed class JobProcessor : BackgroundService
                 return;
             }
 
-            JobOutcome outcome;
+            if (job.CancellationRequested)
+            {
+                await cancelRequested.CancelAsync().ConfigureAwait(false);
+            }
+
+            JobRunResult result;
             try
             {
-                outcome = await handler.ExecuteAsync(job, jobCts.Token).ConfigureAwait(false);
+                result = await handler.ExecuteAsync(new JobExecution(lease, _store, cancelRequested.Token), jobCts.Token).ConfigureAwait(false);
             }
-            catch (Exception ex) when (jobCts.IsCancellationRequested && ex is OperationCanceledException or BifrostException)
+            catch (Exception ex) when ((jobCts.IsCancellationRequested || cancelRequested.IsCancellationRequested) && ex is OperationCanceledException or BifrostException)
             {
-                await OnCancelledAsync(lease, state).ConfigureAwait(false);
+                await OnCancelledAsync(lease, state, cancelRequested.IsCancellationRequested).ConfigureAwait(false);
                 return;
             }
             catch (BifrostException ex)
@@ -146,7 +152,10 @@ internal sealed class JobProcessor : BackgroundService
                 return;
             }
 
-            if (!await _store.CompleteAsync(lease, outcome, CancellationToken.None).ConfigureAwait(false))
+            var stored = result.Cancelled
+                ? await _store.MarkCancelledAsync(lease, result.Outcome, CancellationToken.None).ConfigureAwait(false)
+                : await _store.CompleteAsync(lease, result.Outcome, CancellationToken.None).ConfigureAwait(false);
+            if (!stored)
             {
                 JobLog.LeaseLost(_logger, job.Id);
             }
@@ -163,7 +172,7 @@ internal sealed class JobProcessor : BackgroundService
         }
     }
 
-    private async Task OnCancelledAsync(JobLease lease, RunState state)
+    private async Task OnCancelledAsync(JobLease lease, RunState state, bool cancellationRequested)
     {
         if (state.LeaseLost)
         {
@@ -171,7 +180,7 @@ internal sealed class JobProcessor : BackgroundService
             return;
         }
 
-        if (state.CancellationRequested)
+        if (cancellationRequested && !_abort.IsCancellationRequested)
         {
             var error = BifrostException.Gateway(499, "invalid_request_error", "job_cancelled", "The job was cancelled.");
             await _store.MarkCancelledAsync(lease, ErrorOutcome(error), CancellationToken.None).ConfigureAwait(false);
@@ -198,26 +207,32 @@ internal sealed class JobProcessor : BackgroundService
     }
 
     /// <summary>Renews the lease every third of its duration; cancels the job when the lease is lost or cancellation was requested.</summary>
-    private async Task RenewAsync(JobLease lease, CancellationTokenSource jobCts, RunState state, CancellationToken stop)
+    private async Task RenewAsync(JobLease lease, CancellationTokenSource jobCts, CancellationTokenSource cancelRequested, RunState state, CancellationToken stop)
     {
-        var interval = _options.LeaseDuration / 3;
+        var renewEvery = _options.LeaseDuration / 3;
+        var tick = renewEvery < _options.PollInterval ? renewEvery : _options.PollInterval;
+        var lastRenewal = _time.GetTimestamp();
         try
         {
             while (true)
             {
-                await Task.Delay(interval, _time, stop).ConfigureAwait(false);
-                if (!await _store.RenewLeaseAsync(lease, _options.LeaseDuration, stop).ConfigureAwait(false))
+                await Task.Delay(tick, _time, stop).ConfigureAwait(false);
+                if (_time.GetElapsedTime(lastRenewal) >= renewEvery - (tick / 2))
                 {
-                    state.LeaseLost = true;
-                    await jobCts.CancelAsync().ConfigureAwait(false);
-                    return;
+                    if (!await _store.RenewLeaseAsync(lease, _options.LeaseDuration, stop).ConfigureAwait(false))
+                    {
+                        state.LeaseLost = true;
+                        await jobCts.CancelAsync().ConfigureAwait(false);
+                        return;
+                    }
+
+                    lastRenewal = _time.GetTimestamp();
                 }
 
-                if (await _store.GetAsync(lease.JobId, stop).ConfigureAwait(false) is { CancellationRequested: true })
+                if (!cancelRequested.IsCancellationRequested && await _store.GetAsync(lease.JobId, stop).ConfigureAwait(false) is { CancellationRequested: true })
                 {
-                    state.CancellationRequested = true;
-                    await jobCts.CancelAsync().ConfigureAwait(false);
-                    return;
+                    // The handler decides how to stop (a batch finishes its in-flight lines and keeps partial output).
+                    await cancelRequested.CancelAsync().ConfigureAwait(false);
                 }
             }
         }
@@ -260,7 +275,6 @@ internal sealed class JobProcessor : BackgroundService
     private sealed class RunState
     {
         public volatile bool LeaseLost;
-        public volatile bool CancellationRequested;
     }
 }
 

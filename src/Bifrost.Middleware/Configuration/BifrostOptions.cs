@@ -21,6 +21,49 @@ public sealed class BifrostOptions
     /// <summary>The background job engine behind async inference and batches.</summary>
     [Microsoft.Extensions.Options.ValidateObjectMembers]
     public JobsOptions Jobs { get; set; } = new();
+
+    /// <summary>The files API and its store.</summary>
+    [Microsoft.Extensions.Options.ValidateObjectMembers]
+    public FilesOptions Files { get; set; } = new();
+
+    /// <summary>The batches API.</summary>
+    [Microsoft.Extensions.Options.ValidateObjectMembers]
+    public BatchesOptions Batches { get; set; } = new();
+}
+
+/// <summary>Options of the files API.</summary>
+public sealed class FilesOptions
+{
+    /// <summary>Directory of the default file-system store. Default: <c>App_Data/bifrost/files</c> under the content root.</summary>
+    public string? Directory { get; set; }
+
+    /// <summary>Largest upload, in bytes. Default 512 MB (as OpenAI).</summary>
+    [Range(1, long.MaxValue)]
+    public long MaxUploadBytes { get; set; } = 512L * 1024 * 1024;
+
+    /// <summary>Largest batch input file, in bytes. Default 200 MB (as OpenAI).</summary>
+    [Range(1, long.MaxValue)]
+    public long MaxBatchFileBytes { get; set; } = 200L * 1024 * 1024;
+
+    /// <summary>Most requests in one batch input file. Default 50,000 (as OpenAI).</summary>
+    [Range(1, int.MaxValue)]
+    public int MaxBatchLines { get; set; } = 50_000;
+}
+
+/// <summary>Options of the batches API.</summary>
+public sealed class BatchesOptions
+{
+    /// <summary>Lines of one batch run at the same time. Default 16.</summary>
+    [Range(1, 1024)]
+    public int Concurrency { get; set; } = 16;
+
+    /// <summary>How often a running batch saves its progress (request counts). Default 1 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
+    public TimeSpan ProgressInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a finished batch (and its result) is kept. Default 30 days.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "3650.00:00:00")]
+    public TimeSpan RetainFor { get; set; } = TimeSpan.FromDays(30);
 }
 
 /// <summary>Options of the job engine (async inference, batches).</summary>

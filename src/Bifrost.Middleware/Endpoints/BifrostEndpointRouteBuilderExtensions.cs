@@ -34,6 +34,7 @@ public static class BifrostEndpointRouteBuilderExtensions
         var options = endpoints.ServiceProvider.GetRequiredService<IOptions<BifrostOptions>>().Value;
         var group = endpoints.MapGroup(prefix);
         var bodyLimit = new RequestSizeLimitAttribute(options.MaxRequestBodySize);
+        var uploadLimit = new RequestSizeLimitAttribute(options.Files.MaxUploadBytes + (1024 * 1024)); // the file plus multipart framing
         foreach (var version in (ReadOnlySpan<string>)["/v1", string.Empty])
         {
             group.MapPost(version + "/chat/completions", ChatEndpoints.ChatCompletionsAsync)
@@ -46,6 +47,12 @@ public static class BifrostEndpointRouteBuilderExtensions
                 .WithDisplayName($"Bifrost async chat completions ({version}{(version.Length == 0 ? "no version" : string.Empty)})");
             group.MapGet(version + "/async/chat/completions/{job_id}", ChatEndpoints.GetEnvelopeAsync)
                 .WithDisplayName($"Bifrost async chat completion job ({version}{(version.Length == 0 ? "no version" : string.Empty)})");
+            var suffix = version.Length == 0 ? " (no version)" : $" ({version})";
+            group.MapPost(version + "/files", FileEndpoints.UploadAsync).WithMetadata(uploadLimit).DisableAntiforgery().WithDisplayName("Bifrost upload file" + suffix);
+            group.MapGet(version + "/files", FileEndpoints.ListAsync).WithDisplayName("Bifrost list files" + suffix);
+            group.MapGet(version + "/files/{file_id}", FileEndpoints.GetAsync).WithDisplayName("Bifrost get file" + suffix);
+            group.MapGet(version + "/files/{file_id}/content", FileEndpoints.ContentAsync).WithDisplayName("Bifrost file content" + suffix);
+            group.MapDelete(version + "/files/{file_id}", FileEndpoints.DeleteAsync).WithDisplayName("Bifrost delete file" + suffix);
             group.MapGet(version + "/models", ModelEndpoints.ListModelsAsync)
                 .WithDisplayName($"Bifrost models ({version}{(version.Length == 0 ? "no version" : string.Empty)})");
         }

@@ -73,6 +73,19 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddSingleton<IJobOwnerResolver, DefaultJobOwnerResolver>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IJobHandler, ChatCompletionJobHandler>());
         services.TryAddSingleton<JobProcessor>();
+
+        // Files: the file-system store by default (Bifrost:Files:Directory, else App_Data/bifrost/files under the content root).
+        services.TryAddSingleton<IFileStore>(static sp =>
+        {
+            var directory = sp.GetRequiredService<IOptions<BifrostOptions>>().Value.Files.Directory;
+            if (string.IsNullOrWhiteSpace(directory))
+            {
+                var root = sp.GetService<Microsoft.Extensions.Hosting.IHostEnvironment>()?.ContentRootPath ?? AppContext.BaseDirectory;
+                directory = Path.Combine(root, "App_Data", "bifrost", "files");
+            }
+
+            return new FileSystemFileStore(directory, sp.GetRequiredService<TimeProvider>());
+        });
         services.AddHostedService(static sp => sp.GetRequiredService<JobProcessor>());
         OpenAICompatibleAdapter.AddHttpClient(services);
 

@@ -22,6 +22,10 @@ namespace Bifrost.Middleware.Serialization;
 [JsonSerializable(typeof(BifrostError))]
 [JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(ChatContentPart))]
+[JsonSerializable(typeof(StoredFile))]
+[JsonSerializable(typeof(Bifrost.Middleware.Files.FileListResponse))]
+[JsonSerializable(typeof(Bifrost.Middleware.Files.FileDeletedResponse))]
+[JsonSerializable(typeof(FileMetadata))]
 internal sealed partial class BifrostJsonContext : JsonSerializerContext;
 
 /// <summary>The context every read and write of the gateway uses: the generated metadata with a relaxed encoder (no \u0027 for quotes in messages).</summary>

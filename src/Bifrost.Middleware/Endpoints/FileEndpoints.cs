@@ -1,0 +1,278 @@
+using System.Globalization;
+using Bifrost.Middleware.Files;
+using Bifrost.Middleware.Serialization;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+
+namespace Bifrost.Middleware.Endpoints;
+
+/// <summary>The OpenAI files API: multipart upload streamed to the <see cref="IFileStore"/>, list, get, content, delete.</summary>
+internal static class FileEndpoints
+{
+    internal const string UploadRequestType = "file_upload";
+    internal static readonly string[] Purposes = ["batch", "batch_output", "user_data", "assistants", "vision", "fine-tune", "evals"];
+
+    public static Task UploadAsync(HttpContext context) => RunAsync(context, UploadRequestType, async () =>
+    {
+        var options = context.RequestServices.GetRequiredService<IOptions<BifrostOptions>>().Value.Files;
+        var store = context.RequestServices.GetRequiredService<IFileStore>();
+        var owner = context.RequestServices.GetRequiredService<IJobOwnerResolver>().ResolveOwner(context);
+        var cancellationToken = context.RequestAborted;
+
+        if (!MediaTypeHeaderValue.TryParse(context.Request.ContentType, out var contentType)
+            || !contentType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
+            || HeaderUtilities.RemoveQuotes(contentType.Boundary).Value is not { Length: > 0 } boundary)
+        {
+            throw BadRequest("The upload must be multipart/form-data with a 'file' part and a 'purpose' field.", null);
+        }
+
+        var reader = new MultipartReader(boundary, context.Request.Body) { BodyLengthLimit = options.MaxUploadBytes + 1 };
+        string? purpose = null;
+        string? filename = null;
+        StoredFile? saved = null;
+        FileStream? spooled = null;
+        var id = "file-" + Guid.CreateVersion7().ToString("N");
+        try
+        {
+            MultipartSection? section;
+            while ((section = await ReadSectionAsync(reader, options.MaxUploadBytes, cancellationToken).ConfigureAwait(false)) is not null)
+            {
+                if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition))
+                {
+                    continue;
+                }
+
+                var name = HeaderUtilities.RemoveQuotes(disposition.Name).Value;
+                if (name == "purpose")
+                {
+                    using var text = new StreamReader(section.Body);
+                    var value = await text.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
+                    purpose = value.Trim();
+                    if (Array.IndexOf(Purposes, purpose) < 0)
+                    {
+                        throw BadRequest($"'purpose' must be one of: {string.Join(", ", Purposes)}.", "purpose");
+                    }
+                }
+                else if (name == "file")
+                {
+                    if (saved is not null || spooled is not null)
+                    {
+                        throw BadRequest("Only one 'file' part is allowed.", "file");
+                    }
+
+                    filename = HeaderUtilities.RemoveQuotes(disposition.FileNameStar.HasValue ? disposition.FileNameStar : disposition.FileName).Value;
+                    filename = string.IsNullOrWhiteSpace(filename) ? "upload" : Path.GetFileName(filename);
+                    if (purpose is not null)
+                    {
+                        saved = await store.SaveAsync(new NewFile { Id = id, Filename = filename, Purpose = purpose, Owner = owner }, section.Body, MaxBytes(options, purpose), cancellationToken).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        // The purpose comes after the file: spool to a temporary file (never to memory) until we know it.
+                        spooled = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
+                        await CopyLimitedAsync(section.Body, spooled, options.MaxUploadBytes, cancellationToken).ConfigureAwait(false);
+                    }
+                }
+            }
+
+            if (purpose is null)
+            {
+                throw BadRequest("'purpose' is required.", "purpose");
+            }
+
+            if (saved is null && spooled is null)
+            {
+                throw BadRequest("'file' is required.", "file");
+            }
+
+            if (spooled is not null)
+            {
+                spooled.Position = 0;
+                saved = await store.SaveAsync(new NewFile { Id = id, Filename = filename!, Purpose = purpose, Owner = owner }, spooled, MaxBytes(options, purpose), cancellationToken).ConfigureAwait(false);
+            }
+
+            if (purpose == "batch")
+            {
+                await ValidateBatchFileAsync(store, saved!, options, cancellationToken).ConfigureAwait(false);
+            }
+
+            await BifrostResults.WriteJsonAsync(context, saved!, BifrostJson.Context.StoredFile).ConfigureAwait(false);
+        }
+        catch
+        {
+            if (saved is not null)
+            {
+                await store.DeleteAsync(saved.Id, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            throw;
+        }
+        finally
+        {
+            if (spooled is not null)
+            {
+                await spooled.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    });
+
+    public static Task ListAsync(HttpContext context) => RunAsync(context, "file_list", async () =>
+    {
+        var store = context.RequestServices.GetRequiredService<IFileStore>();
+        var owner = context.RequestServices.GetRequiredService<IJobOwnerResolver>().ResolveOwner(context);
+        var query = context.Request.Query;
+        var limit = ParseLimit(query["limit"], 10_000, 10_000);
+        var order = query["order"].ToString();
+        if (order.Length > 0 && order is not ("asc" or "desc"))
+        {
+            throw BadRequest("'order' must be 'asc' or 'desc'.", "order");
+        }
+
+        var purpose = query["purpose"].ToString();
+        var after = query["after"].ToString();
+        var files = await store.ListAsync(owner, purpose.Length == 0 ? null : purpose, limit + 1, after.Length == 0 ? null : after, order == "asc", context.RequestAborted).ConfigureAwait(false);
+        var page = files.Take(limit).ToList();
+        var response = new FileListResponse { Data = page, HasMore = files.Count > limit, FirstId = page.FirstOrDefault()?.Id, LastId = page.LastOrDefault()?.Id };
+        await BifrostResults.WriteJsonAsync(context, response, BifrostJson.Context.FileListResponse).ConfigureAwait(false);
+    });
+
+    public static Task GetAsync(HttpContext context) => RunAsync(context, "file_retrieve", async () =>
+    {
+        var file = await FindAsync(context).ConfigureAwait(false);
+        await BifrostResults.WriteJsonAsync(context, file, BifrostJson.Context.StoredFile).ConfigureAwait(false);
+    });
+
+    public static Task ContentAsync(HttpContext context) => RunAsync(context, "file_content", async () =>
+    {
+        var file = await FindAsync(context).ConfigureAwait(false);
+        var store = context.RequestServices.GetRequiredService<IFileStore>();
+        await using var content = await store.OpenReadAsync(file.Id, context.RequestAborted).ConfigureAwait(false)
+            ?? throw NotFound(file.Id);
+        context.Response.StatusCode = StatusCodes.Status200OK;
+        context.Response.ContentType = "application/octet-stream";
+        context.Response.ContentLength = file.Bytes;
+        context.Response.Headers.ContentDisposition = new ContentDispositionHeaderValue("attachment") { FileNameStar = file.Filename }.ToString();
+        await content.CopyToAsync(context.Response.Body, 81920, context.RequestAborted).ConfigureAwait(false);
+    });
+
+    public static Task DeleteAsync(HttpContext context) => RunAsync(context, "file_delete", async () =>
+    {
+        var file = await FindAsync(context).ConfigureAwait(false);
+        var store = context.RequestServices.GetRequiredService<IFileStore>();
+        var deleted = await store.DeleteAsync(file.Id, context.RequestAborted).ConfigureAwait(false);
+        await BifrostResults.WriteJsonAsync(context, new FileDeletedResponse { Id = file.Id, Deleted = deleted }, BifrostJson.Context.FileDeletedResponse).ConfigureAwait(false);
+    });
+
+    /// <summary>The caller's file from the route's <c>file_id</c>, or 404 (unknown and other owners' files look the same).</summary>
+    internal static async Task<StoredFile> FindAsync(HttpContext context)
+    {
+        var id = context.Request.RouteValues["file_id"] as string ?? string.Empty;
+        var store = context.RequestServices.GetRequiredService<IFileStore>();
+        var owner = context.RequestServices.GetRequiredService<IJobOwnerResolver>().ResolveOwner(context);
+        var file = await store.GetAsync(id, context.RequestAborted).ConfigureAwait(false);
+        return file is not null && file.Owner == owner ? file : throw NotFound(id);
+    }
+
+    internal static int ParseLimit(Microsoft.Extensions.Primitives.StringValues value, int defaultLimit, int max)
+    {
+        if (value.Count == 0 || string.IsNullOrEmpty(value.ToString()))
+        {
+            return defaultLimit;
+        }
+
+        return int.TryParse(value.ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var limit) && limit >= 1 && limit <= max
+            ? limit
+            : throw BadRequest($"'limit' must be an integer from 1 to {max}.", "limit");
+    }
+
+    internal static async Task RunAsync(HttpContext context, string requestType, Func<Task> action)
+    {
+        try
+        {
+            await action().ConfigureAwait(false);
+        }
+        catch (BifrostException ex) when (!context.Response.HasStarted)
+        {
+            ex.Error.ExtraFields ??= new BifrostExtraFields { RequestType = requestType };
+            await BifrostResults.WriteErrorAsync(context, ex).ConfigureAwait(false);
+        }
+        catch (InvalidDataException ex) when (!context.Response.HasStarted)
+        {
+            var error = MultipartError(ex, context.RequestServices.GetRequiredService<IOptions<BifrostOptions>>().Value.Files.MaxUploadBytes);
+            error.Error.ExtraFields = new BifrostExtraFields { RequestType = requestType };
+            await BifrostResults.WriteErrorAsync(context, error).ConfigureAwait(false);
+        }
+        catch (BadHttpRequestException ex) when (!context.Response.HasStarted)
+        {
+            var error = BifrostException.Gateway(ex.StatusCode, ex.StatusCode == 413 ? "request_too_large" : "invalid_request_error", ex.StatusCode == 413 ? "file_too_large" : "bad_request", ex.Message);
+            error.Error.ExtraFields = new BifrostExtraFields { RequestType = requestType };
+            await BifrostResults.WriteErrorAsync(context, error).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+        }
+    }
+
+    internal static BifrostException BadRequest(string message, string? param) =>
+        BifrostException.Gateway(400, "invalid_request_error", "invalid_request", message, param);
+
+    internal static BifrostException NotFound(string id) =>
+        BifrostException.Gateway(404, "invalid_request_error", "file_not_found", $"No file '{id}'.", "file_id");
+
+    private static long MaxBytes(FilesOptions options, string purpose) => purpose == "batch" ? options.MaxBatchFileBytes : options.MaxUploadBytes;
+
+    private static async Task<MultipartSection?> ReadSectionAsync(MultipartReader reader, long maxBytes, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await reader.ReadNextSectionAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw MultipartError(ex, maxBytes);
+        }
+    }
+
+    /// <summary>The multipart reader's limits and format errors, as Bifrost errors (413 / 400).</summary>
+    internal static BifrostException MultipartError(InvalidDataException ex, long maxBytes) =>
+        ex.Message.Contains("limit", StringComparison.OrdinalIgnoreCase)
+            ? FileSystemFileStore.TooLarge(maxBytes)
+            : BadRequest($"The multipart body is malformed: {ex.Message}", null);
+
+    private static async Task CopyLimitedAsync(Stream source, Stream target, long maxBytes, CancellationToken cancellationToken)
+    {
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(81920);
+        try
+        {
+            long total = 0;
+            int read;
+            while ((read = await source.ReadAsync(buffer.AsMemory(0, 81920), cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                total += read;
+                if (total > maxBytes)
+                {
+                    throw FileSystemFileStore.TooLarge(maxBytes);
+                }
+
+                await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static async Task ValidateBatchFileAsync(IFileStore store, StoredFile file, FilesOptions options, CancellationToken cancellationToken)
+    {
+        await using var content = await store.OpenReadAsync(file.Id, cancellationToken).ConfigureAwait(false) ?? throw NotFound(file.Id);
+        var result = await BatchInputValidator.ValidateAsync(content, options.MaxBatchLines, cancellationToken).ConfigureAwait(false);
+        if (result.Errors.Count > 0)
+        {
+            var details = string.Join("; ", result.Errors.Select(e => e.Line > 0 ? $"line {e.Line}: {e.Message}" : e.Message));
+            throw BifrostException.Gateway(400, "invalid_request_error", "invalid_batch_file", $"Invalid batch input file: {details}.", "file");
+        }
+    }
+}

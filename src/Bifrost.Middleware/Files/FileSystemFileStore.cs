@@ -1,0 +1,333 @@
+using System.Text.Json;
+using Bifrost.Middleware.Serialization;
+
+namespace Bifrost.Middleware;
+
+/// <summary>
+/// The default <see cref="IFileStore"/>: each file is <c>{id}.data</c> plus a small <c>{id}.meta.json</c> in one
+/// directory. Contents are streamed in and out with a fixed buffer; metadata is written last (atomically, by rename),
+/// so a crash mid-upload leaves no visible file.
+/// </summary>
+public sealed class FileSystemFileStore : IFileStore
+{
+    private const int BufferSize = 81920;
+    private readonly string _directory;
+    private readonly TimeProvider _time;
+
+    /// <summary>Creates a store in <paramref name="directory"/> (created when missing).</summary>
+    /// <param name="directory">The directory.</param>
+    /// <param name="timeProvider">The clock.</param>
+    public FileSystemFileStore(string directory, TimeProvider timeProvider)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        _directory = Path.GetFullPath(directory);
+        _time = timeProvider ?? throw new ArgumentNullException(nameof(timeProvider));
+        Directory.CreateDirectory(_directory);
+    }
+
+    /// <summary>The directory holding the files.</summary>
+    public string DirectoryPath => _directory;
+
+    /// <inheritdoc />
+    public async Task<StoredFile> SaveAsync(NewFile file, Stream content, long maxBytes, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentNullException.ThrowIfNull(content);
+        var dataPath = DataPath(file.Id);
+        var tempPath = dataPath + ".uploading";
+        long total = 0;
+        try
+        {
+            await using (var target = new FileStream(tempPath, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Options = FileOptions.Asynchronous, BufferSize = 0 }))
+            {
+                var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(BufferSize);
+                try
+                {
+                    int read;
+                    while ((read = await content.ReadAsync(buffer.AsMemory(0, BufferSize), cancellationToken).ConfigureAwait(false)) > 0)
+                    {
+                        total += read;
+                        if (total > maxBytes)
+                        {
+                            throw TooLarge(maxBytes);
+                        }
+
+                        await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                    }
+                }
+                finally
+                {
+                    System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                }
+
+                await target.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            File.Move(tempPath, dataPath, overwrite: false);
+        }
+        catch
+        {
+            TryDelete(tempPath);
+            throw;
+        }
+
+        var stored = new StoredFile
+        {
+            Id = file.Id,
+            Bytes = total,
+            CreatedAt = _time.GetUtcNow().ToUnixTimeSeconds(),
+            Filename = file.Filename,
+            Purpose = file.Purpose,
+            Owner = file.Owner,
+        };
+        await WriteMetadataAsync(stored, cancellationToken).ConfigureAwait(false);
+        return stored;
+    }
+
+    /// <inheritdoc />
+    public async Task<StoredFile?> GetAsync(string id, CancellationToken cancellationToken)
+    {
+        if (!IsValidId(id))
+        {
+            return null;
+        }
+
+        var path = MetadataPath(id);
+        try
+        {
+            await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 4096, FileOptions.Asynchronous);
+            var meta = await JsonSerializer.DeserializeAsync(stream, BifrostJson.Context.FileMetadata, cancellationToken).ConfigureAwait(false);
+            return meta?.ToStoredFile();
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<Stream?> OpenReadAsync(string id, CancellationToken cancellationToken)
+    {
+        if (await GetAsync(id, cancellationToken).ConfigureAwait(false) is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return new FileStream(DataPath(id), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, BufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<bool> DeleteAsync(string id, CancellationToken cancellationToken)
+    {
+        if (!IsValidId(id) || !File.Exists(MetadataPath(id)))
+        {
+            return Task.FromResult(false);
+        }
+
+        TryDelete(MetadataPath(id));
+        TryDelete(DataPath(id));
+        return Task.FromResult(true);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<StoredFile>> ListAsync(string owner, string? purpose, int limit, string? after, bool ascending, CancellationToken cancellationToken)
+    {
+        var files = new List<StoredFile>();
+        foreach (var path in Directory.EnumerateFiles(_directory, "*.meta.json"))
+        {
+            var id = Path.GetFileName(path)[..^".meta.json".Length];
+            if (await GetAsync(id, cancellationToken).ConfigureAwait(false) is { } file && file.Owner == owner && (purpose is null || file.Purpose == purpose))
+            {
+                files.Add(file);
+            }
+        }
+
+        IEnumerable<StoredFile> ordered = ascending
+            ? files.OrderBy(f => f.CreatedAt).ThenBy(f => f.Id, StringComparer.Ordinal)
+            : files.OrderByDescending(f => f.CreatedAt).ThenByDescending(f => f.Id, StringComparer.Ordinal);
+        if (after is not null)
+        {
+            ordered = ordered.SkipWhile(f => f.Id != after).Skip(1);
+        }
+
+        return [.. ordered.Take(limit)];
+    }
+
+    /// <inheritdoc />
+    public Task<IAppendableFile> OpenAppendAsync(NewFile file, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        if (!IsValidId(file.Id))
+        {
+            throw new ArgumentException($"Invalid file id '{file.Id}'.", nameof(file));
+        }
+
+        var stream = new FileStream(DataPath(file.Id), new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.Read, Options = FileOptions.Asynchronous, BufferSize = 0 });
+        try
+        {
+            TruncatePartialLine(stream);
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
+
+        return Task.FromResult<IAppendableFile>(new AppendableFile(this, file, stream));
+    }
+
+    internal static BifrostException TooLarge(long maxBytes) =>
+        BifrostException.Gateway(413, "invalid_request_error", "file_too_large", $"The file is larger than the limit of {maxBytes} bytes.", "file");
+
+    /// <summary>Cuts anything after the last newline: the half-written line of a crashed writer.</summary>
+    private static void TruncatePartialLine(FileStream stream)
+    {
+        var length = stream.Length;
+        if (length == 0)
+        {
+            return;
+        }
+
+        var buffer = new byte[4096];
+        var end = length;
+        while (end > 0)
+        {
+            var start = Math.Max(0, end - buffer.Length);
+            var count = (int)(end - start);
+            stream.Position = start;
+            stream.ReadExactly(buffer, 0, count);
+            var newline = Array.LastIndexOf(buffer, (byte)'\n', count - 1, count);
+            if (newline >= 0)
+            {
+                stream.SetLength(start + newline + 1);
+                stream.Position = stream.Length;
+                return;
+            }
+
+            end = start;
+        }
+
+        stream.SetLength(0);
+        stream.Position = 0;
+    }
+
+    private async Task WriteMetadataAsync(StoredFile file, CancellationToken cancellationToken)
+    {
+        var path = MetadataPath(file.Id);
+        var temp = path + ".tmp";
+        await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous))
+        {
+            await JsonSerializer.SerializeAsync(stream, FileMetadata.From(file), BifrostJson.Context.FileMetadata, cancellationToken).ConfigureAwait(false);
+        }
+
+        File.Move(temp, path, overwrite: true);
+    }
+
+    private static bool IsValidId(string id) =>
+        !string.IsNullOrEmpty(id) && id.Length <= 128 && id.All(static c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_');
+
+    private string DataPath(string id) => Path.Combine(_directory, id + ".data");
+
+    private string MetadataPath(string id) => Path.Combine(_directory, id + ".meta.json");
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private sealed class AppendableFile(FileSystemFileStore store, NewFile file, FileStream stream) : IAppendableFile
+    {
+        public string Id => file.Id;
+
+        public long Length => stream.Length;
+
+        public Task<Stream> OpenReadAsync(CancellationToken cancellationToken) =>
+            Task.FromResult<Stream>(new FileStream(store.DataPath(file.Id), FileMode.Open, FileAccess.Read, FileShare.ReadWrite, BufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan));
+
+        public async ValueTask AppendLineAsync(ReadOnlyMemory<byte> line, CancellationToken cancellationToken)
+        {
+            // One write per line straight to the OS (no user-space buffer): a process crash keeps every line written.
+            var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(line.Length + 1);
+            try
+            {
+                line.CopyTo(buffer);
+                buffer[line.Length] = (byte)'\n';
+                await stream.WriteAsync(buffer.AsMemory(0, line.Length + 1), cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+
+        public async Task<StoredFile> CommitAsync(CancellationToken cancellationToken)
+        {
+            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+            var stored = new StoredFile
+            {
+                Id = file.Id,
+                Bytes = stream.Length,
+                CreatedAt = store._time.GetUtcNow().ToUnixTimeSeconds(),
+                Filename = file.Filename,
+                Purpose = file.Purpose,
+                Owner = file.Owner,
+            };
+            await store.WriteMetadataAsync(stored, cancellationToken).ConfigureAwait(false);
+            return stored;
+        }
+
+        public ValueTask DisposeAsync() => stream.DisposeAsync();
+    }
+}
+
+/// <summary>The persisted form of a file's metadata (includes the owner, unlike the wire object).</summary>
+internal sealed class FileMetadata
+{
+    public string Id { get; set; } = string.Empty;
+
+    public long Bytes { get; set; }
+
+    public long CreatedAt { get; set; }
+
+    public string Filename { get; set; } = string.Empty;
+
+    public string Purpose { get; set; } = string.Empty;
+
+    public string Owner { get; set; } = string.Empty;
+
+    public static FileMetadata From(StoredFile file) => new()
+    {
+        Id = file.Id,
+        Bytes = file.Bytes,
+        CreatedAt = file.CreatedAt,
+        Filename = file.Filename,
+        Purpose = file.Purpose,
+        Owner = file.Owner,
+    };
+
+    public StoredFile ToStoredFile() => new()
+    {
+        Id = Id,
+        Bytes = Bytes,
+        CreatedAt = CreatedAt,
+        Filename = Filename,
+        Purpose = Purpose,
+        Owner = Owner,
+    };
+}

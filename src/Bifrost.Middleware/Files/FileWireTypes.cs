@@ -1,0 +1,23 @@
+namespace Bifrost.Middleware.Files;
+
+internal sealed class FileListResponse
+{
+    public string Object { get; set; } = "list";
+
+    public IList<StoredFile> Data { get; set; } = [];
+
+    public bool HasMore { get; set; }
+
+    public string? FirstId { get; set; }
+
+    public string? LastId { get; set; }
+}
+
+internal sealed class FileDeletedResponse
+{
+    public string Id { get; set; } = string.Empty;
+
+    public string Object { get; set; } = "file";
+
+    public bool Deleted { get; set; }
+}

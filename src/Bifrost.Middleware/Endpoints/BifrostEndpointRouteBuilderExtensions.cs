@@ -53,6 +53,10 @@ public static class BifrostEndpointRouteBuilderExtensions
             group.MapGet(version + "/files/{file_id}", FileEndpoints.GetAsync).WithDisplayName("Bifrost get file" + suffix);
             group.MapGet(version + "/files/{file_id}/content", FileEndpoints.ContentAsync).WithDisplayName("Bifrost file content" + suffix);
             group.MapDelete(version + "/files/{file_id}", FileEndpoints.DeleteAsync).WithDisplayName("Bifrost delete file" + suffix);
+            group.MapPost(version + "/batches", BatchEndpoints.CreateAsync).WithMetadata(bodyLimit).WithDisplayName("Bifrost create batch" + suffix);
+            group.MapGet(version + "/batches", BatchEndpoints.ListAsync).WithDisplayName("Bifrost list batches" + suffix);
+            group.MapGet(version + "/batches/{batch_id}", BatchEndpoints.GetAsync).WithDisplayName("Bifrost get batch" + suffix);
+            group.MapPost(version + "/batches/{batch_id}/cancel", BatchEndpoints.CancelAsync).WithDisplayName("Bifrost cancel batch" + suffix);
             group.MapGet(version + "/models", ModelEndpoints.ListModelsAsync)
                 .WithDisplayName($"Bifrost models ({version}{(version.Length == 0 ? "no version" : string.Empty)})");
         }

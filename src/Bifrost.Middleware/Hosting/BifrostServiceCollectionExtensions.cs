@@ -1,4 +1,5 @@
 using Bifrost.Middleware;
+using Bifrost.Middleware.Batches;
 using Bifrost.Middleware.Configuration;
 using Bifrost.Middleware.Diagnostics;
 using Bifrost.Middleware.Gateway;
@@ -72,6 +73,8 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddSingleton<AsyncJobService>();
         services.TryAddSingleton<IJobOwnerResolver, DefaultJobOwnerResolver>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IJobHandler, ChatCompletionJobHandler>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IJobHandler, BatchJobHandler>());
+        services.TryAddSingleton<BatchService>();
         services.TryAddSingleton<JobProcessor>();
 
         // Files: the file-system store by default (Bifrost:Files:Directory, else App_Data/bifrost/files under the content root).

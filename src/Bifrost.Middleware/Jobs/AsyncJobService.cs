@@ -11,7 +11,7 @@ internal sealed class AsyncJobService(IJobStore store, JobDoorbell doorbell, IOp
 
     public IJobStore Store => store;
 
-    public async Task<JobRecord> SubmitAsync(string kind, ReadOnlyMemory<byte> payload, string owner, TimeSpan? resultTtl, CancellationToken cancellationToken)
+    public async Task<JobRecord> SubmitAsync(string kind, ReadOnlyMemory<byte> payload, string owner, TimeSpan? resultTtl, CancellationToken cancellationToken, string? id = null)
     {
         var unfinished = await store.CountUnfinishedAsync(cancellationToken).ConfigureAwait(false);
         if (unfinished >= _options.MaxQueuedJobs)
@@ -36,7 +36,7 @@ internal sealed class AsyncJobService(IJobStore store, JobDoorbell doorbell, IOp
         var job = await store.EnqueueAsync(
             new NewJob
             {
-                Id = Guid.CreateVersion7().ToString(),
+                Id = id ?? Guid.CreateVersion7().ToString(),
                 Kind = kind,
                 Owner = owner,
                 Payload = payload,

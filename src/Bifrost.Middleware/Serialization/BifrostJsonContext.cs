@@ -26,6 +26,10 @@ namespace Bifrost.Middleware.Serialization;
 [JsonSerializable(typeof(Bifrost.Middleware.Files.FileListResponse))]
 [JsonSerializable(typeof(Bifrost.Middleware.Files.FileDeletedResponse))]
 [JsonSerializable(typeof(FileMetadata))]
+[JsonSerializable(typeof(BatchObject))]
+[JsonSerializable(typeof(Bifrost.Middleware.Batches.BatchCreateRequest))]
+[JsonSerializable(typeof(Bifrost.Middleware.Batches.BatchSpec))]
+[JsonSerializable(typeof(Bifrost.Middleware.Batches.BatchListResponse))]
 internal sealed partial class BifrostJsonContext : JsonSerializerContext;
 
 /// <summary>The context every read and write of the gateway uses: the generated metadata with a relaxed encoder (no \u0027 for quotes in messages).</summary>

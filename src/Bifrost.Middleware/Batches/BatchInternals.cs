@@ -1,0 +1,49 @@
+namespace Bifrost.Middleware.Batches;
+
+/// <summary>The body of <c>POST batches</c>.</summary>
+internal sealed class BatchCreateRequest
+{
+    public string? InputFileId { get; set; }
+
+    public string? Endpoint { get; set; }
+
+    public string? CompletionWindow { get; set; }
+
+    public IDictionary<string, string>? Metadata { get; set; }
+
+    /// <summary>Bifrost extension: the <c>provider/model</c> for lines whose body names no model.</summary>
+    public string? Model { get; set; }
+}
+
+/// <summary>The job payload of a batch: its initial object and the default model.</summary>
+internal sealed class BatchSpec
+{
+    public BatchObject Batch { get; set; } = new();
+
+    public string? Model { get; set; }
+}
+
+internal sealed class BatchListResponse
+{
+    public string Object { get; set; } = "list";
+
+    public IList<BatchObject> Data { get; set; } = [];
+
+    public string? FirstId { get; set; }
+
+    public string? LastId { get; set; }
+
+    public bool HasMore { get; set; }
+}
+
+internal static class BatchStatus
+{
+    public const string Validating = "validating";
+    public const string InProgress = "in_progress";
+    public const string Finalizing = "finalizing";
+    public const string Completed = "completed";
+    public const string Failed = "failed";
+    public const string Expired = "expired";
+    public const string Cancelling = "cancelling";
+    public const string Cancelled = "cancelled";
+}

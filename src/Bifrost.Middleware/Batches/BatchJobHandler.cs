@@ -1,0 +1,464 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Bifrost.Middleware.Files;
+using Bifrost.Middleware.Jobs;
+using Bifrost.Middleware.Serialization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Bifrost.Middleware.Batches;
+
+/// <summary>
+/// Runs a batch: validates the input (<c>validating</c>), streams its lines through <see cref="IBifrostClient"/> with
+/// bounded concurrency (<c>in_progress</c>), appends each result to the output or error file and saves the counts as
+/// progress, then commits the files (<c>finalizing</c>) and ends <c>completed</c>, <c>expired</c> or <c>cancelled</c>.
+/// Results are keyed by <c>custom_id</c>: a run resumed after a crash or a lost lease reads what the files already
+/// hold and runs only the other lines, so no line is written twice and none is lost.
+/// </summary>
+internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, IOptions<BifrostOptions> options, TimeProvider time, ILogger<BatchJobHandler> logger) : IJobHandler
+{
+    public const string JobKind = "batch";
+    private readonly BatchesOptions _options = options.Value.Batches;
+    private readonly FilesOptions _files = options.Value.Files;
+
+    public string Kind => JobKind;
+
+    public async Task<JobRunResult> ExecuteAsync(JobExecution execution, CancellationToken cancellationToken)
+    {
+        var spec = JsonSerializer.Deserialize(execution.Job.Payload.Span, BifrostJson.Context.BatchSpec) ?? throw new InvalidOperationException("Empty batch payload.");
+        var batch = execution.Job.Progress is { } progress
+            ? JsonSerializer.Deserialize(progress.Span, BifrostJson.Context.BatchObject)!
+            : spec.Batch;
+        batch.ExtraFields = null;
+
+        if (batch.Status == BatchStatus.Validating)
+        {
+            var failure = await ValidateAsync(batch, cancellationToken).ConfigureAwait(false);
+            if (failure is not null)
+            {
+                return Finish(failure, cancelled: false);
+            }
+
+            batch.Status = BatchStatus.InProgress;
+            batch.InProgressAt = Now();
+            await execution.SaveProgressAsync(Serialize(batch), cancellationToken).ConfigureAwait(false);
+        }
+
+        var owner = execution.Job.Owner;
+        var suffix = batch.Id.StartsWith("batch_", StringComparison.Ordinal) ? batch.Id[6..] : batch.Id;
+        await using var output = await files.OpenAppendAsync(new NewFile { Id = $"file-{suffix}-output", Filename = $"{batch.Id}_output.jsonl", Purpose = "batch_output", Owner = owner }, cancellationToken).ConfigureAwait(false);
+        await using var errors = await files.OpenAppendAsync(new NewFile { Id = $"file-{suffix}-errors", Filename = $"{batch.Id}_errors.jsonl", Purpose = "batch_output", Owner = owner }, cancellationToken).ConfigureAwait(false);
+
+        var run = new RunState(batch.RequestCounts.Total);
+        await ReadExistingAsync(output, run, isErrorFile: false, cancellationToken).ConfigureAwait(false);
+        await ReadExistingAsync(errors, run, isErrorFile: true, cancellationToken).ConfigureAwait(false);
+
+        var expiresAt = batch.ExpiresAt is { } e ? DateTimeOffset.FromUnixTimeSeconds(e) : DateTimeOffset.MaxValue;
+        using var stopFeeding = CancellationTokenSource.CreateLinkedTokenSource(execution.CancellationRequested);
+        using var expiry = new CancellationTokenSource(Clamp(expiresAt - time.GetUtcNow()), time);
+        using var stopRegistration = expiry.Token.Register(static s => ((CancellationTokenSource)s!).Cancel(), stopFeeding);
+        var writeLock = new SemaphoreSlim(1, 1);
+
+        using var progressStop = new CancellationTokenSource();
+        var progressTask = SaveProgressLoopAsync(execution, batch, run, progressStop.Token);
+        try
+        {
+            await using var input = await files.OpenReadAsync(batch.InputFileId, cancellationToken).ConfigureAwait(false)
+                ?? throw BifrostException.Gateway(404, "invalid_request_error", "input_file_not_found", $"The input file '{batch.InputFileId}' no longer exists.");
+            await Parallel.ForEachAsync(
+                PendingLinesAsync(input, run, stopFeeding.Token, cancellationToken),
+                new ParallelOptions { MaxDegreeOfParallelism = _options.Concurrency, CancellationToken = cancellationToken },
+                async (line, token) => await RunLineAsync(batch, spec, line, output, errors, writeLock, run, token).ConfigureAwait(false)).ConfigureAwait(false);
+        }
+        finally
+        {
+            await progressStop.CancelAsync().ConfigureAwait(false);
+            await progressTask.ConfigureAwait(false);
+        }
+
+        var cancelled = execution.CancellationRequested.IsCancellationRequested;
+        var expired = !cancelled && expiry.IsCancellationRequested;
+        if (cancelled || expired)
+        {
+            if (cancelled)
+            {
+                batch.CancellingAt ??= Now();
+            }
+
+            // Lines never run are reported in the error file, so every custom_id appears exactly once in the results.
+            await using var input = await files.OpenReadAsync(batch.InputFileId, cancellationToken).ConfigureAwait(false);
+            if (input is not null)
+            {
+                await foreach (var line in PendingLinesAsync(input, run, CancellationToken.None, cancellationToken).ConfigureAwait(false))
+                {
+                    var code = cancelled ? "batch_cancelled" : "batch_expired";
+                    var message = cancelled ? "The batch was cancelled before this request ran." : "The batch's completion window ended before this request ran.";
+                    await WriteAsync(errors, writeLock, ErrorLine(batch.Id, line.CustomId, code, message), cancellationToken).ConfigureAwait(false);
+                    run.Finished(line.CustomId);
+                    if (cancelled)
+                    {
+                        Interlocked.Increment(ref run.Canceled);
+                    }
+                    else
+                    {
+                        Interlocked.Increment(ref run.Expired);
+                    }
+                }
+            }
+        }
+
+        batch.Status = BatchStatus.Finalizing;
+        batch.FinalizingAt = Now();
+        run.CopyTo(batch.RequestCounts);
+        await execution.SaveProgressAsync(Serialize(batch), cancellationToken).ConfigureAwait(false);
+
+        batch.OutputFileId = output.Length > 0 ? (await output.CommitAsync(cancellationToken).ConfigureAwait(false)).Id : null;
+        batch.ErrorFileId = errors.Length > 0 ? (await errors.CommitAsync(cancellationToken).ConfigureAwait(false)).Id : null;
+        var now = Now();
+        if (cancelled)
+        {
+            batch.Status = BatchStatus.Cancelled;
+            batch.CancelledAt = now;
+        }
+        else if (expired)
+        {
+            batch.Status = BatchStatus.Expired;
+            batch.ExpiredAt = now;
+        }
+        else
+        {
+            batch.Status = BatchStatus.Completed;
+            batch.CompletedAt = now;
+        }
+
+        BatchLog.Finished(logger, batch.Id, batch.Status, batch.RequestCounts.Succeeded, batch.RequestCounts.Failed);
+        return Finish(batch, cancelled);
+    }
+
+    /// <summary>The <c>validating</c> phase: the input exists, every line is well-formed and calls the batch's endpoint. Returns the failed batch, or null.</summary>
+    private async Task<BatchObject?> ValidateAsync(BatchObject batch, CancellationToken cancellationToken)
+    {
+        await using var input = await files.OpenReadAsync(batch.InputFileId, cancellationToken).ConfigureAwait(false);
+        BatchInputValidator.Result result;
+        if (input is null)
+        {
+            result = new BatchInputValidator.Result(0, [(0, $"the input file '{batch.InputFileId}' does not exist")], new HashSet<string>());
+        }
+        else
+        {
+            result = await BatchInputValidator.ValidateAsync(input, _files.MaxBatchLines, cancellationToken).ConfigureAwait(false);
+        }
+
+        var errors = result.Errors.Select(e => new BatchError { Code = "invalid_request", Message = e.Message, Line = e.Line > 0 ? e.Line : null }).ToList();
+        foreach (var url in result.Urls.Where(u => u != batch.Endpoint))
+        {
+            errors.Add(new BatchError { Code = "mismatched_endpoint", Message = $"Lines call '{url}' but the batch endpoint is '{batch.Endpoint}'.", Param = "url" });
+        }
+
+        batch.RequestCounts.Total = result.Lines;
+        if (errors.Count == 0)
+        {
+            return null;
+        }
+
+        batch.Status = BatchStatus.Failed;
+        batch.FailedAt = Now();
+        batch.Errors = new BatchErrors { Data = errors };
+        return batch;
+    }
+
+    private async Task RunLineAsync(BatchObject batch, BatchSpec spec, InputLine line, IAppendableFile output, IAppendableFile errors, SemaphoreSlim writeLock, RunState run, CancellationToken cancellationToken)
+    {
+        byte[] result;
+        bool success;
+        try
+        {
+            using var document = JsonDocument.Parse(line.Json);
+            var body = document.RootElement.GetProperty("body");
+            var request = body.Deserialize(BifrostJson.Context.ChatCompletionRequest) ?? throw new JsonException("empty body");
+            request.Stream = null;
+            request.StreamOptions = null;
+            if (string.IsNullOrEmpty(request.Model))
+            {
+                request.Model = spec.Model;
+            }
+
+            var response = await gateway.ChatCompletionAsync(request, cancellationToken).ConfigureAwait(false);
+            result = ResponseLine(batch.Id, line.CustomId, 200, response.Id, writer => JsonSerializer.Serialize(writer, response, BifrostJson.Context.ChatCompletionResponse));
+            success = true;
+        }
+        catch (BifrostException ex)
+        {
+            result = ResponseLine(batch.Id, line.CustomId, ex.StatusCode, null, writer => JsonSerializer.Serialize(writer, ex.Error, BifrostJson.Context.BifrostError));
+            success = false;
+        }
+        catch (JsonException ex)
+        {
+            result = ErrorLine(batch.Id, line.CustomId, "invalid_request", $"The request body is invalid: {ex.Message}");
+            success = false;
+        }
+
+        await WriteAsync(success ? output : errors, writeLock, result, cancellationToken).ConfigureAwait(false);
+        run.Finished(line.CustomId);
+        if (success)
+        {
+            Interlocked.Increment(ref run.Succeeded);
+        }
+        else
+        {
+            Interlocked.Increment(ref run.Failed);
+        }
+    }
+
+    private static async Task WriteAsync(IAppendableFile file, SemaphoreSlim writeLock, byte[] line, CancellationToken cancellationToken)
+    {
+        await writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await file.AppendLineAsync(line, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            writeLock.Release();
+        }
+    }
+
+    /// <summary>Streams the input's requests whose custom_id has no result yet; stops yielding when <paramref name="stop"/> fires.</summary>
+    private static async IAsyncEnumerable<InputLine> PendingLinesAsync(Stream input, RunState run, CancellationToken stop, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        using var reader = new StreamReader(input, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 65536, leaveOpen: true);
+        string? text;
+        while (!stop.IsCancellationRequested && (text = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false)) is not null)
+        {
+            if (string.IsNullOrWhiteSpace(text))
+            {
+                continue;
+            }
+
+            var customId = ReadCustomId(text);
+            if (customId is null || run.IsDone(customId))
+            {
+                continue;
+            }
+
+            yield return new InputLine(customId, text);
+        }
+    }
+
+    /// <summary>Counts and remembers the results a previous run already wrote.</summary>
+    private static async Task ReadExistingAsync(IAppendableFile file, RunState run, bool isErrorFile, CancellationToken cancellationToken)
+    {
+        if (file.Length == 0)
+        {
+            return;
+        }
+
+        await using var stream = await file.OpenReadAsync(cancellationToken).ConfigureAwait(false);
+        using var reader = new StreamReader(stream, Encoding.UTF8, detectEncodingFromByteOrderMarks: false, bufferSize: 65536);
+        string? text;
+        while ((text = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false)) is not null)
+        {
+            if (ReadCustomId(text) is not { } id || !run.AddExisting(id))
+            {
+                continue;
+            }
+
+            if (!isErrorFile)
+            {
+                run.Succeeded++;
+                continue;
+            }
+
+            var code = ReadErrorCode(text);
+            if (code == "batch_expired")
+            {
+                run.Expired++;
+            }
+            else if (code == "batch_cancelled")
+            {
+                run.Canceled++;
+            }
+            else
+            {
+                run.Failed++;
+            }
+        }
+    }
+
+    private async Task SaveProgressLoopAsync(JobExecution execution, BatchObject batch, RunState run, CancellationToken stop)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(_options.ProgressInterval, time, stop).ConfigureAwait(false);
+                run.CopyTo(batch.RequestCounts);
+                if (execution.CancellationRequested.IsCancellationRequested && batch.CancellingAt is null)
+                {
+                    batch.Status = BatchStatus.Cancelling;
+                    batch.CancellingAt = Now();
+                }
+
+                await execution.SaveProgressAsync(Serialize(batch), stop).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            BatchLog.ProgressFailed(logger, batch.Id, ex);
+        }
+    }
+
+    private static string? ReadCustomId(string line)
+    {
+        var reader = new Utf8JsonReader(Encoding.UTF8.GetBytes(line));
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return null;
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isId = reader.ValueTextEquals("custom_id"u8);
+                reader.Read();
+                if (isId)
+                {
+                    return reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                }
+
+                reader.Skip();
+            }
+        }
+        catch (JsonException)
+        {
+        }
+
+        return null;
+    }
+
+    private static string? ReadErrorCode(string line)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(line);
+            return document.RootElement.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object && error.TryGetProperty("code", out var code) && code.ValueKind == JsonValueKind.String
+                ? code.GetString()
+                : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary><c>{"id","custom_id","response":{"status_code","request_id","body"},"error":null}</c>.</summary>
+    private static byte[] ResponseLine(string batchId, string customId, int statusCode, string? requestId, Action<Utf8JsonWriter> writeBody)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(1024);
+        using (var writer = new Utf8JsonWriter(buffer, BifrostJson.WriterOptions))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("id", LineId(batchId, customId));
+            writer.WriteString("custom_id", customId);
+            writer.WriteStartObject("response");
+            writer.WriteNumber("status_code", statusCode);
+            if (requestId is null)
+            {
+                writer.WriteNull("request_id");
+            }
+            else
+            {
+                writer.WriteString("request_id", requestId);
+            }
+
+            writer.WritePropertyName("body");
+            writeBody(writer);
+            writer.WriteEndObject();
+            writer.WriteNull("error");
+            writer.WriteEndObject();
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary><c>{"id","custom_id","response":null,"error":{"code","message"}}</c>.</summary>
+    private static byte[] ErrorLine(string batchId, string customId, string code, string message)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer, BifrostJson.WriterOptions))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("id", LineId(batchId, customId));
+            writer.WriteString("custom_id", customId);
+            writer.WriteNull("response");
+            writer.WriteStartObject("error");
+            writer.WriteString("code", code);
+            writer.WriteString("message", message);
+            writer.WriteEndObject();
+            writer.WriteEndObject();
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>Stable per line, so a re-run writes the same id.</summary>
+    private static string LineId(string batchId, string customId)
+    {
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(Encoding.UTF8.GetBytes(batchId + "\n" + customId), hash);
+        return "batch_req_" + Convert.ToHexStringLower(hash[..12]);
+    }
+
+    private static JobRunResult Finish(BatchObject batch, bool cancelled) => new(new JobOutcome(200, Serialize(batch)), cancelled);
+
+    private static byte[] Serialize(BatchObject batch) => JsonSerializer.SerializeToUtf8Bytes(batch, BifrostJson.Context.BatchObject);
+
+    private long Now() => time.GetUtcNow().ToUnixTimeSeconds();
+
+    private static TimeSpan Clamp(TimeSpan delay) =>
+        delay <= TimeSpan.Zero ? TimeSpan.Zero : delay > TimeSpan.FromDays(49) ? TimeSpan.FromDays(49) : delay;
+
+    private readonly record struct InputLine(string CustomId, string Json);
+
+    /// <summary>Which custom_ids have a result (from earlier runs or this one), and the counts.</summary>
+    private sealed class RunState(int total)
+    {
+        private readonly ConcurrentDictionary<string, byte> _done = new(StringComparer.Ordinal);
+        public int Succeeded;
+        public int Failed;
+        public int Expired;
+        public int Canceled;
+
+        public bool IsDone(string customId) => _done.ContainsKey(customId);
+
+        public bool AddExisting(string customId) => _done.TryAdd(customId, 0);
+
+        public void Finished(string customId) => _done.TryAdd(customId, 0);
+
+        public void CopyTo(BatchRequestCounts counts)
+        {
+            counts.Total = total;
+            counts.Succeeded = Volatile.Read(ref Succeeded);
+            counts.Completed = counts.Succeeded;
+            counts.Failed = Volatile.Read(ref Failed);
+            counts.Expired = Volatile.Read(ref Expired);
+            counts.Canceled = Volatile.Read(ref Canceled);
+            counts.Pending = Math.Max(0, total - counts.Succeeded - counts.Failed - counts.Expired - counts.Canceled);
+        }
+    }
+}
+
+internal static partial class BatchLog
+{
+    [LoggerMessage(200, LogLevel.Information, "Batch {BatchId} ended {Status}: {Succeeded} succeeded, {Failed} failed.")]
+    public static partial void Finished(ILogger logger, string batchId, string status, int succeeded, int failed);
+
+    [LoggerMessage(201, LogLevel.Warning, "Batch {BatchId}: saving progress failed.")]
+    public static partial void ProgressFailed(ILogger logger, string batchId, Exception exception);
+}

@@ -1,0 +1,201 @@
+using System.Text.Json;
+using Bifrost.Middleware.Gateway;
+using Bifrost.Middleware.Jobs;
+using Bifrost.Middleware.Serialization;
+using Microsoft.Extensions.Options;
+
+namespace Bifrost.Middleware.Batches;
+
+/// <summary>The batch lifecycle on top of the job store: create (a job of kind <c>batch</c>), read, list, cancel.</summary>
+internal sealed class BatchService(AsyncJobService jobs, IFileStore files, ProviderRegistry registry, IOptions<BifrostOptions> options, TimeProvider time)
+{
+    internal static readonly string[] SupportedEndpoints = ["/v1/chat/completions"];
+    internal static readonly string[] OpenAIEndpoints = ["/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses"];
+
+    public async Task<BatchObject> CreateAsync(string owner, BatchCreateRequest request, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(request.InputFileId))
+        {
+            throw Invalid("'input_file_id' is required.", "input_file_id");
+        }
+
+        if (string.IsNullOrWhiteSpace(request.Endpoint))
+        {
+            throw Invalid("'endpoint' is required.", "endpoint");
+        }
+
+        if (Array.IndexOf(SupportedEndpoints, request.Endpoint) < 0)
+        {
+            throw Array.IndexOf(OpenAIEndpoints, request.Endpoint) >= 0
+                ? Invalid($"Batches for '{request.Endpoint}' are not supported by this gateway yet; supported: {string.Join(", ", SupportedEndpoints)}.", "endpoint")
+                : Invalid($"'endpoint' must be one of: {string.Join(", ", OpenAIEndpoints)}.", "endpoint");
+        }
+
+        if (request.CompletionWindow != "24h")
+        {
+            throw Invalid("'completion_window' must be \"24h\".", "completion_window");
+        }
+
+        if (request.Metadata is { } metadata)
+        {
+            if (metadata.Count > 16)
+            {
+                throw Invalid("'metadata' may hold at most 16 pairs.", "metadata");
+            }
+
+            if (metadata.Any(static p => p.Key.Length > 64 || (p.Value?.Length ?? 0) > 512))
+            {
+                throw Invalid("'metadata' keys are at most 64 characters and values at most 512.", "metadata");
+            }
+        }
+
+        if (request.Model is not null)
+        {
+            registry.Resolve(request.Model, "model");
+        }
+
+        var file = await files.GetAsync(request.InputFileId, cancellationToken).ConfigureAwait(false);
+        if (file is null || file.Owner != owner)
+        {
+            throw BifrostException.Gateway(404, "invalid_request_error", "file_not_found", $"No file '{request.InputFileId}'.", "input_file_id");
+        }
+
+        if (file.Purpose != "batch")
+        {
+            throw Invalid($"The input file must have purpose 'batch' (it has '{file.Purpose}').", "input_file_id");
+        }
+
+        var now = time.GetUtcNow();
+        var batch = new BatchObject
+        {
+            Id = "batch_" + Guid.CreateVersion7().ToString("N"),
+            Endpoint = request.Endpoint,
+            InputFileId = request.InputFileId,
+            CompletionWindow = request.CompletionWindow,
+            Status = BatchStatus.Validating,
+            CreatedAt = now.ToUnixTimeSeconds(),
+            ExpiresAt = (now + TimeSpan.FromHours(24)).ToUnixTimeSeconds(),
+            Metadata = request.Metadata,
+        };
+        var payload = JsonSerializer.SerializeToUtf8Bytes(new BatchSpec { Batch = batch, Model = request.Model }, BifrostJson.Context.BatchSpec);
+        var job = await jobs.SubmitAsync(BatchJobHandler.JobKind, payload, owner, options.Value.Batches.RetainFor, cancellationToken, batch.Id).ConfigureAwait(false);
+        return Compose(job, request.Model);
+    }
+
+    public async Task<BatchObject> GetAsync(string owner, string id, CancellationToken cancellationToken)
+    {
+        var job = await jobs.FindAsync(id, BatchJobHandler.JobKind, owner, cancellationToken).ConfigureAwait(false) ?? throw NotFound(id);
+        return Compose(job, null);
+    }
+
+    public async Task<BatchListResponse> ListAsync(string owner, int limit, string? after, CancellationToken cancellationToken)
+    {
+        var page = await jobs.Store.ListAsync(owner, BatchJobHandler.JobKind, limit + 1, after, cancellationToken).ConfigureAwait(false);
+        var data = page.Take(limit).Select(job => Compose(job, null)).ToList();
+        return new BatchListResponse { Data = data, HasMore = page.Count > limit, FirstId = data.FirstOrDefault()?.Id, LastId = data.LastOrDefault()?.Id };
+    }
+
+    public async Task<BatchObject> CancelAsync(string owner, string id, CancellationToken cancellationToken)
+    {
+        var job = await jobs.FindAsync(id, BatchJobHandler.JobKind, owner, cancellationToken).ConfigureAwait(false) ?? throw NotFound(id);
+        if (job.IsFinished)
+        {
+            var current = Compose(job, null);
+            if (current.Status is BatchStatus.Cancelled)
+            {
+                return current;
+            }
+
+            throw BifrostException.Gateway(409, "invalid_request_error", "batch_not_cancellable", $"Batch '{id}' is already {current.Status} and cannot be cancelled.", "batch_id");
+        }
+
+        var updated = await jobs.Store.RequestCancellationAsync(id, cancellationToken).ConfigureAwait(false) ?? throw NotFound(id);
+        return Compose(updated, null);
+    }
+
+    /// <summary>The batch object as a client sees it now, from the job's status, its saved progress or its final result.</summary>
+    internal BatchObject Compose(JobRecord job, string? model)
+    {
+        var spec = JsonSerializer.Deserialize(job.Payload.Span, BifrostJson.Context.BatchSpec)!;
+        model ??= spec.Model;
+        BatchObject batch;
+        if (job.IsFinished && job.StatusCode == 200 && job.Result is { } result)
+        {
+            batch = JsonSerializer.Deserialize(result.Span, BifrostJson.Context.BatchObject)!;
+        }
+        else
+        {
+            batch = job.Progress is { } progress ? JsonSerializer.Deserialize(progress.Span, BifrostJson.Context.BatchObject)! : spec.Batch;
+            var finishedAt = job.CompletedAt?.ToUnixTimeSeconds();
+            switch (job.Status)
+            {
+                case JobStatus.Cancelled:
+                    batch.Status = BatchStatus.Cancelled;
+                    batch.CancellingAt ??= finishedAt;
+                    batch.CancelledAt = finishedAt;
+                    batch.RequestCounts.Canceled += batch.RequestCounts.Pending;
+                    batch.RequestCounts.Pending = 0;
+                    break;
+                case JobStatus.Failed:
+                    batch.Status = BatchStatus.Failed;
+                    batch.FailedAt = finishedAt;
+                    batch.Errors = new BatchErrors { Data = [new BatchError { Code = "batch_failed", Message = ErrorMessage(job.Result) }] };
+                    break;
+                default:
+                    if (job.CancellationRequested)
+                    {
+                        batch.Status = BatchStatus.Cancelling;
+                        batch.CancellingAt ??= time.GetUtcNow().ToUnixTimeSeconds();
+                    }
+
+                    break;
+            }
+        }
+
+        batch.ExtraFields = new BifrostExtraFields
+        {
+            RequestType = "batch",
+            ModelRequested = model,
+            Provider = model is null ? null : TryProvider(model),
+        };
+        return batch;
+    }
+
+    private string? TryProvider(string model)
+    {
+        try
+        {
+            return registry.Resolve(model, "model").Provider.Name;
+        }
+        catch (BifrostException)
+        {
+            return null;
+        }
+    }
+
+    private static string ErrorMessage(ReadOnlyMemory<byte>? body)
+    {
+        if (body is { } bytes)
+        {
+            try
+            {
+                var error = JsonSerializer.Deserialize(bytes.Span, BifrostJson.Context.BifrostError);
+                if (error?.Error.Message is { Length: > 0 } message)
+                {
+                    return message;
+                }
+            }
+            catch (JsonException)
+            {
+            }
+        }
+
+        return "The batch failed.";
+    }
+
+    private static BifrostException Invalid(string message, string param) =>
+        BifrostException.Gateway(400, "invalid_request_error", "invalid_request", message, param);
+
+    private static BifrostException NotFound(string id) =>
+        BifrostException.Gateway(404, "invalid_request_error", "batch_not_found", $"No batch '{id}'.", "batch_id");
+}

@@ -1,0 +1,50 @@
+using Bifrost.Middleware.Batches;
+using Bifrost.Middleware.Serialization;
+using Microsoft.AspNetCore.Http;
+
+namespace Bifrost.Middleware.Endpoints;
+
+/// <summary>The OpenAI batches API: create, retrieve, list (newest first), cancel. Batches run as jobs.</summary>
+internal static class BatchEndpoints
+{
+    public static Task CreateAsync(HttpContext context) => FileEndpoints.RunAsync(context, "batch_create", async () =>
+    {
+        var request = await BifrostResults.ReadJsonAsync(context, BifrostJson.Context.BatchCreateRequest, "batch_create").ConfigureAwait(false);
+        var batch = await Service(context).CreateAsync(Owner(context), request, context.RequestAborted).ConfigureAwait(false);
+        batch.ExtraFields!.RequestType = "batch_create";
+        await BifrostResults.WriteJsonAsync(context, batch, BifrostJson.Context.BatchObject).ConfigureAwait(false);
+    });
+
+    public static Task GetAsync(HttpContext context) => FileEndpoints.RunAsync(context, "batch_retrieve", async () =>
+    {
+        var batch = await Service(context).GetAsync(Owner(context), Id(context), context.RequestAborted).ConfigureAwait(false);
+        batch.ExtraFields!.RequestType = "batch_retrieve";
+        await BifrostResults.WriteJsonAsync(context, batch, BifrostJson.Context.BatchObject).ConfigureAwait(false);
+    });
+
+    public static Task ListAsync(HttpContext context) => FileEndpoints.RunAsync(context, "batch_list", async () =>
+    {
+        var limit = FileEndpoints.ParseLimit(context.Request.Query["limit"], 20, 100);
+        var after = context.Request.Query["after"].ToString();
+        var list = await Service(context).ListAsync(Owner(context), limit, after.Length == 0 ? null : after, context.RequestAborted).ConfigureAwait(false);
+        foreach (var batch in list.Data)
+        {
+            batch.ExtraFields!.RequestType = "batch_list";
+        }
+
+        await BifrostResults.WriteJsonAsync(context, list, BifrostJson.Context.BatchListResponse).ConfigureAwait(false);
+    });
+
+    public static Task CancelAsync(HttpContext context) => FileEndpoints.RunAsync(context, "batch_cancel", async () =>
+    {
+        var batch = await Service(context).CancelAsync(Owner(context), Id(context), context.RequestAborted).ConfigureAwait(false);
+        batch.ExtraFields!.RequestType = "batch_cancel";
+        await BifrostResults.WriteJsonAsync(context, batch, BifrostJson.Context.BatchObject).ConfigureAwait(false);
+    });
+
+    private static BatchService Service(HttpContext context) => context.RequestServices.GetRequiredService<BatchService>();
+
+    private static string Owner(HttpContext context) => context.RequestServices.GetRequiredService<IJobOwnerResolver>().ResolveOwner(context);
+
+    private static string Id(HttpContext context) => context.Request.RouteValues["batch_id"] as string ?? string.Empty;
+}

@@ -23,6 +23,18 @@ internal sealed class BatchSpec
     public string? Model { get; set; }
 }
 
+/// <summary>What a running batch saves as its job progress: the batch object, and where a native batch runs.</summary>
+internal sealed class BatchProgress
+{
+    public BatchObject Batch { get; set; } = new();
+
+    public string? NativeProvider { get; set; }
+
+    public string? NativeBatchId { get; set; }
+
+    public bool NativeCancelSent { get; set; }
+}
+
 internal sealed class BatchListResponse
 {
     public string Object { get; set; } = "list";

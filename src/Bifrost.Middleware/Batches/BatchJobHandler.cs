@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Bifrost.Middleware.Files;
+using Bifrost.Middleware.Gateway;
 using Bifrost.Middleware.Jobs;
 using Bifrost.Middleware.Serialization;
 using Microsoft.Extensions.Logging;
@@ -17,7 +18,7 @@ namespace Bifrost.Middleware.Batches;
 /// Results are keyed by <c>custom_id</c>: a run resumed after a crash or a lost lease reads what the files already
 /// hold and runs only the other lines, so no line is written twice and none is lost.
 /// </summary>
-internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, IOptions<BifrostOptions> options, TimeProvider time, ILogger<BatchJobHandler> logger) : IJobHandler
+internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, ProviderRegistry registry, NativeBatchRunner native, IOptions<BifrostOptions> options, TimeProvider time, ILogger<BatchJobHandler> logger) : IJobHandler
 {
     public const string JobKind = "batch";
     private readonly BatchesOptions _options = options.Value.Batches;
@@ -28,22 +29,30 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
     public async Task<JobRunResult> ExecuteAsync(JobExecution execution, CancellationToken cancellationToken)
     {
         var spec = JsonSerializer.Deserialize(execution.Job.Payload.Span, BifrostJson.Context.BatchSpec) ?? throw new InvalidOperationException("Empty batch payload.");
-        var batch = execution.Job.Progress is { } progress
-            ? JsonSerializer.Deserialize(progress.Span, BifrostJson.Context.BatchObject)!
-            : spec.Batch;
+        var state = execution.Job.Progress is { } progress
+            ? JsonSerializer.Deserialize(progress.Span, BifrostJson.Context.BatchProgress)!
+            : new BatchProgress { Batch = spec.Batch };
+        var batch = state.Batch;
         batch.ExtraFields = null;
 
         if (batch.Status == BatchStatus.Validating)
         {
-            var failure = await ValidateAsync(batch, cancellationToken).ConfigureAwait(false);
+            var (failure, models) = await ValidateAsync(batch, cancellationToken).ConfigureAwait(false);
             if (failure is not null)
             {
                 return Finish(failure, cancelled: false);
             }
 
+            state.NativeProvider = NativeBatchRunner.ChooseProvider(registry, models, spec.Model)?.Name;
             batch.Status = BatchStatus.InProgress;
             batch.InProgressAt = Now();
-            await execution.SaveProgressAsync(Serialize(batch), cancellationToken).ConfigureAwait(false);
+            await execution.SaveProgressAsync(Serialize(state), cancellationToken).ConfigureAwait(false);
+        }
+
+        if (state.NativeProvider is not null)
+        {
+            var outcome = await native.RunAsync(execution, state, spec, cancellationToken).ConfigureAwait(false);
+            return Finish(outcome, outcome.Status == BatchStatus.Cancelled);
         }
 
         var owner = execution.Job.Owner;
@@ -62,7 +71,7 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
         var writeLock = new SemaphoreSlim(1, 1);
 
         using var progressStop = new CancellationTokenSource();
-        var progressTask = SaveProgressLoopAsync(execution, batch, run, progressStop.Token);
+        var progressTask = SaveProgressLoopAsync(execution, state, run, progressStop.Token);
         try
         {
             await using var input = await files.OpenReadAsync(batch.InputFileId, cancellationToken).ConfigureAwait(false)
@@ -112,7 +121,7 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
         batch.Status = BatchStatus.Finalizing;
         batch.FinalizingAt = Now();
         run.CopyTo(batch.RequestCounts);
-        await execution.SaveProgressAsync(Serialize(batch), cancellationToken).ConfigureAwait(false);
+        await execution.SaveProgressAsync(Serialize(state), cancellationToken).ConfigureAwait(false);
 
         batch.OutputFileId = output.Length > 0 ? (await output.CommitAsync(cancellationToken).ConfigureAwait(false)).Id : null;
         batch.ErrorFileId = errors.Length > 0 ? (await errors.CommitAsync(cancellationToken).ConfigureAwait(false)).Id : null;
@@ -138,7 +147,7 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
     }
 
     /// <summary>The <c>validating</c> phase: the input exists, every line is well-formed and calls the batch's endpoint. Returns the failed batch, or null.</summary>
-    private async Task<BatchObject?> ValidateAsync(BatchObject batch, CancellationToken cancellationToken)
+    private async Task<(BatchObject? Failure, IReadOnlySet<string> Models)> ValidateAsync(BatchObject batch, CancellationToken cancellationToken)
     {
         await using var input = await files.OpenReadAsync(batch.InputFileId, cancellationToken).ConfigureAwait(false);
         BatchInputValidator.Result result;
@@ -158,15 +167,16 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
         }
 
         batch.RequestCounts.Total = result.Lines;
+        batch.RequestCounts.Pending = result.Lines;
         if (errors.Count == 0)
         {
-            return null;
+            return (null, result.Models);
         }
 
         batch.Status = BatchStatus.Failed;
         batch.FailedAt = Now();
         batch.Errors = new BatchErrors { Data = errors };
-        return batch;
+        return (batch, result.Models);
     }
 
     private async Task RunLineAsync(BatchObject batch, BatchSpec spec, InputLine line, IAppendableFile output, IAppendableFile errors, SemaphoreSlim writeLock, RunState run, CancellationToken cancellationToken)
@@ -287,8 +297,9 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
         }
     }
 
-    private async Task SaveProgressLoopAsync(JobExecution execution, BatchObject batch, RunState run, CancellationToken stop)
+    private async Task SaveProgressLoopAsync(JobExecution execution, BatchProgress state, RunState run, CancellationToken stop)
     {
+        var batch = state.Batch;
         try
         {
             while (true)
@@ -301,7 +312,7 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
                     batch.CancellingAt = Now();
                 }
 
-                await execution.SaveProgressAsync(Serialize(batch), stop).ConfigureAwait(false);
+                await execution.SaveProgressAsync(Serialize(state), stop).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -418,6 +429,8 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
     private static JobRunResult Finish(BatchObject batch, bool cancelled) => new(new JobOutcome(200, Serialize(batch)), cancelled);
 
     private static byte[] Serialize(BatchObject batch) => JsonSerializer.SerializeToUtf8Bytes(batch, BifrostJson.Context.BatchObject);
+
+    private static byte[] Serialize(BatchProgress state) => JsonSerializer.SerializeToUtf8Bytes(state, BifrostJson.Context.BatchProgress);
 
     private long Now() => time.GetUtcNow().ToUnixTimeSeconds();
 

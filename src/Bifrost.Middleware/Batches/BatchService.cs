@@ -125,7 +125,7 @@ internal sealed class BatchService(AsyncJobService jobs, IFileStore files, Provi
         }
         else
         {
-            batch = job.Progress is { } progress ? JsonSerializer.Deserialize(progress.Span, BifrostJson.Context.BatchObject)! : spec.Batch;
+            batch = job.Progress is { } progress ? JsonSerializer.Deserialize(progress.Span, BifrostJson.Context.BatchProgress)!.Batch : spec.Batch;
             var finishedAt = job.CompletedAt?.ToUnixTimeSeconds();
             switch (job.Status)
             {

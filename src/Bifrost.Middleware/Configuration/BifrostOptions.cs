@@ -61,6 +61,10 @@ public sealed class BatchesOptions
     [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
     public TimeSpan ProgressInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>How often a batch running on a provider's native batch API is polled. Default 10 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")]
+    public TimeSpan NativePollInterval { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>How long a finished batch (and its result) is kept. Default 30 days.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "3650.00:00:00")]
     public TimeSpan RetainFor { get; set; } = TimeSpan.FromDays(30);
@@ -137,6 +141,12 @@ public sealed class ProviderOptions
     /// any other name (e.g. <c>api-key</c> for Azure OpenAI) sends the key as is.
     /// </summary>
     public string AuthHeader { get; set; } = "Authorization";
+
+    /// <summary>
+    /// Run batches whose lines all go to this provider on the provider's own batch API (OpenAI-compatible: files +
+    /// batches upstream) instead of line by line through the gateway. Default false.
+    /// </summary>
+    public bool NativeBatches { get; set; }
 
     /// <summary>Time allowed for one attempt until the response headers arrive (for streams, until the stream starts). Default 10 minutes.</summary>
     [Range(typeof(TimeSpan), "00:00:00.001", "1.00:00:00")]

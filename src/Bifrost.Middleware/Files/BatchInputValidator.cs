@@ -13,13 +13,18 @@ internal static class BatchInputValidator
     internal static readonly string[] SupportedUrls = ["/v1/chat/completions"];
     private const int MaxReported = 10;
 
-    public sealed record Result(int Lines, IReadOnlyList<(int Line, string Message)> Errors, IReadOnlySet<string> Urls);
+    public sealed record Result(int Lines, IReadOnlyList<(int Line, string Message)> Errors, IReadOnlySet<string> Urls)
+    {
+        /// <summary>The distinct <c>body.model</c> values (an empty string for lines without one), up to 256 of them.</summary>
+        public IReadOnlySet<string> Models { get; init; } = new HashSet<string>();
+    }
 
     public static async Task<Result> ValidateAsync(Stream content, int maxLines, CancellationToken cancellationToken)
     {
         using var reader = new StreamReader(content, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 65536, leaveOpen: true);
         var ids = new HashSet<string>(StringComparer.Ordinal);
         var urls = new HashSet<string>(StringComparer.Ordinal);
+        var models = new HashSet<string>(StringComparer.Ordinal);
         var errors = new List<(int, string)>();
         var lineNumber = 0;
         var requests = 0;
@@ -39,7 +44,7 @@ internal static class BatchInputValidator
                 break;
             }
 
-            var error = ValidateLine(line, ids, urls);
+            var error = ValidateLine(line, ids, urls, models);
             if (error is not null && errors.Count < MaxReported)
             {
                 errors.Add((lineNumber, error));
@@ -51,10 +56,10 @@ internal static class BatchInputValidator
             errors.Add((0, "the file has no requests"));
         }
 
-        return new Result(requests, errors, urls);
+        return new Result(requests, errors, urls) { Models = models };
     }
 
-    private static string? ValidateLine(string line, HashSet<string> ids, HashSet<string> urls)
+    private static string? ValidateLine(string line, HashSet<string> ids, HashSet<string> urls, HashSet<string> models)
     {
         try
         {
@@ -89,6 +94,11 @@ internal static class BatchInputValidator
             if (!root.TryGetProperty("body", out var body) || body.ValueKind != JsonValueKind.Object)
             {
                 return "'body' must be a JSON object";
+            }
+
+            if (models.Count < 256)
+            {
+                models.Add(body.TryGetProperty("model", out var model) && model.ValueKind == JsonValueKind.String ? model.GetString()! : string.Empty);
             }
 
             return null;

@@ -38,7 +38,7 @@ public sealed class FileSystemFileStore : IFileStore
         long total = 0;
         try
         {
-            await using (var target = new FileStream(tempPath, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Options = FileOptions.Asynchronous, BufferSize = 0 }))
+            await using (var target = new FileStream(tempPath, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, Options = FileOptions.Asynchronous, BufferSize = 0 }))
             {
                 var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(BufferSize);
                 try
@@ -63,7 +63,7 @@ public sealed class FileSystemFileStore : IFileStore
                 await target.FlushAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            File.Move(tempPath, dataPath, overwrite: false);
+            File.Move(tempPath, dataPath, overwrite: true);
         }
         catch
         {

@@ -195,6 +195,9 @@ internal sealed class ProviderRuntime
         return Pick(eligible, eligible.Sum(static k => k.Weight), random);
     }
 
+    /// <summary>Any usable key (for provider-wide calls such as native batches), or null when the provider has none.</summary>
+    public string? SelectAnyKey(Random random) => _keys.Length == 0 ? null : Pick(_keys, _totalWeight, random);
+
     private static string Pick(ProviderKey[] keys, double total, Random random)
     {
         var point = random.NextDouble() * total;

@@ -75,6 +75,7 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IJobHandler, ChatCompletionJobHandler>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IJobHandler, BatchJobHandler>());
         services.TryAddSingleton<BatchService>();
+        services.TryAddSingleton<NativeBatchRunner>();
         services.TryAddSingleton<JobProcessor>();
 
         // Files: the file-system store by default (Bifrost:Files:Directory, else App_Data/bifrost/files under the content root).

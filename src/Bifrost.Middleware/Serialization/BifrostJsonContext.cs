@@ -21,6 +21,7 @@ namespace Bifrost.Middleware.Serialization;
 [JsonSerializable(typeof(ModelList))]
 [JsonSerializable(typeof(BifrostError))]
 [JsonSerializable(typeof(JsonElement))]
+[JsonSerializable(typeof(System.Text.Json.Nodes.JsonNode))]
 [JsonSerializable(typeof(ChatContentPart))]
 [JsonSerializable(typeof(StoredFile))]
 [JsonSerializable(typeof(Bifrost.Middleware.Files.FileListResponse))]
@@ -29,6 +30,7 @@ namespace Bifrost.Middleware.Serialization;
 [JsonSerializable(typeof(BatchObject))]
 [JsonSerializable(typeof(Bifrost.Middleware.Batches.BatchCreateRequest))]
 [JsonSerializable(typeof(Bifrost.Middleware.Batches.BatchSpec))]
+[JsonSerializable(typeof(Bifrost.Middleware.Batches.BatchProgress))]
 [JsonSerializable(typeof(Bifrost.Middleware.Batches.BatchListResponse))]
 internal sealed partial class BifrostJsonContext : JsonSerializerContext;
 

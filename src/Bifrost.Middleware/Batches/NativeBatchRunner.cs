@@ -1,0 +1,222 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Bifrost.Middleware.Gateway;
+using Bifrost.Middleware.Jobs;
+using Bifrost.Middleware.Serialization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Bifrost.Middleware.Batches;
+
+/// <summary>
+/// Runs a batch on a provider's own batch API: uploads the input with bare model names, creates the provider's batch,
+/// polls it (mirroring its status and counts into our batch object), forwards a cancel, and copies the output and
+/// error files back into our file store. The provider's batch id is saved as progress before polling starts, so a
+/// resumed run polls the same batch instead of creating another one.
+/// </summary>
+internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore files, IOptions<BifrostOptions> options, TimeProvider time, ILogger<NativeBatchRunner> logger)
+{
+    private static readonly string[] Terminal = [BatchStatus.Completed, BatchStatus.Failed, BatchStatus.Expired, BatchStatus.Cancelled];
+
+    /// <summary>The provider to run natively on: every line resolves to it, it opted in, and its adapter can. Otherwise null.</summary>
+    public static ProviderRuntime? ChooseProvider(ProviderRegistry registry, IReadOnlySet<string> models, string? batchModel)
+    {
+        if (models.Count == 0 || models.Count >= 256)
+        {
+            return null;
+        }
+
+        ProviderRuntime? chosen = null;
+        foreach (var lineModel in models)
+        {
+            var model = lineModel.Length == 0 ? batchModel : lineModel;
+            if (model is null)
+            {
+                return null;
+            }
+
+            ResolvedModel resolved;
+            try
+            {
+                resolved = registry.Resolve(model, "model");
+            }
+            catch (BifrostException)
+            {
+                return null;
+            }
+
+            if (chosen is not null && !ReferenceEquals(chosen, resolved.Provider))
+            {
+                return null;
+            }
+
+            chosen = resolved.Provider;
+        }
+
+        return chosen is { Options.NativeBatches: true, Adapter: IProviderBatchAdapter } ? chosen : null;
+    }
+
+    public async Task<BatchObject> RunAsync(JobExecution execution, BatchProgress state, BatchSpec spec, CancellationToken cancellationToken)
+    {
+        var batch = state.Batch;
+        var provider = registry.Providers.FirstOrDefault(p => string.Equals(p.Name, state.NativeProvider, StringComparison.OrdinalIgnoreCase));
+        if (provider?.Adapter is not IProviderBatchAdapter adapter)
+        {
+            return Fail(batch, "provider_unavailable", $"Provider '{state.NativeProvider}' is no longer configured for native batches.");
+        }
+
+        var context = new ProviderContext(provider.Name, provider.Options, string.Empty, provider.SelectAnyKey(Random.Shared));
+        if (state.NativeBatchId is null)
+        {
+            await using var input = await RewriteInputAsync(batch, spec, cancellationToken).ConfigureAwait(false);
+            if (input is null)
+            {
+                return Fail(batch, "input_file_not_found", $"The input file '{batch.InputFileId}' no longer exists.");
+            }
+
+            var created = await adapter.CreateBatchAsync(
+                context,
+                input,
+                new ProviderBatchRequest { Endpoint = batch.Endpoint, CompletionWindow = batch.CompletionWindow, Metadata = batch.Metadata },
+                cancellationToken).ConfigureAwait(false);
+            state.NativeBatchId = created.Id;
+            await execution.SaveProgressAsync(Serialize(state), cancellationToken).ConfigureAwait(false);
+            NativeLog.Created(logger, batch.Id, provider.Name, created.Id);
+        }
+
+        BatchObject upstream;
+        while (true)
+        {
+            if (execution.CancellationRequested.IsCancellationRequested && !state.NativeCancelSent)
+            {
+                await adapter.CancelBatchAsync(context, state.NativeBatchId, cancellationToken).ConfigureAwait(false);
+                state.NativeCancelSent = true;
+                batch.CancellingAt ??= Now();
+            }
+
+            upstream = await adapter.GetBatchAsync(context, state.NativeBatchId, cancellationToken).ConfigureAwait(false);
+            CopyCounts(upstream.RequestCounts, batch.RequestCounts);
+            var terminal = Array.IndexOf(Terminal, upstream.Status) >= 0;
+            batch.Status = terminal ? BatchStatus.Finalizing : state.NativeCancelSent ? BatchStatus.Cancelling : BatchStatus.InProgress;
+            batch.FinalizingAt = terminal ? Now() : batch.FinalizingAt;
+            await execution.SaveProgressAsync(Serialize(state), cancellationToken).ConfigureAwait(false);
+            if (terminal)
+            {
+                break;
+            }
+
+            await Task.Delay(options.Value.Batches.NativePollInterval, time, cancellationToken).ConfigureAwait(false);
+        }
+
+        var suffix = batch.Id.StartsWith("batch_", StringComparison.Ordinal) ? batch.Id[6..] : batch.Id;
+        batch.OutputFileId = await CopyFileAsync(adapter, context, upstream.OutputFileId, $"file-{suffix}-output", $"{batch.Id}_output.jsonl", execution.Job.Owner, cancellationToken).ConfigureAwait(false);
+        batch.ErrorFileId = await CopyFileAsync(adapter, context, upstream.ErrorFileId, $"file-{suffix}-errors", $"{batch.Id}_errors.jsonl", execution.Job.Owner, cancellationToken).ConfigureAwait(false);
+        batch.Status = upstream.Status;
+        batch.Errors = upstream.Errors;
+        var now = Now();
+        switch (upstream.Status)
+        {
+            case BatchStatus.Completed:
+                batch.CompletedAt = now;
+                break;
+            case BatchStatus.Failed:
+                batch.FailedAt = now;
+                break;
+            case BatchStatus.Expired:
+                batch.ExpiredAt = now;
+                break;
+            default:
+                batch.CancelledAt = now;
+                break;
+        }
+
+        return batch;
+    }
+
+    /// <summary>A temporary copy of the input in which every body names the provider's bare model.</summary>
+    private async Task<Stream?> RewriteInputAsync(BatchObject batch, BatchSpec spec, CancellationToken cancellationToken)
+    {
+        await using var input = await files.OpenReadAsync(batch.InputFileId, cancellationToken).ConfigureAwait(false);
+        if (input is null)
+        {
+            return null;
+        }
+
+        var temp = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
+        try
+        {
+            using var reader = new StreamReader(input, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 65536);
+            string? line;
+            var newline = "\n"u8.ToArray();
+            while ((line = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false)) is not null)
+            {
+                if (string.IsNullOrWhiteSpace(line))
+                {
+                    continue;
+                }
+
+                var node = JsonNode.Parse(line)!.AsObject();
+                var body = node["body"]!.AsObject();
+                var model = body["model"]?.GetValue<string>() ?? spec.Model;
+                body["model"] = registry.Resolve(model, "model").Model;
+                await temp.WriteAsync(JsonSerializer.SerializeToUtf8Bytes(node, BifrostJson.Context.JsonNode), cancellationToken).ConfigureAwait(false);
+                await temp.WriteAsync(newline, cancellationToken).ConfigureAwait(false);
+            }
+
+            temp.Position = 0;
+            return temp;
+        }
+        catch
+        {
+            await temp.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task<string?> CopyFileAsync(IProviderBatchAdapter adapter, ProviderContext context, string? providerFileId, string id, string filename, string owner, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(providerFileId))
+        {
+            return null;
+        }
+
+        if (await files.GetAsync(id, cancellationToken).ConfigureAwait(false) is not null)
+        {
+            return id; // copied by an earlier run
+        }
+
+        await using var content = await adapter.OpenFileAsync(context, providerFileId, cancellationToken).ConfigureAwait(false);
+        var stored = await files.SaveAsync(new NewFile { Id = id, Filename = filename, Purpose = "batch_output", Owner = owner }, content, long.MaxValue, cancellationToken).ConfigureAwait(false);
+        return stored.Id;
+    }
+
+    private static void CopyCounts(BatchRequestCounts from, BatchRequestCounts to)
+    {
+        to.Total = from.Total;
+        to.Completed = from.Completed;
+        to.Succeeded = from.Succeeded > 0 ? from.Succeeded : from.Completed;
+        to.Failed = from.Failed;
+        to.Expired = from.Expired;
+        to.Canceled = from.Canceled;
+        to.Pending = Math.Max(0, from.Total - to.Succeeded - from.Failed - from.Expired - from.Canceled);
+    }
+
+    private BatchObject Fail(BatchObject batch, string code, string message)
+    {
+        batch.Status = BatchStatus.Failed;
+        batch.FailedAt = Now();
+        batch.Errors = new BatchErrors { Data = [new BatchError { Code = code, Message = message }] };
+        return batch;
+    }
+
+    private static byte[] Serialize(BatchProgress state) => JsonSerializer.SerializeToUtf8Bytes(state, BifrostJson.Context.BatchProgress);
+
+    private long Now() => time.GetUtcNow().ToUnixTimeSeconds();
+}
+
+internal static partial class NativeLog
+{
+    [LoggerMessage(300, LogLevel.Information, "Batch {BatchId} runs on provider '{Provider}' as its batch {ProviderBatchId}.")]
+    public static partial void Created(ILogger logger, string batchId, string provider, string providerBatchId);
+}

@@ -54,14 +54,15 @@ internal sealed class JobProcessor : BackgroundService
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        // When the host's shutdown timeout runs out, running jobs are cancelled and released (not failed).
-        using (cancellationToken.Register(static state => ((CancellationTokenSource)state!).Cancel(), _abort))
-        {
-            await base.StopAsync(cancellationToken).ConfigureAwait(false);
-        }
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
 
         if (ExecuteTask is { IsCompleted: false } running)
         {
+            // base.StopAsync returned before the workers finished: the host's shutdown timeout ran out. Running jobs are
+            // cancelled and released (not failed). This is done here rather than in a callback registered on the token:
+            // base.StopAsync's continuation can run inline in the token's callbacks, before such a registration fires.
+            await _abort.CancelAsync().ConfigureAwait(false);
+
             // Give the cancelled jobs a moment to hand their leases back.
             await Task.WhenAny(running, Task.Delay(TimeSpan.FromSeconds(5), _time, CancellationToken.None)).ConfigureAwait(false);
         }

@@ -63,8 +63,8 @@ internal sealed class JobProcessor : BackgroundService
             // base.StopAsync's continuation can run inline in the token's callbacks, before such a registration fires.
             await _abort.CancelAsync().ConfigureAwait(false);
 
-            // Give the cancelled jobs a moment to hand their leases back.
-            await Task.WhenAny(running, Task.Delay(TimeSpan.FromSeconds(5), _time, CancellationToken.None)).ConfigureAwait(false);
+            // Give the cancelled jobs a moment (real time, whatever clock the jobs use) to hand their leases back.
+            await Task.WhenAny(running, Task.Delay(TimeSpan.FromSeconds(5), TimeProvider.System, CancellationToken.None)).ConfigureAwait(false);
         }
     }
 

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Bifrost.Middleware.Batches;
 
 /// <summary>The body of <c>POST batches</c>.</summary>
@@ -41,8 +43,10 @@ internal sealed class BatchListResponse
 
     public IList<BatchObject> Data { get; set; } = [];
 
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
     public string? FirstId { get; set; }
 
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
     public string? LastId { get; set; }
 
     public bool HasMore { get; set; }

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Bifrost.Middleware.Files;
 
 internal sealed class FileListResponse
@@ -8,8 +10,10 @@ internal sealed class FileListResponse
 
     public bool HasMore { get; set; }
 
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
     public string? FirstId { get; set; }
 
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
     public string? LastId { get; set; }
 }
 

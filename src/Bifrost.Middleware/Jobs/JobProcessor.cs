@@ -207,15 +207,20 @@ internal sealed class JobProcessor : BackgroundService
         await _store.FailAsync(lease, ErrorOutcome(error), CancellationToken.None).ConfigureAwait(false);
     }
 
-    /// <summary>Renews the lease every third of its duration; cancels the job when the lease is lost or cancellation was requested.</summary>
+    /// <summary>
+    /// Renews the lease every third of its duration; cancels the job when the lease is lost or cancellation was requested.
+    /// A store error does not end the renewals; but once the lease could run out before a renewal succeeds (two thirds
+    /// of it without one), the job is stopped as if the lease were lost, so it never runs on next to a worker that
+    /// claimed it after the lease ran out (it is resumed by that worker).
+    /// </summary>
     private async Task RenewAsync(JobLease lease, CancellationTokenSource jobCts, CancellationTokenSource cancelRequested, RunState state, CancellationToken stop)
     {
         var renewEvery = _options.LeaseDuration / 3;
         var tick = renewEvery < _options.PollInterval ? renewEvery : _options.PollInterval;
         var lastRenewal = _time.GetTimestamp();
-        try
+        while (true)
         {
-            while (true)
+            try
             {
                 await Task.Delay(tick, _time, stop).ConfigureAwait(false);
                 if (_time.GetElapsedTime(lastRenewal) >= renewEvery - (tick / 2))
@@ -236,13 +241,20 @@ internal sealed class JobProcessor : BackgroundService
                     await cancelRequested.CancelAsync().ConfigureAwait(false);
                 }
             }
-        }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
-        {
-        }
-        catch (Exception ex)
-        {
-            JobLog.StoreFailed(_logger, ex);
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                JobLog.StoreFailed(_logger, ex);
+                if (_time.GetElapsedTime(lastRenewal) >= _options.LeaseDuration - renewEvery)
+                {
+                    state.LeaseLost = true;
+                    await jobCts.CancelAsync().ConfigureAwait(false);
+                    return;
+                }
+            }
         }
     }
 

@@ -253,4 +253,34 @@ public sealed partial class BatchEndToEndTests
         Assert.Equal("batch_not_cancellable", error.GetProperty("code").GetString());
         Assert.Equal("completed", (await host.GetBatchAsync(id)).GetProperty("status").GetString());
     }
+
+    [Fact]
+    public async Task Cancel_of_a_batch_that_has_not_started_ends_it_at_once_and_it_never_runs()
+    {
+        // One worker kept busy by a slow batch, so the second batch is still waiting when it is cancelled.
+        await using var host = await StartAsync(o =>
+        {
+            o.Jobs.Workers = 1;
+            o.Batches.Concurrency = 1;
+        });
+        var blocker = await host.StartBatchAsync([BatchLines.Chat("slow", metadata: [("local_delay_ms", "1000")])]);
+        var waiting = await host.StartBatchAsync([BatchLines.Chat("never-1"), BatchLines.Chat("never-2")]);
+        var id = waiting.GetProperty("id").GetString()!;
+
+        using var cancel = await host.SendAsync(HttpMethod.Post, $"{BatchesPath}/{id}/cancel");
+        var cancelled = await ExpectAsync(cancel, HttpStatusCode.OK);
+
+        Assert.Equal("cancelled", cancelled.GetProperty("status").GetString());
+        Assert.NotNull(Time(cancelled, "cancelled_at"));
+        Assert.Null(Time(cancelled, "in_progress_at"));
+        Assert.Equal(0, cancelled.GetProperty("request_counts").GetProperty("pending").GetInt32());
+        Assert.Equal("completed", (await host.WaitForEndAsync(blocker.GetProperty("id").GetString()!)).GetProperty("status").GetString());
+
+        // The worker is free now; the cancelled batch stays as it was and wrote nothing.
+        var after = await host.GetBatchAsync(id);
+        Assert.Equal("cancelled", after.GetProperty("status").GetString());
+        Assert.Equal(JsonValueKind.Null, after.GetProperty("output_file_id").ValueKind);
+        Assert.Equal(JsonValueKind.Null, after.GetProperty("error_file_id").ValueKind);
+        Assert.DoesNotContain(host.StoredFileNames(), name => name.Contains(id["batch_".Length..], StringComparison.Ordinal));
+    }
 }

@@ -17,7 +17,7 @@ namespace Bifrost.Middleware.Providers.OpenAI;
 /// Ollama, LM Studio, ...): <c>POST {BaseUrl}/chat/completions</c> (JSON or SSE) and <c>GET {BaseUrl}/models</c>.
 /// Requests are forwarded with every field the caller sent, including ones the gateway does not model.
 /// </summary>
-internal sealed class OpenAICompatibleAdapter(IHttpClientFactory httpClientFactory, TimeProvider time) : IProviderAdapter
+internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpClientFactory, TimeProvider time) : IProviderAdapter
 {
     internal const string HttpClientName = "Bifrost.Upstream";
     private const int MaxErrorBodyBytes = 64 * 1024;

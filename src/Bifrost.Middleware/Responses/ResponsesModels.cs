@@ -294,6 +294,9 @@ public sealed class ResponsesResponse
     /// <summary>The metadata sent.</summary>
     public IDictionary<string, string>? Metadata { get; set; }
 
+    /// <summary>The text options used.</summary>
+    public ResponsesTextOptions? Text { get; set; }
+
     /// <summary>Token usage.</summary>
     public ResponsesUsage? Usage { get; set; }
 

@@ -37,6 +37,8 @@ namespace Bifrost.Middleware.Serialization;
 [JsonSerializable(typeof(IList<ResponsesItem>))]
 [JsonSerializable(typeof(IList<ResponsesContentPart>))]
 [JsonSerializable(typeof(InputTokensResponse))]
+[JsonSerializable(typeof(ResponsesItem))]
+[JsonSerializable(typeof(string))]
 [JsonSerializable(typeof(Bifrost.Middleware.Batches.BatchCreateRequest))]
 [JsonSerializable(typeof(Bifrost.Middleware.Batches.BatchSpec))]
 [JsonSerializable(typeof(Bifrost.Middleware.Batches.BatchProgress))]

@@ -62,6 +62,7 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddSingleton<BifrostMetrics>();
         services.TryAddSingleton<ProviderRegistrations>();
         services.TryAddSingleton<ProviderRegistry>();
+        services.TryAddSingleton(Bifrost.Middleware.Tokenization.TokenCounter.Shared);
         services.TryAddSingleton<IBifrostClient, BifrostGateway>();
         services.TryAddSingleton<LocalProviderAdapter>();
         services.TryAddSingleton<OpenAICompatibleAdapter>();

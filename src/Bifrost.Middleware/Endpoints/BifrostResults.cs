@@ -10,7 +10,7 @@ namespace Bifrost.Middleware.Endpoints;
 /// <summary>Reading requests and writing answers and errors in the wire format, with our own JSON context.</summary>
 internal static class BifrostResults
 {
-    internal static readonly string[] KnownRoutes = ["chat/completions", "models", "async/chat/completions", "files", "batches"];
+    internal static readonly string[] KnownRoutes = ["chat/completions", "models", "async/chat/completions", "files", "batches", "embeddings", "completions", "responses", "responses/input_tokens", "async/embeddings", "async/completions", "async/responses"];
 
     /// <summary>Reads a JSON body; bad input becomes a 400 (or 413) <see cref="BifrostException"/>, never a 500.</summary>
     public static async ValueTask<T> ReadJsonAsync<T>(HttpContext context, JsonTypeInfo<T> typeInfo, string requestType)

@@ -2,6 +2,7 @@ using Bifrost.Middleware;
 using Bifrost.Middleware.Batches;
 using Bifrost.Middleware.Configuration;
 using Bifrost.Middleware.Diagnostics;
+using Bifrost.Middleware.Endpoints;
 using Bifrost.Middleware.Gateway;
 using Bifrost.Middleware.Hosting;
 using Bifrost.Middleware.Jobs;
@@ -75,6 +76,9 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddSingleton<IJobOwnerResolver, DefaultJobOwnerResolver>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IJobHandler, ChatCompletionJobHandler>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IJobHandler, BatchJobHandler>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton(InferenceRoutes.Embeddings.CreateJobHandler()));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton(InferenceRoutes.Completions.CreateJobHandler()));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton(InferenceRoutes.Responses.CreateJobHandler()));
         services.TryAddSingleton<BatchService>();
         services.TryAddSingleton<NativeBatchRunner>();
         services.TryAddSingleton<JobProcessor>();

@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Microsoft.ML.Tokenizers;
 
 namespace Bifrost.Middleware.Tokenization;
@@ -10,7 +11,7 @@ namespace Bifrost.Middleware.Tokenization;
 /// (<c>num_tokens_from_messages</c>, <c>num_tokens_for_tools</c>); images follow OpenAI's vision pricing for gpt-4o
 /// (85 base tokens, 170 per 512px tile). Thread-safe; use <see cref="Shared"/>.
 /// </summary>
-internal sealed class TokenCounter
+internal sealed partial class TokenCounter
 {
     // num_tokens_from_messages: <|start|>{role/name}\n{content}<|end|>\n, and <|start|>assistant<|message|> to prime the reply.
     private const int TokensPerMessage = 3;
@@ -43,8 +44,8 @@ internal sealed class TokenCounter
     private static readonly string[] TileImagePrefixes = ["gpt-4o", "chatgpt-4o", "gpt-4.1", "gpt-4.5", "gpt-4-turbo", "gpt-4-vision"];
     private static readonly string[] OtherImagePricingPrefixes = ["gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1-nano"];
 
-    private readonly Lazy<TiktokenTokenizer> _o200k = new(() => TiktokenTokenizer.CreateForEncoding("o200k_base"), LazyThreadSafetyMode.ExecutionAndPublication);
-    private readonly Lazy<TiktokenTokenizer> _cl100k = new(() => TiktokenTokenizer.CreateForEncoding("cl100k_base"), LazyThreadSafetyMode.ExecutionAndPublication);
+    private readonly Lazy<Vocabulary> _o200k = new(() => new Vocabulary(TiktokenTokenizer.CreateForEncoding("o200k_base"), O200kPattern()), LazyThreadSafetyMode.ExecutionAndPublication);
+    private readonly Lazy<Vocabulary> _cl100k = new(() => new Vocabulary(TiktokenTokenizer.CreateForEncoding("cl100k_base"), Cl100kPattern()), LazyThreadSafetyMode.ExecutionAndPublication);
 
     private TokenCounter()
     {
@@ -79,7 +80,18 @@ internal sealed class TokenCounter
     public int CountText(string text, TokenEncoding encoding)
     {
         ArgumentNullException.ThrowIfNull(text);
-        return text.Length == 0 ? 0 : Tokenizer(encoding).CountTokens(text);
+        return Tokenizer(encoding).Count(text);
+    }
+
+    /// <summary>The number of tokens of a text split by the encoding's pre-tokenizer pattern and encoded piece by piece,
+    /// so that special-token text such as <c>&lt;|endoftext|&gt;</c> is plain text (tiktoken's <c>encode_ordinary</c>).
+    /// <see cref="CountText"/> takes this path only for texts that contain a special token; exposed for tests.</summary>
+    /// <param name="text">The text.</param>
+    /// <param name="encoding">The encoding.</param>
+    internal int CountOrdinary(string text, TokenEncoding encoding)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return Tokenizer(encoding).CountOrdinary(text);
     }
 
     /// <summary>Counts the input tokens of a chat request: messages with their framing, the reply priming, and tools.</summary>
@@ -103,7 +115,7 @@ internal sealed class TokenCounter
             }
 
             total += TokensPerMessage;
-            total += Count(tokenizer, message.Role);
+            total += tokenizer.Count(message.Role);
             if (message.Content is { } content)
             {
                 total += CountContent(tokenizer, content, imagesPricedByTiles, ref exact);
@@ -111,17 +123,17 @@ internal sealed class TokenCounter
 
             if (message.Name is not null)
             {
-                total += TokensPerName + Count(tokenizer, message.Name);
+                total += TokensPerName + tokenizer.Count(message.Name);
             }
 
-            total += Count(tokenizer, message.Refusal);
+            total += tokenizer.Count(message.Refusal);
             if (message.ToolCalls is { Count: > 0 } calls)
             {
                 // The rendering of tool calls is not published: count the name and the arguments.
                 exact = false;
                 foreach (var call in calls)
                 {
-                    total += Count(tokenizer, call?.Function?.Name) + Count(tokenizer, call?.Function?.Arguments);
+                    total += tokenizer.Count(call?.Function?.Name) + tokenizer.Count(call?.Function?.Arguments);
                 }
             }
 
@@ -175,11 +187,11 @@ internal sealed class TokenCounter
         return (int)(ImageBaseTokens + (ImageTileTokens * tiles));
     }
 
-    private static int CountContent(TiktokenTokenizer tokenizer, ChatMessageContent content, bool imagesPricedByTiles, ref bool exact)
+    private static int CountContent(Vocabulary tokenizer, ChatMessageContent content, bool imagesPricedByTiles, ref bool exact)
     {
         if (content.Text is not null)
         {
-            return Count(tokenizer, content.Text);
+            return tokenizer.Count(content.Text);
         }
 
         var total = 0;
@@ -196,13 +208,13 @@ internal sealed class TokenCounter
             }
             else if (part.Text is not null)
             {
-                total += Count(tokenizer, part.Text);
+                total += tokenizer.Count(part.Text);
             }
             else if (string.Equals(part.Type, "refusal", StringComparison.Ordinal)
                 && part.AdditionalProperties?.TryGetValue("refusal", out var refusal) == true
                 && refusal.ValueKind == JsonValueKind.String)
             {
-                total += Count(tokenizer, refusal.GetString());
+                total += tokenizer.Count(refusal.GetString());
             }
             else
             {
@@ -237,7 +249,7 @@ internal sealed class TokenCounter
         return ImageTokens(width, height, detail);
     }
 
-    private static int CountTools(TiktokenTokenizer tokenizer, TokenEncoding encoding, IList<ChatTool> tools, ref bool exact)
+    private static int CountTools(Vocabulary tokenizer, TokenEncoding encoding, IList<ChatTool> tools, ref bool exact)
     {
         var funcInit = encoding == TokenEncoding.Cl100kBase ? FuncInitCl100k : FuncInitO200k;
         var total = 0;
@@ -254,12 +266,12 @@ internal sealed class TokenCounter
             {
                 // Custom and built-in tools: no published rule; count their JSON text.
                 exact = false;
-                total += Count(tokenizer, tool.Type);
+                total += tokenizer.Count(tool.Type);
                 if (tool.AdditionalProperties is not null)
                 {
                     foreach (var (key, value) in tool.AdditionalProperties)
                     {
-                        total += Count(tokenizer, key) + Count(tokenizer, value.GetRawText());
+                        total += tokenizer.Count(key) + tokenizer.Count(value.GetRawText());
                     }
                 }
 
@@ -267,7 +279,7 @@ internal sealed class TokenCounter
             }
 
             total += funcInit;
-            total += Count(tokenizer, (function.Name ?? string.Empty) + ":" + TrimPeriod(function.Description));
+            total += tokenizer.Count((function.Name ?? string.Empty) + ":" + TrimPeriod(function.Description));
             if (function.Parameters is { ValueKind: JsonValueKind.Object } parameters
                 && parameters.TryGetProperty("properties", out var properties)
                 && properties.ValueKind == JsonValueKind.Object
@@ -285,7 +297,7 @@ internal sealed class TokenCounter
         return any ? total + FuncEnd : total;
     }
 
-    private static int CountProperty(TiktokenTokenizer tokenizer, JsonProperty property, ref bool exact)
+    private static int CountProperty(Vocabulary tokenizer, JsonProperty property, ref bool exact)
     {
         var schema = property.Value;
         var total = 0;
@@ -294,7 +306,7 @@ internal sealed class TokenCounter
         if (schema.ValueKind != JsonValueKind.Object)
         {
             exact = false;
-            return Count(tokenizer, property.Name + "::");
+            return tokenizer.Count(property.Name + "::");
         }
 
         if (schema.TryGetProperty("type", out var typeElement))
@@ -327,7 +339,7 @@ internal sealed class TokenCounter
             foreach (var value in values.EnumerateArray())
             {
                 total += EnumItem;
-                total += Count(tokenizer, value.ValueKind == JsonValueKind.String ? value.GetString() : value.GetRawText());
+                total += tokenizer.Count(value.ValueKind == JsonValueKind.String ? value.GetString() : value.GetRawText());
             }
         }
 
@@ -343,17 +355,14 @@ internal sealed class TokenCounter
             exact = false;
         }
 
-        total += Count(tokenizer, property.Name + ":" + type + ":" + TrimPeriod(description));
+        total += tokenizer.Count(property.Name + ":" + type + ":" + TrimPeriod(description));
         return total;
     }
 
     private static string TrimPeriod(string? text) =>
         text is null ? string.Empty : text.EndsWith('.') ? text[..^1] : text;
 
-    private static int Count(TiktokenTokenizer tokenizer, string? text) =>
-        string.IsNullOrEmpty(text) ? 0 : tokenizer.CountTokens(text);
-
-    private TiktokenTokenizer Tokenizer(TokenEncoding encoding) =>
+    private Vocabulary Tokenizer(TokenEncoding encoding) =>
         encoding == TokenEncoding.Cl100kBase ? _cl100k.Value : _o200k.Value;
 
     private static bool Resolve(string model, out TokenEncoding encoding)
@@ -423,5 +432,67 @@ internal sealed class TokenCounter
         }
 
         return false;
+    }
+
+    // tiktoken's pre-tokenizer patterns (openai_public.py), used for the encode_ordinary path.
+    [GeneratedRegex(@"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+", RegexOptions.CultureInvariant)]
+    private static partial Regex Cl100kPattern();
+
+    [GeneratedRegex(@"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+", RegexOptions.CultureInvariant)]
+    private static partial Regex O200kPattern();
+
+    /// <summary>One encoding: the tokenizer and its pre-tokenizer pattern. Thread-safe.</summary>
+    private sealed class Vocabulary
+    {
+        private readonly TiktokenTokenizer _tokenizer;
+        private readonly Regex _pattern;
+        private readonly string[] _specialTokens;
+
+        public Vocabulary(TiktokenTokenizer tokenizer, Regex pattern)
+        {
+            _tokenizer = tokenizer;
+            _pattern = pattern;
+            _specialTokens = tokenizer.SpecialTokens?.Keys.ToArray() ?? [];
+        }
+
+        public int Count(string? text)
+        {
+            if (string.IsNullOrEmpty(text))
+            {
+                return 0;
+            }
+
+            // The tokenizer turns special-token text into the special token; in a request it is plain text.
+            return ContainsSpecialToken(text) ? CountOrdinary(text) : _tokenizer.CountTokens(text);
+        }
+
+        public int CountOrdinary(string text)
+        {
+            var total = 0;
+            foreach (var piece in _pattern.EnumerateMatches(text))
+            {
+                total += _tokenizer.CountTokens(text.AsSpan(piece.Index, piece.Length), considerPreTokenization: false, considerNormalization: false);
+            }
+
+            return total;
+        }
+
+        private bool ContainsSpecialToken(string text)
+        {
+            if (!text.Contains("<|", StringComparison.Ordinal))
+            {
+                return false;
+            }
+
+            foreach (var special in _specialTokens)
+            {
+                if (text.Contains(special, StringComparison.Ordinal))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
     }
 }

@@ -72,6 +72,7 @@ public static class BifrostServiceCollectionExtensions
         // Jobs: async inference now, batches later. The store is the truth; the doorbell only wakes workers.
         services.TryAddSingleton<IJobStore>(static sp => new InMemoryJobStore(sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<JobDoorbell>();
+        services.TryAddSingleton<IJobDoorbell>(static sp => sp.GetRequiredService<JobDoorbell>());
         services.TryAddSingleton<AsyncJobService>();
         services.TryAddSingleton<IJobOwnerResolver, DefaultJobOwnerResolver>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IJobHandler, ChatCompletionJobHandler>());

@@ -7,13 +7,14 @@ namespace Bifrost.Middleware.Tests.Upstream;
 /// <summary>A client that goes away cancels the upstream call (observed by the upstream as RequestAborted).</summary>
 public sealed class ClientDisconnectTests
 {
+    // Counted from the cancellation; the provider's timeout is far longer, so only the disconnect can abort the upstream call.
     private static readonly TimeSpan Observe = TimeSpan.FromSeconds(5);
 
     [Fact]
     public async Task Cancelling_a_streaming_request_aborts_the_upstream_request()
     {
         await using var upstream = await FakeOpenAIUpstream.StartAsync(FakeResponses.SseThenHang(FakeResponses.Chunk("gpt-4o-mini", role: "assistant", content: "thinking...")));
-        await using var host = await StartAsync(upstream);
+        await using var host = await StartAsync(upstream, p => p.Timeout = TimeSpan.FromMinutes(5));
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
 
         var response = await host.SendStreamingAsync(Chat(stream: true), cts.Token);
@@ -25,9 +26,10 @@ public sealed class ClientDisconnectTests
         Assert.False(upstreamRequest.Aborted.IsCompleted);
 
         await cts.CancelAsync();
+        var aborted = upstreamRequest.Aborted.WaitAsync(Observe, Ct);
         response.Dispose();
 
-        await upstreamRequest.Aborted.WaitAsync(Observe, Ct);
+        await aborted;
         Assert.Equal(1, upstream.ChatCalls);
     }
 
@@ -35,7 +37,7 @@ public sealed class ClientDisconnectTests
     public async Task Cancelling_a_non_streaming_request_aborts_the_upstream_request()
     {
         await using var upstream = await FakeOpenAIUpstream.StartAsync(FakeResponses.Hang());
-        await using var host = await StartAsync(upstream);
+        await using var host = await StartAsync(upstream, p => p.Timeout = TimeSpan.FromMinutes(5));
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
 
         var call = host.Client.PostAsync(ChatPath, new StringContent(Chat(), System.Text.Encoding.UTF8, "application/json"), cts.Token);
@@ -43,9 +45,10 @@ public sealed class ClientDisconnectTests
         Assert.False(upstreamRequest.Aborted.IsCompleted);
 
         await cts.CancelAsync();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
-
         await upstreamRequest.Aborted.WaitAsync(Observe, Ct);
+
+        // TestHost completes the cancelled call once the gateway's handler has ended.
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call.WaitAsync(Observe, Ct));
         Assert.Equal(1, upstream.ChatCalls);
     }
 }

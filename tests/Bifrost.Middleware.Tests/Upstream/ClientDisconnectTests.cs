@@ -51,4 +51,29 @@ public sealed class ClientDisconnectTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call.WaitAsync(Observe, Ct));
         Assert.Equal(1, upstream.ChatCalls);
     }
+
+    [Fact]
+    public async Task Cancelling_a_streaming_request_before_the_first_chunk_aborts_the_upstream_request()
+    {
+        await using var upstream = await FakeOpenAIUpstream.StartAsync(FakeResponses.Hang());
+        await using var host = await StartAsync(upstream, p => p.Timeout = TimeSpan.FromMinutes(5));
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+
+        var call = host.SendStreamingAsync(Chat(stream: true), cts.Token);
+        var upstreamRequest = await upstream.WaitForRequestAsync();
+        Assert.False(upstreamRequest.Aborted.IsCompleted);
+
+        await cts.CancelAsync();
+        await upstreamRequest.Aborted.WaitAsync(Observe, Ct);
+        Assert.Equal(1, upstream.ChatCalls);
+
+        // What the cancelled client sees depends on TestHost (nothing was written); only let the call finish.
+        try
+        {
+            (await call.WaitAsync(Observe, Ct)).Dispose();
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
 }

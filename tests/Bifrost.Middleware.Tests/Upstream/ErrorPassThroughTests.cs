@@ -77,4 +77,37 @@ public sealed class ErrorPassThroughTests
         Assert.Equal(TimeSpan.FromSeconds(7), response.Headers.RetryAfter?.Delta);
         Assert.Equal("slow down", AssertProviderError(await GatewayHost.ReadJsonAsync(response), 429).GetProperty("message").GetString());
     }
+
+    [Theory]
+    [InlineData("""{"error":"Invalid API key"}""", "Invalid API key", null)]
+    [InlineData("""{"message":"quota exhausted"}""", "quota exhausted", null)]
+    [InlineData("""{"detail":"Not authenticated"}""", "Not authenticated", null)]
+    [InlineData("""{"error":{"message":"too many","code":1302}}""", "too many", "1302")]
+    public async Task Common_non_openai_error_bodies_keep_their_message(string body, string message, string? code)
+    {
+        await using var upstream = await FakeOpenAIUpstream.StartAsync();
+        upstream.Enqueue(FakeResponses.Json(401, body));
+        await using var host = await StartAsync(upstream, p => p.MaxRetries = 0);
+
+        using var response = await host.PostChatAsync(Chat());
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        var error = AssertProviderError(await GatewayHost.ReadJsonAsync(response), 401);
+        Assert.Equal(message, error.GetProperty("message").GetString());
+        Assert.Equal("authentication_error", error.GetProperty("type").GetString());
+        Assert.Equal(code, error.TryGetProperty("code", out var c) ? c.GetString() : null);
+    }
+
+    [Fact]
+    public async Task Success_status_with_a_body_that_is_not_a_completion_is_a_502()
+    {
+        await using var upstream = await FakeOpenAIUpstream.StartAsync();
+        upstream.Enqueue(FakeResponses.Body(200, "text/html", "<html>captive portal</html>"));
+        await using var host = await StartAsync(upstream, p => p.MaxRetries = 0);
+
+        using var response = await host.PostChatAsync(Chat());
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal("invalid_provider_response", AssertProviderError(await GatewayHost.ReadJsonAsync(response), 502).GetProperty("code").GetString());
+    }
 }

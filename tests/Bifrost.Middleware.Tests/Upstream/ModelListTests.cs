@@ -69,4 +69,24 @@ public sealed class ModelListTests
         Assert.Contains("openai/gpt-4o-mini", ids);
         Assert.DoesNotContain(ids, static id => id.StartsWith("down/", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task Provider_whose_keys_are_all_restricted_to_models_still_lists_upstream_models()
+    {
+        await using var upstream = await FakeOpenAIUpstream.StartAsync();
+        upstream.Handler = FakeResponses.Json(200, UpstreamModels);
+        await using var host = await StartAsync(upstream, p => p.Keys =
+        [
+            new ProviderKeyOptions { Value = "sk-mini", Models = ["gpt-4o-mini"] },
+            new ProviderKeyOptions { Value = "sk-embed", Models = ["text-embedding-3-small"] },
+        ]);
+
+        using var response = await host.Client.GetAsync("/openai/v1/models", Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var ids = (await GatewayHost.ReadJsonAsync(response)).GetProperty("data").EnumerateArray().Select(static m => m.GetProperty("id").GetString()).ToList();
+        Assert.Contains("openai/gpt-4o-mini", ids);
+        Assert.Contains("openai/text-embedding-3-small", ids);
+        Assert.Contains(Assert.Single(upstream.Requests).Header("Authorization"), new[] { "Bearer sk-mini", "Bearer sk-embed" });
+    }
 }

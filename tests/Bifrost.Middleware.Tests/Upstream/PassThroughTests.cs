@@ -103,6 +103,7 @@ public sealed class PassThroughTests
         Assert.Equal("POST", received.Method);
         Assert.Equal("/v1/chat/completions", received.Path);
         Assert.StartsWith("application/json", received.Header("Content-Type"), StringComparison.Ordinal);
+        Assert.Equal("application/json", received.Header("Accept"));
         var body = Assert.NotNull(received.Body);
         Assert.Equal("gpt-4o-mini", body.GetProperty("model").GetString());
         Assert.False(body.TryGetProperty("fallbacks", out _));

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.AspNetCore.Http;
 using Bifrost.Middleware.Tests.Infrastructure;
 using static Bifrost.Middleware.Tests.Upstream.UpstreamGateway;
 
@@ -60,6 +61,38 @@ public sealed class TimeoutTests
         Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
         Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
         Assert.Equal("provider_timeout", AssertProviderError(await GatewayHost.ReadJsonAsync(response), 504).GetProperty("code").GetString());
+    }
+
+    [Fact]
+    public async Task Timeout_does_not_cut_a_stream_that_has_started()
+    {
+        await using var upstream = await FakeOpenAIUpstream.StartAsync();
+        var gap = TimeSpan.FromMilliseconds(250);
+        upstream.Enqueue(async (context, request, token) =>
+        {
+            context.Response.ContentType = "text/event-stream";
+            foreach (var chunk in new[] { FakeResponses.Chunk("m", role: "assistant", content: "a"), FakeResponses.Chunk("m", content: "b"), FakeResponses.Chunk("m", content: "c", finishReason: "stop") })
+            {
+                await context.Response.WriteAsync("data: " + chunk + "\n\n", token);
+                await context.Response.Body.FlushAsync(token);
+                await Task.Delay(gap, token);
+            }
+
+            await context.Response.WriteAsync("data: [DONE]\n\n", token);
+        });
+        await using var host = await StartAsync(upstream, p =>
+        {
+            p.Timeout = TimeSpan.FromMilliseconds(300);
+            p.MaxRetries = 0;
+        });
+
+        using var response = await host.SendStreamingAsync(Chat(stream: true), Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var events = await ReadSseDataAsync(response);
+        Assert.Equal(4, events.Count);
+        Assert.Equal("c", Parse(events[2]).GetProperty("choices")[0].GetProperty("delta").GetProperty("content").GetString());
+        Assert.Equal("[DONE]", events[3]);
     }
 
     [Fact]

@@ -64,6 +64,34 @@ public sealed class TimeoutTests
     }
 
     [Fact]
+    public async Task Stream_whose_headers_arrive_but_no_chunk_follows_within_the_timeout_gives_a_504_after_the_retries()
+    {
+        // Headers and a keep-alive comment arrive at once; the first chunk never does.
+        await using var upstream = await FakeOpenAIUpstream.StartAsync(async (context, request, token) =>
+        {
+            context.Response.ContentType = "text/event-stream";
+            await context.Response.WriteAsync(": keep-alive\n\n", token);
+            await context.Response.Body.FlushAsync(token);
+            await Task.Delay(Timeout.Infinite, token);
+        });
+        await using var host = await StartAsync(upstream, p =>
+        {
+            p.Timeout = TimeSpan.FromMilliseconds(300);
+            p.MaxRetries = 1;
+        });
+
+        using var response = await host.SendStreamingAsync(Chat(stream: true), Ct);
+
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        Assert.Equal("provider_timeout", AssertProviderError(await GatewayHost.ReadJsonAsync(response), 504).GetProperty("code").GetString());
+        Assert.Equal(2, upstream.ChatCalls);
+        foreach (var request in upstream.Requests)
+        {
+            await request.Aborted.WaitAsync(Observe, Ct);
+        }
+    }
+
+    [Fact]
     public async Task Timeout_does_not_cut_a_stream_that_has_started()
     {
         await using var upstream = await FakeOpenAIUpstream.StartAsync();

@@ -303,6 +303,7 @@ public static class FakeResponses
         context.Response.StatusCode = 200;
         context.Response.ContentType = "text/event-stream";
         await context.Response.StartAsync(cancellationToken);
+        await context.Response.Body.FlushAsync(cancellationToken); // Kestrel sends the headers only on a flush or a write
     }
 
     private static async Task WriteEventAsync(HttpContext context, string data, CancellationToken cancellationToken)

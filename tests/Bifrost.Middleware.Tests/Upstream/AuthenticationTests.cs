@@ -47,15 +47,19 @@ public sealed class AuthenticationTests
     }
 
     [Fact]
-    public async Task Provider_without_keys_sends_no_credentials()
+    public async Task Provider_without_keys_sends_no_credentials_not_even_the_clients()
     {
         await using var upstream = await FakeOpenAIUpstream.StartAsync();
         await using var host = await StartAsync(upstream, p => p.Keys = []);
+        using var request = new HttpRequestMessage(HttpMethod.Post, ChatPath) { Content = new StringContent(Chat(), System.Text.Encoding.UTF8, "application/json") };
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "client-secret");
 
-        using var response = await host.PostChatAsync(Chat());
+        using var response = await host.Client.SendAsync(request, Ct);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Null(Assert.Single(upstream.Requests).Header("Authorization"));
+        var received = Assert.Single(upstream.Requests);
+        Assert.Null(received.Header("Authorization"));
+        Assert.DoesNotContain(received.Headers.Values, static v => v.Contains("client-secret", StringComparison.Ordinal));
     }
 
     [Fact]

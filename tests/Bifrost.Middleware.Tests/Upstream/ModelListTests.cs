@@ -57,6 +57,22 @@ public sealed class ModelListTests
     }
 
     [Fact]
+    public async Task Hanging_provider_is_left_out_after_its_timeout()
+    {
+        await using var upstream = await FakeOpenAIUpstream.StartAsync();
+        await using var hanging = await FakeOpenAIUpstream.StartAsync(FakeResponses.Hang());
+        await using var host = await StartAsync(upstream, more: o => o.Providers["slow"] = Provider(hanging, p => p.Timeout = TimeSpan.FromMilliseconds(300)));
+
+        using var response = await host.Client.GetAsync("/openai/v1/models", Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var ids = (await GatewayHost.ReadJsonAsync(response)).GetProperty("data").EnumerateArray().Select(static m => m.GetProperty("id").GetString()!).ToList();
+        Assert.Contains("openai/gpt-4o-mini", ids);
+        Assert.DoesNotContain(ids, static id => id.StartsWith("slow/", StringComparison.Ordinal));
+        await Assert.Single(hanging.Requests).Aborted.WaitAsync(TimeSpan.FromSeconds(5), Ct);
+    }
+
+    [Fact]
     public async Task Unreachable_provider_is_left_out_of_the_list()
     {
         await using var upstream = await FakeOpenAIUpstream.StartAsync();

@@ -38,7 +38,9 @@ public sealed class TimeoutTests
     {
         await using var upstream = await FakeOpenAIUpstream.StartAsync();
         upstream.Enqueue(FakeResponses.Hang());
-        await using var host = await StartAsync(upstream, p => p.Timeout = TimeSpan.FromMilliseconds(300));
+
+        // 1 s, not less: the second attempt must answer within it even on a busy machine.
+        await using var host = await StartAsync(upstream, p => p.Timeout = TimeSpan.FromSeconds(1));
 
         using var response = await host.PostChatAsync(Chat());
 
@@ -80,7 +82,10 @@ public sealed class TimeoutTests
             p.MaxRetries = 1;
         });
 
-        using var response = await host.SendStreamingAsync(Chat(stream: true), Ct);
+        // Bounded, so that a regression fails in seconds instead of hanging.
+        using var bound = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        bound.CancelAfter(TimeSpan.FromSeconds(15));
+        using var response = await host.SendStreamingAsync(Chat(stream: true), bound.Token);
 
         Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
         Assert.Equal("provider_timeout", AssertProviderError(await GatewayHost.ReadJsonAsync(response), 504).GetProperty("code").GetString());
@@ -95,7 +100,7 @@ public sealed class TimeoutTests
     public async Task Timeout_does_not_cut_a_stream_that_has_started()
     {
         await using var upstream = await FakeOpenAIUpstream.StartAsync();
-        var gap = TimeSpan.FromMilliseconds(250);
+        var gap = TimeSpan.FromMilliseconds(500);
         upstream.Enqueue(async (context, request, token) =>
         {
             context.Response.ContentType = "text/event-stream";
@@ -108,9 +113,10 @@ public sealed class TimeoutTests
 
             await context.Response.WriteAsync("data: [DONE]\n\n", token);
         });
+        // The first chunk comes at once; the whole stream (1.5 s) lasts longer than the timeout.
         await using var host = await StartAsync(upstream, p =>
         {
-            p.Timeout = TimeSpan.FromMilliseconds(300);
+            p.Timeout = TimeSpan.FromSeconds(1);
             p.MaxRetries = 0;
         });
 

@@ -154,7 +154,7 @@ public sealed class ProviderOptions
     /// </summary>
     public bool? NativeResponses { get; set; }
 
-    /// <summary>Time allowed for one attempt until the response headers arrive (for streams, until the stream starts). Default 10 minutes.</summary>
+    /// <summary>Time allowed for one attempt until the response headers arrive (for streams, until the first chunk arrives). Default 10 minutes.</summary>
     [Range(typeof(TimeSpan), "00:00:00.001", "1.00:00:00")]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromMinutes(10);
 

@@ -75,6 +75,10 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
 
     public async IAsyncEnumerable<ChatCompletionChunk> StreamChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        // The attempt's timeout lasts until the stream starts: a server may send its headers at once and then stall
+        // before the first chunk. Once a chunk has arrived, the stream may take as long as it takes.
+        using var untilFirstChunk = new CancellationTokenSource(context.Options.Timeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, untilFirstChunk.Token);
         using var message = CreateRequest(context, HttpMethod.Post, "chat/completions", stream: true);
         message.Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(request, BifrostJson.Context.ChatCompletionRequest)) { Headers = { ContentType = JsonMediaType } };
         using var response = await SendAsync(context, message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
@@ -90,9 +94,9 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
             throw InvalidResponse(context, "a JSON body where a text/event-stream was requested");
         }
 
-        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await using var body = await response.Content.ReadAsStreamAsync(linked.Token).ConfigureAwait(false);
         var parser = SseParser.Create(body, static (eventType, data) => UpstreamEvent.Parse(eventType, data));
-        await foreach (var item in parser.EnumerateAsync(cancellationToken).ConfigureAwait(false))
+        await foreach (var item in parser.EnumerateAsync(linked.Token).ConfigureAwait(false))
         {
             var evt = item.Data;
             if (evt.Done)
@@ -107,6 +111,7 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
 
             if (evt.Chunk is not null)
             {
+                untilFirstChunk.CancelAfter(Timeout.InfiniteTimeSpan);
                 yield return evt.Chunk;
             }
         }

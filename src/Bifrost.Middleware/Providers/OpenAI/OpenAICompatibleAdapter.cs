@@ -91,7 +91,23 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
         if (mediaType is not null && mediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase))
         {
             // Some servers ignore "stream": true; relay their one JSON answer as a stream would have carried it.
-            throw InvalidResponse(context, "a JSON body where a text/event-stream was requested");
+            ChatCompletionResponse? whole;
+            try
+            {
+                await using var json = await response.Content.ReadAsStreamAsync(linked.Token).ConfigureAwait(false);
+                whole = await JsonSerializer.DeserializeAsync(json, BifrostJson.Context.ChatCompletionResponse, linked.Token).ConfigureAwait(false);
+            }
+            catch (JsonException ex)
+            {
+                throw InvalidResponse(context, $"invalid JSON ({ex.Message})");
+            }
+
+            foreach (var chunk in ChunksOf(whole ?? throw InvalidResponse(context, "an empty body"), request.StreamOptions?.IncludeUsage == true))
+            {
+                yield return chunk;
+            }
+
+            yield break;
         }
 
         await using var body = await response.Content.ReadAsStreamAsync(linked.Token).ConfigureAwait(false);
@@ -274,6 +290,37 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
         }
 
         return null;
+    }
+
+    /// <summary>A whole completion as the chunks a stream would have carried: role, content, finish, then usage when asked.</summary>
+    internal static IEnumerable<ChatCompletionChunk> ChunksOf(ChatCompletionResponse response, bool includeUsage)
+    {
+        foreach (var choice in response.Choices)
+        {
+            ChatCompletionChunk Chunk(ChatDelta delta, string? finish) => new()
+            {
+                Id = response.Id,
+                Created = response.Created,
+                Model = response.Model,
+                SystemFingerprint = response.SystemFingerprint,
+                Choices = [new ChatChunkChoice { Index = choice.Index, Delta = delta, FinishReason = finish }],
+            };
+
+            yield return Chunk(new ChatDelta { Role = "assistant", Content = string.Empty }, null);
+            var message = choice.Message;
+            if (message?.Content is { Length: > 0 } || message?.Refusal is not null || message?.ToolCalls is { Count: > 0 })
+            {
+                var calls = message.ToolCalls?.Select((call, index) => new ChatToolCall { Index = index, Id = call.Id, Type = call.Type ?? "function", Function = call.Function }).ToList();
+                yield return Chunk(new ChatDelta { Content = message.Content, Refusal = message.Refusal, ToolCalls = calls }, null);
+            }
+
+            yield return Chunk(new ChatDelta(), choice.FinishReason ?? "stop");
+        }
+
+        if (includeUsage && response.Usage is not null)
+        {
+            yield return new ChatCompletionChunk { Id = response.Id, Created = response.Created, Model = response.Model, Usage = response.Usage };
+        }
     }
 
     private static BifrostException InvalidResponse(ProviderContext context, string what) =>

@@ -12,8 +12,10 @@ namespace Bifrost.Middleware.Gateway;
 /// then the fallbacks, retries retryable failures with backoff (honouring Retry-After), picks keys, fills
 /// <c>extra_fields</c> and records metrics. One attempt loop serves every operation. Knows nothing of HTTP.
 /// </summary>
-internal sealed class BifrostGateway(ProviderRegistry registry, BifrostMetrics metrics, TokenCounter tokens, TimeProvider time, ILogger<BifrostGateway> logger) : IBifrostClient
+internal sealed class BifrostGateway(ProviderRegistry registry, BifrostMetrics metrics, TokenCounter tokens, TimeProvider time, ILogger<BifrostGateway> logger, IEnumerable<IBifrostPlugin> plugins) : IBifrostClient
 {
+    private readonly PluginPipeline _plugins = new([.. plugins]);
+
     internal const string ChatRequestType = "chat_completion";
     internal const string ChatStreamRequestType = "chat_completion_stream";
     internal const string TextRequestType = "text_completion";
@@ -24,7 +26,28 @@ internal sealed class BifrostGateway(ProviderRegistry registry, BifrostMetrics m
     internal const string CountTokensRequestType = "count_tokens";
     internal const string ListModelsRequestType = "list_models";
 
-    public async Task<ChatCompletionResponse> ChatCompletionAsync(ChatCompletionRequest request, CancellationToken cancellationToken = default)
+    public Task<ChatCompletionResponse> ChatCompletionAsync(ChatCompletionRequest request, CancellationToken cancellationToken = default) =>
+        _plugins.IsEmpty ? CoreChatCompletionAsync(request, cancellationToken) : _plugins.RunAsync(ChatRequestType, request, CoreChatCompletionAsync, cancellationToken);
+
+    public IAsyncEnumerable<ChatCompletionChunk> ChatCompletionStreamAsync(ChatCompletionRequest request, CancellationToken cancellationToken = default) =>
+        _plugins.IsEmpty ? CoreChatCompletionStreamAsync(request, cancellationToken) : _plugins.StreamAsync<ChatCompletionRequest, ChatCompletionChunk>(ChatStreamRequestType, request, CoreChatCompletionStreamAsync, static answer => answer is ChatCompletionResponse whole ? Providers.OpenAI.OpenAICompatibleAdapter.ChunksOf(whole, includeUsage: true) : null, cancellationToken);
+
+    public Task<EmbeddingResponse> EmbeddingsAsync(EmbeddingRequest request, CancellationToken cancellationToken = default) =>
+        _plugins.IsEmpty ? CoreEmbeddingsAsync(request, cancellationToken) : _plugins.RunAsync(EmbeddingRequestType, request, CoreEmbeddingsAsync, cancellationToken);
+
+    public Task<TextCompletionResponse> TextCompletionAsync(TextCompletionRequest request, CancellationToken cancellationToken = default) =>
+        _plugins.IsEmpty ? CoreTextCompletionAsync(request, cancellationToken) : _plugins.RunAsync(TextRequestType, request, CoreTextCompletionAsync, cancellationToken);
+
+    public IAsyncEnumerable<TextCompletionResponse> TextCompletionStreamAsync(TextCompletionRequest request, CancellationToken cancellationToken = default) =>
+        _plugins.IsEmpty ? CoreTextCompletionStreamAsync(request, cancellationToken) : _plugins.StreamAsync<TextCompletionRequest, TextCompletionResponse>(TextStreamRequestType, request, CoreTextCompletionStreamAsync, null, cancellationToken);
+
+    public Task<ResponsesResponse> ResponsesAsync(ResponsesRequest request, CancellationToken cancellationToken = default) =>
+        _plugins.IsEmpty ? CoreResponsesAsync(request, cancellationToken) : _plugins.RunAsync(ResponsesRequestType, request, CoreResponsesAsync, cancellationToken);
+
+    public IAsyncEnumerable<ResponsesStreamEvent> ResponsesStreamAsync(ResponsesRequest request, CancellationToken cancellationToken = default) =>
+        _plugins.IsEmpty ? CoreResponsesStreamAsync(request, cancellationToken) : _plugins.StreamAsync<ResponsesRequest, ResponsesStreamEvent>(ResponsesStreamRequestType, request, CoreResponsesStreamAsync, null, cancellationToken);
+
+    private async Task<ChatCompletionResponse> CoreChatCompletionAsync(ChatCompletionRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         var start = time.GetTimestamp();
@@ -42,7 +65,7 @@ internal sealed class BifrostGateway(ProviderRegistry registry, BifrostMetrics m
         return response;
     }
 
-    public async IAsyncEnumerable<ChatCompletionChunk> ChatCompletionStreamAsync(ChatCompletionRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    private async IAsyncEnumerable<ChatCompletionChunk> CoreChatCompletionStreamAsync(ChatCompletionRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         var start = time.GetTimestamp();
@@ -80,7 +103,7 @@ internal sealed class BifrostGateway(ProviderRegistry registry, BifrostMetrics m
         }
     }
 
-    public async Task<EmbeddingResponse> EmbeddingsAsync(EmbeddingRequest request, CancellationToken cancellationToken = default)
+    private async Task<EmbeddingResponse> CoreEmbeddingsAsync(EmbeddingRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         var start = time.GetTimestamp();
@@ -106,7 +129,7 @@ internal sealed class BifrostGateway(ProviderRegistry registry, BifrostMetrics m
         return response;
     }
 
-    public async Task<TextCompletionResponse> TextCompletionAsync(TextCompletionRequest request, CancellationToken cancellationToken = default)
+    private async Task<TextCompletionResponse> CoreTextCompletionAsync(TextCompletionRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         var start = time.GetTimestamp();
@@ -124,7 +147,7 @@ internal sealed class BifrostGateway(ProviderRegistry registry, BifrostMetrics m
         return response;
     }
 
-    public async IAsyncEnumerable<TextCompletionResponse> TextCompletionStreamAsync(TextCompletionRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    private async IAsyncEnumerable<TextCompletionResponse> CoreTextCompletionStreamAsync(TextCompletionRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         var start = time.GetTimestamp();
@@ -158,7 +181,7 @@ internal sealed class BifrostGateway(ProviderRegistry registry, BifrostMetrics m
         }
     }
 
-    public async Task<ResponsesResponse> ResponsesAsync(ResponsesRequest request, CancellationToken cancellationToken = default)
+    private async Task<ResponsesResponse> CoreResponsesAsync(ResponsesRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         var start = time.GetTimestamp();
@@ -187,7 +210,7 @@ internal sealed class BifrostGateway(ProviderRegistry registry, BifrostMetrics m
         return response;
     }
 
-    public async IAsyncEnumerable<ResponsesStreamEvent> ResponsesStreamAsync(ResponsesRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    private async IAsyncEnumerable<ResponsesStreamEvent> CoreResponsesStreamAsync(ResponsesRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         var plan = ChatRequestPlanner.Plan(registry, request, ResponsesStreamRequestType);

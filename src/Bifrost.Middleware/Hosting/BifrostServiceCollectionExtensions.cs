@@ -135,6 +135,30 @@ public static class BifrostServiceCollectionExtensions
         return builder;
     }
 
+    /// <summary>Adds a plugin (a singleton created with constructor injection). Plugins run in registration order.</summary>
+    /// <typeparam name="TPlugin">The plugin type.</typeparam>
+    /// <param name="builder">The builder.</param>
+    /// <returns>The builder.</returns>
+    public static IBifrostBuilder AddPlugin<TPlugin>(this IBifrostBuilder builder)
+        where TPlugin : class, IBifrostPlugin
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddSingleton<IBifrostPlugin, TPlugin>();
+        return builder;
+    }
+
+    /// <summary>Adds a plugin instance. Plugins run in registration order.</summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="plugin">The plugin.</param>
+    /// <returns>The builder.</returns>
+    public static IBifrostBuilder AddPlugin(this IBifrostBuilder builder, IBifrostPlugin plugin)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(plugin);
+        builder.Services.AddSingleton(plugin);
+        return builder;
+    }
+
     /// <summary>Configures the options of one provider in code (after configuration binding).</summary>
     /// <param name="builder">The builder.</param>
     /// <param name="name">The provider name.</param>

@@ -72,7 +72,7 @@ public sealed class CancellationTests
         await started.Task.WaitAsync(Bound, TestContext.Current.CancellationToken);
         await cts.CancelAsync();
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call.WaitAsync(Bound, TestContext.Current.CancellationToken));
         Assert.True(await cancelled.Task.WaitAsync(Bound, TestContext.Current.CancellationToken));
         Assert.Single(adapter.Calls); // a cancelled call is not retried
     }

@@ -66,6 +66,37 @@ public sealed class RouteTests
     }
 
     [Theory]
+    [InlineData("/openai/")]
+    [InlineData("openai")]
+    [InlineData("/openai/v2/")]
+    public async Task A_prefix_with_a_trailing_slash_or_without_a_leading_one_maps_the_same_routes(string prefix)
+    {
+        await using var host = await GatewayHost.StartAsync(prefix: prefix);
+        var root = "/" + prefix.Trim('/');
+        var ct = TestContext.Current.CancellationToken;
+
+        using var chat = await host.PostJsonAsync(root + "/v1/chat/completions", ChatBody, ct);
+        Assert.Equal(HttpStatusCode.OK, chat.StatusCode);
+        using var models = await host.Client.GetAsync(root + "/models", ct);
+        Assert.Equal(HttpStatusCode.OK, models.StatusCode);
+        using var unknown = await host.Client.GetAsync(root + "/v1/nope", ct);
+        await ErrorAssert.BifrostErrorAsync(unknown, 404);
+    }
+
+    [Theory]
+    [InlineData("/OpenAI/V1/Chat/Completions")]
+    [InlineData("/openai/CHAT/completions")]
+    public async Task Routes_match_case_insensitively_like_the_rest_of_ASP_NET_Core_routing(string path)
+    {
+        await using var host = await GatewayHost.StartAsync();
+        using var post = await host.PostJsonAsync(path, ChatBody, TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, post.StatusCode);
+
+        using var get = await host.Client.GetAsync(path, TestContext.Current.CancellationToken);
+        await ErrorAssert.BifrostErrorAsync(get, 405);
+    }
+
+    [Theory]
     [InlineData("GET", "/openai/v1/nope")]
     [InlineData("POST", "/openai/v1/embeddings/unknown/thing")]
     [InlineData("GET", "/openai/nope")]
@@ -98,6 +129,9 @@ public sealed class RouteTests
         Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
         var error = await ErrorAssert.BifrostErrorAsync(response, 405);
         Assert.Equal("method_not_allowed", error.GetProperty("error").GetProperty("code").GetString());
+
+        // RFC 9110: a 405 names the allowed methods.
+        Assert.Equal(path.EndsWith("models", StringComparison.Ordinal) ? ["GET"] : ["POST"], response.Content.Headers.Allow);
     }
 }
 

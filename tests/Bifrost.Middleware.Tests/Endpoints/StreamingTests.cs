@@ -48,6 +48,8 @@ public sealed class StreamingTests
             Assert.Equal(i, extra.GetProperty("chunk_index").GetInt32());
             Assert.Equal("local", extra.GetProperty("provider").GetString());
             Assert.Equal("chat_completion_stream", extra.GetProperty("request_type").GetString());
+            Assert.Equal(JsonValueKind.Number, extra.GetProperty("latency").ValueKind);
+            AssertNoEmptyFields(extra);
         }
 
         // The first chunk carries the role; finish_reason is present and null until the last choice chunk.
@@ -94,6 +96,16 @@ public sealed class StreamingTests
         else
         {
             Assert.All(chunks, c => Assert.NotEmpty(c.GetProperty("choices").EnumerateArray()));
+        }
+    }
+
+    /// <summary>Spec: fields with no value are omitted, not sent as null or empty strings.</summary>
+    internal static void AssertNoEmptyFields(JsonElement extraFields)
+    {
+        foreach (var property in extraFields.EnumerateObject())
+        {
+            Assert.False(property.Value.ValueKind == JsonValueKind.Null, $"extra_fields.{property.Name} is null");
+            Assert.False(property.Value.ValueKind == JsonValueKind.String && property.Value.GetString()!.Length == 0, $"extra_fields.{property.Name} is empty");
         }
     }
 

@@ -61,6 +61,10 @@ public sealed class RequestRoutingTests
             Assert.Equal("stop", c.GetProperty("finish_reason").GetString());
         });
         Assert.Equal(4, json.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+        var extra = json.GetProperty("extra_fields");
+        Assert.Equal("chat_completion", extra.GetProperty("request_type").GetString());
+        Assert.Equal(JsonValueKind.Number, extra.GetProperty("latency").ValueKind);
+        Endpoints.StreamingTests.AssertNoEmptyFields(extra);
     }
 
     [Fact]

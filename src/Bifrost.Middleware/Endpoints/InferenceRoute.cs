@@ -81,7 +81,7 @@ internal sealed class InferenceRoute<TRequest, TResponse>
     });
 
     public Task PollOnlyAsync(HttpContext context) =>
-        AsyncEndpoints.AsyncId(context) is null ? BifrostResults.UnknownRouteAsync(context) : HandleAsync(context);
+        AsyncEndpoints.AsyncId(context) is null ? BifrostResults.MethodNotAllowedAsync(context, "POST") : HandleAsync(context);
 
     /// <summary>The job handler that runs this route's async jobs.</summary>
     public IJobHandler CreateJobHandler() => new RouteJobHandler(this);

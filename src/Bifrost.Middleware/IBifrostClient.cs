@@ -18,6 +18,36 @@ public interface IBifrostClient
     /// <returns>The chunks, each with <c>extra_fields</c> and its <c>chunk_index</c>.</returns>
     IAsyncEnumerable<ChatCompletionChunk> ChatCompletionStreamAsync(ChatCompletionRequest request, CancellationToken cancellationToken = default);
 
+    /// <summary>Creates embeddings, in the encoding the request asks for (<c>float</c> or <c>base64</c>).</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    Task<EmbeddingResponse> EmbeddingsAsync(EmbeddingRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Runs a legacy text completion.</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    Task<TextCompletionResponse> TextCompletionAsync(TextCompletionRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Streams a legacy text completion. Retries and fallbacks apply until the first chunk.</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="cancellationToken">Cancels the stream.</param>
+    IAsyncEnumerable<TextCompletionResponse> TextCompletionStreamAsync(TextCompletionRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Runs a Responses API request: natively on providers that have the API, converted to chat completions otherwise.</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    Task<ResponsesResponse> ResponsesAsync(ResponsesRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Streams a Responses API request as its event sequence (<c>response.created</c>, <c>response.output_text.delta</c>, ..., <c>response.completed</c>).</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="cancellationToken">Cancels the stream.</param>
+    IAsyncEnumerable<ResponsesStreamEvent> ResponsesStreamAsync(ResponsesRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Counts a Responses request's input tokens: by the provider when it can, otherwise locally (<c>extra_fields.count_method</c> says which).</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    Task<InputTokensResponse> CountInputTokensAsync(ResponsesRequest request, CancellationToken cancellationToken = default);
+
     /// <summary>Lists the models of every provider, ids as <c>provider/model</c>.</summary>
     /// <param name="cancellationToken">Cancels the call.</param>
     Task<ModelList> ListModelsAsync(CancellationToken cancellationToken = default);

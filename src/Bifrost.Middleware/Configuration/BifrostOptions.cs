@@ -148,7 +148,13 @@ public sealed class ProviderOptions
     /// </summary>
     public bool NativeBatches { get; set; }
 
-    /// <summary>Time allowed for one attempt until the response headers arrive (for streams, until the stream starts). Default 10 minutes.</summary>
+    /// <summary>
+    /// Whether the provider has its own Responses API (<c>POST {BaseUrl}/responses</c>, <c>responses/input_tokens</c>).
+    /// Default: true for <c>api.openai.com</c>, false otherwise — then Responses requests run as chat completions.
+    /// </summary>
+    public bool? NativeResponses { get; set; }
+
+    /// <summary>Time allowed for one attempt until the response headers arrive (for streams, until the first chunk arrives). Default 10 minutes.</summary>
     [Range(typeof(TimeSpan), "00:00:00.001", "1.00:00:00")]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromMinutes(10);
 

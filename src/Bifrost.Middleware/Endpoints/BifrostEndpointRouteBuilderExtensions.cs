@@ -48,6 +48,10 @@ public static class BifrostEndpointRouteBuilderExtensions
             group.MapGet(version + "/async/chat/completions/{job_id}", ChatEndpoints.GetEnvelopeAsync)
                 .WithDisplayName($"Bifrost async chat completion job ({version}{(version.Length == 0 ? "no version" : string.Empty)})");
             var suffix = version.Length == 0 ? " (no version)" : $" ({version})";
+            MapInference(group, version, "embeddings", InferenceRoutes.Embeddings, bodyLimit, suffix);
+            MapInference(group, version, "completions", InferenceRoutes.Completions, bodyLimit, suffix);
+            MapInference(group, version, "responses", InferenceRoutes.Responses, bodyLimit, suffix);
+            group.MapPost(version + "/responses/input_tokens", InferenceRoutes.CountInputTokensAsync).WithMetadata(bodyLimit).WithDisplayName("Bifrost count input tokens" + suffix);
             group.MapPost(version + "/files", FileEndpoints.UploadAsync).WithMetadata(uploadLimit).DisableAntiforgery().WithDisplayName("Bifrost upload file" + suffix);
             group.MapGet(version + "/files", FileEndpoints.ListAsync).WithDisplayName("Bifrost list files" + suffix);
             group.MapGet(version + "/files/{file_id}", FileEndpoints.GetAsync).WithDisplayName("Bifrost get file" + suffix);
@@ -63,5 +67,15 @@ public static class BifrostEndpointRouteBuilderExtensions
 
         group.Map("/{**path}", BifrostResults.UnknownRouteAsync).WithDisplayName("Bifrost unknown route");
         return group;
+    }
+
+    private static void MapInference<TRequest, TResponse>(RouteGroupBuilder group, string version, string path, InferenceRoute<TRequest, TResponse> route, RequestSizeLimitAttribute bodyLimit, string suffix)
+        where TRequest : class
+        where TResponse : class
+    {
+        group.MapPost($"{version}/{path}", route.HandleAsync).WithMetadata(bodyLimit).WithDisplayName($"Bifrost {path}{suffix}");
+        group.MapGet($"{version}/{path}", route.PollOnlyAsync).WithDisplayName($"Bifrost {path} async poll{suffix}");
+        group.MapPost($"{version}/async/{path}", route.SubmitEnvelopeAsync).WithMetadata(bodyLimit).WithDisplayName($"Bifrost async {path}{suffix}");
+        group.MapGet($"{version}/async/{path}/{{job_id}}", route.GetEnvelopeAsync).WithDisplayName($"Bifrost async {path} job{suffix}");
     }
 }

@@ -10,7 +10,22 @@ namespace Bifrost.Middleware.Endpoints;
 /// <summary>Reading requests and writing answers and errors in the wire format, with our own JSON context.</summary>
 internal static class BifrostResults
 {
-    internal static readonly string[] KnownRoutes = ["chat/completions", "models", "async/chat/completions", "files", "batches"];
+    /// <summary>The routes under the prefix (with or without <c>v1/</c>) and their methods, for 405 answers and their <c>Allow</c> header.</summary>
+    internal static readonly Dictionary<string, string> KnownRoutes = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["chat/completions"] = "POST",
+        ["completions"] = "POST",
+        ["embeddings"] = "POST",
+        ["responses"] = "POST",
+        ["responses/input_tokens"] = "POST",
+        ["models"] = "GET",
+        ["files"] = "GET, POST",
+        ["batches"] = "GET, POST",
+        ["async/chat/completions"] = "POST",
+        ["async/completions"] = "POST",
+        ["async/embeddings"] = "POST",
+        ["async/responses"] = "POST",
+    };
 
     /// <summary>Reads a JSON body; bad input becomes a 400 (or 413) <see cref="BifrostException"/>, never a 500.</summary>
     public static async ValueTask<T> ReadJsonAsync<T>(HttpContext context, JsonTypeInfo<T> typeInfo, string requestType)
@@ -53,11 +68,24 @@ internal static class BifrostResults
         return WriteJsonAsync(context, exception.Error, BifrostJson.Context.BifrostError, exception.StatusCode);
     }
 
+    /// <summary>A 405 for a route that exists with other methods (e.g. GET on an inference route without <c>x-bf-async-id</c>).</summary>
+    public static Task MethodNotAllowedAsync(HttpContext context, string allow)
+    {
+        context.Response.Headers.Allow = allow;
+        return WriteErrorAsync(context, BifrostException.Gateway(405, "invalid_request_error", "method_not_allowed", $"{context.Request.Method} is not allowed on {context.Request.Path}."));
+    }
+
     public static Task UnknownRouteAsync(HttpContext context)
     {
-        var path = context.Request.RouteValues.TryGetValue("path", out var value) ? value as string ?? string.Empty : KnownRoutes[0];
-        var relative = path.StartsWith("v1/", StringComparison.Ordinal) ? path[3..] : path;
-        var known = Array.IndexOf(KnownRoutes, relative.TrimEnd('/')) >= 0;
+        var path = context.Request.RouteValues.TryGetValue("path", out var value) ? value as string ?? string.Empty : string.Empty;
+        // Routing matches paths case-insensitively, so the known routes are looked up the same way.
+        var relative = path.StartsWith("v1/", StringComparison.OrdinalIgnoreCase) ? path[3..] : path;
+        var known = KnownRoutes.TryGetValue(relative.TrimEnd('/'), out var allow);
+        if (known)
+        {
+            context.Response.Headers.Allow = allow;
+        }
+
         var error = known
             ? BifrostException.Gateway(405, "invalid_request_error", "method_not_allowed", $"{context.Request.Method} is not allowed on {context.Request.Path}.")
             : BifrostException.Gateway(404, "invalid_request_error", "unknown_url", $"Unknown route: {context.Request.Method} {context.Request.Path}.");

@@ -53,7 +53,7 @@ internal static class ChatEndpoints
 
     /// <summary><c>GET chat/completions</c> with <c>x-bf-async-id</c>: a poll (POST works too); without the header, 405.</summary>
     public static Task PollOnlyAsync(HttpContext context) =>
-        AsyncEndpoints.AsyncId(context) is null ? BifrostResults.UnknownRouteAsync(context) : ChatCompletionsAsync(context);
+        AsyncEndpoints.AsyncId(context) is null ? BifrostResults.MethodNotAllowedAsync(context, "POST") : ChatCompletionsAsync(context);
 
     /// <summary><c>POST v1/async/chat/completions</c>: 202 with the job envelope's first state.</summary>
     public static async Task SubmitEnvelopeAsync(HttpContext context)

@@ -23,6 +23,9 @@ public sealed class BifrostExtraFields
     /// <summary>Index of a stream chunk, from 0.</summary>
     public int? ChunkIndex { get; set; }
 
+    /// <summary>For token counts: <c>native</c> (the provider counted) or <c>estimated</c> (counted locally).</summary>
+    public string? CountMethod { get; set; }
+
     /// <summary>The raw provider request, only when asked for.</summary>
     public JsonElement? RawRequest { get; set; }
 

@@ -1,6 +1,8 @@
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using Bifrost.Middleware.Diagnostics;
+using Bifrost.Middleware.Responses;
+using Bifrost.Middleware.Tokenization;
 using Microsoft.Extensions.Logging;
 
 namespace Bifrost.Middleware.Gateway;
@@ -8,69 +10,72 @@ namespace Bifrost.Middleware.Gateway;
 /// <summary>
 /// The gateway core behind <see cref="IBifrostClient"/>: resolves <c>provider/model</c>, tries the primary and
 /// then the fallbacks, retries retryable failures with backoff (honouring Retry-After), picks keys, fills
-/// <c>extra_fields</c> and records metrics. Knows nothing of HTTP.
+/// <c>extra_fields</c> and records metrics. One attempt loop serves every operation. Knows nothing of HTTP.
 /// </summary>
-internal sealed class BifrostGateway(ProviderRegistry registry, BifrostMetrics metrics, TimeProvider time, ILogger<BifrostGateway> logger) : IBifrostClient
+internal sealed class BifrostGateway(ProviderRegistry registry, BifrostMetrics metrics, TokenCounter tokens, TimeProvider time, ILogger<BifrostGateway> logger, IEnumerable<IBifrostPlugin> plugins) : IBifrostClient
 {
+    private readonly PluginPipeline _plugins = new([.. plugins]);
+
     internal const string ChatRequestType = "chat_completion";
     internal const string ChatStreamRequestType = "chat_completion_stream";
+    internal const string TextRequestType = "text_completion";
+    internal const string TextStreamRequestType = "text_completion_stream";
+    internal const string EmbeddingRequestType = "embedding";
+    internal const string ResponsesRequestType = "responses";
+    internal const string ResponsesStreamRequestType = "responses_stream";
+    internal const string CountTokensRequestType = "count_tokens";
     internal const string ListModelsRequestType = "list_models";
 
-    public async Task<ChatCompletionResponse> ChatCompletionAsync(ChatCompletionRequest request, CancellationToken cancellationToken = default)
+    public Task<ChatCompletionResponse> ChatCompletionAsync(ChatCompletionRequest request, CancellationToken cancellationToken = default) =>
+        _plugins.IsEmpty ? CoreChatCompletionAsync(request, cancellationToken) : _plugins.RunAsync(ChatRequestType, request, CoreChatCompletionAsync, cancellationToken);
+
+    public IAsyncEnumerable<ChatCompletionChunk> ChatCompletionStreamAsync(ChatCompletionRequest request, CancellationToken cancellationToken = default) =>
+        _plugins.IsEmpty ? CoreChatCompletionStreamAsync(request, cancellationToken) : _plugins.StreamAsync<ChatCompletionRequest, ChatCompletionChunk>(ChatStreamRequestType, request, CoreChatCompletionStreamAsync, static answer => answer is ChatCompletionResponse whole ? Providers.OpenAI.OpenAICompatibleAdapter.ChunksOf(whole, includeUsage: true) : null, cancellationToken);
+
+    public Task<EmbeddingResponse> EmbeddingsAsync(EmbeddingRequest request, CancellationToken cancellationToken = default) =>
+        _plugins.IsEmpty ? CoreEmbeddingsAsync(request, cancellationToken) : _plugins.RunAsync(EmbeddingRequestType, request, CoreEmbeddingsAsync, cancellationToken);
+
+    public Task<TextCompletionResponse> TextCompletionAsync(TextCompletionRequest request, CancellationToken cancellationToken = default) =>
+        _plugins.IsEmpty ? CoreTextCompletionAsync(request, cancellationToken) : _plugins.RunAsync(TextRequestType, request, CoreTextCompletionAsync, cancellationToken);
+
+    public IAsyncEnumerable<TextCompletionResponse> TextCompletionStreamAsync(TextCompletionRequest request, CancellationToken cancellationToken = default) =>
+        _plugins.IsEmpty ? CoreTextCompletionStreamAsync(request, cancellationToken) : _plugins.StreamAsync<TextCompletionRequest, TextCompletionResponse>(TextStreamRequestType, request, CoreTextCompletionStreamAsync, null, cancellationToken);
+
+    public Task<ResponsesResponse> ResponsesAsync(ResponsesRequest request, CancellationToken cancellationToken = default) =>
+        _plugins.IsEmpty ? CoreResponsesAsync(request, cancellationToken) : _plugins.RunAsync(ResponsesRequestType, request, CoreResponsesAsync, cancellationToken);
+
+    public IAsyncEnumerable<ResponsesStreamEvent> ResponsesStreamAsync(ResponsesRequest request, CancellationToken cancellationToken = default) =>
+        _plugins.IsEmpty ? CoreResponsesStreamAsync(request, cancellationToken) : _plugins.StreamAsync<ResponsesRequest, ResponsesStreamEvent>(ResponsesStreamRequestType, request, CoreResponsesStreamAsync, null, cancellationToken);
+
+    private async Task<ChatCompletionResponse> CoreChatCompletionAsync(ChatCompletionRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         var start = time.GetTimestamp();
         var plan = ChatRequestPlanner.Plan(registry, request, ChatRequestType);
-        BifrostException? last = null;
-        for (var i = 0; i < plan.Length; i++)
-        {
-            var target = plan[i];
-            var attemptRequest = request.ForProvider(target.Model, stream: false);
-            for (var attempt = 0; ; attempt++)
-            {
-                try
-                {
-                    var context = CreateContext(target, attempt);
-                    var response = await target.Provider.Adapter.ChatCompletionAsync(context, attemptRequest, cancellationToken).ConfigureAwait(false)
-                        ?? throw BifrostException.Provider(502, "api_error", "empty_response", $"Provider '{target.Provider.Name}' returned no response.");
-                    var elapsed = time.GetElapsedTime(start);
-                    var extra = response.ExtraFields ??= new BifrostExtraFields();
-                    extra.RequestType = ChatRequestType;
-                    extra.Provider = target.Provider.Name;
-                    extra.ModelRequested = target.Model;
-                    extra.Latency = (long)elapsed.TotalMilliseconds;
-                    metrics.RecordAttempt(target.Provider.Name, "success");
-                    metrics.RecordCompletion("chat", target.Provider.Name, target.Model, elapsed.TotalSeconds, null, response.Usage);
-                    return response;
-                }
-                catch (Exception ex) when (!IsCallerCancellation(ex, cancellationToken))
-                {
-                    var error = Normalize(ex, target.Provider.Name);
-                    var delay = await HandleFailureAsync(error, target, attempt, i + 1 < plan.Length ? plan[i + 1] : null, cancellationToken).ConfigureAwait(false);
-                    if (delay == Outcome.Fail)
-                    {
-                        metrics.RecordCompletion("chat", target.Provider.Name, target.Model, time.GetElapsedTime(start).TotalSeconds, error.Error.Error.Code ?? error.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture), null);
-                        throw Decorate(error, target, ChatRequestType);
-                    }
-
-                    last = error;
-                    if (delay == Outcome.NextTarget)
-                    {
-                        break;
-                    }
-                }
-            }
-        }
-
-        throw Decorate(last!, plan[^1], ChatRequestType);
+        var (response, target) = await RunAsync(
+            plan,
+            ChatRequestType,
+            "chat",
+            request,
+            static (target, context, request, cancellationToken) => target.Provider.Adapter.ChatCompletionAsync(context, request.ForProvider(target.Model, stream: false), cancellationToken),
+            cancellationToken).ConfigureAwait(false);
+        var elapsed = time.GetElapsedTime(start);
+        response.ExtraFields = Extra(response.ExtraFields, ChatRequestType, target, elapsed);
+        metrics.RecordCompletion("chat", target.Provider.Name, target.Model, elapsed.TotalSeconds, null, response.Usage);
+        return response;
     }
 
-    public async IAsyncEnumerable<ChatCompletionChunk> ChatCompletionStreamAsync(ChatCompletionRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    private async IAsyncEnumerable<ChatCompletionChunk> CoreChatCompletionStreamAsync(ChatCompletionRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         var start = time.GetTimestamp();
         var plan = ChatRequestPlanner.Plan(registry, request, ChatStreamRequestType);
-        var (enumerator, first, target) = await StartStreamAsync(request, plan, start, cancellationToken).ConfigureAwait(false);
+        var (enumerator, target) = await StartStreamAsync(
+            plan,
+            ChatStreamRequestType,
+            request,
+            static (target, context, request, cancellationToken) => target.Provider.Adapter.StreamChatCompletionAsync(context, request.ForProvider(target.Model, stream: true), cancellationToken),
+            cancellationToken).ConfigureAwait(false);
         if (enumerator is null)
         {
             yield break;
@@ -81,44 +86,205 @@ internal sealed class BifrostGateway(ProviderRegistry registry, BifrostMetrics m
         string? errorType = null;
         try
         {
-            var chunk = first!;
-            while (true)
+            do
             {
+                var chunk = enumerator.Current;
                 usage = chunk.Usage ?? usage;
-                var extra = chunk.ExtraFields ??= new BifrostExtraFields();
-                extra.RequestType = ChatStreamRequestType;
-                extra.Provider = target.Provider.Name;
-                extra.ModelRequested = target.Model;
-                extra.ChunkIndex = index++;
-                extra.Latency = (long)time.GetElapsedTime(start).TotalMilliseconds;
+                chunk.ExtraFields = Extra(chunk.ExtraFields, ChatStreamRequestType, target, time.GetElapsedTime(start));
+                chunk.ExtraFields.ChunkIndex = index++;
                 yield return chunk;
-
-                bool more;
-                try
-                {
-                    more = await enumerator.MoveNextAsync().ConfigureAwait(false);
-                }
-                catch (Exception ex) when (!IsCallerCancellation(ex, cancellationToken))
-                {
-                    var error = Normalize(ex, target.Provider.Name);
-                    errorType = error.Error.Error.Code ?? "stream_error";
-                    Log.StreamFailedAfterStart(logger, target.Provider.Name, ex);
-                    throw Decorate(error, target, ChatStreamRequestType);
-                }
-
-                if (!more)
-                {
-                    break;
-                }
-
-                chunk = enumerator.Current;
             }
+            while (await NextAsync(enumerator, target, ChatStreamRequestType, e => errorType = e, cancellationToken).ConfigureAwait(false));
         }
         finally
         {
             await enumerator.DisposeAsync().ConfigureAwait(false);
             metrics.RecordCompletion("chat", target.Provider.Name, target.Model, time.GetElapsedTime(start).TotalSeconds, errorType, usage);
         }
+    }
+
+    private async Task<EmbeddingResponse> CoreEmbeddingsAsync(EmbeddingRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var start = time.GetTimestamp();
+        var plan = ChatRequestPlanner.Plan(registry, request, EmbeddingRequestType);
+        var (response, target) = await RunAsync(
+            plan,
+            EmbeddingRequestType,
+            "embeddings",
+            request,
+            static (target, context, request, cancellationToken) => target.Provider.Adapter.EmbeddingsAsync(context, request.ForProvider(target.Model), cancellationToken),
+            cancellationToken).ConfigureAwait(false);
+
+        // The caller gets the encoding it asked for, whatever the provider sent (the Node SDK asks for base64 by default).
+        var base64 = request.EncodingFormat == "base64";
+        foreach (var item in response.Data)
+        {
+            item.Embedding = item.Embedding.As(base64);
+        }
+
+        var elapsed = time.GetElapsedTime(start);
+        response.ExtraFields = Extra(response.ExtraFields, EmbeddingRequestType, target, elapsed);
+        metrics.RecordCompletion("embeddings", target.Provider.Name, target.Model, elapsed.TotalSeconds, null, null);
+        return response;
+    }
+
+    private async Task<TextCompletionResponse> CoreTextCompletionAsync(TextCompletionRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var start = time.GetTimestamp();
+        var plan = ChatRequestPlanner.Plan(registry, request, TextRequestType);
+        var (response, target) = await RunAsync(
+            plan,
+            TextRequestType,
+            "text_completion",
+            request,
+            static (target, context, request, cancellationToken) => target.Provider.Adapter.TextCompletionAsync(context, request.ForProvider(target.Model, stream: false), cancellationToken),
+            cancellationToken).ConfigureAwait(false);
+        var elapsed = time.GetElapsedTime(start);
+        response.ExtraFields = Extra(response.ExtraFields, TextRequestType, target, elapsed);
+        metrics.RecordCompletion("text_completion", target.Provider.Name, target.Model, elapsed.TotalSeconds, null, response.Usage);
+        return response;
+    }
+
+    private async IAsyncEnumerable<TextCompletionResponse> CoreTextCompletionStreamAsync(TextCompletionRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var start = time.GetTimestamp();
+        var plan = ChatRequestPlanner.Plan(registry, request, TextStreamRequestType);
+        var (enumerator, target) = await StartStreamAsync(
+            plan,
+            TextStreamRequestType,
+            request,
+            static (target, context, request, cancellationToken) => target.Provider.Adapter.StreamTextCompletionAsync(context, request.ForProvider(target.Model, stream: true), cancellationToken),
+            cancellationToken).ConfigureAwait(false);
+        if (enumerator is null)
+        {
+            yield break;
+        }
+
+        var index = 0;
+        try
+        {
+            do
+            {
+                var chunk = enumerator.Current;
+                chunk.ExtraFields = Extra(chunk.ExtraFields, TextStreamRequestType, target, time.GetElapsedTime(start));
+                chunk.ExtraFields.ChunkIndex = index++;
+                yield return chunk;
+            }
+            while (await NextAsync(enumerator, target, TextStreamRequestType, null, cancellationToken).ConfigureAwait(false));
+        }
+        finally
+        {
+            await enumerator.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task<ResponsesResponse> CoreResponsesAsync(ResponsesRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var start = time.GetTimestamp();
+        var plan = ChatRequestPlanner.Plan(registry, request, ResponsesRequestType);
+        var (response, target) = await RunAsync(
+            plan,
+            ResponsesRequestType,
+            "responses",
+            request,
+            static async (target, context, request, cancellationToken) =>
+            {
+                var adapter = target.Provider.Adapter;
+                if (adapter.SupportsNativeResponses(context))
+                {
+                    return await adapter.ResponsesAsync(context, request.ForProvider(target.Model, stream: false), cancellationToken).ConfigureAwait(false);
+                }
+
+                var chat = ResponsesChatConverter.ToChat(request, stream: false).ForProvider(target.Model, stream: false);
+                var answer = await adapter.ChatCompletionAsync(context, chat, cancellationToken).ConfigureAwait(false);
+                return ResponsesChatConverter.FromChat(answer, request);
+            },
+            cancellationToken).ConfigureAwait(false);
+        var elapsed = time.GetElapsedTime(start);
+        response.ExtraFields = Extra(response.ExtraFields, ResponsesRequestType, target, elapsed);
+        metrics.RecordCompletion("responses", target.Provider.Name, target.Model, elapsed.TotalSeconds, null, null);
+        return response;
+    }
+
+    private async IAsyncEnumerable<ResponsesStreamEvent> CoreResponsesStreamAsync(ResponsesRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var plan = ChatRequestPlanner.Plan(registry, request, ResponsesStreamRequestType);
+        var (enumerator, target) = await StartStreamAsync(
+            plan,
+            ResponsesStreamRequestType,
+            (Request: request, Time: time),
+            static (target, context, state, cancellationToken) =>
+            {
+                var adapter = target.Provider.Adapter;
+                if (adapter.SupportsNativeResponses(context))
+                {
+                    return adapter.StreamResponsesAsync(context, state.Request.ForProvider(target.Model, stream: true), cancellationToken);
+                }
+
+                var chat = ResponsesChatConverter.ToChat(state.Request, stream: true).ForProvider(target.Model, stream: true);
+                return ResponsesChatConverter.StreamFromChat(adapter.StreamChatCompletionAsync(context, chat, cancellationToken), state.Request, state.Time, cancellationToken);
+            },
+            cancellationToken).ConfigureAwait(false);
+        if (enumerator is null)
+        {
+            yield break;
+        }
+
+        try
+        {
+            do
+            {
+                yield return enumerator.Current;
+            }
+            while (await NextAsync(enumerator, target, ResponsesStreamRequestType, null, cancellationToken).ConfigureAwait(false));
+        }
+        finally
+        {
+            await enumerator.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    public async Task<InputTokensResponse> CountInputTokensAsync(ResponsesRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var start = time.GetTimestamp();
+        var plan = ChatRequestPlanner.Plan(registry, request, CountTokensRequestType);
+        var target = plan[0];
+
+        // The provider counts when it can (its own tokenizer is the truth); otherwise count locally.
+        int? native = null;
+        try
+        {
+            native = await target.Provider.Adapter.CountInputTokensAsync(CreateContext(target, 0), request.ForProvider(target.Model, stream: false), cancellationToken).ConfigureAwait(false);
+        }
+        catch (BifrostException ex) when (ex.IsRetryable)
+        {
+            Log.ProviderFailed(logger, target.Provider.Name, ex.StatusCode, ex.Error.Error.Code, ex.Message);
+        }
+
+        int count;
+        string method;
+        if (native is { } value)
+        {
+            count = value;
+            method = "native";
+        }
+        else
+        {
+            var chat = ResponsesChatConverter.ToChatMessages(request);
+            var tools = request.Tools?.Where(t => t.Type == "function").Select(t => new ChatTool { Type = "function", Function = new ChatFunctionDefinition { Name = t.Name, Description = t.Description, Parameters = t.Parameters } }).ToList();
+            count = tokens.CountChat(target.Model, chat, tools).Tokens;
+            method = "estimated";
+        }
+
+        var extra = Extra(null, CountTokensRequestType, target, time.GetElapsedTime(start));
+        extra.CountMethod = method;
+        return new InputTokensResponse { InputTokens = count, ExtraFields = extra };
     }
 
     public async Task<ModelList> ListModelsAsync(CancellationToken cancellationToken = default)
@@ -155,7 +321,7 @@ internal sealed class BifrostGateway(ProviderRegistry registry, BifrostMetrics m
     {
         try
         {
-            var context = new ProviderContext(provider.Name, provider.Options, string.Empty, provider.KeyCount == 0 ? null : provider.SelectKey(string.Empty, Random.Shared));
+            var context = new ProviderContext(provider.Name, provider.Options, string.Empty, provider.SelectAnyKey(Random.Shared));
             return await provider.Adapter.ListModelsAsync(context, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (!IsCallerCancellation(ex, cancellationToken))
@@ -165,30 +331,78 @@ internal sealed class BifrostGateway(ProviderRegistry registry, BifrostMetrics m
         }
     }
 
-    /// <summary>Finds the first chunk, retrying and falling back; after it, no retry ever happens.</summary>
-    private async Task<(IAsyncEnumerator<ChatCompletionChunk>? Enumerator, ChatCompletionChunk? First, ResolvedModel Target)> StartStreamAsync(
-        ChatCompletionRequest request, ResolvedModel[] plan, long start, CancellationToken cancellationToken)
+    /// <summary>Tries the plan's targets in order, each with its retries; returns the first success and who served it.</summary>
+    private async Task<(TResponse Response, ResolvedModel Target)> RunAsync<TRequest, TResponse>(
+        ResolvedModel[] plan,
+        string requestType,
+        string operation,
+        TRequest request,
+        Func<ResolvedModel, ProviderContext, TRequest, CancellationToken, Task<TResponse>> call,
+        CancellationToken cancellationToken)
+        where TResponse : class
+    {
+        var start = time.GetTimestamp();
+        BifrostException? last = null;
+        for (var i = 0; i < plan.Length; i++)
+        {
+            var target = plan[i];
+            for (var attempt = 0; ; attempt++)
+            {
+                try
+                {
+                    var response = await call(target, CreateContext(target, attempt), request, cancellationToken).ConfigureAwait(false)
+                        ?? throw BifrostException.Provider(502, "api_error", "empty_response", $"Provider '{target.Provider.Name}' returned no response.");
+                    metrics.RecordAttempt(target.Provider.Name, "success");
+                    return (response, target);
+                }
+                catch (Exception ex) when (!IsCallerCancellation(ex, cancellationToken))
+                {
+                    var error = Normalize(ex, target.Provider.Name);
+                    var outcome = await HandleFailureAsync(error, target, attempt, i + 1 < plan.Length ? plan[i + 1] : null, cancellationToken).ConfigureAwait(false);
+                    if (outcome == Outcome.Fail)
+                    {
+                        metrics.RecordCompletion(operation, target.Provider.Name, target.Model, time.GetElapsedTime(start).TotalSeconds, ErrorType(error), null);
+                        throw Decorate(error, target, requestType);
+                    }
+
+                    last = error;
+                    if (outcome == Outcome.NextTarget)
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+
+        throw Decorate(last!, plan[^1], requestType);
+    }
+
+    /// <summary>Opens a stream and reads its first item, retrying and falling back; after it, no retry ever happens.</summary>
+    private async Task<(IAsyncEnumerator<TChunk>? Enumerator, ResolvedModel Target)> StartStreamAsync<TState, TChunk>(
+        ResolvedModel[] plan,
+        string requestType,
+        TState state,
+        Func<ResolvedModel, ProviderContext, TState, CancellationToken, IAsyncEnumerable<TChunk>> open,
+        CancellationToken cancellationToken)
     {
         BifrostException? last = null;
         for (var i = 0; i < plan.Length; i++)
         {
             var target = plan[i];
-            var attemptRequest = request.ForProvider(target.Model, stream: true);
             for (var attempt = 0; ; attempt++)
             {
-                IAsyncEnumerator<ChatCompletionChunk>? enumerator = null;
+                IAsyncEnumerator<TChunk>? enumerator = null;
                 try
                 {
-                    var context = CreateContext(target, attempt);
-                    enumerator = target.Provider.Adapter.StreamChatCompletionAsync(context, attemptRequest, cancellationToken).GetAsyncEnumerator(cancellationToken);
+                    enumerator = open(target, CreateContext(target, attempt), state, cancellationToken).GetAsyncEnumerator(cancellationToken);
                     if (await enumerator.MoveNextAsync().ConfigureAwait(false))
                     {
                         metrics.RecordAttempt(target.Provider.Name, "success");
-                        return (enumerator, enumerator.Current, target);
+                        return (enumerator, target);
                     }
 
                     await enumerator.DisposeAsync().ConfigureAwait(false);
-                    return (null, null, target);
+                    return (null, target);
                 }
                 catch (Exception ex) when (!IsCallerCancellation(ex, cancellationToken))
                 {
@@ -201,8 +415,7 @@ internal sealed class BifrostGateway(ProviderRegistry registry, BifrostMetrics m
                     var outcome = await HandleFailureAsync(error, target, attempt, i + 1 < plan.Length ? plan[i + 1] : null, cancellationToken).ConfigureAwait(false);
                     if (outcome == Outcome.Fail)
                     {
-                        metrics.RecordCompletion("chat", target.Provider.Name, target.Model, time.GetElapsedTime(start).TotalSeconds, error.Error.Error.Code ?? "error", null);
-                        throw Decorate(error, target, ChatStreamRequestType);
+                        throw Decorate(error, target, requestType);
                     }
 
                     last = error;
@@ -223,7 +436,23 @@ internal sealed class BifrostGateway(ProviderRegistry registry, BifrostMetrics m
             }
         }
 
-        throw Decorate(last!, plan[^1], ChatStreamRequestType);
+        throw Decorate(last!, plan[^1], requestType);
+    }
+
+    /// <summary>The next item of a started stream; a failure now is final (it reaches the client as an SSE error event).</summary>
+    private async ValueTask<bool> NextAsync<TChunk>(IAsyncEnumerator<TChunk> enumerator, ResolvedModel target, string requestType, Action<string>? onError, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await enumerator.MoveNextAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!IsCallerCancellation(ex, cancellationToken))
+        {
+            var error = Normalize(ex, target.Provider.Name);
+            onError?.Invoke(ErrorType(error));
+            Log.StreamFailedAfterStart(logger, target.Provider.Name, ex);
+            throw Decorate(error, target, requestType);
+        }
     }
 
     private enum Outcome
@@ -287,6 +516,19 @@ internal sealed class BifrostGateway(ProviderRegistry registry, BifrostMetrics m
         var jittered = capped * (0.5 + (Random.Shared.NextDouble() * 0.5));
         return TimeSpan.FromMilliseconds(jittered);
     }
+
+    private static BifrostExtraFields Extra(BifrostExtraFields? existing, string requestType, ResolvedModel target, TimeSpan elapsed)
+    {
+        var extra = existing ?? new BifrostExtraFields();
+        extra.RequestType = requestType;
+        extra.Provider = target.Provider.Name;
+        extra.ModelRequested = target.Model;
+        extra.Latency = (long)elapsed.TotalMilliseconds;
+        return extra;
+    }
+
+    private static string ErrorType(BifrostException error) =>
+        error.Error.Error.Code ?? error.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     private static ProviderContext CreateContext(ResolvedModel target, int attempt) =>
         new(target.Provider.Name, target.Provider.Options, target.Model, target.Provider.SelectKey(target.Model, Random.Shared)) { Attempt = attempt };

@@ -1,6 +1,6 @@
 namespace Bifrost.Middleware.Gateway;
 
-/// <summary>Validates a chat request and resolves its primary model and fallbacks; throws a 400 <see cref="BifrostException"/> for bad input.</summary>
+/// <summary>Validates requests and resolves their primary model and fallbacks; throws a 400 <see cref="BifrostException"/> for bad input.</summary>
 internal static class ChatRequestPlanner
 {
     public static ResolvedModel[] Plan(ProviderRegistry registry, ChatCompletionRequest request, string requestType)
@@ -19,9 +19,62 @@ internal static class ChatRequestPlanner
                     throw BifrostException.Gateway(400, "invalid_request_error", "invalid_value", $"'messages[{i}].role' is required.", $"messages[{i}].role");
                 }
             }
+        }
+        catch (BifrostException ex)
+        {
+            ex.Error.ExtraFields ??= new BifrostExtraFields { RequestType = requestType, ModelRequested = request.Model };
+            throw;
+        }
 
-            var primary = registry.Resolve(request.Model, "model");
-            if (request.Fallbacks is not { Count: > 0 } fallbacks)
+        return PlanModels(registry, request.Model, request.Fallbacks, requestType);
+    }
+
+    public static ResolvedModel[] Plan(ProviderRegistry registry, EmbeddingRequest request, string requestType)
+    {
+        if (request.Input is null || request.Input.Count == 0)
+        {
+            throw WithType(BifrostException.Gateway(400, "invalid_request_error", "missing_required_parameter", "'input' is required and must not be empty.", "input"), requestType, request.Model);
+        }
+
+        if (request.EncodingFormat is not (null or "float" or "base64"))
+        {
+            throw WithType(BifrostException.Gateway(400, "invalid_request_error", "invalid_value", "'encoding_format' must be \"float\" or \"base64\".", "encoding_format"), requestType, request.Model);
+        }
+
+        if (request.Dimensions is <= 0)
+        {
+            throw WithType(BifrostException.Gateway(400, "invalid_request_error", "invalid_value", "'dimensions' must be a positive integer.", "dimensions"), requestType, request.Model);
+        }
+
+        return PlanModels(registry, request.Model, request.Fallbacks, requestType);
+    }
+
+    public static ResolvedModel[] Plan(ProviderRegistry registry, TextCompletionRequest request, string requestType)
+    {
+        if (request.Prompt is null)
+        {
+            throw WithType(BifrostException.Gateway(400, "invalid_request_error", "missing_required_parameter", "'prompt' is required.", "prompt"), requestType, request.Model);
+        }
+
+        return PlanModels(registry, request.Model, request.Fallbacks, requestType);
+    }
+
+    public static ResolvedModel[] Plan(ProviderRegistry registry, ResponsesRequest request, string requestType)
+    {
+        if (request.Input is null)
+        {
+            throw WithType(BifrostException.Gateway(400, "invalid_request_error", "missing_required_parameter", "'input' is required.", "input"), requestType, request.Model);
+        }
+
+        return PlanModels(registry, request.Model, request.Fallbacks, requestType);
+    }
+
+    public static ResolvedModel[] PlanModels(ProviderRegistry registry, string? model, IList<string>? fallbacks, string requestType)
+    {
+        try
+        {
+            var primary = registry.Resolve(model, "model");
+            if (fallbacks is not { Count: > 0 })
             {
                 return [primary];
             }
@@ -37,8 +90,13 @@ internal static class ChatRequestPlanner
         }
         catch (BifrostException ex)
         {
-            ex.Error.ExtraFields ??= new BifrostExtraFields { RequestType = requestType, ModelRequested = request.Model };
-            throw;
+            throw WithType(ex, requestType, model);
         }
+    }
+
+    private static BifrostException WithType(BifrostException ex, string requestType, string? model)
+    {
+        ex.Error.ExtraFields ??= new BifrostExtraFields { RequestType = requestType, ModelRequested = model };
+        return ex;
     }
 }

@@ -161,12 +161,20 @@ internal sealed class ProviderRuntime
 
     public int KeyCount => _keys.Length;
 
-    /// <summary>Picks a key by weighted random choice among the keys allowed for the model; null when the provider has none.</summary>
+    /// <summary>
+    /// Picks a key by weighted random choice among the keys allowed for the model (among all keys for a provider-wide
+    /// call such as the model list, whose model is empty); null when the provider has none.
+    /// </summary>
     public string? SelectKey(string model, Random random)
     {
         if (_keys.Length == 0)
         {
             return null;
+        }
+
+        if (model.Length == 0)
+        {
+            return Pick(_keys, _totalWeight, random);
         }
 
         if (_keys.Length == 1)

@@ -2,6 +2,7 @@ using Bifrost.Middleware;
 using Bifrost.Middleware.Batches;
 using Bifrost.Middleware.Configuration;
 using Bifrost.Middleware.Diagnostics;
+using Bifrost.Middleware.Endpoints;
 using Bifrost.Middleware.Gateway;
 using Bifrost.Middleware.Hosting;
 using Bifrost.Middleware.Jobs;
@@ -62,6 +63,7 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddSingleton<BifrostMetrics>();
         services.TryAddSingleton<ProviderRegistrations>();
         services.TryAddSingleton<ProviderRegistry>();
+        services.TryAddSingleton(Bifrost.Middleware.Tokenization.TokenCounter.Shared);
         services.TryAddSingleton<IBifrostClient, BifrostGateway>();
         services.TryAddSingleton<LocalProviderAdapter>();
         services.TryAddSingleton<OpenAICompatibleAdapter>();
@@ -70,10 +72,14 @@ public static class BifrostServiceCollectionExtensions
         // Jobs: async inference now, batches later. The store is the truth; the doorbell only wakes workers.
         services.TryAddSingleton<IJobStore>(static sp => new InMemoryJobStore(sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<JobDoorbell>();
+        services.TryAddSingleton<IJobDoorbell>(static sp => sp.GetRequiredService<JobDoorbell>());
         services.TryAddSingleton<AsyncJobService>();
         services.TryAddSingleton<IJobOwnerResolver, DefaultJobOwnerResolver>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IJobHandler, ChatCompletionJobHandler>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IJobHandler, BatchJobHandler>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton(InferenceRoutes.Embeddings.CreateJobHandler()));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton(InferenceRoutes.Completions.CreateJobHandler()));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton(InferenceRoutes.Responses.CreateJobHandler()));
         services.TryAddSingleton<BatchService>();
         services.TryAddSingleton<NativeBatchRunner>();
         services.TryAddSingleton<JobProcessor>();
@@ -126,6 +132,30 @@ public static class BifrostServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(factory);
         ValidateProviderName(name);
         builder.Services.AddSingleton(new ProviderRegistration(name, factory));
+        return builder;
+    }
+
+    /// <summary>Adds a plugin (a singleton created with constructor injection). Plugins run in registration order.</summary>
+    /// <typeparam name="TPlugin">The plugin type.</typeparam>
+    /// <param name="builder">The builder.</param>
+    /// <returns>The builder.</returns>
+    public static IBifrostBuilder AddPlugin<TPlugin>(this IBifrostBuilder builder)
+        where TPlugin : class, IBifrostPlugin
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddSingleton<IBifrostPlugin, TPlugin>();
+        return builder;
+    }
+
+    /// <summary>Adds a plugin instance. Plugins run in registration order.</summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="plugin">The plugin.</param>
+    /// <returns>The builder.</returns>
+    public static IBifrostBuilder AddPlugin(this IBifrostBuilder builder, IBifrostPlugin plugin)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(plugin);
+        builder.Services.AddSingleton(plugin);
         return builder;
     }
 

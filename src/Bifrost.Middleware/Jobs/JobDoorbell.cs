@@ -6,7 +6,7 @@ namespace Bifrost.Middleware.Jobs;
 /// Wakes idle workers when a job is stored. Only a hint: the store is the truth and workers also poll it,
 /// so a ring that finds the channel full (<see cref="BoundedChannelFullMode.Wait"/> + <c>TryWrite</c>) loses nothing.
 /// </summary>
-internal sealed class JobDoorbell(TimeProvider time)
+internal sealed class JobDoorbell(TimeProvider time) : IJobDoorbell
 {
     private readonly Channel<byte> _channel = Channel.CreateBounded<byte>(new BoundedChannelOptions(1024)
     {

@@ -17,8 +17,11 @@ internal interface IJobHandler
 internal readonly record struct JobRunResult(JobOutcome Outcome, bool Cancelled = false);
 
 /// <summary>One run of a job: the lease, progress saving (fenced), and the caller's cancellation request.</summary>
-internal sealed class JobExecution(JobLease lease, IJobStore store, CancellationToken cancellationRequested)
+internal sealed class JobExecution(JobLease lease, IJobStore store, IServiceProvider services, CancellationToken cancellationRequested)
 {
+    /// <summary>The application's services (handlers resolve what they need per run).</summary>
+    public IServiceProvider Services => services;
+
     public JobRecord Job => lease.Job;
 
     public JobLease Lease => lease;

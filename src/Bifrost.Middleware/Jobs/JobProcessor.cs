@@ -26,11 +26,19 @@ internal sealed class JobProcessor : BackgroundService
     private readonly ConcurrentDictionary<string, JobLease> _running = new(StringComparer.Ordinal);
     private readonly string _instance = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
 
-    public JobProcessor(IJobStore store, JobDoorbell doorbell, IEnumerable<IJobHandler> handlers, IOptions<BifrostOptions> options, TimeProvider time, ILogger<JobProcessor> logger)
+    private readonly IServiceProvider _services;
+
+    public JobProcessor(IJobStore store, JobDoorbell doorbell, IEnumerable<IJobHandler> handlers, IOptions<BifrostOptions> options, TimeProvider time, ILogger<JobProcessor> logger, IServiceProvider services)
     {
+        _services = services;
         _store = store;
         _doorbell = doorbell;
-        _handlers = handlers.ToDictionary(h => h.Kind, StringComparer.Ordinal);
+        _handlers = new Dictionary<string, IJobHandler>(StringComparer.Ordinal);
+        foreach (var handler in handlers)
+        {
+            _handlers[handler.Kind] = handler; // the last registration of a kind wins
+        }
+
         _options = options.Value.Jobs;
         _time = time;
         _logger = logger;
@@ -134,7 +142,7 @@ internal sealed class JobProcessor : BackgroundService
             JobRunResult result;
             try
             {
-                result = await handler.ExecuteAsync(new JobExecution(lease, _store, cancelRequested.Token), jobCts.Token).ConfigureAwait(false);
+                result = await handler.ExecuteAsync(new JobExecution(lease, _store, _services, cancelRequested.Token), jobCts.Token).ConfigureAwait(false);
             }
             catch (Exception ex) when ((jobCts.IsCancellationRequested || cancelRequested.IsCancellationRequested) && ex is OperationCanceledException or BifrostException)
             {

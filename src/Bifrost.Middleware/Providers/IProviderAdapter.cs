@@ -36,6 +36,55 @@ public interface IProviderAdapter
     /// <param name="cancellationToken">Cancels the upstream call.</param>
     IAsyncEnumerable<ChatCompletionChunk> StreamChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, CancellationToken cancellationToken);
 
+    /// <summary>Creates embeddings. By default: a 400 "unsupported" error.</summary>
+    /// <param name="context">The provider, model, key and options of this attempt.</param>
+    /// <param name="request">The request, with the provider's bare model name.</param>
+    /// <param name="cancellationToken">Cancels the upstream call.</param>
+    Task<EmbeddingResponse> EmbeddingsAsync(ProviderContext context, EmbeddingRequest request, CancellationToken cancellationToken) =>
+        throw ProviderErrors.Unsupported(context, "embeddings");
+
+    /// <summary>Runs a legacy text completion. By default: a 400 "unsupported" error.</summary>
+    /// <param name="context">The provider, model, key and options of this attempt.</param>
+    /// <param name="request">The request, with the provider's bare model name.</param>
+    /// <param name="cancellationToken">Cancels the upstream call.</param>
+    Task<TextCompletionResponse> TextCompletionAsync(ProviderContext context, TextCompletionRequest request, CancellationToken cancellationToken) =>
+        throw ProviderErrors.Unsupported(context, "text completions");
+
+    /// <summary>Streams a legacy text completion (chunks are <c>text_completion</c> objects). By default: a 400 "unsupported" error.</summary>
+    /// <param name="context">The provider, model, key and options of this attempt.</param>
+    /// <param name="request">The request, with the provider's bare model name and <c>stream: true</c>.</param>
+    /// <param name="cancellationToken">Cancels the upstream call.</param>
+    IAsyncEnumerable<TextCompletionResponse> StreamTextCompletionAsync(ProviderContext context, TextCompletionRequest request, CancellationToken cancellationToken) =>
+        throw ProviderErrors.Unsupported(context, "text completions");
+
+    /// <summary>
+    /// Whether the provider has its own Responses API. When false (the default), the gateway runs Responses requests
+    /// as chat completions and converts both ways.
+    /// </summary>
+    /// <param name="context">The provider and its options.</param>
+    bool SupportsNativeResponses(ProviderContext context) => false;
+
+    /// <summary>Runs a Responses API request natively (only called when <see cref="SupportsNativeResponses"/> is true).</summary>
+    /// <param name="context">The provider, model, key and options of this attempt.</param>
+    /// <param name="request">The request, with the provider's bare model name.</param>
+    /// <param name="cancellationToken">Cancels the upstream call.</param>
+    Task<ResponsesResponse> ResponsesAsync(ProviderContext context, ResponsesRequest request, CancellationToken cancellationToken) =>
+        throw ProviderErrors.Unsupported(context, "the Responses API");
+
+    /// <summary>Streams a Responses API request natively (only called when <see cref="SupportsNativeResponses"/> is true).</summary>
+    /// <param name="context">The provider, model, key and options of this attempt.</param>
+    /// <param name="request">The request, with the provider's bare model name and <c>stream: true</c>.</param>
+    /// <param name="cancellationToken">Cancels the upstream call.</param>
+    IAsyncEnumerable<ResponsesStreamEvent> StreamResponsesAsync(ProviderContext context, ResponsesRequest request, CancellationToken cancellationToken) =>
+        throw ProviderErrors.Unsupported(context, "the Responses API");
+
+    /// <summary>Counts a Responses request's input tokens with the provider's own counter, or returns null to let the gateway estimate locally (the default).</summary>
+    /// <param name="context">The provider, model, key and options of this attempt.</param>
+    /// <param name="request">The request, with the provider's bare model name.</param>
+    /// <param name="cancellationToken">Cancels the upstream call.</param>
+    Task<int?> CountInputTokensAsync(ProviderContext context, ResponsesRequest request, CancellationToken cancellationToken) =>
+        Task.FromResult<int?>(null);
+
     /// <summary>Lists the models the provider serves. By default: the models configured for it.</summary>
     /// <param name="context">The provider and its options (no model).</param>
     /// <param name="cancellationToken">Cancels the call.</param>
@@ -82,4 +131,17 @@ public sealed class ProviderContext
 
     /// <summary>The attempt number for this provider, from 0.</summary>
     public int Attempt { get; init; }
+}
+
+/// <summary>Errors adapters commonly raise.</summary>
+public static class ProviderErrors
+{
+    /// <summary>A 400 for an operation the provider does not offer (not retryable: fallbacks are not tried).</summary>
+    /// <param name="context">The provider.</param>
+    /// <param name="operation">The operation, e.g. <c>embeddings</c>.</param>
+    public static BifrostException Unsupported(ProviderContext context, string operation)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return BifrostException.Gateway(400, "invalid_request_error", "unsupported_operation", $"Provider '{context.ProviderName}' does not support {operation}.", "model");
+    }
 }

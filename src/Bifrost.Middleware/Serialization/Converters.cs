@@ -101,3 +101,209 @@ internal sealed class ChatMessageContentConverter : JsonConverter<ChatMessageCon
         writer.WriteEndArray();
     }
 }
+
+/// <summary>Reads an embedding as an array of numbers or a base64 string and writes it in the form it holds.</summary>
+internal sealed class EmbeddingVectorConverter : JsonConverter<EmbeddingVector>
+{
+    public override EmbeddingVector? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        if (reader.TokenType == JsonTokenType.String)
+        {
+            return new EmbeddingVector(reader.GetString()!);
+        }
+
+        if (reader.TokenType != JsonTokenType.StartArray)
+        {
+            throw new JsonException("An embedding must be an array of numbers or a base64 string.");
+        }
+
+        var values = new List<float>(1536);
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            values.Add(reader.GetSingle());
+        }
+
+        return new EmbeddingVector([.. values]);
+    }
+
+    public override void Write(Utf8JsonWriter writer, EmbeddingVector value, JsonSerializerOptions options)
+    {
+        if (value.IsBase64)
+        {
+            writer.WriteStringValue(value.ToBase64());
+            return;
+        }
+
+        writer.WriteStartArray();
+        foreach (var item in value.ToFloats())
+        {
+            writer.WriteNumberValue(item);
+        }
+
+        writer.WriteEndArray();
+    }
+}
+
+/// <summary>Reads a string, string array, token array or array of token arrays; writes the same form back.</summary>
+internal sealed class TextInputConverter : JsonConverter<TextInput>
+{
+    public override TextInput? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        switch (reader.TokenType)
+        {
+            case JsonTokenType.Null:
+                return null;
+            case JsonTokenType.String:
+                return new TextInput([reader.GetString()!], single: true);
+            case JsonTokenType.StartArray:
+                break;
+            default:
+                throw new JsonException("Expected a string, an array of strings, an array of token ids or an array of token-id arrays.");
+        }
+
+        if (!reader.Read())
+        {
+            throw new JsonException("Unterminated array.");
+        }
+
+        if (reader.TokenType == JsonTokenType.EndArray)
+        {
+            return new TextInput(new List<string>());
+        }
+
+        if (reader.TokenType == JsonTokenType.String)
+        {
+            var texts = new List<string>();
+            do
+            {
+                if (reader.TokenType != JsonTokenType.String)
+                {
+                    throw new JsonException("An array of strings must hold only strings.");
+                }
+
+                texts.Add(reader.GetString()!);
+            }
+            while (reader.Read() && reader.TokenType != JsonTokenType.EndArray);
+            return new TextInput(texts);
+        }
+
+        if (reader.TokenType == JsonTokenType.Number)
+        {
+            var tokens = new List<int>();
+            do
+            {
+                tokens.Add(reader.GetInt32());
+            }
+            while (reader.Read() && reader.TokenType != JsonTokenType.EndArray);
+            return new TextInput(new List<int[]> { tokens.ToArray() }, single: true);
+        }
+
+        var arrays = new List<int[]>();
+        do
+        {
+            if (reader.TokenType != JsonTokenType.StartArray)
+            {
+                throw new JsonException("Expected an array of token-id arrays.");
+            }
+
+            var tokens = new List<int>();
+            while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+            {
+                tokens.Add(reader.GetInt32());
+            }
+
+            arrays.Add([.. tokens]);
+        }
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray);
+        return new TextInput(arrays);
+    }
+
+    public override void Write(Utf8JsonWriter writer, TextInput value, JsonSerializerOptions options)
+    {
+        if (value.Texts is { } texts)
+        {
+            if (value.IsSingle && texts.Count == 1)
+            {
+                writer.WriteStringValue(texts[0]);
+                return;
+            }
+
+            writer.WriteStartArray();
+            foreach (var text in texts)
+            {
+                writer.WriteStringValue(text);
+            }
+
+            writer.WriteEndArray();
+            return;
+        }
+
+        var arrays = value.Tokens!;
+        if (!value.IsSingle || arrays.Count != 1)
+        {
+            writer.WriteStartArray();
+        }
+
+        foreach (var tokens in arrays)
+        {
+            writer.WriteStartArray();
+            foreach (var token in tokens)
+            {
+                writer.WriteNumberValue(token);
+            }
+
+            writer.WriteEndArray();
+        }
+
+        if (!value.IsSingle || arrays.Count != 1)
+        {
+            writer.WriteEndArray();
+        }
+    }
+}
+
+/// <summary>Reads Responses input as a string or an item list; writes the same form back.</summary>
+internal sealed class ResponsesInputConverter : JsonConverter<ResponsesInput>
+{
+    public override ResponsesInput? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.TokenType switch
+    {
+        JsonTokenType.Null => null,
+        JsonTokenType.String => new ResponsesInput(reader.GetString()!),
+        JsonTokenType.StartArray => new ResponsesInput(JsonSerializer.Deserialize(ref reader, BifrostJsonContext.Default.IListResponsesItem) ?? []),
+        _ => throw new JsonException("'input' must be a string or an array of items."),
+    };
+
+    public override void Write(Utf8JsonWriter writer, ResponsesInput value, JsonSerializerOptions options)
+    {
+        if (value.Text is not null)
+        {
+            writer.WriteStringValue(value.Text);
+            return;
+        }
+
+        JsonSerializer.Serialize(writer, value.Items!, BifrostJsonContext.Default.IListResponsesItem);
+    }
+}
+
+/// <summary>Reads message content as a string or a part list; writes the same form back.</summary>
+internal sealed class ResponsesContentConverter : JsonConverter<ResponsesContent>
+{
+    public override ResponsesContent? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.TokenType switch
+    {
+        JsonTokenType.Null => null,
+        JsonTokenType.String => new ResponsesContent(reader.GetString()!),
+        JsonTokenType.StartArray => new ResponsesContent(JsonSerializer.Deserialize(ref reader, BifrostJsonContext.Default.IListResponsesContentPart) ?? []),
+        _ => throw new JsonException("'content' must be a string or an array of content parts."),
+    };
+
+    public override void Write(Utf8JsonWriter writer, ResponsesContent value, JsonSerializerOptions options)
+    {
+        if (value.Text is not null)
+        {
+            writer.WriteStringValue(value.Text);
+            return;
+        }
+
+        JsonSerializer.Serialize(writer, value.Parts!, BifrostJsonContext.Default.IListResponsesContentPart);
+    }
+}

@@ -101,7 +101,7 @@ public sealed class AsyncRejectionTests
         var store = host.Services.GetRequiredService<IJobStore>();
         var owner = host.AnonymousOwner();
         var payload = Encoding.UTF8.GetBytes(ChatBody("not a chat job"));
-        await store.EnqueueAsync(new NewJob { Id = "job-other-kind", Kind = "embedding", Owner = owner, Payload = payload, ResultTtl = TimeSpan.FromHours(1) }, Ct);
+        await store.EnqueueAsync(new NewJob { Id = "job-other-kind", Kind = "no_such_kind", Owner = owner, Payload = payload, ResultTtl = TimeSpan.FromHours(1) }, Ct);
         await store.EnqueueAsync(new NewJob { Id = "job-chat-kind", Kind = "chat_completion", Owner = owner, Payload = payload, ResultTtl = TimeSpan.FromHours(1) }, Ct);
 
         // The same owner's chat job is visible (control), the other kind is not, on either route.
@@ -117,7 +117,7 @@ public sealed class AsyncRejectionTests
             await AssertNotFoundAsync(response);
         }
 
-        // A chat job id on a route of another kind (no such route yet: the unknown-route 404).
+        // A chat job id on the route of another kind: 404 (job kinds are per route).
         using (var response = await host.SendAsync(HttpMethod.Get, "/openai/v1/async/embeddings/job-chat-kind", null))
         {
             Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);

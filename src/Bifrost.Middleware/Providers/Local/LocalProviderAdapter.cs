@@ -14,7 +14,7 @@ namespace Bifrost.Middleware.Providers.Local;
 /// <c>local_retry_after</c> (seconds, with <c>local_status</c>), <c>local_delay_ms</c> (wait before answering),
 /// <c>local_chunk_delay_ms</c> (wait between stream chunks), <c>local_fail_after_chunks</c> (stream: fail after N chunks).
 /// </remarks>
-internal sealed class LocalProviderAdapter(TimeProvider time) : IProviderAdapter
+internal sealed partial class LocalProviderAdapter(TimeProvider time) : IProviderAdapter
 {
     private const string DefaultReply = "Hello from the Bifrost local provider.";
 
@@ -173,9 +173,11 @@ internal sealed class LocalProviderAdapter(TimeProvider time) : IProviderAdapter
 
     private readonly record struct Script(string? Reply, int? Status, double? RetryAfterSeconds, int DelayMs, int ChunkDelayMs, int? FailAfterChunks)
     {
-        public static Script From(ChatCompletionRequest request)
+        public static Script From(ChatCompletionRequest request) => From(request.Metadata);
+
+        public static Script From(IDictionary<string, string>? source)
         {
-            if (request.Metadata is not { Count: > 0 } metadata)
+            if (source is not { Count: > 0 } metadata)
             {
                 return default;
             }

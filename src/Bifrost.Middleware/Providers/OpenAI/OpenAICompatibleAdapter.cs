@@ -17,7 +17,7 @@ namespace Bifrost.Middleware.Providers.OpenAI;
 /// Ollama, LM Studio, ...): <c>POST {BaseUrl}/chat/completions</c> (JSON or SSE) and <c>GET {BaseUrl}/models</c>.
 /// Requests are forwarded with every field the caller sent, including ones the gateway does not model.
 /// </summary>
-internal sealed class OpenAICompatibleAdapter(IHttpClientFactory httpClientFactory, TimeProvider time) : IProviderAdapter
+internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpClientFactory, TimeProvider time) : IProviderAdapter
 {
     internal const string HttpClientName = "Bifrost.Upstream";
     private const int MaxErrorBodyBytes = 64 * 1024;
@@ -75,6 +75,10 @@ internal sealed class OpenAICompatibleAdapter(IHttpClientFactory httpClientFacto
 
     public async IAsyncEnumerable<ChatCompletionChunk> StreamChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        // The attempt's timeout lasts until the stream starts: a server may send its headers at once and then stall
+        // before the first chunk. Once a chunk has arrived, the stream may take as long as it takes.
+        using var untilFirstChunk = new CancellationTokenSource(context.Options.Timeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, untilFirstChunk.Token);
         using var message = CreateRequest(context, HttpMethod.Post, "chat/completions", stream: true);
         message.Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(request, BifrostJson.Context.ChatCompletionRequest)) { Headers = { ContentType = JsonMediaType } };
         using var response = await SendAsync(context, message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
@@ -87,12 +91,28 @@ internal sealed class OpenAICompatibleAdapter(IHttpClientFactory httpClientFacto
         if (mediaType is not null && mediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase))
         {
             // Some servers ignore "stream": true; relay their one JSON answer as a stream would have carried it.
-            throw InvalidResponse(context, "a JSON body where a text/event-stream was requested");
+            ChatCompletionResponse? whole;
+            try
+            {
+                await using var json = await response.Content.ReadAsStreamAsync(linked.Token).ConfigureAwait(false);
+                whole = await JsonSerializer.DeserializeAsync(json, BifrostJson.Context.ChatCompletionResponse, linked.Token).ConfigureAwait(false);
+            }
+            catch (JsonException ex)
+            {
+                throw InvalidResponse(context, $"invalid JSON ({ex.Message})");
+            }
+
+            foreach (var chunk in ChunksOf(whole ?? throw InvalidResponse(context, "an empty body"), request.StreamOptions?.IncludeUsage == true))
+            {
+                yield return chunk;
+            }
+
+            yield break;
         }
 
-        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await using var body = await response.Content.ReadAsStreamAsync(linked.Token).ConfigureAwait(false);
         var parser = SseParser.Create(body, static (eventType, data) => UpstreamEvent.Parse(eventType, data));
-        await foreach (var item in parser.EnumerateAsync(cancellationToken).ConfigureAwait(false))
+        await foreach (var item in parser.EnumerateAsync(linked.Token).ConfigureAwait(false))
         {
             var evt = item.Data;
             if (evt.Done)
@@ -107,6 +127,7 @@ internal sealed class OpenAICompatibleAdapter(IHttpClientFactory httpClientFacto
 
             if (evt.Chunk is not null)
             {
+                untilFirstChunk.CancelAfter(Timeout.InfiniteTimeSpan);
                 yield return evt.Chunk;
             }
         }
@@ -269,6 +290,37 @@ internal sealed class OpenAICompatibleAdapter(IHttpClientFactory httpClientFacto
         }
 
         return null;
+    }
+
+    /// <summary>A whole completion as the chunks a stream would have carried: role, content, finish, then usage when asked.</summary>
+    internal static IEnumerable<ChatCompletionChunk> ChunksOf(ChatCompletionResponse response, bool includeUsage)
+    {
+        foreach (var choice in response.Choices)
+        {
+            ChatCompletionChunk Chunk(ChatDelta delta, string? finish) => new()
+            {
+                Id = response.Id,
+                Created = response.Created,
+                Model = response.Model,
+                SystemFingerprint = response.SystemFingerprint,
+                Choices = [new ChatChunkChoice { Index = choice.Index, Delta = delta, FinishReason = finish }],
+            };
+
+            yield return Chunk(new ChatDelta { Role = "assistant", Content = string.Empty }, null);
+            var message = choice.Message;
+            if (message?.Content is { Length: > 0 } || message?.Refusal is not null || message?.ToolCalls is { Count: > 0 })
+            {
+                var calls = message.ToolCalls?.Select((call, index) => new ChatToolCall { Index = index, Id = call.Id, Type = call.Type ?? "function", Function = call.Function }).ToList();
+                yield return Chunk(new ChatDelta { Content = message.Content, Refusal = message.Refusal, ToolCalls = calls }, null);
+            }
+
+            yield return Chunk(new ChatDelta(), choice.FinishReason ?? "stop");
+        }
+
+        if (includeUsage && response.Usage is not null)
+        {
+            yield return new ChatCompletionChunk { Id = response.Id, Created = response.Created, Model = response.Model, Usage = response.Usage };
+        }
     }
 
     private static BifrostException InvalidResponse(ProviderContext context, string what) =>

@@ -1,0 +1,126 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Bifrost.Middleware;
+
+/// <summary>A legacy OpenAI text completion request (<c>POST completions</c>), plus Bifrost's <c>fallbacks</c>.</summary>
+public sealed class TextCompletionRequest
+{
+    /// <summary>The model, as <c>provider/model</c> or a bare model of the default provider.</summary>
+    public string? Model { get; set; }
+
+    /// <summary>The prompt: a string, strings, token ids or token-id arrays.</summary>
+    public TextInput? Prompt { get; set; }
+
+    /// <summary>Text after the completion.</summary>
+    public string? Suffix { get; set; }
+
+    /// <summary>Maximum tokens to generate.</summary>
+    public int? MaxTokens { get; set; }
+
+    /// <summary>Sampling temperature.</summary>
+    public double? Temperature { get; set; }
+
+    /// <summary>Nucleus sampling probability mass.</summary>
+    public double? TopP { get; set; }
+
+    /// <summary>Choices per prompt.</summary>
+    public int? N { get; set; }
+
+    /// <summary>Whether to stream.</summary>
+    public bool? Stream { get; set; }
+
+    /// <summary>Streaming options (<c>include_usage</c>).</summary>
+    public ChatStreamOptions? StreamOptions { get; set; }
+
+    /// <summary>Log probabilities of the top tokens.</summary>
+    public int? Logprobs { get; set; }
+
+    /// <summary>Echo the prompt back.</summary>
+    public bool? Echo { get; set; }
+
+    /// <summary>Stop sequences (a string or an array on the wire).</summary>
+    [JsonConverter(typeof(StringOrArrayConverter))]
+    public IList<string>? Stop { get; set; }
+
+    /// <summary>Seed for best-effort determinism.</summary>
+    public long? Seed { get; set; }
+
+    /// <summary>A stable identifier of the end user.</summary>
+    public string? User { get; set; }
+
+    /// <summary>Developer-defined tags (the local provider reads its scripting keys here).</summary>
+    public IDictionary<string, string>? Metadata { get; set; }
+
+    /// <summary>Bifrost extension: fallbacks tried in order on retryable failures.</summary>
+    public IList<string>? Fallbacks { get; set; }
+
+    /// <summary>Other fields, forwarded unchanged.</summary>
+    [JsonExtensionData]
+    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
+
+    internal TextCompletionRequest ForProvider(string model, bool stream)
+    {
+        var copy = (TextCompletionRequest)MemberwiseClone();
+        copy.Model = model;
+        copy.Fallbacks = null;
+        copy.Stream = stream ? true : null;
+        if (!stream)
+        {
+            copy.StreamOptions = null;
+        }
+
+        return copy;
+    }
+}
+
+/// <summary>A <c>text_completion</c> object (also each chunk of a streamed completion).</summary>
+public sealed class TextCompletionResponse
+{
+    /// <summary>The completion's id.</summary>
+    public string? Id { get; set; }
+
+    /// <summary>Always <c>text_completion</c>.</summary>
+    public string Object { get; set; } = "text_completion";
+
+    /// <summary>Unix seconds.</summary>
+    public long Created { get; set; }
+
+    /// <summary>The model that answered.</summary>
+    public string? Model { get; set; }
+
+    /// <summary>The choices (empty on a final usage chunk).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
+    public IList<TextChoice> Choices { get; set; } = [];
+
+    /// <summary>Token usage.</summary>
+    public ChatUsage? Usage { get; set; }
+
+    /// <summary>The backend configuration fingerprint.</summary>
+    public string? SystemFingerprint { get; set; }
+
+    /// <summary>Gateway metadata.</summary>
+    public BifrostExtraFields? ExtraFields { get; set; }
+
+    /// <summary>Other fields, passed through unchanged.</summary>
+    [JsonExtensionData]
+    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
+}
+
+/// <summary>A text completion choice.</summary>
+public sealed class TextChoice
+{
+    /// <summary>The generated text (a piece of it on a stream chunk).</summary>
+    public string Text { get; set; } = string.Empty;
+
+    /// <summary>The choice's index.</summary>
+    public int Index { get; set; }
+
+    /// <summary>Log probabilities, when requested.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
+    public JsonElement? Logprobs { get; set; }
+
+    /// <summary>Null until the choice's last chunk.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
+    public string? FinishReason { get; set; }
+}

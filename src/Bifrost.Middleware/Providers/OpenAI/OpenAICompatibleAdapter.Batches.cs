@@ -1,0 +1,148 @@
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Bifrost.Middleware.Serialization;
+
+namespace Bifrost.Middleware.Providers.OpenAI;
+
+/// <summary>OpenAI's batch API upstream: <c>POST files</c> (purpose batch), <c>POST batches</c>, <c>GET batches/{id}</c>, <c>POST batches/{id}/cancel</c>, <c>GET files/{id}/content</c>.</summary>
+internal sealed partial class OpenAICompatibleAdapter : IProviderBatchAdapter
+{
+    public async Task<BatchObject> CreateBatchAsync(ProviderContext context, Stream input, ProviderBatchRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        string fileId;
+        using (var upload = CreateRequest(context, HttpMethod.Post, "files", stream: false))
+        {
+            var file = new StreamContent(input);
+            file.Headers.ContentType = new MediaTypeHeaderValue("application/jsonl");
+            upload.Content = new MultipartFormDataContent { { new StringContent("batch"), "purpose" }, { file, "file", "batch.jsonl" } };
+            using var response = await SendAsync(context, upload, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
+            }
+
+            await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            using var document = await JsonDocument.ParseAsync(body, cancellationToken: cancellationToken).ConfigureAwait(false);
+            fileId = document.RootElement.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String
+                ? id.GetString()!
+                : throw InvalidResponse(context, "a file object without an id");
+        }
+
+        using var create = CreateRequest(context, HttpMethod.Post, "batches", stream: false);
+        using var buffer = new MemoryStream();
+        await using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("input_file_id", fileId);
+            writer.WriteString("endpoint", request.Endpoint);
+            writer.WriteString("completion_window", request.CompletionWindow);
+            if (request.Metadata is { Count: > 0 } metadata)
+            {
+                writer.WriteStartObject("metadata");
+                foreach (var (key, value) in metadata)
+                {
+                    writer.WriteString(key, value);
+                }
+
+                writer.WriteEndObject();
+            }
+
+            writer.WriteEndObject();
+        }
+
+        create.Content = new ByteArrayContent(buffer.ToArray()) { Headers = { ContentType = JsonMediaType } };
+        return await SendBatchAsync(context, create, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<BatchObject> GetBatchAsync(ProviderContext context, string batchId, CancellationToken cancellationToken)
+    {
+        using var message = CreateRequest(context, HttpMethod.Get, "batches/" + Uri.EscapeDataString(batchId), stream: false);
+        return await SendBatchAsync(context, message, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<BatchObject> CancelBatchAsync(ProviderContext context, string batchId, CancellationToken cancellationToken)
+    {
+        using var message = CreateRequest(context, HttpMethod.Post, "batches/" + Uri.EscapeDataString(batchId) + "/cancel", stream: false);
+        return await SendBatchAsync(context, message, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<Stream> OpenFileAsync(ProviderContext context, string fileId, CancellationToken cancellationToken)
+    {
+        var message = CreateRequest(context, HttpMethod.Get, "files/" + Uri.EscapeDataString(fileId) + "/content", stream: false);
+        var response = await SendAsync(context, message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            using (message)
+            using (response)
+            {
+                throw await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        return new OwningStream(body, response, message);
+    }
+
+    private async Task<BatchObject> SendBatchAsync(ProviderContext context, HttpRequestMessage message, CancellationToken cancellationToken)
+    {
+        using var response = await SendAsync(context, message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
+        }
+
+        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await JsonSerializer.DeserializeAsync(body, BifrostJson.Context.BatchObject, cancellationToken).ConfigureAwait(false)
+                ?? throw InvalidResponse(context, "an empty batch object");
+        }
+        catch (JsonException ex)
+        {
+            throw InvalidResponse(context, $"an invalid batch object ({ex.Message})");
+        }
+    }
+
+    /// <summary>A response stream that disposes its response and request with it.</summary>
+    private sealed class OwningStream(Stream inner, HttpResponseMessage response, HttpRequestMessage request) : Stream
+    {
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(buffer, cancellationToken);
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => inner.ReadAsync(buffer, offset, count, cancellationToken);
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+                response.Dispose();
+                request.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+}

@@ -1,0 +1,160 @@
+using System.Net.ServerSentEvents;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Bifrost.Middleware.Serialization;
+
+namespace Bifrost.Middleware.Providers.OpenAI;
+
+/// <summary>Embeddings, legacy completions, the native Responses API and input-token counting upstream.</summary>
+internal sealed partial class OpenAICompatibleAdapter
+{
+    public Task<EmbeddingResponse> EmbeddingsAsync(ProviderContext context, EmbeddingRequest request, CancellationToken cancellationToken) =>
+        PostAsync(context, "embeddings", request, BifrostJson.Context.EmbeddingRequest, BifrostJson.Context.EmbeddingResponse, cancellationToken);
+
+    public Task<TextCompletionResponse> TextCompletionAsync(ProviderContext context, TextCompletionRequest request, CancellationToken cancellationToken) =>
+        PostAsync(context, "completions", request, BifrostJson.Context.TextCompletionRequest, BifrostJson.Context.TextCompletionResponse, cancellationToken);
+
+    public IAsyncEnumerable<TextCompletionResponse> StreamTextCompletionAsync(ProviderContext context, TextCompletionRequest request, CancellationToken cancellationToken) =>
+        StreamAsync(context, "completions", request, BifrostJson.Context.TextCompletionRequest, BifrostJson.Context.TextCompletionResponse, cancellationToken);
+
+    public bool SupportsNativeResponses(ProviderContext context) =>
+        context.Options.NativeResponses
+        ?? (Uri.TryCreate(context.Options.BaseUrl, UriKind.Absolute, out var uri) && uri.Host.Equals("api.openai.com", StringComparison.OrdinalIgnoreCase));
+
+    public Task<ResponsesResponse> ResponsesAsync(ProviderContext context, ResponsesRequest request, CancellationToken cancellationToken) =>
+        PostAsync(context, "responses", request, BifrostJson.Context.ResponsesRequest, BifrostJson.Context.ResponsesResponse, cancellationToken);
+
+    public async IAsyncEnumerable<ResponsesStreamEvent> StreamResponsesAsync(ProviderContext context, ResponsesRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        using var message = CreateRequest(context, HttpMethod.Post, "responses", stream: true);
+        message.Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(request, BifrostJson.Context.ResponsesRequest)) { Headers = { ContentType = JsonMediaType } };
+        using var response = await SendAsync(context, message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
+        }
+
+        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        var parser = SseParser.Create(body, static (eventType, data) =>
+        {
+            try
+            {
+                using var document = JsonDocument.Parse(data.ToArray());
+                return (Type: eventType, Data: (JsonElement?)document.RootElement.Clone());
+            }
+            catch (JsonException)
+            {
+                return (Type: eventType, Data: (JsonElement?)null);
+            }
+        });
+        await foreach (var item in parser.EnumerateAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (item.Data.Data is not { ValueKind: JsonValueKind.Object } data)
+            {
+                continue;
+            }
+
+            var type = data.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : item.Data.Type;
+            yield return new ResponsesStreamEvent(type, data);
+        }
+    }
+
+    public async Task<int?> CountInputTokensAsync(ProviderContext context, ResponsesRequest request, CancellationToken cancellationToken)
+    {
+        if (!SupportsNativeResponses(context))
+        {
+            return null;
+        }
+
+        using var message = CreateRequest(context, HttpMethod.Post, "responses/input_tokens", stream: false);
+        message.Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(request, BifrostJson.Context.ResponsesRequest)) { Headers = { ContentType = JsonMediaType } };
+        using var response = await SendAsync(context, message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
+        }
+
+        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        var counted = await JsonSerializer.DeserializeAsync(body, BifrostJson.Context.InputTokensResponse, cancellationToken).ConfigureAwait(false);
+        return counted?.InputTokens;
+    }
+
+    private async Task<TResponse> PostAsync<TRequest, TResponse>(ProviderContext context, string path, TRequest request, JsonTypeInfo<TRequest> requestType, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken)
+        where TResponse : class
+    {
+        using var message = CreateRequest(context, HttpMethod.Post, path, stream: false);
+        message.Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(request, requestType)) { Headers = { ContentType = JsonMediaType } };
+        using var response = await SendAsync(context, message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
+        }
+
+        try
+        {
+            await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            return await JsonSerializer.DeserializeAsync(body, responseType, cancellationToken).ConfigureAwait(false)
+                ?? throw InvalidResponse(context, "an empty body");
+        }
+        catch (JsonException ex)
+        {
+            throw InvalidResponse(context, $"invalid JSON ({ex.Message})");
+        }
+    }
+
+    private async IAsyncEnumerable<TChunk> StreamAsync<TRequest, TChunk>(ProviderContext context, string path, TRequest request, JsonTypeInfo<TRequest> requestType, JsonTypeInfo<TChunk> chunkType, [EnumeratorCancellation] CancellationToken cancellationToken)
+        where TChunk : class
+    {
+        using var message = CreateRequest(context, HttpMethod.Post, path, stream: true);
+        message.Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(request, requestType)) { Headers = { ContentType = JsonMediaType } };
+        using var response = await SendAsync(context, message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
+        }
+
+        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        var parser = SseParser.Create(body, (eventType, data) =>
+        {
+            var trimmed = data.Trim((byte)' ');
+            if (trimmed.SequenceEqual("[DONE]"u8))
+            {
+                return (Done: true, Chunk: (TChunk?)null, Error: (BifrostException?)null);
+            }
+
+            try
+            {
+                using var document = JsonDocument.Parse(trimmed.ToArray());
+                if (document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("error", out var error) && !document.RootElement.TryGetProperty("choices", out _))
+                {
+                    var text = error.ValueKind == JsonValueKind.Object && error.TryGetProperty("message", out var m) ? m.GetString() : error.ToString();
+                    return (Done: false, Chunk: null, Error: BifrostException.Provider(500, null, null, text ?? "Provider stream failed."));
+                }
+
+                return (Done: false, Chunk: document.RootElement.Deserialize(chunkType), Error: null);
+            }
+            catch (JsonException ex)
+            {
+                return (Done: false, Chunk: null, Error: BifrostException.Provider(502, "api_error", "invalid_provider_response", $"Provider sent an invalid stream event ({ex.Message})."));
+            }
+        });
+        await foreach (var item in parser.EnumerateAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (item.Data.Done)
+            {
+                yield break;
+            }
+
+            if (item.Data.Error is { } failure)
+            {
+                throw failure;
+            }
+
+            if (item.Data.Chunk is { } chunk)
+            {
+                yield return chunk;
+            }
+        }
+    }
+}

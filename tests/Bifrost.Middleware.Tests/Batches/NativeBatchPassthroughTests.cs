@@ -1,0 +1,298 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Bifrost.Middleware.Tests.Infrastructure;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Bifrost.Middleware.Tests.Batches;
+
+/// <summary>Batches for a provider with NativeBatches run on its own files + batches API (a fake OpenAI upstream on 127.0.0.1).</summary>
+public sealed class NativeBatchPassthroughTests : IAsyncLifetime
+{
+    private readonly string _files = Path.Combine(Path.GetTempPath(), "bifrost-native-" + Guid.NewGuid().ToString("N"));
+    private FakeBatchUpstream _upstream = null!;
+
+    public async ValueTask InitializeAsync() => _upstream = await FakeBatchUpstream.StartAsync();
+
+    public async ValueTask DisposeAsync()
+    {
+        await _upstream.DisposeAsync();
+        if (Directory.Exists(_files))
+        {
+            Directory.Delete(_files, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Batch_for_a_native_provider_runs_upstream_and_results_come_back_through_our_files()
+    {
+        await using var host = await StartHostAsync();
+        var fileId = await UploadAsync(host, Lines("openai/gpt-4o-mini", "openai/gpt-4o-mini", null));
+        var batch = await CreateBatchAsync(host, fileId, model: "openai/gpt-4o-mini");
+        var done = await WaitForStatusAsync(host, batch, "completed");
+
+        Assert.Equal(3, done.GetProperty("request_counts").GetProperty("total").GetInt32());
+        Assert.Equal(3, done.GetProperty("request_counts").GetProperty("succeeded").GetInt32());
+        Assert.Equal(0, done.GetProperty("request_counts").GetProperty("pending").GetInt32());
+        Assert.Equal(JsonValueKind.Null, done.GetProperty("error_file_id").ValueKind);
+
+        // The provider ran it: its batch API got every line with the bare model, and no line went through chat/completions.
+        Assert.Equal(0, _upstream.ChatCalls);
+        Assert.Single(_upstream.Batches);
+        var upstreamLines = _upstream.Batches.Values.Single().Lines;
+        Assert.Equal(3, upstreamLines.Count);
+        Assert.All(upstreamLines, l => Assert.Equal("gpt-4o-mini", l["body"]!["model"]!.GetValue<string>()));
+
+        // The output file is in our store, owned by the caller, in OpenAI's batch output format.
+        var outputId = done.GetProperty("output_file_id").GetString()!;
+        var content = await host.Client.GetStringAsync($"/openai/v1/files/{outputId}/content", TestContext.Current.CancellationToken);
+        var lines = content.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(["c0", "c1", "c2"], lines.Select(l => l.GetProperty("custom_id").GetString()).Order());
+        Assert.All(lines, l => Assert.StartsWith("native:", l.GetProperty("response").GetProperty("body").GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString(), StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Cancel_is_forwarded_to_the_provider()
+    {
+        _upstream.CompleteAfterPolls = int.MaxValue;
+        await using var host = await StartHostAsync();
+        var fileId = await UploadAsync(host, Lines("openai/gpt-4o-mini", "openai/gpt-4o-mini"));
+        var batch = await CreateBatchAsync(host, fileId, model: null);
+        await WaitForStatusAsync(host, batch, "in_progress", requireUpstream: true);
+
+        using var cancel = await host.Client.PostAsync($"/openai/v1/batches/{batch}/cancel", null, TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
+        var cancelled = await WaitForStatusAsync(host, batch, "cancelled");
+
+        Assert.True(_upstream.Batches.Values.Single().CancelRequested);
+        Assert.NotEqual(JsonValueKind.Null, cancelled.GetProperty("cancelled_at").ValueKind);
+    }
+
+    [Fact]
+    public async Task Mixed_providers_run_through_the_gateway_line_by_line()
+    {
+        await using var host = await StartHostAsync();
+        var fileId = await UploadAsync(host, Lines("openai/gpt-4o-mini", "local/echo"));
+        var batch = await CreateBatchAsync(host, fileId, model: null);
+        var done = await WaitForStatusAsync(host, batch, "completed");
+
+        Assert.Empty(_upstream.Batches);
+        Assert.Equal(1, _upstream.ChatCalls);
+        Assert.Equal(2, done.GetProperty("request_counts").GetProperty("succeeded").GetInt32());
+    }
+
+    private Task<GatewayHost> StartHostAsync() => GatewayHost.StartAsync(options =>
+    {
+        options.Files.Directory = _files;
+        options.Jobs.PollInterval = TimeSpan.FromMilliseconds(20);
+        options.Batches.NativePollInterval = TimeSpan.FromMilliseconds(30);
+        options.Batches.ProgressInterval = TimeSpan.FromMilliseconds(20);
+        options.Providers["openai"] = new ProviderOptions
+        {
+            BaseUrl = _upstream.BaseUrl,
+            NativeBatches = true,
+            MaxRetries = 0,
+            Keys = [new ProviderKeyOptions { Value = "sk-upstream" }],
+        };
+    });
+
+    private static string Lines(params string?[] models) => string.Join('\n', models.Select((model, i) =>
+    {
+        var body = new JsonObject { ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = $"line {i}" }) };
+        if (model is not null)
+        {
+            body["model"] = model;
+        }
+
+        return new JsonObject { ["custom_id"] = $"c{i}", ["method"] = "POST", ["url"] = "/v1/chat/completions", ["body"] = body }.ToJsonString();
+    })) + "\n";
+
+    private static async Task<string> UploadAsync(GatewayHost host, string jsonl)
+    {
+        using var form = new MultipartFormDataContent { { new StringContent("batch"), "purpose" }, { new StringContent(jsonl), "file", "in.jsonl" } };
+        using var response = await host.Client.PostAsync("/openai/v1/files", form, TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return (await GatewayHost.ReadJsonAsync(response)).GetProperty("id").GetString()!;
+    }
+
+    private static async Task<string> CreateBatchAsync(GatewayHost host, string fileId, string? model)
+    {
+        var body = new JsonObject { ["input_file_id"] = fileId, ["endpoint"] = "/v1/chat/completions", ["completion_window"] = "24h" };
+        if (model is not null)
+        {
+            body["model"] = model;
+        }
+
+        using var response = await host.PostJsonAsync("/openai/v1/batches", body.ToJsonString(), TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return (await GatewayHost.ReadJsonAsync(response)).GetProperty("id").GetString()!;
+    }
+
+    private async Task<JsonElement> WaitForStatusAsync(GatewayHost host, string batchId, string status, bool requireUpstream = false)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        JsonElement last = default;
+        while (DateTime.UtcNow < deadline)
+        {
+            using var response = await host.Client.GetAsync($"/openai/v1/batches/{batchId}", TestContext.Current.CancellationToken);
+            last = await GatewayHost.ReadJsonAsync(response);
+            if (last.GetProperty("status").GetString() == status && (!requireUpstream || !_upstream.Batches.IsEmpty))
+            {
+                return last;
+            }
+
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
+
+        Assert.Fail($"Batch {batchId} did not reach '{status}'; last: {last}");
+        return last;
+    }
+
+    /// <summary>A fake OpenAI upstream with files and batches (a batch completes after N polls, echoing each line).</summary>
+    private sealed class FakeBatchUpstream : IAsyncDisposable
+    {
+        private readonly ConcurrentDictionary<string, byte[]> _fileContents = new();
+        private WebApplication _app = null!;
+        private int _chatCalls;
+
+        public string BaseUrl { get; private set; } = string.Empty;
+
+        public ConcurrentDictionary<string, UpstreamBatch> Batches { get; } = new();
+
+        public int ChatCalls => Volatile.Read(ref _chatCalls);
+
+        public int CompleteAfterPolls { get; set; } = 2;
+
+        public static async Task<FakeBatchUpstream> StartAsync()
+        {
+            var upstream = new FakeBatchUpstream();
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+            var app = builder.Build();
+            app.MapPost("/v1/chat/completions", async (HttpContext context) =>
+            {
+                Interlocked.Increment(ref upstream._chatCalls);
+                var request = await JsonNode.ParseAsync(context.Request.Body);
+                return Results.Json(new JsonObject
+                {
+                    ["id"] = "chatcmpl-up",
+                    ["object"] = "chat.completion",
+                    ["created"] = 1,
+                    ["model"] = request!["model"]!.GetValue<string>(),
+                    ["choices"] = new JsonArray(new JsonObject { ["index"] = 0, ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = "direct" }, ["finish_reason"] = "stop" }),
+                });
+            });
+            app.MapPost("/v1/files", async (HttpContext context) =>
+            {
+                Assert.Equal("Bearer sk-upstream", context.Request.Headers.Authorization.ToString());
+                var form = await context.Request.ReadFormAsync();
+                Assert.Equal("batch", form["purpose"].ToString());
+                using var buffer = new MemoryStream();
+                await form.Files["file"]!.CopyToAsync(buffer);
+                var id = "file-up-" + upstream._fileContents.Count;
+                upstream._fileContents[id] = buffer.ToArray();
+                return Results.Json(new JsonObject { ["id"] = id, ["object"] = "file", ["bytes"] = buffer.Length, ["purpose"] = "batch", ["filename"] = "batch.jsonl", ["created_at"] = 1 });
+            });
+            app.MapPost("/v1/batches", async (HttpContext context) =>
+            {
+                var body = (await JsonNode.ParseAsync(context.Request.Body))!;
+                var input = Encoding.UTF8.GetString(upstream._fileContents[body["input_file_id"]!.GetValue<string>()]);
+                var batch = new UpstreamBatch("batch-up-" + upstream.Batches.Count, input.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!).ToList());
+                upstream.Batches[batch.Id] = batch;
+                return Results.Json(upstream.Describe(batch));
+            });
+            app.MapGet("/v1/batches/{id}", (string id) =>
+            {
+                var batch = upstream.Batches[id];
+                batch.Polls++;
+                return Results.Json(upstream.Describe(batch));
+            });
+            app.MapPost("/v1/batches/{id}/cancel", (string id) =>
+            {
+                var batch = upstream.Batches[id];
+                batch.CancelRequested = true;
+                return Results.Json(upstream.Describe(batch));
+            });
+            app.MapGet("/v1/files/{id}/content", (string id) => Results.Bytes(upstream._fileContents[id], "application/octet-stream"));
+            await app.StartAsync();
+            upstream._app = app;
+            upstream.BaseUrl = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/v1";
+            return upstream;
+        }
+
+        private JsonObject Describe(UpstreamBatch batch)
+        {
+            var status = batch.CancelRequested ? "cancelled" : batch.Polls >= CompleteAfterPolls ? "completed" : "in_progress";
+            string? outputId = null;
+            if (status == "completed")
+            {
+                outputId = "file-up-out-" + batch.Id;
+                _fileContents.TryAdd(outputId, Encoding.UTF8.GetBytes(string.Concat(batch.Lines.Select(line =>
+                {
+                    var body = line["body"]!;
+                    var text = body["messages"]![0]!["content"]!.GetValue<string>();
+                    var response = new JsonObject
+                    {
+                        ["id"] = "batch_req_up",
+                        ["custom_id"] = line["custom_id"]!.GetValue<string>(),
+                        ["response"] = new JsonObject
+                        {
+                            ["status_code"] = 200,
+                            ["request_id"] = "req-up",
+                            ["body"] = new JsonObject
+                            {
+                                ["id"] = "chatcmpl-native",
+                                ["object"] = "chat.completion",
+                                ["model"] = body["model"]!.GetValue<string>(),
+                                ["choices"] = new JsonArray(new JsonObject { ["index"] = 0, ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = "native:" + text }, ["finish_reason"] = "stop" }),
+                            },
+                        },
+                        ["error"] = null,
+                    };
+                    return response.ToJsonString() + "\n";
+                }))));
+            }
+
+            var done = status == "completed" ? batch.Lines.Count : 0;
+            return new JsonObject
+            {
+                ["id"] = batch.Id,
+                ["object"] = "batch",
+                ["endpoint"] = "/v1/chat/completions",
+                ["input_file_id"] = "file-up-0",
+                ["completion_window"] = "24h",
+                ["status"] = status,
+                ["output_file_id"] = outputId,
+                ["error_file_id"] = null,
+                ["created_at"] = 1,
+                ["request_counts"] = new JsonObject { ["total"] = batch.Lines.Count, ["completed"] = done, ["failed"] = 0 },
+            };
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+    }
+
+    private sealed class UpstreamBatch(string id, List<JsonNode> lines)
+    {
+        public string Id { get; } = id;
+
+        public List<JsonNode> Lines { get; } = lines;
+
+        public int Polls { get; set; }
+
+        public bool CancelRequested { get; set; }
+    }
+}

@@ -322,6 +322,27 @@ public abstract class JobStoreConformanceTests<TStore>
         Assert.Null(await store.RequestCancellationAsync("no-such-job", Token));
     });
 
+    /// <summary>A pending job that already saved progress is flagged, not cancelled, so a worker can finish it gracefully.</summary>
+    [Fact]
+    public Task Cancelling_a_started_pending_job_flags_it_and_keeps_it_claimable() => RunAsync(async store =>
+    {
+        var job = Job();
+        await store.EnqueueAsync(job, Token);
+        var lease = await store.TryClaimAsync("w", Lease, Token);
+        Assert.True(await store.SaveProgressAsync(lease!, "{\"done\":1}"u8.ToArray(), Token));
+        Assert.True(await store.ReleaseAsync(lease!, null, countAttempt: false, Token));
+
+        var flagged = await store.RequestCancellationAsync(job.Id, Token);
+        Assert.Equal(JobStatus.Pending, flagged!.Status);
+        Assert.True(flagged.CancellationRequested);
+
+        var resumed = await store.TryClaimAsync("w2", Lease, Token);
+        Assert.Equal(job.Id, resumed?.JobId);
+        Assert.True(resumed!.Job.CancellationRequested);
+        Assert.True(await store.MarkCancelledAsync(resumed, new JobOutcome(200, "{}"u8.ToArray()), Token));
+        Assert.Equal(JobStatus.Cancelled, (await store.GetAsync(job.Id, Token))!.Status);
+    });
+
     /// <summary>Finished jobs disappear after their TTL; unfinished jobs never expire, however old.</summary>
     [Fact]
     public Task Finished_jobs_expire_after_their_ttl_and_running_ones_never() => RunAsync(async store =>

@@ -77,8 +77,10 @@ public interface IJobStore
     ValueTask<bool> ReleaseAsync(JobLease lease, DateTimeOffset? notBefore, bool countAttempt, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Asks for a job to be cancelled: a pending job becomes <see cref="JobStatus.Cancelled"/> at once; a processing
-    /// job gets <see cref="JobRecord.CancellationRequested"/> set, which its worker sees when it renews its lease.
+    /// Asks for a job to be cancelled: a pending job that never ran (no <see cref="JobRecord.Progress"/>) becomes
+    /// <see cref="JobStatus.Cancelled"/> at once; a processing job — or a pending one that already saved progress and waits
+    /// to resume — gets <see cref="JobRecord.CancellationRequested"/> set and stays claimable, so its handler finishes the
+    /// cancellation (a batch keeps its partial output).
     /// </summary>
     /// <param name="id">The job id.</param>
     /// <param name="cancellationToken">Cancels the call.</param>

@@ -183,7 +183,7 @@ public sealed class InMemoryJobStore : IJobStore
                 return ValueTask.FromResult<JobRecord?>(null);
             }
 
-            if (entry.Status == JobStatus.Pending)
+            if (entry.Status == JobStatus.Pending && entry.Progress is null)
             {
                 entry.Status = JobStatus.Cancelled;
                 entry.CompletedAt = now;
@@ -191,8 +191,9 @@ public sealed class InMemoryJobStore : IJobStore
                 entry.StatusCode = 499;
                 _unfinished--;
             }
-            else if (entry.Status == JobStatus.Processing)
+            else if (entry.Status is JobStatus.Processing or JobStatus.Pending)
             {
+                // Running, or started before and waiting to resume: its handler finishes the cancellation (e.g. a batch keeps its partial output).
                 entry.CancellationRequested = true;
             }
 

@@ -110,19 +110,24 @@ public sealed class BatchResumeTests
             await host1.Host.App.StopAsync(Ct);
         }
 
-        // Pending in the store: the cancel request makes it cancelled at once (nothing runs it now).
-        // Known gap (not asserted): no runner finalizes a batch cancelled while pending, so the first run's partial
-        // output stays uncommitted (output_file_id null) although request_counts.completed counts it.
-        var cancelled = await store.RequestCancellationAsync(batchId, Ct);
-        Assert.Equal(JobStatus.Cancelled, cancelled!.Status);
+        // Pending in the store after a partial run: the cancel request flags it (it stays claimable), so the next host's
+        // runner finishes the cancellation gracefully and commits the partial output.
+        var flagged = await store.RequestCancellationAsync(batchId, Ct);
+        Assert.Equal(JobStatus.Pending, flagged!.Status);
+        Assert.True(flagged.CancellationRequested);
 
         await using var host2 = await StartAsync(services: s => s.AddSingleton<IJobStore>(store), directory: directory.Path);
-        var batch = await host2.GetBatchAsync(batchId);
+        var batch = await host2.WaitForEndAsync(batchId);
 
         Assert.Equal("cancelled", batch.GetProperty("status").GetString());
         var counts = batch.GetProperty("request_counts");
         Assert.Equal(0, counts.GetProperty("pending").GetInt32());
         Assert.Equal(20, counts.GetProperty("total").GetInt32());
+        Assert.True(counts.GetProperty("completed").GetInt32() >= 3);
+        var (output, errors) = await host2.ResultsAsync(batch);
+        Assert.Equal(counts.GetProperty("completed").GetInt32(), output.Count);
+        Assert.Equal(ids, output.Concat(errors).Select(l => l.GetProperty("custom_id").GetString()!).Order().ToList());
+        Assert.All(errors, e => Assert.Equal("batch_cancelled", e.GetProperty("error").GetProperty("code").GetString()));
         Assert.Equal(20, counts.GetProperty("completed").GetInt32() + counts.GetProperty("failed").GetInt32() + counts.GetProperty("canceled").GetInt32());
     }
 }

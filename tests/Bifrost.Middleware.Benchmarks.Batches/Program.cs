@@ -3,6 +3,9 @@
 //   batch <lines> [concurrency]              one chat-completions batch of <lines> lines on the local provider
 //   upload <megabytes> [lineBytes] [last]     one purpose=batch upload of a generated JSONL file (MB = 10^6 bytes);
 //                                            "last" sends the purpose part after the file (the endpoint spools it)
+//   async <jobs> [clients]                   async inference: <jobs> x-bf-async chat submits from [clients] concurrent
+//                                            HTTP clients (submits/s), then end-to-end job latency (submit → completed)
+//                                            p50/p99, saturated and one at a time
 //   all                                      every scenario of the README, each in its own process (clean peak memory)
 //
 // Each scenario prints a human-readable summary and a last line "RESULT {json}".
@@ -20,6 +23,7 @@ var invariant = CultureInfo.InvariantCulture;
 return args switch
 {
     ["all", ..] => await Scenarios.AllAsync(),
+    ["async", var jobs, .. var rest] => await Scenarios.AsyncAsync(int.Parse(jobs, invariant), rest.Length > 0 ? int.Parse(rest[0], invariant) : 32),
     ["batch", var lines, .. var rest] => await Scenarios.BatchAsync(int.Parse(lines, invariant), rest.Length > 0 ? int.Parse(rest[0], invariant) : 16),
     ["upload", var mb, .. var rest] => await Scenarios.UploadAsync(
         long.Parse(mb, invariant) * 1_000_000,
@@ -40,6 +44,7 @@ internal static class Scenarios
     {
         string[][] runs =
         [
+            ["async", "50000", "32"],
             ["batch", "10000"],
             ["batch", "100000"],
             ["upload", "209", "4180"],
@@ -87,6 +92,94 @@ internal static class Scenarios
         }
 
         return 0;
+    }
+
+    public static async Task<int> AsyncAsync(int jobs, int clients)
+    {
+        await using var server = await Server.StartAsync(o =>
+        {
+            o.Jobs.MaxQueuedJobs = Math.Max(o.Jobs.MaxQueuedJobs, jobs * 2);
+            o.Jobs.Workers = 4;
+        });
+        var store = server.Services.GetRequiredService<IJobStore>();
+        const string body = """{"model":"local/echo","messages":[{"role":"user","content":"async benchmark"}]}""";
+
+        async Task<string> SubmitAsync()
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/openai/v1/chat/completions") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+            request.Headers.Add("x-bf-async", "true");
+            using var response = await server.Client.SendAsync(request);
+            response.EnsureSuccessStatusCode();
+            await using var stream = await response.Content.ReadAsStreamAsync();
+            using var json = await JsonDocument.ParseAsync(stream);
+            return json.RootElement.GetProperty("id").GetString()!;
+        }
+
+        async Task<(double P50, double P99, double Max)> LatencyAsync(IReadOnlyList<string> ids)
+        {
+            var latencies = new List<double>(ids.Count);
+            foreach (var id in ids)
+            {
+                JobRecord? job;
+                while ((job = await store.GetAsync(id, CancellationToken.None)) is not { IsFinished: true })
+                {
+                    await Task.Delay(5);
+                }
+
+                if (job.Status != JobStatus.Completed)
+                {
+                    throw new InvalidOperationException($"job {id} ended {job.Status}");
+                }
+
+                latencies.Add((job.CompletedAt!.Value - job.CreatedAt).TotalMilliseconds);
+            }
+
+            latencies.Sort();
+            return (latencies[(int)(latencies.Count * 0.50)], latencies[Math.Min(latencies.Count - 1, (int)(latencies.Count * 0.99))], latencies[^1]);
+        }
+
+        // Warm up the whole path (JIT, connections).
+        await Task.WhenAll(Enumerable.Range(0, 200).Select(_ => SubmitAsync()));
+        while (await store.CountUnfinishedAsync(CancellationToken.None) > 0)
+        {
+            await Task.Delay(10);
+        }
+
+        // 1. Saturated: <clients> concurrent submitters.
+        using var probe = Probe.Start();
+        var ids = new System.Collections.Concurrent.ConcurrentBag<string>();
+        var next = 0;
+        var wall = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, clients).Select(async _ =>
+        {
+            while (Interlocked.Increment(ref next) <= jobs)
+            {
+                ids.Add(await SubmitAsync());
+            }
+        }));
+        wall.Stop();
+        var submitRate = jobs / wall.Elapsed.TotalSeconds;
+        var drained = Stopwatch.StartNew();
+        var saturated = await LatencyAsync([.. ids]);
+        var memory = probe.Stop();
+        Console.WriteLine($"{jobs:N0} submits from {clients} clients in {wall.Elapsed.TotalSeconds:F2} s: {submitRate:N0} submits/s (all completed {drained.Elapsed.TotalSeconds:F2} s after the last submit)");
+        Console.WriteLine($"  job latency under that load (created → completed): p50 {saturated.P50:F1} ms, p99 {saturated.P99:F1} ms, max {saturated.Max:F1} ms");
+
+        // 2. Unloaded: one job at a time, so the figure is the engine's own delay (store → doorbell → worker → store).
+        var single = new List<string>();
+        for (var i = 0; i < 500; i++)
+        {
+            var id = await SubmitAsync();
+            single.Add(id);
+            await LatencyAsync([id]);
+        }
+
+        var unloaded = await LatencyAsync(single);
+        Console.WriteLine($"  job latency one at a time: p50 {unloaded.P50:F2} ms, p99 {unloaded.P99:F2} ms");
+        memory.Print();
+        var ok = ids.Distinct().Count() == jobs;
+        Console.WriteLine("RESULT " + memory.ToJson($"async {jobs:N0} jobs, {clients} clients", wall.Elapsed, $"{submitRate:N0} submits/s; latency p50 {saturated.P50:F1} / p99 {saturated.P99:F1} ms loaded, {unloaded.P50:F2} / {unloaded.P99:F2} ms alone", ok).ToJsonString());
+        return ok ? 0 : 1;
     }
 
     public static async Task<int> BatchAsync(int lines, int concurrency)
@@ -183,6 +276,8 @@ internal sealed class Server : IAsyncDisposable
     public HttpClient Client { get; }
 
     public string Directory { get; }
+
+    public IServiceProvider Services => _app.Services;
 
     public static async Task<Server> StartAsync(Action<BifrostOptions> configure)
     {

@@ -255,6 +255,9 @@ public sealed class AnthropicTranslationTests : AnthropicTestBase
 
     [Theory]
     [InlineData("""{"model":"anthropic/m","n":2,"messages":[{"role":"user","content":"x"}]}""", "n")]
+    [InlineData("""{"model":"anthropic/m","logprobs":true,"messages":[{"role":"user","content":"x"}]}""", "logprobs")]
+    [InlineData("""{"model":"anthropic/m","response_format":{"type":"json_object"},"messages":[{"role":"user","content":"x"}]}""", "response_format")]
+    [InlineData("""{"model":"anthropic/m","messages":[{"role":"function","name":"f","content":"x"}]}""", "messages[0].role")]
     [InlineData("""{"model":"anthropic/m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"AA==","format":"wav"}}]}]}""", "messages[0].content[0].type")]
     [InlineData("""{"model":"anthropic/m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"ftp://x/y.png"}}]}]}""", "messages[0].content[0].image_url.url")]
     [InlineData("""{"model":"anthropic/m","messages":[{"role":"assistant","content":"x","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"[1]"}}]}]}""", "messages[0].tool_calls[0].function.arguments")]

@@ -9,7 +9,8 @@ namespace Bifrost.Middleware.Providers.Anthropic;
 /// consecutive turns of one role are merged; function tools → <c>{name, description, input_schema}</c>;
 /// <c>tool_choice</c> auto/required/none/function → auto/any/none/tool; <c>parallel_tool_calls: false</c> →
 /// <c>disable_parallel_tool_use</c>; <c>stop</c> → <c>stop_sequences</c>; <c>reasoning_effort</c> → a thinking budget.
-/// What Anthropic cannot do (n &gt; 1, audio input, file ids) is refused with a 400 rather than silently dropped.
+/// What Anthropic cannot do (n &gt; 1, logprobs, JSON response formats, audio input, file ids) is refused with a 400
+/// rather than silently dropped; sampling hints without an equivalent (seed, penalties, logit_bias) are not sent.
 /// </summary>
 internal static class AnthropicRequestTranslator
 {
@@ -46,6 +47,16 @@ internal static class AnthropicRequestTranslator
         if (request.N is > 1)
         {
             throw Invalid("'n' greater than 1 is not supported by Anthropic: send one request per choice.", "n");
+        }
+
+        if (request.ResponseFormat?.Type is "json_object" or "json_schema")
+        {
+            throw Invalid("'response_format' json_object/json_schema has no Anthropic equivalent in the Messages API: describe the JSON in the prompt, force a tool with 'tool_choice', or send Anthropic's own 'output_format' with its beta header.", "response_format");
+        }
+
+        if (request.Logprobs == true)
+        {
+            throw Invalid("'logprobs' is not supported by Anthropic.", "logprobs");
         }
 
         if (request.Messages is not { Count: > 0 } messages)

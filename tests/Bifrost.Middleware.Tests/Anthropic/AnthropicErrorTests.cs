@@ -115,5 +115,16 @@ public sealed class AnthropicErrorTests : AnthropicTestBase
         Assert.False(string.IsNullOrWhiteSpace(error.Message));
     }
 
+    [Fact]
+    public async Task A_slow_provider_times_out_per_attempt_as_a_retryable_504()
+    {
+        Upstream.Script = new Bifrost.Middleware.Testing.ProviderScript { ResponseDelay = TimeSpan.FromSeconds(20) };
+        await using var host = await StartHostAsync(p => p.Timeout = TimeSpan.FromMilliseconds(300));
+
+        var json = await ChatAsync(host, Body(), HttpStatusCode.GatewayTimeout);
+
+        Assert.Equal("provider_timeout", json.GetProperty("error").GetProperty("code").GetString());
+    }
+
     private static ChatCompletionRequest Request() => new() { Model = "claude-sonnet-4-5", Messages = [ChatMessage.FromText("user", "hi")] };
 }

@@ -299,6 +299,23 @@ public sealed class AnthropicTranslationTests : AnthropicTestBase
     }
 
     [Fact]
+    public async Task Responses_api_requests_run_on_Anthropic_through_the_chat_mapping()
+    {
+        Upstream.Respond = _ => FakeAnthropicUpstream.Message(new JsonArray(FakeAnthropicUpstream.TextBlock("Bonjour.")), input: 7, output: 2);
+        await using var host = await StartHostAsync();
+
+        using var response = await host.PostJsonAsync("/openai/v1/responses", """{"model":"anthropic/claude-sonnet-4-5","instructions":"Answer in French.","input":"Hello","max_output_tokens":50}""", Ct);
+        var json = await Infrastructure.GatewayHost.ReadJsonAsync(response);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("Bonjour.", json.GetProperty("output")[0].GetProperty("content")[0].GetProperty("text").GetString());
+        Assert.Equal(7, json.GetProperty("usage").GetProperty("input_tokens").GetInt32());
+        var sent = Assert.Single(Upstream.MessageRequests).Body!;
+        Assert.Equal(50, sent["max_tokens"]!.GetValue<int>());
+        Assert.Equal("Answer in French.", sent["system"]![0]!["text"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task Models_are_listed_from_every_page_of_v1_models()
     {
         await using var host = await StartHostAsync();

@@ -214,6 +214,44 @@ public sealed class AnthropicTranslationTests : AnthropicTestBase
         Assert.Equal("anthropic", json.GetProperty("extra_fields").GetProperty("provider").GetString());
     }
 
+    [Fact]
+    public async Task Tool_calling_round_trip_through_the_gateway()
+    {
+        Upstream.Respond = request =>
+        {
+            var last = request["messages"]!.AsArray()[^1]!["content"]![0]!;
+            if (last["type"]!.GetValue<string>() != "tool_result")
+            {
+                return FakeAnthropicUpstream.Message(
+                    new JsonArray(FakeAnthropicUpstream.TextBlock("Let me check."), new JsonObject { ["type"] = "tool_use", ["id"] = "toolu_42", ["name"] = "get_weather", ["input"] = new JsonObject { ["city"] = "Paris" } }),
+                    "tool_use");
+            }
+
+            Assert.Equal("toolu_42", last["tool_use_id"]!.GetValue<string>());
+            return FakeAnthropicUpstream.Message(new JsonArray(FakeAnthropicUpstream.TextBlock("It is " + last["content"]![0]!["text"]!.GetValue<string>() + " in Paris.")));
+        };
+        await using var host = await StartHostAsync();
+        var tools = JsonNode.Parse("""[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}]""")!;
+        var messages = Messages(User("Weather in Paris?"));
+
+        var first = await ChatAsync(host, new JsonObject { ["model"] = "anthropic/claude-sonnet-4-5", ["messages"] = messages.DeepClone(), ["tools"] = tools.DeepClone() });
+        var message = first.GetProperty("choices")[0].GetProperty("message");
+        Assert.Equal("tool_calls", first.GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+        var call = message.GetProperty("tool_calls")[0];
+
+        messages.Add(JsonNode.Parse(message.GetRawText()));
+        messages.Add(new JsonObject { ["role"] = "tool", ["tool_call_id"] = call.GetProperty("id").GetString(), ["content"] = "21°C" });
+        var second = await ChatAsync(host, new JsonObject { ["model"] = "anthropic/claude-sonnet-4-5", ["messages"] = messages, ["tools"] = tools.DeepClone() });
+
+        Assert.Equal("It is 21°C in Paris.", second.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+        var replayed = Upstream.MessageRequests.Last().Body!["messages"]![1]!;
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""
+            { "role": "assistant", "content": [
+              { "type": "text", "text": "Let me check." },
+              { "type": "tool_use", "id": "toolu_42", "name": "get_weather", "input": { "city": "Paris" } } ] }
+            """), replayed), replayed.ToJsonString());
+    }
+
     [Theory]
     [InlineData("end_turn", "stop")]
     [InlineData("stop_sequence", "stop")]

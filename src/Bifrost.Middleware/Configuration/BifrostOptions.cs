@@ -118,12 +118,16 @@ public sealed class JobsOptions
 public sealed class ProviderOptions
 {
     /// <summary>
-    /// The adapter type: <c>openai</c> (any OpenAI-compatible HTTP API) or <c>local</c> (the built-in deterministic provider).
-    /// Not needed for a provider registered with <c>AddProvider</c>. When empty, a provider named <c>local</c> is local and every other is <c>openai</c>.
+    /// The adapter type: <c>openai</c> (any OpenAI-compatible HTTP API), <c>anthropic</c> (Anthropic's Messages API) or
+    /// <c>local</c> (the built-in deterministic provider). Not needed for a provider registered with <c>AddProvider</c>.
+    /// When empty, a provider named <c>local</c> is local, one named <c>anthropic</c> is Anthropic and every other is <c>openai</c>.
     /// </summary>
     public string? Type { get; set; }
 
-    /// <summary>Base URL of an HTTP provider, including the version segment, e.g. <c>https://api.openai.com/v1</c>.</summary>
+    /// <summary>
+    /// Base URL of an HTTP provider, including the version segment, e.g. <c>https://api.openai.com/v1</c>.
+    /// For <c>anthropic</c>: optional, default <c>https://api.anthropic.com</c> (<c>/v1</c> is added when missing).
+    /// </summary>
     public string? BaseUrl { get; set; }
 
     /// <summary>API keys; one is picked per attempt by weighted random choice. <c>env:NAME</c> reads the environment variable NAME.</summary>
@@ -153,6 +157,13 @@ public sealed class ProviderOptions
     /// Default: true for <c>api.openai.com</c>, false otherwise — then Responses requests run as chat completions.
     /// </summary>
     public bool? NativeResponses { get; set; }
+
+    /// <summary>
+    /// <c>max_tokens</c> sent to providers that require one (<c>anthropic</c>) when a request sets neither
+    /// <c>max_tokens</c> nor <c>max_completion_tokens</c>. Default (null): 4096.
+    /// </summary>
+    [Range(1, int.MaxValue)]
+    public int? DefaultMaxTokens { get; set; }
 
     /// <summary>Time allowed for one attempt until the response headers arrive (for streams, until the first chunk arrives). Default 10 minutes.</summary>
     [Range(typeof(TimeSpan), "00:00:00.001", "1.00:00:00")]

@@ -47,7 +47,15 @@ internal sealed class BifrostOptionsValidator(ProviderRegistrations registration
             var kind = ProviderKinds.Resolve(providerName, provider, registrations);
             if (kind is null)
             {
-                builder.AddError($"{prefix}:Type '{provider.Type}' is unknown. Use '{ProviderKinds.OpenAI}' or '{ProviderKinds.Local}', or register an adapter named '{providerName}' with AddProvider.");
+                builder.AddError($"{prefix}:Type '{provider.Type}' is unknown. Use '{ProviderKinds.OpenAI}', '{ProviderKinds.Anthropic}' or '{ProviderKinds.Local}', or register an adapter named '{providerName}' with AddProvider.");
+            }
+            else if (kind == ProviderKinds.Anthropic)
+            {
+                if (!string.IsNullOrWhiteSpace(provider.BaseUrl)
+                    && (!Uri.TryCreate(provider.BaseUrl, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)))
+                {
+                    builder.AddError($"{prefix}:BaseUrl '{provider.BaseUrl}' must be an absolute http(s) URL.");
+                }
             }
             else if (kind == ProviderKinds.OpenAI)
             {

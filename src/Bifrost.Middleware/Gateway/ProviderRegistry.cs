@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using Bifrost.Middleware.Diagnostics;
 using Bifrost.Middleware.Hosting;
+using Bifrost.Middleware.Providers.Anthropic;
 using Bifrost.Middleware.Providers.Local;
 using Bifrost.Middleware.Providers.OpenAI;
 using Microsoft.Extensions.Logging;
@@ -98,6 +99,7 @@ internal sealed class ProviderRegistry
             ProviderKinds.Custom => registrations.Find(name)!.Factory(services),
             ProviderKinds.Local => services.GetRequiredService<LocalProviderAdapter>(),
             ProviderKinds.OpenAI => services.GetRequiredService<OpenAICompatibleAdapter>(),
+            ProviderKinds.Anthropic => services.GetRequiredService<AnthropicAdapter>(),
             _ => throw new InvalidOperationException($"Provider '{name}' has an unknown type '{options.Type}'."),
         };
 

@@ -6,6 +6,7 @@ using Bifrost.Middleware.Endpoints;
 using Bifrost.Middleware.Gateway;
 using Bifrost.Middleware.Hosting;
 using Bifrost.Middleware.Jobs;
+using Bifrost.Middleware.Providers.Anthropic;
 using Bifrost.Middleware.Providers.Local;
 using Bifrost.Middleware.Providers.OpenAI;
 using Microsoft.Extensions.Configuration;
@@ -67,6 +68,7 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddSingleton<IBifrostClient, BifrostGateway>();
         services.TryAddSingleton<LocalProviderAdapter>();
         services.TryAddSingleton<OpenAICompatibleAdapter>();
+        services.TryAddSingleton<AnthropicAdapter>();
         services.TryAddSingleton<BifrostMarkerService>();
 
         // Jobs: async inference now, batches later. The store is the truth; the doorbell only wakes workers.

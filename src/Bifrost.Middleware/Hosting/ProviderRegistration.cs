@@ -34,6 +34,7 @@ internal static class ProviderKinds
 {
     public const string OpenAI = "openai";
     public const string Local = "local";
+    public const string Anthropic = "anthropic";
     public const string Custom = "custom";
 
     /// <summary>Which adapter serves a configured provider: a registered one, or a built-in by Type (or by name when Type is empty).</summary>
@@ -45,12 +46,17 @@ internal static class ProviderKinds
         }
 
         var type = string.IsNullOrWhiteSpace(options.Type)
-            ? (string.Equals(name, Local, StringComparison.OrdinalIgnoreCase) ? Local : OpenAI)
+            ? (string.Equals(name, Local, StringComparison.OrdinalIgnoreCase) ? Local : string.Equals(name, Anthropic, StringComparison.OrdinalIgnoreCase) ? Anthropic : OpenAI)
             : options.Type.Trim();
 
         if (string.Equals(type, OpenAI, StringComparison.OrdinalIgnoreCase) || string.Equals(type, "openai-compatible", StringComparison.OrdinalIgnoreCase))
         {
             return OpenAI;
+        }
+
+        if (string.Equals(type, Anthropic, StringComparison.OrdinalIgnoreCase))
+        {
+            return Anthropic;
         }
 
         return string.Equals(type, Local, StringComparison.OrdinalIgnoreCase) ? Local : null;

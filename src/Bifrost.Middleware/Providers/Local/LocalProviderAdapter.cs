@@ -20,6 +20,7 @@ internal sealed partial class LocalProviderAdapter(TimeProvider time) : IProvide
 
     public async Task<ChatCompletionResponse> ChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, CancellationToken cancellationToken)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         var script = Script.From(request);
         if (script.DelayMs > 0)
         {
@@ -48,6 +49,7 @@ internal sealed partial class LocalProviderAdapter(TimeProvider time) : IProvide
 
     public async IAsyncEnumerable<ChatCompletionChunk> StreamChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         var script = Script.From(request);
         if (script.DelayMs > 0)
         {

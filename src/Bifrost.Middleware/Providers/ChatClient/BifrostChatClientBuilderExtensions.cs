@@ -11,7 +11,7 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// serves <c>name/model</c> for chat completions (JSON and streamed), the Responses API (run as chat completions) and, with an
 /// embedding generator, embeddings. Other operations answer a 400 <c>unsupported_operation</c>. The model after <c>name/</c>
 /// is passed as <see cref="ChatOptions.ModelId"/>. The client carries its own endpoint and credentials: the provider's
-/// configured keys and base URL are not used (its models list, retries and fallbacks are). The gateway does not dispose the clients.
+/// configured keys, base URL and headers are not used (its models list, timeout, retries and fallbacks are). The gateway does not dispose the clients.
 /// </para>
 /// <para>
 /// What cannot cross the abstraction: <c>n</c> &gt; 1 (a 400), log probabilities (never returned), non-function tools and

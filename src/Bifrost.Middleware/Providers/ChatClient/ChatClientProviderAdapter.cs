@@ -12,8 +12,9 @@ namespace Bifrost.Middleware.Providers.ChatClient;
 /// </summary>
 /// <remarks>
 /// <para>
-/// The client carries its own endpoint and credentials: the provider's configured keys and base URL are not used, and
-/// neither is its timeout handler (the gateway's per-attempt timeout and cancellation still apply through the token).
+/// The client carries its own endpoint and credentials: the provider's configured keys, base URL and headers are not used.
+/// <see cref="ProviderOptions.Timeout"/> is: it bounds a call until the answer (for streams, until the first update), and
+/// when it expires the client's token is cancelled and the attempt fails with a retryable 504 like any provider's timeout.
 /// The model after <c>name/</c> is passed as <see cref="AI.ChatOptions.ModelId"/>; a client bound to one model may ignore it.
 /// </para>
 /// <para>
@@ -46,9 +47,10 @@ internal sealed class ChatClientProviderAdapter : IProviderAdapter
         var messages = ChatClientRequestMapper.ToMessages(request);
         var options = ChatClientRequestMapper.ToOptions(context, request);
         AI.ChatResponse response;
+        using var attempt = new AttemptToken(context, _time, cancellationToken);
         try
         {
-            response = await _chatClient.GetResponseAsync(messages, options, cancellationToken).ConfigureAwait(false);
+            response = await _chatClient.GetResponseAsync(messages, options, attempt.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (Translate(ex, context) is { } error)
         {
@@ -66,10 +68,11 @@ internal sealed class ChatClientProviderAdapter : IProviderAdapter
         var options = ChatClientRequestMapper.ToOptions(context, request);
         var translator = new ChatClientStreamTranslator(context, _time, request.StreamOptions?.IncludeUsage == true);
 
+        using var attempt = new AttemptToken(context, _time, cancellationToken);
         IAsyncEnumerator<AI.ChatResponseUpdate> updates;
         try
         {
-            updates = _chatClient.GetStreamingResponseAsync(messages, options, cancellationToken).GetAsyncEnumerator(cancellationToken);
+            updates = _chatClient.GetStreamingResponseAsync(messages, options, attempt.Token).GetAsyncEnumerator(attempt.Token);
         }
         catch (Exception ex) when (Translate(ex, context) is { } error)
         {
@@ -86,6 +89,8 @@ internal sealed class ChatClientProviderAdapter : IProviderAdapter
                     {
                         break;
                     }
+
+                    attempt.Disarm(); // the timeout bounds the wait for the first update only
                 }
                 catch (Exception ex) when (Translate(ex, context) is { } error)
                 {
@@ -142,9 +147,10 @@ internal sealed class ChatClientProviderAdapter : IProviderAdapter
         }
 
         AI.GeneratedEmbeddings<AI.Embedding<float>> embeddings;
+        using var attempt = new AttemptToken(context, _time, cancellationToken);
         try
         {
-            embeddings = await _embeddingGenerator.GenerateAsync(texts, options, cancellationToken).ConfigureAwait(false);
+            embeddings = await _embeddingGenerator.GenerateAsync(texts, options, attempt.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (Translate(ex, context) is { } error)
         {
@@ -236,5 +242,36 @@ internal sealed class ChatClientProviderAdapter : IProviderAdapter
         }
 
         return null;
+    }
+
+    /// <summary>The caller's token, also cancelled when the provider's <see cref="ProviderOptions.Timeout"/> expires (on the injected clock).</summary>
+    private sealed class AttemptToken : IDisposable
+    {
+        private readonly CancellationTokenSource _timeout;
+        private readonly CancellationTokenSource _linked;
+        private bool _disarmed;
+
+        public AttemptToken(ProviderContext context, TimeProvider time, CancellationToken cancellationToken)
+        {
+            _timeout = new CancellationTokenSource(context.Options.Timeout, time);
+            _linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _timeout.Token);
+        }
+
+        public CancellationToken Token => _linked.Token;
+
+        public void Disarm()
+        {
+            if (!_disarmed)
+            {
+                _disarmed = true;
+                _timeout.CancelAfter(Timeout.InfiniteTimeSpan);
+            }
+        }
+
+        public void Dispose()
+        {
+            _linked.Dispose();
+            _timeout.Dispose();
+        }
     }
 }

@@ -19,6 +19,13 @@ internal static class ChatClientResponseMapper
     /// <summary>The field that carries reasoning text on a message or a delta (Bifrost's name for it).</summary>
     internal const string ReasoningKey = "reasoning";
 
+    /// <summary>
+    /// Arguments hold JsonElements when they came from JSON; anything else a client put there goes through the abstraction's
+    /// own serializer options (the ones its function invocation uses), written compact as OpenAI sends arguments.
+    /// </summary>
+    private static readonly System.Text.Json.Serialization.Metadata.JsonTypeInfo ArgumentsTypeInfo =
+        new JsonSerializerOptions(AI.AIJsonUtilities.DefaultOptions) { WriteIndented = false }.GetTypeInfo(typeof(IDictionary<string, object?>));
+
     public static ChatCompletionResponse ToCompletion(AI.ChatResponse response, ProviderContext context, TimeProvider time)
     {
         var messages = response.Messages;
@@ -143,10 +150,7 @@ internal static class ChatClientResponseMapper
             return "{}";
         }
 
-        // Values are JsonElements when the arguments came from JSON; anything else a client put there goes through the
-        // abstraction's own serializer options (the ones its function invocation uses).
-        var typeInfo = AI.AIJsonUtilities.DefaultOptions.GetTypeInfo(typeof(IDictionary<string, object?>));
-        return JsonSerializer.Serialize(arguments, typeInfo);
+        return JsonSerializer.Serialize(arguments, ArgumentsTypeInfo);
     }
 
     public static JsonElement JsonString(string value) => JsonSerializer.SerializeToElement(value, BifrostJsonContext.Default.String);

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Text.Json;
+using Bifrost.Middleware.Tests.Jobs;
 using Microsoft.Extensions.AI;
 using AI = Microsoft.Extensions.AI;
 
@@ -126,6 +127,20 @@ public sealed class ChatClientProviderTests
         Assert.Contains("answered via chat", body.GetRawText(), StringComparison.Ordinal);
         var messages = Assert.Single(chat.Calls).Messages;
         Assert.Equal([ChatRole.System, ChatRole.User], messages.Select(m => m.Role));
+    }
+
+    [Fact]
+    public async Task Async_inference_runs_through_the_chat_client()
+    {
+        var chat = new FakeChatClient();
+        await using var host = await BridgeHost.StartAsync(chat);
+
+        var id = await host.SubmitAsync(AsyncTestKit.ChatBody("later, please", model: "mea/m"));
+        var (status, body) = await host.PollUntilFinishedAsync(id);
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal("hello", body.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+        Assert.Equal("later, please", Assert.Single(chat.Calls).Messages[0].Text);
     }
 
     [Fact]

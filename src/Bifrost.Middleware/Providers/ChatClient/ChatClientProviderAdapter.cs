@@ -36,10 +36,6 @@ internal sealed class ChatClientProviderAdapter : IProviderAdapter
         _time = time ?? throw new ArgumentNullException(nameof(time));
     }
 
-    internal AI.IChatClient ChatClient => _chatClient;
-
-    internal AI.IEmbeddingGenerator<string, AI.Embedding<float>>? EmbeddingGenerator => _embeddingGenerator;
-
     public async Task<ChatCompletionResponse> ChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);

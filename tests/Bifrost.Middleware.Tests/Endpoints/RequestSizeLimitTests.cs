@@ -31,7 +31,10 @@ public sealed class RequestSizeLimitTests
         try
         {
             var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+            // Expect: 100-continue makes the client wait for the server's verdict before sending a body, so the 413 is read
+            // instead of racing the server's close of a connection the client is still writing to.
             using var client = new HttpClient { BaseAddress = new Uri(address) };
+            client.DefaultRequestHeaders.ExpectContinue = true;
             var ct = TestContext.Current.CancellationToken;
 
             using (var small = await client.PostAsync("/openai/v1/chat/completions", new StringContent(Body(1000), Encoding.UTF8, "application/json"), ct))

@@ -75,6 +75,12 @@ internal sealed partial class LocalProviderAdapter
         var reply = script.Reply ?? (prompt.Length == 0 ? DefaultReply : prompt);
         var id = NewId().Replace("chatcmpl-", "cmpl-", StringComparison.Ordinal);
         var created = time.GetUtcNow().ToUnixTimeSeconds();
+        if (request.Echo == true && prompt.Length > 0)
+        {
+            // Like the sync answer: the prompt comes back before the completion.
+            yield return new TextCompletionResponse { Id = id, Created = created, Model = context.Model, Choices = [new TextChoice { Index = 0, Text = prompt }] };
+        }
+
         var pieces = 0;
         for (var start = 0; start < reply.Length;)
         {

@@ -11,6 +11,9 @@ internal sealed partial class LocalProviderAdapter
     /// <summary>Dimensions of local embeddings when the request does not ask.</summary>
     internal const int DefaultDimensions = 256;
 
+    /// <summary>The most dimensions local embeddings have (OpenAI's largest model, text-embedding-3-large, has 3072).</summary>
+    internal const int MaxDimensions = 3072;
+
     /// <summary>
     /// Stable pseudo-embeddings: each input's SHA-256 seeds a generator of the vector's components, normalized to unit
     /// length, so the same text always gives the same vector (and different texts different ones).
@@ -19,6 +22,11 @@ internal sealed partial class LocalProviderAdapter
     {
         var input = request.Input!;
         var dimensions = request.Dimensions ?? DefaultDimensions;
+        if (dimensions > MaxDimensions)
+        {
+            throw BifrostException.Provider(400, "invalid_request_error", "invalid_value", $"'dimensions' must be at most {MaxDimensions} for local embeddings.", "dimensions");
+        }
+
         var response = new EmbeddingResponse { Model = context.Model };
         var tokens = 0;
         for (var i = 0; i < input.Count; i++)

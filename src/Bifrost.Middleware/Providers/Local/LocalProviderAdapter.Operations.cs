@@ -79,35 +79,47 @@ internal sealed partial class LocalProviderAdapter
         }
 
         script.ThrowIfFailing();
-        var prompt = string.Join("\n", Prompts(request));
-        var reply = script.Reply ?? (prompt.Length == 0 ? DefaultReply : prompt);
         var id = NewId().Replace("chatcmpl-", "cmpl-", StringComparison.Ordinal);
         var created = time.GetUtcNow().ToUnixTimeSeconds();
-        if (request.Echo == true && prompt.Length > 0)
-        {
-            // Like the sync answer: the prompt comes back before the completion.
-            yield return new TextCompletionResponse { Id = id, Created = created, Model = context.Model, Choices = [new TextChoice { Index = 0, Text = prompt }] };
-        }
+        TextCompletionResponse Chunk(int index, string text, string? finish) =>
+            new() { Id = id, Created = created, Model = context.Model, Choices = [new TextChoice { Index = index, Text = text, FinishReason = finish }] };
 
+        // The choices of the sync answer (n per prompt, in order), each streamed piece by piece and finished on its own.
+        var n = Math.Max(1, request.N ?? 1);
+        var index = 0;
+        var promptTokens = 0;
         var pieces = 0;
-        for (var start = 0; start < reply.Length;)
+        foreach (var prompt in Prompts(request))
         {
-            var end = NextPieceEnd(reply, start);
-            if (script.ChunkDelayMs > 0)
+            promptTokens += CountPieces(prompt);
+            var reply = script.Reply ?? (prompt.Length == 0 ? DefaultReply : prompt);
+            for (var c = 0; c < n; c++, index++)
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(script.ChunkDelayMs), time, cancellationToken).ConfigureAwait(false);
-            }
+                if (request.Echo == true && prompt.Length > 0)
+                {
+                    yield return Chunk(index, prompt, null);
+                }
 
-            cancellationToken.ThrowIfCancellationRequested();
-            yield return new TextCompletionResponse { Id = id, Created = created, Model = context.Model, Choices = [new TextChoice { Index = 0, Text = reply[start..end] }] };
-            pieces++;
-            start = end;
+                for (var start = 0; start < reply.Length;)
+                {
+                    var end = NextPieceEnd(reply, start);
+                    if (script.ChunkDelayMs > 0)
+                    {
+                        await Task.Delay(TimeSpan.FromMilliseconds(script.ChunkDelayMs), time, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    cancellationToken.ThrowIfCancellationRequested();
+                    yield return Chunk(index, reply[start..end], null);
+                    pieces++;
+                    start = end;
+                }
+
+                yield return Chunk(index, string.Empty, "stop");
+            }
         }
 
-        yield return new TextCompletionResponse { Id = id, Created = created, Model = context.Model, Choices = [new TextChoice { Index = 0, Text = string.Empty, FinishReason = "stop" }] };
         if (request.StreamOptions?.IncludeUsage == true)
         {
-            var promptTokens = CountPieces(prompt);
             yield return new TextCompletionResponse { Id = id, Created = created, Model = context.Model, Usage = new ChatUsage { PromptTokens = promptTokens, CompletionTokens = pieces, TotalTokens = promptTokens + pieces } };
         }
     }

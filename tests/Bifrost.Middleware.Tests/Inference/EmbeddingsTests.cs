@@ -105,6 +105,21 @@ public sealed class EmbeddingsTests
     }
 
     [Fact]
+    public async Task Dimensions_beyond_what_any_openai_model_offers_are_refused_not_allocated()
+    {
+        await using var host = await StartLocalAsync();
+        var largest = await host.PostOkAsync(Path, new JsonObject { ["model"] = "local/echo", ["input"] = "big", ["dimensions"] = 3072 });
+        Assert.Equal(3072, largest.GetProperty("data")[0].GetProperty("embedding").GetArrayLength());
+
+        // A billion dimensions would be gigabytes of floats: a 400, not an out-of-memory crash.
+        using var response = await host.PostAsync(Path, new JsonObject { ["model"] = "local/echo", ["input"] = "big", ["dimensions"] = 1_000_000_000 });
+        var json = await ReadAsync(response);
+        Assert.Equal(400, (int)response.StatusCode);
+        Assert.Equal("dimensions", json.GetProperty("error").GetProperty("param").GetString());
+        Assert.Equal("invalid_value", json.GetProperty("error").GetProperty("code").GetString());
+    }
+
+    [Fact]
     public async Task Base64_is_the_little_endian_float32_bytes_of_the_float_answer()
     {
         await using var host = await StartLocalAsync();

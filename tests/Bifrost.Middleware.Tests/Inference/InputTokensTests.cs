@@ -121,6 +121,22 @@ public sealed class InputTokensTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_estimate_cannot_see_a_stored_previous_response_so_it_says_so()
+    {
+        await using var host = await StartAsync(native: false);
+        var error = await host.PostErrorAsync(Path, new JsonObject { ["model"] = "openai/gpt-4o", ["input"] = "and then?", ["previous_response_id"] = "resp_earlier" }, 400, "unsupported_parameter", "previous_response_id");
+        Assert.Equal("count_tokens", error.GetProperty("extra_fields").GetProperty("request_type").GetString());
+        Assert.Empty(_upstream.Requests);
+
+        // A native provider counts it (it has the stored response).
+        _upstream.NativeResponses = true;
+        await using var native = await StartAsync(native: true);
+        var json = await native.PostOkAsync(Path, new JsonObject { ["model"] = "openai/gpt-4o", ["input"] = "and then?", ["previous_response_id"] = "resp_earlier" });
+        Assert.Equal("native", json.GetProperty("extra_fields").GetProperty("count_method").GetString());
+        Assert.Equal("resp_earlier", Assert.Single(_upstream.Requests).Body!["previous_response_id"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task Function_call_history_and_low_detail_images_are_counted()
     {
         await using var host = await StartAsync(native: false);

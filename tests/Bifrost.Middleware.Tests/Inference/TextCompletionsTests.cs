@@ -122,6 +122,39 @@ public sealed class TextCompletionsTests
         Assert.Equal("Echo me, please.", string.Concat(chunks.Select(c => c.GetProperty("choices")[0].GetProperty("text").GetString())));
     }
 
+    [Theory]
+    [InlineData("""{"model":"local/echo","prompt":["first prompt","second"]}""")]
+    [InlineData("""{"model":"local/echo","prompt":"twice please","n":2}""")]
+    [InlineData("""{"model":"local/echo","prompt":["a b","c"],"n":2,"echo":true}""")]
+    public async Task Streaming_gives_the_same_choices_as_the_sync_call(string body)
+    {
+        await using var host = await StartLocalAsync();
+        var sync = await host.PostOkAsync(Path, JsonNode.Parse(body)!);
+        var expected = sync.GetProperty("choices").EnumerateArray().Select(c => (c.GetProperty("index").GetInt32(), c.GetProperty("text").GetString()!)).ToList();
+
+        var streaming = JsonNode.Parse(body)!;
+        streaming["stream"] = true;
+        streaming["stream_options"] = new JsonObject { ["include_usage"] = true };
+        using var response = await host.PostAsync(Path, streaming);
+        var (chunks, done) = await ReadDataStreamAsync(response);
+        Assert.True(done);
+
+        var choices = chunks.SelectMany(c => c.GetProperty("choices").EnumerateArray()).ToList();
+        var streamed = choices.GroupBy(c => c.GetProperty("index").GetInt32()).OrderBy(g => g.Key)
+            .Select(g => (g.Key, string.Concat(g.Select(c => c.GetProperty("text").GetString())))).ToList();
+        Assert.Equal(expected, streamed);
+
+        // Each choice finishes exactly once, on its own last chunk.
+        foreach (var group in choices.GroupBy(c => c.GetProperty("index").GetInt32()))
+        {
+            var finishes = group.Select(c => c.GetProperty("finish_reason")).ToList();
+            Assert.Equal("stop", finishes[^1].GetString());
+            Assert.All(finishes[..^1], f => Assert.Equal(JsonValueKind.Null, f.ValueKind));
+        }
+
+        Assert.Equal(sync.GetProperty("usage").GetRawText(), chunks[^1].GetProperty("usage").GetRawText());
+    }
+
     [Fact]
     public async Task A_missing_prompt_is_a_400_and_stream_with_x_bf_async_is_a_400()
     {

@@ -14,7 +14,8 @@ namespace Bifrost.Middleware.Tests.Inference;
 /// <summary>
 /// A fake OpenAI-compatible upstream on 127.0.0.1 (Kestrel) that speaks only <c>POST /v1/chat/completions</c> (JSON,
 /// or SSE when <c>stream: true</c>) and records every request it gets. With <see cref="NativeResponses"/> set it also
-/// serves <c>POST /v1/responses</c> (JSON or SSE) and <c>POST /v1/responses/input_tokens</c>. Anything else is a 404.
+/// serves <c>POST /v1/responses</c> (JSON or SSE) and <c>POST /v1/responses/input_tokens</c>; embeddings and legacy
+/// completions only when their handlers are set. Anything else is a 404.
 /// </summary>
 internal sealed class ChatOnlyUpstream : IAsyncDisposable
 {
@@ -41,6 +42,15 @@ internal sealed class ChatOnlyUpstream : IAsyncDisposable
 
     /// <summary>Answer of <c>responses/input_tokens</c>: status and body.</summary>
     public Func<JsonObject, (int Status, JsonObject Body)> InputTokens { get; set; } = _ => (200, new JsonObject { ["object"] = "response.input_tokens", ["input_tokens"] = 4242 });
+
+    /// <summary>Optional <c>POST /v1/embeddings</c> (null: 404, the default).</summary>
+    public Func<JsonObject, JsonObject>? EmbeddingsReply { get; set; }
+
+    /// <summary>Optional <c>POST /v1/completions</c> (null: 404, the default).</summary>
+    public Func<JsonObject, JsonObject>? CompletionsReply { get; set; }
+
+    /// <summary>Optional streamed <c>POST /v1/completions</c> (null: 404, the default).</summary>
+    public Func<JsonObject, IEnumerable<JsonObject>>? CompletionsStream { get; set; }
 
     public IEnumerable<Recorded> To(string path) => Requests.Where(r => r.Path == path);
 
@@ -99,6 +109,15 @@ internal sealed class ChatOnlyUpstream : IAsyncDisposable
                 var (status, answer) = InputTokens(body);
                 context.Response.StatusCode = status;
                 await context.Response.WriteAsJsonAsync(answer, context.RequestAborted);
+                return;
+            case "/v1/embeddings" when body is not null && EmbeddingsReply is { } embeddings:
+                await context.Response.WriteAsJsonAsync(embeddings(body), context.RequestAborted);
+                return;
+            case "/v1/completions" when body is not null && stream && CompletionsStream is { } completionsStream:
+                await WriteSseAsync(context, completionsStream(body).Select(c => ((string?)null, c)), done: true);
+                return;
+            case "/v1/completions" when body is not null && !stream && CompletionsReply is { } completions:
+                await context.Response.WriteAsJsonAsync(completions(body), context.RequestAborted);
                 return;
             default:
                 context.Response.StatusCode = 404;

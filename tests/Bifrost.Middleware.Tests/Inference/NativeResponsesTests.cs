@@ -107,6 +107,60 @@ public sealed class NativeResponsesTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_response_whose_instructions_are_items_is_relayed_unchanged()
+    {
+        // With a reusable prompt ("prompt": {"id": ...}) OpenAI answers with "instructions" as a list of input items.
+        _upstream.ResponsesReply = request =>
+        {
+            var response = UpstreamResponse(request["model"]!.GetValue<string>());
+            response["instructions"] = JsonNode.Parse("""[{"type":"message","role":"developer","content":[{"type":"input_text","text":"You are the prompt template."}]}]""");
+            response["prompt"] = new JsonObject { ["id"] = "pmpt_1", ["version"] = "2", ["variables"] = new JsonObject() };
+            return response;
+        };
+        await using var host = await StartAsync();
+        var json = await host.PostOkAsync(Path, new JsonObject { ["model"] = "openai/gpt-4o", ["input"] = "Hi", ["prompt"] = new JsonObject { ["id"] = "pmpt_1", ["version"] = "2" } });
+
+        var relayed = JsonNode.Parse(json.GetRawText())!.AsObject();
+        relayed.Remove("extra_fields");
+        AssertSameJson(_upstream.ResponsesReply(new JsonObject { ["model"] = "gpt-4o" }), relayed);
+        Assert.Equal("pmpt_1", Assert.Single(_upstream.Requests).Body!["prompt"]!["id"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Input_items_whose_output_is_not_a_string_are_passed_through_unchanged()
+    {
+        // computer_call_output's output is a screenshot object; function_call_output's may be a list of content parts.
+        _upstream.ResponsesReply = request => UpstreamResponse(request["model"]!.GetValue<string>());
+        await using var host = await StartAsync();
+        var input = JsonNode.Parse("""
+            [
+              {"type":"computer_call","id":"cu_1","call_id":"call_cu","action":{"type":"screenshot"},"pending_safety_checks":[],"status":"completed"},
+              {"type":"computer_call_output","call_id":"call_cu","output":{"type":"computer_screenshot","image_url":"data:image/png;base64,iVBORw0KGgo="}},
+              {"type":"function_call","call_id":"call_f","name":"look","arguments":"{}"},
+              {"type":"function_call_output","call_id":"call_f","output":[{"type":"input_text","text":"it shows"},{"type":"input_image","image_url":"https://example.com/a.png"}]},
+              {"type":"function_call_output","call_id":"call_g","output":"plain"}
+            ]
+            """)!;
+        await host.PostOkAsync(Path, new JsonObject { ["model"] = "openai/computer-use-preview", ["input"] = input.DeepClone(), ["truncation"] = "auto" });
+
+        AssertSameJson(input, Assert.Single(_upstream.Requests).Body!["input"]!);
+    }
+
+    [Fact]
+    public async Task A_function_call_output_with_content_parts_is_refused_clearly_when_converted_to_chat()
+    {
+        _upstream.NativeResponses = false;
+        await using var host = await StartLocalAsync(options => options.Providers["openai"] = new ProviderOptions { Type = "openai", BaseUrl = _upstream.BaseUrl, NativeResponses = false, MaxRetries = 0 });
+        await host.PostErrorAsync(
+            Path,
+            JsonNode.Parse("""{"model":"openai/gpt-4o","input":[{"type":"function_call","call_id":"c","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":[{"type":"input_image","image_url":"https://example.com/a.png"}]}]}""")!,
+            400,
+            "unsupported_parameter",
+            "input[1].output");
+        Assert.Empty(_upstream.Requests);
+    }
+
+    [Fact]
     public async Task Streaming_relays_the_providers_events_in_order_and_unchanged()
     {
         List<JsonObject> upstreamEvents = [];

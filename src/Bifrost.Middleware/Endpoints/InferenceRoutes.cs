@@ -73,7 +73,7 @@ internal static class InferenceRoutes
             CreatedAt = job.CreatedAt.ToUnixTimeSeconds(),
             Status = job.Status == JobStatus.Processing ? "in_progress" : "queued",
             Model = request?.Model,
-            Instructions = request?.Instructions,
+            Instructions = request?.Instructions is { } instructions ? new ResponsesInput(instructions) : null,
             ExtraFields = new BifrostExtraFields { RequestType = BifrostGateway.ResponsesRequestType, ModelRequested = request?.Model },
         },
     };

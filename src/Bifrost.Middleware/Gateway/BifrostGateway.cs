@@ -276,6 +276,12 @@ internal sealed class BifrostGateway(ProviderRegistry registry, BifrostMetrics m
         }
         else
         {
+            if (request.PreviousResponseId is not null)
+            {
+                // The stored conversation is only on the provider: a local count would silently leave it out.
+                throw Decorate(BifrostException.Gateway(400, "invalid_request_error", "unsupported_parameter", "'previous_response_id' cannot be counted locally: the stored conversation is only known to a provider that counts natively. Send the whole conversation in 'input'.", "previous_response_id"), target, CountTokensRequestType);
+            }
+
             var chat = ResponsesChatConverter.ToChatMessages(request);
             var tools = request.Tools?.Where(t => t.Type == "function").Select(t => new ChatTool { Type = "function", Function = new ChatFunctionDefinition { Name = t.Name, Description = t.Description, Parameters = t.Parameters } }).ToList();
             count = tokens.CountChat(target.Model, chat, tools).Tokens;

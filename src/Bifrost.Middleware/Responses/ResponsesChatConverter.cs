@@ -153,7 +153,12 @@ internal static class ResponsesChatConverter
 
                     break;
                 case "function_call_output":
-                    messages.Add(new ChatMessage { Role = "tool", ToolCallId = item.CallId, Content = new ChatMessageContent(item.Output ?? string.Empty) });
+                    if (item.Output is { ValueKind: not (JsonValueKind.String or JsonValueKind.Null) })
+                    {
+                        throw Unsupported("A 'function_call_output' with content parts is not supported when the Responses API is converted to chat completions; send the output as a string.", $"input[{i}].output");
+                    }
+
+                    messages.Add(new ChatMessage { Role = "tool", ToolCallId = item.CallId, Content = new ChatMessageContent(item.Output?.GetString() ?? string.Empty) });
                     break;
                 case "reasoning":
                     break; // a previous turn's reasoning cannot be replayed to a chat completions API
@@ -355,7 +360,7 @@ internal static class ResponsesChatConverter
         Id = id,
         CreatedAt = createdAt,
         Model = model ?? request.Model,
-        Instructions = request.Instructions,
+        Instructions = request.Instructions is null ? null : new ResponsesInput(request.Instructions),
         MaxOutputTokens = request.MaxOutputTokens,
         Temperature = request.Temperature ?? 1,
         TopP = request.TopP ?? 1,

@@ -117,8 +117,8 @@ public sealed class ResponsesItem
     /// <summary>For function calls: the JSON arguments.</summary>
     public string? Arguments { get; set; }
 
-    /// <summary>For function call outputs: the output.</summary>
-    public string? Output { get; set; }
+    /// <summary>For call outputs: the output — a string, or what the item type allows besides (content parts of a <c>function_call_output</c>, the screenshot object of a <c>computer_call_output</c>).</summary>
+    public JsonElement? Output { get; set; }
 
     /// <summary>Other fields, kept.</summary>
     [JsonExtensionData]
@@ -256,9 +256,9 @@ public sealed class ResponsesResponse
     [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
     public JsonElement? Error { get; set; }
 
-    /// <summary>The instructions used.</summary>
+    /// <summary>The instructions used: a string, or input items (what OpenAI answers when a reusable prompt was used).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
-    public string? Instructions { get; set; }
+    public ResponsesInput? Instructions { get; set; }
 
     /// <summary>The output token limit used.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.Never)]

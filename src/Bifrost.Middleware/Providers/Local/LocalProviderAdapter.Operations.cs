@@ -11,6 +11,9 @@ internal sealed partial class LocalProviderAdapter
     /// <summary>Dimensions of local embeddings when the request does not ask.</summary>
     internal const int DefaultDimensions = 256;
 
+    /// <summary>The most dimensions local embeddings have (OpenAI's largest model, text-embedding-3-large, has 3072).</summary>
+    internal const int MaxDimensions = 3072;
+
     /// <summary>
     /// Stable pseudo-embeddings: each input's SHA-256 seeds a generator of the vector's components, normalized to unit
     /// length, so the same text always gives the same vector (and different texts different ones).
@@ -19,6 +22,11 @@ internal sealed partial class LocalProviderAdapter
     {
         var input = request.Input!;
         var dimensions = request.Dimensions ?? DefaultDimensions;
+        if (dimensions > MaxDimensions)
+        {
+            throw BifrostException.Provider(400, "invalid_request_error", "invalid_value", $"'dimensions' must be at most {MaxDimensions} for local embeddings.", "dimensions");
+        }
+
         var response = new EmbeddingResponse { Model = context.Model };
         var tokens = 0;
         for (var i = 0; i < input.Count; i++)
@@ -71,29 +79,47 @@ internal sealed partial class LocalProviderAdapter
         }
 
         script.ThrowIfFailing();
-        var prompt = string.Join("\n", Prompts(request));
-        var reply = script.Reply ?? (prompt.Length == 0 ? DefaultReply : prompt);
         var id = NewId().Replace("chatcmpl-", "cmpl-", StringComparison.Ordinal);
         var created = time.GetUtcNow().ToUnixTimeSeconds();
-        var pieces = 0;
-        for (var start = 0; start < reply.Length;)
-        {
-            var end = NextPieceEnd(reply, start);
-            if (script.ChunkDelayMs > 0)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(script.ChunkDelayMs), time, cancellationToken).ConfigureAwait(false);
-            }
+        TextCompletionResponse Chunk(int index, string text, string? finish) =>
+            new() { Id = id, Created = created, Model = context.Model, Choices = [new TextChoice { Index = index, Text = text, FinishReason = finish }] };
 
-            cancellationToken.ThrowIfCancellationRequested();
-            yield return new TextCompletionResponse { Id = id, Created = created, Model = context.Model, Choices = [new TextChoice { Index = 0, Text = reply[start..end] }] };
-            pieces++;
-            start = end;
+        // The choices of the sync answer (n per prompt, in order), each streamed piece by piece and finished on its own.
+        var n = Math.Max(1, request.N ?? 1);
+        var index = 0;
+        var promptTokens = 0;
+        var pieces = 0;
+        foreach (var prompt in Prompts(request))
+        {
+            promptTokens += CountPieces(prompt);
+            var reply = script.Reply ?? (prompt.Length == 0 ? DefaultReply : prompt);
+            for (var c = 0; c < n; c++, index++)
+            {
+                if (request.Echo == true && prompt.Length > 0)
+                {
+                    yield return Chunk(index, prompt, null);
+                }
+
+                for (var start = 0; start < reply.Length;)
+                {
+                    var end = NextPieceEnd(reply, start);
+                    if (script.ChunkDelayMs > 0)
+                    {
+                        await Task.Delay(TimeSpan.FromMilliseconds(script.ChunkDelayMs), time, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    cancellationToken.ThrowIfCancellationRequested();
+                    yield return Chunk(index, reply[start..end], null);
+                    pieces++;
+                    start = end;
+                }
+
+                yield return Chunk(index, string.Empty, "stop");
+            }
         }
 
-        yield return new TextCompletionResponse { Id = id, Created = created, Model = context.Model, Choices = [new TextChoice { Index = 0, Text = string.Empty, FinishReason = "stop" }] };
         if (request.StreamOptions?.IncludeUsage == true)
         {
-            var promptTokens = CountPieces(prompt);
             yield return new TextCompletionResponse { Id = id, Created = created, Model = context.Model, Usage = new ChatUsage { PromptTokens = promptTokens, CompletionTokens = pieces, TotalTokens = promptTokens + pieces } };
         }
     }

@@ -15,9 +15,10 @@ namespace Bifrost.Middleware;
 /// <list type="bullet">
 /// <item>The database runs in WAL mode (readers never block the writer) with a busy timeout, so several processes may
 /// open the same file; the schema is created or migrated on start and versioned in <c>bifrost_schema_version</c>.</item>
-/// <item>Writes go through one writer connection guarded by a semaphore (SQLite has one writer at a time anyway: this
-/// queues writers in memory instead of letting them spin on the file lock); reads use a small pool of read-only
-/// connections.</item>
+/// <item>Writes go through one writer connection (SQLite has one writer at a time anyway: writers queue in memory
+/// instead of sleeping in SQLite's busy handler) with group commit: the writes that queued up while the previous
+/// commit ran share the next transaction, and every caller is answered after its COMMIT. Reads use a small pool of
+/// read-only connections.</item>
 /// <item>A claim is a single <c>UPDATE ... RETURNING</c> picking the oldest claimable job (a processing job whose lease
 /// ran out, else the pending job that has been due longest); every later write of the worker is fenced by
 /// <c>id</c>, <c>version</c>, <c>status = processing</c> and an unexpired lease.</item>
@@ -102,9 +103,7 @@ public sealed partial class SqliteJobStore : IJobStore, IDisposable, IAsyncDispo
     private readonly ILogger _logger;
     private readonly string _connectionString;
     private readonly int _busyTimeoutMs;
-    private readonly SqliteDurability _durability;
-    private readonly SemaphoreSlim _writeLock = new(1, 1);
-    private readonly SqliteConnectionSlot _writer;
+    private readonly SqliteWriter _writer;
     private readonly ConcurrentBag<SqliteConnectionSlot> _readers = [];
     private int _idleReaders;
     private volatile bool _disposed;
@@ -121,16 +120,15 @@ public sealed partial class SqliteJobStore : IJobStore, IDisposable, IAsyncDispo
     /// <param name="timeProvider">The clock of every stored time.</param>
     /// <param name="logger">Logs the database opened and migrations; null for none.</param>
     public SqliteJobStore(string connectionStringOrPath, TimeProvider timeProvider, ILogger<SqliteJobStore>? logger = null)
-        : this(connectionStringOrPath, timeProvider, logger, SqliteDurability.Acknowledged)
+        : this(connectionStringOrPath, timeProvider, logger, SqliteDurability.Acknowledged, SqliteWriterMode.GroupCommit)
     {
     }
 
-    internal SqliteJobStore(string connectionStringOrPath, TimeProvider timeProvider, ILogger? logger, SqliteDurability durability)
+    internal SqliteJobStore(string connectionStringOrPath, TimeProvider timeProvider, ILogger? logger, SqliteDurability durability, SqliteWriterMode writerMode)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionStringOrPath);
         _time = timeProvider ?? throw new ArgumentNullException(nameof(timeProvider));
         _logger = logger ?? NullLogger.Instance;
-        _durability = durability;
 
         var builder = Normalize(connectionStringOrPath, baseDirectory: null);
         DatabasePath = builder.DataSource;
@@ -138,30 +136,33 @@ public sealed partial class SqliteJobStore : IJobStore, IDisposable, IAsyncDispo
         _connectionString = builder.ToString();
         Directory.CreateDirectory(Path.GetDirectoryName(DatabasePath)!);
 
-        _writer = SqliteConnectionSlot.Open(_connectionString, _busyTimeoutMs, readOnly: false);
+        var connection = SqliteConnectionSlot.Open(_connectionString, _busyTimeoutMs, readOnly: false);
         try
         {
-            var journal = Convert.ToString(_writer.Scalar("PRAGMA journal_mode = WAL;"), System.Globalization.CultureInfo.InvariantCulture);
+            var journal = Convert.ToString(connection.Scalar("PRAGMA journal_mode = WAL;"), System.Globalization.CultureInfo.InvariantCulture);
             if (!string.Equals(journal, "wal", StringComparison.OrdinalIgnoreCase))
             {
                 Log.NotWal(_logger, DatabasePath, journal ?? "unknown");
             }
 
-            _writer.Execute(_durability == SqliteDurability.Full ? "PRAGMA synchronous = FULL;" : "PRAGMA synchronous = NORMAL;");
-            var (from, to) = SqliteSchema.Migrate(_writer.Connection, Now());
+            var (from, to) = SqliteSchema.Migrate(connection.Connection, Now());
             if (from != to)
             {
                 Log.Migrated(_logger, DatabasePath, from, to);
             }
 
             Log.Opened(_logger, DatabasePath, to, journal ?? "unknown");
+            _writer = new SqliteWriter(connection, durability, writerMode);
         }
         catch
         {
-            _writer.Dispose();
+            connection.Dispose();
             throw;
         }
     }
+
+    /// <summary>The writer (tests read its group-commit counters).</summary>
+    internal SqliteWriter Writer => _writer;
 
     /// <summary>The full path of the database file.</summary>
     public string DatabasePath { get; }
@@ -383,22 +384,10 @@ public sealed partial class SqliteJobStore : IJobStore, IDisposable, IAsyncDispo
         }
 
         _disposed = true;
-        // Let a write in progress finish before its connection goes away.
-        var entered = _writeLock.Wait(TimeSpan.FromSeconds(10));
-        try
+        _writer.Dispose(); // runs what was queued first
+        while (_readers.TryTake(out var reader))
         {
-            _writer.Dispose();
-            while (_readers.TryTake(out var reader))
-            {
-                reader.Dispose();
-            }
-        }
-        finally
-        {
-            if (entered)
-            {
-                _writeLock.Release();
-            }
+            reader.Dispose();
         }
     }
 
@@ -472,34 +461,11 @@ public sealed partial class SqliteJobStore : IJobStore, IDisposable, IAsyncDispo
         return changed == 1;
     }
 
-    /// <summary>Runs <paramref name="write"/> on the writer connection, one at a time (an autocommit statement: one transaction).</summary>
-    private async ValueTask<T> WriteAsync<T>(bool durable, Func<SqliteConnectionSlot, T> write, CancellationToken cancellationToken)
+    /// <summary>Runs <paramref name="write"/> on the writer connection; returns once it is committed.</summary>
+    private ValueTask<T> WriteAsync<T>(bool durable, Func<SqliteConnectionSlot, T> write, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            if (!durable || _durability != SqliteDurability.Acknowledged)
-            {
-                return write(_writer);
-            }
-
-            // What the client is told is stored must survive a power loss too: fsync this commit.
-            _writer.Execute("PRAGMA synchronous = FULL;");
-            try
-            {
-                return write(_writer);
-            }
-            finally
-            {
-                _writer.Execute("PRAGMA synchronous = NORMAL;");
-            }
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
+        return _writer.WriteAsync(durable, write, cancellationToken);
     }
 
     /// <summary>Runs <paramref name="read"/> on a pooled read-only connection (WAL: readers do not wait for the writer).</summary>

@@ -153,6 +153,31 @@ public sealed class SqliteJobStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task A_failed_write_in_a_group_commit_fails_only_its_caller()
+    {
+        // Many concurrent writes share commits; the duplicates among them fail alone, the rest are stored.
+        await using var store = new SqliteJobStore(DatabasePath, TimeProvider.System);
+        var attempts = Enumerable.Range(0, 200).Select(i => store.EnqueueAsync(NewJob($"job-{i % 150}"), Ct).AsTask()).ToList();
+        try
+        {
+            await Task.WhenAll(attempts);
+        }
+        catch (InvalidOperationException)
+        {
+        }
+
+        Assert.Equal(50, attempts.Count(t => t.IsFaulted && t.Exception!.InnerException is InvalidOperationException));
+        Assert.Equal(150, attempts.Count(t => t.IsCompletedSuccessfully));
+        Assert.Equal(150, await store.CountUnfinishedAsync(Ct));
+        Assert.True(store.Writer.Grouped.Writes > 0, "no two writes shared a commit");
+
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => store.EnqueueAsync(NewJob("never"), cancelled.Token).AsTask());
+        Assert.Null(await store.GetAsync("never", Ct));
+    }
+
+    [Fact]
     public async Task Async_jobs_survive_a_host_restart()
     {
         string finishedId;

@@ -2,7 +2,11 @@
 // (appsettings.json, environment variables such as Bifrost__Providers__openai__BaseUrl, command line).
 var builder = WebApplication.CreateBuilder(args);
 
-builder.Services.AddBifrost(builder.Configuration.GetSection("Bifrost"));
+// Jobs (async inference, batches) live in a SQLite file so they survive restarts and crashes; files (batch input and
+// output) in the file-system store. Both default to App_Data/bifrost under the content root
+// (Bifrost:Sqlite:Path and Bifrost:Files:Directory move them).
+builder.Services.AddBifrost(builder.Configuration.GetSection("Bifrost"))
+    .UseSqliteJobStore(builder.Configuration["Bifrost:Sqlite:Path"] is { Length: > 0 } path ? path : "App_Data/bifrost/jobs.db");
 
 var app = builder.Build();
 

@@ -1,0 +1,45 @@
+using Bifrost.Middleware;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the SQLite job store.</summary>
+public static class SqliteBifrostBuilderExtensions
+{
+    /// <summary>
+    /// Keeps the gateway's jobs (async inference, batches) in a SQLite database file, so they survive restarts and
+    /// crashes: replaces the default in-memory <see cref="IJobStore"/>. Files (batch input and output) stay in the
+    /// durable file-system store (<c>Bifrost:Files:Directory</c>).
+    /// </summary>
+    /// <param name="builder">The builder returned by <c>AddBifrost</c>.</param>
+    /// <param name="connectionStringOrPath">
+    /// A file path such as <c>App_Data/bifrost/jobs.db</c>, or a Microsoft.Data.Sqlite connection string
+    /// (<c>Data Source=...</c>). A relative path is resolved against the host's content root (else the app's base
+    /// directory); the directory is created when missing.
+    /// </param>
+    /// <returns>The builder.</returns>
+    public static IBifrostBuilder UseSqliteJobStore(this IBifrostBuilder builder, string connectionStringOrPath)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionStringOrPath);
+
+        // Fails here, at registration, for an in-memory or read-only database rather than at the first job.
+        _ = SqliteJobStore.Normalize(connectionStringOrPath, baseDirectory: null);
+
+        var services = builder.Services;
+        services.RemoveAll<SqliteJobStore>();
+        services.AddSingleton(sp =>
+        {
+            var root = sp.GetService<IHostEnvironment>()?.ContentRootPath ?? AppContext.BaseDirectory;
+            var connectionString = SqliteJobStore.Normalize(connectionStringOrPath, root).ToString();
+            return new SqliteJobStore(connectionString, sp.GetService<TimeProvider>() ?? TimeProvider.System, sp.GetService<ILogger<SqliteJobStore>>());
+        });
+
+        // Replace whatever is registered (AddBifrost's in-memory default uses TryAdd, so a later AddBifrost keeps this one).
+        services.RemoveAll<IJobStore>();
+        services.AddSingleton<IJobStore>(static sp => sp.GetRequiredService<SqliteJobStore>());
+        return builder;
+    }
+}

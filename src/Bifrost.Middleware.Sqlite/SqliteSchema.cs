@@ -1,0 +1,107 @@
+using Microsoft.Data.Sqlite;
+
+namespace Bifrost.Middleware.Sqlite;
+
+/// <summary>
+/// The store's tables, created and migrated on start. <c>bifrost_schema_version</c> records every migration applied;
+/// a database written by a newer version of the library (a higher version than <see cref="Latest"/>) is refused rather
+/// than misread.
+/// </summary>
+internal static class SqliteSchema
+{
+    /// <summary>The schema version this code reads and writes.</summary>
+    public static int Latest => Migrations[^1].Version;
+
+    /// <summary>Ordered migrations; never edit one that shipped, add the next.</summary>
+    private static readonly (int Version, string Description, string Sql)[] Migrations =
+    [
+        (1, "jobs table with claim, lease, owner and expiry indexes", """
+            CREATE TABLE bifrost_jobs (
+                seq                    INTEGER PRIMARY KEY AUTOINCREMENT, -- insertion order: listing order and FIFO tie-break
+                id                     TEXT    NOT NULL UNIQUE,
+                kind                   TEXT    NOT NULL,
+                owner                  TEXT    NOT NULL,
+                payload                BLOB    NOT NULL,
+                status                 INTEGER NOT NULL,                  -- JobStatus: 0 pending, 1 processing, 2 completed, 3 failed, 4 cancelled
+                version                INTEGER NOT NULL DEFAULT 0,        -- fencing token, +1 per claim
+                attempts               INTEGER NOT NULL DEFAULT 0,
+                max_attempts           INTEGER NOT NULL,
+                created_at             INTEGER NOT NULL,                  -- all times: unix milliseconds from the store's TimeProvider
+                started_at             INTEGER,
+                completed_at           INTEGER,
+                expires_at             INTEGER,                           -- set when the job finishes
+                result_ttl_ms          INTEGER NOT NULL,
+                ready_at               INTEGER NOT NULL,                  -- queue position of a pending job: enqueue time, or the end of its backoff
+                not_before             INTEGER,
+                lease_owner            TEXT,
+                lease_expires_at       INTEGER,
+                cancellation_requested INTEGER NOT NULL DEFAULT 0,
+                progress               BLOB,
+                status_code            INTEGER,
+                result                 BLOB
+            );
+            -- claim: the oldest due pending job, and the processing jobs whose lease ran out
+            CREATE INDEX ix_bifrost_jobs_ready ON bifrost_jobs (ready_at, seq) WHERE status = 0;
+            CREATE INDEX ix_bifrost_jobs_lease ON bifrost_jobs (lease_expires_at, seq) WHERE status = 1;
+            -- listing an owner's jobs of a kind, newest first
+            CREATE INDEX ix_bifrost_jobs_owner ON bifrost_jobs (owner, kind, seq);
+            -- expiry of finished jobs
+            CREATE INDEX ix_bifrost_jobs_expiry ON bifrost_jobs (expires_at) WHERE expires_at IS NOT NULL;
+            """),
+    ];
+
+    /// <summary>Creates the tables or brings them to <see cref="Latest"/>, in one write transaction. Returns (from, to).</summary>
+    public static (int From, int To) Migrate(SqliteConnection connection, long nowMs)
+    {
+        using var transaction = connection.BeginTransaction(deferred: false); // BEGIN IMMEDIATE: one migrator at a time
+        Execute(connection, transaction, """
+            CREATE TABLE IF NOT EXISTS bifrost_schema_version (
+                version     INTEGER PRIMARY KEY,
+                applied_at  INTEGER NOT NULL,
+                description TEXT    NOT NULL
+            );
+            """);
+
+        long current;
+        using (var command = connection.CreateCommand())
+        {
+            command.Transaction = transaction;
+            command.CommandText = "SELECT COALESCE(MAX(version), 0) FROM bifrost_schema_version;";
+            current = (long)command.ExecuteScalar()!;
+        }
+
+        if (current > Latest)
+        {
+            throw new InvalidOperationException(
+                $"The SQLite job store '{connection.DataSource}' has schema version {current}, newer than this version of Bifrost.Middleware.Sqlite supports ({Latest}). Upgrade the package or use another database file.");
+        }
+
+        foreach (var (version, description, sql) in Migrations)
+        {
+            if (version <= current)
+            {
+                continue;
+            }
+
+            Execute(connection, transaction, sql);
+            using var record = connection.CreateCommand();
+            record.Transaction = transaction;
+            record.CommandText = "INSERT INTO bifrost_schema_version (version, applied_at, description) VALUES ($version, $now, $description);";
+            record.Parameters.AddWithValue("$version", version);
+            record.Parameters.AddWithValue("$now", nowMs);
+            record.Parameters.AddWithValue("$description", description);
+            record.ExecuteNonQuery();
+        }
+
+        transaction.Commit();
+        return ((int)current, Latest);
+    }
+
+    private static void Execute(SqliteConnection connection, SqliteTransaction transaction, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+}

@@ -19,7 +19,8 @@ namespace Bifrost.Middleware.PostgreSql;
 /// <para>An upload is one transaction: a failed, cancelled or too large upload leaves nothing behind.</para>
 /// <para>A file written line by line (<see cref="OpenAppendAsync"/>, batch outputs) gets one row per line, each committed
 /// before <see cref="IAppendableFile.AppendLineAsync"/> returns. A row is a whole line or nothing, so a crash can never
-/// leave half a line: on reopen the file holds exactly the lines appended before.</para>
+/// leave half a line: on reopen the file holds exactly the lines appended before (content not ending with a newline,
+/// which only other writers could leave, is cut back to its last newline, as the file-system store does).</para>
 /// </remarks>
 public sealed class PostgreSqlFileStore : IFileStore
 {
@@ -192,7 +193,7 @@ public sealed class PostgreSqlFileStore : IFileStore
             await create.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        var length = await ContentLengthAsync(file.Id, cancellationToken).ConfigureAwait(false);
+        var length = await CutPartialLineAsync(file.Id, cancellationToken).ConfigureAwait(false);
         return new AppendableFile(this, file, length);
     }
 
@@ -222,6 +223,55 @@ public sealed class PostgreSqlFileStore : IFileStore
         }
 
         return rows;
+    }
+
+    /// <summary>
+    /// Cuts anything after the file's last newline, as the file-system store does after a crash. Rows appended line by
+    /// line always end with one, so this only trims content that was not written by <see cref="IAppendableFile.AppendLineAsync"/>.
+    /// </summary>
+    /// <returns>The length of the content that remains.</returns>
+    private async Task<long> CutPartialLineAsync(string id, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            long start;
+            byte[] data;
+            await using (var last = _dataSource.CreateCommand($"SELECT start, data FROM {_q}.file_chunks WHERE file_id = @id ORDER BY start DESC LIMIT 1"))
+            {
+                Add(last, "id", id);
+                await using var reader = await last.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    return 0;
+                }
+
+                start = reader.GetInt64(0);
+                data = reader.GetFieldValue<byte[]>(1);
+            }
+
+            if (data.Length > 0 && data[^1] == (byte)'\n')
+            {
+                return start + data.Length;
+            }
+
+            var newline = Array.LastIndexOf(data, (byte)'\n');
+            await using var cut = _dataSource.CreateCommand(newline >= 0
+                ? $"UPDATE {_q}.file_chunks SET data = @data, length = @length WHERE file_id = @id AND start = @start"
+                : $"DELETE FROM {_q}.file_chunks WHERE file_id = @id AND start = @start");
+            Add(cut, "id", id);
+            Add(cut, "start", start);
+            if (newline >= 0)
+            {
+                cut.Parameters.Add(new NpgsqlParameter<ReadOnlyMemory<byte>>("data", NpgsqlDbType.Bytea) { TypedValue = data.AsMemory(0, newline + 1) });
+                Add(cut, "length", newline + 1);
+            }
+
+            await cut.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            if (newline >= 0)
+            {
+                return start + newline + 1;
+            }
+        }
     }
 
     private async Task<long> ContentLengthAsync(string id, CancellationToken cancellationToken)

@@ -2,7 +2,16 @@
 // (appsettings.json, environment variables such as Bifrost__Providers__openai__BaseUrl, command line).
 var builder = WebApplication.CreateBuilder(args);
 
-builder.Services.AddBifrost(builder.Configuration.GetSection("Bifrost"));
+var bifrost = builder.Services.AddBifrost(builder.Configuration.GetSection("Bifrost"));
+
+// Several instances sharing jobs, batches and files: set Bifrost:PostgreSql:ConnectionString (e.g. the environment
+// variable Bifrost__PostgreSql__ConnectionString; Schema, UseForFiles, FileChunkSize and Listen may be set beside it).
+// Without it the default stores stay.
+var postgres = builder.Configuration.GetSection("Bifrost:PostgreSql");
+if (!string.IsNullOrWhiteSpace(postgres["ConnectionString"]))
+{
+    bifrost.UsePostgreSqlJobStore(options => postgres.Bind(options));
+}
 
 var app = builder.Build();
 

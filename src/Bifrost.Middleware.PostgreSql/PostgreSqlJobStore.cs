@@ -15,8 +15,9 @@ namespace Bifrost.Middleware.PostgreSql;
 /// (SELECT id ... ORDER BY ready_seq FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING ...</c>, so concurrent claimers never
 /// wait for each other and never get the same job. Every later write of a worker is fenced: it changes the row only
 /// while the job is processing under the worker's version and its lease has not run out.</para>
-/// <para>Enqueueing a job and releasing one for a retry send <c>NOTIFY bifrost_jobs_&lt;schema&gt;</c> in the same
-/// transaction; instances listening (see <see cref="PostgreSqlStoreOptions.Listen"/>) wake their idle workers.</para>
+/// <para>Enqueueing a job and releasing one for a retry send <c>NOTIFY bifrost_jobs_&lt;schema&gt;</c> once committed
+/// (in a statement of their own: a notifying transaction would serialize the commits); instances listening (see
+/// <see cref="PostgreSqlStoreOptions.Listen"/>) wake their idle workers.</para>
 /// <para>All times come from the <see cref="TimeProvider"/> given (never the database clock), at microsecond precision.</para>
 /// <para>The schema is created or migrated on first use (or by <see cref="InitializeAsync"/>).</para>
 /// </remarks>
@@ -29,7 +30,7 @@ public sealed class PostgreSqlJobStore : IJobStore
     private readonly NpgsqlDataSource _dataSource;
     private readonly TimeProvider _time;
     private readonly PostgreSqlInitializer _initializer;
-    private readonly string _channel;
+    private readonly PostgreSqlNotifier _notifier;
     private readonly string _enqueueSql;
     private readonly string _getSql;
     private readonly string _claimSql;
@@ -37,7 +38,6 @@ public sealed class PostgreSqlJobStore : IJobStore
     private readonly string _progressSql;
     private readonly string _finishSql;
     private readonly string _releaseSql;
-    private readonly string _releaseNotifySql;
     private readonly string _cancelSql;
     private readonly string _listSql;
     private readonly string _expireSql;
@@ -54,18 +54,17 @@ public sealed class PostgreSqlJobStore : IJobStore
         _time = timeProvider ?? throw new ArgumentNullException(nameof(timeProvider));
         PostgreSqlStoreOptions.ValidateSchema(schema);
         Schema = schema;
-        _initializer = new PostgreSqlInitializer(dataSource, schema, (ILogger?)logger ?? NullLogger.Instance);
-        _channel = PostgreSqlSchema.Channel(schema);
+        var log = (ILogger?)logger ?? NullLogger.Instance;
+        _initializer = new PostgreSqlInitializer(dataSource, schema, log);
+        _notifier = new PostgreSqlNotifier(dataSource, PostgreSqlSchema.Channel(schema), log);
 
         var q = PostgreSqlSchema.Quote(schema);
         var nextSeq = $"nextval('{q}.job_seq')";
         _enqueueSql = $"""
-            WITH n AS (SELECT {nextSeq} AS seq),
-            i AS (
-                INSERT INTO {q}.jobs (id, seq, ready_seq, kind, owner, payload, status, max_attempts, created_at, result_ttl_us)
-                SELECT @id, n.seq, n.seq, @kind, @owner, @payload, 0, @max_attempts, @now, @ttl FROM n
-                RETURNING {Columns})
-            SELECT {Columns}, pg_notify(@channel, '') FROM i
+            WITH n AS (SELECT {nextSeq} AS seq)
+            INSERT INTO {q}.jobs (id, seq, ready_seq, kind, owner, payload, status, max_attempts, created_at, result_ttl_us)
+            SELECT @id, n.seq, n.seq, @kind, @owner, @payload, 0, @max_attempts, @now, @ttl FROM n
+            RETURNING {Columns}
             """;
         _getSql = $"SELECT {Columns} FROM {q}.jobs WHERE id = @id AND {NotExpired}";
         _claimSql = $"""
@@ -81,23 +80,24 @@ public sealed class PostgreSqlJobStore : IJobStore
                 LIMIT 1)
             RETURNING {Columns}
             """;
-        _renewSql = $"UPDATE {q}.jobs SET lease_expires_at = @lease_expires WHERE {Fence}";
-        _progressSql = $"UPDATE {q}.jobs SET progress = @progress WHERE {Fence}";
+        // Renewals and progress are committed without waiting for the WAL flush (for their own transaction only): losing
+        // the last one in a crash of the database server costs an earlier takeover or an older progress document, never a
+        // wrong result, since the versions that fence the writes come from the flushed claims.
+        const string NoFlush = "WITH c AS (SELECT set_config('synchronous_commit', 'off', true))";
+        _renewSql = $"{NoFlush} UPDATE {q}.jobs SET lease_expires_at = @lease_expires FROM c WHERE {Fence}";
+        _progressSql = $"{NoFlush} UPDATE {q}.jobs SET progress = @progress FROM c WHERE {Fence}";
         _finishSql = $"""
             UPDATE {q}.jobs
             SET status = @status, status_code = @status_code, result = @result, completed_at = @now,
                 expires_at = @now + result_ttl_us * interval '1 microsecond', lease_owner = NULL, lease_expires_at = NULL
             WHERE {Fence}
             """;
-        var release = $"""
+        _releaseSql = $"""
             UPDATE {q}.jobs
             SET status = 0, lease_owner = NULL, lease_expires_at = NULL, not_before = @not_before,
                 attempts = attempts + @attempt, ready_seq = {nextSeq}
             WHERE {Fence}
-            RETURNING id
             """;
-        _releaseSql = $"WITH r AS ({release}) SELECT 1 FROM r";
-        _releaseNotifySql = $"WITH r AS ({release}) SELECT 1, pg_notify(@channel, '') FROM r";
         _cancelSql = $"""
             UPDATE {q}.jobs
             SET status = CASE WHEN status = 0 THEN 4 ELSE status END,
@@ -139,11 +139,12 @@ public sealed class PostgreSqlJobStore : IJobStore
         Add(command, "max_attempts", Math.Max(1, job.MaxAttempts));
         Add(command, "now", Now());
         Add(command, "ttl", Microseconds(job.ResultTtl));
-        Add(command, "channel", _channel);
         try
         {
-            return await ReadOneAsync(command, cancellationToken).ConfigureAwait(false)
+            var stored = await ReadOneAsync(command, cancellationToken).ConfigureAwait(false)
                 ?? throw new InvalidOperationException($"The job '{job.Id}' was not stored.");
+            _notifier.Request();
+            return stored;
         }
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
         {
@@ -215,17 +216,20 @@ public sealed class PostgreSqlJobStore : IJobStore
         await _initializer.EnsureAsync(cancellationToken).ConfigureAwait(false);
         var now = Now();
         DateTimeOffset? due = notBefore is { } nb ? Truncate(nb.ToUniversalTime()) : null;
-        var notify = due is null || due <= now; // a job due later is found by polling when due
-        await using var command = FencedCommand(notify ? _releaseNotifySql : _releaseSql, lease, now);
+        await using var command = FencedCommand(_releaseSql, lease, now);
         Add(command, "not_before", due);
         Add(command, "attempt", countAttempt ? 1 : 0);
-        if (notify)
+        if (await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) != 1)
         {
-            Add(command, "channel", _channel);
+            return false;
         }
 
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        if (due is null || due <= now)
+        {
+            _notifier.Request(); // a job due later is found by polling when due
+        }
+
+        return true;
     }
 
     /// <inheritdoc />

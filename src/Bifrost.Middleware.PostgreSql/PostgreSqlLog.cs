@@ -16,6 +16,9 @@ internal static partial class PostgreSqlLog
     [LoggerMessage(603, LogLevel.Warning, "The job notification connection failed; reconnecting in {DelayMs} ms (workers keep polling meanwhile).")]
     public static partial void ListenFailed(ILogger logger, long delayMs, Exception exception);
 
+    [LoggerMessage(605, LogLevel.Debug, "NOTIFY on {Channel} failed; other instances find the job at their next poll.")]
+    public static partial void NotifyFailed(ILogger logger, string channel, Exception exception);
+
     [LoggerMessage(604, LogLevel.Error, "Creating or migrating the PostgreSQL schema {Schema} failed.")]
     public static partial void MigrationFailed(ILogger logger, string schema, Exception exception);
 }

@@ -56,7 +56,8 @@ public sealed class PostgreSqlStoreTests : IAsyncDisposable
     [Fact]
     public void Registration_replaces_the_job_and_file_stores()
     {
-        var connectionString = PostgresTestDatabase.Require();
+        // Needs no server: nothing connects until a store is used or the host starts.
+        const string connectionString = "Host=127.0.0.1;Port=1;Username=nobody;Database=none";
         var services = new ServiceCollection();
         services.AddBifrost().UsePostgreSqlJobStore(o =>
         {
@@ -80,6 +81,36 @@ public sealed class PostgreSqlStoreTests : IAsyncDisposable
 
         Assert.Throws<ArgumentException>(() => new ServiceCollection().AddBifrost().UsePostgreSqlJobStore(o => { o.ConnectionString = connectionString; o.Schema = "Bad-Name"; }));
         Assert.Throws<ArgumentException>(() => new ServiceCollection().AddBifrost().UsePostgreSqlJobStore(" "));
+    }
+
+    [Theory]
+    [InlineData("bifrost", true)]
+    [InlineData("_tenant_42", true)]
+    [InlineData("Bifrost", false)]
+    [InlineData("bad-name", false)]
+    [InlineData("x\"; DROP TABLE jobs; --", false)]
+    [InlineData("", false)]
+    [InlineData("a_schema_name_that_is_far_too_long_for_a_channel", false)]
+    public void Schema_names_are_checked(string schema, bool valid)
+    {
+        var options = new PostgreSqlStoreOptions { ConnectionString = "Host=x", Schema = schema };
+        if (valid)
+        {
+            options.Validate();
+            Assert.Equal("bifrost_jobs_" + schema, PostgreSqlSchema.Channel(schema));
+        }
+        else
+        {
+            Assert.Throws<ArgumentException>(options.Validate);
+        }
+    }
+
+    [Fact]
+    public void Options_need_a_connection_string_and_a_sane_chunk_size()
+    {
+        Assert.Throws<ArgumentException>(new PostgreSqlStoreOptions().Validate);
+        Assert.Throws<ArgumentException>(new PostgreSqlStoreOptions { ConnectionString = "Host=x", FileChunkSize = 1000 }.Validate);
+        new PostgreSqlStoreOptions { ConnectionString = "Host=x" }.Validate();
     }
 
     [Fact]

@@ -44,7 +44,8 @@ public sealed class PostgreSqlFileStore : IFileStore
     {
         _dataSource = dataSource ?? throw new ArgumentNullException(nameof(dataSource));
         _time = timeProvider ?? throw new ArgumentNullException(nameof(timeProvider));
-        new PostgreSqlStoreOptions { ConnectionString = "-", Schema = schema, FileChunkSize = chunkSize }.Validate();
+        PostgreSqlStoreOptions.ValidateSchema(schema);
+        PostgreSqlStoreOptions.ValidateChunkSize(chunkSize);
         _chunkSize = chunkSize;
         _initializer = new PostgreSqlInitializer(dataSource, schema, (ILogger?)logger ?? NullLogger.Instance);
         _q = PostgreSqlSchema.Quote(schema);

@@ -38,9 +38,14 @@ public sealed partial class PostgreSqlStoreOptions
         }
 
         ValidateSchema(Schema);
-        if (FileChunkSize is < 64 * 1024 or > 64 * 1024 * 1024)
+        ValidateChunkSize(FileChunkSize);
+    }
+
+    internal static void ValidateChunkSize(int chunkSize)
+    {
+        if (chunkSize is < 64 * 1024 or > 64 * 1024 * 1024)
         {
-            throw new ArgumentException($"FileChunkSize must be between 64 KiB and 64 MiB; it is {FileChunkSize}.", nameof(FileChunkSize));
+            throw new ArgumentException($"FileChunkSize must be between 64 KiB and 64 MiB; it is {chunkSize}.", nameof(chunkSize));
         }
     }
 

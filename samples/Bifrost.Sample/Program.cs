@@ -5,8 +5,17 @@ var builder = WebApplication.CreateBuilder(args);
 // Jobs (async inference, batches) live in a SQLite file so they survive restarts and crashes; files (batch input and
 // output) in the file-system store. Both default to App_Data/bifrost under the content root
 // (Bifrost:Sqlite:Path and Bifrost:Files:Directory move them).
-builder.Services.AddBifrost(builder.Configuration.GetSection("Bifrost"))
+var bifrost = builder.Services.AddBifrost(builder.Configuration.GetSection("Bifrost"))
     .UseSqliteJobStore(builder.Configuration["Bifrost:Sqlite:Path"] is { Length: > 0 } path ? path : "App_Data/bifrost/jobs.db");
+
+// Several instances sharing jobs, batches and files: set Bifrost:PostgreSql:ConnectionString (e.g. the environment
+// variable Bifrost__PostgreSql__ConnectionString; Schema, UseForFiles, FileChunkSize and Listen may be set beside it).
+// It replaces the SQLite job store and the file-system file store.
+var postgres = builder.Configuration.GetSection("Bifrost:PostgreSql");
+if (!string.IsNullOrWhiteSpace(postgres["ConnectionString"]))
+{
+    bifrost.UsePostgreSqlJobStore(options => postgres.Bind(options));
+}
 
 var app = builder.Build();
 

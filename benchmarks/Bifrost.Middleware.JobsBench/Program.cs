@@ -1,0 +1,220 @@
+// Job store throughput, end to end over HTTP on loopback: an in-process Kestrel host with the gateway (local provider,
+// instant echo) on each store in turn.
+//   async submits/s: POST chat/completions with x-bf-async: true from --concurrency clients (accepted = stored)
+//   async jobs/s:    from the first submit until the store holds no unfinished job (all run and stored)
+//   batch lines/s:   a batch of --lines lines, from its creation until it reads completed
+// Usage: dotnet run -c Release --project benchmarks/Bifrost.Middleware.JobsBench -- [--postgres <conn>] [--submits 5000]
+//        [--lines 5000] [--concurrency 32] [--rounds 3]   (--postgres defaults to $BIFROST_TEST_POSTGRES; without it only in-memory runs)
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Bifrost.Middleware;
+using Npgsql;
+
+var settings = Settings.Parse(args);
+var stores = new List<string> { "in-memory" };
+if (settings.Postgres is not null)
+{
+    stores.Add("postgresql");
+    stores.Add("postgresql-jobs+fs-files");
+}
+
+Console.WriteLine($"submits={settings.Submits} lines={settings.Lines} concurrency={settings.Concurrency} rounds={settings.Rounds} cpus={Environment.ProcessorCount} load={LoadAverage()}");
+Console.WriteLine("| store | round | async submits/s | async jobs/s | batch lines/s |");
+Console.WriteLine("|---|---|---|---|---|");
+var results = new Dictionary<string, List<(double Submits, double Jobs, double Lines)>>();
+for (var round = 1; round <= settings.Rounds; round++)
+{
+    foreach (var store in stores)
+    {
+        var result = await RunAsync(store, settings);
+        (results.TryGetValue(store, out var list) ? list : results[store] = []).Add(result);
+        Console.WriteLine($"| {store} | {round} | {result.Submits:F0} | {result.Jobs:F0} | {result.Lines:F0} |");
+    }
+}
+
+Console.WriteLine();
+Console.WriteLine("| store | async submits/s (median) | async jobs/s (median) | batch lines/s (median) |");
+Console.WriteLine("|---|---|---|---|");
+foreach (var (store, list) in results)
+{
+    Console.WriteLine($"| {store} | {Median(list.Select(r => r.Submits)):F0} | {Median(list.Select(r => r.Jobs)):F0} | {Median(list.Select(r => r.Lines)):F0} |");
+}
+
+Console.WriteLine($"load={LoadAverage()}");
+return 0;
+
+static async Task<(double Submits, double Jobs, double Lines)> RunAsync(string store, Settings settings)
+{
+    var schema = "bench_" + Guid.NewGuid().ToString("N")[..12];
+    var filesDirectory = Path.Combine(Path.GetTempPath(), "bifrost-bench-" + Guid.NewGuid().ToString("N")[..8]);
+    var builder = WebApplication.CreateSlimBuilder();
+    builder.Logging.ClearProviders();
+    builder.WebHost.UseUrls("http://127.0.0.1:0");
+    var bifrost = builder.Services.AddBifrost(options =>
+    {
+        options.DefaultProvider = "local";
+        options.Providers["local"] = new ProviderOptions { Type = "local" };
+        options.Files.Directory = filesDirectory;
+        options.Jobs.MaxQueuedJobs = 1_000_000;
+    });
+    if (store.StartsWith("postgresql", StringComparison.Ordinal))
+    {
+        bifrost.UsePostgreSqlJobStore(o =>
+        {
+            o.ConnectionString = settings.Postgres;
+            o.Schema = schema;
+            o.UseForFiles = store == "postgresql";
+        });
+    }
+
+    var app = builder.Build();
+    app.MapBifrost("/openai");
+    await app.StartAsync();
+    try
+    {
+        using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024 }) { BaseAddress = new Uri(app.Urls.Single()), Timeout = TimeSpan.FromMinutes(5) };
+        var jobs = app.Services.GetRequiredService<IJobStore>();
+
+        // Warm up (JIT, connection pools), then wait for an idle store.
+        await SubmitManyAsync(client, 200, settings.Concurrency);
+        await WaitIdleAsync(jobs);
+
+        var clock = Stopwatch.StartNew();
+        await SubmitManyAsync(client, settings.Submits, settings.Concurrency);
+        var submitted = clock.Elapsed;
+        await WaitIdleAsync(jobs);
+        var ran = clock.Elapsed;
+
+        var fileId = await UploadAsync(client, settings.Lines);
+        clock.Restart();
+        var batchId = await CreateBatchAsync(client, fileId);
+        while (true)
+        {
+            var batch = await GetJsonAsync(client, $"openai/v1/batches/{batchId}");
+            var status = batch.GetProperty("status").GetString();
+            if (status == "completed")
+            {
+                var completed = batch.GetProperty("request_counts").GetProperty("completed").GetInt32();
+                if (completed != settings.Lines)
+                {
+                    throw new InvalidOperationException($"batch completed {completed} of {settings.Lines} lines");
+                }
+
+                break;
+            }
+
+            if (status is "failed" or "expired" or "cancelled")
+            {
+                throw new InvalidOperationException($"batch ended {status}: {batch}");
+            }
+
+            await Task.Delay(20);
+        }
+
+        var batchTime = clock.Elapsed;
+        return (settings.Submits / submitted.TotalSeconds, settings.Submits / ran.TotalSeconds, settings.Lines / batchTime.TotalSeconds);
+    }
+    finally
+    {
+        await app.StopAsync();
+        await app.DisposeAsync();
+        if (Directory.Exists(filesDirectory))
+        {
+            Directory.Delete(filesDirectory, recursive: true);
+        }
+
+        if (store.StartsWith("postgresql", StringComparison.Ordinal))
+        {
+            await using var dataSource = NpgsqlDataSource.Create(settings.Postgres!);
+            await using var drop = dataSource.CreateCommand($"DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+            await drop.ExecuteNonQueryAsync();
+        }
+    }
+}
+
+static async Task SubmitManyAsync(HttpClient client, int count, int concurrency)
+{
+    var body = """{"model":"local/echo","messages":[{"role":"user","content":"Hello, async world!"}]}""";
+    var next = -1;
+    await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
+    {
+        while (Interlocked.Increment(ref next) < count)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "openai/v1/chat/completions") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+            request.Headers.Add("x-bf-async", "true");
+            using var response = await client.SendAsync(request);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new InvalidOperationException($"submit answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+            }
+        }
+    }));
+}
+
+static async Task WaitIdleAsync(IJobStore jobs)
+{
+    while (await jobs.CountUnfinishedAsync(CancellationToken.None) > 0)
+    {
+        await Task.Delay(10);
+    }
+}
+
+static async Task<string> UploadAsync(HttpClient client, int lines)
+{
+    var jsonl = new StringBuilder();
+    for (var i = 0; i < lines; i++)
+    {
+        jsonl.Append(new JsonObject
+        {
+            ["custom_id"] = $"line-{i}",
+            ["method"] = "POST",
+            ["url"] = "/v1/chat/completions",
+            ["body"] = new JsonObject { ["model"] = "local/echo", ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = $"line {i}" }) },
+        }.ToJsonString()).Append('\n');
+    }
+
+    using var form = new MultipartFormDataContent();
+    form.Add(new StringContent("batch"), "purpose");
+    var file = new ByteArrayContent(Encoding.UTF8.GetBytes(jsonl.ToString()));
+    file.Headers.ContentType = new MediaTypeHeaderValue("application/jsonl");
+    form.Add(file, "file", "bench.jsonl");
+    using var response = await client.PostAsync("openai/v1/files", form);
+    var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+    return response.IsSuccessStatusCode ? json.GetProperty("id").GetString()! : throw new InvalidOperationException($"upload: {json}");
+}
+
+static async Task<string> CreateBatchAsync(HttpClient client, string fileId)
+{
+    var body = new JsonObject { ["input_file_id"] = fileId, ["endpoint"] = "/v1/chat/completions", ["completion_window"] = "24h" }.ToJsonString();
+    using var response = await client.PostAsync("openai/v1/batches", new StringContent(body, Encoding.UTF8, "application/json"));
+    var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+    return response.IsSuccessStatusCode ? json.GetProperty("id").GetString()! : throw new InvalidOperationException($"create batch: {json}");
+}
+
+static async Task<JsonElement> GetJsonAsync(HttpClient client, string path)
+{
+    using var response = await client.GetAsync(path);
+    return JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone();
+}
+
+static double Median(IEnumerable<double> values)
+{
+    var sorted = values.Order().ToArray();
+    return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+}
+
+static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
+
+internal sealed record Settings(string? Postgres, int Submits, int Lines, int Concurrency, int Rounds)
+{
+    public static Settings Parse(string[] args)
+    {
+        string? Value(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+        int Int(string name, int fallback) => Value(name) is { } v ? int.Parse(v, System.Globalization.CultureInfo.InvariantCulture) : fallback;
+        var postgres = Value("--postgres") ?? Environment.GetEnvironmentVariable("BIFROST_TEST_POSTGRES");
+        return new Settings(string.IsNullOrWhiteSpace(postgres) ? null : postgres, Int("--submits", 5000), Int("--lines", 5000), Int("--concurrency", 32), Int("--rounds", 3));
+    }
+}

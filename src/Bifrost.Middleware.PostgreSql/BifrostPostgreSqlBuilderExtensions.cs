@@ -1,0 +1,76 @@
+using Bifrost.Middleware;
+using Bifrost.Middleware.PostgreSql;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Puts the gateway's jobs (and files) in PostgreSQL.</summary>
+public static class BifrostPostgreSqlBuilderExtensions
+{
+    /// <summary>
+    /// Keeps async jobs and batches (and, with <paramref name="useForFiles"/>, uploaded and batch output files) in
+    /// PostgreSQL, shared by every instance using the same database: any instance answers polls, runs queued work and
+    /// takes over the jobs of an instance that died. Replaces the registered <see cref="IJobStore"/> (and <see cref="IFileStore"/>).
+    /// The schema <c>bifrost</c> is created or migrated when the host starts.
+    /// </summary>
+    /// <param name="builder">The builder returned by <c>AddBifrost</c>.</param>
+    /// <param name="connectionString">The Npgsql connection string.</param>
+    /// <param name="useForFiles">Whether files are kept in PostgreSQL too (needed when batches may run on another instance than the one that received the upload). Default true.</param>
+    /// <returns>The builder.</returns>
+    public static IBifrostBuilder UsePostgreSqlJobStore(this IBifrostBuilder builder, string connectionString, bool useForFiles = true)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        return builder.UsePostgreSqlJobStore(options =>
+        {
+            options.ConnectionString = connectionString;
+            options.UseForFiles = useForFiles;
+        });
+    }
+
+    /// <summary>Like <see cref="UsePostgreSqlJobStore(IBifrostBuilder, string, bool)"/>, with all the options (schema, chunk size, listening).</summary>
+    /// <param name="builder">The builder returned by <c>AddBifrost</c>.</param>
+    /// <param name="configure">Sets the options; <see cref="PostgreSqlStoreOptions.ConnectionString"/> is required.</param>
+    /// <returns>The builder.</returns>
+    public static IBifrostBuilder UsePostgreSqlJobStore(this IBifrostBuilder builder, Action<PostgreSqlStoreOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
+        var options = new PostgreSqlStoreOptions();
+        configure(options);
+        options.Validate();
+
+        var services = builder.Services;
+        services.RemoveAll<PostgreSqlStoreResources>();
+        services.RemoveAll<PostgreSqlJobStore>();
+        services.RemoveAll<PostgreSqlFileStore>();
+        services.AddSingleton(sp => new PostgreSqlStoreResources(options, sp.GetService<ILoggerFactory>()));
+        services.AddSingleton(static sp =>
+        {
+            var resources = sp.GetRequiredService<PostgreSqlStoreResources>();
+            return new PostgreSqlJobStore(resources.DataSource, resources.Options.Schema, sp.GetRequiredService<TimeProvider>(), sp.GetService<ILogger<PostgreSqlJobStore>>());
+        });
+        services.RemoveAll<IJobStore>();
+        services.AddSingleton<IJobStore>(static sp => sp.GetRequiredService<PostgreSqlJobStore>());
+
+        if (options.UseForFiles)
+        {
+            services.AddSingleton(static sp =>
+            {
+                var resources = sp.GetRequiredService<PostgreSqlStoreResources>();
+                return new PostgreSqlFileStore(resources.DataSource, resources.Options.Schema, sp.GetRequiredService<TimeProvider>(), resources.Options.FileChunkSize, sp.GetService<ILogger<PostgreSqlFileStore>>());
+            });
+            services.RemoveAll<IFileStore>();
+            services.AddSingleton<IFileStore>(static sp => sp.GetRequiredService<PostgreSqlFileStore>());
+        }
+
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PostgreSqlStartup>());
+        if (options.Listen)
+        {
+            services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PostgreSqlJobListener>());
+        }
+
+        return builder;
+    }
+}

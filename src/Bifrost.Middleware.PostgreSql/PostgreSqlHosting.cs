@@ -1,0 +1,118 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace Bifrost.Middleware.PostgreSql;
+
+/// <summary>The data source and options of the stores registered by <c>UsePostgreSqlJobStore</c>; disposed with the container.</summary>
+internal sealed class PostgreSqlStoreResources(PostgreSqlStoreOptions options, ILoggerFactory? loggerFactory) : IAsyncDisposable, IDisposable
+{
+    public PostgreSqlStoreOptions Options { get; } = options;
+
+    public NpgsqlDataSource DataSource { get; } = Build(options, loggerFactory);
+
+    public ValueTask DisposeAsync() => DataSource.DisposeAsync();
+
+    public void Dispose() => DataSource.Dispose();
+
+    private static NpgsqlDataSource Build(PostgreSqlStoreOptions options, ILoggerFactory? loggerFactory)
+    {
+        var builder = new NpgsqlDataSourceBuilder(options.ConnectionString);
+        if (loggerFactory is not null)
+        {
+            builder.UseLoggerFactory(loggerFactory);
+        }
+
+        return builder.Build();
+    }
+}
+
+/// <summary>Creates or migrates the schema before any hosted service starts (so the job workers never see a missing table); a database that cannot be reached stops the host with the error.</summary>
+internal sealed class PostgreSqlStartup(PostgreSqlJobStore jobs, IServiceProvider services) : IHostedLifecycleService
+{
+    public async Task StartingAsync(CancellationToken cancellationToken)
+    {
+        await jobs.InitializeAsync(cancellationToken).ConfigureAwait(false);
+        if (services.GetService<IFileStore>() is PostgreSqlFileStore files)
+        {
+            await files.InitializeAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
+
+/// <summary>
+/// Keeps one connection listening on the job queue's channel and rings this instance's <see cref="IJobDoorbell"/> on
+/// each notification (a job was enqueued or released by any instance). Reconnects with a growing delay after a failure
+/// and rings once after each (re)connect, since notifications sent while disconnected are lost. Only a hint: the
+/// workers poll the store anyway, so a lost connection delays work by at most the poll interval.
+/// </summary>
+internal sealed class PostgreSqlJobListener(PostgreSqlStoreResources resources, IJobDoorbell doorbell, TimeProvider time, ILogger<PostgreSqlJobListener> logger) : BackgroundService
+{
+    private static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(30);
+
+    /// <summary>(Re)connections so far (for tests).</summary>
+    public int Connections => Volatile.Read(ref _connections);
+
+    private int _connections;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var channel = PostgreSqlSchema.Channel(resources.Options.Schema);
+        var delay = TimeSpan.FromMilliseconds(500);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = await resources.DataSource.OpenConnectionAsync(stoppingToken).ConfigureAwait(false);
+                connection.Notification += (_, _) => doorbell.Ring();
+                await using (var listen = new NpgsqlCommand($"LISTEN \"{channel}\"", connection))
+                {
+                    await listen.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
+                }
+
+                Interlocked.Increment(ref _connections);
+                PostgreSqlLog.Listening(logger, channel);
+                delay = TimeSpan.FromMilliseconds(500);
+                doorbell.Ring();
+                while (true)
+                {
+                    if (!await connection.WaitAsync(KeepAlive, stoppingToken).ConfigureAwait(false))
+                    {
+                        // Quiet for a while: make sure the connection is still alive (a dead one throws here).
+                        await using var ping = new NpgsqlCommand("SELECT 1", connection);
+                        await ping.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                PostgreSqlLog.ListenFailed(logger, (long)delay.TotalMilliseconds, ex);
+                try
+                {
+                    await Task.Delay(delay, time, stoppingToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+
+                delay = delay * 2 < MaxDelay ? delay * 2 : MaxDelay;
+            }
+        }
+    }
+}

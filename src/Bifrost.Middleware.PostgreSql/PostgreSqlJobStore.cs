@@ -1,0 +1,347 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Bifrost.Middleware.PostgreSql;
+
+/// <summary>
+/// An <see cref="IJobStore"/> in PostgreSQL, shared by every instance of the app that uses the same database and schema:
+/// any instance can answer a poll, workers of all instances take jobs from one queue, and a job whose instance died is
+/// taken over when its lease expires.
+/// </summary>
+/// <remarks>
+/// <para>A claim is one statement: <c>UPDATE jobs SET status = processing, version = version + 1, lease... WHERE id =
+/// (SELECT id ... ORDER BY ready_seq FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING ...</c>, so concurrent claimers never
+/// wait for each other and never get the same job. Every later write of a worker is fenced: it changes the row only
+/// while the job is processing under the worker's version and its lease has not run out.</para>
+/// <para>Enqueueing a job and releasing one for a retry send <c>NOTIFY bifrost_jobs_&lt;schema&gt;</c> once committed
+/// (in a statement of their own: a notifying transaction would serialize the commits); instances listening (see
+/// <see cref="PostgreSqlStoreOptions.Listen"/>) wake their idle workers.</para>
+/// <para>All times come from the <see cref="TimeProvider"/> given (never the database clock), at microsecond precision.</para>
+/// <para>The schema is created or migrated on first use (or by <see cref="InitializeAsync"/>).</para>
+/// </remarks>
+public sealed class PostgreSqlJobStore : IJobStore
+{
+    private const string Columns = "id, kind, owner, payload, status, version, attempts, max_attempts, created_at, started_at, completed_at, expires_at, result_ttl_us, not_before, lease_owner, lease_expires_at, cancellation_requested, progress, status_code, result";
+    private const string Fence = "id = @id AND version = @version AND status = 1 AND lease_expires_at > @now";
+    private const string NotExpired = "NOT (status >= 2 AND expires_at <= @now)";
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly TimeProvider _time;
+    private readonly PostgreSqlInitializer _initializer;
+    private readonly PostgreSqlNotifier _notifier;
+    private readonly string _enqueueSql;
+    private readonly string _getSql;
+    private readonly string _claimSql;
+    private readonly string _renewSql;
+    private readonly string _progressSql;
+    private readonly string _finishSql;
+    private readonly string _releaseSql;
+    private readonly string _cancelSql;
+    private readonly string _listSql;
+    private readonly string _expireSql;
+    private readonly string _countSql;
+
+    /// <summary>Creates a store on <paramref name="dataSource"/> (not disposed by the store) in <paramref name="schema"/>.</summary>
+    /// <param name="dataSource">Where the database is.</param>
+    /// <param name="schema">The schema holding the tables (see <see cref="PostgreSqlStoreOptions.Schema"/>).</param>
+    /// <param name="timeProvider">The clock (tests pass a fake one).</param>
+    /// <param name="logger">Logs migrations; optional.</param>
+    public PostgreSqlJobStore(NpgsqlDataSource dataSource, string schema, TimeProvider timeProvider, ILogger<PostgreSqlJobStore>? logger = null)
+    {
+        _dataSource = dataSource ?? throw new ArgumentNullException(nameof(dataSource));
+        _time = timeProvider ?? throw new ArgumentNullException(nameof(timeProvider));
+        PostgreSqlStoreOptions.ValidateSchema(schema);
+        Schema = schema;
+        var log = (ILogger?)logger ?? NullLogger.Instance;
+        _initializer = new PostgreSqlInitializer(dataSource, schema, log);
+        _notifier = new PostgreSqlNotifier(dataSource, PostgreSqlSchema.Channel(schema), log);
+
+        var q = PostgreSqlSchema.Quote(schema);
+        var nextSeq = $"nextval('{q}.job_seq')";
+        _enqueueSql = $"""
+            WITH n AS (SELECT {nextSeq} AS seq)
+            INSERT INTO {q}.jobs (id, seq, ready_seq, kind, owner, payload, status, max_attempts, created_at, result_ttl_us)
+            SELECT @id, n.seq, n.seq, @kind, @owner, @payload, 0, @max_attempts, @now, @ttl FROM n
+            RETURNING {Columns}
+            """;
+        _getSql = $"SELECT {Columns} FROM {q}.jobs WHERE id = @id AND {NotExpired}";
+        _claimSql = $"""
+            UPDATE {q}.jobs
+            SET status = 1, version = version + 1, lease_owner = @worker, lease_expires_at = @lease_expires,
+                started_at = COALESCE(started_at, @now), not_before = NULL
+            WHERE id = (
+                SELECT id FROM {q}.jobs
+                WHERE status IN (0, 1)
+                  AND ((status = 0 AND (not_before IS NULL OR not_before <= @now)) OR (status = 1 AND lease_expires_at <= @now))
+                ORDER BY ready_seq
+                FOR UPDATE SKIP LOCKED
+                LIMIT 1)
+            RETURNING {Columns}
+            """;
+        // Renewals and progress are committed without waiting for the WAL flush (for their own transaction only): losing
+        // the last one in a crash of the database server costs an earlier takeover or an older progress document, never a
+        // wrong result, since the versions that fence the writes come from the flushed claims.
+        const string NoFlush = "WITH c AS (SELECT set_config('synchronous_commit', 'off', true))";
+        _renewSql = $"{NoFlush} UPDATE {q}.jobs SET lease_expires_at = @lease_expires FROM c WHERE {Fence}";
+        _progressSql = $"{NoFlush} UPDATE {q}.jobs SET progress = @progress FROM c WHERE {Fence}";
+        _finishSql = $"""
+            UPDATE {q}.jobs
+            SET status = @status, status_code = @status_code, result = @result, completed_at = @now,
+                expires_at = @now + result_ttl_us * interval '1 microsecond', lease_owner = NULL, lease_expires_at = NULL
+            WHERE {Fence}
+            """;
+        _releaseSql = $"""
+            UPDATE {q}.jobs
+            SET status = 0, lease_owner = NULL, lease_expires_at = NULL, not_before = @not_before,
+                attempts = attempts + @attempt, ready_seq = {nextSeq}
+            WHERE {Fence}
+            """;
+        _cancelSql = $"""
+            UPDATE {q}.jobs
+            SET status = CASE WHEN status = 0 THEN 4 ELSE status END,
+                completed_at = CASE WHEN status = 0 THEN @now ELSE completed_at END,
+                expires_at = CASE WHEN status = 0 THEN @now + result_ttl_us * interval '1 microsecond' ELSE expires_at END,
+                status_code = CASE WHEN status = 0 THEN 499 ELSE status_code END,
+                cancellation_requested = cancellation_requested OR status = 1
+            WHERE id = @id AND {NotExpired}
+            RETURNING {Columns}
+            """;
+        _listSql = $"""
+            SELECT {Columns} FROM {q}.jobs
+            WHERE owner = @owner AND (@kind IS NULL OR kind = @kind) AND {NotExpired}
+              AND seq < COALESCE((SELECT seq FROM {q}.jobs WHERE id = @after), 9223372036854775807)
+            ORDER BY seq DESC
+            LIMIT @limit
+            """;
+        _expireSql = $"DELETE FROM {q}.jobs WHERE status >= 2 AND expires_at <= @now";
+        _countSql = $"SELECT count(*) FROM {q}.jobs WHERE status IN (0, 1)";
+    }
+
+    /// <summary>The schema holding the tables.</summary>
+    public string Schema { get; }
+
+    /// <summary>Creates or migrates the schema now (otherwise done on first use). Safe to call from several instances at once.</summary>
+    /// <param name="cancellationToken">Cancels the wait (a migration already started still completes or rolls back).</param>
+    public Task InitializeAsync(CancellationToken cancellationToken) => _initializer.EnsureAsync(cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask<JobRecord> EnqueueAsync(NewJob job, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        await _initializer.EnsureAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _dataSource.CreateCommand(_enqueueSql);
+        Add(command, "id", job.Id);
+        Add(command, "kind", job.Kind);
+        Add(command, "owner", job.Owner);
+        command.Parameters.Add(new NpgsqlParameter<ReadOnlyMemory<byte>>("payload", NpgsqlDbType.Bytea) { TypedValue = job.Payload });
+        Add(command, "max_attempts", Math.Max(1, job.MaxAttempts));
+        Add(command, "now", Now());
+        Add(command, "ttl", Microseconds(job.ResultTtl));
+        try
+        {
+            var stored = await ReadOneAsync(command, cancellationToken).ConfigureAwait(false)
+                ?? throw new InvalidOperationException($"The job '{job.Id}' was not stored.");
+            _notifier.Request();
+            return stored;
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            throw new InvalidOperationException($"A job with id '{job.Id}' already exists.", ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<JobRecord?> GetAsync(string id, CancellationToken cancellationToken)
+    {
+        await _initializer.EnsureAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _dataSource.CreateCommand(_getSql);
+        Add(command, "id", id);
+        Add(command, "now", Now());
+        return await ReadOneAsync(command, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<JobLease?> TryClaimAsync(string workerId, TimeSpan leaseDuration, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(workerId);
+        await _initializer.EnsureAsync(cancellationToken).ConfigureAwait(false);
+        var now = Now();
+        await using var command = _dataSource.CreateCommand(_claimSql);
+        Add(command, "worker", workerId);
+        Add(command, "now", now);
+        Add(command, "lease_expires", Truncate(now + leaseDuration));
+        var job = await ReadOneAsync(command, cancellationToken).ConfigureAwait(false);
+        return job is null ? null : new JobLease(job, workerId);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<bool> RenewLeaseAsync(JobLease lease, TimeSpan leaseDuration, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        await _initializer.EnsureAsync(cancellationToken).ConfigureAwait(false);
+        var now = Now();
+        await using var command = FencedCommand(_renewSql, lease, now);
+        Add(command, "lease_expires", Truncate(now + leaseDuration));
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<bool> SaveProgressAsync(JobLease lease, ReadOnlyMemory<byte> progress, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        await _initializer.EnsureAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = FencedCommand(_progressSql, lease, Now());
+        command.Parameters.Add(new NpgsqlParameter<ReadOnlyMemory<byte>>("progress", NpgsqlDbType.Bytea) { TypedValue = progress });
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> CompleteAsync(JobLease lease, JobOutcome outcome, CancellationToken cancellationToken) =>
+        FinishAsync(lease, JobStatus.Completed, outcome, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<bool> FailAsync(JobLease lease, JobOutcome outcome, CancellationToken cancellationToken) =>
+        FinishAsync(lease, JobStatus.Failed, outcome, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<bool> MarkCancelledAsync(JobLease lease, JobOutcome outcome, CancellationToken cancellationToken) =>
+        FinishAsync(lease, JobStatus.Cancelled, outcome, cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask<bool> ReleaseAsync(JobLease lease, DateTimeOffset? notBefore, bool countAttempt, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        await _initializer.EnsureAsync(cancellationToken).ConfigureAwait(false);
+        var now = Now();
+        DateTimeOffset? due = notBefore is { } nb ? Truncate(nb.ToUniversalTime()) : null;
+        await using var command = FencedCommand(_releaseSql, lease, now);
+        Add(command, "not_before", due);
+        Add(command, "attempt", countAttempt ? 1 : 0);
+        if (await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) != 1)
+        {
+            return false;
+        }
+
+        if (due is null || due <= now)
+        {
+            _notifier.Request(); // a job due later is found by polling when due
+        }
+
+        return true;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<JobRecord?> RequestCancellationAsync(string id, CancellationToken cancellationToken)
+    {
+        await _initializer.EnsureAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _dataSource.CreateCommand(_cancelSql);
+        Add(command, "id", id);
+        Add(command, "now", Now());
+        return await ReadOneAsync(command, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<JobRecord>> ListAsync(string owner, string? kind, int limit, string? after, CancellationToken cancellationToken)
+    {
+        await _initializer.EnsureAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _dataSource.CreateCommand(_listSql);
+        Add(command, "owner", owner);
+        command.Parameters.Add(new NpgsqlParameter("kind", NpgsqlDbType.Text) { Value = (object?)kind ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter("after", NpgsqlDbType.Text) { Value = (object?)after ?? DBNull.Value });
+        Add(command, "now", Now());
+        Add(command, "limit", Math.Max(0, limit));
+        var jobs = new List<JobRecord>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            jobs.Add(Read(reader));
+        }
+
+        return jobs;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<int> ExpireAsync(CancellationToken cancellationToken)
+    {
+        await _initializer.EnsureAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _dataSource.CreateCommand(_expireSql);
+        Add(command, "now", Now());
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<long> CountUnfinishedAsync(CancellationToken cancellationToken)
+    {
+        await _initializer.EnsureAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _dataSource.CreateCommand(_countSql);
+        return (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+    }
+
+    private async ValueTask<bool> FinishAsync(JobLease lease, JobStatus status, JobOutcome outcome, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        await _initializer.EnsureAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = FencedCommand(_finishSql, lease, Now());
+        Add(command, "status", (int)status);
+        Add(command, "status_code", outcome.StatusCode);
+        command.Parameters.Add(new NpgsqlParameter<ReadOnlyMemory<byte>>("result", NpgsqlDbType.Bytea) { TypedValue = outcome.Body });
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+    }
+
+    private NpgsqlCommand FencedCommand(string sql, JobLease lease, DateTimeOffset now)
+    {
+        var command = _dataSource.CreateCommand(sql);
+        Add(command, "id", lease.JobId);
+        Add(command, "version", lease.Version);
+        Add(command, "now", now);
+        return command;
+    }
+
+    private static async Task<JobRecord?> ReadOneAsync(NpgsqlCommand command, CancellationToken cancellationToken)
+    {
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? Read(reader) : null;
+    }
+
+    private static JobRecord Read(NpgsqlDataReader reader) => new()
+    {
+        Id = reader.GetString(0),
+        Kind = reader.GetString(1),
+        Owner = reader.GetString(2),
+        Payload = reader.GetFieldValue<byte[]>(3),
+        Status = (JobStatus)reader.GetInt32(4),
+        Version = reader.GetInt64(5),
+        Attempts = reader.GetInt32(6),
+        MaxAttempts = reader.GetInt32(7),
+        CreatedAt = reader.GetFieldValue<DateTimeOffset>(8),
+        StartedAt = NullableTime(reader, 9),
+        CompletedAt = NullableTime(reader, 10),
+        ExpiresAt = NullableTime(reader, 11),
+        ResultTtl = TimeSpan.FromMicroseconds(reader.GetInt64(12)),
+        NotBefore = NullableTime(reader, 13),
+        LeaseOwner = reader.IsDBNull(14) ? null : reader.GetString(14),
+        LeaseExpiresAt = NullableTime(reader, 15),
+        CancellationRequested = reader.GetBoolean(16),
+        Progress = reader.IsDBNull(17) ? (ReadOnlyMemory<byte>?)null : new ReadOnlyMemory<byte>(reader.GetFieldValue<byte[]>(17)),
+        StatusCode = reader.IsDBNull(18) ? null : reader.GetInt32(18),
+        Result = reader.IsDBNull(19) ? (ReadOnlyMemory<byte>?)null : new ReadOnlyMemory<byte>(reader.GetFieldValue<byte[]>(19)),
+    };
+
+    private static DateTimeOffset? NullableTime(NpgsqlDataReader reader, int ordinal) =>
+        reader.IsDBNull(ordinal) ? null : reader.GetFieldValue<DateTimeOffset>(ordinal);
+
+    private static void Add<T>(NpgsqlCommand command, string name, T value) =>
+        command.Parameters.Add(new NpgsqlParameter<T>(name, value));
+
+    private static void Add(NpgsqlCommand command, string name, DateTimeOffset? value) =>
+        command.Parameters.Add(new NpgsqlParameter(name, NpgsqlDbType.TimestampTz) { Value = value is { } v ? v : DBNull.Value });
+
+    private DateTimeOffset Now() => Truncate(_time.GetUtcNow());
+
+    /// <summary>PostgreSQL keeps microseconds: every time the store hands out is cut to them, so it reads back equal.</summary>
+    private static DateTimeOffset Truncate(DateTimeOffset time) => new(time.UtcTicks - (time.UtcTicks % 10), TimeSpan.Zero);
+
+    private static long Microseconds(TimeSpan span) => span.Ticks / 10;
+}

@@ -1,0 +1,135 @@
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace Bifrost.Middleware.PostgreSql;
+
+/// <summary>
+/// Creates and migrates the stores' tables. Migrations are numbered and recorded in <c>bifrost_migrations</c>; each runs
+/// once, in one transaction, under a transaction-scoped advisory lock on the schema, so instances starting together
+/// wait for each other instead of racing (the first applies the migrations, the next ones find them applied).
+/// </summary>
+internal static class PostgreSqlSchema
+{
+    /// <summary>The migrations, in order; version = index + 1. Never edit a released one: append a new one.</summary>
+    private static readonly (string Description, string Sql)[] Migrations =
+    [
+        ("jobs and files", """
+            CREATE SEQUENCE {s}.job_seq;
+
+            CREATE TABLE {s}.jobs (
+                id text PRIMARY KEY,
+                seq bigint NOT NULL,
+                ready_seq bigint NOT NULL,
+                kind text NOT NULL,
+                owner text NOT NULL,
+                payload bytea NOT NULL,
+                status integer NOT NULL,
+                version bigint NOT NULL DEFAULT 0,
+                attempts integer NOT NULL DEFAULT 0,
+                max_attempts integer NOT NULL,
+                created_at timestamptz NOT NULL,
+                started_at timestamptz,
+                completed_at timestamptz,
+                expires_at timestamptz,
+                result_ttl_us bigint NOT NULL,
+                not_before timestamptz,
+                lease_owner text,
+                lease_expires_at timestamptz,
+                cancellation_requested boolean NOT NULL DEFAULT false,
+                progress bytea,
+                status_code integer,
+                result bytea
+            );
+            -- claims scan unfinished jobs in queue order; the predicate is repeated verbatim in the claim query
+            CREATE INDEX jobs_claimable ON {s}.jobs (ready_seq) WHERE status IN (0, 1);
+            CREATE INDEX jobs_owner ON {s}.jobs (owner, seq DESC);
+            CREATE INDEX jobs_expiry ON {s}.jobs (expires_at) WHERE status >= 2;
+
+            CREATE TABLE {s}.files (
+                id text PRIMARY KEY,
+                filename text NOT NULL,
+                purpose text NOT NULL,
+                owner text NOT NULL,
+                bytes bigint NOT NULL DEFAULT 0,
+                created_at bigint NOT NULL,
+                visible boolean NOT NULL
+            );
+            CREATE INDEX files_owner ON {s}.files (owner, created_at, id) WHERE visible;
+
+            -- a file's content: rows in byte order; "start" is the row's offset in the file
+            CREATE TABLE {s}.file_chunks (
+                file_id text NOT NULL REFERENCES {s}.files (id) ON DELETE CASCADE,
+                start bigint NOT NULL,
+                length integer NOT NULL,
+                data bytea NOT NULL,
+                PRIMARY KEY (file_id, start)
+            );
+            """),
+    ];
+
+    /// <summary>The newest schema version this code knows.</summary>
+    public static int LatestVersion => Migrations.Length;
+
+    /// <summary>The schema name, quoted for SQL.</summary>
+    public static string Quote(string schema) => "\"" + schema + "\"";
+
+    /// <summary>The NOTIFY channel of a schema's job queue.</summary>
+    public static string Channel(string schema) => "bifrost_jobs_" + schema;
+
+    /// <summary>Creates the schema and applies the migrations it lacks; returns the version now in place.</summary>
+    public static async Task<int> MigrateAsync(NpgsqlDataSource dataSource, string schema, ILogger logger, CancellationToken cancellationToken)
+    {
+        PostgreSqlStoreOptions.ValidateSchema(schema);
+        var q = Quote(schema);
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+
+        await using (var lockCommand = new NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtextextended(@key, 0))", connection, transaction))
+        {
+            lockCommand.Parameters.AddWithValue("key", "bifrost.migrations:" + schema);
+            await lockCommand.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await ExecuteAsync(connection, transaction, $"""
+            CREATE SCHEMA IF NOT EXISTS {q};
+            CREATE TABLE IF NOT EXISTS {q}.bifrost_migrations (
+                version integer PRIMARY KEY,
+                description text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            );
+            """, cancellationToken).ConfigureAwait(false);
+
+        int current;
+        await using (var versionCommand = new NpgsqlCommand($"SELECT COALESCE(max(version), 0) FROM {q}.bifrost_migrations", connection, transaction))
+        {
+            current = Convert.ToInt32(await versionCommand.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        if (current > LatestVersion)
+        {
+            PostgreSqlLog.SchemaNewer(logger, schema, current, LatestVersion);
+        }
+
+        for (var version = current + 1; version <= LatestVersion; version++)
+        {
+            var (description, sql) = Migrations[version - 1];
+            await ExecuteAsync(connection, transaction, sql.Replace("{s}", q, StringComparison.Ordinal), cancellationToken).ConfigureAwait(false);
+            await using var record = new NpgsqlCommand($"INSERT INTO {q}.bifrost_migrations (version, description) VALUES (@version, @description)", connection, transaction);
+            record.Parameters.AddWithValue("version", version);
+            record.Parameters.AddWithValue("description", description);
+            await record.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            PostgreSqlLog.Migrated(logger, schema, version, description);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return Math.Max(current, LatestVersion);
+    }
+
+    private static async Task ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, CancellationToken cancellationToken)
+    {
+#pragma warning disable CA2100 // the SQL is ours; the only interpolated part is the validated, quoted schema name
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
+#pragma warning restore CA2100
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+}

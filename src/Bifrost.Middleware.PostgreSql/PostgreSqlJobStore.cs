@@ -98,13 +98,15 @@ public sealed class PostgreSqlJobStore : IJobStore
                 attempts = attempts + @attempt, ready_seq = {nextSeq}
             WHERE {Fence}
             """;
+        // A pending job that never ran is cancelled at once; a running one, or a pending one that saved progress (it ran
+        // before and waits to resume), is flagged so its handler finishes the cancellation.
         _cancelSql = $"""
             UPDATE {q}.jobs
-            SET status = CASE WHEN status = 0 THEN 4 ELSE status END,
-                completed_at = CASE WHEN status = 0 THEN @now ELSE completed_at END,
-                expires_at = CASE WHEN status = 0 THEN @now + result_ttl_us * interval '1 microsecond' ELSE expires_at END,
-                status_code = CASE WHEN status = 0 THEN 499 ELSE status_code END,
-                cancellation_requested = cancellation_requested OR status = 1
+            SET status = CASE WHEN status = 0 AND progress IS NULL THEN 4 ELSE status END,
+                completed_at = CASE WHEN status = 0 AND progress IS NULL THEN @now ELSE completed_at END,
+                expires_at = CASE WHEN status = 0 AND progress IS NULL THEN @now + result_ttl_us * interval '1 microsecond' ELSE expires_at END,
+                status_code = CASE WHEN status = 0 AND progress IS NULL THEN 499 ELSE status_code END,
+                cancellation_requested = cancellation_requested OR status = 1 OR (status = 0 AND progress IS NOT NULL)
             WHERE id = @id AND {NotExpired}
             RETURNING {Columns}
             """;

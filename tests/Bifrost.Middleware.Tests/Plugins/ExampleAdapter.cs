@@ -1,4 +1,4 @@
-// This file is the example of docs/writing-a-provider-plugin.md, compiled and run through the adapter conformance
+// This file is the example of the README's "Writing a provider plugin" section, compiled and run through the adapter conformance
 // suite (ExampleAdapterConformanceTests). Keep the two in sync.
 using System.Net.Http.Headers;
 using System.Net.Http.Json;

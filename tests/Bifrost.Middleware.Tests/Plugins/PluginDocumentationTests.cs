@@ -1,6 +1,6 @@
 namespace Bifrost.Middleware.Tests.Plugins;
 
-/// <summary>The plugin guide shows exactly the example adapter that is compiled and conformance-tested here.</summary>
+/// <summary>The README's plugin guide shows exactly the example adapter that is compiled and conformance-tested here.</summary>
 public sealed class PluginDocumentationTests
 {
     [Fact]
@@ -9,7 +9,7 @@ public sealed class PluginDocumentationTests
         var root = RepositoryRoot();
         var source = File.ReadAllLines(Path.Combine(root, "tests", "Bifrost.Middleware.Tests", "Plugins", "ExampleAdapter.cs"));
         var example = string.Join('\n', source.SkipWhile(l => l.StartsWith("//", StringComparison.Ordinal))).TrimEnd();
-        var guide = File.ReadAllText(Path.Combine(root, "docs", "writing-a-provider-plugin.md")).ReplaceLineEndings("\n");
+        var guide = File.ReadAllText(Path.Combine(root, "README.md")).ReplaceLineEndings("\n");
 
         Assert.Contains("```csharp\n" + example.ReplaceLineEndings("\n") + "\n```", guide, StringComparison.Ordinal);
     }

@@ -1,10 +1,8 @@
-using System.Buffers;
 using System.Text.Json;
 using Bifrost.Middleware.Gateway;
 using Bifrost.Middleware.Jobs;
 using Bifrost.Middleware.Serialization;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 
 namespace Bifrost.Middleware.Endpoints;
 
@@ -121,45 +119,7 @@ internal static class ChatEndpoints
         return BifrostResults.WriteJsonAsync(context, pending, BifrostJson.Context.ChatCompletionResponse);
     }
 
-    private static async Task StreamAsync(HttpContext context, IBifrostClient gateway, ChatCompletionRequest request, CancellationToken cancellationToken)
-    {
-        await using var chunks = gateway.ChatCompletionStreamAsync(request, cancellationToken).GetAsyncEnumerator(cancellationToken);
-
-        // Until the first chunk, failures (after retries and fallbacks) are ordinary JSON errors with their status.
-        var more = await chunks.MoveNextAsync().ConfigureAwait(false);
-
-        var response = context.Response;
-        response.StatusCode = StatusCodes.Status200OK;
-        response.ContentType = "text/event-stream";
-        response.Headers.CacheControl = "no-cache";
-        response.Headers["X-Accel-Buffering"] = "no";
-        context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
-
-        var body = response.BodyWriter;
-        using var json = new Utf8JsonWriter(body, BifrostJson.WriterOptions);
-        try
-        {
-            while (more)
-            {
-                body.Write("data: "u8);
-                json.Reset(body);
-                JsonSerializer.Serialize(json, chunks.Current, BifrostJson.Context.ChatCompletionChunk);
-                body.Write("\n\n"u8);
-                await body.FlushAsync(cancellationToken).ConfigureAwait(false);
-                more = await chunks.MoveNextAsync().ConfigureAwait(false);
-            }
-
-            body.Write("data: [DONE]\n\n"u8);
-            await body.FlushAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (BifrostException ex)
-        {
-            // The stream has begun: the error goes out as one SSE event, then the stream ends.
-            body.Write("data: "u8);
-            json.Reset(body);
-            JsonSerializer.Serialize(json, ex.Error, BifrostJson.Context.BifrostError);
-            body.Write("\n\n"u8);
-            await body.FlushAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
+    /// <summary>SSE: until the first chunk, failures (after retries and fallbacks) are ordinary JSON errors with their status; after it, one error event.</summary>
+    private static Task StreamAsync(HttpContext context, IBifrostClient gateway, ChatCompletionRequest request, CancellationToken cancellationToken) =>
+        Sse.WriteDataStreamAsync(context, gateway.ChatCompletionStreamAsync(request, cancellationToken), BifrostJson.Context.ChatCompletionChunk, cancellationToken);
 }

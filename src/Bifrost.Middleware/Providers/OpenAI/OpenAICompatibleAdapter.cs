@@ -25,6 +25,7 @@ internal sealed class OpenAICompatibleAdapter(IHttpClientFactory httpClientFacto
     private static readonly MediaTypeHeaderValue JsonMediaType = new("application/json");
     private static readonly MediaTypeWithQualityHeaderValue AcceptJson = new("application/json");
     private static readonly MediaTypeWithQualityHeaderValue AcceptEventStream = new("text/event-stream");
+    private HttpClient? _client;
 
     /// <summary>One named client for all upstreams: no HttpClient timeout (the resilience pipeline times each attempt), no redirects, no cookies, no logging of URLs.</summary>
     internal static void AddHttpClient(IServiceCollection services)
@@ -133,8 +134,7 @@ internal sealed class OpenAICompatibleAdapter(IHttpClientFactory httpClientFacto
 
     private static HttpRequestMessage CreateRequest(ProviderContext context, HttpMethod method, string path, bool stream)
     {
-        var baseUrl = context.Options.BaseUrl ?? throw new InvalidOperationException($"Provider '{context.ProviderName}' has no BaseUrl.");
-        var uri = new Uri(baseUrl.EndsWith('/') ? baseUrl + path : baseUrl + "/" + path, UriKind.Absolute);
+        var uri = Endpoints.For(context, path);
         var message = new HttpRequestMessage(method, uri);
         message.Headers.Accept.Add(stream ? AcceptEventStream : AcceptJson);
         foreach (var (name, value) in context.Options.Headers)
@@ -160,7 +160,9 @@ internal sealed class OpenAICompatibleAdapter(IHttpClientFactory httpClientFacto
 
     private async Task<HttpResponseMessage> SendAsync(ProviderContext context, HttpRequestMessage message, HttpCompletionOption completion, CancellationToken cancellationToken)
     {
-        var client = httpClientFactory.CreateClient(HttpClientName);
+        // The named client's handler never expires (SetHandlerLifetime(Infinite); SocketsHttpHandler recycles its
+        // connections), so one HttpClient from the factory serves every call; a race only creates an extra one.
+        var client = _client ??= httpClientFactory.CreateClient(HttpClientName);
         try
         {
             return await client.SendAsync(message, completion, cancellationToken).ConfigureAwait(false);
@@ -273,6 +275,48 @@ internal sealed class OpenAICompatibleAdapter(IHttpClientFactory httpClientFacto
 
     private static BifrostException InvalidResponse(ProviderContext context, string what) =>
         BifrostException.Provider(502, "api_error", "invalid_provider_response", $"Provider '{context.ProviderName}' returned {what}.");
+
+    /// <summary>
+    /// The absolute upstream URIs of a provider, parsed once per <see cref="ProviderOptions"/> instance (and again only
+    /// if its BaseUrl is changed) instead of once per request.
+    /// </summary>
+    private sealed class Endpoints
+    {
+        private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ProviderOptions, Endpoints> Cache = new();
+
+        private Endpoints(string baseUrl)
+        {
+            BaseUrl = baseUrl;
+            ChatCompletions = Create(baseUrl, "chat/completions");
+            Models = Create(baseUrl, "models");
+        }
+
+        private string BaseUrl { get; }
+
+        private Uri ChatCompletions { get; }
+
+        private Uri Models { get; }
+
+        public static Uri For(ProviderContext context, string path)
+        {
+            var baseUrl = context.Options.BaseUrl ?? throw new InvalidOperationException($"Provider '{context.ProviderName}' has no BaseUrl.");
+            if (!Cache.TryGetValue(context.Options, out var endpoints) || !ReferenceEquals(endpoints.BaseUrl, baseUrl))
+            {
+                endpoints = new Endpoints(baseUrl);
+                Cache.AddOrUpdate(context.Options, endpoints);
+            }
+
+            return path switch
+            {
+                "chat/completions" => endpoints.ChatCompletions,
+                "models" => endpoints.Models,
+                _ => Create(baseUrl, path),
+            };
+        }
+
+        private static Uri Create(string baseUrl, string path) =>
+            new(baseUrl.EndsWith('/') ? baseUrl + path : baseUrl + "/" + path, UriKind.Absolute);
+    }
 
     /// <summary>One parsed upstream SSE event: a chunk, the [DONE] marker, or an error event.</summary>
     private readonly struct UpstreamEvent

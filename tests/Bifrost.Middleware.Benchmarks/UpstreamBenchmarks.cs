@@ -8,7 +8,7 @@ namespace Bifrost.Middleware.Benchmarks;
 
 /// <summary>
 /// The OpenAI-compatible adapter without a network: <see cref="IBifrostClient"/> → adapter → the real named HttpClient
-/// pipeline (resilience timeout handler included) → a stub primary handler answering the bench mock's exact body.
+/// handler pipeline → a stub primary handler answering the bench mock's exact body.
 /// This is the in-process part of the whole-path cost (request serialization, HttpRequestMessage, response parsing).
 /// </summary>
 [MemoryDiagnoser]
@@ -58,8 +58,10 @@ public class UpstreamBenchmarks
     {
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
-            // Drain the request body as a socket handler would.
+            // Drain the request body as a socket handler would, and answer asynchronously as a real upstream does
+            // (so every async layer above completes asynchronously and allocates what it allocates in production).
             await request.Content!.CopyToAsync(Stream.Null, cancellationToken);
+            await Task.Yield();
             var content = new ByteArrayContent(CompletionBody);
             content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
             return new HttpResponseMessage(HttpStatusCode.OK) { Content = content, RequestMessage = request };

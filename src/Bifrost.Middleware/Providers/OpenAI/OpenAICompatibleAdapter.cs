@@ -6,9 +6,6 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using Bifrost.Middleware.Serialization;
-using Microsoft.Extensions.Http.Resilience;
-using Polly;
-using Polly.Timeout;
 
 namespace Bifrost.Middleware.Providers.OpenAI;
 
@@ -21,13 +18,16 @@ internal sealed class OpenAICompatibleAdapter(IHttpClientFactory httpClientFacto
 {
     internal const string HttpClientName = "Bifrost.Upstream";
     private const int MaxErrorBodyBytes = 64 * 1024;
-    private static readonly HttpRequestOptionsKey<TimeSpan> TimeoutKey = new("Bifrost.AttemptTimeout");
     private static readonly MediaTypeHeaderValue JsonMediaType = new("application/json");
     private static readonly MediaTypeWithQualityHeaderValue AcceptJson = new("application/json");
     private static readonly MediaTypeWithQualityHeaderValue AcceptEventStream = new("text/event-stream");
     private HttpClient? _client;
 
-    /// <summary>One named client for all upstreams: no HttpClient timeout (the resilience pipeline times each attempt), no redirects, no cookies, no logging of URLs.</summary>
+    /// <summary>
+    /// One named client for all upstreams: no HttpClient timeout (each attempt is timed by <see cref="SendAsync"/> with the
+    /// provider's <see cref="ProviderOptions.Timeout"/>; retries and fallbacks are the gateway's), no redirects, no cookies,
+    /// no logging of URLs.
+    /// </summary>
     internal static void AddHttpClient(IServiceCollection services)
     {
         services.AddHttpClient(HttpClientName, static client => client.Timeout = Timeout.InfiniteTimeSpan)
@@ -43,13 +43,7 @@ internal sealed class OpenAICompatibleAdapter(IHttpClientFactory httpClientFacto
                 MaxConnectionsPerServer = int.MaxValue,
             })
             .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
-            .RemoveAllLoggers()
-            .AddResilienceHandler("bifrost-upstream", static builder => builder.AddTimeout(new HttpTimeoutStrategyOptions
-            {
-                // Per provider: ProviderOptions.Timeout, carried on the request. Retries and fallbacks are the gateway's.
-                TimeoutGenerator = static args =>
-                    new ValueTask<TimeSpan>(args.Context.GetRequestMessage() is { } message && message.Options.TryGetValue(TimeoutKey, out var timeout) ? timeout : TimeSpan.FromMinutes(10)),
-            }));
+            .RemoveAllLoggers();
     }
 
     public async Task<ChatCompletionResponse> ChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, CancellationToken cancellationToken)
@@ -154,20 +148,25 @@ internal sealed class OpenAICompatibleAdapter(IHttpClientFactory httpClientFacto
             }
         }
 
-        message.Options.Set(TimeoutKey, context.Options.Timeout);
         return message;
     }
 
+    /// <summary>
+    /// Sends one attempt. The provider's <see cref="ProviderOptions.Timeout"/> (on the injected <see cref="TimeProvider"/>)
+    /// bounds the time until the response headers arrive; the caller's token cancels it at any time.
+    /// </summary>
     private async Task<HttpResponseMessage> SendAsync(ProviderContext context, HttpRequestMessage message, HttpCompletionOption completion, CancellationToken cancellationToken)
     {
         // The named client's handler never expires (SetHandlerLifetime(Infinite); SocketsHttpHandler recycles its
         // connections), so one HttpClient from the factory serves every call; a race only creates an extra one.
         var client = _client ??= httpClientFactory.CreateClient(HttpClientName);
+        using var attempt = new CancellationTokenSource(context.Options.Timeout, time);
+        using var link = cancellationToken.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), attempt);
         try
         {
-            return await client.SendAsync(message, completion, cancellationToken).ConfigureAwait(false);
+            return await client.SendAsync(message, completion, attempt.Token).ConfigureAwait(false);
         }
-        catch (TimeoutRejectedException ex)
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested && attempt.IsCancellationRequested)
         {
             throw new BifrostException(
                 new BifrostError { StatusCode = 504, Error = new BifrostErrorDetail { Type = "api_error", Code = "provider_timeout", Message = $"Provider '{context.ProviderName}' did not answer within {context.Options.Timeout}." } },

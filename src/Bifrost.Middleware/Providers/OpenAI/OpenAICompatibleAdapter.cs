@@ -14,13 +14,14 @@ namespace Bifrost.Middleware.Providers.OpenAI;
 /// Ollama, LM Studio, ...): <c>POST {BaseUrl}/chat/completions</c> (JSON or SSE) and <c>GET {BaseUrl}/models</c>.
 /// Requests are forwarded with every field the caller sent, including ones the gateway does not model.
 /// </summary>
-internal sealed class OpenAICompatibleAdapter(IHttpClientFactory httpClientFactory, TimeProvider time) : IProviderAdapter
+internal sealed class OpenAICompatibleAdapter(IHttpClientFactory httpClientFactory, TimeProvider time) : IProviderAdapter, IDisposable
 {
     internal const string HttpClientName = "Bifrost.Upstream";
     private const int MaxErrorBodyBytes = 64 * 1024;
     private static readonly MediaTypeHeaderValue JsonMediaType = new("application/json");
     private static readonly MediaTypeWithQualityHeaderValue AcceptJson = new("application/json");
     private static readonly MediaTypeWithQualityHeaderValue AcceptEventStream = new("text/event-stream");
+    private HttpMessageInvoker? _invoker;
     private HttpClient? _client;
 
     /// <summary>
@@ -155,16 +156,17 @@ internal sealed class OpenAICompatibleAdapter(IHttpClientFactory httpClientFacto
     /// Sends one attempt. The provider's <see cref="ProviderOptions.Timeout"/> (on the injected <see cref="TimeProvider"/>)
     /// bounds the time until the response headers arrive; the caller's token cancels it at any time.
     /// </summary>
-    private async Task<HttpResponseMessage> SendAsync(ProviderContext context, HttpRequestMessage message, HttpCompletionOption completion, CancellationToken cancellationToken)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<HttpResponseMessage> SendAsync(ProviderContext context, HttpRequestMessage message, HttpCompletionOption completion, CancellationToken cancellationToken)
     {
-        // The named client's handler never expires (SetHandlerLifetime(Infinite); SocketsHttpHandler recycles its
-        // connections), so one HttpClient from the factory serves every call; a race only creates an extra one.
-        var client = _client ??= httpClientFactory.CreateClient(HttpClientName);
+        var invoker = _invoker ?? CreateInvoker();
         using var attempt = new CancellationTokenSource(context.Options.Timeout, time);
         using var link = cancellationToken.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), attempt);
         try
         {
-            return await client.SendAsync(message, completion, attempt.Token).ConfigureAwait(false);
+            // The handler pipeline of the named client returns once the headers are read (the content is not buffered), as
+            // HttpClient does with ResponseHeadersRead; through HttpClient only when the factory cannot give the handler.
+            return await (_client is { } client ? client.SendAsync(message, completion, attempt.Token) : invoker.SendAsync(message, attempt.Token)).ConfigureAwait(false);
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested && attempt.IsCancellationRequested)
         {
@@ -181,6 +183,26 @@ internal sealed class OpenAICompatibleAdapter(IHttpClientFactory httpClientFacto
             { IsRetryable = true };
         }
     }
+
+    /// <summary>
+    /// The named client's handler pipeline (primary handler and any handlers added to the named client), called through an
+    /// <see cref="HttpMessageInvoker"/>: HttpClient's own layer (a linked CancellationTokenSource and a state machine per
+    /// request) adds nothing here, since its timeout is infinite and every request is built by this adapter. The handler
+    /// never expires (SetHandlerLifetime(Infinite); SocketsHttpHandler recycles its connections), so it is kept; a race
+    /// only creates a second invoker over the same handler.
+    /// </summary>
+    private HttpMessageInvoker CreateInvoker()
+    {
+        if (httpClientFactory is IHttpMessageHandlerFactory handlers)
+        {
+            return _invoker = new HttpMessageInvoker(handlers.CreateHandler(HttpClientName), disposeHandler: false);
+        }
+
+        return _invoker = _client = httpClientFactory.CreateClient(HttpClientName);
+    }
+
+    /// <summary>Releases the invoker (the handler itself belongs to the factory).</summary>
+    public void Dispose() => _invoker?.Dispose();
 
     /// <summary>Passes the provider's status and message through; understands OpenAI's error object and the common variants.</summary>
     private async Task<BifrostException> ReadErrorAsync(HttpResponseMessage response, CancellationToken cancellationToken)

@@ -12,7 +12,10 @@
 #   BENCH_DIR   the bench folder (default: ../shared/bench next to the repo, else /work/shared/bench)
 #   BUILD_DIR=/tmp/bench-build   where the sample and the floor are published (never inside shared/)
 #   OUT_ROOT=/tmp/bench-results/whole-path-<stamp>
-#   ORDER="floor bifrost"        candidates, in run order ("bifrost floor" to check order effects)
+#   ORDER="floor bifrost"        candidates, in run order ("bifrost floor" to check order effects). Also available:
+#                                bifrost-nolog — the same sample with the host's per-request hosting log scope and
+#                                Activity off (Logging:LogLevel:Microsoft.AspNetCore.Hosting.Diagnostics=None), which is
+#                                what the floor (logging providers cleared) pays for; it separates host from gateway cost.
 #   SKIP_PUBLISH=1               reuse what is already published in BUILD_DIR
 set -euo pipefail
 
@@ -41,27 +44,36 @@ if [[ "${SKIP_PUBLISH:-0}" != 1 ]]; then
   rm -rf "$src"
 fi
 
+# The servers are started with --contentRoot = their publish folder and from an empty working directory: an ASP.NET
+# Core host's content root defaults to the working directory, where it looks for appsettings.json (the sample without
+# it logs every request at Information to the console) and which its configuration file watcher watches recursively
+# (a busy /tmp would cost both candidates inotify traffic).
+RUN_CWD=$(mktemp -d /tmp/bench-cwd.XXXXXX)
+trap 'rmdir "$RUN_CWD" 2>/dev/null || true' EXIT
+
 run_candidate() {
+  local sample_env="Bifrost__Providers__openai__BaseUrl=http://127.0.0.1:18080/v1 OPENAI_API_KEY=sk-mock"
   case $1 in
     floor)
       CANDIDATE_NAME=floor CANDIDATE_URL=http://127.0.0.1:5080/v1/chat/completions \
-      CANDIDATE_CMD="dotnet $BUILD_DIR/passthrough/DotnetPassthrough.dll --urls http://127.0.0.1:5080" \
+      CANDIDATE_CMD="dotnet $BUILD_DIR/passthrough/DotnetPassthrough.dll --urls http://127.0.0.1:5080 --contentRoot $BUILD_DIR/passthrough" \
       OUT_DIR="$OUT_ROOT/floor" "$BENCH_DIR/peer-overhead.sh" ;;
-    bifrost)
-      # The sample as published, its "openai" provider pointed at the mock through configuration bound from the
-      # environment, with a key (OPENAI_API_KEY, which appsettings.json names) so an Authorization header goes
-      # upstream as the floor forwards the client's.
-      CANDIDATE_NAME=bifrost CANDIDATE_URL=http://127.0.0.1:5081/openai/v1/chat/completions \
-      CANDIDATE_CMD="env Bifrost__Providers__openai__BaseUrl=http://127.0.0.1:18080/v1 OPENAI_API_KEY=sk-mock dotnet $BUILD_DIR/sample/Bifrost.Sample.dll --urls http://127.0.0.1:5081" \
+    bifrost|bifrost-nolog)
+      # The sample as published (its appsettings.json), its "openai" provider pointed at the mock through configuration
+      # bound from the environment, with a key (OPENAI_API_KEY, which appsettings.json names) so an Authorization header
+      # goes upstream as the floor forwards the client's.
+      [[ $1 == bifrost-nolog ]] && sample_env="$sample_env Logging__LogLevel__Microsoft.AspNetCore.Hosting.Diagnostics=None"
+      CANDIDATE_NAME=$1 CANDIDATE_URL=http://127.0.0.1:5081/openai/v1/chat/completions \
+      CANDIDATE_CMD="env $sample_env dotnet $BUILD_DIR/sample/Bifrost.Sample.dll --urls http://127.0.0.1:5081 --contentRoot $BUILD_DIR/sample" \
       CANDIDATE_MODEL=openai/gpt-4o-mini CANDIDATE_HEADERS="Authorization: Bearer sk-mock" \
-      OUT_DIR="$OUT_ROOT/bifrost" "$BENCH_DIR/peer-overhead.sh" ;;
+      OUT_DIR="$OUT_ROOT/$1" "$BENCH_DIR/peer-overhead.sh" ;;
     *) echo "unknown candidate $1" >&2; return 1 ;;
   esac
 }
 
 for c in $ORDER; do
   echo "[whole-path] === $c (rounds=$ROUNDS conns=[$CONNS] rates=[$RATES]) ===" >&2
-  run_candidate "$c" >"$OUT_ROOT/$c.out" 2>"$OUT_ROOT/$c.err" || { tail -20 "$OUT_ROOT/$c.err" >&2; exit 1; }
+  ( cd "$RUN_CWD" && run_candidate "$c" ) >"$OUT_ROOT/$c.out" 2>"$OUT_ROOT/$c.err" || { tail -20 "$OUT_ROOT/$c.err" >&2; exit 1; }
 done
 
 for c in $ORDER; do echo; echo "===== $c ($OUT_ROOT/$c/summary.txt)"; cat "$OUT_ROOT/$c/summary.txt"; done
@@ -87,14 +99,14 @@ const data = Object.fromEntries(cands.map((c) => [c, load(c)]));
 const loads = [...new Set(Object.keys(data[cands[0]]).map((k) => k.split("|")[1]))];
 const f0 = (x) => (isNaN(x) ? "-" : (x >= 0 ? "+" : "") + Math.round(x));
 const pad = (s, n) => String(s).padStart(n);
-console.log(["candidate".padEnd(10), pad("load", 6), pad("direct_p50", 10), pad("+p50_us", 8), pad("+p99_us", 8), pad("rps_ratio", 9), pad("gw_cpu_us/req", 13), pad("rss_MB", 7), pad("cpu_vs_floor", 12)].join(" "));
+console.log(["candidate".padEnd(14), pad("load", 6), pad("direct_p50", 10), pad("+p50_us", 8), pad("+p99_us", 8), pad("rps_ratio", 9), pad("gw_cpu_us/req", 13), pad("rss_MB", 7), pad("cpu_vs_floor", 12)].join(" "));
 for (const l of loads) {
   for (const c of cands) {
     const o = data[c][`${c}|${l}`], d = data[c][`direct|${l}`];
     if (!o || !d) continue;
     const fl = data.floor?.[`floor|${l}`];
     const ratio = fl && c !== "floor" ? (o.gw_cpu_us_per_req / fl.gw_cpu_us_per_req).toFixed(2) + "x" : "-";
-    console.log([c.padEnd(10), pad(l, 6), pad(Math.round(d.p50_us), 10), pad(f0(o.p50_us - d.p50_us), 8), pad(f0(o.p99_us - d.p99_us), 8), pad((o.rps / d.rps).toFixed(3), 9), pad(o.gw_cpu_us_per_req.toFixed(1), 13), pad((o.gw_rss_kb / 1024).toFixed(1), 7), pad(ratio, 12)].join(" "));
+    console.log([c.padEnd(14), pad(l, 6), pad(Math.round(d.p50_us), 10), pad(f0(o.p50_us - d.p50_us), 8), pad(f0(o.p99_us - d.p99_us), 8), pad((o.rps / d.rps).toFixed(3), 9), pad(o.gw_cpu_us_per_req.toFixed(1), 13), pad((o.gw_rss_kb / 1024).toFixed(1), 7), pad(ratio, 12)].join(" "));
   }
 }
 console.log("(gw_cpu_us/req is meaningful at c32, saturation; at c1/r1000 it includes idle spinning per request.)");

@@ -22,7 +22,7 @@ internal static class BifrostResults
         T? value;
         try
         {
-            value = await JsonSerializer.DeserializeAsync(context.Request.Body, typeInfo, context.RequestAborted).ConfigureAwait(false);
+            value = await BufferedJson.DeserializeAsync(context.Request.Body, context.Request.ContentLength, typeInfo, context.RequestAborted).ConfigureAwait(false);
         }
         catch (JsonException ex)
         {

@@ -60,7 +60,7 @@ internal sealed class OpenAICompatibleAdapter(IHttpClientFactory httpClientFacto
         try
         {
             await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            return await JsonSerializer.DeserializeAsync(body, BifrostJson.Context.ChatCompletionResponse, cancellationToken).ConfigureAwait(false)
+            return await BufferedJson.DeserializeAsync(body, response.Content.Headers.ContentLength, BifrostJson.Context.ChatCompletionResponse, cancellationToken).ConfigureAwait(false)
                 ?? throw InvalidResponse(context, "an empty body");
         }
         catch (JsonException ex)

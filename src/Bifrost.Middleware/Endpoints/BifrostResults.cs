@@ -27,6 +27,9 @@ internal static class BifrostResults
         ["async/responses"] = "POST",
     };
 
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_writer;
+
     /// <summary>Reads a JSON body; bad input becomes a 400 (or 413) <see cref="BifrostException"/>, never a 500.</summary>
     public static async ValueTask<T> ReadJsonAsync<T>(HttpContext context, JsonTypeInfo<T> typeInfo, string requestType)
         where T : class
@@ -34,7 +37,7 @@ internal static class BifrostResults
         T? value;
         try
         {
-            value = await JsonSerializer.DeserializeAsync(context.Request.Body, typeInfo, context.RequestAborted).ConfigureAwait(false);
+            value = await BufferedJson.DeserializeAsync(context.Request.Body, context.Request.ContentLength, typeInfo, context.RequestAborted).ConfigureAwait(false);
         }
         catch (JsonException ex)
         {
@@ -49,10 +52,52 @@ internal static class BifrostResults
         return value ?? throw WithType(BifrostException.Gateway(400, "invalid_request_error", "invalid_json", "The request body must be a JSON object."), requestType);
     }
 
+    /// <summary>
+    /// Writes <paramref name="value"/> as <c>application/json</c> with a Content-Length: serialized whole into a pooled
+    /// buffer first, then sent in one write (no chunked framing, no second send for the terminating chunk).
+    /// </summary>
     public static Task WriteJsonAsync<T>(HttpContext context, T value, JsonTypeInfo<T> typeInfo, int statusCode = StatusCodes.Status200OK)
     {
-        context.Response.StatusCode = statusCode;
-        return context.Response.WriteAsJsonAsync(value, typeInfo, contentType: "application/json", context.RequestAborted);
+        var buffer = new PooledBufferWriter();
+        try
+        {
+            var writer = t_writer ??= new Utf8JsonWriter(buffer, BifrostJson.WriterOptions);
+            writer.Reset(buffer);
+            try
+            {
+                JsonSerializer.Serialize(writer, value, typeInfo);
+            }
+            finally
+            {
+                writer.Reset();
+            }
+
+            var response = context.Response;
+            response.StatusCode = statusCode;
+            response.ContentType = "application/json";
+            response.ContentLength = buffer.WrittenCount;
+            var write = response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted);
+            if (write.IsCompletedSuccessfully)
+            {
+                buffer.Dispose();
+                return Task.CompletedTask;
+            }
+
+            return AwaitWriteAsync(write, buffer);
+        }
+        catch
+        {
+            buffer.Dispose();
+            throw;
+        }
+
+        static async Task AwaitWriteAsync(ValueTask write, PooledBufferWriter buffer)
+        {
+            using (buffer)
+            {
+                await write.ConfigureAwait(false);
+            }
+        }
     }
 
     /// <summary>Writes an error in the Bifrost shape with its status (and Retry-After when the provider gave one).</summary>

@@ -13,6 +13,7 @@ namespace Bifrost.Middleware.Gateway;
 internal sealed class ProviderRegistry
 {
     private readonly FrozenDictionary<string, ProviderRuntime> _providers;
+    private readonly FrozenDictionary<string, ProviderRuntime>.AlternateLookup<ReadOnlySpan<char>> _byName;
     private readonly ProviderRuntime? _default;
 
     public ProviderRegistry(IOptions<BifrostOptions> options, ProviderRegistrations registrations, IServiceProvider services, ILogger<ProviderRegistry> logger)
@@ -33,6 +34,7 @@ internal sealed class ProviderRegistry
         }
 
         _providers = runtimes.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
+        _byName = _providers.GetAlternateLookup<ReadOnlySpan<char>>();
         if (!string.IsNullOrEmpty(value.DefaultProvider))
         {
             _default = _providers.GetValueOrDefault(value.DefaultProvider);
@@ -52,12 +54,12 @@ internal sealed class ProviderRegistry
         }
 
         ProviderRuntime? provider = null;
-        string bare = model;
+        string? bare = model;
         var slash = model.IndexOf('/', StringComparison.Ordinal);
-        if (slash > 0 && _providers.TryGetValue(model[..slash], out var named))
+        if (slash > 0 && _byName.TryGetValue(model.AsSpan(0, slash), out var named))
         {
             provider = named;
-            bare = model[(slash + 1)..];
+            bare = null; // the part after the slash, taken below without a copy when it is an allowed model
         }
         else if (_default is not null && (slash <= 0 || _default.AllowedModels is null))
         {
@@ -73,13 +75,22 @@ internal sealed class ProviderRegistry
             throw BifrostException.Gateway(400, "invalid_request_error", "provider_not_found", message, param);
         }
 
-        if (bare.Length == 0)
+        var bareSpan = bare is null ? model.AsSpan(slash + 1) : bare.AsSpan();
+        if (bareSpan.IsEmpty)
         {
             throw BifrostException.Gateway(400, "invalid_request_error", "model_not_found", $"Model '{model}' names no model after the provider.", param);
         }
 
-        if (provider.AllowedModels is { } allowed && !allowed.Contains(bare))
+        if (provider.AllowedModels is { } allowed)
         {
+            // The configured string itself is returned, so a routed request allocates no substring.
+            if (provider.AllowedModelLookup.TryGetValue(bareSpan, out var configured))
+            {
+                return new ResolvedModel(provider, configured);
+            }
+
+            bare ??= bareSpan.ToString();
+
             throw BifrostException.Gateway(
                 400,
                 "invalid_request_error",
@@ -88,7 +99,7 @@ internal sealed class ProviderRegistry
                 param);
         }
 
-        return new ResolvedModel(provider, bare);
+        return new ResolvedModel(provider, bare ?? bareSpan.ToString());
     }
 
     private static ProviderRuntime Create(string name, ProviderOptions options, ProviderRegistrations registrations, IServiceProvider services, ILogger logger)
@@ -148,6 +159,7 @@ internal sealed class ProviderRuntime
         _keys = keys;
         _totalWeight = keys.Sum(static k => k.Weight);
         AllowedModels = options.Models.Count == 0 ? null : options.Models.ToFrozenSet(StringComparer.Ordinal);
+        AllowedModelLookup = (AllowedModels ?? FrozenSet<string>.Empty.ToFrozenSet(StringComparer.Ordinal)).GetAlternateLookup<ReadOnlySpan<char>>();
         HasConfiguredKeys = options.Keys.Count > 0;
     }
 
@@ -158,6 +170,9 @@ internal sealed class ProviderRuntime
     public IProviderAdapter Adapter { get; }
 
     public FrozenSet<string>? AllowedModels { get; }
+
+    /// <summary><see cref="AllowedModels"/> (empty when any model is allowed), searchable by span.</summary>
+    public FrozenSet<string>.AlternateLookup<ReadOnlySpan<char>> AllowedModelLookup { get; }
 
     public bool HasConfiguredKeys { get; }
 

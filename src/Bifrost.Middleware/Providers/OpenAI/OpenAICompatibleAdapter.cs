@@ -17,7 +17,7 @@ namespace Bifrost.Middleware.Providers.OpenAI;
 /// Ollama, LM Studio, ...): <c>POST {BaseUrl}/chat/completions</c> (JSON or SSE) and <c>GET {BaseUrl}/models</c>.
 /// Requests are forwarded with every field the caller sent, including ones the gateway does not model.
 /// </summary>
-internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpClientFactory, TimeProvider time) : IProviderAdapter
+internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpClientFactory, TimeProvider time) : IProviderAdapter, IDisposable
 {
     internal const string HttpClientName = "Bifrost.Upstream";
     private const int MaxErrorBodyBytes = 64 * 1024;
@@ -25,8 +25,15 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
     private static readonly MediaTypeHeaderValue JsonMediaType = new("application/json");
     private static readonly MediaTypeWithQualityHeaderValue AcceptJson = new("application/json");
     private static readonly MediaTypeWithQualityHeaderValue AcceptEventStream = new("text/event-stream");
+    private HttpMessageInvoker? _invoker;
+    private HttpClient? _client;
 
-    /// <summary>One named client for all upstreams: no HttpClient timeout (the resilience pipeline times each attempt), no redirects, no cookies, no logging of URLs.</summary>
+    /// <summary>
+    /// One named client for all upstreams: no HttpClient timeout — each attempt is timed by a Microsoft.Extensions.Http.Resilience
+    /// timeout strategy with the provider's <see cref="ProviderOptions.Timeout"/> (10 minutes by default: raised for LLM calls);
+    /// retries and fallbacks are the gateway's (one loop for every adapter, honouring Retry-After, never after a streamed
+    /// byte). No redirects, no cookies, no logging of URLs.
+    /// </summary>
     internal static void AddHttpClient(IServiceCollection services)
     {
         services.AddHttpClient(HttpClientName, static client => client.Timeout = Timeout.InfiniteTimeSpan)
@@ -45,7 +52,7 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
             .RemoveAllLoggers()
             .AddResilienceHandler("bifrost-upstream", static builder => builder.AddTimeout(new HttpTimeoutStrategyOptions
             {
-                // Per provider: ProviderOptions.Timeout, carried on the request. Retries and fallbacks are the gateway's.
+                // Per provider: ProviderOptions.Timeout, carried on the request message.
                 TimeoutGenerator = static args =>
                     new ValueTask<TimeSpan>(args.Context.GetRequestMessage() is { } message && message.Options.TryGetValue(TimeoutKey, out var timeout) ? timeout : TimeSpan.FromMinutes(10)),
             }));
@@ -64,7 +71,7 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
         try
         {
             await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            return await JsonSerializer.DeserializeAsync(body, BifrostJson.Context.ChatCompletionResponse, cancellationToken).ConfigureAwait(false)
+            return await BufferedJson.DeserializeAsync(body, response.Content.Headers.ContentLength, BifrostJson.Context.ChatCompletionResponse, cancellationToken).ConfigureAwait(false)
                 ?? throw InvalidResponse(context, "an empty body");
         }
         catch (JsonException ex)
@@ -154,8 +161,7 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
 
     private static HttpRequestMessage CreateRequest(ProviderContext context, HttpMethod method, string path, bool stream)
     {
-        var baseUrl = context.Options.BaseUrl ?? throw new InvalidOperationException($"Provider '{context.ProviderName}' has no BaseUrl.");
-        var uri = new Uri(baseUrl.EndsWith('/') ? baseUrl + path : baseUrl + "/" + path, UriKind.Absolute);
+        var uri = Endpoints.For(context, path);
         var message = new HttpRequestMessage(method, uri);
         message.Headers.Accept.Add(stream ? AcceptEventStream : AcceptJson);
         foreach (var (name, value) in context.Options.Headers)
@@ -175,16 +181,24 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
             }
         }
 
-        message.Options.Set(TimeoutKey, context.Options.Timeout);
         return message;
     }
 
-    private async Task<HttpResponseMessage> SendAsync(ProviderContext context, HttpRequestMessage message, HttpCompletionOption completion, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends one attempt. The provider's <see cref="ProviderOptions.Timeout"/> (on the injected <see cref="TimeProvider"/>)
+    /// bounds the time until the response headers arrive; the caller's token cancels it at any time.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<HttpResponseMessage> SendAsync(ProviderContext context, HttpRequestMessage message, HttpCompletionOption completion, CancellationToken cancellationToken)
     {
-        var client = httpClientFactory.CreateClient(HttpClientName);
+        var invoker = _invoker ?? CreateInvoker();
+        message.Options.Set(TimeoutKey, context.Options.Timeout);
         try
         {
-            return await client.SendAsync(message, completion, cancellationToken).ConfigureAwait(false);
+            // The named client's handler pipeline (with its resilience timeout) returns once the headers are read (the content
+            // is not buffered), as HttpClient does with ResponseHeadersRead; through HttpClient only when the factory cannot
+            // give the handler.
+            return await (_client is { } client ? client.SendAsync(message, completion, cancellationToken) : invoker.SendAsync(message, cancellationToken)).ConfigureAwait(false);
         }
         catch (TimeoutRejectedException ex)
         {
@@ -201,6 +215,26 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
             { IsRetryable = true };
         }
     }
+
+    /// <summary>
+    /// The named client's handler pipeline (primary handler and any handlers added to the named client), called through an
+    /// <see cref="HttpMessageInvoker"/>: HttpClient's own layer (a linked CancellationTokenSource and a state machine per
+    /// request) adds nothing here, since its timeout is infinite and every request is built by this adapter. The handler
+    /// never expires (SetHandlerLifetime(Infinite); SocketsHttpHandler recycles its connections), so it is kept; a race
+    /// only creates a second invoker over the same handler.
+    /// </summary>
+    private HttpMessageInvoker CreateInvoker()
+    {
+        if (httpClientFactory is IHttpMessageHandlerFactory handlers)
+        {
+            return _invoker = new HttpMessageInvoker(handlers.CreateHandler(HttpClientName), disposeHandler: false);
+        }
+
+        return _invoker = _client = httpClientFactory.CreateClient(HttpClientName);
+    }
+
+    /// <summary>Releases the invoker (the handler itself belongs to the factory).</summary>
+    public void Dispose() => _invoker?.Dispose();
 
     /// <summary>Passes the provider's status and message through; understands OpenAI's error object and the common variants.</summary>
     private async Task<BifrostException> ReadErrorAsync(HttpResponseMessage response, CancellationToken cancellationToken)
@@ -325,6 +359,48 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
 
     private static BifrostException InvalidResponse(ProviderContext context, string what) =>
         BifrostException.Provider(502, "api_error", "invalid_provider_response", $"Provider '{context.ProviderName}' returned {what}.");
+
+    /// <summary>
+    /// The absolute upstream URIs of a provider, parsed once per <see cref="ProviderOptions"/> instance (and again only
+    /// if its BaseUrl is changed) instead of once per request.
+    /// </summary>
+    private sealed class Endpoints
+    {
+        private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ProviderOptions, Endpoints> Cache = new();
+
+        private Endpoints(string baseUrl)
+        {
+            BaseUrl = baseUrl;
+            ChatCompletions = Create(baseUrl, "chat/completions");
+            Models = Create(baseUrl, "models");
+        }
+
+        private string BaseUrl { get; }
+
+        private Uri ChatCompletions { get; }
+
+        private Uri Models { get; }
+
+        public static Uri For(ProviderContext context, string path)
+        {
+            var baseUrl = context.Options.BaseUrl ?? throw new InvalidOperationException($"Provider '{context.ProviderName}' has no BaseUrl.");
+            if (!Cache.TryGetValue(context.Options, out var endpoints) || !ReferenceEquals(endpoints.BaseUrl, baseUrl))
+            {
+                endpoints = new Endpoints(baseUrl);
+                Cache.AddOrUpdate(context.Options, endpoints);
+            }
+
+            return path switch
+            {
+                "chat/completions" => endpoints.ChatCompletions,
+                "models" => endpoints.Models,
+                _ => Create(baseUrl, path),
+            };
+        }
+
+        private static Uri Create(string baseUrl, string path) =>
+            new(baseUrl.EndsWith('/') ? baseUrl + path : baseUrl + "/" + path, UriKind.Absolute);
+    }
 
     /// <summary>One parsed upstream SSE event: a chunk, the [DONE] marker, or an error event.</summary>
     private readonly struct UpstreamEvent

@@ -1,0 +1,40 @@
+using System.Buffers;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+
+namespace Bifrost.Middleware.Serialization;
+
+/// <summary>
+/// Parses a JSON body of known, modest length (a Content-Length up to <see cref="MaxLength"/>) by reading it whole into a
+/// pooled buffer and deserializing synchronously: the serializer's non-resumable path is cheaper than the async,
+/// resumable one, and such a body is at hand in one or two reads anyway. Same result and same exceptions as
+/// <see cref="JsonSerializer.DeserializeAsync{TValue}(Stream, JsonTypeInfo{TValue}, CancellationToken)"/>: a failed or
+/// truncated read throws from the read, invalid JSON a <see cref="JsonException"/> from the parse, and trailing
+/// non-whitespace after the value is rejected in both.
+/// </summary>
+internal static class BufferedJson
+{
+    public const long MaxLength = 1024 * 1024;
+
+    /// <summary>Whether a body of this Content-Length is read whole (otherwise: stream it through DeserializeAsync).</summary>
+    public static bool Fits(long? contentLength) => contentLength is > 0 and <= MaxLength;
+
+    public static ValueTask<T?> DeserializeAsync<T>(Stream body, long? contentLength, JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken) =>
+        Fits(contentLength)
+            ? ReadWholeAsync(body, (int)contentLength!.Value, typeInfo, cancellationToken)
+            : JsonSerializer.DeserializeAsync(body, typeInfo, cancellationToken);
+
+    private static async ValueTask<T?> ReadWholeAsync<T>(Stream body, int length, JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            var read = await body.ReadAtLeastAsync(buffer.AsMemory(0, length), length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+            return JsonSerializer.Deserialize(buffer.AsSpan(0, read), typeInfo);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+}

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# whole-path.sh — the whole-path overhead of Bifrost.Middleware (sample host on Kestrel → OpenAI-compatible
+# adapter → the mock upstream of shared/bench) next to the floor (shared/bench/dotnet-passthrough, a bare .NET
+# forwarder), both measured against the same mock and "direct" with the same knobs.
+#
+# shared/bench/peer-overhead.sh takes ONE candidate per run (plus the optional Portkey peer), so this script runs it
+# once per candidate and round, interleaved (round 1: floor, bifrost; round 2: floor, bifrost; ...) with ROUNDS=1 each,
+# so that the load other processes put on this shared machine falls on both candidates alike. Every run re-measures
+# "direct"; deltas are taken against the direct of the same run, then the median over rounds is reported, next to
+# each candidate's CPU/request at c32 and its ratio to the floor's.
+#
+# Usage (from anywhere):  tests/Bifrost.Middleware.Benchmarks/whole-path.sh
+# Knobs (environment, passed on to peer-overhead.sh): ROUNDS=3 RATES=1000 CONNS="1 32" DURATION=10s WARMUP=3s STREAM=0 PIN=0
+#   BENCH_DIR   the bench folder (default: ../shared/bench next to the repo, else /work/shared/bench)
+#   BUILD_DIR=/tmp/bench-build   where the sample and the floor are published (never inside shared/)
+#   OUT_ROOT=/tmp/bench-results/whole-path-<stamp>
+#   ORDER="floor bifrost"        candidates, in run order ("bifrost floor" to check order effects). Also available:
+#                                bifrost-nolog — the same sample with the host's per-request hosting log scope and
+#                                Activity off (Logging:LogLevel:Microsoft.AspNetCore.Hosting.Diagnostics=None), which is
+#                                what the floor (logging providers cleared) pays for; it separates host from gateway cost.
+#   SKIP_PUBLISH=1               reuse what is already published in BUILD_DIR
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+if [[ -z "${BENCH_DIR:-}" ]]; then
+  if [[ -x "$REPO/../shared/bench/peer-overhead.sh" ]]; then BENCH_DIR=$(cd "$REPO/../shared/bench" && pwd); else BENCH_DIR=/work/shared/bench; fi
+fi
+[[ -f "$BENCH_DIR/peer-overhead.sh" ]] || { echo "peer-overhead.sh not found in $BENCH_DIR (set BENCH_DIR)" >&2; exit 1; }
+BUILD_DIR=${BUILD_DIR:-/tmp/bench-build}
+OUT_ROOT=${OUT_ROOT:-/tmp/bench-results/whole-path-$(date +%Y%m%dT%H%M%S)}
+ORDER=${ORDER:-"floor bifrost"}
+export ROUNDS=${ROUNDS:-3} RATES=${RATES-1000} CONNS=${CONNS-"1 32"} PORTKEY=0
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+mkdir -p "$OUT_ROOT" "$BUILD_DIR"
+
+if [[ "${SKIP_PUBLISH:-0}" != 1 ]]; then
+  echo "[whole-path] publishing the sample (Release) → $BUILD_DIR/sample" >&2
+  dotnet publish -c Release -o "$BUILD_DIR/sample" "$REPO/samples/Bifrost.Sample/Bifrost.Sample.csproj" >"$OUT_ROOT/publish-sample.log" 2>&1 \
+    || { tail -30 "$OUT_ROOT/publish-sample.log" >&2; exit 1; }
+  # shared/ is read-only: publish the floor from a writable copy so bin/obj do not land there.
+  src=$(mktemp -d /tmp/bench-src.XXXXXX)
+  cp -r "$BENCH_DIR/dotnet-passthrough" "$src/" && chmod -R u+w "$src"
+  echo "[whole-path] publishing the floor (Release) → $BUILD_DIR/passthrough" >&2
+  dotnet publish -c Release -o "$BUILD_DIR/passthrough" "$src/dotnet-passthrough" >"$OUT_ROOT/publish-floor.log" 2>&1 \
+    || { tail -30 "$OUT_ROOT/publish-floor.log" >&2; exit 1; }
+  rm -rf "$src"
+fi
+
+# The servers are started with --contentRoot = their publish folder and from an empty working directory: an ASP.NET
+# Core host's content root defaults to the working directory, where it looks for appsettings.json (the sample without
+# it logs every request at Information to the console) and which its configuration file watcher watches recursively
+# (a busy /tmp would cost both candidates inotify traffic).
+RUN_CWD=$(mktemp -d /tmp/bench-cwd.XXXXXX)
+trap 'rmdir "$RUN_CWD" 2>/dev/null || true' EXIT
+
+run_candidate() {
+  local sample_env="Bifrost__Providers__openai__BaseUrl=http://127.0.0.1:18080/v1 OPENAI_API_KEY=sk-mock"
+  case $1 in
+    floor)
+      CANDIDATE_NAME=floor CANDIDATE_URL=http://127.0.0.1:5080/v1/chat/completions \
+      CANDIDATE_CMD="dotnet $BUILD_DIR/passthrough/DotnetPassthrough.dll --urls http://127.0.0.1:5080 --contentRoot $BUILD_DIR/passthrough" \
+      "$BENCH_DIR/peer-overhead.sh" ;;
+    bifrost|bifrost-nolog)
+      # The sample as published (its appsettings.json), its "openai" provider pointed at the mock through configuration
+      # bound from the environment, with a key (OPENAI_API_KEY, which appsettings.json names) so an Authorization header
+      # goes upstream as the floor forwards the client's.
+      [[ $1 == bifrost-nolog ]] && sample_env="$sample_env Logging__LogLevel__Microsoft.AspNetCore.Hosting.Diagnostics=None"
+      CANDIDATE_NAME=$1 CANDIDATE_URL=http://127.0.0.1:5081/openai/v1/chat/completions \
+      CANDIDATE_CMD="env $sample_env dotnet $BUILD_DIR/sample/Bifrost.Sample.dll --urls http://127.0.0.1:5081 --contentRoot $BUILD_DIR/sample" \
+      CANDIDATE_MODEL=openai/gpt-4o-mini CANDIDATE_HEADERS="Authorization: Bearer sk-mock" \
+      "$BENCH_DIR/peer-overhead.sh" ;;
+    *) echo "unknown candidate $1" >&2; return 1 ;;
+  esac
+}
+
+for round in $(seq 1 "$ROUNDS"); do
+  for c in $ORDER; do
+    echo "[whole-path] === round $round/$ROUNDS: $c (conns=[$CONNS] rates=[$RATES]) ===" >&2
+    ( cd "$RUN_CWD" && export ROUNDS=1 OUT_DIR="$OUT_ROOT/$c/r$round" && run_candidate "$c" ) >"$OUT_ROOT/$c.r$round.out" 2>"$OUT_ROOT/$c.r$round.err" \
+      || { tail -20 "$OUT_ROOT/$c.r$round.err" >&2; exit 1; }
+  done
+done
+
+# Summaries: per candidate, medians over rounds (the harness's columns), then the side-by-side table.
+node - "$OUT_ROOT" "$ROUNDS" $ORDER <<'JS' | tee "$OUT_ROOT/summary.txt"
+const fs = require("fs");
+const [root, rounds, ...cands] = process.argv.slice(2);
+const med = (a) => { const s = a.filter((x) => x !== "" && !isNaN(+x)).map(Number).sort((x, y) => x - y); if (!s.length) return NaN; const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const runs = {};  // cand -> [ {key -> row} per round ]
+for (const c of cands) {
+  runs[c] = [];
+  for (let r = 1; r <= +rounds; r++) {
+    const f = `${root}/${c}/r${r}/results.tsv`;
+    if (!fs.existsSync(f)) continue;
+    const rows = fs.readFileSync(f, "utf8").trim().split("\n");
+    const head = rows.shift().split("\t");
+    const byKey = {};
+    for (const line of rows) { const o = Object.fromEntries(line.split("\t").map((v, i) => [head[i], v])); byKey[`${o.target}|${o.load}`] = o; }
+    runs[c].push(byKey);
+  }
+}
+const f0 = (x) => (isNaN(x) ? "-" : Math.round(x).toString());
+const f1 = (x) => (isNaN(x) ? "-" : x.toFixed(1));
+const sg = (x) => (isNaN(x) ? "-" : (x >= 0 ? "+" : "") + Math.round(x));
+const pad = (s, n) => String(s).padStart(n);
+const loads = [...new Set(cands.flatMap((c) => runs[c].flatMap((r) => Object.keys(r).map((k) => k.split("|")[1]))))];
+const agg = (c, key, f) => med(runs[c].map((r) => r[key]?.[f]));
+const delta = (c, l, f) => med(runs[c].map((r) => (r[`${c}|${l}`] && r[`direct|${l}`] ? r[`${c}|${l}`][f] - r[`direct|${l}`][f] : NaN)));
+for (const c of cands) {
+  console.log(`\n===== ${c}: medians over ${runs[c].length} harness runs (${root}/${c}/r*/summary.txt)`);
+  console.log(["target".padEnd(14), pad("load", 6), pad("rps", 9), pad("p50_us", 8), pad("p90_us", 8), pad("p99_us", 8), pad("p99.9_us", 9), pad("non2xx", 7), pad("gw_cpu_us/req", 13), pad("mock_cpu_us/req", 15), pad("rss_MB", 7), pad("peakRSS_MB", 10)].join(" "));
+  for (const l of loads) for (const t of ["direct", c]) {
+    const k = `${t}|${l}`;
+    console.log([t.padEnd(14), pad(l, 6), pad(f1(agg(c, k, "rps")), 9), pad(f0(agg(c, k, "p50_us")), 8), pad(f0(agg(c, k, "p90_us")), 8), pad(f0(agg(c, k, "p99_us")), 8), pad(f0(agg(c, k, "p999_us")), 9), pad(f0(agg(c, k, "non2xx")), 7), pad(f1(agg(c, k, "gw_cpu_us_per_req")), 13), pad(f1(agg(c, k, "mock_cpu_us_per_req")), 15), pad(f1(agg(c, k, "gw_rss_kb") / 1024), 7), pad(f1(agg(c, k, "gw_hwm_kb") / 1024), 10)].join(" "));
+  }
+}
+console.log("\n===== side by side: deltas vs the direct run of the same harness run, medians over rounds (us)");
+console.log(["candidate".padEnd(14), pad("load", 6), pad("+p50", 7), pad("+p90", 7), pad("+p99", 7), pad("rps_ratio", 9), pad("gw_cpu_us/req", 13), pad("rss_MB", 7), pad("cpu_vs_floor", 12)].join(" "));
+for (const l of loads) for (const c of cands) {
+  const cpu = agg(c, `${c}|${l}`, "gw_cpu_us_per_req");
+  const fl = cands.includes("floor") && c !== "floor" ? agg("floor", `floor|${l}`, "gw_cpu_us_per_req") : NaN;
+  const rr = med(runs[c].map((r) => (r[`${c}|${l}`] && r[`direct|${l}`] ? r[`${c}|${l}`].rps / r[`direct|${l}`].rps : NaN)));
+  console.log([c.padEnd(14), pad(l, 6), pad(sg(delta(c, l, "p50_us")), 7), pad(sg(delta(c, l, "p90_us")), 7), pad(sg(delta(c, l, "p99_us")), 7), pad(isNaN(rr) ? "-" : rr.toFixed(3), 9), pad(f1(cpu), 13), pad(f1(agg(c, `${c}|${l}`, "gw_rss_kb") / 1024), 7), pad(isNaN(fl) ? "-" : (cpu / fl).toFixed(2) + "x", 12)].join(" "));
+}
+console.log("(gw_cpu_us/req is the cost figure at c32, saturation; at c1 and r1000 it includes the runtime's idle spinning per request)");
+JS
+echo "[whole-path] results in $OUT_ROOT" >&2

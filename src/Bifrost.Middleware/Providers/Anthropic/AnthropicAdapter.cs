@@ -291,30 +291,7 @@ internal sealed partial class AnthropicAdapter(IHttpClientFactory httpClientFact
         return AnthropicResponseTranslator.Error(status, detail, fallback, retryAfter);
     }
 
-    private TimeSpan? ParseRetryAfter(HttpResponseMessage response)
-    {
-        if (response.Headers.TryGetValues("retry-after-ms", out var ms)
-            && double.TryParse(ms.FirstOrDefault(), NumberStyles.Float, CultureInfo.InvariantCulture, out var milliseconds))
-        {
-            return TimeSpan.FromMilliseconds(milliseconds);
-        }
-
-        if (response.Headers.RetryAfter is { } retryAfter)
-        {
-            if (retryAfter.Delta is { } delta)
-            {
-                return delta;
-            }
-
-            if (retryAfter.Date is { } date)
-            {
-                var wait = date - time.GetUtcNow();
-                return wait > TimeSpan.Zero ? wait : TimeSpan.Zero;
-            }
-        }
-
-        return null;
-    }
+    private TimeSpan? ParseRetryAfter(HttpResponseMessage response) => UpstreamHttp.ParseRetryAfter(response, time);
 
     private static BifrostException InvalidResponse(ProviderContext context, string what) =>
         BifrostException.Provider(502, "api_error", "invalid_provider_response", $"Provider '{context.ProviderName}' returned {what}.");

@@ -6,6 +6,7 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using Bifrost.Middleware.Serialization;
+using Bifrost.Middleware.Providers;
 using Microsoft.Extensions.Http.Resilience;
 using Polly;
 using Polly.Timeout;
@@ -301,30 +302,7 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
             }
             : null;
 
-    private TimeSpan? ParseRetryAfter(HttpResponseMessage response)
-    {
-        if (response.Headers.TryGetValues("retry-after-ms", out var ms)
-            && double.TryParse(ms.FirstOrDefault(), NumberStyles.Float, CultureInfo.InvariantCulture, out var milliseconds))
-        {
-            return TimeSpan.FromMilliseconds(milliseconds);
-        }
-
-        if (response.Headers.RetryAfter is { } retryAfter)
-        {
-            if (retryAfter.Delta is { } delta)
-            {
-                return delta;
-            }
-
-            if (retryAfter.Date is { } date)
-            {
-                var wait = date - time.GetUtcNow();
-                return wait > TimeSpan.Zero ? wait : TimeSpan.Zero;
-            }
-        }
-
-        return null;
-    }
+    private TimeSpan? ParseRetryAfter(HttpResponseMessage response) => UpstreamHttp.ParseRetryAfter(response, time);
 
     /// <summary>A whole completion as the chunks a stream would have carried: role, content, finish, then usage when asked.</summary>
     internal static IEnumerable<ChatCompletionChunk> ChunksOf(ChatCompletionResponse response, bool includeUsage)

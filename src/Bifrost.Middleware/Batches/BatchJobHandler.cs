@@ -43,7 +43,8 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
                 return Finish(failure, cancelled: false);
             }
 
-            state.NativeProvider = NativeBatchRunner.ChooseProvider(registry, models, spec.Model)?.Name;
+            // Native provider batches carry chat completions (what every provider batch API has in common).
+            state.NativeProvider = batch.Endpoint == "/v1/chat/completions" ? NativeBatchRunner.ChooseProvider(registry, models, spec.Model)?.Name : null;
             batch.Status = BatchStatus.InProgress;
             batch.InProgressAt = Now();
             await execution.SaveProgressAsync(Serialize(state), cancellationToken).ConfigureAwait(false);
@@ -187,16 +188,8 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
         {
             using var document = JsonDocument.Parse(line.Json);
             var body = document.RootElement.GetProperty("body");
-            var request = body.Deserialize(BifrostJson.Context.ChatCompletionRequest) ?? throw new JsonException("empty body");
-            request.Stream = null;
-            request.StreamOptions = null;
-            if (string.IsNullOrEmpty(request.Model))
-            {
-                request.Model = spec.Model;
-            }
-
-            var response = await gateway.ChatCompletionAsync(request, cancellationToken).ConfigureAwait(false);
-            result = ResponseLine(batch.Id, line.CustomId, 200, response.Id, writer => JsonSerializer.Serialize(writer, response, BifrostJson.Context.ChatCompletionResponse));
+            var (requestId, writeBody) = await CallAsync(batch.Endpoint, body, spec.Model, cancellationToken).ConfigureAwait(false);
+            result = ResponseLine(batch.Id, line.CustomId, 200, requestId, writeBody);
             success = true;
         }
         catch (BifrostException ex)
@@ -219,6 +212,50 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
         else
         {
             Interlocked.Increment(ref run.Failed);
+        }
+    }
+
+    /// <summary>One line's request through the gateway, by the batch's endpoint; returns the response id and how to write the body.</summary>
+    private async Task<(string? RequestId, Action<Utf8JsonWriter> WriteBody)> CallAsync(string endpoint, JsonElement body, string? defaultModel, CancellationToken cancellationToken)
+    {
+        switch (endpoint)
+        {
+            case "/v1/embeddings":
+            {
+                var request = body.Deserialize(BifrostJson.Context.EmbeddingRequest) ?? throw new JsonException("empty body");
+                request.Model = string.IsNullOrEmpty(request.Model) ? defaultModel : request.Model;
+                var response = await gateway.EmbeddingsAsync(request, cancellationToken).ConfigureAwait(false);
+                return (null, writer => JsonSerializer.Serialize(writer, response, BifrostJson.Context.EmbeddingResponse));
+            }
+
+            case "/v1/completions":
+            {
+                var request = body.Deserialize(BifrostJson.Context.TextCompletionRequest) ?? throw new JsonException("empty body");
+                request.Model = string.IsNullOrEmpty(request.Model) ? defaultModel : request.Model;
+                request.Stream = null;
+                request.StreamOptions = null;
+                var response = await gateway.TextCompletionAsync(request, cancellationToken).ConfigureAwait(false);
+                return (response.Id, writer => JsonSerializer.Serialize(writer, response, BifrostJson.Context.TextCompletionResponse));
+            }
+
+            case "/v1/responses":
+            {
+                var request = body.Deserialize(BifrostJson.Context.ResponsesRequest) ?? throw new JsonException("empty body");
+                request.Model = string.IsNullOrEmpty(request.Model) ? defaultModel : request.Model;
+                request.Stream = null;
+                var response = await gateway.ResponsesAsync(request, cancellationToken).ConfigureAwait(false);
+                return (response.Id, writer => JsonSerializer.Serialize(writer, response, BifrostJson.Context.ResponsesResponse));
+            }
+
+            default:
+            {
+                var request = body.Deserialize(BifrostJson.Context.ChatCompletionRequest) ?? throw new JsonException("empty body");
+                request.Model = string.IsNullOrEmpty(request.Model) ? defaultModel : request.Model;
+                request.Stream = null;
+                request.StreamOptions = null;
+                var response = await gateway.ChatCompletionAsync(request, cancellationToken).ConfigureAwait(false);
+                return (response.Id, writer => JsonSerializer.Serialize(writer, response, BifrostJson.Context.ChatCompletionResponse));
+            }
         }
     }
 

@@ -9,7 +9,7 @@ namespace Bifrost.Middleware.Batches;
 /// <summary>The batch lifecycle on top of the job store: create (a job of kind <c>batch</c>), read, list, cancel.</summary>
 internal sealed class BatchService(AsyncJobService jobs, IFileStore files, ProviderRegistry registry, IOptions<BifrostOptions> options, TimeProvider time)
 {
-    internal static readonly string[] SupportedEndpoints = ["/v1/chat/completions"];
+    internal static readonly string[] SupportedEndpoints = ["/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses"];
     internal static readonly string[] OpenAIEndpoints = ["/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses"];
 
     public async Task<BatchObject> CreateAsync(string owner, BatchCreateRequest request, CancellationToken cancellationToken)

@@ -10,7 +10,7 @@ namespace Bifrost.Middleware.Files;
 /// </summary>
 internal static class BatchInputValidator
 {
-    internal static readonly string[] SupportedUrls = ["/v1/chat/completions"];
+    internal static readonly string[] SupportedUrls = ["/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses"];
     private const int MaxReported = 10;
 
     public sealed record Result(int Lines, IReadOnlyList<(int Line, string Message)> Errors, IReadOnlySet<string> Urls)

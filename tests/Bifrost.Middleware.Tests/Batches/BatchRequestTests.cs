@@ -64,7 +64,7 @@ public sealed class BatchRequestTests
             (Body(null), "input_file_id"),
             (Body(batchFile, endpoint: null), "endpoint"),
             (Body(batchFile, endpoint: "/v1/fine_tuning/jobs"), "endpoint"),
-            (Body(batchFile, endpoint: "/v1/embeddings"), "endpoint"), // an OpenAI endpoint this gateway does not batch yet
+            (Body(batchFile, endpoint: "/v1/audio/speech"), "endpoint"), // not a batchable endpoint
             (Body(batchFile, window: "1h"), "completion_window"),
             (Body(batchFile, window: null), "completion_window"),
             (Body(batchFile, metadata: Pairs(17)), "metadata"),
@@ -177,7 +177,7 @@ public sealed class BatchRequestTests
         var content = BatchLines.Jsonl(
         [
             BatchLines.Chat("ok"),
-            BatchLines.Chat("embed", url: "/v1/embeddings"),
+            BatchLines.Chat("embed", url: "/v1/unknown"),
             """{"custom_id":"broken",""",
         ]);
         using (var stream = new MemoryStream(content))

@@ -6,15 +6,34 @@ namespace Bifrost.Middleware.Jobs;
 internal sealed class AsyncJobService(IJobStore store, JobDoorbell doorbell, IOptions<BifrostOptions> options)
 {
     private readonly JobsOptions _options = options.Value.Jobs;
+    private int _submitting;
 
     public JobsOptions Options => _options;
 
     public IJobStore Store => store;
 
+    /// <remarks>
+    /// Submissions of this instance still between the count and the store count against the limit too, so concurrent
+    /// submits never overshoot it on one instance (a submit that just stored may be counted twice: the check errs on the
+    /// side of a 429). Several instances sharing a store may overshoot by their concurrent submissions.
+    /// </remarks>
     public async Task<JobRecord> SubmitAsync(string kind, ReadOnlyMemory<byte> payload, string owner, TimeSpan? resultTtl, CancellationToken cancellationToken, string? id = null)
     {
+        var inFlight = Interlocked.Increment(ref _submitting);
+        try
+        {
+            return await SubmitCoreAsync(kind, payload, owner, resultTtl, inFlight - 1, id, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _submitting);
+        }
+    }
+
+    private async Task<JobRecord> SubmitCoreAsync(string kind, ReadOnlyMemory<byte> payload, string owner, TimeSpan? resultTtl, int othersInFlight, string? id, CancellationToken cancellationToken)
+    {
         var unfinished = await store.CountUnfinishedAsync(cancellationToken).ConfigureAwait(false);
-        if (unfinished >= _options.MaxQueuedJobs)
+        if (unfinished + othersInFlight >= _options.MaxQueuedJobs)
         {
             throw new BifrostException(new BifrostError
             {

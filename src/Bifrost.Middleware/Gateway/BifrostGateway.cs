@@ -213,6 +213,7 @@ internal sealed class BifrostGateway(ProviderRegistry registry, BifrostMetrics m
     private async IAsyncEnumerable<ResponsesStreamEvent> CoreResponsesStreamAsync(ResponsesRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        var start = time.GetTimestamp();
         var plan = ChatRequestPlanner.Plan(registry, request, ResponsesStreamRequestType);
         var (enumerator, target) = await StartStreamAsync(
             plan,
@@ -235,11 +236,12 @@ internal sealed class BifrostGateway(ProviderRegistry registry, BifrostMetrics m
             yield break;
         }
 
+        var index = 0;
         try
         {
             do
             {
-                yield return enumerator.Current;
+                yield return WithExtraFields(enumerator.Current, target, start, index++);
             }
             while (await NextAsync(enumerator, target, ResponsesStreamRequestType, null, cancellationToken).ConfigureAwait(false));
         }
@@ -521,6 +523,20 @@ internal sealed class BifrostGateway(ProviderRegistry registry, BifrostMetrics m
         var capped = Math.Min(exponential, options.RetryMaxDelay.TotalMilliseconds);
         var jittered = capped * (0.5 + (Random.Shared.NextDouble() * 0.5));
         return TimeSpan.FromMilliseconds(jittered);
+    }
+
+    /// <summary>Adds <c>extra_fields</c> (with <c>chunk_index</c>) to a Responses stream event, as to every stream chunk.</summary>
+    private ResponsesStreamEvent WithExtraFields(ResponsesStreamEvent item, ResolvedModel target, long start, int index)
+    {
+        if (System.Text.Json.Nodes.JsonNode.Parse(item.Data.GetRawText()) is not System.Text.Json.Nodes.JsonObject node)
+        {
+            return item;
+        }
+
+        var extra = Extra(null, ResponsesStreamRequestType, target, time.GetElapsedTime(start));
+        extra.ChunkIndex = index;
+        node["extra_fields"] = System.Text.Json.JsonSerializer.SerializeToNode(extra, Serialization.BifrostJson.Context.BifrostExtraFields);
+        return new ResponsesStreamEvent(item.Type, System.Text.Json.JsonSerializer.SerializeToElement(node, Serialization.BifrostJson.Context.JsonNode));
     }
 
     private static BifrostExtraFields Extra(BifrostExtraFields? existing, string requestType, ResolvedModel target, TimeSpan elapsed)

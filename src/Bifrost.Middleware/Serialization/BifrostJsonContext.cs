@@ -20,6 +20,7 @@ namespace Bifrost.Middleware.Serialization;
 [JsonSerializable(typeof(ChatCompletionChunk))]
 [JsonSerializable(typeof(ModelList))]
 [JsonSerializable(typeof(BifrostError))]
+[JsonSerializable(typeof(BifrostExtraFields))]
 [JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(System.Text.Json.Nodes.JsonNode))]
 [JsonSerializable(typeof(ChatContentPart))]

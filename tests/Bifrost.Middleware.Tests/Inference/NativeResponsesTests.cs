@@ -191,7 +191,15 @@ public sealed class NativeResponsesTests : IAsyncLifetime
         for (var i = 0; i < events.Count; i++)
         {
             Assert.Equal(upstreamEvents[i]["type"]!.GetValue<string>(), events[i].Type);
-            AssertSameJson(upstreamEvents[i], JsonNode.Parse(events[i].Data.GetRawText())!);
+
+            // Relayed unchanged, plus the gateway's extra_fields (as on every stream chunk).
+            var relayed = JsonNode.Parse(events[i].Data.GetRawText())!.AsObject();
+            var extra = relayed["extra_fields"]!;
+            Assert.Equal(i, extra["chunk_index"]!.GetValue<int>());
+            Assert.Equal("responses_stream", extra["request_type"]!.GetValue<string>());
+            Assert.Equal("openai", extra["provider"]!.GetValue<string>());
+            relayed.Remove("extra_fields");
+            AssertSameJson(upstreamEvents[i], relayed);
         }
 
         var sent = Assert.Single(_upstream.Requests);

@@ -22,7 +22,6 @@ internal sealed partial class AnthropicAdapter(IHttpClientFactory httpClientFact
 {
     internal const string DefaultBaseUrl = "https://api.anthropic.com";
     internal const string ApiVersion = "2023-06-01";
-    private const int MaxErrorBodyBytes = 64 * 1024;
 
     // The same option key the upstream client's resilience pipeline reads (keys compare by name).
     private static readonly HttpRequestOptionsKey<TimeSpan> TimeoutKey = new("Bifrost.AttemptTimeout");
@@ -258,24 +257,7 @@ internal sealed partial class AnthropicAdapter(IHttpClientFactory httpClientFact
     {
         var status = (int)response.StatusCode;
         var retryAfter = ParseRetryAfter(response);
-        string text;
-        try
-        {
-            await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            var buffer = new byte[MaxErrorBodyBytes];
-            var read = 0;
-            int n;
-            while (read < buffer.Length && (n = await body.ReadAsync(buffer.AsMemory(read), cancellationToken).ConfigureAwait(false)) > 0)
-            {
-                read += n;
-            }
-
-            text = Encoding.UTF8.GetString(buffer, 0, read);
-        }
-        catch (Exception ex) when (ex is IOException or HttpRequestException)
-        {
-            text = string.Empty;
-        }
+        var text = await UpstreamHttp.ReadErrorTextAsync(response, cancellationToken).ConfigureAwait(false);
 
         AnthropicErrorDetail? detail = null;
         try

@@ -21,7 +21,6 @@ namespace Bifrost.Middleware.Providers.OpenAI;
 internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpClientFactory, TimeProvider time) : IProviderAdapter, IDisposable
 {
     internal const string HttpClientName = "Bifrost.Upstream";
-    private const int MaxErrorBodyBytes = 64 * 1024;
     private static readonly HttpRequestOptionsKey<TimeSpan> TimeoutKey = new("Bifrost.AttemptTimeout");
     private static readonly MediaTypeHeaderValue JsonMediaType = new("application/json");
     private static readonly MediaTypeWithQualityHeaderValue AcceptJson = new("application/json");
@@ -242,24 +241,7 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
     {
         var status = (int)response.StatusCode;
         var retryAfter = ParseRetryAfter(response);
-        string text;
-        try
-        {
-            await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            var buffer = new byte[MaxErrorBodyBytes];
-            var read = 0;
-            int n;
-            while (read < buffer.Length && (n = await body.ReadAsync(buffer.AsMemory(read), cancellationToken).ConfigureAwait(false)) > 0)
-            {
-                read += n;
-            }
-
-            text = Encoding.UTF8.GetString(buffer, 0, read);
-        }
-        catch (Exception ex) when (ex is IOException or HttpRequestException)
-        {
-            text = string.Empty;
-        }
+        var text = await UpstreamHttp.ReadErrorTextAsync(response, cancellationToken).ConfigureAwait(false);
 
         string? type = null, code = null, param = null, message = null;
         try

@@ -108,7 +108,7 @@ public sealed class BatchLeaseTests
     }
 
     /// <summary>An <see cref="InMemoryJobStore"/> whose lease renewals throw (a database blip) while told to.</summary>
-    internal sealed class FlakyRenewalStore(InMemoryJobStore inner) : IJobStore
+    internal sealed class FlakyRenewalStore(InMemoryJobStore inner) : DelegatingJobStore(inner)
     {
         private int _toFail;
         private int _failed;
@@ -117,7 +117,7 @@ public sealed class BatchLeaseTests
 
         public void FailRenewals(int count) => Volatile.Write(ref _toFail, count);
 
-        public ValueTask<bool> RenewLeaseAsync(JobLease lease, TimeSpan leaseDuration, CancellationToken cancellationToken)
+        public override ValueTask<bool> RenewLeaseAsync(JobLease lease, TimeSpan leaseDuration, CancellationToken cancellationToken)
         {
             if (Volatile.Read(ref _toFail) > 0)
             {
@@ -126,31 +126,7 @@ public sealed class BatchLeaseTests
                 throw new InvalidOperationException("store blip");
             }
 
-            return inner.RenewLeaseAsync(lease, leaseDuration, cancellationToken);
+            return Inner.RenewLeaseAsync(lease, leaseDuration, cancellationToken);
         }
-
-        public ValueTask<int> ExpireAsync(CancellationToken cancellationToken) => inner.ExpireAsync(cancellationToken);
-
-        public ValueTask<JobRecord> EnqueueAsync(NewJob job, CancellationToken cancellationToken) => inner.EnqueueAsync(job, cancellationToken);
-
-        public ValueTask<JobRecord?> GetAsync(string id, CancellationToken cancellationToken) => inner.GetAsync(id, cancellationToken);
-
-        public ValueTask<JobLease?> TryClaimAsync(string workerId, TimeSpan leaseDuration, CancellationToken cancellationToken) => inner.TryClaimAsync(workerId, leaseDuration, cancellationToken);
-
-        public ValueTask<bool> SaveProgressAsync(JobLease lease, ReadOnlyMemory<byte> progress, CancellationToken cancellationToken) => inner.SaveProgressAsync(lease, progress, cancellationToken);
-
-        public ValueTask<bool> CompleteAsync(JobLease lease, JobOutcome outcome, CancellationToken cancellationToken) => inner.CompleteAsync(lease, outcome, cancellationToken);
-
-        public ValueTask<bool> FailAsync(JobLease lease, JobOutcome outcome, CancellationToken cancellationToken) => inner.FailAsync(lease, outcome, cancellationToken);
-
-        public ValueTask<bool> ReleaseAsync(JobLease lease, DateTimeOffset? notBefore, bool countAttempt, CancellationToken cancellationToken) => inner.ReleaseAsync(lease, notBefore, countAttempt, cancellationToken);
-
-        public ValueTask<JobRecord?> RequestCancellationAsync(string id, CancellationToken cancellationToken) => inner.RequestCancellationAsync(id, cancellationToken);
-
-        public ValueTask<bool> MarkCancelledAsync(JobLease lease, JobOutcome outcome, CancellationToken cancellationToken) => inner.MarkCancelledAsync(lease, outcome, cancellationToken);
-
-        public ValueTask<IReadOnlyList<JobRecord>> ListAsync(string owner, string? kind, int limit, string? after, CancellationToken cancellationToken) => inner.ListAsync(owner, kind, limit, after, cancellationToken);
-
-        public ValueTask<long> CountUnfinishedAsync(CancellationToken cancellationToken) => inner.CountUnfinishedAsync(cancellationToken);
     }
 }

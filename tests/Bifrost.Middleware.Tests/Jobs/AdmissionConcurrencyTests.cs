@@ -34,37 +34,13 @@ public sealed class AdmissionConcurrencyTests
         Assert.True(await host.Services.GetRequiredService<IJobStore>().CountUnfinishedAsync(TestContext.Current.CancellationToken) <= limit);
     }
 
-    private sealed class SlowCountStore(InMemoryJobStore inner) : IJobStore
+    private sealed class SlowCountStore(InMemoryJobStore inner) : DelegatingJobStore(inner)
     {
-        public async ValueTask<long> CountUnfinishedAsync(CancellationToken cancellationToken)
+        public override async ValueTask<long> CountUnfinishedAsync(CancellationToken cancellationToken)
         {
-            var count = await inner.CountUnfinishedAsync(cancellationToken);
+            var count = await Inner.CountUnfinishedAsync(cancellationToken);
             await Task.Delay(20, cancellationToken);
             return count;
         }
-
-        public ValueTask<JobRecord> EnqueueAsync(NewJob job, CancellationToken cancellationToken) => inner.EnqueueAsync(job, cancellationToken);
-
-        public ValueTask<JobRecord?> GetAsync(string id, CancellationToken cancellationToken) => inner.GetAsync(id, cancellationToken);
-
-        public ValueTask<JobLease?> TryClaimAsync(string workerId, TimeSpan leaseDuration, CancellationToken cancellationToken) => inner.TryClaimAsync(workerId, leaseDuration, cancellationToken);
-
-        public ValueTask<bool> RenewLeaseAsync(JobLease lease, TimeSpan leaseDuration, CancellationToken cancellationToken) => inner.RenewLeaseAsync(lease, leaseDuration, cancellationToken);
-
-        public ValueTask<bool> SaveProgressAsync(JobLease lease, ReadOnlyMemory<byte> progress, CancellationToken cancellationToken) => inner.SaveProgressAsync(lease, progress, cancellationToken);
-
-        public ValueTask<bool> CompleteAsync(JobLease lease, JobOutcome outcome, CancellationToken cancellationToken) => inner.CompleteAsync(lease, outcome, cancellationToken);
-
-        public ValueTask<bool> FailAsync(JobLease lease, JobOutcome outcome, CancellationToken cancellationToken) => inner.FailAsync(lease, outcome, cancellationToken);
-
-        public ValueTask<bool> ReleaseAsync(JobLease lease, DateTimeOffset? notBefore, bool countAttempt, CancellationToken cancellationToken) => inner.ReleaseAsync(lease, notBefore, countAttempt, cancellationToken);
-
-        public ValueTask<JobRecord?> RequestCancellationAsync(string id, CancellationToken cancellationToken) => inner.RequestCancellationAsync(id, cancellationToken);
-
-        public ValueTask<bool> MarkCancelledAsync(JobLease lease, JobOutcome outcome, CancellationToken cancellationToken) => inner.MarkCancelledAsync(lease, outcome, cancellationToken);
-
-        public ValueTask<IReadOnlyList<JobRecord>> ListAsync(string owner, string? kind, int limit, string? after, CancellationToken cancellationToken) => inner.ListAsync(owner, kind, limit, after, cancellationToken);
-
-        public ValueTask<int> ExpireAsync(CancellationToken cancellationToken) => inner.ExpireAsync(cancellationToken);
     }
 }

@@ -247,41 +247,17 @@ public sealed class AsyncRejectionTests
     }
 
     /// <summary>An <see cref="InMemoryJobStore"/> that counts what <see cref="IJobStore.ExpireAsync"/> deleted.</summary>
-    private sealed class ExpiryCountingStore(InMemoryJobStore inner) : IJobStore
+    private sealed class ExpiryCountingStore(InMemoryJobStore inner) : DelegatingJobStore(inner)
     {
         private int _deleted;
 
         public int Deleted => Volatile.Read(ref _deleted);
 
-        public async ValueTask<int> ExpireAsync(CancellationToken cancellationToken)
+        public override async ValueTask<int> ExpireAsync(CancellationToken cancellationToken)
         {
-            var deleted = await inner.ExpireAsync(cancellationToken);
+            var deleted = await Inner.ExpireAsync(cancellationToken);
             Interlocked.Add(ref _deleted, deleted);
             return deleted;
         }
-
-        public ValueTask<JobRecord> EnqueueAsync(NewJob job, CancellationToken cancellationToken) => inner.EnqueueAsync(job, cancellationToken);
-
-        public ValueTask<JobRecord?> GetAsync(string id, CancellationToken cancellationToken) => inner.GetAsync(id, cancellationToken);
-
-        public ValueTask<JobLease?> TryClaimAsync(string workerId, TimeSpan leaseDuration, CancellationToken cancellationToken) => inner.TryClaimAsync(workerId, leaseDuration, cancellationToken);
-
-        public ValueTask<bool> RenewLeaseAsync(JobLease lease, TimeSpan leaseDuration, CancellationToken cancellationToken) => inner.RenewLeaseAsync(lease, leaseDuration, cancellationToken);
-
-        public ValueTask<bool> SaveProgressAsync(JobLease lease, ReadOnlyMemory<byte> progress, CancellationToken cancellationToken) => inner.SaveProgressAsync(lease, progress, cancellationToken);
-
-        public ValueTask<bool> CompleteAsync(JobLease lease, JobOutcome outcome, CancellationToken cancellationToken) => inner.CompleteAsync(lease, outcome, cancellationToken);
-
-        public ValueTask<bool> FailAsync(JobLease lease, JobOutcome outcome, CancellationToken cancellationToken) => inner.FailAsync(lease, outcome, cancellationToken);
-
-        public ValueTask<bool> ReleaseAsync(JobLease lease, DateTimeOffset? notBefore, bool countAttempt, CancellationToken cancellationToken) => inner.ReleaseAsync(lease, notBefore, countAttempt, cancellationToken);
-
-        public ValueTask<JobRecord?> RequestCancellationAsync(string id, CancellationToken cancellationToken) => inner.RequestCancellationAsync(id, cancellationToken);
-
-        public ValueTask<bool> MarkCancelledAsync(JobLease lease, JobOutcome outcome, CancellationToken cancellationToken) => inner.MarkCancelledAsync(lease, outcome, cancellationToken);
-
-        public ValueTask<IReadOnlyList<JobRecord>> ListAsync(string owner, string? kind, int limit, string? after, CancellationToken cancellationToken) => inner.ListAsync(owner, kind, limit, after, cancellationToken);
-
-        public ValueTask<long> CountUnfinishedAsync(CancellationToken cancellationToken) => inner.CountUnfinishedAsync(cancellationToken);
     }
 }

@@ -62,7 +62,7 @@ public class EndpointBenchmarks
         context.Request.ContentLength = body.Length;
         context.Request.Body = _requestBody;
         context.Response.Body = _responseBody;
-        await ChatEndpoints.ChatCompletionsAsync(context);
+        await InferenceRoutes.Chat.HandleAsync(context);
         await context.Response.CompleteAsync();
         return _responseBody.Length;
     }

@@ -37,17 +37,8 @@ public static class BifrostEndpointRouteBuilderExtensions
         var uploadLimit = new RequestSizeLimitAttribute(options.Files.MaxUploadBytes + (1024 * 1024)); // the file plus multipart framing
         foreach (var version in (ReadOnlySpan<string>)["/v1", string.Empty])
         {
-            group.MapPost(version + "/chat/completions", ChatEndpoints.ChatCompletionsAsync)
-                .WithMetadata(bodyLimit)
-                .WithDisplayName($"Bifrost chat completions ({version}{(version.Length == 0 ? "no version" : string.Empty)})");
-            group.MapGet(version + "/chat/completions", ChatEndpoints.PollOnlyAsync)
-                .WithDisplayName($"Bifrost async poll ({version}{(version.Length == 0 ? "no version" : string.Empty)})");
-            group.MapPost(version + "/async/chat/completions", ChatEndpoints.SubmitEnvelopeAsync)
-                .WithMetadata(bodyLimit)
-                .WithDisplayName($"Bifrost async chat completions ({version}{(version.Length == 0 ? "no version" : string.Empty)})");
-            group.MapGet(version + "/async/chat/completions/{job_id}", ChatEndpoints.GetEnvelopeAsync)
-                .WithDisplayName($"Bifrost async chat completion job ({version}{(version.Length == 0 ? "no version" : string.Empty)})");
             var suffix = version.Length == 0 ? " (no version)" : $" ({version})";
+            MapInference(group, version, "chat/completions", InferenceRoutes.Chat, bodyLimit, suffix);
             MapInference(group, version, "embeddings", InferenceRoutes.Embeddings, bodyLimit, suffix);
             MapInference(group, version, "completions", InferenceRoutes.Completions, bodyLimit, suffix);
             MapInference(group, version, "responses", InferenceRoutes.Responses, bodyLimit, suffix);

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Bifrost.Middleware.Gateway;
+using Bifrost.Middleware.Jobs;
 using Bifrost.Middleware.Responses;
 using Bifrost.Middleware.Serialization;
 using Microsoft.AspNetCore.Http;
@@ -9,9 +10,31 @@ namespace Bifrost.Middleware.Endpoints;
 /// <summary>The inference routes besides chat: embeddings, legacy completions, the Responses API, input-token counting.</summary>
 internal static class InferenceRoutes
 {
+    public const string ChatKind = JobKinds.ChatCompletion;
     public const string EmbeddingKind = "embedding";
     public const string TextCompletionKind = "text_completion";
     public const string ResponsesKind = "responses";
+
+    public static readonly InferenceRoute<ChatCompletionRequest, ChatCompletionResponse> Chat = new()
+    {
+        Kind = ChatKind,
+        RequestType = BifrostGateway.ChatRequestType,
+        RequestInfo = BifrostJson.Context.ChatCompletionRequest,
+        ResponseInfo = BifrostJson.Context.ChatCompletionResponse,
+        Validate = static (registry, request) => ChatRequestPlanner.Plan(registry, request, BifrostGateway.ChatRequestType),
+        Run = static (gateway, request, cancellationToken) => gateway.ChatCompletionAsync(request, cancellationToken),
+        IsStream = static request => request.Stream == true,
+        WriteStream = static (context, gateway, request, cancellationToken) =>
+            Sse.WriteDataStreamAsync(context, gateway.ChatCompletionStreamAsync(request, cancellationToken), BifrostJson.Context.ChatCompletionChunk, cancellationToken),
+        Pending = static (job, request) => new ChatCompletionResponse
+        {
+            Id = job.Id,
+            Created = job.CreatedAt.ToUnixTimeSeconds(),
+            Model = request?.Model,
+            Choices = [],
+            ExtraFields = new BifrostExtraFields { RequestType = BifrostGateway.ChatRequestType, ModelRequested = request?.Model },
+        },
+    };
 
     public static readonly InferenceRoute<EmbeddingRequest, EmbeddingResponse> Embeddings = new()
     {

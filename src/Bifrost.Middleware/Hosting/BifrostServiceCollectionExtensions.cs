@@ -77,8 +77,8 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddSingleton<IJobDoorbell>(static sp => sp.GetRequiredService<JobDoorbell>());
         services.TryAddSingleton<AsyncJobService>();
         services.TryAddSingleton<IJobOwnerResolver, DefaultJobOwnerResolver>();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IJobHandler, ChatCompletionJobHandler>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IJobHandler, BatchJobHandler>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton(InferenceRoutes.Chat.CreateJobHandler()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton(InferenceRoutes.Embeddings.CreateJobHandler()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton(InferenceRoutes.Completions.CreateJobHandler()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton(InferenceRoutes.Responses.CreateJobHandler()));

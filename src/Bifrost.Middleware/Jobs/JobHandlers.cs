@@ -39,18 +39,3 @@ internal static class JobKinds
 {
     public const string ChatCompletion = "chat_completion";
 }
-
-/// <summary>An async chat completion: the same gateway call as the synchronous route, its JSON kept as the result.</summary>
-internal sealed class ChatCompletionJobHandler(IBifrostClient gateway) : IJobHandler
-{
-    public string Kind => JobKinds.ChatCompletion;
-
-    public async Task<JobRunResult> ExecuteAsync(JobExecution execution, CancellationToken cancellationToken)
-    {
-        var request = JsonSerializer.Deserialize(execution.Job.Payload.Span, BifrostJson.Context.ChatCompletionRequest)
-            ?? throw BifrostException.Gateway(400, "invalid_request_error", "invalid_json", "The stored request is empty.");
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, execution.CancellationRequested);
-        var response = await gateway.ChatCompletionAsync(request, linked.Token).ConfigureAwait(false);
-        return new JobRunResult(new JobOutcome(200, JsonSerializer.SerializeToUtf8Bytes(response, BifrostJson.Context.ChatCompletionResponse)));
-    }
-}

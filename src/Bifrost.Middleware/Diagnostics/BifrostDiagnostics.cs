@@ -104,4 +104,10 @@ internal static partial class Log
 
     [LoggerMessage(8, LogLevel.Debug, "Request {Method} {Path} rejected with {StatusCode}: {Message}")]
     public static partial void RequestRejected(ILogger logger, string method, string path, int statusCode, string message);
+
+    [LoggerMessage(9, LogLevel.Error, "Request {Method} {Path} (request id {RequestId}) failed with an unexpected exception; answered 500 internal_error.")]
+    public static partial void RequestCrashed(ILogger logger, string method, string path, string requestId, Exception exception);
+
+    [LoggerMessage(10, LogLevel.Error, "Request {Method} {Path} (request id {RequestId}) failed with an unexpected exception after its answer started; {Outcome}.")]
+    public static partial void RequestCrashedAfterStart(ILogger logger, string method, string path, string requestId, string outcome, Exception exception);
 }

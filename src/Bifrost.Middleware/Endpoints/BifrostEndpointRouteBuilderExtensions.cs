@@ -42,21 +42,21 @@ public static class BifrostEndpointRouteBuilderExtensions
             MapInference(group, version, "embeddings", InferenceRoutes.Embeddings, bodyLimit, suffix);
             MapInference(group, version, "completions", InferenceRoutes.Completions, bodyLimit, suffix);
             MapInference(group, version, "responses", InferenceRoutes.Responses, bodyLimit, suffix);
-            group.MapPost(version + "/responses/input_tokens", InferenceRoutes.CountInputTokensAsync).WithMetadata(bodyLimit).WithDisplayName("Bifrost count input tokens" + suffix);
-            group.MapPost(version + "/files", FileEndpoints.UploadAsync).WithMetadata(uploadLimit).DisableAntiforgery().WithDisplayName("Bifrost upload file" + suffix);
-            group.MapGet(version + "/files", FileEndpoints.ListAsync).WithDisplayName("Bifrost list files" + suffix);
-            group.MapGet(version + "/files/{file_id}", FileEndpoints.GetAsync).WithDisplayName("Bifrost get file" + suffix);
-            group.MapGet(version + "/files/{file_id}/content", FileEndpoints.ContentAsync).WithDisplayName("Bifrost file content" + suffix);
-            group.MapDelete(version + "/files/{file_id}", FileEndpoints.DeleteAsync).WithDisplayName("Bifrost delete file" + suffix);
-            group.MapPost(version + "/batches", BatchEndpoints.CreateAsync).WithMetadata(bodyLimit).WithDisplayName("Bifrost create batch" + suffix);
-            group.MapGet(version + "/batches", BatchEndpoints.ListAsync).WithDisplayName("Bifrost list batches" + suffix);
-            group.MapGet(version + "/batches/{batch_id}", BatchEndpoints.GetAsync).WithDisplayName("Bifrost get batch" + suffix);
-            group.MapPost(version + "/batches/{batch_id}/cancel", BatchEndpoints.CancelAsync).WithDisplayName("Bifrost cancel batch" + suffix);
-            group.MapGet(version + "/models", ModelEndpoints.ListModelsAsync)
+            group.MapPost(version + "/responses/input_tokens", Guard("count_tokens", InferenceRoutes.CountInputTokensAsync)).WithMetadata(bodyLimit).WithDisplayName("Bifrost count input tokens" + suffix);
+            group.MapPost(version + "/files", Guard(FileEndpoints.UploadRequestType, FileEndpoints.UploadAsync)).WithMetadata(uploadLimit).DisableAntiforgery().WithDisplayName("Bifrost upload file" + suffix);
+            group.MapGet(version + "/files", Guard("file_list", FileEndpoints.ListAsync)).WithDisplayName("Bifrost list files" + suffix);
+            group.MapGet(version + "/files/{file_id}", Guard("file_retrieve", FileEndpoints.GetAsync)).WithDisplayName("Bifrost get file" + suffix);
+            group.MapGet(version + "/files/{file_id}/content", Guard("file_content", FileEndpoints.ContentAsync)).WithDisplayName("Bifrost file content" + suffix);
+            group.MapDelete(version + "/files/{file_id}", Guard("file_delete", FileEndpoints.DeleteAsync)).WithDisplayName("Bifrost delete file" + suffix);
+            group.MapPost(version + "/batches", Guard("batch_create", BatchEndpoints.CreateAsync)).WithMetadata(bodyLimit).WithDisplayName("Bifrost create batch" + suffix);
+            group.MapGet(version + "/batches", Guard("batch_list", BatchEndpoints.ListAsync)).WithDisplayName("Bifrost list batches" + suffix);
+            group.MapGet(version + "/batches/{batch_id}", Guard("batch_retrieve", BatchEndpoints.GetAsync)).WithDisplayName("Bifrost get batch" + suffix);
+            group.MapPost(version + "/batches/{batch_id}/cancel", Guard("batch_cancel", BatchEndpoints.CancelAsync)).WithDisplayName("Bifrost cancel batch" + suffix);
+            group.MapGet(version + "/models", Guard("list_models", ModelEndpoints.ListModelsAsync))
                 .WithDisplayName($"Bifrost models ({version}{(version.Length == 0 ? "no version" : string.Empty)})");
         }
 
-        group.Map("/{**path}", BifrostResults.UnknownRouteAsync).WithDisplayName("Bifrost unknown route");
+        group.Map("/{**path}", Guard(null, BifrostResults.UnknownRouteAsync)).WithDisplayName("Bifrost unknown route");
         return group;
     }
 
@@ -64,9 +64,12 @@ public static class BifrostEndpointRouteBuilderExtensions
         where TRequest : class
         where TResponse : class
     {
-        group.MapPost($"{version}/{path}", route.HandleAsync).WithMetadata(bodyLimit).WithDisplayName($"Bifrost {path}{suffix}");
-        group.MapGet($"{version}/{path}", route.PollOnlyAsync).WithDisplayName($"Bifrost {path} async poll{suffix}");
-        group.MapPost($"{version}/async/{path}", route.SubmitEnvelopeAsync).WithMetadata(bodyLimit).WithDisplayName($"Bifrost async {path}{suffix}");
-        group.MapGet($"{version}/async/{path}/{{job_id}}", route.GetEnvelopeAsync).WithDisplayName($"Bifrost async {path} job{suffix}");
+        group.MapPost($"{version}/{path}", Guard(route.RequestType, route.HandleAsync)).WithMetadata(bodyLimit).WithDisplayName($"Bifrost {path}{suffix}");
+        group.MapGet($"{version}/{path}", Guard(route.RequestType, route.PollOnlyAsync)).WithDisplayName($"Bifrost {path} async poll{suffix}");
+        group.MapPost($"{version}/async/{path}", Guard(route.RequestType, route.SubmitEnvelopeAsync)).WithMetadata(bodyLimit).WithDisplayName($"Bifrost async {path}{suffix}");
+        group.MapGet($"{version}/async/{path}/{{job_id}}", Guard(route.RequestType, route.GetEnvelopeAsync)).WithDisplayName($"Bifrost async {path} job{suffix}");
     }
+
+    /// <summary>Every Bifrost delegate is mapped through the one safety net (<see cref="BifrostResults.Guard"/>).</summary>
+    private static RequestDelegate Guard(string? requestType, RequestDelegate handler) => BifrostResults.Guard(requestType, handler);
 }

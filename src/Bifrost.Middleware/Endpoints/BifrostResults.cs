@@ -10,22 +10,28 @@ namespace Bifrost.Middleware.Endpoints;
 /// <summary>Reading requests and writing answers and errors in the wire format, with our own JSON context.</summary>
 internal static class BifrostResults
 {
-    /// <summary>The routes under the prefix (with or without <c>v1/</c>) and their methods, for 405 answers and their <c>Allow</c> header.</summary>
-    internal static readonly Dictionary<string, string> KnownRoutes = new(StringComparer.OrdinalIgnoreCase)
+    /// <summary>The routes under the prefix (with or without <c>v1/</c>), their methods (for 405 answers and their <c>Allow</c> header) and request types.</summary>
+    internal static readonly Dictionary<string, (string Allow, string RequestType)> KnownRoutes = new(StringComparer.OrdinalIgnoreCase)
     {
-        ["chat/completions"] = "POST",
-        ["completions"] = "POST",
-        ["embeddings"] = "POST",
-        ["responses"] = "POST",
-        ["responses/input_tokens"] = "POST",
-        ["models"] = "GET",
-        ["files"] = "GET, POST",
-        ["batches"] = "GET, POST",
-        ["async/chat/completions"] = "POST",
-        ["async/completions"] = "POST",
-        ["async/embeddings"] = "POST",
-        ["async/responses"] = "POST",
+        ["chat/completions"] = ("POST", "chat_completion"),
+        ["completions"] = ("POST", "text_completion"),
+        ["embeddings"] = ("POST", "embedding"),
+        ["responses"] = ("POST", "responses"),
+        ["responses/input_tokens"] = ("POST", "count_tokens"),
+        ["models"] = ("GET", "list_models"),
+        ["files"] = ("GET, POST", "file_upload"),
+        ["batches"] = ("GET, POST", "batch_create"),
+        ["async/chat/completions"] = ("POST", "chat_completion"),
+        ["async/completions"] = ("POST", "text_completion"),
+        ["async/embeddings"] = ("POST", "embedding"),
+        ["async/responses"] = ("POST", "responses"),
     };
+
+    /// <summary>The response header that carries the request id (<see cref="HttpContext.TraceIdentifier"/>) of a Bifrost route.</summary>
+    public const string RequestIdHeader = "x-request-id";
+
+    /// <summary>The <see cref="HttpContext.Items"/> key of the current route's request type (set by <see cref="Guard"/>).</summary>
+    private static readonly object RequestTypeKey = new();
 
     [ThreadStatic]
     private static Utf8JsonWriter? t_writer;
@@ -100,11 +106,80 @@ internal static class BifrostResults
         }
     }
 
-    /// <summary>Writes an error in the Bifrost shape with its status (and Retry-After when the provider gave one).</summary>
+    /// <summary>
+    /// The safety net of every Bifrost route (<c>MapBifrost</c> wraps each delegate in it, so no route can forget it): a
+    /// <see cref="BifrostException"/> is answered with its own status; the client going away ends the request quietly;
+    /// any other exception is logged once with its stack and answered 500 <c>internal_error</c> in the Bifrost shape with
+    /// the request id (also in the <c>x-request-id</c> header) — or, once the answer has started, the connection is aborted.
+    /// Streams end with an error event themselves (<see cref="Sse"/>), so an exception rarely gets here after the start.
+    /// </summary>
+    public static RequestDelegate Guard(string? requestType, RequestDelegate handler) => async context =>
+    {
+        if (requestType is not null)
+        {
+            context.Items[RequestTypeKey] = requestType;
+        }
+
+        context.Response.Headers.TryAdd(RequestIdHeader, context.TraceIdentifier);
+        try
+        {
+            await handler(context).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away; the upstream call was cancelled with it.
+        }
+        catch (BifrostException ex) when (!context.Response.HasStarted)
+        {
+            await WriteErrorAsync(context, ex).ConfigureAwait(false);
+        }
+        catch (BadHttpRequestException ex) when (!context.Response.HasStarted)
+        {
+            // The server's own limits (body size, a client that sends too slowly), met while reading a body.
+            await WriteErrorAsync(context, BifrostException.Gateway(ex.StatusCode, ex.StatusCode == 413 ? "request_too_large" : "invalid_request_error", ex.StatusCode == 413 ? "request_too_large" : "bad_request", ex.Message)).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!context.Response.HasStarted)
+        {
+            var error = Unexpected(context, ex);
+            context.Response.Headers[RequestIdHeader] = context.TraceIdentifier;
+            await WriteErrorAsync(context, error).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Log.RequestCrashedAfterStart(Logger(context), context.Request.Method, context.Request.Path, context.TraceIdentifier, "the connection is aborted", ex);
+            context.Abort();
+        }
+    };
+
+    /// <summary>Logs an unexpected exception (once, with its stack) and returns the 500 <c>internal_error</c> that answers it.</summary>
+    public static BifrostException Unexpected(HttpContext context, Exception exception, bool afterStart = false)
+    {
+        if (afterStart)
+        {
+            Log.RequestCrashedAfterStart(Logger(context), context.Request.Method, context.Request.Path, context.TraceIdentifier, "the stream ends with an error event", exception);
+        }
+        else
+        {
+            Log.RequestCrashed(Logger(context), context.Request.Method, context.Request.Path, context.TraceIdentifier, exception);
+        }
+
+        var error = BifrostException.Gateway(500, "api_error", "internal_error", $"The gateway failed unexpectedly (request id {context.TraceIdentifier}); the error is logged under that id.");
+        error.Error.EventId = context.TraceIdentifier;
+        return error;
+    }
+
+    /// <summary>The request type of the current Bifrost route, if known.</summary>
+    public static string? RequestType(HttpContext context) => context.Items.TryGetValue(RequestTypeKey, out var type) ? type as string : null;
+
+    private static ILogger Logger(HttpContext context) =>
+        context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Bifrost.Middleware.Endpoints");
+
+    /// <summary>Writes an error in the Bifrost shape with its status (and Retry-After when the provider gave one); every error carries <c>extra_fields</c>.</summary>
     public static Task WriteErrorAsync(HttpContext context, BifrostException exception)
     {
-        var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Bifrost.Middleware.Endpoints");
-        Log.RequestRejected(logger, context.Request.Method, context.Request.Path, exception.StatusCode, exception.Message);
+        exception.Error.StatusCode = exception.StatusCode;
+        exception.Error.ExtraFields ??= new BifrostExtraFields { RequestType = RequestType(context) };
+        Log.RequestRejected(Logger(context), context.Request.Method, context.Request.Path, exception.StatusCode, exception.Message);
         if (exception.RetryAfter is { } retryAfter && exception.StatusCode is 429 or 503)
         {
             context.Response.Headers.RetryAfter = ((long)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -120,15 +195,17 @@ internal static class BifrostResults
         return WriteErrorAsync(context, BifrostException.Gateway(405, "invalid_request_error", "method_not_allowed", $"{context.Request.Method} is not allowed on {context.Request.Path}."));
     }
 
+    /// <summary>Any other path under the prefix: 405 for a known route with another method, else 404 <c>unknown_url</c>.</summary>
     public static Task UnknownRouteAsync(HttpContext context)
     {
         var path = context.Request.RouteValues.TryGetValue("path", out var value) ? value as string ?? string.Empty : string.Empty;
         // Routing matches paths case-insensitively, so the known routes are looked up the same way.
         var relative = path.StartsWith("v1/", StringComparison.OrdinalIgnoreCase) ? path[3..] : path;
-        var known = KnownRoutes.TryGetValue(relative.TrimEnd('/'), out var allow);
+        var known = KnownRoutes.TryGetValue(relative.TrimEnd('/'), out var route);
         if (known)
         {
-            context.Response.Headers.Allow = allow;
+            context.Response.Headers.Allow = route.Allow;
+            context.Items[RequestTypeKey] = route.RequestType;
         }
 
         var error = known

@@ -187,31 +187,29 @@ internal static class FileEndpoints
             : throw BadRequest($"'limit' must be an integer from 1 to {max}.", "limit");
     }
 
+    /// <summary>Runs a files/batches handler (the route's safety net does the rest): the multipart reader's format and limit errors become 400/413.</summary>
     internal static async Task RunAsync(HttpContext context, string requestType, Func<Task> action)
     {
         try
         {
             await action().ConfigureAwait(false);
         }
-        catch (BifrostException ex) when (!context.Response.HasStarted)
-        {
-            ex.Error.ExtraFields ??= new BifrostExtraFields { RequestType = requestType };
-            await BifrostResults.WriteErrorAsync(context, ex).ConfigureAwait(false);
-        }
-        catch (InvalidDataException ex) when (!context.Response.HasStarted)
+        catch (InvalidDataException ex)
         {
             var error = MultipartError(ex, context.RequestServices.GetRequiredService<IOptions<BifrostOptions>>().Value.Files.MaxUploadBytes);
             error.Error.ExtraFields = new BifrostExtraFields { RequestType = requestType };
-            await BifrostResults.WriteErrorAsync(context, error).ConfigureAwait(false);
+            throw error;
         }
-        catch (BadHttpRequestException ex) when (!context.Response.HasStarted)
+        catch (BifrostException ex)
         {
-            var error = BifrostException.Gateway(ex.StatusCode, ex.StatusCode == 413 ? "request_too_large" : "invalid_request_error", ex.StatusCode == 413 ? "file_too_large" : "bad_request", ex.Message);
+            ex.Error.ExtraFields ??= new BifrostExtraFields { RequestType = requestType };
+            throw;
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == 413)
+        {
+            var error = BifrostException.Gateway(413, "request_too_large", "file_too_large", ex.Message);
             error.Error.ExtraFields = new BifrostExtraFields { RequestType = requestType };
-            await BifrostResults.WriteErrorAsync(context, error).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
-        {
+            throw error;
         }
     }
 

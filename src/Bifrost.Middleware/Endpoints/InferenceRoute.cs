@@ -38,7 +38,7 @@ internal sealed class InferenceRoute<TRequest, TResponse>
     /// <summary>The route's shape with an empty result, for a job still pending or running.</summary>
     public required Func<JobRecord, TRequest?, TResponse> Pending { get; init; }
 
-    public Task HandleAsync(HttpContext context) => RunSafelyAsync(context, async () =>
+    public async Task HandleAsync(HttpContext context)
     {
         if (AsyncEndpoints.AsyncId(context) is { } jobId)
         {
@@ -64,21 +64,21 @@ internal sealed class InferenceRoute<TRequest, TResponse>
 
         var response = await Run(gateway, request, context.RequestAborted).ConfigureAwait(false);
         await BifrostResults.WriteJsonAsync(context, response, ResponseInfo).ConfigureAwait(false);
-    });
+    }
 
-    public Task SubmitEnvelopeAsync(HttpContext context) => RunSafelyAsync(context, async () =>
+    public async Task SubmitEnvelopeAsync(HttpContext context)
     {
         var request = await BifrostResults.ReadJsonAsync(context, RequestInfo, RequestType).ConfigureAwait(false);
         var job = await SubmitAsync(context, request).ConfigureAwait(false);
         await AsyncEndpoints.WriteAcceptedAsync(context, job).ConfigureAwait(false);
-    });
+    }
 
-    public Task GetEnvelopeAsync(HttpContext context) => RunSafelyAsync(context, async () =>
+    public async Task GetEnvelopeAsync(HttpContext context)
     {
         var id = context.Request.RouteValues["job_id"] as string ?? string.Empty;
         var job = await AsyncEndpoints.FindAsync(context, id, Kind, RequestType).ConfigureAwait(false);
         await AsyncEndpoints.WriteEnvelopeAsync(context, job).ConfigureAwait(false);
-    });
+    }
 
     public Task PollOnlyAsync(HttpContext context) =>
         AsyncEndpoints.AsyncId(context) is null ? BifrostResults.MethodNotAllowedAsync(context, "POST") : HandleAsync(context);
@@ -108,23 +108,6 @@ internal sealed class InferenceRoute<TRequest, TResponse>
         catch (JsonException)
         {
             return null;
-        }
-    }
-
-    private async Task RunSafelyAsync(HttpContext context, Func<Task> action)
-    {
-        try
-        {
-            await action().ConfigureAwait(false);
-        }
-        catch (BifrostException ex) when (!context.Response.HasStarted)
-        {
-            ex.Error.ExtraFields ??= new BifrostExtraFields { RequestType = RequestType };
-            await BifrostResults.WriteErrorAsync(context, ex).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
-        {
-            // The client went away; the upstream call was cancelled with it.
         }
     }
 
@@ -172,11 +155,11 @@ internal static class Sse
             body.Write("data: [DONE]\n\n"u8);
             await body.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (BifrostException ex)
+        catch (Exception ex) when (Failure(context, ex) is { } error)
         {
             body.Write("data: "u8);
             json.Reset(body);
-            JsonSerializer.Serialize(json, ex.Error, BifrostJson.Context.BifrostError);
+            JsonSerializer.Serialize(json, error.Error, BifrostJson.Context.BifrostError);
             body.Write("\n\n"u8);
             await body.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -200,12 +183,23 @@ internal static class Sse
                 more = await enumerator.MoveNextAsync().ConfigureAwait(false);
             }
         }
-        catch (BifrostException ex)
+        catch (Exception ex) when (Failure(context, ex) is { } error)
         {
-            Write(body, json, Responses.ResponsesChatConverter.ErrorEvent(ex.Error, sequence));
+            Write(body, json, Responses.ResponsesChatConverter.ErrorEvent(error.Error, sequence));
             await body.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// What ends a started stream with an error event: a <see cref="BifrostException"/> as it is, any other exception
+    /// (except the client going away) as the safety net's logged 500 <c>internal_error</c>; null lets it propagate.
+    /// </summary>
+    private static BifrostException? Failure(HttpContext context, Exception exception) => exception switch
+    {
+        BifrostException bifrost => bifrost,
+        OperationCanceledException when context.RequestAborted.IsCancellationRequested => null,
+        _ => BifrostResults.Unexpected(context, exception, afterStart: true),
+    };
 
     private static void Write(System.IO.Pipelines.PipeWriter body, Utf8JsonWriter json, ResponsesStreamEvent item)
     {

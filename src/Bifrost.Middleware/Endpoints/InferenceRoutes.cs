@@ -104,20 +104,9 @@ internal static class InferenceRoutes
     /// <summary><c>POST responses/input_tokens</c>.</summary>
     public static async Task CountInputTokensAsync(HttpContext context)
     {
-        try
-        {
-            var request = await BifrostResults.ReadJsonAsync(context, BifrostJson.Context.ResponsesRequest, BifrostGateway.CountTokensRequestType).ConfigureAwait(false);
-            var gateway = context.RequestServices.GetRequiredService<IBifrostClient>();
-            var counted = await gateway.CountInputTokensAsync(request, context.RequestAborted).ConfigureAwait(false);
-            await BifrostResults.WriteJsonAsync(context, counted, BifrostJson.Context.InputTokensResponse).ConfigureAwait(false);
-        }
-        catch (BifrostException ex) when (!context.Response.HasStarted)
-        {
-            ex.Error.ExtraFields ??= new BifrostExtraFields { RequestType = BifrostGateway.CountTokensRequestType };
-            await BifrostResults.WriteErrorAsync(context, ex).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
-        {
-        }
+        var request = await BifrostResults.ReadJsonAsync(context, BifrostJson.Context.ResponsesRequest, BifrostGateway.CountTokensRequestType).ConfigureAwait(false);
+        var gateway = context.RequestServices.GetRequiredService<IBifrostClient>();
+        var counted = await gateway.CountInputTokensAsync(request, context.RequestAborted).ConfigureAwait(false);
+        await BifrostResults.WriteJsonAsync(context, counted, BifrostJson.Context.InputTokensResponse).ConfigureAwait(false);
     }
 }

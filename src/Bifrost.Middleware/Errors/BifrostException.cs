@@ -8,19 +8,29 @@ namespace Bifrost.Middleware;
 public sealed class BifrostException : Exception
 {
     /// <summary>Creates an exception for an error answer.</summary>
-    /// <param name="error">The error, in the Bifrost shape.</param>
+    /// <param name="error">The error, in the Bifrost shape. A status that is not an HTTP error status (4xx/5xx) is
+    /// replaced by 502 (0, -1, 999, 1xx–3xx).</param>
     /// <param name="innerException">The underlying exception, if any.</param>
     public BifrostException(BifrostError error, Exception? innerException = null)
         : base(error?.Error.Message, innerException)
     {
         Error = error ?? throw new ArgumentNullException(nameof(error));
+        error.StatusCode = ErrorStatus(error.StatusCode);
     }
 
     /// <summary>The error, in the Bifrost shape.</summary>
     public BifrostError Error { get; }
 
-    /// <summary>The HTTP status code of the error.</summary>
-    public int StatusCode => Error.StatusCode;
+    /// <summary>The HTTP status code of the error: always 400–599.</summary>
+    public int StatusCode => ErrorStatus(Error.StatusCode);
+
+    /// <summary>
+    /// The status an error is answered with: a 4xx or 5xx as it is; anything else a provider or a script may report
+    /// (0, -1, 999, or a 1xx/2xx/3xx on an error) becomes 502 Bad Gateway, so that sync answers, stream error events,
+    /// async job outcomes and batch error lines all carry a valid error status.
+    /// </summary>
+    /// <param name="statusCode">The reported status.</param>
+    internal static int ErrorStatus(int statusCode) => statusCode is >= 400 and <= 599 ? statusCode : 502;
 
     /// <summary>How long the provider asked the caller to wait (its <c>Retry-After</c>), if it said.</summary>
     public TimeSpan? RetryAfter { get; init; }
@@ -37,8 +47,10 @@ public sealed class BifrostException : Exception
     /// <param name="code">Machine-readable code.</param>
     /// <param name="message">Human-readable message.</param>
     /// <param name="param">The parameter at fault.</param>
-    public static BifrostException Gateway(int statusCode, string type, string? code, string message, string? param = null) =>
-        new(new BifrostError
+    public static BifrostException Gateway(int statusCode, string type, string? code, string message, string? param = null)
+    {
+        statusCode = ErrorStatus(statusCode);
+        return new(new BifrostError
         {
             IsBifrostError = true,
             StatusCode = statusCode,
@@ -47,16 +59,19 @@ public sealed class BifrostException : Exception
         {
             IsRetryable = IsRetryableStatus(statusCode),
         };
+    }
 
     /// <summary>Creates an error returned by a provider (<c>is_bifrost_error: false</c>), passing its status and message through.</summary>
-    /// <param name="statusCode">The provider's HTTP status.</param>
+    /// <param name="statusCode">The provider's HTTP status (anything but a 4xx/5xx: 502).</param>
     /// <param name="type">The provider's error type.</param>
     /// <param name="code">The provider's error code.</param>
     /// <param name="message">The provider's message.</param>
     /// <param name="param">The parameter at fault.</param>
     /// <param name="retryAfter">The provider's Retry-After, if any.</param>
-    public static BifrostException Provider(int statusCode, string? type, string? code, string message, string? param = null, TimeSpan? retryAfter = null) =>
-        new(new BifrostError
+    public static BifrostException Provider(int statusCode, string? type, string? code, string message, string? param = null, TimeSpan? retryAfter = null)
+    {
+        statusCode = ErrorStatus(statusCode);
+        return new(new BifrostError
         {
             IsBifrostError = false,
             StatusCode = statusCode,
@@ -66,6 +81,7 @@ public sealed class BifrostException : Exception
             RetryAfter = retryAfter,
             IsRetryable = IsRetryableStatus(statusCode),
         };
+    }
 
     /// <summary>Whether an HTTP status is worth another attempt (408, 409, 429, 5xx).</summary>
     /// <param name="statusCode">The status.</param>

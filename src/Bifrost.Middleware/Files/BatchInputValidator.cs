@@ -1,5 +1,7 @@
-using System.Text;
+using System.Buffers;
+using System.IO.Pipelines;
 using System.Text.Json;
+using Bifrost.Middleware.Serialization;
 
 namespace Bifrost.Middleware.Files;
 
@@ -21,34 +23,90 @@ internal static class BatchInputValidator
 
     public static async Task<Result> ValidateAsync(Stream content, int maxLines, CancellationToken cancellationToken)
     {
-        using var reader = new StreamReader(content, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 65536, leaveOpen: true);
+        // Lines are split on the raw bytes (\n, \r\n or \r, as StreamReader.ReadLine splits them when the batch runs), so
+        // each line is checked against the gateway's JSON text rule (valid UTF-8, valid UTF-16 escapes) before it is parsed.
+        var reader = PipeReader.Create(content, new StreamPipeReaderOptions(bufferSize: 65536, leaveOpen: true));
         var ids = new HashSet<string>(StringComparer.Ordinal);
         var urls = new HashSet<string>(StringComparer.Ordinal);
         var models = new HashSet<string>(StringComparer.Ordinal);
         var errors = new List<(int, string)>();
         var lineNumber = 0;
         var requests = 0;
-        string? line;
-        while ((line = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false)) is not null)
+        var stop = false;
+
+        bool Line(ReadOnlySequence<byte> sequence)
         {
             lineNumber++;
-            if (string.IsNullOrWhiteSpace(line))
+            byte[]? rented = null;
+            var line = sequence.IsSingleSegment ? sequence.FirstSpan : (rented = ArrayPool<byte>.Shared.Rent((int)sequence.Length)).AsSpan(0, (int)sequence.Length);
+            try
             {
-                continue;
-            }
+                if (rented is not null)
+                {
+                    sequence.CopyTo(rented);
+                }
 
-            requests++;
-            if (requests > maxLines)
-            {
-                errors.Add((lineNumber, $"the file has more than {maxLines} requests"));
-                break;
-            }
+                if (lineNumber == 1 && line.StartsWith(Utf8Bom))
+                {
+                    line = line[Utf8Bom.Length..];
+                }
 
-            var error = ValidateLine(line, ids, urls, models);
-            if (error is not null && errors.Count < MaxReported)
-            {
-                errors.Add((lineNumber, error));
+                if (line.Trim(" \t\f\v"u8).IsEmpty)
+                {
+                    return true;
+                }
+
+                requests++;
+                if (requests > maxLines)
+                {
+                    errors.Add((lineNumber, $"the file has more than {maxLines} requests"));
+                    return false;
+                }
+
+                var error = ValidateLine(line, ids, urls, models);
+                if (error is not null && errors.Count < MaxReported)
+                {
+                    errors.Add((lineNumber, error));
+                }
+
+                return true;
             }
+            finally
+            {
+                if (rented is not null)
+                {
+                    ArrayPool<byte>.Shared.Return(rented);
+                }
+            }
+        }
+
+        try
+        {
+            while (!stop)
+            {
+                var read = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                var buffer = read.Buffer;
+                while (!stop && TryReadLine(ref buffer, read.IsCompleted, out var line))
+                {
+                    stop = !Line(line);
+                }
+
+                if (read.IsCompleted)
+                {
+                    if (!stop && !buffer.IsEmpty)
+                    {
+                        Line(buffer);
+                    }
+
+                    break;
+                }
+
+                reader.AdvanceTo(buffer.Start, buffer.End);
+            }
+        }
+        finally
+        {
+            await reader.CompleteAsync().ConfigureAwait(false);
         }
 
         if (requests == 0 && errors.Count == 0)
@@ -59,11 +117,48 @@ internal static class BatchInputValidator
         return new Result(requests, errors, urls) { Models = models };
     }
 
-    private static string? ValidateLine(string line, HashSet<string> ids, HashSet<string> urls, HashSet<string> models)
+    private static ReadOnlySpan<byte> Utf8Bom => [0xEF, 0xBB, 0xBF];
+
+    /// <summary>The next line (without its terminator) when the buffer holds a whole one.</summary>
+    private static bool TryReadLine(ref ReadOnlySequence<byte> buffer, bool completed, out ReadOnlySequence<byte> line)
     {
+        var reader = new SequenceReader<byte>(buffer);
+        if (!reader.TryReadToAny(out line, "\r\n"u8, advancePastDelimiter: false))
+        {
+            return false;
+        }
+
+        reader.TryRead(out var terminator);
+        if (terminator == (byte)'\r')
+        {
+            if (reader.End && !completed)
+            {
+                return false; // a \r\n may be split across reads
+            }
+
+            reader.IsNext((byte)'\n', advancePast: true);
+        }
+
+        buffer = buffer.Slice(reader.Position);
+        return true;
+    }
+
+    private static string? ValidateLine(ReadOnlySpan<byte> line, HashSet<string> ids, HashSet<string> urls, HashSet<string> models)
+    {
+        if (JsonUnicode.Check(line) is { } problem)
+        {
+            return problem.Message;
+        }
+
         try
         {
-            using var document = JsonDocument.Parse(line);
+            var reader = new Utf8JsonReader(line);
+            using var document = JsonDocument.ParseValue(ref reader);
+            if (reader.Read())
+            {
+                return "more than one JSON value";
+            }
+
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
             {

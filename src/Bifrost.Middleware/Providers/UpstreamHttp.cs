@@ -56,3 +56,72 @@ internal static class UpstreamHttp
         return null;
     }
 }
+
+/// <summary>
+/// Applies the gateway's JSON text rule (<see cref="Serialization.JsonUnicodeScanner"/>: valid UTF-8, valid UTF-16
+/// escapes) to every successful upstream answer of the shared upstream client — JSON, SSE and JSONL alike — as it is
+/// read: a provider that sends a lone surrogate escape or broken UTF-8 fails the attempt with a 502
+/// <c>invalid_provider_response</c> (before the first chunk: an ordinary, retryable error; in a stream: the stream's
+/// error event), instead of a value that cannot be re-serialized later. Error answers are read as text and are not checked.
+/// </summary>
+internal sealed class UpstreamTextHandler : DelegatingHandler
+{
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        var response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        if (response.IsSuccessStatusCode && response.Content is { } content && content is not CheckedContent)
+        {
+            response.Content = new CheckedContent(content);
+        }
+
+        return response;
+    }
+
+    /// <summary>The exception for an upstream answer that breaks the rule.</summary>
+    internal static BifrostException Invalid(string error, long offset) =>
+        BifrostException.Provider(502, "api_error", "invalid_provider_response", $"The provider's answer is not valid JSON text: it contains {error} at byte {offset}.");
+
+    private sealed class CheckedContent : HttpContent
+    {
+        private readonly HttpContent _inner;
+
+        public CheckedContent(HttpContent inner)
+        {
+            _inner = inner;
+            foreach (var header in inner.Headers)
+            {
+                Headers.TryAddWithoutValidation(header.Key, header.Value);
+            }
+        }
+
+        protected override async Task<Stream> CreateContentReadStreamAsync(CancellationToken cancellationToken) =>
+            new Serialization.JsonUnicodeValidatingStream(await _inner.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false), Invalid);
+
+        protected override Task<Stream> CreateContentReadStreamAsync() => CreateContentReadStreamAsync(CancellationToken.None);
+
+        protected override Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context) =>
+            SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+        protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context, CancellationToken cancellationToken)
+        {
+            await using var source = await CreateContentReadStreamAsync(cancellationToken).ConfigureAwait(false);
+            await source.CopyToAsync(stream, cancellationToken).ConfigureAwait(false);
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+}

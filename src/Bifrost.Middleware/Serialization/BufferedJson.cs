@@ -10,7 +10,9 @@ namespace Bifrost.Middleware.Serialization;
 /// resumable one, and such a body is at hand in one or two reads anyway. Same result and same exceptions as
 /// <see cref="JsonSerializer.DeserializeAsync{TValue}(Stream, JsonTypeInfo{TValue}, CancellationToken)"/>: a failed or
 /// truncated read throws from the read, invalid JSON a <see cref="JsonException"/> from the parse, and trailing
-/// non-whitespace after the value is rejected in both.
+/// non-whitespace after the value is rejected in both. Both paths apply the rule of <see cref="JsonUnicodeScanner"/>
+/// (valid UTF-8, valid UTF-16 escapes): a text that breaks it is a <see cref="JsonException"/> too, naming the value's
+/// path when the whole text is at hand.
 /// </summary>
 internal static class BufferedJson
 {
@@ -22,7 +24,7 @@ internal static class BufferedJson
     public static ValueTask<T?> DeserializeAsync<T>(Stream body, long? contentLength, JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken) =>
         Fits(contentLength)
             ? ReadWholeAsync(body, (int)contentLength!.Value, typeInfo, cancellationToken)
-            : JsonSerializer.DeserializeAsync(body, typeInfo, cancellationToken);
+            : JsonSerializer.DeserializeAsync(new JsonUnicodeValidatingStream(body, static (error, offset) => JsonUnicode.Exception(error, offset, null)), typeInfo, cancellationToken);
 
     private static async ValueTask<T?> ReadWholeAsync<T>(Stream body, int length, JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken)
     {
@@ -30,11 +32,21 @@ internal static class BufferedJson
         try
         {
             var read = await body.ReadAtLeastAsync(buffer.AsMemory(0, length), length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+            Validate(buffer.AsSpan(0, read));
             return JsonSerializer.Deserialize(buffer.AsSpan(0, read), typeInfo);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Throws a <see cref="JsonException"/> when <paramref name="json"/> breaks the rule of <see cref="JsonUnicodeScanner"/>.</summary>
+    public static void Validate(ReadOnlySpan<byte> json)
+    {
+        if (JsonUnicode.Check(json) is { } problem)
+        {
+            throw new JsonException(problem.Message, problem.Path is null ? null : "$." + problem.Path, null, null);
         }
     }
 }

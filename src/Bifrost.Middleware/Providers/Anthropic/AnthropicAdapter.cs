@@ -264,9 +264,9 @@ internal sealed partial class AnthropicAdapter(IHttpClientFactory httpClientFact
         {
             detail = JsonSerializer.Deserialize(text, AnthropicJsonContext.Wire.AnthropicErrorResponse)?.Error;
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
-            // not Anthropic's error shape: the text is the message
+            // not Anthropic's error shape (or not valid UTF-16): the text is the message
         }
 
         var fallback = string.IsNullOrWhiteSpace(text) ? $"Provider answered {status} {response.ReasonPhrase}." : text.Trim();

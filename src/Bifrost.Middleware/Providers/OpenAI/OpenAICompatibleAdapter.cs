@@ -50,6 +50,7 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
             })
             .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
             .RemoveAllLoggers()
+            .AddHttpMessageHandler(static () => new UpstreamTextHandler())
             .AddResilienceHandler("bifrost-upstream", static builder => builder.AddTimeout(new HttpTimeoutStrategyOptions
             {
                 // Per provider: ProviderOptions.Timeout, carried on the request message.
@@ -261,9 +262,9 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
                 param = AsString(error, "param");
             }
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
-            // not JSON: the text itself is the message
+            // not JSON (or a string that is not valid UTF-16): the text itself is the message
         }
 
         if (string.IsNullOrWhiteSpace(message))

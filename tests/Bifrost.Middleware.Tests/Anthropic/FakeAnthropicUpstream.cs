@@ -38,6 +38,9 @@ public sealed class FakeAnthropicUpstream : IAsyncDisposable
     /// <summary>Builds the message answering a request (its content, stop_reason and usage); default: an echo of the last user text.</summary>
     public Func<JsonObject, JsonObject>? Respond { get; set; }
 
+    /// <summary>The raw JSON text to send instead of a non-streamed message (for broken answers).</summary>
+    public Func<JsonObject, string>? RawMessage { get; set; }
+
     /// <summary>Events to send instead of a message's normal event sequence (for broken streams).</summary>
     public Func<JsonObject, IEnumerable<string>>? RawStream { get; set; }
 
@@ -211,6 +214,13 @@ public sealed class FakeAnthropicUpstream : IAsyncDisposable
 
         if (request["stream"]?.GetValue<bool>() != true)
         {
+            if (RawMessage is { } raw)
+            {
+                context.Response.ContentType = "application/json";
+                await context.Response.WriteAsync(raw(message), context.RequestAborted);
+                return;
+            }
+
             await context.Response.WriteAsJsonAsync(message);
             return;
         }

@@ -62,20 +62,28 @@ internal static class UpstreamHttp
 /// escapes) to every successful upstream answer of the shared upstream client — JSON, SSE and JSONL alike — as it is
 /// read: a provider that sends a lone surrogate escape or broken UTF-8 fails the attempt with a 502
 /// <c>invalid_provider_response</c> (before the first chunk: an ordinary, retryable error; in a stream: the stream's
-/// error event), instead of a value that cannot be re-serialized later. Error answers are read as text and are not checked.
+/// error event), instead of a value that cannot be re-serialized later. Error answers are read as text and are not checked;
+/// neither are files (JSONL batch results, downloads: not <c>application/json</c> or <c>text/event-stream</c>), whose
+/// lines are read one by one or passed through as the provider's bytes.
 /// </summary>
 internal sealed class UpstreamTextHandler : DelegatingHandler
 {
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         var response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        if (response.IsSuccessStatusCode && response.Content is { } content && content is not CheckedContent)
+        if (response.IsSuccessStatusCode && response.Content is { } content && content is not CheckedContent && IsJsonOrEvents(content.Headers.ContentType?.MediaType))
         {
             response.Content = new CheckedContent(content);
         }
 
         return response;
     }
+
+    private static bool IsJsonOrEvents(string? mediaType) =>
+        mediaType is null
+        || mediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase)
+        || mediaType.Equals("text/event-stream", StringComparison.OrdinalIgnoreCase)
+        || mediaType.EndsWith("+json", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The exception for an upstream answer that breaks the rule.</summary>
     internal static BifrostException Invalid(string error, long offset) =>

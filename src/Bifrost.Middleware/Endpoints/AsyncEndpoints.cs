@@ -62,7 +62,8 @@ internal static class AsyncEndpoints
     {
         if (job.IsFinished && job.Result is { } body)
         {
-            context.Response.StatusCode = job.StatusCode ?? StatusCodes.Status200OK;
+            // A stored error status is answered as a valid error status even if an older version stored another.
+            context.Response.StatusCode = job.Status == JobStatus.Completed ? job.StatusCode ?? StatusCodes.Status200OK : BifrostException.ErrorStatus(job.StatusCode ?? StatusCodes.Status500InternalServerError);
             context.Response.ContentType = "application/json";
             await context.Response.Body.WriteAsync(body, context.RequestAborted).ConfigureAwait(false);
             return;
@@ -105,7 +106,7 @@ internal static class AsyncEndpoints
             WriteTime(writer, "expires_at", job.ExpiresAt);
             if (job.StatusCode is { } status)
             {
-                writer.WriteNumber("status_code", status);
+                writer.WriteNumber("status_code", job.Status is JobStatus.Failed or JobStatus.Cancelled ? BifrostException.ErrorStatus(status) : status);
             }
             else
             {

@@ -35,6 +35,9 @@ public sealed class SafetyNetTests
         { "client", "POST", "/openai/v1/responses", """{"model":"local/echo","input":"hi","stream":true}""", null, "responses" },
         { "client", "POST", "/openai/v1/responses/input_tokens", ResponsesBody, null, "count_tokens" },
         { "client", "GET", "/openai/v1/models", null, null, "list_models" },
+        { "plugin", "POST", "/openai/v1/chat/completions", ChatBody, null, "chat_completion" },
+        { "plugin", "POST", "/openai/v1/chat/completions", ChatBody[..^1] + ""","stream":true}""", null, "chat_completion" },
+        { "plugin", "POST", "/openai/v1/responses", ResponsesBody, null, "responses" },
         { "store", "POST", "/openai/v1/chat/completions", ChatBody, "x-bf-async", "chat_completion" },
         { "store", "POST", "/openai/v1/embeddings", """{"model":"local/echo","input":"hi"}""", "x-bf-async", "embedding" },
         { "store", "POST", "/openai/v1/async/responses", ResponsesBody, null, "responses" },
@@ -138,6 +141,13 @@ public sealed class SafetyNetTests
 
     private static Task<GatewayHost> StartAsync(string thrower, LogSink logs) => GatewayHost.StartAsync(
         options => options.Jobs.PollInterval = TimeSpan.FromMilliseconds(20),
+        bifrost: builder =>
+        {
+            if (thrower == "plugin")
+            {
+                builder.AddPlugin(new ThrowingPlugin());
+            }
+        },
         services: services =>
         {
             services.AddSingleton<ILoggerProvider>(logs);
@@ -149,7 +159,7 @@ public sealed class SafetyNetTests
                 case "store":
                     services.AddSingleton<IJobStore>(sp => new ThrowingStore(new InMemoryJobStore(TimeProvider.System)));
                     break;
-                default:
+                case "owner":
                     services.AddSingleton<IJobOwnerResolver, ThrowingOwnerResolver>();
                     break;
             }
@@ -204,6 +214,13 @@ public sealed class SafetyNetTests
         public override ValueTask<IReadOnlyList<JobRecord>> ListAsync(string owner, string? kind, int limit, string? after, CancellationToken cancellationToken) => throw Boom();
 
         public override ValueTask<long> CountUnfinishedAsync(CancellationToken cancellationToken) => throw Boom();
+    }
+
+    private sealed class ThrowingPlugin : IBifrostPlugin
+    {
+        public string Name => "throwing";
+
+        public ValueTask PreHookAsync(BifrostPluginContext context, CancellationToken cancellationToken) => throw Boom();
     }
 
     private sealed class ThrowingOwnerResolver : IJobOwnerResolver

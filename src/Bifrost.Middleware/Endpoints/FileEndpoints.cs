@@ -37,7 +37,14 @@ internal static class FileEndpoints
             var limit = MaxBytes(options, file.Purpose);
             if (remaining >= limit)
             {
-                return await store.SaveAsync(file, content, limit, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    return await store.SaveAsync(file, content, limit, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    jobs.ForgetFileBytes(owner);
+                }
             }
 
             try
@@ -47,6 +54,10 @@ internal static class FileEndpoints
             catch (BifrostException ex) when (ex.StatusCode == 413)
             {
                 throw jobs.StorageFullForUpload(remaining);
+            }
+            finally
+            {
+                jobs.ForgetFileBytes(owner);
             }
         }
 

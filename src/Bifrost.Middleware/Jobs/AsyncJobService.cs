@@ -62,6 +62,9 @@ internal sealed class AsyncJobService(IJobStore store, JobDoorbell doorbell, IFi
             : $"The file does not fit in the storage left for you ({remaining} of {_options.MaxStoredBytesPerOwner} bytes allowed per caller). Delete files, or wait for job results to expire, and upload again.",
         "file");
 
+    /// <summary>Drops the owner's file bytes kept for submissions (after an upload, so the next submission counts it).</summary>
+    public void ForgetFileBytes(string owner) => _fileBytes.TryRemove(owner, out _);
+
     private async Task<long> FileBytesAsync(string owner, bool fresh, CancellationToken cancellationToken)
     {
         if (!fresh && _fileBytes.TryGetValue(owner, out var cached) && time.GetElapsedTime(cached.Timestamp) < FileBytesReuse)

@@ -485,12 +485,17 @@ public abstract class JobStoreConformanceTests<TStore>
         Assert.Equal(JobStatus.Pending, (await store.GetAsync(a[3], Token))!.Status);
     });
 
-    /// <summary>Many workers claiming at once never put an owner over the cap, and never get the same job twice.</summary>
+    /// <summary>
+    /// Many workers claiming at once never put an owner over the cap, and never get the same job twice. Repeated in rounds
+    /// (each round finishes what it claimed), so a claim that checks the cap and takes the job in two unfenced steps is caught.
+    /// </summary>
     [Fact]
     public Task Concurrent_fair_claims_never_exceed_the_per_owner_cap() => RunAsync(async store =>
     {
         string[] owners = ["owner-a", "owner-b", "owner-c"];
-        for (var i = 0; i < 12; i++)
+        const int Rounds = 8;
+        const int Cap = 1;
+        for (var i = 0; i < Rounds * 4; i++)
         {
             foreach (var owner in owners)
             {
@@ -498,24 +503,33 @@ public abstract class JobStoreConformanceTests<TStore>
             }
         }
 
-        var claimed = new ConcurrentBag<JobLease>();
-        var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var workers = Enumerable.Range(0, 12).Select(w => Task.Run(async () =>
+        var all = new HashSet<string>();
+        for (var round = 0; round < Rounds; round++)
         {
-            await start.Task;
-            while (await store.TryClaimAsync($"w{w}", Lease, 2, Token) is { } lease)
+            var claimed = new ConcurrentBag<JobLease>();
+            var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var workers = Enumerable.Range(0, 12).Select(w => Task.Run(async () =>
             {
-                claimed.Add(lease);
-            }
-        }));
-        start.SetResult();
-        await Task.WhenAll(workers);
+                await start.Task;
+                while (await store.TryClaimAsync($"w{w}", Lease, Cap, Token) is { } lease)
+                {
+                    claimed.Add(lease);
+                }
+            }));
+            start.SetResult();
+            await Task.WhenAll(workers);
 
-        Assert.Equal(claimed.Count, claimed.Select(l => l.JobId).Distinct().Count());
-        foreach (var owner in owners)
-        {
-            Assert.Equal(2, claimed.Count(l => l.Job.Owner == owner));
-            Assert.Equal(2, (await store.GetOwnerUsageAsync(owner, Token)).RunningJobs);
+            foreach (var owner in owners)
+            {
+                Assert.True(Cap == claimed.Count(l => l.Job.Owner == owner), $"round {round}: {owner} got {claimed.Count(l => l.Job.Owner == owner)} claims; the cap is {Cap}");
+                Assert.Equal(Cap, (await store.GetOwnerUsageAsync(owner, Token)).RunningJobs);
+            }
+
+            foreach (var lease in claimed)
+            {
+                Assert.True(all.Add(lease.JobId), $"job {lease.JobId} claimed twice");
+                Assert.True(await store.CompleteAsync(lease, new JobOutcome(200, "{}"u8.ToArray()), Token));
+            }
         }
     });
 

@@ -4,6 +4,10 @@ namespace Bifrost.Middleware;
 /// The default <see cref="IJobStore"/>: everything in process memory, lost on restart. Use a durable store
 /// (SQLite, PostgreSQL) when jobs must survive restarts or be shared by several instances.
 /// </summary>
+/// <remarks>
+/// Pending jobs wait in one queue per owner; a claim looks at the head of each owner's queue and at the processing jobs
+/// whose lease ran out, so its cost grows with the owners waiting and the jobs running, not with the jobs queued.
+/// </remarks>
 public sealed class InMemoryJobStore : IJobStore
 {
     private readonly Lock _lock = new();
@@ -151,6 +155,7 @@ public sealed class InMemoryJobStore : IJobStore
     }
 
     /// <inheritdoc />
+    /// <remarks>Kept as jobs come and go (no scan): a finished job's bytes count until the sweep (<see cref="ExpireAsync"/>) removed it.</remarks>
     public ValueTask<JobOwnerUsage> GetOwnerUsageAsync(string owner, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(owner);

@@ -161,6 +161,16 @@ public sealed class PostgreSqlFileStore : IFileStore
     }
 
     /// <inheritdoc />
+    public async Task<long> GetOwnerBytesAsync(string owner, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(owner);
+        await _initializer.EnsureAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _dataSource.CreateCommand($"SELECT COALESCE(sum(bytes), 0)::bigint FROM {_q}.files WHERE owner = @owner AND visible");
+        Add(command, "owner", owner);
+        return (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+    }
+
+    /// <inheritdoc />
     public async Task<IReadOnlyList<StoredFile>> ListAsync(string owner, string? purpose, int limit, string? after, bool ascending, CancellationToken cancellationToken)
     {
         await _initializer.EnsureAsync(cancellationToken).ConfigureAwait(false);

@@ -34,6 +34,10 @@ public sealed class PostgreSqlJobStore : IJobStore
     private readonly string _enqueueSql;
     private readonly string _getSql;
     private readonly string _claimSql;
+    private readonly string _pickSql;
+    private readonly string _ownerLockSql;
+    private readonly string _fairClaimSql;
+    private readonly string _usageSql;
     private readonly string _renewSql;
     private readonly string _progressSql;
     private readonly string _finishSql;
@@ -80,6 +84,36 @@ public sealed class PostgreSqlJobStore : IJobStore
                 LIMIT 1)
             RETURNING {Columns}
             """;
+        // A fair claim is one short transaction: (1) pick the oldest claimable job of the owner with the fewest running jobs
+        // among those under the cap, locking that row (SKIP LOCKED: claimers never wait for each other's rows); (2) take a
+        // transaction-scoped advisory lock on the owner, so claims for one owner queue here (and only here) until the previous
+        // one committed; (3) claim the row only if the owner is still under the cap, counted by a statement that starts after
+        // the lock was granted and so sees every claim committed before. Two instances on one database serialize per owner alike.
+        const string Claimable = "((j.status = 0 AND (j.not_before IS NULL OR j.not_before <= @now)) OR (j.status = 1 AND j.lease_expires_at <= @now))";
+        _pickSql = $"""
+            WITH running AS (SELECT owner, count(*) AS n FROM {q}.jobs WHERE status = 1 AND lease_expires_at > @now GROUP BY owner)
+            SELECT j.id, j.owner FROM {q}.jobs j LEFT JOIN running r ON r.owner = j.owner
+            WHERE j.status IN (0, 1) AND {Claimable} AND COALESCE(r.n, 0) < @cap
+            ORDER BY COALESCE(r.n, 0), j.ready_seq
+            LIMIT 1
+            FOR UPDATE OF j SKIP LOCKED
+            """;
+        _ownerLockSql = "SELECT pg_advisory_xact_lock(hashtextextended(@key, 0))";
+        _fairClaimSql = $"""
+            UPDATE {q}.jobs j
+            SET status = 1, version = version + 1, lease_owner = @worker, lease_expires_at = @lease_expires,
+                started_at = COALESCE(started_at, @now), not_before = NULL
+            WHERE j.id = @id AND {Claimable}
+              AND (SELECT count(*) FROM {q}.jobs WHERE owner = @owner AND status = 1 AND lease_expires_at > @now) < @cap
+            RETURNING {Columns}
+            """;
+        _usageSql = $"""
+            SELECT (SELECT count(*) FROM {q}.jobs WHERE owner = @owner AND status IN (0, 1)),
+                   (SELECT count(*) FROM {q}.jobs WHERE owner = @owner AND status = 1 AND lease_expires_at > @now),
+                   (SELECT COALESCE(sum(octet_length(payload)::bigint + COALESCE(octet_length(result), 0)), 0)::bigint FROM {q}.jobs
+                    WHERE owner = @owner AND {NotExpired})
+            """;
+
         // Renewals and progress are committed without waiting for the WAL flush (for their own transaction only): losing
         // the last one in a crash of the database server costs an earlier takeover or an older progress document, never a
         // wrong result, since the versions that fence the writes come from the flushed claims.
@@ -176,6 +210,81 @@ public sealed class PostgreSqlJobStore : IJobStore
         Add(command, "lease_expires", Truncate(now + leaseDuration));
         var job = await ReadOneAsync(command, cancellationToken).ConfigureAwait(false);
         return job is null ? null : new JobLease(job, workerId);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<JobLease?> TryClaimAsync(string workerId, TimeSpan leaseDuration, int maxRunningPerOwner, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(workerId);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxRunningPerOwner, 1);
+        await _initializer.EnsureAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+
+        // A claim that lost the race for an owner's last slot tries again: the next pick sees that claim and passes the owner by.
+        for (var attempt = 0; attempt < 4; attempt++)
+        {
+            var now = Now();
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            string id, owner;
+            await using (var pick = new NpgsqlCommand(_pickSql, connection, transaction))
+            {
+                Add(pick, "now", now);
+                Add(pick, "cap", (long)maxRunningPerOwner);
+                await using var reader = await pick.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    return null; // the transaction rolls back on dispose: nothing was changed
+                }
+
+                (id, owner) = (reader.GetString(0), reader.GetString(1));
+            }
+
+            await using var batch = new NpgsqlBatch(connection, transaction);
+            var ownerLock = new NpgsqlBatchCommand(_ownerLockSql);
+            ownerLock.Parameters.Add(new NpgsqlParameter<string>("key", "bifrost.owner:" + Schema + ":" + owner));
+            batch.BatchCommands.Add(ownerLock);
+            var claim = new NpgsqlBatchCommand(_fairClaimSql);
+            claim.Parameters.Add(new NpgsqlParameter<string>("id", id));
+            claim.Parameters.Add(new NpgsqlParameter<string>("owner", owner));
+            claim.Parameters.Add(new NpgsqlParameter<string>("worker", workerId));
+            claim.Parameters.Add(new NpgsqlParameter("now", NpgsqlDbType.TimestampTz) { Value = now });
+            claim.Parameters.Add(new NpgsqlParameter("lease_expires", NpgsqlDbType.TimestampTz) { Value = Truncate(now + leaseDuration) });
+            claim.Parameters.Add(new NpgsqlParameter<long>("cap", maxRunningPerOwner));
+            batch.BatchCommands.Add(claim);
+
+            JobRecord? job = null;
+            await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+            {
+                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false); // past the lock's result
+                if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    job = Read(reader);
+                }
+            }
+
+            if (job is not null)
+            {
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                return new JobLease(job, workerId);
+            }
+
+            await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return null;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<JobOwnerUsage> GetOwnerUsageAsync(string owner, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(owner);
+        await _initializer.EnsureAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _dataSource.CreateCommand(_usageSql);
+        Add(command, "owner", owner);
+        Add(command, "now", Now());
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        return new JobOwnerUsage(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2));
     }
 
     /// <inheritdoc />

@@ -65,6 +65,9 @@ internal static class PostgreSqlSchema
                 PRIMARY KEY (file_id, start)
             );
             """),
+        ("running jobs per owner (fair claims, per-owner quotas)", """
+            CREATE INDEX jobs_owner_running ON {s}.jobs (owner) WHERE status = 1;
+            """),
     ];
 
     /// <summary>The newest schema version this code knows.</summary>

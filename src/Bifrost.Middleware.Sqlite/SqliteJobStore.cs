@@ -19,8 +19,9 @@ namespace Bifrost.Middleware;
 /// instead of sleeping in SQLite's busy handler) with group commit: the writes that queued up while the previous
 /// commit ran share the next transaction, and every caller is answered after its COMMIT. Reads use a small pool of
 /// read-only connections.</item>
-/// <item>A claim is a single <c>UPDATE ... RETURNING</c> picking the oldest claimable job (a processing job whose lease
-/// ran out, else the pending job that has been due longest); every later write of the worker is fenced by
+/// <item>A claim is a single <c>UPDATE ... RETURNING</c> picking, among the owners under the per-owner cap of running jobs,
+/// the owner with the fewest running jobs and its job that has been due longest (a pending job, or a processing job whose
+/// lease ran out); every later write of the worker is fenced by
 /// <c>id</c>, <c>version</c>, <c>status = processing</c> and an unexpired lease.</item>
 /// <item>Durability: <c>synchronous = FULL</c> for the writes a client is told about (a job accepted, a cancellation
 /// accepted), <c>NORMAL</c> for the workers' lease traffic (claims, renewals, progress, results). Both survive a crash
@@ -48,15 +49,30 @@ public sealed partial class SqliteJobStore : IJobStore, IDisposable, IAsyncDispo
     private const string GetSql =
         "SELECT " + Columns + " FROM bifrost_jobs WHERE id = $id AND NOT (status >= 2 AND expires_at <= $now);";
 
-    // The one statement that hands out work: a processing job whose worker stopped renewing (its lease ran out) first,
-    // else the pending job that has been due longest (ready_at: its enqueue time or the end of its backoff).
+    // The one statement that hands out work, fairly across owners. Candidates: each owner's oldest pending job that is due
+    // (owners found by a loose index scan: one index probe per owner, however many jobs wait) and the processing jobs whose
+    // worker stopped renewing (lease ran out). Owners holding $cap running jobs (live leases) are skipped; of the rest, the
+    // owner with the fewest running jobs goes first, then the job that has been due longest (ready_at, seq). One statement on
+    // the single writer: the count and the claim cannot interleave with another claim.
     private const string ClaimSql =
+        "WITH RECURSIVE " +
+        "running(owner, n) AS (SELECT owner, COUNT(*) FROM bifrost_jobs WHERE status = 1 AND lease_expires_at > $now GROUP BY owner), " +
+        "owners(owner) AS (SELECT (SELECT MIN(owner) FROM bifrost_jobs WHERE status = 0) " +
+        "UNION ALL SELECT (SELECT MIN(owner) FROM bifrost_jobs WHERE status = 0 AND owner > owners.owner) FROM owners WHERE owners.owner IS NOT NULL), " +
+        "candidates(seq, owner, ready_at) AS (" +
+        "SELECT h.seq, h.owner, h.ready_at FROM owners o JOIN bifrost_jobs h " +
+        "ON h.seq = (SELECT seq FROM bifrost_jobs WHERE owner = o.owner AND status = 0 ORDER BY ready_at, seq LIMIT 1) WHERE h.ready_at <= $now " +
+        "UNION ALL SELECT seq, owner, ready_at FROM bifrost_jobs WHERE status = 1 AND lease_expires_at <= $now) " +
         "UPDATE bifrost_jobs SET status = 1, version = version + 1, lease_owner = $worker, lease_expires_at = $now + $lease, " +
         "started_at = COALESCE(started_at, $now), not_before = NULL " +
-        "WHERE seq = COALESCE(" +
-        "(SELECT seq FROM bifrost_jobs WHERE status = 1 AND lease_expires_at <= $now ORDER BY lease_expires_at, seq LIMIT 1), " +
-        "(SELECT seq FROM bifrost_jobs WHERE status = 0 AND ready_at <= $now ORDER BY ready_at, seq LIMIT 1)) " +
+        "WHERE seq = (SELECT c.seq FROM candidates c LEFT JOIN running r ON r.owner = c.owner WHERE COALESCE(r.n, 0) < $cap " +
+        "ORDER BY COALESCE(r.n, 0), c.ready_at, c.seq LIMIT 1) " +
         "RETURNING " + Columns + ";";
+
+    private const string OwnerUsageSql =
+        "SELECT (SELECT COUNT(*) FROM bifrost_jobs WHERE owner = $owner AND status = 0) + (SELECT COUNT(*) FROM bifrost_jobs WHERE owner = $owner AND status = 1), " +
+        "(SELECT COUNT(*) FROM bifrost_jobs WHERE owner = $owner AND status = 1 AND lease_expires_at > $now), " +
+        "(SELECT COALESCE(SUM(length(payload) + COALESCE(length(result), 0)), 0) FROM bifrost_jobs WHERE owner = $owner AND NOT (status >= 2 AND expires_at <= $now));";
 
     /// <summary>The fence of every write by a lease holder: same job, same claim, still processing, lease not run out.</summary>
     private const string Fence = " WHERE id = $id AND version = $version AND status = 1 AND lease_expires_at > $now;";
@@ -231,9 +247,14 @@ public sealed partial class SqliteJobStore : IJobStore, IDisposable, IAsyncDispo
     }
 
     /// <inheritdoc />
-    public async ValueTask<JobLease?> TryClaimAsync(string workerId, TimeSpan leaseDuration, CancellationToken cancellationToken)
+    public ValueTask<JobLease?> TryClaimAsync(string workerId, TimeSpan leaseDuration, CancellationToken cancellationToken) =>
+        TryClaimAsync(workerId, leaseDuration, int.MaxValue, cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask<JobLease?> TryClaimAsync(string workerId, TimeSpan leaseDuration, int maxRunningPerOwner, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(workerId);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxRunningPerOwner, 1);
         var lease = Milliseconds(leaseDuration);
         var job = await WriteAsync(
             durable: false,
@@ -243,10 +264,27 @@ public sealed partial class SqliteJobStore : IJobStore, IDisposable, IAsyncDispo
                 Add(command, "$worker", workerId);
                 Add(command, "$now", Now());
                 Add(command, "$lease", lease);
+                Add(command, "$cap", maxRunningPerOwner);
                 return ReadOne(command);
             },
             cancellationToken).ConfigureAwait(false);
         return job is null ? null : new JobLease(job, workerId);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<JobOwnerUsage> GetOwnerUsageAsync(string owner, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(owner);
+        cancellationToken.ThrowIfCancellationRequested();
+        return ValueTask.FromResult(Read(reader =>
+        {
+            var command = reader.Command(OwnerUsageSql);
+            Add(command, "$owner", owner);
+            Add(command, "$now", Now());
+            using var row = command.ExecuteReader();
+            row.Read();
+            return new JobOwnerUsage(row.GetInt64(0), row.GetInt64(1), row.GetInt64(2));
+        }));
     }
 
     /// <inheritdoc />

@@ -48,6 +48,12 @@ internal static class SqliteSchema
             -- expiry of finished jobs
             CREATE INDEX ix_bifrost_jobs_expiry ON bifrost_jobs (expires_at) WHERE expires_at IS NOT NULL;
             """),
+        (2, "owner indexes for fair claims and per-owner quotas", """
+            -- fair claims: each owner's oldest pending job (and the distinct owners with pending work, by a loose index scan)
+            CREATE INDEX ix_bifrost_jobs_owner_ready ON bifrost_jobs (owner, ready_at, seq) WHERE status = 0;
+            -- running jobs per owner (the per-owner cap)
+            CREATE INDEX ix_bifrost_jobs_owner_running ON bifrost_jobs (owner, lease_expires_at) WHERE status = 1;
+            """),
     ];
 
     /// <summary>Creates the tables or brings them to <see cref="Latest"/>, in one write transaction. Returns (from, to).</summary>

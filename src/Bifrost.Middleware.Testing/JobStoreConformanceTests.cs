@@ -9,7 +9,8 @@ namespace Bifrost.Middleware.Testing;
 /// The contract of <see cref="IJobStore"/>, as tests. Derive from it in your test project with your store
 /// (<c>public sealed class MyStoreTests : JobStoreConformanceTests&lt;MyStore&gt;</c>) and every test runs against it:
 /// claim exclusivity under concurrency, FIFO order, lease expiry and recovery, fencing of stale workers, retries with
-/// backoff, cancellation, TTL expiry, owner isolation and admission counting.
+/// backoff, cancellation, TTL expiry, owner isolation, admission counting, and fairness across owners (interleaved claims,
+/// the per-owner cap of running jobs under concurrent claims, per-owner usage).
 /// </summary>
 /// <typeparam name="TStore">The store under test.</typeparam>
 public abstract class JobStoreConformanceTests<TStore>
@@ -409,5 +410,158 @@ public abstract class JobStoreConformanceTests<TStore>
         Assert.Equal(3, await store.CountUnfinishedAsync(Token));
         await store.CompleteAsync(lease!, new JobOutcome(200, "{}"u8.ToArray()), Token);
         Assert.Equal(2, await store.CountUnfinishedAsync(Token));
+    });
+
+    /// <summary>Fair claims interleave owners: the oldest job of the owner with the fewest running jobs comes next, not strict FIFO.</summary>
+    [Fact]
+    public Task Fair_claims_interleave_owners() => RunAsync(async store =>
+    {
+        var a = new List<string>();
+        var b = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            var job = Job(owner: "owner-a");
+            a.Add(job.Id);
+            await store.EnqueueAsync(job, Token);
+            Time.Advance(TimeSpan.FromMilliseconds(1));
+        }
+
+        for (var i = 0; i < 3; i++)
+        {
+            var job = Job(owner: "owner-b");
+            b.Add(job.Id);
+            await store.EnqueueAsync(job, Token);
+            Time.Advance(TimeSpan.FromMilliseconds(1));
+        }
+
+        var claimed = new List<string>();
+        while (await store.TryClaimAsync("w", Lease, 100, Token) is { } lease)
+        {
+            claimed.Add(lease.JobId);
+        }
+
+        Assert.Equal([a[0], b[0], a[1], b[1], a[2], b[2]], claimed);
+    });
+
+    /// <summary>An owner at the cap of running jobs gets no more until one of its jobs finishes or its lease runs out; other owners are served meanwhile.</summary>
+    [Fact]
+    public Task Fair_claims_respect_the_per_owner_cap() => RunAsync(async store =>
+    {
+        var a = new List<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            var job = Job(owner: "owner-a");
+            a.Add(job.Id);
+            await store.EnqueueAsync(job, Token);
+            Time.Advance(TimeSpan.FromMilliseconds(1));
+        }
+
+        var b = Job(owner: "owner-b");
+        await store.EnqueueAsync(b, Token);
+
+        var first = await store.TryClaimAsync("w", Lease, 2, Token);
+        var second = await store.TryClaimAsync("w", Lease, 2, Token);
+        var third = await store.TryClaimAsync("w", Lease, 2, Token);
+        Assert.Equal(a[0], first?.JobId);
+        Assert.Equal(b.Id, second?.JobId); // owner-b has no running job: it goes before owner-a's second
+        Assert.Equal(a[1], third?.JobId);
+        Assert.Null(await store.TryClaimAsync("w", Lease, 2, Token)); // owner-a holds 2 running jobs: the cap
+
+        Assert.True(await store.CompleteAsync(first!, new JobOutcome(200, "{}"u8.ToArray()), Token));
+        var fourth = await store.TryClaimAsync("w", Lease, 2, Token);
+        Assert.Equal(a[2], fourth?.JobId);
+        Assert.Null(await store.TryClaimAsync("w", Lease, 2, Token));
+
+        // Leases that ran out do not count as running: their jobs (and the owner's next one) are claimable again.
+        Time.Advance(Lease + TimeSpan.FromSeconds(1));
+        var taken = new List<string>();
+        while (await store.TryClaimAsync("w2", Lease, 2, Token) is { } lease)
+        {
+            taken.Add(lease.JobId);
+        }
+
+        Assert.Equal([a[1], b.Id, a[2]], taken);
+        Assert.Equal(2, (await store.GetOwnerUsageAsync("owner-a", Token)).RunningJobs);
+        Assert.Equal(JobStatus.Pending, (await store.GetAsync(a[3], Token))!.Status);
+    });
+
+    /// <summary>
+    /// Many workers claiming at once never put an owner over the cap, and never get the same job twice. Repeated in rounds
+    /// (each round finishes what it claimed), so a claim that checks the cap and takes the job in two unfenced steps is caught.
+    /// </summary>
+    [Fact]
+    public Task Concurrent_fair_claims_never_exceed_the_per_owner_cap() => RunAsync(async store =>
+    {
+        string[] owners = ["owner-a", "owner-b", "owner-c"];
+        const int Rounds = 8;
+        const int Cap = 1;
+        for (var i = 0; i < Rounds * 4; i++)
+        {
+            foreach (var owner in owners)
+            {
+                await store.EnqueueAsync(Job(owner: owner), Token);
+            }
+        }
+
+        var all = new HashSet<string>();
+        for (var round = 0; round < Rounds; round++)
+        {
+            var claimed = new ConcurrentBag<JobLease>();
+            var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var workers = Enumerable.Range(0, 12).Select(w => Task.Run(async () =>
+            {
+                await start.Task;
+                while (await store.TryClaimAsync($"w{w}", Lease, Cap, Token) is { } lease)
+                {
+                    claimed.Add(lease);
+                }
+            }));
+            start.SetResult();
+            await Task.WhenAll(workers);
+
+            foreach (var owner in owners)
+            {
+                Assert.True(Cap == claimed.Count(l => l.Job.Owner == owner), $"round {round}: {owner} got {claimed.Count(l => l.Job.Owner == owner)} claims; the cap is {Cap}");
+                Assert.Equal(Cap, (await store.GetOwnerUsageAsync(owner, Token)).RunningJobs);
+            }
+
+            foreach (var lease in claimed)
+            {
+                Assert.True(all.Add(lease.JobId), $"job {lease.JobId} claimed twice");
+                Assert.True(await store.CompleteAsync(lease, new JobOutcome(200, "{}"u8.ToArray()), Token));
+            }
+        }
+    });
+
+    /// <summary>Per-owner usage: unfinished and running jobs, and the bytes of stored payloads and results, of that owner only.</summary>
+    [Fact]
+    public Task Owner_usage_counts_jobs_and_bytes_per_owner() => RunAsync(async store =>
+    {
+        var payload = Job().Payload.Length;
+        var done = Job(owner: "owner-a", ttl: TimeSpan.FromMinutes(1));
+        await store.EnqueueAsync(done, Token);
+        await store.EnqueueAsync(Job(owner: "owner-a"), Token);
+        await store.EnqueueAsync(Job(owner: "owner-a"), Token);
+        await store.EnqueueAsync(Job(owner: "owner-b"), Token);
+        Assert.Equal(new JobOwnerUsage(3, 0, 3 * payload), await store.GetOwnerUsageAsync("owner-a", Token));
+
+        var finished = await store.TryClaimAsync("w", Lease, 10, Token);
+        Assert.Equal(done.Id, finished?.JobId);
+        var running = await store.TryClaimAsync("w", Lease, 10, Token);
+        Assert.Equal("owner-b", running?.Job.Owner);
+        running = await store.TryClaimAsync("w", Lease, 10, Token);
+        Assert.Equal("owner-a", running?.Job.Owner);
+        Assert.Equal(new JobOwnerUsage(3, 2, 3 * payload), await store.GetOwnerUsageAsync("owner-a", Token));
+
+        var result = new byte[1000];
+        Assert.True(await store.CompleteAsync(finished!, new JobOutcome(200, result), Token));
+        Assert.Equal(new JobOwnerUsage(2, 1, (3 * payload) + 1000), await store.GetOwnerUsageAsync("owner-a", Token));
+        Assert.Equal(new JobOwnerUsage(1, 1, payload), await store.GetOwnerUsageAsync("owner-b", Token));
+        Assert.Equal(default, await store.GetOwnerUsageAsync("nobody", Token));
+
+        // A finished job's bytes are freed once it expired and was swept; a processing job whose lease ran out is not running.
+        Time.Advance(TimeSpan.FromMinutes(2));
+        await store.ExpireAsync(Token);
+        Assert.Equal(new JobOwnerUsage(2, 0, 2 * payload), await store.GetOwnerUsageAsync("owner-a", Token));
     });
 }

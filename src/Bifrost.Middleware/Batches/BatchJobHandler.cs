@@ -23,8 +23,12 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
     public const string JobKind = "batch";
     private readonly BatchesOptions _options = options.Value.Batches;
     private readonly FilesOptions _files = options.Value.Files;
+    private readonly TimeSpan _maxLineDuration = options.Value.Jobs.MaxRunDuration;
 
     public string Kind => JobKind;
+
+    /// <summary>A batch is bounded by its completion window, not by Jobs:MaxRunDuration; that deadline applies to each line instead.</summary>
+    public bool HasRunDeadline => false;
 
     public async Task<JobRunResult> ExecuteAsync(JobExecution execution, CancellationToken cancellationToken)
     {
@@ -188,7 +192,21 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
         {
             using var document = JsonDocument.Parse(line.Json);
             var body = document.RootElement.GetProperty("body");
-            var (requestId, writeBody) = await CallAsync(batch.Endpoint, body, spec.Model, cancellationToken).ConfigureAwait(false);
+
+            // Each line gets Jobs:MaxRunDuration: a line that runs longer fails alone with job_timeout, the batch goes on.
+            using var lineDeadline = new CancellationTokenSource(_maxLineDuration, time);
+            using var lineCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lineDeadline.Token);
+            (string? RequestId, Action<Utf8JsonWriter> WriteBody) call;
+            try
+            {
+                call = await CallAsync(batch.Endpoint, body, spec.Model, lineCts.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (lineDeadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested && ex is OperationCanceledException or BifrostException)
+            {
+                throw BifrostException.Gateway(504, "api_error", "job_timeout", $"The request ran longer than the gateway allows one request of a batch to run (Jobs:MaxRunDuration = {_maxLineDuration}) and was stopped.");
+            }
+
+            var (requestId, writeBody) = call;
             result = ResponseLine(batch.Id, line.CustomId, 200, requestId, writeBody);
             success = true;
         }

@@ -112,6 +112,44 @@ public sealed class JobsOptions
     /// <summary>How often finished jobs past their TTL are deleted. Default 1 minute.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "1.00:00:00")]
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// Longest run of one async inference job: a run still going after it is cancelled and the job fails with 504
+    /// <c>job_timeout</c> (not retried). Batches are not cut off as a whole (their <c>completion_window</c> bounds them);
+    /// each batch line gets this deadline instead and fails alone with the same error. Default 10 minutes.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "7.00:00:00")]
+    public TimeSpan MaxRunDuration { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// Most jobs of one owner (see <c>IJobOwnerResolver</c>) running at the same time, counted in the store (across every
+    /// instance sharing it). Jobs of an owner at the cap wait while workers take other owners' jobs, and claims interleave
+    /// owners (the oldest job of the owner with the fewest running jobs first). Default (null): half of
+    /// <see cref="Workers"/>, at least 1 — one caller can never hold every worker. Set it to <see cref="Workers"/> (or the
+    /// fleet's total) to let a lone caller use them all; with several instances on one store, size it for the fleet.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int? MaxRunningPerOwner { get; set; }
+
+    /// <summary>
+    /// Unfinished jobs (pending + processing, async inference and batches) one owner may have; above it the owner's
+    /// submissions get 429 <c>owner_queue_full</c> with <c>Retry-After</c> (<see cref="QueueFullRetryAfter"/>) while other
+    /// owners are still served. Default 1,000.
+    /// </summary>
+    [Range(1, int.MaxValue)]
+    public int MaxQueuedJobsPerOwner { get; set; } = 1_000;
+
+    /// <summary>
+    /// Bytes one owner may keep in the gateway: its files (uploads and batch output files) plus its stored jobs (async
+    /// requests and results, until they expire). A file upload that does not fit is refused with 413
+    /// <c>owner_storage_full</c> and nothing is kept; an async or batch submission while the owner is at or over the quota
+    /// gets 429 <c>owner_storage_full</c> with <c>Retry-After</c>. Default 10 GiB.
+    /// </summary>
+    [Range(1, long.MaxValue)]
+    public long MaxStoredBytesPerOwner { get; set; } = 10L * 1024 * 1024 * 1024;
+
+    /// <summary>The per-owner cap of running jobs in effect (<see cref="MaxRunningPerOwner"/> or its default).</summary>
+    internal int EffectiveMaxRunningPerOwner => MaxRunningPerOwner ?? Math.Max(1, Workers / 2);
 }
 
 /// <summary>One provider: which adapter serves it, where it is, its keys and models, timeouts and retries.</summary>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Bifrost.Middleware.Files;
+using Bifrost.Middleware.Jobs;
 using Bifrost.Middleware.Serialization;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.WebUtilities;
@@ -20,6 +21,45 @@ internal static class FileEndpoints
         var store = context.RequestServices.GetRequiredService<IFileStore>();
         var owner = context.RequestServices.GetRequiredService<IJobOwnerResolver>().ResolveOwner(context);
         var cancellationToken = context.RequestAborted;
+
+        // The owner's storage quota (Jobs:MaxStoredBytesPerOwner): refused before the body is read when nothing is left,
+        // otherwise the store's size limit is lowered to what is left, so an upload that outgrows it stops while streaming
+        // and nothing of it is kept.
+        var jobs = context.RequestServices.GetRequiredService<AsyncJobService>();
+        var remaining = await jobs.RemainingBytesAsync(owner, cancellationToken).ConfigureAwait(false);
+        if (remaining <= 0)
+        {
+            throw jobs.StorageFullForUpload(remaining);
+        }
+
+        async Task<StoredFile> SaveAsync(NewFile file, Stream content)
+        {
+            var limit = MaxBytes(options, file.Purpose);
+            if (remaining >= limit)
+            {
+                try
+                {
+                    return await store.SaveAsync(file, content, limit, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    jobs.ForgetFileBytes(owner);
+                }
+            }
+
+            try
+            {
+                return await store.SaveAsync(file, content, remaining, cancellationToken).ConfigureAwait(false);
+            }
+            catch (BifrostException ex) when (ex.StatusCode == 413)
+            {
+                throw jobs.StorageFullForUpload(remaining);
+            }
+            finally
+            {
+                jobs.ForgetFileBytes(owner);
+            }
+        }
 
         if (!MediaTypeHeaderValue.TryParse(context.Request.ContentType, out var contentType)
             || !contentType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
@@ -66,7 +106,7 @@ internal static class FileEndpoints
                     filename = string.IsNullOrWhiteSpace(filename) ? "upload" : Path.GetFileName(filename);
                     if (purpose is not null)
                     {
-                        saved = await store.SaveAsync(new NewFile { Id = id, Filename = filename, Purpose = purpose, Owner = owner }, section.Body, MaxBytes(options, purpose), cancellationToken).ConfigureAwait(false);
+                        saved = await SaveAsync(new NewFile { Id = id, Filename = filename, Purpose = purpose, Owner = owner }, section.Body).ConfigureAwait(false);
                     }
                     else
                     {
@@ -90,7 +130,7 @@ internal static class FileEndpoints
             if (spooled is not null)
             {
                 spooled.Position = 0;
-                saved = await store.SaveAsync(new NewFile { Id = id, Filename = filename!, Purpose = purpose, Owner = owner }, spooled, MaxBytes(options, purpose), cancellationToken).ConfigureAwait(false);
+                saved = await SaveAsync(new NewFile { Id = id, Filename = filename!, Purpose = purpose, Owner = owner }, spooled).ConfigureAwait(false);
             }
 
             if (purpose == "batch")

@@ -47,6 +47,34 @@ public interface IFileStore
     /// <param name="file">Id, name, purpose and owner.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     Task<IAppendableFile> OpenAppendAsync(NewFile file, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The bytes an owner's files take (every purpose, batch output files included): the figure the per-owner storage
+    /// quota (<c>Jobs:MaxStoredBytesPerOwner</c>) adds to the owner's stored jobs.
+    /// </summary>
+    /// <remarks>The default implementation pages through <see cref="ListAsync"/>; stores should answer it with one query.</remarks>
+    /// <param name="owner">The owner.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    async Task<long> GetOwnerBytesAsync(string owner, CancellationToken cancellationToken)
+    {
+        long total = 0;
+        string? after = null;
+        while (true)
+        {
+            var page = await ListAsync(owner, null, 1000, after, ascending: true, cancellationToken).ConfigureAwait(false);
+            foreach (var file in page)
+            {
+                total += file.Bytes;
+            }
+
+            if (page.Count < 1000)
+            {
+                return total;
+            }
+
+            after = page[^1].Id;
+        }
+    }
 }
 
 /// <summary>A file written line by line; see <see cref="IFileStore.OpenAppendAsync"/>.</summary>

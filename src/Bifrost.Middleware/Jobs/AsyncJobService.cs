@@ -1,11 +1,20 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
 
 namespace Bifrost.Middleware.Jobs;
 
-/// <summary>Submits jobs: admission control, then the store (durable before the reply), then the doorbell.</summary>
-internal sealed class AsyncJobService(IJobStore store, JobDoorbell doorbell, IOptions<BifrostOptions> options)
+/// <summary>
+/// Submits jobs: admission control (the global queue limit, then the owner's queue and storage quotas), then the store
+/// (durable before the reply), then the doorbell. Also answers how many bytes an owner may still store (file uploads).
+/// </summary>
+internal sealed class AsyncJobService(IJobStore store, JobDoorbell doorbell, IFileStore files, IOptions<BifrostOptions> options, TimeProvider time)
 {
+    /// <summary>How long an owner's file bytes, read for a submission, are reused for the next submissions of that owner.</summary>
+    private static readonly TimeSpan FileBytesReuse = TimeSpan.FromSeconds(1);
+
     private readonly JobsOptions _options = options.Value.Jobs;
+    private readonly ConcurrentDictionary<string, int> _submittingByOwner = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (long Bytes, long Timestamp)> _fileBytes = new(StringComparer.Ordinal);
     private int _submitting;
 
     public JobsOptions Options => _options;
@@ -20,17 +29,72 @@ internal sealed class AsyncJobService(IJobStore store, JobDoorbell doorbell, IOp
     public async Task<JobRecord> SubmitAsync(string kind, ReadOnlyMemory<byte> payload, string owner, TimeSpan? resultTtl, CancellationToken cancellationToken, string? id = null)
     {
         var inFlight = Interlocked.Increment(ref _submitting);
+        var ownerInFlight = _submittingByOwner.AddOrUpdate(owner, 1, static (_, n) => n + 1);
         try
         {
-            return await SubmitCoreAsync(kind, payload, owner, resultTtl, inFlight - 1, id, cancellationToken).ConfigureAwait(false);
+            return await SubmitCoreAsync(kind, payload, owner, resultTtl, inFlight - 1, ownerInFlight - 1, id, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             Interlocked.Decrement(ref _submitting);
+            if (_submittingByOwner.AddOrUpdate(owner, 0, static (_, n) => n - 1) <= 0)
+            {
+                _submittingByOwner.TryRemove(new KeyValuePair<string, int>(owner, 0));
+            }
         }
     }
 
-    private async Task<JobRecord> SubmitCoreAsync(string kind, ReadOnlyMemory<byte> payload, string owner, TimeSpan? resultTtl, int othersInFlight, string? id, CancellationToken cancellationToken)
+    /// <summary>Bytes the owner may still store (files and jobs) under <c>Jobs:MaxStoredBytesPerOwner</c>; 0 or less when full.</summary>
+    public async Task<long> RemainingBytesAsync(string owner, CancellationToken cancellationToken)
+    {
+        var usage = await store.GetOwnerUsageAsync(owner, cancellationToken).ConfigureAwait(false);
+        var fileBytes = await FileBytesAsync(owner, fresh: true, cancellationToken).ConfigureAwait(false);
+        return _options.MaxStoredBytesPerOwner - usage.StoredBytes - fileBytes;
+    }
+
+    /// <summary>The 413 of an upload that does not fit in the owner's storage quota (nothing of it is kept).</summary>
+    public BifrostException StorageFullForUpload(long remaining) => BifrostException.Gateway(
+        413,
+        "request_too_large",
+        "owner_storage_full",
+        remaining <= 0
+            ? $"Your stored files and job results already take the storage allowed per caller ({_options.MaxStoredBytesPerOwner} bytes). Delete files, or wait for job results to expire, and upload again."
+            : $"The file does not fit in the storage left for you ({remaining} of {_options.MaxStoredBytesPerOwner} bytes allowed per caller). Delete files, or wait for job results to expire, and upload again.",
+        "file");
+
+    /// <summary>Drops the owner's file bytes kept for submissions (after an upload, so the next submission counts it).</summary>
+    public void ForgetFileBytes(string owner) => _fileBytes.TryRemove(owner, out _);
+
+    private async Task<long> FileBytesAsync(string owner, bool fresh, CancellationToken cancellationToken)
+    {
+        if (!fresh && _fileBytes.TryGetValue(owner, out var cached) && time.GetElapsedTime(cached.Timestamp) < FileBytesReuse)
+        {
+            return cached.Bytes;
+        }
+
+        var bytes = await files.GetOwnerBytesAsync(owner, cancellationToken).ConfigureAwait(false);
+        if (_fileBytes.Count > 10_000)
+        {
+            _fileBytes.Clear(); // a bound, not an eviction policy: the figures are cheap to read again
+        }
+
+        _fileBytes[owner] = (bytes, time.GetTimestamp());
+        return bytes;
+    }
+
+    private static BifrostException TooMany(string code, string message, TimeSpan retryAfter) =>
+        new(new BifrostError
+        {
+            IsBifrostError = true,
+            StatusCode = 429,
+            Error = new BifrostErrorDetail { Type = "rate_limit_error", Code = code, Message = message },
+        })
+        {
+            RetryAfter = retryAfter,
+            IsRetryable = true,
+        };
+
+    private async Task<JobRecord> SubmitCoreAsync(string kind, ReadOnlyMemory<byte> payload, string owner, TimeSpan? resultTtl, int othersInFlight, int ownerOthersInFlight, string? id, CancellationToken cancellationToken)
     {
         var unfinished = await store.CountUnfinishedAsync(cancellationToken).ConfigureAwait(false);
         if (unfinished + othersInFlight >= _options.MaxQueuedJobs)
@@ -50,6 +114,26 @@ internal sealed class AsyncJobService(IJobStore store, JobDoorbell doorbell, IOp
                 RetryAfter = _options.QueueFullRetryAfter,
                 IsRetryable = true,
             };
+        }
+
+        // The owner's share: a caller that fills its own queue or storage is refused while others are still served. As above,
+        // this instance's concurrent submissions of the owner count too.
+        var usage = await store.GetOwnerUsageAsync(owner, cancellationToken).ConfigureAwait(false);
+        if (usage.UnfinishedJobs + ownerOthersInFlight >= _options.MaxQueuedJobsPerOwner)
+        {
+            throw TooMany(
+                "owner_queue_full",
+                $"You have {usage.UnfinishedJobs} unfinished jobs, the most one caller may have queued ({_options.MaxQueuedJobsPerOwner}). Retry when some have finished.",
+                _options.QueueFullRetryAfter);
+        }
+
+        var stored = usage.StoredBytes + await FileBytesAsync(owner, fresh: false, cancellationToken).ConfigureAwait(false);
+        if (stored + payload.Length > _options.MaxStoredBytesPerOwner)
+        {
+            throw TooMany(
+                "owner_storage_full",
+                $"Your stored job results and files take {stored} bytes; with this request you would exceed the storage allowed per caller ({_options.MaxStoredBytesPerOwner} bytes). Retry when results have expired, or delete files.",
+                _options.QueueFullRetryAfter);
         }
 
         var job = await store.EnqueueAsync(

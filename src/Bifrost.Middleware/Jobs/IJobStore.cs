@@ -11,14 +11,22 @@ namespace Bifrost.Middleware;
 /// <c>Bifrost.Middleware.Testing</c>):</para>
 /// <list type="bullet">
 /// <item><see cref="EnqueueAsync"/> returns only when the job is stored (durably, for a durable store).</item>
-/// <item><see cref="TryClaimAsync"/> hands a job to at most one worker at a time: a <see cref="JobStatus.Pending"/>
+/// <item><see cref="TryClaimAsync(string, TimeSpan, CancellationToken)"/> hands a job to at most one worker at a time: a <see cref="JobStatus.Pending"/>
 /// job whose <see cref="JobRecord.NotBefore"/> has passed, or a <see cref="JobStatus.Processing"/> job whose lease
 /// expired (its worker died). Each claim increments <see cref="JobRecord.Version"/>, oldest jobs first.</item>
 /// <item><see cref="RenewLeaseAsync"/>, <see cref="CompleteAsync"/>, <see cref="FailAsync"/> and <see cref="ReleaseAsync"/>
 /// succeed only while the caller's lease is current (same version, job still processing); otherwise they return false and change nothing.</item>
 /// <item>Finished jobs (completed, failed, cancelled) are removed by <see cref="ExpireAsync"/> once <see cref="JobRecord.ExpiresAt"/> passed; jobs still running are never expired.</item>
 /// <item>All times come from the <see cref="TimeProvider"/> the store was given.</item>
+/// <item>Fair claims (<see cref="TryClaimAsync(string, TimeSpan, int, CancellationToken)"/>): an owner never holds more than the
+/// given number of running jobs (processing with an unexpired lease), also under concurrent claims from several instances, and
+/// the next job is the oldest claimable one of the owner with the fewest running jobs (owners interleave instead of
+/// strict FIFO across all of them).</item>
+/// <item><see cref="GetOwnerUsageAsync"/> counts one owner's unfinished and running jobs and the bytes its stored jobs hold.</item>
 /// </list>
+/// <para>The members added for fairness have default implementations so stores written against an older version keep
+/// compiling; those defaults are not fair (they claim FIFO, ignoring the cap) and count usage by paging <see cref="ListAsync"/>.
+/// Override them.</para>
 /// </remarks>
 public interface IJobStore
 {
@@ -33,7 +41,11 @@ public interface IJobStore
     /// <param name="cancellationToken">Cancels the call.</param>
     ValueTask<JobRecord?> GetAsync(string id, CancellationToken cancellationToken);
 
-    /// <summary>Claims the oldest claimable job for a worker, or returns null when none is claimable now.</summary>
+    /// <summary>
+    /// Claims the oldest claimable job for a worker, or returns null when none is claimable now. No per-owner cap applies
+    /// (a store may still interleave owners, as <see cref="TryClaimAsync(string, TimeSpan, int, CancellationToken)"/> does);
+    /// the job processor uses that fair overload.
+    /// </summary>
     /// <param name="workerId">Who claims (recorded on the job).</param>
     /// <param name="leaseDuration">How long the lease lasts unless renewed.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
@@ -109,4 +121,57 @@ public interface IJobStore
     /// <summary>How many jobs wait to run or run now (pending + processing): the figure admission control compares with its limit.</summary>
     /// <param name="cancellationToken">Cancels the call.</param>
     ValueTask<long> CountUnfinishedAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Claims a job fairly across owners, or returns null when none is claimable now. Claimable are the jobs
+    /// <see cref="TryClaimAsync(string, TimeSpan, CancellationToken)"/> would take, restricted to owners that hold fewer than
+    /// <paramref name="maxRunningPerOwner"/> running jobs (processing with an unexpired lease, counted across every worker and
+    /// instance that shares the store). Among them the store takes the oldest job of the owner with the fewest running jobs,
+    /// so owners interleave. The check and the claim are one atomic step: concurrent claims never put an owner over the cap.
+    /// </summary>
+    /// <remarks>The default implementation is not fair: it ignores the cap and claims like <see cref="TryClaimAsync(string, TimeSpan, CancellationToken)"/>.</remarks>
+    /// <param name="workerId">Who claims (recorded on the job).</param>
+    /// <param name="leaseDuration">How long the lease lasts unless renewed.</param>
+    /// <param name="maxRunningPerOwner">The most running jobs one owner may hold (at least 1).</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<JobLease?> TryClaimAsync(string workerId, TimeSpan leaseDuration, int maxRunningPerOwner, CancellationToken cancellationToken) =>
+        TryClaimAsync(workerId, leaseDuration, cancellationToken);
+
+    /// <summary>
+    /// What one owner holds in the store: unfinished jobs (pending + processing), running jobs (processing with an unexpired
+    /// lease) and the bytes of its stored, unexpired jobs (request payloads and results). Per-owner quotas compare these figures with their limits.
+    /// </summary>
+    /// <remarks>The default implementation pages through <see cref="ListAsync"/> (and counts every processing job as running); stores should answer it with one query.</remarks>
+    /// <param name="owner">The owner.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    async ValueTask<JobOwnerUsage> GetOwnerUsageAsync(string owner, CancellationToken cancellationToken)
+    {
+        long unfinished = 0, running = 0, bytes = 0;
+        string? after = null;
+        while (true)
+        {
+            var page = await ListAsync(owner, null, 500, after, cancellationToken).ConfigureAwait(false);
+            foreach (var job in page)
+            {
+                if (!job.IsFinished)
+                {
+                    unfinished++;
+                }
+
+                if (job.Status == JobStatus.Processing) // without a clock: expired leases count too
+                {
+                    running++;
+                }
+
+                bytes += job.Payload.Length + (job.Result?.Length ?? 0);
+            }
+
+            if (page.Count < 500)
+            {
+                return new JobOwnerUsage(unfinished, running, bytes);
+            }
+
+            after = page[^1].Id;
+        }
+    }
 }

@@ -4,12 +4,18 @@ namespace Bifrost.Middleware;
 /// The default <see cref="IJobStore"/>: everything in process memory, lost on restart. Use a durable store
 /// (SQLite, PostgreSQL) when jobs must survive restarts or be shared by several instances.
 /// </summary>
+/// <remarks>
+/// Pending jobs wait in one queue per owner; a claim looks at the head of each owner's queue and at the processing jobs
+/// whose lease ran out, so its cost grows with the owners waiting and the jobs running, not with the jobs queued.
+/// </remarks>
 public sealed class InMemoryJobStore : IJobStore
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<string, Entry> _jobs = new(StringComparer.Ordinal);
-    private readonly PriorityQueue<string, (DateTimeOffset NotBefore, long Sequence)> _ready = new();
-    private readonly PriorityQueue<(string Id, long Version), DateTimeOffset> _leases = new();
+    // Pending jobs per owner, in queue order (ready time, then sequence); stale entries are skipped when they reach the head.
+    private readonly Dictionary<string, PriorityQueue<string, (DateTimeOffset NotBefore, long Sequence)>> _ready = new(StringComparer.Ordinal);
+    private readonly HashSet<Entry> _processing = [];
+    private readonly Dictionary<string, OwnerTally> _owners = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
     private long _sequence;
     private long _unfinished;
@@ -45,8 +51,11 @@ public sealed class InMemoryJobStore : IJobStore
 
             entry.Sequence = ++_sequence;
             entry.ReadySequence = entry.Sequence;
-            _ready.Enqueue(job.Id, (now, entry.ReadySequence));
+            Ready(entry, now);
             _unfinished++;
+            var tally = Tally(entry.Owner);
+            tally.Unfinished++;
+            tally.Bytes += entry.Payload.Length;
             return ValueTask.FromResult(entry.Snapshot());
         }
     }
@@ -61,41 +70,103 @@ public sealed class InMemoryJobStore : IJobStore
     }
 
     /// <inheritdoc />
-    public ValueTask<JobLease?> TryClaimAsync(string workerId, TimeSpan leaseDuration, CancellationToken cancellationToken)
+    public ValueTask<JobLease?> TryClaimAsync(string workerId, TimeSpan leaseDuration, CancellationToken cancellationToken) =>
+        TryClaimAsync(workerId, leaseDuration, int.MaxValue, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<JobLease?> TryClaimAsync(string workerId, TimeSpan leaseDuration, int maxRunningPerOwner, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(workerId);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxRunningPerOwner, 1);
         var now = _time.GetUtcNow();
         lock (_lock)
         {
-            // A job whose worker died (lease expired) first: it has waited longest.
-            while (_leases.TryPeek(out var leased, out var expiry) && expiry <= now)
+            // Running jobs per owner (live leases); the processing jobs whose lease ran out (their worker died) are candidates.
+            var running = new Dictionary<string, int>(StringComparer.Ordinal);
+            List<Entry>? expired = null;
+            foreach (var entry in _processing)
             {
-                _leases.Dequeue();
-                if (_jobs.TryGetValue(leased.Id, out var entry) && entry.Status == JobStatus.Processing && entry.Version == leased.Version && entry.LeaseExpiresAt <= now)
+                if (entry.LeaseExpiresAt > now)
                 {
-                    return ValueTask.FromResult<JobLease?>(Claim(entry, workerId, leaseDuration, now));
+                    running[entry.Owner] = running.GetValueOrDefault(entry.Owner) + 1;
+                }
+                else
+                {
+                    (expired ??= []).Add(entry);
                 }
             }
 
-            while (_ready.TryPeek(out var id, out var priority))
+            // The oldest claimable job of the owner with the fewest running jobs: (running, ready time, sequence), smallest first.
+            Entry? best = null;
+            (int Running, DateTimeOffset ReadyAt, long Sequence) bestKey = default;
+            PriorityQueue<string, (DateTimeOffset NotBefore, long Sequence)>? bestQueue = null;
+            foreach (var entry in expired ?? [])
             {
-                if (!_jobs.TryGetValue(id, out var entry) || entry.Status != JobStatus.Pending || entry.ReadySequence != priority.Sequence)
+                var key = (running.GetValueOrDefault(entry.Owner), entry.ReadyAt, entry.ReadySequence);
+                if (key.Item1 < maxRunningPerOwner && (best is null || key.CompareTo(bestKey) < 0))
                 {
-                    _ready.Dequeue(); // stale: cancelled, expired, or re-queued with a newer position
+                    (best, bestKey, bestQueue) = (entry, key, null);
+                }
+            }
+
+            List<string>? drained = null;
+            foreach (var (owner, queue) in _ready)
+            {
+                Entry? head = null;
+                var priority = default((DateTimeOffset NotBefore, long Sequence));
+                while (queue.TryPeek(out var id, out priority))
+                {
+                    if (_jobs.TryGetValue(id, out var entry) && entry.Status == JobStatus.Pending && entry.ReadySequence == priority.Sequence)
+                    {
+                        head = entry;
+                        break;
+                    }
+
+                    queue.Dequeue(); // stale: cancelled, expired, or re-queued with a newer position
+                }
+
+                if (head is null)
+                {
+                    (drained ??= []).Add(owner);
                     continue;
                 }
 
-                if (priority.NotBefore > now)
+                // The queue is ordered by ready time: when its head is not due, none of the owner's jobs is.
+                var key = (running.GetValueOrDefault(owner), priority.NotBefore, priority.Sequence);
+                if (priority.NotBefore <= now && key.Item1 < maxRunningPerOwner && (best is null || key.CompareTo(bestKey) < 0))
                 {
-                    // The earliest ready job is not due yet; a later-enqueued one may be due, so look further only if needed.
-                    return ValueTask.FromResult<JobLease?>(ClaimFirstDue(workerId, leaseDuration, now));
+                    (best, bestKey, bestQueue) = (head, key, queue);
                 }
-
-                _ready.Dequeue();
-                return ValueTask.FromResult<JobLease?>(Claim(entry, workerId, leaseDuration, now));
             }
-        }
 
-        return ValueTask.FromResult<JobLease?>(null);
+            foreach (var owner in drained ?? [])
+            {
+                _ready.Remove(owner);
+            }
+
+            if (best is null)
+            {
+                return ValueTask.FromResult<JobLease?>(null);
+            }
+
+            bestQueue?.Dequeue();
+            return ValueTask.FromResult<JobLease?>(Claim(best, workerId, leaseDuration, now));
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Kept as jobs come and go (no scan): a finished job's bytes count until the sweep (<see cref="ExpireAsync"/>) removed it.</remarks>
+    public ValueTask<JobOwnerUsage> GetOwnerUsageAsync(string owner, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(owner);
+        var now = _time.GetUtcNow();
+        lock (_lock)
+        {
+            var running = _processing.Count(e => e.Owner == owner && e.LeaseExpiresAt > now);
+            return ValueTask.FromResult(_owners.TryGetValue(owner, out var tally)
+                ? new JobOwnerUsage(tally.Unfinished, running, tally.Bytes)
+                : new JobOwnerUsage(0, running, 0));
+        }
     }
 
     /// <inheritdoc />
@@ -111,7 +182,6 @@ public sealed class InMemoryJobStore : IJobStore
             }
 
             entry.LeaseExpiresAt = now + leaseDuration;
-            _leases.Enqueue((entry.Id, entry.Version), entry.LeaseExpiresAt.Value);
             return ValueTask.FromResult(true);
         }
     }
@@ -158,6 +228,7 @@ public sealed class InMemoryJobStore : IJobStore
             }
 
             entry.Status = JobStatus.Pending;
+            _processing.Remove(entry);
             entry.LeaseOwner = null;
             entry.LeaseExpiresAt = null;
             entry.NotBefore = notBefore;
@@ -167,7 +238,7 @@ public sealed class InMemoryJobStore : IJobStore
             }
 
             entry.ReadySequence = ++_sequence;
-            _ready.Enqueue(entry.Id, (notBefore ?? now, entry.ReadySequence));
+            Ready(entry, notBefore ?? now);
             return ValueTask.FromResult(true);
         }
     }
@@ -190,6 +261,7 @@ public sealed class InMemoryJobStore : IJobStore
                 entry.ExpiresAt = now + entry.ResultTtl;
                 entry.StatusCode = 499;
                 _unfinished--;
+                Tally(entry.Owner).Unfinished--;
             }
             else if (entry.Status is JobStatus.Processing or JobStatus.Pending)
             {
@@ -223,10 +295,16 @@ public sealed class InMemoryJobStore : IJobStore
         var now = _time.GetUtcNow();
         lock (_lock)
         {
-            var expired = _jobs.Values.Where(e => IsExpired(e, now)).Select(e => e.Id).ToList();
-            foreach (var id in expired)
+            var expired = _jobs.Values.Where(e => IsExpired(e, now)).ToList();
+            foreach (var entry in expired)
             {
-                _jobs.Remove(id);
+                _jobs.Remove(entry.Id);
+                var tally = Tally(entry.Owner);
+                tally.Bytes -= entry.Payload.Length + (entry.Result?.Length ?? 0);
+                if (tally.Bytes == 0 && tally.Unfinished == 0)
+                {
+                    _owners.Remove(entry.Owner);
+                }
             }
 
             return ValueTask.FromResult(expired.Count);
@@ -242,19 +320,25 @@ public sealed class InMemoryJobStore : IJobStore
         }
     }
 
-    private JobLease? ClaimFirstDue(string workerId, TimeSpan leaseDuration, DateTimeOffset now)
+    private void Ready(Entry entry, DateTimeOffset readyAt)
     {
-        // Rare path (retries waiting for their backoff at the head): find the oldest due pending job by scanning.
-        Entry? best = null;
-        foreach (var entry in _jobs.Values)
+        entry.ReadyAt = readyAt;
+        if (!_ready.TryGetValue(entry.Owner, out var queue))
         {
-            if (entry.Status == JobStatus.Pending && (entry.NotBefore is null || entry.NotBefore <= now) && (best is null || entry.ReadySequence < best.ReadySequence))
-            {
-                best = entry;
-            }
+            _ready[entry.Owner] = queue = new();
         }
 
-        return best is null ? null : Claim(best, workerId, leaseDuration, now);
+        queue.Enqueue(entry.Id, (readyAt, entry.ReadySequence));
+    }
+
+    private OwnerTally Tally(string owner)
+    {
+        if (!_owners.TryGetValue(owner, out var tally))
+        {
+            _owners[owner] = tally = new OwnerTally();
+        }
+
+        return tally;
     }
 
     private JobLease Claim(Entry entry, string workerId, TimeSpan leaseDuration, DateTimeOffset now)
@@ -265,7 +349,7 @@ public sealed class InMemoryJobStore : IJobStore
         entry.LeaseExpiresAt = now + leaseDuration;
         entry.StartedAt ??= now;
         entry.NotBefore = null;
-        _leases.Enqueue((entry.Id, entry.Version), entry.LeaseExpiresAt.Value);
+        _processing.Add(entry);
         return new JobLease(entry.Snapshot(), workerId);
     }
 
@@ -287,7 +371,11 @@ public sealed class InMemoryJobStore : IJobStore
             entry.ExpiresAt = now + entry.ResultTtl;
             entry.LeaseOwner = null;
             entry.LeaseExpiresAt = null;
+            _processing.Remove(entry);
             _unfinished--;
+            var tally = Tally(entry.Owner);
+            tally.Unfinished--;
+            tally.Bytes += entry.Result.Length;
             return true;
         }
     }
@@ -305,6 +393,14 @@ public sealed class InMemoryJobStore : IJobStore
 
     private static bool IsExpired(Entry entry, DateTimeOffset now) =>
         entry.Status is JobStatus.Completed or JobStatus.Failed or JobStatus.Cancelled && entry.ExpiresAt <= now;
+
+    /// <summary>An owner's unfinished jobs and stored bytes (payloads + results), kept as jobs come and go.</summary>
+    private sealed class OwnerTally
+    {
+        public long Unfinished { get; set; }
+
+        public long Bytes { get; set; }
+    }
 
     private sealed class Entry
     {
@@ -325,6 +421,8 @@ public sealed class InMemoryJobStore : IJobStore
         public long Sequence { get; set; }
 
         public long ReadySequence { get; set; }
+
+        public DateTimeOffset ReadyAt { get; set; }
 
         public JobStatus Status { get; set; }
 

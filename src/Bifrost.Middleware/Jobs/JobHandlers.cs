@@ -8,6 +8,9 @@ internal interface IJobHandler
 {
     string Kind { get; }
 
+    /// <summary>Whether a run is cut off after <c>Jobs:MaxRunDuration</c> (false for handlers that bound their own time, e.g. batches).</summary>
+    bool HasRunDeadline => true;
+
     /// <param name="execution">The job, its lease, progress reporting and the cancellation request.</param>
     /// <param name="cancellationToken">Cancelled when the run must stop at once (shutdown timeout, lease lost).</param>
     Task<JobRunResult> ExecuteAsync(JobExecution execution, CancellationToken cancellationToken);

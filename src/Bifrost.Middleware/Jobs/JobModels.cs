@@ -137,3 +137,9 @@ public sealed class JobLease
 /// <param name="StatusCode">The HTTP status the synchronous call would have answered.</param>
 /// <param name="Body">The body it would have answered.</param>
 public readonly record struct JobOutcome(int StatusCode, ReadOnlyMemory<byte> Body);
+
+/// <summary>What one owner holds in a job store (see <see cref="IJobStore.GetOwnerUsageAsync"/>).</summary>
+/// <param name="UnfinishedJobs">Pending and processing jobs.</param>
+/// <param name="RunningJobs">Processing jobs whose lease has not run out.</param>
+/// <param name="StoredBytes">Bytes of the owner's stored, unexpired jobs: request payloads plus results.</param>
+public readonly record struct JobOwnerUsage(long UnfinishedJobs, long RunningJobs, long StoredBytes);

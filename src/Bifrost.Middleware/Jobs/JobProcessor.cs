@@ -88,7 +88,7 @@ internal sealed class JobProcessor : BackgroundService
         {
             try
             {
-                var lease = await _store.TryClaimAsync(workerId, _options.LeaseDuration, stoppingToken).ConfigureAwait(false);
+                var lease = await _store.TryClaimAsync(workerId, _options.LeaseDuration, _options.EffectiveMaxRunningPerOwner, stoppingToken).ConfigureAwait(false);
                 if (lease is null)
                 {
                     await _doorbell.WaitAsync(_options.PollInterval, stoppingToken).ConfigureAwait(false);
@@ -121,14 +121,18 @@ internal sealed class JobProcessor : BackgroundService
     {
         var job = lease.Job;
         _running[job.Id] = lease;
-        using var jobCts = CancellationTokenSource.CreateLinkedTokenSource(_abort.Token);
+        _handlers.TryGetValue(job.Kind, out var handler);
+
+        // The run's deadline (Jobs:MaxRunDuration), on the injected clock; handlers that bound their own time have none.
+        using var deadline = handler?.HasRunDeadline == true ? new CancellationTokenSource(_options.MaxRunDuration, _time) : null;
+        using var jobCts = CancellationTokenSource.CreateLinkedTokenSource(_abort.Token, deadline?.Token ?? CancellationToken.None);
         using var cancelRequested = new CancellationTokenSource();
         var state = new RunState();
         using var renewal = new CancellationTokenSource();
         var renewTask = RenewAsync(lease, jobCts, cancelRequested, state, renewal.Token);
         try
         {
-            if (!_handlers.TryGetValue(job.Kind, out var handler))
+            if (handler is null)
             {
                 await _store.FailAsync(lease, ErrorOutcome(BifrostException.Gateway(500, "api_error", "unknown_job_kind", $"No handler for job kind '{job.Kind}'.")), CancellationToken.None).ConfigureAwait(false);
                 return;
@@ -143,6 +147,19 @@ internal sealed class JobProcessor : BackgroundService
             try
             {
                 result = await handler.ExecuteAsync(new JobExecution(lease, _store, _services, cancelRequested.Token), jobCts.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (deadline is { IsCancellationRequested: true } && !_abort.IsCancellationRequested && !state.LeaseLost
+                && !cancelRequested.IsCancellationRequested && ex is OperationCanceledException or BifrostException)
+            {
+                // Ran past Jobs:MaxRunDuration: a final failure (a retry would most likely run as long again).
+                JobLog.TimedOut(_logger, job.Id, job.Kind, (long)_options.MaxRunDuration.TotalMilliseconds);
+                var error = BifrostException.Gateway(504, "api_error", "job_timeout", $"The job ran longer than the gateway allows one job to run (Jobs:MaxRunDuration = {_options.MaxRunDuration}) and was stopped.");
+                if (!await _store.FailAsync(lease, ErrorOutcome(error), CancellationToken.None).ConfigureAwait(false))
+                {
+                    JobLog.LeaseLost(_logger, job.Id);
+                }
+
+                return;
             }
             catch (Exception ex) when ((jobCts.IsCancellationRequested || cancelRequested.IsCancellationRequested) && ex is OperationCanceledException or BifrostException)
             {
@@ -318,4 +335,7 @@ internal static partial class JobLog
 
     [LoggerMessage(105, LogLevel.Debug, "{Count} expired jobs deleted.")]
     public static partial void Expired(ILogger logger, int count);
+
+    [LoggerMessage(106, LogLevel.Warning, "Job {JobId} ({Kind}) ran longer than Jobs:MaxRunDuration ({MaxRunDurationMs} ms); it was stopped and failed with job_timeout.")]
+    public static partial void TimedOut(ILogger logger, string jobId, string kind, long maxRunDurationMs);
 }

@@ -23,6 +23,7 @@ public sealed class BatchExpiryTests
                 o.Jobs.Workers = 1;
                 o.Jobs.LeaseDuration = TimeSpan.FromHours(1);
                 o.Jobs.PollInterval = TimeSpan.FromMinutes(10);
+                o.Jobs.MaxRunDuration = TimeSpan.FromHours(2); // each line runs an hour: above the default per-line deadline
                 o.Batches.ProgressInterval = TimeSpan.FromMinutes(10);
                 o.Batches.Concurrency = 1;
             },

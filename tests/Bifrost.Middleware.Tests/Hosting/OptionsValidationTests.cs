@@ -20,6 +20,10 @@ public sealed class OptionsValidationTests
         { "MaxRetries out of range", "max-retries", "MaxRetries" },
         { "MaxRequestBodySize too small", "body-size", "MaxRequestBodySize" },
         { "provider name with a slash", "slash-name", "Provider name 'a/b' is invalid" },
+        { "MaxRunDuration of zero", "run-duration", "MaxRunDuration" },
+        { "MaxRunningPerOwner of zero", "running-per-owner", "MaxRunningPerOwner" },
+        { "MaxQueuedJobsPerOwner of zero", "queued-per-owner", "MaxQueuedJobsPerOwner" },
+        { "MaxStoredBytesPerOwner of zero", "bytes-per-owner", "MaxStoredBytesPerOwner" },
     };
 
     private static void Apply(string setup, BifrostOptions options)
@@ -64,6 +68,18 @@ public sealed class OptionsValidationTests
                 break;
             case "slash-name":
                 options.Providers["a/b"] = new ProviderOptions { Type = "local" };
+                break;
+            case "run-duration":
+                options.Jobs.MaxRunDuration = TimeSpan.Zero;
+                break;
+            case "running-per-owner":
+                options.Jobs.MaxRunningPerOwner = 0;
+                break;
+            case "queued-per-owner":
+                options.Jobs.MaxQueuedJobsPerOwner = 0;
+                break;
+            case "bytes-per-owner":
+                options.Jobs.MaxStoredBytesPerOwner = 0;
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(setup));

@@ -11,6 +11,10 @@ internal class DelegatingJobStore(IJobStore inner) : IJobStore
 
     public virtual ValueTask<JobLease?> TryClaimAsync(string workerId, TimeSpan leaseDuration, CancellationToken cancellationToken) => inner.TryClaimAsync(workerId, leaseDuration, cancellationToken);
 
+    public virtual ValueTask<JobLease?> TryClaimAsync(string workerId, TimeSpan leaseDuration, int maxRunningPerOwner, CancellationToken cancellationToken) => inner.TryClaimAsync(workerId, leaseDuration, maxRunningPerOwner, cancellationToken);
+
+    public virtual ValueTask<JobOwnerUsage> GetOwnerUsageAsync(string owner, CancellationToken cancellationToken) => inner.GetOwnerUsageAsync(owner, cancellationToken);
+
     public virtual ValueTask<bool> RenewLeaseAsync(JobLease lease, TimeSpan leaseDuration, CancellationToken cancellationToken) => inner.RenewLeaseAsync(lease, leaseDuration, cancellationToken);
 
     public virtual ValueTask<bool> SaveProgressAsync(JobLease lease, ReadOnlyMemory<byte> progress, CancellationToken cancellationToken) => inner.SaveProgressAsync(lease, progress, cancellationToken);

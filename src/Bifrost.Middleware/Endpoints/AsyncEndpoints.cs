@@ -89,10 +89,10 @@ internal static class AsyncEndpoints
         return context.Response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted).AsTask();
     }
 
-    /// <summary><c>GET v1/async/{route}/{job_id}</c>: the job envelope.</summary>
+    /// <summary><c>GET v1/async/{route}/{job_id}</c>: the job envelope, 202 while the job is pending or processing, 200 once it finished (as Bifrost).</summary>
     public static Task WriteEnvelopeAsync(HttpContext context, JobRecord job)
     {
-        context.Response.StatusCode = StatusCodes.Status200OK;
+        context.Response.StatusCode = job.IsFinished ? StatusCodes.Status200OK : StatusCodes.Status202Accepted;
         context.Response.ContentType = "application/json";
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(1024 + (job.Result?.Length ?? 0));
         using (var writer = new Utf8JsonWriter(buffer, BifrostJson.WriterOptions))

@@ -153,3 +153,43 @@ internal static class OwnerKit
         }
     }
 }
+
+/// <summary>Many clients reading one large stored result at once all get the whole, identical body (streamed from the store).</summary>
+public sealed class AsyncConcurrentReadTests
+{
+    [Fact]
+    public async Task Forty_concurrent_polls_of_a_large_result_return_identical_full_bodies()
+    {
+        // A ~3 MB chat completion whose content has every printable ASCII character and JSON escapes.
+        var text = string.Concat(Enumerable.Repeat("abc \"q\" \\ / é ü 😀 {x:[1,2]}\n", 100_000));
+        var adapter = new ScriptedAdapter((_, context, _) => Task.FromResult(Reply(context, text)));
+        await using var host = await GatewayHost.StartAsync(bifrost: b => b.AddProvider("big", _ => adapter));
+        var id = await host.SubmitAsync(ChatBody("big", "big/m"));
+        var (status, completed) = await host.PollUntilFinishedAsync(id);
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(text, completed.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+        var expected = completed.GetRawText();
+
+        var bodies = await Task.WhenAll(Enumerable.Range(0, 40).Select(async i =>
+        {
+            if (i % 2 == 0)
+            {
+                using var poll = await host.PollAsync(id);
+                Assert.Equal(HttpStatusCode.OK, poll.StatusCode);
+                return ("poll", await poll.Content.ReadAsStringAsync(Ct));
+            }
+
+            using var envelope = await host.SendAsync(HttpMethod.Get, $"{EnvelopePath}/{id}", null);
+            Assert.Equal(HttpStatusCode.OK, envelope.StatusCode);
+            return ("envelope", await envelope.Content.ReadAsStringAsync(Ct));
+        }));
+
+        var polls = bodies.Where(b => b.Item1 == "poll").Select(b => b.Item2).ToList();
+        var envelopes = bodies.Where(b => b.Item1 == "envelope").Select(b => b.Item2).ToList();
+        Assert.Equal(20, polls.Count);
+        Assert.All(polls, body => Assert.Equal(expected, body));
+        Assert.All(envelopes, body => Assert.Equal(envelopes[0], body));
+        using var envelopeJson = JsonDocument.Parse(envelopes[0]);
+        Assert.Equal(expected, envelopeJson.RootElement.GetProperty("result").GetRawText());
+    }
+}

@@ -21,7 +21,7 @@ namespace Bifrost.Middleware.PostgreSql;
 /// <para>All times come from the <see cref="TimeProvider"/> given (never the database clock), at microsecond precision.</para>
 /// <para>The schema is created or migrated on first use (or by <see cref="InitializeAsync"/>).</para>
 /// </remarks>
-public sealed class PostgreSqlJobStore : IJobStore
+public sealed partial class PostgreSqlJobStore : IJobStore
 {
     private const string Columns = "id, kind, owner, payload, status, version, attempts, max_attempts, created_at, started_at, completed_at, expires_at, result_ttl_us, not_before, lease_owner, lease_expires_at, cancellation_requested, progress, status_code, result";
     private const string Fence = "id = @id AND version = @version AND status = 1 AND lease_expires_at > @now";

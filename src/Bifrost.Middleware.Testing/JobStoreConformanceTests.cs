@@ -564,4 +564,64 @@ public abstract class JobStoreConformanceTests<TStore>
         await store.ExpireAsync(Token);
         Assert.Equal(new JobOwnerUsage(2, 0, 2 * payload), await store.GetOwnerUsageAsync("owner-a", Token));
     });
+
+    /// <summary>
+    /// <see cref="IJobStore.OpenResultAsync"/> hands out a finished job's result (or error) as a stream with the stored
+    /// bytes, to many readers at once; an unfinished job has its payload and no result; an unknown or expired job is null.
+    /// </summary>
+    [Fact]
+    public Task Results_open_as_streams_with_the_stored_bytes() => RunAsync(async store =>
+    {
+        Assert.Null(await store.OpenResultAsync("no-such-job", Token));
+
+        var pending = Job();
+        await store.EnqueueAsync(pending, Token);
+        await using (var reader = await store.OpenResultAsync(pending.Id, Token))
+        {
+            Assert.NotNull(reader);
+            Assert.Equal(JobStatus.Pending, reader.Job.Status);
+            Assert.Equal(pending.Payload.ToArray(), reader.Job.Payload.ToArray());
+            Assert.Null(reader.Result);
+        }
+
+        // A result of a few hundred KB with every byte value, and an error.
+        var body = new byte[300_001];
+        for (var i = 0; i < body.Length; i++)
+        {
+            body[i] = (byte)(i * 7);
+        }
+
+        var completed = await store.TryClaimAsync("w", Lease, Token);
+        Assert.True(await store.CompleteAsync(completed!, new JobOutcome(200, body), Token));
+        var failedJob = Job();
+        await store.EnqueueAsync(failedJob, Token);
+        var failed = await store.TryClaimAsync("w", Lease, Token);
+        Assert.True(await store.FailAsync(failed!, new JobOutcome(429, "{\"error\":1}"u8.ToArray()), Token));
+
+        var readers = await Task.WhenAll(Enumerable.Range(0, 8).Select(async _ =>
+        {
+            await using var reader = await store.OpenResultAsync(pending.Id, Token);
+            Assert.NotNull(reader);
+            Assert.Equal(JobStatus.Completed, reader.Job.Status);
+            Assert.Equal(200, reader.Job.StatusCode);
+            Assert.NotNull(reader.Result);
+            using var copy = new MemoryStream();
+            await reader.Result.CopyToAsync(copy, 4096, Token);
+            Assert.True(reader.ResultLength is null || reader.ResultLength == body.Length);
+            return copy.ToArray();
+        }));
+        Assert.All(readers, read => Assert.Equal(body, read));
+
+        await using (var reader = await store.OpenResultAsync(failedJob.Id, Token))
+        {
+            Assert.Equal(JobStatus.Failed, reader!.Job.Status);
+            Assert.Equal(429, reader.Job.StatusCode);
+            using var copy = new MemoryStream();
+            await reader.Result!.CopyToAsync(copy, Token);
+            Assert.Equal("{\"error\":1}", Encoding.UTF8.GetString(copy.ToArray()));
+        }
+
+        Time.Advance(TimeSpan.FromMinutes(11));
+        Assert.Null(await store.OpenResultAsync(pending.Id, Token));
+    });
 }

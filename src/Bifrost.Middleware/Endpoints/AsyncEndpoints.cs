@@ -17,6 +17,14 @@ internal static class AsyncEndpoints
     public const string AsyncIdHeader = "x-bf-async-id";
     public const string TtlHeader = "x-bf-async-job-result-ttl";
 
+    /// <summary>The chunk in which stored results are copied to the response.</summary>
+    private const int CopyBufferSize = 64 * 1024;
+
+    // What follows the stored body in the envelope: no body ("result": null, "error": null), after an error, after a result.
+    private static readonly byte[] NoBodyTail = "null,\"error\":null}"u8.ToArray();
+    private static readonly byte[] ErrorTail = "}"u8.ToArray();
+    private static readonly byte[] ResultTail = ",\"error\":null}"u8.ToArray();
+
     public static bool IsAsyncRequested(HttpContext context) =>
         context.Request.Headers.TryGetValue(AsyncHeader, out var value)
         && (string.Equals(value.ToString(), "true", StringComparison.OrdinalIgnoreCase) || value.ToString() == "1");
@@ -41,31 +49,28 @@ internal static class AsyncEndpoints
         }
     }
 
-    /// <summary>The caller's job of this kind, or a 404 <see cref="BifrostException"/>.</summary>
-    public static async Task<JobRecord> FindAsync(HttpContext context, string id, string kind, string requestType)
+    /// <summary>The caller's job of this kind with its result as a stream (the caller disposes it), or a 404 <see cref="BifrostException"/>.</summary>
+    public static async Task<JobResultReader> OpenAsync(HttpContext context, string id, string kind, string requestType)
     {
         var jobs = context.RequestServices.GetRequiredService<AsyncJobService>();
         var owner = context.RequestServices.GetRequiredService<IJobOwnerResolver>().ResolveOwner(context);
-        var job = await jobs.FindAsync(id, kind, owner, context.RequestAborted).ConfigureAwait(false);
-        if (job is null)
-        {
-            var error = BifrostException.Gateway(404, "invalid_request_error", "job_not_found", $"No async job '{id}' (it does not exist, expired, or belongs to another caller).", AsyncIdHeader);
-            error.Error.ExtraFields = new BifrostExtraFields { RequestType = requestType };
-            throw error;
-        }
-
-        return job;
+        return await jobs.OpenResultAsync(id, kind, owner, context.RequestAborted).ConfigureAwait(false) ?? throw NotFound(id, requestType);
     }
 
-    /// <summary>Answers an <c>x-bf-async-id</c> poll: the stored result or error as the synchronous call would have, else the route's empty shape.</summary>
-    public static async Task WritePollAsync(HttpContext context, JobRecord job, Func<JobRecord, Task> writePending)
+    /// <summary>
+    /// Answers an <c>x-bf-async-id</c> poll: the stored result or error as the synchronous call would have (its bytes
+    /// copied from the store's stream, never parsed), else the route's empty shape with 200 (as Bifrost).
+    /// </summary>
+    public static async Task WritePollAsync(HttpContext context, JobResultReader reader, Func<JobRecord, Task> writePending)
     {
-        if (job.IsFinished && job.Result is { } body)
+        var job = reader.Job;
+        if (job.IsFinished && reader.Result is { } body)
         {
             // A stored error status is answered as a valid error status even if an older version stored another.
             context.Response.StatusCode = job.Status == JobStatus.Completed ? job.StatusCode ?? StatusCodes.Status200OK : BifrostException.ErrorStatus(job.StatusCode ?? StatusCodes.Status500InternalServerError);
             context.Response.ContentType = "application/json";
-            await context.Response.Body.WriteAsync(body, context.RequestAborted).ConfigureAwait(false);
+            context.Response.ContentLength = reader.ResultLength;
+            await body.CopyToAsync(context.Response.Body, CopyBufferSize, context.RequestAborted).ConfigureAwait(false);
             return;
         }
 
@@ -90,13 +95,20 @@ internal static class AsyncEndpoints
         return context.Response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted).AsTask();
     }
 
-    /// <summary><c>GET v1/async/{route}/{job_id}</c>: the job envelope.</summary>
-    public static Task WriteEnvelopeAsync(HttpContext context, JobRecord job)
+    /// <summary>
+    /// <c>GET v1/async/{route}/{job_id}</c>: the job envelope, 202 while the job is pending or processing, 200 once it
+    /// finished (as Bifrost). The stored result (or error) is copied from the store's stream between the envelope's
+    /// fields, never parsed or buffered whole.
+    /// </summary>
+    public static async Task WriteEnvelopeAsync(HttpContext context, JobResultReader reader)
     {
-        context.Response.StatusCode = StatusCodes.Status200OK;
+        var job = reader.Job;
+        context.Response.StatusCode = job.IsFinished ? StatusCodes.Status200OK : StatusCodes.Status202Accepted;
         context.Response.ContentType = "application/json";
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(1024 + (job.Result?.Length ?? 0));
-        using (var writer = new Utf8JsonWriter(buffer, BifrostJson.WriterOptions))
+        var body = job.IsFinished ? reader.Result : null;
+        var isError = job.Status is JobStatus.Failed or JobStatus.Cancelled;
+        var head = new System.Buffers.ArrayBufferWriter<byte>(512);
+        using (var writer = new Utf8JsonWriter(head, BifrostJson.WriterOptions))
         {
             writer.WriteStartObject();
             writer.WriteString("id", job.Id);
@@ -113,30 +125,29 @@ internal static class AsyncEndpoints
                 writer.WriteNull("status_code");
             }
 
-            writer.WritePropertyName("result");
-            if (job.Status == JobStatus.Completed && job.Result is { } result)
+            if (body is not null && isError)
             {
-                writer.WriteRawValue(result.Span, skipInputValidation: true);
-            }
-            else
-            {
-                writer.WriteNullValue();
+                writer.WriteNull("result");
             }
 
-            writer.WritePropertyName("error");
-            if (job.Status is JobStatus.Failed or JobStatus.Cancelled && job.Result is { } error)
-            {
-                writer.WriteRawValue(error.Span, skipInputValidation: true);
-            }
-            else
-            {
-                writer.WriteNullValue();
-            }
-
-            writer.WriteEndObject();
+            writer.WritePropertyName(body is not null && isError ? "error" : "result");
+            writer.Flush();
         }
 
-        return context.Response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted).AsTask();
+        // The head ends with the name of the property that holds the stored body: "...,"result":" or "...,"error":".
+        var tail = body is null ? NoBodyTail : isError ? ErrorTail : ResultTail;
+        if (reader.ResultLength is { } length && body is not null)
+        {
+            context.Response.ContentLength = head.WrittenCount + length + tail.Length;
+        }
+
+        await context.Response.Body.WriteAsync(head.WrittenMemory, context.RequestAborted).ConfigureAwait(false);
+        if (body is not null)
+        {
+            await body.CopyToAsync(context.Response.Body, CopyBufferSize, context.RequestAborted).ConfigureAwait(false);
+        }
+
+        await context.Response.Body.WriteAsync(tail, context.RequestAborted).ConfigureAwait(false);
     }
 
     public static string StatusName(JobStatus status) => status switch
@@ -146,6 +157,13 @@ internal static class AsyncEndpoints
         JobStatus.Completed => "completed",
         _ => "failed",
     };
+
+    private static BifrostException NotFound(string id, string requestType)
+    {
+        var error = BifrostException.Gateway(404, "invalid_request_error", "job_not_found", $"No async job '{id}' (it does not exist, expired, or belongs to another caller).", AsyncIdHeader);
+        error.Error.ExtraFields = new BifrostExtraFields { RequestType = requestType };
+        return error;
+    }
 
     private static TimeSpan? ParseTtl(HttpContext context, JobsOptions options, string requestType)
     {

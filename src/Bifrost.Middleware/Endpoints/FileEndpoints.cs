@@ -61,60 +61,76 @@ internal static class FileEndpoints
             }
         }
 
-        if (!MediaTypeHeaderValue.TryParse(context.Request.ContentType, out var contentType)
-            || !contentType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
-            || HeaderUtilities.RemoveQuotes(contentType.Boundary).Value is not { Length: > 0 } boundary)
+        var reader = new MultipartReader(MultipartUpload.Boundary(context.Request.ContentType), context.Request.Body)
         {
-            throw BadRequest("The upload must be multipart/form-data with a 'file' part and a 'purpose' field.", null);
-        }
-
-        var reader = new MultipartReader(boundary, context.Request.Body) { BodyLengthLimit = options.MaxUploadBytes + 1 };
+            HeadersCountLimit = MultipartUpload.MaxHeadersPerPart,
+            HeadersLengthLimit = MultipartUpload.MaxHeaderBytesPerPart,
+        };
         string? purpose = null;
         string? filename = null;
         StoredFile? saved = null;
         FileStream? spooled = null;
+        var parts = 0;
         var id = "file-" + Guid.CreateVersion7().ToString("N");
         try
         {
             MultipartSection? section;
-            while ((section = await ReadSectionAsync(reader, options.MaxUploadBytes, cancellationToken).ConfigureAwait(false)) is not null)
+            while ((section = await MultipartUpload.NextSectionAsync(reader, cancellationToken).ConfigureAwait(false)) is not null)
             {
-                if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition))
+                if (++parts > MultipartUpload.MaxParts)
                 {
-                    continue;
+                    throw MultipartUpload.Invalid($"The upload has more than {MultipartUpload.MaxParts} parts; only 'file' and 'purpose' are expected.", null);
                 }
 
-                var name = HeaderUtilities.RemoveQuotes(disposition.Name).Value;
-                if (name == "purpose")
-                {
-                    using var text = new StreamReader(section.Body);
-                    var value = await text.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
-                    purpose = value.Trim();
-                    if (Array.IndexOf(Purposes, purpose) < 0)
-                    {
-                        throw BadRequest($"'purpose' must be one of: {string.Join(", ", Purposes)}.", "purpose");
-                    }
-                }
-                else if (name == "file")
+                var disposition = ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var parsed) ? parsed : null;
+                var name = disposition is null ? null : HeaderUtilities.RemoveQuotes(disposition.Name).Value;
+                var body = new MultipartSectionStream(section.Body);
+                if (name == "file")
                 {
                     if (saved is not null || spooled is not null)
                     {
                         throw BadRequest("Only one 'file' part is allowed.", "file");
                     }
 
-                    filename = HeaderUtilities.RemoveQuotes(disposition.FileNameStar.HasValue ? disposition.FileNameStar : disposition.FileName).Value;
-                    filename = string.IsNullOrWhiteSpace(filename) ? "upload" : Path.GetFileName(filename);
+                    filename = MultipartUpload.Filename(disposition!);
                     if (purpose is not null)
                     {
-                        saved = await SaveAsync(new NewFile { Id = id, Filename = filename, Purpose = purpose, Owner = owner }, section.Body).ConfigureAwait(false);
+                        saved = await SaveAsync(new NewFile { Id = id, Filename = filename, Purpose = purpose, Owner = owner }, body).ConfigureAwait(false);
                     }
                     else
                     {
                         // The purpose comes after the file: spool to a temporary file (never to memory) until we know it.
                         spooled = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
-                        await CopyLimitedAsync(section.Body, spooled, options.MaxUploadBytes, cancellationToken).ConfigureAwait(false);
+                        await CopyLimitedAsync(body, spooled, options.MaxUploadBytes, cancellationToken).ConfigureAwait(false);
                     }
+
+                    continue;
                 }
+
+                // Every other part is a small text field, read with a bound (never whole, whatever its size).
+                var value = await MultipartUpload.ReadFieldAsync(body, name, cancellationToken).ConfigureAwait(false);
+                if (name != "purpose")
+                {
+                    continue; // unknown fields (e.g. an SDK's expires_after[...]) are ignored
+                }
+
+                var trimmed = value.Trim();
+                if (purpose is not null)
+                {
+                    if (purpose != trimmed)
+                    {
+                        throw BadRequest($"'purpose' is given more than once with different values ('{purpose}', '{MultipartUpload.Shorten(trimmed)}').", "purpose");
+                    }
+
+                    continue;
+                }
+
+                if (Array.IndexOf(Purposes, trimmed) < 0)
+                {
+                    throw BadRequest($"'purpose' must be one of: {string.Join(", ", Purposes)}.", "purpose");
+                }
+
+                purpose = trimmed;
             }
 
             if (purpose is null)
@@ -236,7 +252,7 @@ internal static class FileEndpoints
         }
         catch (InvalidDataException ex)
         {
-            var error = MultipartError(ex, context.RequestServices.GetRequiredService<IOptions<BifrostOptions>>().Value.Files.MaxUploadBytes);
+            var error = MultipartUpload.Malformed(ex);
             error.Error.ExtraFields = new BifrostExtraFields { RequestType = requestType };
             throw error;
         }
@@ -260,24 +276,6 @@ internal static class FileEndpoints
         BifrostException.Gateway(404, "invalid_request_error", "file_not_found", $"No file '{id}'.", "file_id");
 
     private static long MaxBytes(FilesOptions options, string purpose) => purpose == "batch" ? options.MaxBatchFileBytes : options.MaxUploadBytes;
-
-    private static async Task<MultipartSection?> ReadSectionAsync(MultipartReader reader, long maxBytes, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await reader.ReadNextSectionAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (InvalidDataException ex)
-        {
-            throw MultipartError(ex, maxBytes);
-        }
-    }
-
-    /// <summary>The multipart reader's limits and format errors, as Bifrost errors (413 / 400).</summary>
-    internal static BifrostException MultipartError(InvalidDataException ex, long maxBytes) =>
-        ex.Message.Contains("limit", StringComparison.OrdinalIgnoreCase)
-            ? FileSystemFileStore.TooLarge(maxBytes)
-            : BadRequest($"The multipart body is malformed: {ex.Message}", null);
 
     private static async Task CopyLimitedAsync(Stream source, Stream target, long maxBytes, CancellationToken cancellationToken)
     {

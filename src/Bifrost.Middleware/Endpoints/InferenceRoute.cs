@@ -42,8 +42,8 @@ internal sealed class InferenceRoute<TRequest, TResponse>
     {
         if (AsyncEndpoints.AsyncId(context) is { } jobId)
         {
-            var job = await AsyncEndpoints.FindAsync(context, jobId, Kind, RequestType).ConfigureAwait(false);
-            await AsyncEndpoints.WritePollAsync(context, job, pending => BifrostResults.WriteJsonAsync(context, Pending(pending, ReadPayload(pending)), ResponseInfo)).ConfigureAwait(false);
+            await using var reader = await AsyncEndpoints.OpenAsync(context, jobId, Kind, RequestType).ConfigureAwait(false);
+            await AsyncEndpoints.WritePollAsync(context, reader, pending => BifrostResults.WriteJsonAsync(context, Pending(pending, ReadPayload(pending)), ResponseInfo)).ConfigureAwait(false);
             return;
         }
 
@@ -76,8 +76,8 @@ internal sealed class InferenceRoute<TRequest, TResponse>
     public async Task GetEnvelopeAsync(HttpContext context)
     {
         var id = context.Request.RouteValues["job_id"] as string ?? string.Empty;
-        var job = await AsyncEndpoints.FindAsync(context, id, Kind, RequestType).ConfigureAwait(false);
-        await AsyncEndpoints.WriteEnvelopeAsync(context, job).ConfigureAwait(false);
+        await using var reader = await AsyncEndpoints.OpenAsync(context, id, Kind, RequestType).ConfigureAwait(false);
+        await AsyncEndpoints.WriteEnvelopeAsync(context, reader).ConfigureAwait(false);
     }
 
     public Task PollOnlyAsync(HttpContext context) =>

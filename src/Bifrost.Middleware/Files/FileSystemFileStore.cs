@@ -80,7 +80,16 @@ public sealed class FileSystemFileStore : IFileStore
             Purpose = file.Purpose,
             Owner = file.Owner,
         };
-        await WriteMetadataAsync(stored, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await WriteMetadataAsync(stored, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            TryDelete(dataPath); // no metadata, no file: nothing is left behind
+            throw;
+        }
+
         return stored;
     }
 
@@ -222,12 +231,20 @@ public sealed class FileSystemFileStore : IFileStore
     {
         var path = MetadataPath(file.Id);
         var temp = path + ".tmp";
-        await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous))
+        try
         {
-            await JsonSerializer.SerializeAsync(stream, FileMetadata.From(file), BifrostJson.Context.FileMetadata, cancellationToken).ConfigureAwait(false);
-        }
+            await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous))
+            {
+                await JsonSerializer.SerializeAsync(stream, FileMetadata.From(file), BifrostJson.Context.FileMetadata, cancellationToken).ConfigureAwait(false);
+            }
 
-        File.Move(temp, path, overwrite: true);
+            File.Move(temp, path, overwrite: true);
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
+        }
     }
 
     private static bool IsValidId(string id) =>

@@ -151,6 +151,19 @@ internal sealed class AsyncJobService(IJobStore store, JobDoorbell doorbell, IFi
         return job;
     }
 
+    /// <summary>The caller's job of this kind with its result as a stream (see <see cref="IJobStore.OpenResultAsync"/>), or null like <see cref="FindAsync"/>. The caller disposes it.</summary>
+    public async Task<JobResultReader?> OpenResultAsync(string id, string kind, string owner, CancellationToken cancellationToken)
+    {
+        var reader = await store.OpenResultAsync(id, cancellationToken).ConfigureAwait(false);
+        if (reader is null || (reader.Job.Owner == owner && reader.Job.Kind == kind))
+        {
+            return reader;
+        }
+
+        await reader.DisposeAsync().ConfigureAwait(false);
+        return null;
+    }
+
     /// <summary>The caller's job of this kind, or null (unknown, expired, another owner's, another route's: all look the same, 404).</summary>
     public async Task<JobRecord?> FindAsync(string id, string kind, string owner, CancellationToken cancellationToken)
     {

@@ -174,4 +174,18 @@ public interface IJobStore
             after = page[^1].Id;
         }
     }
+
+    /// <summary>
+    /// Reads a job for an answer to a client, like <see cref="GetAsync"/>, but with its result (or error) body as a stream,
+    /// so polls of a large result never hold it in memory once per reader. Null when the job does not exist (or expired).
+    /// </summary>
+    /// <remarks>
+    /// The default reads the job with <see cref="GetAsync"/> and wraps its <see cref="JobRecord.Result"/> without copying
+    /// it (right for a store that keeps results in memory). A store that reads results from a database should override it
+    /// to stream the body from there. The caller disposes the reader.
+    /// </remarks>
+    /// <param name="id">The job id.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    async ValueTask<JobResultReader?> OpenResultAsync(string id, CancellationToken cancellationToken) =>
+        await GetAsync(id, cancellationToken).ConfigureAwait(false) is { } job ? JobResultReader.FromRecord(job) : null;
 }

@@ -53,6 +53,11 @@ internal sealed class SampleHostProcess : IAsyncDisposable
     /// <summary>Builds the sample if its output is missing (normally the solution build, or this project's reference, made it).</summary>
     public static async Task<string> EnsureBuiltAsync(CancellationToken cancellationToken)
     {
+        if (Environment.GetEnvironmentVariable("BIFROST_SAMPLE_DLL") is { Length: > 0 } chosen)
+        {
+            return chosen; // e.g. another build of the sample, to compare measurements
+        }
+
         await BuildLock.WaitAsync(cancellationToken);
         try
         {

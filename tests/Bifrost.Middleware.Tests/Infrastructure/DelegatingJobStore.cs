@@ -34,4 +34,6 @@ internal class DelegatingJobStore(IJobStore inner) : IJobStore
     public virtual ValueTask<int> ExpireAsync(CancellationToken cancellationToken) => inner.ExpireAsync(cancellationToken);
 
     public virtual ValueTask<long> CountUnfinishedAsync(CancellationToken cancellationToken) => inner.CountUnfinishedAsync(cancellationToken);
+
+    public virtual ValueTask<JobResultReader?> OpenResultAsync(string id, CancellationToken cancellationToken) => inner.OpenResultAsync(id, cancellationToken);
 }

@@ -102,13 +102,22 @@ internal static class AsyncTestKit
         return finished!.Value;
     }
 
-    /// <summary>Reads the job envelope (200 expected).</summary>
+    /// <summary>Reads the job envelope: 202 while pending or processing, 200 once finished (asserted against its status).</summary>
     public static async Task<JsonElement> EnvelopeAsync(this GatewayHost host, string id, params (string Name, string Value)[] headers)
     {
         using var response = await host.SendAsync(HttpMethod.Get, $"{EnvelopePath}/{id}", null, headers);
         var json = await ReadAsync(response);
-        Assert.True(response.StatusCode == HttpStatusCode.OK, $"envelope answered {(int)response.StatusCode}: {json}");
+        AssertEnvelopeStatusCode(response, json);
         return json;
+    }
+
+    /// <summary>Bifrost's envelope status codes: 202 while the job is pending or processing, 200 once completed or failed.</summary>
+    public static void AssertEnvelopeStatusCode(HttpResponseMessage response, JsonElement json)
+    {
+        var status = json.TryGetProperty("status", out var s) ? s.GetString() : null;
+        var expected = status is "pending" or "processing" ? HttpStatusCode.Accepted : HttpStatusCode.OK;
+        Assert.True(status is "pending" or "processing" or "completed" or "failed", $"envelope status {status}: {json}");
+        Assert.True(response.StatusCode == expected, $"envelope with status {status} answered {(int)response.StatusCode}, expected {(int)expected}: {json}");
     }
 
     /// <summary>Polls the envelope until its status is final (completed or failed).</summary>

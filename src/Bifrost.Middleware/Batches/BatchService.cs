@@ -7,7 +7,7 @@ using Microsoft.Extensions.Options;
 namespace Bifrost.Middleware.Batches;
 
 /// <summary>The batch lifecycle on top of the job store: create (a job of kind <c>batch</c>), read, list, cancel.</summary>
-internal sealed class BatchService(AsyncJobService jobs, IFileStore files, ProviderRegistry registry, IOptions<BifrostOptions> options, TimeProvider time)
+internal sealed class BatchService(AsyncJobService jobs, IFileStore files, ProviderRegistry registry, IOptions<BifrostOptions> options, TimeProvider time, IJobCancellationSignal cancellations)
 {
     internal static readonly string[] SupportedEndpoints = ["/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses"];
     internal static readonly string[] OpenAIEndpoints = ["/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses"];
@@ -95,22 +95,79 @@ internal sealed class BatchService(AsyncJobService jobs, IFileStore files, Provi
         return new BatchListResponse { Data = data, HasMore = page.Count > limit, FirstId = data.FirstOrDefault()?.Id, LastId = data.LastOrDefault()?.Id };
     }
 
+    /// <summary>
+    /// Cancels a batch. A batch still validating or in progress answers <c>cancelling</c> (or <c>cancelled</c> when it had
+    /// not started) and is guaranteed to end <c>cancelled</c>: the store records the request so the run's completion
+    /// loses to it, and the run on this instance hears of it at once (other instances through the store). A batch already
+    /// cancelling or cancelled answers as it is; one finalizing or ended otherwise answers 409 <c>batch_not_cancellable</c>.
+    /// </summary>
     public async Task<BatchObject> CancelAsync(string owner, string id, CancellationToken cancellationToken)
     {
         var job = await jobs.FindAsync(id, BatchJobHandler.JobKind, owner, cancellationToken).ConfigureAwait(false) ?? throw NotFound(id);
-        if (job.IsFinished)
+        var current = Compose(job, null);
+        if (current.Status is BatchStatus.Cancelled or BatchStatus.Cancelling)
         {
-            var current = Compose(job, null);
-            if (current.Status is BatchStatus.Cancelled)
-            {
-                return current;
-            }
-
-            throw BifrostException.Gateway(409, "invalid_request_error", "batch_not_cancellable", $"Batch '{id}' is already {current.Status} and cannot be cancelled.", "batch_id");
+            return current;
         }
 
-        var updated = await jobs.Store.RequestCancellationAsync(id, cancellationToken).ConfigureAwait(false) ?? throw NotFound(id);
-        return Compose(updated, null);
+        if (job.IsFinished || current.Status is BatchStatus.Finalizing)
+        {
+            throw NotCancellable(id, current.Status);
+        }
+
+        var updated = await jobs.Store.RequestCancellationAsync(id, cancellationToken).ConfigureAwait(false)
+            ?? await jobs.Store.GetAsync(id, cancellationToken).ConfigureAwait(false)
+            ?? throw NotFound(id);
+        var answer = Compose(updated, null);
+        if (updated.IsFinished && answer.Status is not BatchStatus.Cancelled)
+        {
+            // It ended between the read and the request: the request was not recorded.
+            throw NotCancellable(id, answer.Status);
+        }
+
+        if (!updated.IsFinished)
+        {
+            cancellations.CancellationRequested(id);
+        }
+
+        return answer;
+    }
+
+    private static BifrostException NotCancellable(string id, string status) =>
+        BifrostException.Gateway(409, "invalid_request_error", "batch_not_cancellable", $"Batch '{id}' is already {status} and cannot be cancelled.", "batch_id");
+
+    /// <summary>
+    /// Refuses (409 <c>file_in_use</c>) to let a file go while an unfinished batch of the owner reads it: a batch keeps
+    /// its input readable for its whole life, so every line gets its result even when the input is deleted mid-run.
+    /// </summary>
+    public async Task EnsureNotInputOfRunningBatchAsync(string owner, string fileId, CancellationToken cancellationToken)
+    {
+        const int Page = 200;
+        string? after = null;
+        while (true)
+        {
+            var page = await jobs.Store.ListAsync(owner, BatchJobHandler.JobKind, Page, after, cancellationToken).ConfigureAwait(false);
+            foreach (var job in page)
+            {
+                if (job.IsFinished)
+                {
+                    continue;
+                }
+
+                var spec = JsonSerializer.Deserialize(job.Payload.Span, BifrostJson.Context.BatchSpec);
+                if (spec?.Batch.InputFileId == fileId)
+                {
+                    throw BifrostException.Gateway(409, "invalid_request_error", "file_in_use", $"The file '{fileId}' is the input of batch '{job.Id}', which has not ended; delete it after the batch ends (or cancel the batch).", "file_id");
+                }
+            }
+
+            if (page.Count < Page)
+            {
+                return;
+            }
+
+            after = page[^1].Id;
+        }
     }
 
     /// <summary>The batch object as a client sees it now, from the job's status, its saved progress or its final result.</summary>
@@ -122,6 +179,18 @@ internal sealed class BatchService(AsyncJobService jobs, IFileStore files, Provi
         if (job.IsFinished && job.StatusCode == 200 && job.Result is { } result)
         {
             batch = JsonSerializer.Deserialize(result.Span, BifrostJson.Context.BatchObject)!;
+            if (job.Status == JobStatus.Cancelled && batch.Status != BatchStatus.Cancelled)
+            {
+                // The run ended on its own (every line had run) after the cancel request was recorded: the store kept
+                // the request, so the batch is cancelled, with the results it has.
+                var finishedAt = job.CompletedAt?.ToUnixTimeSeconds() ?? batch.CompletedAt ?? batch.ExpiredAt ?? batch.FailedAt;
+                batch.Status = BatchStatus.Cancelled;
+                batch.CancellingAt ??= finishedAt;
+                batch.CancelledAt = finishedAt;
+                batch.CompletedAt = null;
+                batch.ExpiredAt = null;
+                batch.FailedAt = null;
+            }
         }
         else
         {

@@ -161,6 +161,12 @@ internal static class FileEndpoints
     {
         var file = await FindAsync(context).ConfigureAwait(false);
         var store = context.RequestServices.GetRequiredService<IFileStore>();
+        if (file.Purpose == "batch")
+        {
+            var owner = context.RequestServices.GetRequiredService<IJobOwnerResolver>().ResolveOwner(context);
+            await context.RequestServices.GetRequiredService<Bifrost.Middleware.Batches.BatchService>().EnsureNotInputOfRunningBatchAsync(owner, file.Id, context.RequestAborted).ConfigureAwait(false);
+        }
+
         var deleted = await store.DeleteAsync(file.Id, context.RequestAborted).ConfigureAwait(false);
         await BifrostResults.WriteJsonAsync(context, new FileDeletedResponse { Id = file.Id, Deleted = deleted }, BifrostJson.Context.FileDeletedResponse).ConfigureAwait(false);
     });

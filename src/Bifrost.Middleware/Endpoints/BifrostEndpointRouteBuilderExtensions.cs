@@ -43,6 +43,7 @@ public static class BifrostEndpointRouteBuilderExtensions
             MapInference(group, version, "completions", InferenceRoutes.Completions, bodyLimit, suffix);
             MapInference(group, version, "responses", InferenceRoutes.Responses, bodyLimit, suffix);
             group.MapPost(version + "/responses/input_tokens", InferenceRoutes.CountInputTokensAsync).WithMetadata(bodyLimit).WithDisplayName("Bifrost count input tokens" + suffix);
+            group.MapPost(version + "/count_tokens", InferenceRoutes.CountInputTokensAsync).WithMetadata(bodyLimit).WithDisplayName("Bifrost count tokens" + suffix);
             group.MapPost(version + "/files", FileEndpoints.UploadAsync).WithMetadata(uploadLimit).DisableAntiforgery().WithDisplayName("Bifrost upload file" + suffix);
             group.MapGet(version + "/files", FileEndpoints.ListAsync).WithDisplayName("Bifrost list files" + suffix);
             group.MapGet(version + "/files/{file_id}", FileEndpoints.GetAsync).WithDisplayName("Bifrost get file" + suffix);
@@ -52,6 +53,7 @@ public static class BifrostEndpointRouteBuilderExtensions
             group.MapGet(version + "/batches", BatchEndpoints.ListAsync).WithDisplayName("Bifrost list batches" + suffix);
             group.MapGet(version + "/batches/{batch_id}", BatchEndpoints.GetAsync).WithDisplayName("Bifrost get batch" + suffix);
             group.MapPost(version + "/batches/{batch_id}/cancel", BatchEndpoints.CancelAsync).WithDisplayName("Bifrost cancel batch" + suffix);
+            group.MapGet(version + "/batches/{batch_id}/results", BatchEndpoints.ResultsAsync).WithDisplayName("Bifrost batch results" + suffix);
             group.MapGet(version + "/models", ModelEndpoints.ListModelsAsync)
                 .WithDisplayName($"Bifrost models ({version}{(version.Length == 0 ? "no version" : string.Empty)})");
         }

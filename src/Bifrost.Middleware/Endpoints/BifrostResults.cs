@@ -18,6 +18,7 @@ internal static class BifrostResults
         ["embeddings"] = "POST",
         ["responses"] = "POST",
         ["responses/input_tokens"] = "POST",
+        ["count_tokens"] = "POST",
         ["models"] = "GET",
         ["files"] = "GET, POST",
         ["batches"] = "GET, POST",
@@ -25,6 +26,13 @@ internal static class BifrostResults
         ["async/completions"] = "POST",
         ["async/embeddings"] = "POST",
         ["async/responses"] = "POST",
+    };
+
+    /// <summary>First path segments of OpenAI (and Bifrost) APIs this gateway does not serve: 400 <c>unsupported_operation</c>, not <c>unknown_url</c>.</summary>
+    internal static readonly HashSet<string> UnsupportedOpenAIRoutes = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "assistants", "threads", "vector_stores", "containers", "fine_tuning", "fine-tunes", "uploads", "realtime", "evals",
+        "audio", "images", "moderations", "videos", "rerank", "ocr", "conversations", "chatkit", "organization", "graders", "edits", "engines",
     };
 
     [ThreadStatic]
@@ -131,8 +139,11 @@ internal static class BifrostResults
             context.Response.Headers.Allow = allow;
         }
 
+        var segment = relative.Split('/', 2)[0];
         var error = known
             ? BifrostException.Gateway(405, "invalid_request_error", "method_not_allowed", $"{context.Request.Method} is not allowed on {context.Request.Path}.")
+            : UnsupportedOpenAIRoutes.Contains(segment)
+            ? BifrostException.Gateway(400, "invalid_request_error", "unsupported_operation", $"'{segment}' ({context.Request.Method} {context.Request.Path}) is not supported by this gateway.")
             : BifrostException.Gateway(404, "invalid_request_error", "unknown_url", $"Unknown route: {context.Request.Method} {context.Request.Path}.");
         return WriteErrorAsync(context, error);
     }

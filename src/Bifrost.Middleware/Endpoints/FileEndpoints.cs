@@ -118,7 +118,9 @@ internal static class FileEndpoints
         }
     });
 
-    public static Task ListAsync(HttpContext context) => RunAsync(context, "file_list", async () =>
+    public static Task ListAsync(HttpContext context) => context.Request.Path.Value?.EndsWith('/') == true
+        ? BatchEndpoints.MissingIdAsync(context, "file_retrieve", "file_id")
+        : RunAsync(context, "file_list", async () =>
     {
         var store = context.RequestServices.GetRequiredService<IFileStore>();
         var owner = context.RequestServices.GetRequiredService<IJobOwnerResolver>().ResolveOwner(context);

@@ -233,7 +233,7 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
             case "/v1/embeddings":
             {
                 var request = body.Deserialize(BifrostJson.Context.EmbeddingRequest) ?? throw new JsonException("empty body");
-                request.Model = string.IsNullOrEmpty(request.Model) ? defaultModel : request.Model;
+                request.Model = LineModel(request.Model, defaultModel);
                 var response = await gateway.EmbeddingsAsync(request, cancellationToken).ConfigureAwait(false);
                 return (null, writer => JsonSerializer.Serialize(writer, response, BifrostJson.Context.EmbeddingResponse));
             }
@@ -241,7 +241,7 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
             case "/v1/completions":
             {
                 var request = body.Deserialize(BifrostJson.Context.TextCompletionRequest) ?? throw new JsonException("empty body");
-                request.Model = string.IsNullOrEmpty(request.Model) ? defaultModel : request.Model;
+                request.Model = LineModel(request.Model, defaultModel);
                 request.Stream = null;
                 request.StreamOptions = null;
                 var response = await gateway.TextCompletionAsync(request, cancellationToken).ConfigureAwait(false);
@@ -251,7 +251,7 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
             case "/v1/responses":
             {
                 var request = body.Deserialize(BifrostJson.Context.ResponsesRequest) ?? throw new JsonException("empty body");
-                request.Model = string.IsNullOrEmpty(request.Model) ? defaultModel : request.Model;
+                request.Model = LineModel(request.Model, defaultModel);
                 request.Stream = null;
                 var response = await gateway.ResponsesAsync(request, cancellationToken).ConfigureAwait(false);
                 return (response.Id, writer => JsonSerializer.Serialize(writer, response, BifrostJson.Context.ResponsesResponse));
@@ -260,7 +260,7 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
             default:
             {
                 var request = body.Deserialize(BifrostJson.Context.ChatCompletionRequest) ?? throw new JsonException("empty body");
-                request.Model = string.IsNullOrEmpty(request.Model) ? defaultModel : request.Model;
+                request.Model = LineModel(request.Model, defaultModel);
                 request.Stream = null;
                 request.StreamOptions = null;
                 var response = await gateway.ChatCompletionAsync(request, cancellationToken).ConfigureAwait(false);
@@ -306,6 +306,21 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
     private static byte[] StoppedLine(string batchId, string customId, bool cancelled) => cancelled
         ? ErrorLine(batchId, customId, "batch_cancelled", "The batch was cancelled before this request ran.")
         : ErrorLine(batchId, customId, "batch_expired", "The batch's completion window ended before this request ran.");
+
+    /// <summary>
+    /// A line's model: its own, else the batch's. A bare line model (no <c>provider/</c>) in a batch whose model names a
+    /// provider goes to that provider, as Bifrost sends a batch's lines to the batch's provider.
+    /// </summary>
+    private static string? LineModel(string? lineModel, string? batchModel)
+    {
+        if (string.IsNullOrEmpty(lineModel))
+        {
+            return batchModel;
+        }
+
+        var slash = batchModel?.IndexOf('/', StringComparison.Ordinal) ?? -1;
+        return slash > 0 && !lineModel.Contains('/', StringComparison.Ordinal) ? string.Concat(batchModel.AsSpan(0, slash + 1), lineModel) : lineModel;
+    }
 
     private static async Task WriteAsync(IAppendableFile file, SemaphoreSlim writeLock, byte[] line, CancellationToken cancellationToken)
     {

@@ -52,11 +52,12 @@ internal sealed class PostgreSqlStartup(PostgreSqlJobStore jobs, IServiceProvide
 
 /// <summary>
 /// Keeps one connection listening on the job queue's channel and rings this instance's <see cref="IJobDoorbell"/> on
-/// each notification (a job was enqueued or released by any instance). Reconnects with a growing delay after a failure
+/// each notification (a job was enqueued or released by any instance), or, for a cancel request recorded by any
+/// instance, signals this instance's <see cref="IJobCancellationSignal"/> so a run of that job here stops at once. Reconnects with a growing delay after a failure
 /// and rings once after each (re)connect, since notifications sent while disconnected are lost. Only a hint: the
 /// workers poll the store anyway, so a lost connection delays work by at most the poll interval.
 /// </summary>
-internal sealed class PostgreSqlJobListener(PostgreSqlStoreResources resources, IJobDoorbell doorbell, TimeProvider time, ILogger<PostgreSqlJobListener> logger) : BackgroundService
+internal sealed class PostgreSqlJobListener(PostgreSqlStoreResources resources, IJobDoorbell doorbell, TimeProvider time, ILogger<PostgreSqlJobListener> logger, IJobCancellationSignal? cancellations = null) : BackgroundService
 {
     private static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(30);
@@ -75,7 +76,17 @@ internal sealed class PostgreSqlJobListener(PostgreSqlStoreResources resources, 
             try
             {
                 await using var connection = await resources.DataSource.OpenConnectionAsync(stoppingToken).ConfigureAwait(false);
-                connection.Notification += (_, _) => doorbell.Ring();
+                connection.Notification += (_, e) =>
+                {
+                    if (e.Payload.StartsWith(PostgreSqlSchema.CancelPrefix, StringComparison.Ordinal))
+                    {
+                        cancellations?.CancellationRequested(e.Payload[PostgreSqlSchema.CancelPrefix.Length..]);
+                    }
+                    else
+                    {
+                        doorbell.Ring();
+                    }
+                };
                 await using (var listen = new NpgsqlCommand($"LISTEN \"{channel}\"", connection))
                 {
                     await listen.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);

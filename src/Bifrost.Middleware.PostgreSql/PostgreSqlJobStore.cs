@@ -122,7 +122,7 @@ public sealed partial class PostgreSqlJobStore : IJobStore
         _progressSql = $"{NoFlush} UPDATE {q}.jobs SET progress = @progress FROM c WHERE {Fence}";
         _finishSql = $"""
             UPDATE {q}.jobs
-            SET status = @status, status_code = @status_code, result = @result, completed_at = @now,
+            SET status = CASE WHEN cancellation_requested AND @status IN (2, 3) THEN 4 ELSE @status END, status_code = @status_code, result = @result, completed_at = @now,
                 expires_at = @now + result_ttl_us * interval '1 microsecond', lease_owner = NULL, lease_expires_at = NULL
             WHERE {Fence}
             """;
@@ -347,10 +347,21 @@ public sealed partial class PostgreSqlJobStore : IJobStore
     public async ValueTask<JobRecord?> RequestCancellationAsync(string id, CancellationToken cancellationToken)
     {
         await _initializer.EnsureAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = _dataSource.CreateCommand(_cancelSql);
-        Add(command, "id", id);
-        Add(command, "now", Now());
-        return await ReadOneAsync(command, cancellationToken).ConfigureAwait(false);
+        JobRecord? job;
+        await using (var command = _dataSource.CreateCommand(_cancelSql))
+        {
+            Add(command, "id", id);
+            Add(command, "now", Now());
+            job = await ReadOneAsync(command, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (job is { IsFinished: false, CancellationRequested: true })
+        {
+            // Tell the instance running it (after the commit above), so it stops starting new work at once.
+            await _notifier.SendAsync(PostgreSqlSchema.CancelPrefix + id).ConfigureAwait(false);
+        }
+
+        return job;
     }
 
     /// <inheritdoc />

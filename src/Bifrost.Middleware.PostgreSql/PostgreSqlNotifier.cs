@@ -24,6 +24,22 @@ internal sealed class PostgreSqlNotifier(NpgsqlDataSource dataSource, string cha
         }
     }
 
+    /// <summary>Sends one notification with <paramref name="payload"/> now (not merged); a failure is only logged.</summary>
+    public async Task SendAsync(string payload)
+    {
+        try
+        {
+            await using var command = dataSource.CreateCommand("SELECT pg_notify(@channel, @payload)");
+            command.Parameters.AddWithValue("channel", channel);
+            command.Parameters.AddWithValue("payload", payload);
+            await command.ExecuteNonQueryAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or ObjectDisposedException or InvalidOperationException or TimeoutException)
+        {
+            PostgreSqlLog.NotifyFailed(logger, channel, ex);
+        }
+    }
+
     private async Task SendAsync()
     {
         while (true)

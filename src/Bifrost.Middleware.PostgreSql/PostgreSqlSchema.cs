@@ -79,6 +79,9 @@ internal static class PostgreSqlSchema
     /// <summary>The NOTIFY channel of a schema's job queue.</summary>
     public static string Channel(string schema) => "bifrost_jobs_" + schema;
 
+    /// <summary>The payload prefix of a notification that announces a cancel request (followed by the job id); other payloads ring the doorbell.</summary>
+    public const string CancelPrefix = "cancel:";
+
     /// <summary>Creates the schema and applies the migrations it lacks; returns the version now in place.</summary>
     public static async Task<int> MigrateAsync(NpgsqlDataSource dataSource, string schema, ILogger logger, CancellationToken cancellationToken)
     {

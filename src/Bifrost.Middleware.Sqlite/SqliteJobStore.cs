@@ -82,7 +82,7 @@ public sealed partial class SqliteJobStore : IJobStore, IDisposable, IAsyncDispo
     private const string ProgressSql = "UPDATE bifrost_jobs SET progress = $progress" + Fence;
 
     private const string FinishSql =
-        "UPDATE bifrost_jobs SET status = $status, status_code = $status_code, result = $result, completed_at = $now, " +
+        "UPDATE bifrost_jobs SET status = CASE WHEN cancellation_requested <> 0 AND $status IN (2, 3) THEN 4 ELSE $status END, status_code = $status_code, result = $result, completed_at = $now, " +
         "expires_at = $now + result_ttl_ms, lease_owner = NULL, lease_expires_at = NULL" + Fence;
 
     private const string ReleaseSql =

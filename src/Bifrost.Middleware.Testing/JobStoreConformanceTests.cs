@@ -344,6 +344,87 @@ public abstract class JobStoreConformanceTests<TStore>
         Assert.Equal(JobStatus.Cancelled, (await store.GetAsync(job.Id, Token))!.Status);
     });
 
+    /// <summary>
+    /// A recorded cancel request wins over the run's own ending: completing or failing a job whose cancellation was
+    /// requested stores it <see cref="JobStatus.Cancelled"/> (keeping the outcome), never completed or failed, because the
+    /// client was already told it is being cancelled. A cancel request that comes after the job finished changes nothing.
+    /// </summary>
+    [Fact]
+    public Task A_cancel_request_wins_over_a_later_completion_or_failure() => RunAsync(async store =>
+    {
+        var completing = Job();
+        var failing = Job();
+        var finishedFirst = Job();
+        await store.EnqueueAsync(completing, Token);
+        await store.EnqueueAsync(failing, Token);
+        await store.EnqueueAsync(finishedFirst, Token);
+        var completeLease = await store.TryClaimAsync("w1", Lease, Token);
+        var failLease = await store.TryClaimAsync("w2", Lease, Token);
+        var doneLease = await store.TryClaimAsync("w3", Lease, Token);
+        Assert.Equal(completing.Id, completeLease!.JobId);
+        Assert.Equal(failing.Id, failLease!.JobId);
+        Assert.Equal(finishedFirst.Id, doneLease!.JobId);
+
+        Assert.True((await store.RequestCancellationAsync(completing.Id, Token))!.CancellationRequested);
+        Assert.True((await store.RequestCancellationAsync(failing.Id, Token))!.CancellationRequested);
+
+        Assert.True(await store.CompleteAsync(completeLease, new JobOutcome(200, "{\"done\":true}"u8.ToArray()), Token));
+        Assert.True(await store.FailAsync(failLease, new JobOutcome(502, "{\"error\":{}}"u8.ToArray()), Token));
+        var completed = await store.GetAsync(completing.Id, Token);
+        var failed = await store.GetAsync(failing.Id, Token);
+        Assert.Equal(JobStatus.Cancelled, completed!.Status);
+        Assert.Equal(200, completed.StatusCode);
+        Assert.Equal("{\"done\":true}", Encoding.UTF8.GetString(completed.Result!.Value.Span));
+        Assert.NotNull(completed.CompletedAt);
+        Assert.Equal(JobStatus.Cancelled, failed!.Status);
+        Assert.Equal(502, failed.StatusCode);
+
+        // Finished before the request: the request is too late and changes nothing.
+        Assert.True(await store.CompleteAsync(doneLease, new JobOutcome(200, "{}"u8.ToArray()), Token));
+        var late = await store.RequestCancellationAsync(finishedFirst.Id, Token);
+        Assert.Equal(JobStatus.Completed, late?.Status ?? (await store.GetAsync(finishedFirst.Id, Token))!.Status);
+        Assert.Equal(JobStatus.Completed, (await store.GetAsync(finishedFirst.Id, Token))!.Status);
+        Assert.Equal(0, await store.CountUnfinishedAsync(Token));
+    });
+
+    /// <summary>
+    /// Completion and a cancel request racing from many threads: every job whose cancel request was acknowledged as
+    /// recorded (the request returned it unfinished, flagged) ends cancelled; the others end completed.
+    /// </summary>
+    [Fact]
+    public Task Completion_racing_a_cancel_request_never_loses_an_acknowledged_cancel() => RunAsync(async store =>
+    {
+        const int Jobs = 40;
+        var leases = new List<JobLease>();
+        for (var i = 0; i < Jobs; i++)
+        {
+            await store.EnqueueAsync(Job(), Token);
+        }
+
+        for (var i = 0; i < Jobs; i++)
+        {
+            leases.Add((await store.TryClaimAsync($"w{i}", Lease, Token))!);
+        }
+
+        var acknowledged = new ConcurrentDictionary<string, bool>();
+        await Task.WhenAll(leases.Select(lease => Task.Run(async () =>
+        {
+            var cancel = Task.Run(async () =>
+            {
+                var answer = await store.RequestCancellationAsync(lease.JobId, Token);
+                acknowledged[lease.JobId] = answer is { IsFinished: false, CancellationRequested: true } or { Status: JobStatus.Cancelled };
+            });
+            var complete = Task.Run(async () => await store.CompleteAsync(lease, new JobOutcome(200, "{}"u8.ToArray()), Token));
+            await Task.WhenAll(cancel, complete);
+        })));
+
+        foreach (var lease in leases)
+        {
+            var job = await store.GetAsync(lease.JobId, Token);
+            Assert.Equal(acknowledged[lease.JobId] ? JobStatus.Cancelled : JobStatus.Completed, job!.Status);
+        }
+    });
+
     /// <summary>Finished jobs disappear after their TTL; unfinished jobs never expire, however old.</summary>
     [Fact]
     public Task Finished_jobs_expire_after_their_ttl_and_running_ones_never() => RunAsync(async store =>

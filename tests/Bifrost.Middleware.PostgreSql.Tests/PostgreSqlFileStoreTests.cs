@@ -22,6 +22,28 @@ public sealed class PostgreSqlFileStoreTests : IAsyncDisposable
 
     private static NewFile File(string id, string owner = "me", string purpose = "batch") => new() { Id = id, Filename = id + ".jsonl", Purpose = purpose, Owner = owner };
 
+    [Fact]
+    public async Task An_appendable_file_closed_empty_and_uncommitted_leaves_no_row_and_lines_appended_at_once_read_back_as_lines()
+    {
+        var store = Store();
+        await using (await store.OpenAppendAsync(File("file-empty"), Ct))
+        {
+        }
+
+        Assert.Equal(0L, await ScalarAsync<long>($"SELECT count(*) FROM \"{_schema}\".files WHERE id = 'file-empty'"));
+
+        await using (var file = await store.OpenAppendAsync(File("file-bulk"), Ct))
+        {
+            await file.AppendLineAsync("{\"a\":1}"u8.ToArray(), Ct);
+            await file.AppendLinesAsync(["{\"b\":2}"u8.ToArray(), "{\"c\":3}"u8.ToArray()], Ct);
+            Assert.Equal(24, (await file.CommitAsync(Ct)).Bytes);
+        }
+
+        await using var content = await store.OpenReadAsync("file-bulk", Ct);
+        using var reader = new StreamReader(content!);
+        Assert.Equal("{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n", await reader.ReadToEndAsync(Ct));
+    }
+
     [Theory]
     [InlineData(SmallChunk, 5 * 1024 * 1024 + 12_345)]
     [InlineData(1024 * 1024, 3 * 1024 * 1024)]

@@ -15,6 +15,9 @@ internal sealed class BatchCreateRequest
 
     /// <summary>Bifrost extension: the <c>provider/model</c> for lines whose body names no model.</summary>
     public string? Model { get; set; }
+
+    /// <summary>Bifrost's inline requests (<c>custom_id</c>, <c>method</c>, <c>url</c>, <c>body</c> each), instead of <c>input_file_id</c>.</summary>
+    public List<System.Text.Json.JsonElement>? Requests { get; set; }
 }
 
 /// <summary>The job payload of a batch: its initial object and the default model.</summary>

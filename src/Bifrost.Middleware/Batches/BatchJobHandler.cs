@@ -21,6 +21,7 @@ namespace Bifrost.Middleware.Batches;
 internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, ProviderRegistry registry, NativeBatchRunner native, IOptions<BifrostOptions> options, TimeProvider time, ILogger<BatchJobHandler> logger) : IJobHandler
 {
     public const string JobKind = "batch";
+    private const int StoppedLinesPerWrite = 500;
     private readonly BatchesOptions _options = options.Value.Batches;
     private readonly FilesOptions _files = options.Value.Files;
     private readonly TimeSpan _maxLineDuration = options.Value.Jobs.MaxRunDuration;
@@ -75,16 +76,23 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
         using var stopRegistration = expiry.Token.Register(static s => ((CancellationTokenSource)s!).Cancel(), stopFeeding);
         var writeLock = new SemaphoreSlim(1, 1);
 
+        // Null while the run goes on; once stopped, whether by a cancel (true) or the window's end (false).
+        bool? Stopped() => execution.CancellationRequested.IsCancellationRequested ? true : expiry.IsCancellationRequested ? false : null;
+
         using var progressStop = new CancellationTokenSource();
         var progressTask = SaveProgressLoopAsync(execution, state, run, progressStop.Token);
+
+        // The input is read once, front to back, through one open stream: the lines a cancel or expiry stopped are read
+        // on from where the run stopped, so every custom_id gets its line even if the file is gone from the store by then.
+        await using var input = await files.OpenReadAsync(batch.InputFileId, cancellationToken).ConfigureAwait(false)
+            ?? throw BifrostException.Gateway(404, "invalid_request_error", "input_file_not_found", $"The input file '{batch.InputFileId}' no longer exists.");
+        using var reader = new StreamReader(input, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 65536, leaveOpen: true);
         try
         {
-            await using var input = await files.OpenReadAsync(batch.InputFileId, cancellationToken).ConfigureAwait(false)
-                ?? throw BifrostException.Gateway(404, "invalid_request_error", "input_file_not_found", $"The input file '{batch.InputFileId}' no longer exists.");
             await Parallel.ForEachAsync(
-                PendingLinesAsync(input, run, stopFeeding.Token, cancellationToken),
+                PendingLinesAsync(reader, run, stopFeeding.Token, cancellationToken),
                 new ParallelOptions { MaxDegreeOfParallelism = _options.Concurrency, CancellationToken = cancellationToken },
-                async (line, token) => await RunLineAsync(batch, spec, line, output, errors, writeLock, run, token).ConfigureAwait(false)).ConfigureAwait(false);
+                async (line, token) => await RunLineAsync(batch, spec, line, output, errors, writeLock, run, Stopped, token).ConfigureAwait(false)).ConfigureAwait(false);
         }
         finally
         {
@@ -101,26 +109,21 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
                 batch.CancellingAt ??= Now();
             }
 
-            // Lines never run are reported in the error file, so every custom_id appears exactly once in the results.
-            await using var input = await files.OpenReadAsync(batch.InputFileId, cancellationToken).ConfigureAwait(false);
-            if (input is not null)
+            // Lines never run are reported in the error file, so every custom_id appears exactly once in the results;
+            // written a few hundred at a time (one write each), as a cancel may leave most of a large batch unrun.
+            var stopped = new List<ReadOnlyMemory<byte>>(StoppedLinesPerWrite);
+            var ids = new List<string>(StoppedLinesPerWrite);
+            await foreach (var line in PendingLinesAsync(reader, run, CancellationToken.None, cancellationToken).ConfigureAwait(false))
             {
-                await foreach (var line in PendingLinesAsync(input, run, CancellationToken.None, cancellationToken).ConfigureAwait(false))
+                stopped.Add(StoppedLine(batch.Id, line.CustomId, cancelled));
+                ids.Add(line.CustomId);
+                if (stopped.Count == StoppedLinesPerWrite)
                 {
-                    var code = cancelled ? "batch_cancelled" : "batch_expired";
-                    var message = cancelled ? "The batch was cancelled before this request ran." : "The batch's completion window ended before this request ran.";
-                    await WriteAsync(errors, writeLock, ErrorLine(batch.Id, line.CustomId, code, message), cancellationToken).ConfigureAwait(false);
-                    run.Finished(line.CustomId);
-                    if (cancelled)
-                    {
-                        Interlocked.Increment(ref run.Canceled);
-                    }
-                    else
-                    {
-                        Interlocked.Increment(ref run.Expired);
-                    }
+                    await WriteStoppedAsync(errors, writeLock, run, stopped, ids, cancelled, cancellationToken).ConfigureAwait(false);
                 }
             }
+
+            await WriteStoppedAsync(errors, writeLock, run, stopped, ids, cancelled, cancellationToken).ConfigureAwait(false);
         }
 
         batch.Status = BatchStatus.Finalizing;
@@ -184,8 +187,15 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
         return (batch, result.Models);
     }
 
-    private async Task RunLineAsync(BatchObject batch, BatchSpec spec, InputLine line, IAppendableFile output, IAppendableFile errors, SemaphoreSlim writeLock, RunState run, CancellationToken cancellationToken)
+    private async Task RunLineAsync(BatchObject batch, BatchSpec spec, InputLine line, IAppendableFile output, IAppendableFile errors, SemaphoreSlim writeLock, RunState run, Func<bool?> stopped, CancellationToken cancellationToken)
     {
+        // The last look before the line starts: a cancel (or the window's end) that came after the line was read stops it here.
+        if (stopped() is { } cancelled)
+        {
+            await WriteStoppedAsync(batch.Id, line.CustomId, errors, writeLock, run, cancelled, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         byte[] result;
         bool success;
         try
@@ -241,7 +251,7 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
             case "/v1/embeddings":
             {
                 var request = body.Deserialize(BifrostJson.Context.EmbeddingRequest) ?? throw new JsonException("empty body");
-                request.Model = string.IsNullOrEmpty(request.Model) ? defaultModel : request.Model;
+                request.Model = LineModel(request.Model, defaultModel);
                 var response = await gateway.EmbeddingsAsync(request, cancellationToken).ConfigureAwait(false);
                 return (null, writer => JsonSerializer.Serialize(writer, response, BifrostJson.Context.EmbeddingResponse));
             }
@@ -249,7 +259,7 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
             case "/v1/completions":
             {
                 var request = body.Deserialize(BifrostJson.Context.TextCompletionRequest) ?? throw new JsonException("empty body");
-                request.Model = string.IsNullOrEmpty(request.Model) ? defaultModel : request.Model;
+                request.Model = LineModel(request.Model, defaultModel);
                 request.Stream = null;
                 request.StreamOptions = null;
                 var response = await gateway.TextCompletionAsync(request, cancellationToken).ConfigureAwait(false);
@@ -259,7 +269,7 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
             case "/v1/responses":
             {
                 var request = body.Deserialize(BifrostJson.Context.ResponsesRequest) ?? throw new JsonException("empty body");
-                request.Model = string.IsNullOrEmpty(request.Model) ? defaultModel : request.Model;
+                request.Model = LineModel(request.Model, defaultModel);
                 request.Stream = null;
                 var response = await gateway.ResponsesAsync(request, cancellationToken).ConfigureAwait(false);
                 return (response.Id, writer => JsonSerializer.Serialize(writer, response, BifrostJson.Context.ResponsesResponse));
@@ -268,13 +278,66 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
             default:
             {
                 var request = body.Deserialize(BifrostJson.Context.ChatCompletionRequest) ?? throw new JsonException("empty body");
-                request.Model = string.IsNullOrEmpty(request.Model) ? defaultModel : request.Model;
+                request.Model = LineModel(request.Model, defaultModel);
                 request.Stream = null;
                 request.StreamOptions = null;
                 var response = await gateway.ChatCompletionAsync(request, cancellationToken).ConfigureAwait(false);
                 return (response.Id, writer => JsonSerializer.Serialize(writer, response, BifrostJson.Context.ChatCompletionResponse));
             }
         }
+    }
+
+    /// <summary>Reports a line that never ran because the batch was cancelled or its window ended.</summary>
+    private static async Task WriteStoppedAsync(string batchId, string customId, IAppendableFile errors, SemaphoreSlim writeLock, RunState run, bool cancelled, CancellationToken cancellationToken)
+    {
+        await WriteAsync(errors, writeLock, StoppedLine(batchId, customId, cancelled), cancellationToken).ConfigureAwait(false);
+        run.Stopped(customId, cancelled);
+    }
+
+    /// <summary>Reports lines that never ran, in one write; clears the lists.</summary>
+    private static async Task WriteStoppedAsync(IAppendableFile errors, SemaphoreSlim writeLock, RunState run, List<ReadOnlyMemory<byte>> lines, List<string> ids, bool cancelled, CancellationToken cancellationToken)
+    {
+        if (lines.Count == 0)
+        {
+            return;
+        }
+
+        await writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await errors.AppendLinesAsync(lines, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            writeLock.Release();
+        }
+
+        foreach (var id in ids)
+        {
+            run.Stopped(id, cancelled);
+        }
+
+        lines.Clear();
+        ids.Clear();
+    }
+
+    private static byte[] StoppedLine(string batchId, string customId, bool cancelled) => cancelled
+        ? ErrorLine(batchId, customId, "batch_cancelled", "The batch was cancelled before this request ran.")
+        : ErrorLine(batchId, customId, "batch_expired", "The batch's completion window ended before this request ran.");
+
+    /// <summary>
+    /// A line's model: its own, else the batch's. A bare line model (no <c>provider/</c>) in a batch whose model names a
+    /// provider goes to that provider, as Bifrost sends a batch's lines to the batch's provider.
+    /// </summary>
+    private static string? LineModel(string? lineModel, string? batchModel)
+    {
+        if (string.IsNullOrEmpty(lineModel))
+        {
+            return batchModel;
+        }
+
+        var slash = batchModel?.IndexOf('/', StringComparison.Ordinal) ?? -1;
+        return slash > 0 && !lineModel.Contains('/', StringComparison.Ordinal) ? string.Concat(batchModel.AsSpan(0, slash + 1), lineModel) : lineModel;
     }
 
     private static async Task WriteAsync(IAppendableFile file, SemaphoreSlim writeLock, byte[] line, CancellationToken cancellationToken)
@@ -291,9 +354,8 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
     }
 
     /// <summary>Streams the input's requests whose custom_id has no result yet; stops yielding when <paramref name="stop"/> fires.</summary>
-    private static async IAsyncEnumerable<InputLine> PendingLinesAsync(Stream input, RunState run, CancellationToken stop, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    private static async IAsyncEnumerable<InputLine> PendingLinesAsync(StreamReader reader, RunState run, CancellationToken stop, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        using var reader = new StreamReader(input, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 65536, leaveOpen: true);
         string? text;
         while (!stop.IsCancellationRequested && (text = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false)) is not null)
         {
@@ -357,9 +419,18 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
         var batch = state.Batch;
         try
         {
+            using var wake = CancellationTokenSource.CreateLinkedTokenSource(stop, execution.CancellationRequested);
             while (true)
             {
-                await Task.Delay(_options.ProgressInterval, time, stop).ConfigureAwait(false);
+                // A cancel request wakes the loop at once, so the batch shows cancelling (and when) without waiting a tick.
+                try
+                {
+                    await Task.Delay(_options.ProgressInterval, time, batch.CancellingAt is null ? wake.Token : stop).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!stop.IsCancellationRequested)
+                {
+                }
+
                 run.CopyTo(batch.RequestCounts);
                 if (execution.CancellationRequested.IsCancellationRequested && batch.CancellingAt is null)
                 {
@@ -508,6 +579,20 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
         public bool AddExisting(string customId) => _done.TryAdd(customId, 0);
 
         public void Finished(string customId) => _done.TryAdd(customId, 0);
+
+        /// <summary>A line reported as never run (cancelled or expired).</summary>
+        public void Stopped(string customId, bool cancelled)
+        {
+            _done.TryAdd(customId, 0);
+            if (cancelled)
+            {
+                Interlocked.Increment(ref Canceled);
+            }
+            else
+            {
+                Interlocked.Increment(ref Expired);
+            }
+        }
 
         public void CopyTo(BatchRequestCounts counts)
         {

@@ -7,16 +7,38 @@ using Microsoft.Extensions.Options;
 namespace Bifrost.Middleware.Batches;
 
 /// <summary>The batch lifecycle on top of the job store: create (a job of kind <c>batch</c>), read, list, cancel.</summary>
-internal sealed class BatchService(AsyncJobService jobs, IFileStore files, ProviderRegistry registry, IOptions<BifrostOptions> options, TimeProvider time)
+internal sealed class BatchService(AsyncJobService jobs, IFileStore files, ProviderRegistry registry, IOptions<BifrostOptions> options, TimeProvider time, IJobCancellationSignal cancellations)
 {
     internal static readonly string[] SupportedEndpoints = ["/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses"];
     internal static readonly string[] OpenAIEndpoints = ["/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses"];
 
     public async Task<BatchObject> CreateAsync(string owner, BatchCreateRequest request, CancellationToken cancellationToken)
     {
-        if (string.IsNullOrWhiteSpace(request.InputFileId))
+        if (request.Requests is { } inline)
         {
-            throw Invalid("'input_file_id' is required.", "input_file_id");
+            // Bifrost's inline requests: the same lines as an uploaded file, stored as one, so the rest is identical.
+            if (!string.IsNullOrWhiteSpace(request.InputFileId))
+            {
+                throw Invalid("Give either 'input_file_id' or 'requests', not both.", "requests");
+            }
+
+            if (inline.Count == 0)
+            {
+                throw Invalid("'requests' must hold at least one request.", "requests");
+            }
+
+            if (string.IsNullOrWhiteSpace(request.Endpoint))
+            {
+                request.Endpoint = inline[0].ValueKind == JsonValueKind.Object && inline[0].TryGetProperty("url", out var url) && url.ValueKind == JsonValueKind.String
+                    ? url.GetString()
+                    : "/v1/chat/completions";
+            }
+
+            request.CompletionWindow ??= "24h";
+        }
+        else if (string.IsNullOrWhiteSpace(request.InputFileId))
+        {
+            throw Invalid("Either 'input_file_id' or 'requests' is required.", "input_file_id");
         }
 
         if (string.IsNullOrWhiteSpace(request.Endpoint))
@@ -54,7 +76,9 @@ internal sealed class BatchService(AsyncJobService jobs, IFileStore files, Provi
             registry.Resolve(request.Model, "model");
         }
 
-        var file = await files.GetAsync(request.InputFileId, cancellationToken).ConfigureAwait(false);
+        var inlineFile = request.Requests is { } items ? await StoreInlineRequestsAsync(owner, items, request.Endpoint, cancellationToken).ConfigureAwait(false) : null;
+        request.InputFileId = inlineFile?.Id ?? request.InputFileId;
+        var file = inlineFile ?? await files.GetAsync(request.InputFileId!, cancellationToken).ConfigureAwait(false);
         if (file is null || file.Owner != owner)
         {
             throw BifrostException.Gateway(404, "invalid_request_error", "file_not_found", $"No file '{request.InputFileId}'.", "input_file_id");
@@ -70,7 +94,7 @@ internal sealed class BatchService(AsyncJobService jobs, IFileStore files, Provi
         {
             Id = "batch_" + Guid.CreateVersion7().ToString("N"),
             Endpoint = request.Endpoint,
-            InputFileId = request.InputFileId,
+            InputFileId = request.InputFileId!,
             CompletionWindow = request.CompletionWindow,
             Status = BatchStatus.Validating,
             CreatedAt = now.ToUnixTimeSeconds(),
@@ -78,8 +102,79 @@ internal sealed class BatchService(AsyncJobService jobs, IFileStore files, Provi
             Metadata = request.Metadata,
         };
         var payload = JsonSerializer.SerializeToUtf8Bytes(new BatchSpec { Batch = batch, Model = request.Model }, BifrostJson.Context.BatchSpec);
-        var job = await jobs.SubmitAsync(BatchJobHandler.JobKind, payload, owner, options.Value.Batches.RetainFor, cancellationToken, batch.Id).ConfigureAwait(false);
+        JobRecord job;
+        try
+        {
+            job = await jobs.SubmitAsync(BatchJobHandler.JobKind, payload, owner, options.Value.Batches.RetainFor, cancellationToken, batch.Id).ConfigureAwait(false);
+        }
+        catch when (inlineFile is not null)
+        {
+            await files.DeleteAsync(inlineFile.Id, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+
         return Compose(job, request.Model);
+    }
+
+    /// <summary>
+    /// Writes inline requests as a batch input file (JSONL, <c>method</c> defaulting to POST and <c>url</c> to the batch's
+    /// endpoint, <c>params</c> accepted for <c>body</c>), checks it with the rules and limits of an uploaded file, and stores it.
+    /// </summary>
+    private async Task<StoredFile> StoreInlineRequestsAsync(string owner, List<JsonElement> items, string? endpoint, CancellationToken cancellationToken)
+    {
+        await using var spool = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
+        await using (var writer = new Utf8JsonWriter(spool, BifrostJson.WriterOptions))
+        {
+            foreach (var item in items)
+            {
+                if (item.ValueKind != JsonValueKind.Object)
+                {
+                    item.WriteTo(writer);
+                }
+                else
+                {
+                    writer.WriteStartObject();
+                    foreach (var property in item.EnumerateObject())
+                    {
+                        if (property.NameEquals("params") && item.TryGetProperty("body", out _))
+                        {
+                            continue;
+                        }
+
+                        writer.WritePropertyName(property.NameEquals("params") ? "body" : property.Name);
+                        property.Value.WriteTo(writer);
+                    }
+
+                    if (!item.TryGetProperty("method", out _))
+                    {
+                        writer.WriteString("method", "POST");
+                    }
+
+                    if (!item.TryGetProperty("url", out _))
+                    {
+                        writer.WriteString("url", endpoint);
+                    }
+
+                    writer.WriteEndObject();
+                }
+
+                await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
+                writer.Reset();
+                spool.WriteByte((byte)'\n');
+            }
+        }
+
+        spool.Position = 0;
+        var result = await Files.BatchInputValidator.ValidateAsync(spool, options.Value.Files.MaxBatchLines, cancellationToken).ConfigureAwait(false);
+        if (result.Errors.Count > 0)
+        {
+            var details = string.Join("; ", result.Errors.Select(e => e.Line > 0 ? $"requests[{e.Line - 1}]: {e.Message}" : e.Message));
+            throw Invalid($"Invalid batch requests: {details}.", "requests");
+        }
+
+        spool.Position = 0;
+        var id = "file-" + Guid.CreateVersion7().ToString("N");
+        return await files.SaveAsync(new NewFile { Id = id, Filename = "requests.jsonl", Purpose = "batch", Owner = owner }, spool, options.Value.Files.MaxUploadBytes, cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<BatchObject> GetAsync(string owner, string id, CancellationToken cancellationToken)
@@ -95,22 +190,151 @@ internal sealed class BatchService(AsyncJobService jobs, IFileStore files, Provi
         return new BatchListResponse { Data = data, HasMore = page.Count > limit, FirstId = data.FirstOrDefault()?.Id, LastId = data.LastOrDefault()?.Id };
     }
 
+    /// <summary>
+    /// Cancels a batch. A batch still validating or in progress answers <c>cancelling</c> (or <c>cancelled</c> when it had
+    /// not started) and is guaranteed to end <c>cancelled</c>: the store records the request so the run's completion
+    /// loses to it, and the run on this instance hears of it at once (other instances through the store). A batch already
+    /// cancelling or cancelled answers as it is; one finalizing or ended otherwise answers 409 <c>batch_not_cancellable</c>.
+    /// </summary>
     public async Task<BatchObject> CancelAsync(string owner, string id, CancellationToken cancellationToken)
     {
         var job = await jobs.FindAsync(id, BatchJobHandler.JobKind, owner, cancellationToken).ConfigureAwait(false) ?? throw NotFound(id);
-        if (job.IsFinished)
+        var current = Compose(job, null);
+        if (current.Status is BatchStatus.Cancelled or BatchStatus.Cancelling)
         {
-            var current = Compose(job, null);
-            if (current.Status is BatchStatus.Cancelled)
-            {
-                return current;
-            }
-
-            throw BifrostException.Gateway(409, "invalid_request_error", "batch_not_cancellable", $"Batch '{id}' is already {current.Status} and cannot be cancelled.", "batch_id");
+            return current;
         }
 
-        var updated = await jobs.Store.RequestCancellationAsync(id, cancellationToken).ConfigureAwait(false) ?? throw NotFound(id);
-        return Compose(updated, null);
+        if (job.IsFinished || current.Status is BatchStatus.Finalizing)
+        {
+            throw NotCancellable(id, current.Status);
+        }
+
+        var updated = await jobs.Store.RequestCancellationAsync(id, cancellationToken).ConfigureAwait(false)
+            ?? await jobs.Store.GetAsync(id, cancellationToken).ConfigureAwait(false)
+            ?? throw NotFound(id);
+        var answer = Compose(updated, null);
+        if (updated.IsFinished && answer.Status is not BatchStatus.Cancelled)
+        {
+            // It ended between the read and the request: the request was not recorded.
+            throw NotCancellable(id, answer.Status);
+        }
+
+        if (!updated.IsFinished)
+        {
+            cancellations.CancellationRequested(id);
+        }
+
+        return answer;
+    }
+
+    private static BifrostException NotCancellable(string id, string status) =>
+        BifrostException.Gateway(409, "invalid_request_error", "batch_not_cancellable", $"Batch '{id}' is already {status} and cannot be cancelled.", "batch_id");
+
+    /// <summary>
+    /// Writes <c>GET batches/{id}/results</c> in Bifrost's shape: <c>{"batch_id", "results": [{"custom_id", "response" | "error"}],
+    /// "has_more", "extra_fields"}</c>, streamed from the output file then the error file (never whole in memory). A batch
+    /// that has not ended has no results yet: an empty list with <c>has_more: true</c>.
+    /// </summary>
+    public async Task WriteResultsAsync(string owner, string id, System.IO.Pipelines.PipeWriter body, Action<BatchObject> beforeWrite, CancellationToken cancellationToken)
+    {
+        var batch = await GetAsync(owner, id, cancellationToken).ConfigureAwait(false);
+        var ended = batch.Status is BatchStatus.Completed or BatchStatus.Failed or BatchStatus.Expired or BatchStatus.Cancelled;
+        beforeWrite(batch);
+        await using var writer = new Utf8JsonWriter(body, BifrostJson.WriterOptions);
+        writer.WriteStartObject();
+        writer.WriteString("batch_id", batch.Id);
+        writer.WriteStartArray("results");
+        if (ended)
+        {
+            foreach (var fileId in new[] { batch.OutputFileId, batch.ErrorFileId })
+            {
+                if (fileId is null || await files.OpenReadAsync(fileId, cancellationToken).ConfigureAwait(false) is not { } stream)
+                {
+                    continue;
+                }
+
+                await using (stream)
+                {
+                    using var reader = new StreamReader(stream, System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: false, bufferSize: 65536);
+                    string? line;
+                    while ((line = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false)) is not null)
+                    {
+                        if (line.Length == 0)
+                        {
+                            continue;
+                        }
+
+                        using var document = JsonDocument.Parse(line);
+                        var root = document.RootElement;
+                        writer.WriteStartObject();
+                        if (root.TryGetProperty("custom_id", out var customId))
+                        {
+                            writer.WritePropertyName("custom_id");
+                            customId.WriteTo(writer);
+                        }
+
+                        foreach (var name in (ReadOnlySpan<string>)["response", "error"])
+                        {
+                            if (root.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null)
+                            {
+                                writer.WritePropertyName(name);
+                                value.WriteTo(writer);
+                            }
+                        }
+
+                        writer.WriteEndObject();
+                        if (writer.BytesPending > 32 * 1024)
+                        {
+                            writer.Flush(); // into the pipe's buffer; the pipe sends it
+                            await body.FlushAsync(cancellationToken).ConfigureAwait(false);
+                        }
+                    }
+                }
+            }
+        }
+
+        writer.WriteEndArray();
+        writer.WriteBoolean("has_more", !ended);
+        writer.WritePropertyName("extra_fields");
+        JsonSerializer.Serialize(writer, batch.ExtraFields, BifrostJson.Context.BifrostExtraFields);
+        writer.WriteEndObject();
+        writer.Flush();
+        await body.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Refuses (409 <c>file_in_use</c>) to let a file go while an unfinished batch of the owner reads it: a batch keeps
+    /// its input readable for its whole life, so every line gets its result even when the input is deleted mid-run.
+    /// </summary>
+    public async Task EnsureNotInputOfRunningBatchAsync(string owner, string fileId, CancellationToken cancellationToken)
+    {
+        const int Page = 200;
+        string? after = null;
+        while (true)
+        {
+            var page = await jobs.Store.ListAsync(owner, BatchJobHandler.JobKind, Page, after, cancellationToken).ConfigureAwait(false);
+            foreach (var job in page)
+            {
+                if (job.IsFinished)
+                {
+                    continue;
+                }
+
+                var spec = JsonSerializer.Deserialize(job.Payload.Span, BifrostJson.Context.BatchSpec);
+                if (spec?.Batch.InputFileId == fileId)
+                {
+                    throw BifrostException.Gateway(409, "invalid_request_error", "file_in_use", $"The file '{fileId}' is the input of batch '{job.Id}', which has not ended; delete it after the batch ends (or cancel the batch).", "file_id");
+                }
+            }
+
+            if (page.Count < Page)
+            {
+                return;
+            }
+
+            after = page[^1].Id;
+        }
     }
 
     /// <summary>The batch object as a client sees it now, from the job's status, its saved progress or its final result.</summary>
@@ -122,6 +346,18 @@ internal sealed class BatchService(AsyncJobService jobs, IFileStore files, Provi
         if (job.IsFinished && job.StatusCode == 200 && job.Result is { } result)
         {
             batch = JsonSerializer.Deserialize(result.Span, BifrostJson.Context.BatchObject)!;
+            if (job.Status == JobStatus.Cancelled && batch.Status != BatchStatus.Cancelled)
+            {
+                // The run ended on its own (every line had run) after the cancel request was recorded: the store kept
+                // the request, so the batch is cancelled, with the results it has.
+                var finishedAt = job.CompletedAt?.ToUnixTimeSeconds() ?? batch.CompletedAt ?? batch.ExpiredAt ?? batch.FailedAt;
+                batch.Status = BatchStatus.Cancelled;
+                batch.CancellingAt ??= finishedAt;
+                batch.CancelledAt = finishedAt;
+                batch.CompletedAt = null;
+                batch.ExpiredAt = null;
+                batch.FailedAt = null;
+            }
         }
         else
         {

@@ -106,7 +106,15 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
                 break;
             }
 
-            await Task.Delay(options.Value.Batches.NativePollInterval, time, cancellationToken).ConfigureAwait(false);
+            // A cancel request ends the wait at once, so the upstream batch is cancelled without waiting a poll.
+            using var wake = state.NativeCancelSent ? null : CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, execution.CancellationRequested);
+            try
+            {
+                await Task.Delay(options.Value.Batches.NativePollInterval, time, wake?.Token ?? cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+            }
         }
 
         var suffix = batch.Id.StartsWith("batch_", StringComparison.Ordinal) ? batch.Id[6..] : batch.Id;
@@ -188,6 +196,13 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
 
         await using var content = await adapter.OpenFileAsync(context, providerFileId, cancellationToken).ConfigureAwait(false);
         var stored = await files.SaveAsync(new NewFile { Id = id, Filename = filename, Purpose = "batch_output", Owner = owner }, content, long.MaxValue, cancellationToken).ConfigureAwait(false);
+        if (stored.Bytes == 0)
+        {
+            // No file for no lines (as OpenAI: error_file_id is null when nothing failed).
+            await files.DeleteAsync(stored.Id, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+
         return stored.Id;
     }
 

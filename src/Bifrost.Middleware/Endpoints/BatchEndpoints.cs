@@ -22,7 +22,9 @@ internal static class BatchEndpoints
         await BifrostResults.WriteJsonAsync(context, batch, BifrostJson.Context.BatchObject).ConfigureAwait(false);
     });
 
-    public static Task ListAsync(HttpContext context) => FileEndpoints.RunAsync(context, "batch_list", async () =>
+    public static Task ListAsync(HttpContext context) => context.Request.Path.Value?.EndsWith('/') == true
+        ? MissingIdAsync(context, "batch_retrieve", "batch_id")
+        : FileEndpoints.RunAsync(context, "batch_list", async () =>
     {
         var limit = FileEndpoints.ParseLimit(context.Request.Query["limit"], 20, 100);
         var after = context.Request.Query["after"].ToString();
@@ -41,6 +43,32 @@ internal static class BatchEndpoints
         batch.ExtraFields!.RequestType = "batch_cancel";
         await BifrostResults.WriteJsonAsync(context, batch, BifrostJson.Context.BatchObject).ConfigureAwait(false);
     });
+
+    /// <summary><c>GET batches/{batch_id}/results</c> (Bifrost): the results of an ended batch, streamed.</summary>
+    public static Task ResultsAsync(HttpContext context) => FileEndpoints.RunAsync(context, "batch_results", async () =>
+    {
+        await Service(context).WriteResultsAsync(
+            Owner(context),
+            Id(context),
+            context.Response.BodyWriter,
+            batch =>
+            {
+                batch.ExtraFields!.RequestType = "batch_results";
+                context.Response.StatusCode = StatusCodes.Status200OK;
+                context.Response.ContentType = "application/json";
+            },
+            context.RequestAborted).ConfigureAwait(false);
+    });
+
+    /// <summary>A collection route called with an empty id (<c>GET batches/</c>, <c>GET files/</c>): 400 naming the id, as Bifrost answers.</summary>
+    internal static Task MissingIdAsync(HttpContext context, string requestType, string param) =>
+        BifrostResults.WriteErrorAsync(context, WithType(BifrostException.Gateway(400, "invalid_request_error", "invalid_request", $"'{param}' is required.", param), requestType));
+
+    private static BifrostException WithType(BifrostException exception, string requestType)
+    {
+        exception.Error.ExtraFields = new BifrostExtraFields { RequestType = requestType };
+        return exception;
+    }
 
     private static BatchService Service(HttpContext context) => context.RequestServices.GetRequiredService<BatchService>();
 

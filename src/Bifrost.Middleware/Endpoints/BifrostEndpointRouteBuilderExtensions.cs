@@ -43,6 +43,7 @@ public static class BifrostEndpointRouteBuilderExtensions
             MapInference(group, version, "completions", InferenceRoutes.Completions, bodyLimit, suffix);
             MapInference(group, version, "responses", InferenceRoutes.Responses, bodyLimit, suffix);
             group.MapPost(version + "/responses/input_tokens", Guard("count_tokens", InferenceRoutes.CountInputTokensAsync)).WithMetadata(bodyLimit).WithDisplayName("Bifrost count input tokens" + suffix);
+            group.MapPost(version + "/count_tokens", Guard("count_tokens", InferenceRoutes.CountInputTokensAsync)).WithMetadata(bodyLimit).WithDisplayName("Bifrost count tokens" + suffix);
             group.MapPost(version + "/files", Guard(FileEndpoints.UploadRequestType, FileEndpoints.UploadAsync)).WithMetadata(uploadLimit).DisableAntiforgery().WithDisplayName("Bifrost upload file" + suffix);
             group.MapGet(version + "/files", Guard("file_list", FileEndpoints.ListAsync)).WithDisplayName("Bifrost list files" + suffix);
             group.MapGet(version + "/files/{file_id}", Guard("file_retrieve", FileEndpoints.GetAsync)).WithDisplayName("Bifrost get file" + suffix);
@@ -52,6 +53,7 @@ public static class BifrostEndpointRouteBuilderExtensions
             group.MapGet(version + "/batches", Guard("batch_list", BatchEndpoints.ListAsync)).WithDisplayName("Bifrost list batches" + suffix);
             group.MapGet(version + "/batches/{batch_id}", Guard("batch_retrieve", BatchEndpoints.GetAsync)).WithDisplayName("Bifrost get batch" + suffix);
             group.MapPost(version + "/batches/{batch_id}/cancel", Guard("batch_cancel", BatchEndpoints.CancelAsync)).WithDisplayName("Bifrost cancel batch" + suffix);
+            group.MapGet(version + "/batches/{batch_id}/results", Guard("batch_results", BatchEndpoints.ResultsAsync)).WithDisplayName("Bifrost batch results" + suffix);
             group.MapGet(version + "/models", Guard("list_models", ModelEndpoints.ListModelsAsync))
                 .WithDisplayName($"Bifrost models ({version}{(version.Length == 0 ? "no version" : string.Empty)})");
         }

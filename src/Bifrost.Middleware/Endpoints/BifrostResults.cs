@@ -18,6 +18,7 @@ internal static class BifrostResults
         ["embeddings"] = ("POST", "embedding"),
         ["responses"] = ("POST", "responses"),
         ["responses/input_tokens"] = ("POST", "count_tokens"),
+        ["count_tokens"] = ("POST", "count_tokens"),
         ["models"] = ("GET", "list_models"),
         ["files"] = ("GET, POST", "file_upload"),
         ["batches"] = ("GET, POST", "batch_create"),
@@ -32,6 +33,13 @@ internal static class BifrostResults
 
     /// <summary>The <see cref="HttpContext.Items"/> key of the current route's request type (set by <see cref="Guard"/>).</summary>
     private static readonly object RequestTypeKey = new();
+
+    /// <summary>First path segments of OpenAI (and Bifrost) APIs this gateway does not serve: 400 <c>unsupported_operation</c>, not <c>unknown_url</c>.</summary>
+    internal static readonly HashSet<string> UnsupportedOpenAIRoutes = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "assistants", "threads", "vector_stores", "containers", "fine_tuning", "fine-tunes", "uploads", "realtime", "evals",
+        "audio", "images", "moderations", "videos", "rerank", "ocr", "conversations", "chatkit", "organization", "graders", "edits", "engines",
+    };
 
     [ThreadStatic]
     private static Utf8JsonWriter? t_writer;
@@ -208,8 +216,11 @@ internal static class BifrostResults
             context.Items[RequestTypeKey] = route.RequestType;
         }
 
+        var segment = relative.Split('/', 2)[0];
         var error = known
             ? BifrostException.Gateway(405, "invalid_request_error", "method_not_allowed", $"{context.Request.Method} is not allowed on {context.Request.Path}.")
+            : UnsupportedOpenAIRoutes.Contains(segment)
+            ? BifrostException.Gateway(400, "invalid_request_error", "unsupported_operation", $"'{segment}' ({context.Request.Method} {context.Request.Path}) is not supported by this gateway.")
             : BifrostException.Gateway(404, "invalid_request_error", "unknown_url", $"Unknown route: {context.Request.Method} {context.Request.Path}.");
         return WriteErrorAsync(context, error);
     }

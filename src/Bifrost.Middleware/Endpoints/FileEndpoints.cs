@@ -174,7 +174,9 @@ internal static class FileEndpoints
         }
     });
 
-    public static Task ListAsync(HttpContext context) => RunAsync(context, "file_list", async () =>
+    public static Task ListAsync(HttpContext context) => context.Request.Path.Value?.EndsWith('/') == true
+        ? BatchEndpoints.MissingIdAsync(context, "file_retrieve", "file_id")
+        : RunAsync(context, "file_list", async () =>
     {
         var store = context.RequestServices.GetRequiredService<IFileStore>();
         var owner = context.RequestServices.GetRequiredService<IJobOwnerResolver>().ResolveOwner(context);
@@ -217,6 +219,12 @@ internal static class FileEndpoints
     {
         var file = await FindAsync(context).ConfigureAwait(false);
         var store = context.RequestServices.GetRequiredService<IFileStore>();
+        if (file.Purpose == "batch")
+        {
+            var owner = context.RequestServices.GetRequiredService<IJobOwnerResolver>().ResolveOwner(context);
+            await context.RequestServices.GetRequiredService<Bifrost.Middleware.Batches.BatchService>().EnsureNotInputOfRunningBatchAsync(owner, file.Id, context.RequestAborted).ConfigureAwait(false);
+        }
+
         var deleted = await store.DeleteAsync(file.Id, context.RequestAborted).ConfigureAwait(false);
         await BifrostResults.WriteJsonAsync(context, new FileDeletedResponse { Id = file.Id, Deleted = deleted }, BifrostJson.Context.FileDeletedResponse).ConfigureAwait(false);
     });

@@ -101,10 +101,11 @@ internal static class InferenceRoutes
         },
     };
 
-    /// <summary><c>POST responses/input_tokens</c>.</summary>
+    /// <summary><c>POST responses/input_tokens</c> and Bifrost's <c>POST count_tokens</c>: a Responses-shaped or a chat-shaped (<c>messages</c>) body.</summary>
     public static async Task CountInputTokensAsync(HttpContext context)
     {
         var request = await BifrostResults.ReadJsonAsync(context, BifrostJson.Context.ResponsesRequest, BifrostGateway.CountTokensRequestType).ConfigureAwait(false);
+        ChatShapedTokenCount.Normalize(request);
         var gateway = context.RequestServices.GetRequiredService<IBifrostClient>();
         var counted = await gateway.CountInputTokensAsync(request, context.RequestAborted).ConfigureAwait(false);
         await BifrostResults.WriteJsonAsync(context, counted, BifrostJson.Context.InputTokensResponse).ConfigureAwait(false);

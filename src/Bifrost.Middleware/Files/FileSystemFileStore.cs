@@ -270,6 +270,8 @@ public sealed class FileSystemFileStore : IFileStore
 
     private sealed class AppendableFile(FileSystemFileStore store, NewFile file, FileStream stream) : IAppendableFile
     {
+        private bool _committed;
+
         public string Id => file.Id;
 
         public long Length => stream.Length;
@@ -293,6 +295,35 @@ public sealed class FileSystemFileStore : IFileStore
             }
         }
 
+        /// <summary>Several lines in one write.</summary>
+        public async ValueTask AppendLinesAsync(IReadOnlyList<ReadOnlyMemory<byte>> lines, CancellationToken cancellationToken)
+        {
+            ArgumentNullException.ThrowIfNull(lines);
+            var length = 0;
+            foreach (var line in lines)
+            {
+                length = checked(length + line.Length + 1);
+            }
+
+            var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(1, length));
+            try
+            {
+                var at = 0;
+                foreach (var line in lines)
+                {
+                    line.CopyTo(buffer.AsMemory(at));
+                    at += line.Length;
+                    buffer[at++] = (byte)'\n';
+                }
+
+                await stream.WriteAsync(buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+
         public async Task<StoredFile> CommitAsync(CancellationToken cancellationToken)
         {
             await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
@@ -306,10 +337,20 @@ public sealed class FileSystemFileStore : IFileStore
                 Owner = file.Owner,
             };
             await store.WriteMetadataAsync(stored, cancellationToken).ConfigureAwait(false);
+            _committed = true;
             return stored;
         }
 
-        public ValueTask DisposeAsync() => stream.DisposeAsync();
+        /// <summary>A file closed empty and never committed leaves nothing behind (no error file for a batch without errors).</summary>
+        public async ValueTask DisposeAsync()
+        {
+            var empty = !_committed && stream.CanSeek && stream.Length == 0;
+            await stream.DisposeAsync().ConfigureAwait(false);
+            if (empty && !File.Exists(store.MetadataPath(file.Id)))
+            {
+                TryDelete(store.DataPath(file.Id));
+            }
+        }
     }
 }
 

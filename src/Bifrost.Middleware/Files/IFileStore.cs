@@ -42,7 +42,8 @@ public interface IFileStore
     /// <summary>
     /// Opens a file that is written line by line (a batch's output or error file), creating it or reopening the
     /// same id after a restart. A partial last line left by a crash is cut off. The file becomes visible to
-    /// <see cref="GetAsync"/> and listings once <see cref="IAppendableFile.CommitAsync"/> was called.
+    /// <see cref="GetAsync"/> and listings once <see cref="IAppendableFile.CommitAsync"/> was called. Disposed empty and
+    /// never committed, it leaves nothing behind (no empty error file for a batch whose lines all succeeded).
     /// </summary>
     /// <param name="file">Id, name, purpose and owner.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
@@ -94,6 +95,21 @@ public interface IAppendableFile : IAsyncDisposable
     /// <param name="line">The line, without its newline.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     ValueTask AppendLineAsync(ReadOnlyMemory<byte> line, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Appends several lines (a newline is added to each), in one write where the store can (e.g. the lines a batch
+    /// cancel reports at once). The default appends them one by one.
+    /// </summary>
+    /// <param name="lines">The lines, without their newlines.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    async ValueTask AppendLinesAsync(IReadOnlyList<ReadOnlyMemory<byte>> lines, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(lines);
+        foreach (var line in lines)
+        {
+            await AppendLineAsync(line, cancellationToken).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>Makes the file visible with its final size.</summary>
     /// <param name="cancellationToken">Cancels the call.</param>

@@ -75,6 +75,8 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddSingleton<IJobStore>(static sp => new InMemoryJobStore(sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<JobDoorbell>();
         services.TryAddSingleton<IJobDoorbell>(static sp => sp.GetRequiredService<JobDoorbell>());
+        services.TryAddSingleton<JobCancellationRegistry>();
+        services.TryAddSingleton<IJobCancellationSignal>(static sp => sp.GetRequiredService<JobCancellationRegistry>());
         services.TryAddSingleton<AsyncJobService>();
         services.TryAddSingleton<IJobOwnerResolver, DefaultJobOwnerResolver>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IJobHandler, BatchJobHandler>());

@@ -16,6 +16,9 @@ namespace Bifrost.Middleware;
 /// expired (its worker died). Each claim increments <see cref="JobRecord.Version"/>, oldest jobs first.</item>
 /// <item><see cref="RenewLeaseAsync"/>, <see cref="CompleteAsync"/>, <see cref="FailAsync"/> and <see cref="ReleaseAsync"/>
 /// succeed only while the caller's lease is current (same version, job still processing); otherwise they return false and change nothing.</item>
+/// <item>A recorded cancel request wins: <see cref="CompleteAsync"/> or <see cref="FailAsync"/> on a job whose
+/// <see cref="JobRecord.CancellationRequested"/> is set stores it <see cref="JobStatus.Cancelled"/> (with the given outcome),
+/// atomically with the fence, so a cancel the client was told about is never lost to a run that was just ending.</item>
 /// <item>Finished jobs (completed, failed, cancelled) are removed by <see cref="ExpireAsync"/> once <see cref="JobRecord.ExpiresAt"/> passed; jobs still running are never expired.</item>
 /// <item>All times come from the <see cref="TimeProvider"/> the store was given.</item>
 /// <item>Fair claims (<see cref="TryClaimAsync(string, TimeSpan, int, CancellationToken)"/>): an owner never holds more than the
@@ -66,13 +69,19 @@ public interface IJobStore
     /// <param name="cancellationToken">Cancels the call.</param>
     ValueTask<bool> SaveProgressAsync(JobLease lease, ReadOnlyMemory<byte> progress, CancellationToken cancellationToken);
 
-    /// <summary>Records a successful result. False (and no change) when the lease is no longer current.</summary>
+    /// <summary>
+    /// Records a successful result. False (and no change) when the lease is no longer current. When cancellation was
+    /// requested for the job, it is stored <see cref="JobStatus.Cancelled"/> instead (keeping the outcome).
+    /// </summary>
     /// <param name="lease">The lease.</param>
     /// <param name="outcome">The result (body and status code).</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     ValueTask<bool> CompleteAsync(JobLease lease, JobOutcome outcome, CancellationToken cancellationToken);
 
-    /// <summary>Records a final failure. False (and no change) when the lease is no longer current.</summary>
+    /// <summary>
+    /// Records a final failure. False (and no change) when the lease is no longer current. When cancellation was
+    /// requested for the job, it is stored <see cref="JobStatus.Cancelled"/> instead (keeping the outcome).
+    /// </summary>
     /// <param name="lease">The lease.</param>
     /// <param name="outcome">The error (body and status code).</param>
     /// <param name="cancellationToken">Cancels the call.</param>

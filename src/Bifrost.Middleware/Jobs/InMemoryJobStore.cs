@@ -364,7 +364,8 @@ public sealed class InMemoryJobStore : IJobStore
                 return false;
             }
 
-            entry.Status = status;
+            // A recorded cancel request wins over the run's own ending: the client was told the job is being cancelled.
+            entry.Status = entry.CancellationRequested && status is JobStatus.Completed or JobStatus.Failed ? JobStatus.Cancelled : status;
             entry.StatusCode = outcome.StatusCode;
             entry.Result = outcome.Body.ToArray();
             entry.CompletedAt = now;

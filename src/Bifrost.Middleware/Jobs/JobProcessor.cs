@@ -27,10 +27,12 @@ internal sealed class JobProcessor : BackgroundService
     private readonly string _instance = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
 
     private readonly IServiceProvider _services;
+    private readonly JobCancellationRegistry _cancellations;
 
-    public JobProcessor(IJobStore store, JobDoorbell doorbell, IEnumerable<IJobHandler> handlers, IOptions<BifrostOptions> options, TimeProvider time, ILogger<JobProcessor> logger, IServiceProvider services)
+    public JobProcessor(IJobStore store, JobDoorbell doorbell, IEnumerable<IJobHandler> handlers, IOptions<BifrostOptions> options, TimeProvider time, ILogger<JobProcessor> logger, IServiceProvider services, JobCancellationRegistry cancellations)
     {
         _services = services;
+        _cancellations = cancellations;
         _store = store;
         _doorbell = doorbell;
         _handlers = new Dictionary<string, IJobHandler>(StringComparer.Ordinal);
@@ -127,6 +129,10 @@ internal sealed class JobProcessor : BackgroundService
         using var deadline = handler?.HasRunDeadline == true ? new CancellationTokenSource(_options.MaxRunDuration, _time) : null;
         using var jobCts = CancellationTokenSource.CreateLinkedTokenSource(_abort.Token, deadline?.Token ?? CancellationToken.None);
         using var cancelRequested = new CancellationTokenSource();
+
+        // A cancel request recorded on this instance (or announced by a shared store) reaches the run at once; the
+        // renewal loop's look at the store covers a missed signal.
+        using var registration = _cancellations.Register(job.Id, cancelRequested);
         var state = new RunState();
         using var renewal = new CancellationTokenSource();
         var renewTask = RenewAsync(lease, jobCts, cancelRequested, state, renewal.Token);

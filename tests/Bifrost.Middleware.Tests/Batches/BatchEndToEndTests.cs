@@ -240,6 +240,27 @@ public sealed partial class BatchEndToEndTests
     }
 
     [Fact]
+    public async Task A_batch_without_failed_lines_has_no_error_file_and_one_without_successes_no_output_file_on_disk_either()
+    {
+        await using var host = await StartAsync();
+        var ok = await host.WaitForEndAsync((await host.StartBatchAsync([BatchLines.Chat("a"), BatchLines.Chat("b")])).GetProperty("id").GetString()!);
+        var failing = await host.WaitForEndAsync((await host.StartBatchAsync([BatchLines.Chat("c", metadata: [("local_status", "400")])])).GetProperty("id").GetString()!);
+
+        Assert.Equal("completed", ok.GetProperty("status").GetString());
+        Assert.Equal(JsonValueKind.Null, ok.GetProperty("error_file_id").ValueKind);
+        Assert.Equal(JsonValueKind.String, ok.GetProperty("output_file_id").ValueKind);
+        Assert.Equal("completed", failing.GetProperty("status").GetString());
+        Assert.Equal(JsonValueKind.Null, failing.GetProperty("output_file_id").ValueKind);
+        Assert.Equal(JsonValueKind.String, failing.GetProperty("error_file_id").ValueKind);
+
+        // Nothing empty is left in the store's directory: no zero-byte errors/output data files.
+        var names = host.StoredFileNames();
+        Assert.DoesNotContain(names, name => new FileInfo(Path.Combine(host.Directory, name)).Length == 0);
+        Assert.DoesNotContain(names, name => name.Contains(ok.GetProperty("id").GetString()!["batch_".Length..] + "-errors", StringComparison.Ordinal));
+        Assert.DoesNotContain(names, name => name.Contains(failing.GetProperty("id").GetString()!["batch_".Length..] + "-output", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Cancel_of_an_ended_batch_is_a_409()
     {
         await using var host = await StartAsync();

@@ -198,7 +198,7 @@ public sealed class ResponsesConversionTests : IAsyncLifetime
         Assert.Equal("max_output_tokens", json.GetProperty("incomplete_details").GetProperty("reason").GetString());
         Assert.Equal(16, json.GetProperty("max_output_tokens").GetInt32());
         Assert.Equal("This is cut", json.GetProperty("output")[0].GetProperty("content")[0].GetProperty("text").GetString());
-        Assert.Equal(3, OnlyChatRequest()["max_completion_tokens"]!.GetValue<int>());
+        Assert.Equal(16, OnlyChatRequest()["max_completion_tokens"]!.GetValue<int>());
     }
 
     [Fact]

@@ -406,3 +406,153 @@ public sealed class RequestValidationBatchTests
         Assert.Equal(0, provider!.Calls);
     }
 }
+
+/// <summary>
+/// What the local provider refuses (400 from the provider, <c>is_bifrost_error: false</c>): output that <c>n</c> multiplies
+/// past its bound, more embedding components than it produces, and scripting values that are not numbers in their range
+/// (NaN, 1e308 or a negative <c>local_retry_after</c> once overflowed a TimeSpan). Refused before the job is stored and
+/// before any operation of the provider runs, on every path.
+/// </summary>
+public sealed class LocalProviderLimitsTests(CountedProviderHost fixture) : IClassFixture<CountedProviderHost>
+{
+    private static readonly string LongText = string.Concat(Enumerable.Repeat("word ", 2000)); // 10,000 characters
+
+    public static readonly BadParameter[] Cases =
+    [
+        new(BadParameters.Chat, $$"""{"model":"counted/m","n":128,"messages":[{"role":"user","content":"{{LongText}}"}]}""", "n"),
+        new(BadParameters.Chat, $$"""{"model":"counted/m","n":2,"messages":[{"role":"user","content":"x"}],"metadata":{"local_reply":"{{string.Concat(Enumerable.Repeat(LongText, 60))}}" } }""", "n"),
+        new(BadParameters.Completions, $$"""{"model":"counted/m","n":128,"echo":true,"prompt":"{{LongText}}"}""", "n"),
+        new(BadParameters.Completions, $$"""{"model":"counted/m","n":128,"prompt":["{{LongText}}","b"]}""", "n"),
+        new(BadParameters.Embeddings, "{\"model\":\"counted/m\",\"dimensions\":3072,\"input\":[" + string.Join(',', Enumerable.Repeat("\"a\"", 2048)) + "]}", "input"),
+        new(BadParameters.Embeddings, "{\"model\":\"counted/m\",\"input\":[" + string.Join(',', Enumerable.Repeat("[1]", 2048)) + "],\"dimensions\":1024}", "input"),
+        new(BadParameters.Embeddings, """{"model":"counted/m","dimensions":3073,"input":"a"}""", "dimensions"),
+        .. Script(BadParameters.Chat, "local_retry_after", "NaN"),
+        .. Script(BadParameters.Chat, "local_retry_after", "1e308"),
+        .. Script(BadParameters.Chat, "local_retry_after", "-1"),
+        .. Script(BadParameters.Chat, "local_retry_after", "Infinity"),
+        .. Script(BadParameters.Chat, "local_retry_after", "soon"),
+        .. Script(BadParameters.Chat, "local_delay_ms", "-1"),
+        .. Script(BadParameters.Chat, "local_delay_ms", "1.5"),
+        .. Script(BadParameters.Chat, "local_delay_ms", "99999999999"),
+        .. Script(BadParameters.Chat, "local_chunk_delay_ms", "-5"),
+        .. Script(BadParameters.Chat, "local_fail_after_chunks", "-1"),
+        .. Script(BadParameters.Chat, "local_status", "teapot"),
+        .. Script(BadParameters.Completions, "local_retry_after", "1e308"),
+        .. Script(BadParameters.Completions, "local_delay_ms", "x"),
+        .. Script(BadParameters.Responses, "local_retry_after", "NaN"),
+        .. Script(BadParameters.Responses, "local_chunk_delay_ms", "-1"),
+    ];
+
+    public static IEnumerable<TheoryDataRow<string, int>> Rows()
+    {
+        for (var i = 0; i < Cases.Length; i++)
+        {
+            foreach (var path in new[] { "sync", "stream", "async", "envelope", "direct" })
+            {
+                if (path != "stream" || Cases[i].Route != BadParameters.Embeddings)
+                {
+                    yield return new TheoryDataRow<string, int>(path, i) { TestDisplayName = $"{path} {Cases[i].Route} → {Cases[i].Param} #{i}" };
+                }
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Rows))]
+    public async Task The_local_provider_refuses_what_it_cannot_reasonably_produce_before_running_or_storing_it(string path, int index)
+    {
+        var bad = Cases[index];
+        var host = fixture.Host;
+        var store = host.Services.GetRequiredService<IJobStore>();
+        var calls = fixture.Provider.Calls;
+        var body = path == "stream" ? bad.Members[..^1] + ",\"stream\":true}" : bad.Members;
+
+        if (path == "direct")
+        {
+            var client = host.Services.GetRequiredService<IBifrostClient>();
+            var context = BifrostJson.Context;
+            Func<Task> call = bad.Route switch
+            {
+                BadParameters.Chat => () => client.ChatCompletionAsync(JsonSerializer.Deserialize(body, context.ChatCompletionRequest)!, TestContext.Current.CancellationToken),
+                BadParameters.Completions => () => client.TextCompletionAsync(JsonSerializer.Deserialize(body, context.TextCompletionRequest)!, TestContext.Current.CancellationToken),
+                BadParameters.Embeddings => () => client.EmbeddingsAsync(JsonSerializer.Deserialize(body, context.EmbeddingRequest)!, TestContext.Current.CancellationToken),
+                _ => () => client.ResponsesAsync(JsonSerializer.Deserialize(body, context.ResponsesRequest)!, TestContext.Current.CancellationToken),
+            };
+            var error = await Assert.ThrowsAsync<BifrostException>(call);
+            Assert.Equal(400, error.StatusCode);
+            Assert.Equal(bad.Param, error.Error.Error.Param);
+            Assert.Equal("counted", error.Error.ExtraFields?.Provider);
+        }
+        else
+        {
+            var url = path == "envelope" ? "/openai/v1/async/" + bad.Route : "/openai/v1/" + bad.Route;
+            (string, string)[] headers = path == "async" ? [("x-bf-async", "true")] : [];
+            using var response = await host.SendAsync(HttpMethod.Post, url, body, headers);
+            var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+            Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{path} {bad.Param}: {(int)response.StatusCode} {text[..Math.Min(text.Length, 400)]}");
+            var json = JsonDocument.Parse(text).RootElement;
+            Assert.False(json.GetProperty("is_bifrost_error").GetBoolean(), "the provider refused it");
+            Assert.Equal(400, json.GetProperty("status_code").GetInt32());
+            Assert.Equal("invalid_value", json.GetProperty("error").GetProperty("code").GetString());
+            Assert.Equal(bad.Param, json.GetProperty("error").GetProperty("param").GetString());
+            Assert.Equal("counted", json.GetProperty("extra_fields").GetProperty("provider").GetString());
+        }
+
+        Assert.Equal(calls, fixture.Provider.Calls);
+        Assert.Equal(0, await store.CountUnfinishedAsync(TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
+    public async Task Within_its_bounds_the_local_provider_answers_n_choices_and_scripted_waits()
+    {
+        var host = fixture.Host;
+        var chat = await host.PostOkAsync("/openai/v1/chat/completions", System.Text.Json.Nodes.JsonNode.Parse("""{"model":"counted/m","n":128,"messages":[{"role":"user","content":"hello there"}]}""")!);
+        Assert.Equal(128, chat.GetProperty("choices").GetArrayLength());
+
+        var embeddings = await host.PostOkAsync("/openai/v1/embeddings", System.Text.Json.Nodes.JsonNode.Parse("{\"model\":\"counted/m\",\"dimensions\":512,\"input\":[" + string.Join(',', Enumerable.Repeat("\"a\"", 2048)) + "]}")!);
+        Assert.Equal(2048, embeddings.GetProperty("data").GetArrayLength());
+
+        using var scripted = await host.SendAsync(HttpMethod.Post, "/openai/v1/chat/completions", """{"model":"counted/m","messages":[{"role":"user","content":"x"}],"metadata":{"local_status":"400","local_retry_after":"0.5","local_delay_ms":"0"}}""");
+        var json = await InferenceKit.ReadAsync(scripted);
+        Assert.Equal(400, (int)scripted.StatusCode);
+        Assert.Equal("local_scripted_failure", json.GetProperty("error").GetProperty("code").GetString());
+    }
+
+    [Theory]
+    [InlineData(BadParameters.Chat, "/v1/chat/completions")]
+    [InlineData(BadParameters.Completions, "/v1/completions")]
+    [InlineData(BadParameters.Embeddings, "/v1/embeddings")]
+    [InlineData(BadParameters.Responses, "/v1/responses")]
+    public async Task Batch_lines_the_local_provider_refuses_fail_with_the_same_400(string route, string url)
+    {
+        await using var host = await FileBatchHost.StartAsync();
+        var cases = Cases.Select((bad, index) => (Bad: bad, Id: $"case-{index}")).Where(c => c.Bad.Route == route).ToList();
+        var lines = cases.Select(c => $$"""{"custom_id":"{{c.Id}}","method":"POST","url":"{{url}}","body":""" + c.Bad.Members.Replace("counted/m", "local/echo", StringComparison.Ordinal) + "}");
+        var file = await host.UploadOkAsync(Encoding.UTF8.GetBytes(string.Join('\n', lines) + "\n"));
+        using var create = await host.CreateBatchRawAsync($$"""{"input_file_id":"{{file.GetProperty("id").GetString()}}","endpoint":"{{url}}","completion_window":"24h"}""");
+        var batch = await FileBatchHost.ExpectAsync(create, HttpStatusCode.OK);
+        var ended = await host.WaitForEndAsync(batch.GetProperty("id").GetString()!);
+
+        var (output, errors) = await host.ResultsAsync(ended);
+        Assert.Empty(output);
+        BatchLines.AssertExactlyOnce(cases.Select(c => c.Id), output, errors);
+        foreach (var line in errors)
+        {
+            var bad = cases.Single(c => c.Id == BatchLines.CustomId(line)).Bad;
+            var response = line.GetProperty("response");
+            Assert.Equal(400, response.GetProperty("status_code").GetInt32());
+            Assert.Equal(bad.Param, response.GetProperty("body").GetProperty("error").GetProperty("param").GetString());
+        }
+    }
+
+    private static IEnumerable<BadParameter> Script(string route, string key, string value)
+    {
+        var meta = "\"metadata\":{\"" + key + "\":\"" + value + "\"}";
+        var body = route == BadParameters.Chat
+            ? $$"""{"model":"counted/m","messages":[{"role":"user","content":"x"}],{{meta}}}"""
+            : route == BadParameters.Completions
+                ? $$"""{"model":"counted/m","prompt":"x",{{meta}}}"""
+                : $$"""{"model":"counted/m","input":"x",{{meta}}}""";
+        return [new(route, body, "metadata." + key)];
+    }
+}

@@ -266,9 +266,15 @@ public sealed class RequestValidationTests(CountedProviderHost fixture) : IClass
         var json = JsonDocument.Parse(text).RootElement;
         InferenceKit.AssertError(json, 400, bad.Code, bad.Param);
         Assert.Equal("invalid_request_error", json.GetProperty("error").GetProperty("type").GetString());
-        if (json.GetProperty("extra_fields").TryGetProperty("model_requested", out var model))
+        var extra = json.GetProperty("extra_fields");
+        Assert.False(string.IsNullOrEmpty(extra.GetProperty("request_type").GetString()));
+        if (extra.TryGetProperty("model_requested", out var model))
         {
             Assert.False(string.IsNullOrEmpty(model.GetString()), "an empty extra field is omitted");
+        }
+        else
+        {
+            Assert.True(bad.Param == "model" || bad.Code == "invalid_json", "the model is reported when the body was read: " + extra);
         }
 
         Assert.Equal(calls, fixture.Provider.Calls);
@@ -332,6 +338,17 @@ public sealed class RequestValidationTests(CountedProviderHost fixture) : IClass
         var nan = new ResponsesRequest { Model = BadParameters.Model, Input = new ResponsesInput("x"), Temperature = double.NaN };
         Assert.Equal("temperature", (await Assert.ThrowsAsync<BifrostException>(() => client.ResponsesAsync(nan, Ct))).Error.Error.Param);
         Assert.Equal(calls, fixture.Provider.Calls);
+    }
+
+    [Fact]
+    public void Empty_extra_fields_are_omitted_on_the_wire()
+    {
+        var extra = new BifrostExtraFields { RequestType = "chat_completion", Provider = string.Empty, ModelRequested = string.Empty, ModelDeployment = string.Empty, CountMethod = string.Empty };
+
+        var json = JsonSerializer.Serialize(extra, BifrostJson.Context.BifrostExtraFields);
+
+        Assert.Equal("""{"request_type":"chat_completion"}""", json);
+        Assert.Null(extra.ModelRequested);
     }
 
     [Fact]

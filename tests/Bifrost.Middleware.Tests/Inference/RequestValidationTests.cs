@@ -129,6 +129,8 @@ public static class BadParameters
         new(Embeddings, "\"fallbacks\":[" + string.Join(',', Enumerable.Repeat($"\"{Model}\"", 17)) + "]", "fallbacks"),
 
         .. ResponsesShaped(Responses),
+        new(Responses, J("'tool_choice':{'type':5,'name':'f'}"), "tool_choice", "unsupported_parameter"),
+        new(Responses, J("'tool_choice':{'type':'function','name':[1]}"), "tool_choice", "unsupported_parameter"),
         .. ResponsesShaped(InputTokens),
     ];
 

@@ -442,6 +442,7 @@ public sealed class LocalProviderLimitsTests(CountedProviderHost fixture) : ICla
         new(BadParameters.Chat, $$"""{"model":"counted/m","n":2,"messages":[{"role":"user","content":"x"}],"metadata":{"local_reply":"{{string.Concat(Enumerable.Repeat(LongText, 60))}}" } }""", "n"),
         new(BadParameters.Completions, $$"""{"model":"counted/m","n":128,"echo":true,"prompt":"{{LongText}}"}""", "n"),
         new(BadParameters.Completions, $$"""{"model":"counted/m","n":128,"prompt":["{{LongText}}","b"]}""", "n"),
+        new(BadParameters.Completions, "{\"model\":\"counted/m\",\"n\":128,\"prompt\":[" + string.Join(',', Enumerable.Repeat("\"a\"", 2048)) + "]}", "n"),
         new(BadParameters.Embeddings, "{\"model\":\"counted/m\",\"dimensions\":3072,\"input\":[" + string.Join(',', Enumerable.Repeat("\"a\"", 2048)) + "]}", "input"),
         new(BadParameters.Embeddings, "{\"model\":\"counted/m\",\"input\":[" + string.Join(',', Enumerable.Repeat("[1]", 2048)) + "],\"dimensions\":1024}", "input"),
         new(BadParameters.Embeddings, """{"model":"counted/m","dimensions":3073,"input":"a"}""", "dimensions"),

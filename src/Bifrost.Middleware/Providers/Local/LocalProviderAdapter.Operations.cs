@@ -152,7 +152,7 @@ internal sealed partial class LocalProviderAdapter
         foreach (var prompt in Prompts(request))
         {
             var reply = script.Reply ?? (prompt.Length == 0 ? DefaultReply : prompt);
-            total += (long)n * (reply.Length + (request.Echo == true ? prompt.Length : 0));
+            total += (long)n * (reply.Length + ChoiceOverhead + (request.Echo == true ? prompt.Length : 0));
             if (total > MaxOutputChars)
             {
                 throw TooMuch("n", $"The local provider produces at most {MaxOutputChars} characters over several choices; {n} choices per prompt are more. Lower 'n'.");

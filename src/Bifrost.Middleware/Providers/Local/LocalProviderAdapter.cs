@@ -26,6 +26,9 @@ internal sealed partial class LocalProviderAdapter(TimeProvider time) : IProvide
     /// <summary>The most characters of output over all choices of one answer when <c>n</c> (or several prompts) multiply it.</summary>
     internal const int MaxOutputChars = 1 << 20;
 
+    /// <summary>What each choice costs besides its text when the output is bounded (its JSON framing, roughly).</summary>
+    internal const int ChoiceOverhead = 64;
+
     /// <summary>The most embedding components (inputs × dimensions) of one answer.</summary>
     internal const int MaxEmbeddingValues = 1 << 20;
 
@@ -147,7 +150,7 @@ internal sealed partial class LocalProviderAdapter(TimeProvider time) : IProvide
     {
         var reply = (script ?? Script.From(request)).Reply ?? LastUserText(request) ?? DefaultReply;
         var n = Math.Max(1, request.N ?? 1);
-        if (n > 1 && (long)reply.Length * n > MaxOutputChars)
+        if (n > 1 && (long)(reply.Length + ChoiceOverhead) * n > MaxOutputChars)
         {
             throw TooMuch("n", $"The local provider produces at most {MaxOutputChars} characters over several choices; {n} choices of a {reply.Length}-character reply are more. Lower 'n'.");
         }

@@ -43,6 +43,7 @@ public static class BadParameters
         new(Chat, J("'n':0"), "n"),
         new(Chat, J("'n':-5"), "n"),
         new(Chat, J("'n':129"), "n"),
+        new(Chat, J("'n':10000000"), "n"),
         new(Chat, J("'n':2147483647"), "n"),
         new(Chat, J("'n':1e20"), "n", Json),
         new(Chat, J("'n':1.5"), "n", Json),
@@ -126,6 +127,7 @@ public static class BadParameters
         new(Embeddings, "\"input\":[" + string.Join(',', Enumerable.Repeat("\"a\"", 2049)) + "]", "input"),
         new(Embeddings, "\"input\":[[" + string.Join(',', Enumerable.Repeat("7", 150_001)) + "],[" + string.Join(',', Enumerable.Repeat("7", 150_000)) + "]]", "input"),
         new(Embeddings, J("'encoding_format':'x'"), "encoding_format"),
+        new(Embeddings, "\"dimensions\":3072,\"input\":[" + string.Join(',', Enumerable.Repeat("\"a\"", 20_000)) + "]", "input"),
         new(Embeddings, "\"fallbacks\":[" + string.Join(',', Enumerable.Repeat($"\"{Model}\"", 17)) + "]", "fallbacks"),
 
         .. ResponsesShaped(Responses),

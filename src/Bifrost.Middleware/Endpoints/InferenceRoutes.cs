@@ -83,7 +83,16 @@ internal static class InferenceRoutes
             var target = ChatRequestPlanner.Plan(registry, request, BifrostGateway.ResponsesRequestType)[0];
             if (!target.Provider.Adapter.SupportsNativeResponses(new ProviderContext(target.Provider.Name, target.Provider.Options, target.Model, null)))
             {
-                ResponsesChatConverter.ToChat(request, stream: false); // refuses what chat completions cannot express, before a job is stored
+                try
+                {
+                    ResponsesChatConverter.ToChat(request, stream: false); // refuses what chat completions cannot express, before a job is stored
+                }
+                catch (BifrostException ex)
+                {
+                    // The same extra_fields as the synchronous call's refusal.
+                    ex.Error.ExtraFields ??= new BifrostExtraFields { RequestType = BifrostGateway.ResponsesRequestType, Provider = target.Provider.Name, ModelRequested = target.Model };
+                    throw;
+                }
             }
         },
         Run = static (gateway, request, cancellationToken) => gateway.ResponsesAsync(request, cancellationToken),

@@ -5,17 +5,24 @@ namespace Bifrost.Middleware;
 /// <summary>Bifrost's <c>extra_fields</c>: gateway metadata added to every response, stream chunk and error.</summary>
 public sealed class BifrostExtraFields
 {
+    // Empty strings are stored as null, so they are omitted on the wire like every absent field.
+    private string? _requestType;
+    private string? _provider;
+    private string? _modelRequested;
+    private string? _modelDeployment;
+    private string? _countMethod;
+
     /// <summary>The kind of request: <c>chat_completion</c>, <c>chat_completion_stream</c>, <c>list_models</c>, ...</summary>
-    public string? RequestType { get; set; }
+    public string? RequestType { get => _requestType; set => _requestType = NullIfEmpty(value); }
 
     /// <summary>The provider that served (or failed) the request.</summary>
-    public string? Provider { get; set; }
+    public string? Provider { get => _provider; set => _provider = NullIfEmpty(value); }
 
     /// <summary>The model the caller asked for, without the provider prefix.</summary>
-    public string? ModelRequested { get; set; }
+    public string? ModelRequested { get => _modelRequested; set => _modelRequested = NullIfEmpty(value); }
 
     /// <summary>The provider's own model id, when it differs from <see cref="ModelRequested"/>.</summary>
-    public string? ModelDeployment { get; set; }
+    public string? ModelDeployment { get => _modelDeployment; set => _modelDeployment = NullIfEmpty(value); }
 
     /// <summary>Gateway-measured latency in milliseconds (on stream chunks: since the request started).</summary>
     public long? Latency { get; set; }
@@ -24,11 +31,13 @@ public sealed class BifrostExtraFields
     public int? ChunkIndex { get; set; }
 
     /// <summary>For token counts: <c>native</c> (the provider counted) or <c>estimated</c> (counted locally).</summary>
-    public string? CountMethod { get; set; }
+    public string? CountMethod { get => _countMethod; set => _countMethod = NullIfEmpty(value); }
 
     /// <summary>The raw provider request, only when asked for.</summary>
     public JsonElement? RawRequest { get; set; }
 
     /// <summary>The raw provider response, only when asked for.</summary>
     public JsonElement? RawResponse { get; set; }
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 }

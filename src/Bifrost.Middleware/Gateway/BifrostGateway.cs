@@ -120,7 +120,14 @@ internal sealed class BifrostGateway(ProviderRegistry registry, BifrostMetrics m
         var base64 = request.EncodingFormat == "base64";
         foreach (var item in response.Data)
         {
-            item.Embedding = item.Embedding.As(base64);
+            try
+            {
+                item.Embedding = item.Embedding.As(base64);
+            }
+            catch (FormatException)
+            {
+                throw Decorate(BifrostException.Provider(502, "api_error", "invalid_provider_response", $"Provider '{target.Provider.Name}' sent an embedding that is not valid base64."), target, EmbeddingRequestType);
+            }
         }
 
         var elapsed = time.GetElapsedTime(start);

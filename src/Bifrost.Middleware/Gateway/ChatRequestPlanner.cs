@@ -1,73 +1,24 @@
 namespace Bifrost.Middleware.Gateway;
 
-/// <summary>Validates requests and resolves their primary model and fallbacks; throws a 400 <see cref="BifrostException"/> for bad input.</summary>
+/// <summary>
+/// Validates requests (<see cref="RequestValidator"/>) and resolves their primary model and fallbacks; throws a 400
+/// <see cref="BifrostException"/> for bad input. Every path of every inference route passes here before anything is
+/// stored or sent (the synchronous call, SSE, both async submits, batch lines, direct <see cref="IBifrostClient"/> calls),
+/// and so does the primary provider's own preflight (<see cref="IRequestPreflight"/>).
+/// </summary>
 internal static class ChatRequestPlanner
 {
-    public static ResolvedModel[] Plan(ProviderRegistry registry, ChatCompletionRequest request, string requestType)
-    {
-        try
-        {
-            if (request.Messages is not { Count: > 0 } messages)
-            {
-                throw BifrostException.Gateway(400, "invalid_request_error", "missing_required_parameter", "'messages' is required and must contain at least one message.", "messages");
-            }
+    public static ResolvedModel[] Plan(ProviderRegistry registry, ChatCompletionRequest request, string requestType) =>
+        Plan(registry, request, request.Model, request.Fallbacks, requestType, RequestValidator.Validate);
 
-            for (var i = 0; i < messages.Count; i++)
-            {
-                if (messages[i] is null || string.IsNullOrEmpty(messages[i].Role))
-                {
-                    throw BifrostException.Gateway(400, "invalid_request_error", "invalid_value", $"'messages[{i}].role' is required.", $"messages[{i}].role");
-                }
-            }
-        }
-        catch (BifrostException ex)
-        {
-            ex.Error.ExtraFields ??= new BifrostExtraFields { RequestType = requestType, ModelRequested = request.Model };
-            throw;
-        }
+    public static ResolvedModel[] Plan(ProviderRegistry registry, EmbeddingRequest request, string requestType) =>
+        Plan(registry, request, request.Model, request.Fallbacks, requestType, RequestValidator.Validate);
 
-        return PlanModels(registry, request.Model, request.Fallbacks, requestType);
-    }
+    public static ResolvedModel[] Plan(ProviderRegistry registry, TextCompletionRequest request, string requestType) =>
+        Plan(registry, request, request.Model, request.Fallbacks, requestType, RequestValidator.Validate);
 
-    public static ResolvedModel[] Plan(ProviderRegistry registry, EmbeddingRequest request, string requestType)
-    {
-        if (request.Input is null || request.Input.Count == 0)
-        {
-            throw WithType(BifrostException.Gateway(400, "invalid_request_error", "missing_required_parameter", "'input' is required and must not be empty.", "input"), requestType, request.Model);
-        }
-
-        if (request.EncodingFormat is not (null or "float" or "base64"))
-        {
-            throw WithType(BifrostException.Gateway(400, "invalid_request_error", "invalid_value", "'encoding_format' must be \"float\" or \"base64\".", "encoding_format"), requestType, request.Model);
-        }
-
-        if (request.Dimensions is <= 0)
-        {
-            throw WithType(BifrostException.Gateway(400, "invalid_request_error", "invalid_value", "'dimensions' must be a positive integer.", "dimensions"), requestType, request.Model);
-        }
-
-        return PlanModels(registry, request.Model, request.Fallbacks, requestType);
-    }
-
-    public static ResolvedModel[] Plan(ProviderRegistry registry, TextCompletionRequest request, string requestType)
-    {
-        if (request.Prompt is null)
-        {
-            throw WithType(BifrostException.Gateway(400, "invalid_request_error", "missing_required_parameter", "'prompt' is required.", "prompt"), requestType, request.Model);
-        }
-
-        return PlanModels(registry, request.Model, request.Fallbacks, requestType);
-    }
-
-    public static ResolvedModel[] Plan(ProviderRegistry registry, ResponsesRequest request, string requestType)
-    {
-        if (request.Input is null)
-        {
-            throw WithType(BifrostException.Gateway(400, "invalid_request_error", "missing_required_parameter", "'input' is required.", "input"), requestType, request.Model);
-        }
-
-        return PlanModels(registry, request.Model, request.Fallbacks, requestType);
-    }
+    public static ResolvedModel[] Plan(ProviderRegistry registry, ResponsesRequest request, string requestType) =>
+        Plan(registry, request, request.Model, request.Fallbacks, requestType, RequestValidator.Validate);
 
     public static ResolvedModel[] PlanModels(ProviderRegistry registry, string? model, IList<string>? fallbacks, string requestType)
     {
@@ -94,9 +45,52 @@ internal static class ChatRequestPlanner
         }
     }
 
+    private static ResolvedModel[] Plan<TRequest>(ProviderRegistry registry, TRequest request, string? model, IList<string>? fallbacks, string requestType, Action<TRequest> validate)
+        where TRequest : class
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        try
+        {
+            validate(request);
+        }
+        catch (BifrostException ex)
+        {
+            throw WithType(ex, requestType, model);
+        }
+
+        var plan = PlanModels(registry, model, fallbacks, requestType);
+        var primary = plan[0];
+        if (primary.Provider.Adapter is IRequestPreflight preflight)
+        {
+            try
+            {
+                preflight.Preflight(request, requestType);
+            }
+            catch (BifrostException ex)
+            {
+                var extra = WithType(ex, requestType, primary.Model).Error.ExtraFields!;
+                extra.Provider ??= primary.Provider.Name;
+                throw;
+            }
+        }
+
+        return plan;
+    }
+
     private static BifrostException WithType(BifrostException ex, string requestType, string? model)
     {
         ex.Error.ExtraFields ??= new BifrostExtraFields { RequestType = requestType, ModelRequested = model };
         return ex;
     }
+}
+
+/// <summary>
+/// Implemented by a built-in adapter that refuses some requests before they are queued or sent (the local provider
+/// bounds the output it generates). Called by <see cref="ChatRequestPlanner"/> for the primary target only; the adapter
+/// checks again when it runs (a fallback, a direct adapter call).
+/// </summary>
+internal interface IRequestPreflight
+{
+    /// <summary>Throws a 400 <see cref="BifrostException"/> for a request this adapter would refuse.</summary>
+    void Preflight(object request, string requestType);
 }

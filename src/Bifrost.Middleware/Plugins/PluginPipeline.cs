@@ -12,6 +12,7 @@ internal sealed class PluginPipeline(IBifrostPlugin[] plugins)
         where TResponse : class
     {
         ArgumentNullException.ThrowIfNull(request);
+        RequestValidator.Validate(request, requestType); // plugins see only valid requests (the core checks again what they hand on)
         var context = new BifrostPluginContext(requestType, request, isStream: false);
         var ran = await PreAsync(context, cancellationToken).ConfigureAwait(false);
         if (!context.IsShortCircuited)
@@ -40,6 +41,7 @@ internal sealed class PluginPipeline(IBifrostPlugin[] plugins)
         where TChunk : class
     {
         ArgumentNullException.ThrowIfNull(request);
+        RequestValidator.Validate(request, requestType);
         var context = new BifrostPluginContext(requestType, request, isStream: true);
         var ran = await PreAsync(context, cancellationToken).ConfigureAwait(false);
         if (context.IsShortCircuited)

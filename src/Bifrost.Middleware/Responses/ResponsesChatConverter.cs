@@ -448,7 +448,7 @@ internal static class ResponsesChatConverter
                     parts.Add(new ChatContentPart { Type = "image_url", ImageUrl = new ChatImageUrl { Url = part.ImageUrl, Detail = part.Detail } });
                     break;
                 case "refusal":
-                    refusal = part.AdditionalProperties is { } extra && extra.TryGetValue("refusal", out var r) ? r.GetString() : null;
+                    refusal = part.AdditionalProperties is { } extra && extra.TryGetValue("refusal", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString() : null;
                     break;
                 default:
                     throw Unsupported($"Content part '{part.Type}'{(part.FileId is null ? string.Empty : " with a file_id")} is not supported when the Responses API is converted to chat completions.", $"input[{index}].content[{p}]");
@@ -466,7 +466,8 @@ internal static class ResponsesChatConverter
 
     private static JsonElement ConvertToolChoice(JsonElement choice)
     {
-        if (choice.TryGetProperty("type", out var type) && type.GetString() == "function" && choice.TryGetProperty("name", out var name))
+        if (choice.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.GetString() == "function"
+            && choice.TryGetProperty("name", out var name) && name.ValueKind == JsonValueKind.String)
         {
             return JsonSerializer.SerializeToElement(new JsonObject { ["type"] = "function", ["function"] = new JsonObject { ["name"] = name.GetString() } }, BifrostJsonContext.Default.JsonNode);
         }

@@ -69,6 +69,12 @@ internal sealed class ChatMessageContentConverter : JsonConverter<ChatMessageCon
                 var typeInfo = BifrostJsonContext.Default.ChatContentPart;
                 while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
                 {
+                    if (reader.TokenType == JsonTokenType.Null)
+                    {
+                        parts.Add(null!); // refused by the request validation, which names the part (messages[i].content[j])
+                        continue;
+                    }
+
                     if (reader.TokenType != JsonTokenType.StartObject)
                     {
                         throw new JsonException("Each content part must be an object.");
@@ -120,7 +126,12 @@ internal sealed class EmbeddingVectorConverter : JsonConverter<EmbeddingVector>
         var values = new List<float>(1536);
         while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
-            values.Add(reader.GetSingle());
+            if (reader.TokenType != JsonTokenType.Number || !reader.TryGetSingle(out var value))
+            {
+                throw new JsonException("An embedding must be an array of numbers or a base64 string.");
+            }
+
+            values.Add(value);
         }
 
         return new EmbeddingVector([.. values]);
@@ -192,7 +203,7 @@ internal sealed class TextInputConverter : JsonConverter<TextInput>
             var tokens = new List<int>();
             do
             {
-                tokens.Add(reader.GetInt32());
+                tokens.Add(TokenId(ref reader));
             }
             while (reader.Read() && reader.TokenType != JsonTokenType.EndArray);
             return new TextInput(new List<int[]> { tokens.ToArray() }, single: true);
@@ -209,7 +220,7 @@ internal sealed class TextInputConverter : JsonConverter<TextInput>
             var tokens = new List<int>();
             while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
             {
-                tokens.Add(reader.GetInt32());
+                tokens.Add(TokenId(ref reader));
             }
 
             arrays.Add([.. tokens]);
@@ -217,6 +228,12 @@ internal sealed class TextInputConverter : JsonConverter<TextInput>
         while (reader.Read() && reader.TokenType != JsonTokenType.EndArray);
         return new TextInput(arrays);
     }
+
+    /// <summary>A token id: an integer that fits an int (a string, a nested array, 1.5 or 1e20 is not one).</summary>
+    private static int TokenId(ref Utf8JsonReader reader) =>
+        reader.TokenType == JsonTokenType.Number && reader.TryGetInt32(out var token)
+            ? token
+            : throw new JsonException("A token array must hold only integer token ids.");
 
     public override void Write(Utf8JsonWriter writer, TextInput value, JsonSerializerOptions options)
     {

@@ -291,6 +291,20 @@ public sealed class AnthropicTranslationTests : AnthropicTestBase
         Assert.True(JsonNode.DeepEquals(expected, turn), turn.ToJsonString());
     }
 
+    [Fact]
+    public async Task Reasoning_details_of_unknown_shapes_are_skipped_not_a_500()
+    {
+        await using var host = await StartHostAsync();
+        var assistant = JsonNode.Parse("""
+            { "role": "assistant", "content": "a", "reasoning_details": [ { "type": 5 }, { "type": null }, 7, { "type": "reasoning.text", "signature": 1 } ] }
+            """)!;
+
+        await ChatAsync(host, new JsonObject { ["model"] = "anthropic/m", ["messages"] = Messages(User("go"), assistant, User("again")) });
+
+        var turn = Assert.Single(Upstream.MessageRequests).Body!["messages"]![1]!;
+        Assert.DoesNotContain("thinking", turn.ToJsonString(), StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("""{"model":"anthropic/m","n":2,"messages":[{"role":"user","content":"x"}]}""", "n")]
     [InlineData("""{"model":"anthropic/m","logprobs":true,"messages":[{"role":"user","content":"x"}]}""", "logprobs")]

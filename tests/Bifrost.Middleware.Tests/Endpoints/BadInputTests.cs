@@ -26,7 +26,7 @@ public sealed class BadInputTests
     [InlineData("""{"model":"local/echo","messages":[]}""", "missing_required_parameter", "messages")]
     [InlineData("""{"model":"local/echo","messages":[{"content":"x"}]}""", "invalid_value", "messages[0].role")]
     [InlineData("""{"model":"local/echo","messages":[{"role":"user","content":"x"},{"role":"","content":"y"}]}""", "invalid_value", "messages[1].role")]
-    [InlineData("""{"model":"local/echo","messages":[null]}""", "invalid_value", "messages[0].role")]
+    [InlineData("""{"model":"local/echo","messages":[null]}""", "invalid_value", "messages[0]")]
     [InlineData("""{"model":"nope/x","messages":[{"role":"user","content":"x"}]}""", "provider_not_found", "model")]
     [InlineData("""{"model":"local/other","messages":[{"role":"user","content":"x"}]}""", "model_not_found", "model")]
     [InlineData("""{"model":"local/","messages":[{"role":"user","content":"x"}]}""", "model_not_found", "model")]

@@ -192,13 +192,13 @@ public sealed class ResponsesConversionTests : IAsyncLifetime
     {
         _upstream.ChatReply = request => ChatOnlyUpstream.Completion(request, "This is cut", "length");
         await using var host = await StartAsync();
-        var json = await host.PostOkAsync(Path, new JsonObject { ["model"] = "compat/gpt-test", ["input"] = "Write a novel.", ["max_output_tokens"] = 3 });
+        var json = await host.PostOkAsync(Path, new JsonObject { ["model"] = "compat/gpt-test", ["input"] = "Write a novel.", ["max_output_tokens"] = 16 });
 
         Assert.Equal("incomplete", json.GetProperty("status").GetString());
         Assert.Equal("max_output_tokens", json.GetProperty("incomplete_details").GetProperty("reason").GetString());
-        Assert.Equal(3, json.GetProperty("max_output_tokens").GetInt32());
+        Assert.Equal(16, json.GetProperty("max_output_tokens").GetInt32());
         Assert.Equal("This is cut", json.GetProperty("output")[0].GetProperty("content")[0].GetProperty("text").GetString());
-        Assert.Equal(3, OnlyChatRequest()["max_completion_tokens"]!.GetValue<int>());
+        Assert.Equal(16, OnlyChatRequest()["max_completion_tokens"]!.GetValue<int>());
     }
 
     [Fact]
@@ -297,7 +297,7 @@ public sealed class ResponsesConversionTests : IAsyncLifetime
     {
         _upstream.ChatStream = request => ChatOnlyUpstream.TextChunks(request, ["cut", " short"], "length");
         await using var host = await StartAsync();
-        using var response = await host.PostAsync(Path, new JsonObject { ["model"] = "compat/gpt-test", ["input"] = "Go on.", ["stream"] = true, ["max_output_tokens"] = 2 });
+        using var response = await host.PostAsync(Path, new JsonObject { ["model"] = "compat/gpt-test", ["input"] = "Go on.", ["stream"] = true, ["max_output_tokens"] = 16 });
         var events = await ReadEventStreamAsync(response);
 
         Assert.Equal("response.incomplete", events[^1].Type);

@@ -76,3 +76,50 @@ public static class Replies
         Choices = [new ChatChunkChoice { Index = 0, Delta = delta, FinishReason = finishReason }],
     };
 }
+
+/// <summary>
+/// Passes every operation to another adapter and counts the calls that reached it (including the gateway's preflight,
+/// which it forwards when the inner adapter has one): tests assert that rejected requests reached no provider.
+/// </summary>
+internal sealed class CountingAdapter(IProviderAdapter inner) : IProviderAdapter, Bifrost.Middleware.Gateway.IRequestPreflight
+{
+    private int _calls;
+
+    public int Calls => Volatile.Read(ref _calls);
+
+    public void Preflight(object request, string requestType) => (inner as Bifrost.Middleware.Gateway.IRequestPreflight)?.Preflight(request, requestType);
+
+    public Task<ChatCompletionResponse> ChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, CancellationToken cancellationToken) =>
+        Count(inner.ChatCompletionAsync(context, request, cancellationToken));
+
+    public IAsyncEnumerable<ChatCompletionChunk> StreamChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, CancellationToken cancellationToken) =>
+        Count(inner.StreamChatCompletionAsync(context, request, cancellationToken));
+
+    public Task<EmbeddingResponse> EmbeddingsAsync(ProviderContext context, EmbeddingRequest request, CancellationToken cancellationToken) =>
+        Count(inner.EmbeddingsAsync(context, request, cancellationToken));
+
+    public Task<TextCompletionResponse> TextCompletionAsync(ProviderContext context, TextCompletionRequest request, CancellationToken cancellationToken) =>
+        Count(inner.TextCompletionAsync(context, request, cancellationToken));
+
+    public IAsyncEnumerable<TextCompletionResponse> StreamTextCompletionAsync(ProviderContext context, TextCompletionRequest request, CancellationToken cancellationToken) =>
+        Count(inner.StreamTextCompletionAsync(context, request, cancellationToken));
+
+    public bool SupportsNativeResponses(ProviderContext context) => inner.SupportsNativeResponses(context);
+
+    public Task<ResponsesResponse> ResponsesAsync(ProviderContext context, ResponsesRequest request, CancellationToken cancellationToken) =>
+        Count(inner.ResponsesAsync(context, request, cancellationToken));
+
+    public IAsyncEnumerable<ResponsesStreamEvent> StreamResponsesAsync(ProviderContext context, ResponsesRequest request, CancellationToken cancellationToken) =>
+        Count(inner.StreamResponsesAsync(context, request, cancellationToken));
+
+    public Task<int?> CountInputTokensAsync(ProviderContext context, ResponsesRequest request, CancellationToken cancellationToken) =>
+        Count(inner.CountInputTokensAsync(context, request, cancellationToken));
+
+    public Task<IReadOnlyList<ModelInfo>> ListModelsAsync(ProviderContext context, CancellationToken cancellationToken) => inner.ListModelsAsync(context, cancellationToken);
+
+    private T Count<T>(T value)
+    {
+        Interlocked.Increment(ref _calls);
+        return value;
+    }
+}

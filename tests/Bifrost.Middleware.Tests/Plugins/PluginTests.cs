@@ -47,6 +47,28 @@ public sealed class PluginTests
         Assert.Equal(["a.pre:chat_completion", "b.pre:chat_completion", "b.post", "a.post"], log.ToArray());
     }
 
+    [Theory]
+    [InlineData("chat/completions", """{"model":"local/echo","messages":[{"role":"user","content":[null]}]}""", "messages[0].content[0]", false)]
+    [InlineData("chat/completions", """{"model":"local/echo","messages":[{"role":"user","content":"x"}],"n":0}""", "n", true)]
+    [InlineData("completions", """{"model":"local/echo","prompt":"x","temperature":1e309}""", "temperature", true)]
+    [InlineData("embeddings", """{"model":"local/echo","input":[""]}""", "input[0]", false)]
+    [InlineData("responses", """{"model":"local/echo","input":[null]}""", "input[0]", true)]
+    public async Task Plugins_see_only_valid_requests(string route, string body, string param, bool stream)
+    {
+        var log = new ConcurrentQueue<string>();
+        await using var host = await GatewayHost.StartAsync(bifrost: b => b.AddPlugin(new Recorder("p", log)));
+
+        foreach (var payload in stream ? new[] { body, body[..^1] + ",\"stream\":true}" } : [body])
+        {
+            using var response = await host.PostJsonAsync("/openai/v1/" + route, payload, Ct);
+            var json = await GatewayHost.ReadJsonAsync(response);
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Equal(param, json.GetProperty("error").GetProperty("param").GetString());
+        }
+
+        Assert.Empty(log);
+    }
+
     [Fact]
     public async Task A_pre_hook_can_answer_and_later_plugins_and_the_provider_are_skipped()
     {

@@ -316,7 +316,7 @@ internal static class AnthropicRequestTranslator
 
         foreach (var detail in details.EnumerateArray())
         {
-            if (detail.ValueKind != JsonValueKind.Object || !detail.TryGetProperty("type", out var type))
+            if (detail.ValueKind != JsonValueKind.Object || !detail.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
             {
                 continue;
             }

@@ -21,12 +21,7 @@ internal sealed partial class LocalProviderAdapter
     public Task<EmbeddingResponse> EmbeddingsAsync(ProviderContext context, EmbeddingRequest request, CancellationToken cancellationToken)
     {
         var input = request.Input!;
-        var dimensions = request.Dimensions ?? DefaultDimensions;
-        if (dimensions > MaxDimensions)
-        {
-            throw BifrostException.Provider(400, "invalid_request_error", "invalid_value", $"'dimensions' must be at most {MaxDimensions} for local embeddings.", "dimensions");
-        }
-
+        var dimensions = CheckEmbeddings(request);
         var response = new EmbeddingResponse { Model = context.Model };
         var tokens = 0;
         for (var i = 0; i < input.Count; i++)
@@ -49,6 +44,7 @@ internal sealed partial class LocalProviderAdapter
         }
 
         script.ThrowIfFailing();
+        CheckTextOutput(request, script);
         var prompts = Prompts(request);
         var response = new TextCompletionResponse { Id = NewId().Replace("chatcmpl-", "cmpl-", StringComparison.Ordinal), Created = time.GetUtcNow().ToUnixTimeSeconds(), Model = context.Model };
         var promptTokens = 0;
@@ -79,6 +75,7 @@ internal sealed partial class LocalProviderAdapter
         }
 
         script.ThrowIfFailing();
+        CheckTextOutput(request, script);
         var id = NewId().Replace("chatcmpl-", "cmpl-", StringComparison.Ordinal);
         var created = time.GetUtcNow().ToUnixTimeSeconds();
         TextCompletionResponse Chunk(int index, string text, string? finish) =>
@@ -121,6 +118,45 @@ internal sealed partial class LocalProviderAdapter
         if (request.StreamOptions?.IncludeUsage == true)
         {
             yield return new TextCompletionResponse { Id = id, Created = created, Model = context.Model, Usage = new ChatUsage { PromptTokens = promptTokens, CompletionTokens = pieces, TotalTokens = promptTokens + pieces } };
+        }
+    }
+
+    /// <summary>The dimensions of a local embeddings request; refuses more than <see cref="MaxDimensions"/> or <see cref="MaxEmbeddingValues"/> components in all.</summary>
+    private static int CheckEmbeddings(EmbeddingRequest request)
+    {
+        var dimensions = request.Dimensions ?? DefaultDimensions;
+        if (dimensions > MaxDimensions)
+        {
+            throw TooMuch("dimensions", $"'dimensions' must be at most {MaxDimensions} for local embeddings.");
+        }
+
+        var count = request.Input?.Count ?? 0;
+        if ((long)count * dimensions > MaxEmbeddingValues)
+        {
+            throw TooMuch("input", $"The local provider produces at most {MaxEmbeddingValues} embedding components per request; {count} inputs of {dimensions} dimensions are more. Send fewer inputs or fewer dimensions.");
+        }
+
+        return dimensions;
+    }
+
+    /// <summary>Refuses text completions whose choices (n per prompt, with the echoed prompt) hold more than <see cref="MaxOutputChars"/> characters when n multiplies them.</summary>
+    private static void CheckTextOutput(TextCompletionRequest request, Script script)
+    {
+        var n = Math.Max(1, request.N ?? 1);
+        if (n == 1 || request.Prompt is null)
+        {
+            return;
+        }
+
+        long total = 0;
+        foreach (var prompt in Prompts(request))
+        {
+            var reply = script.Reply ?? (prompt.Length == 0 ? DefaultReply : prompt);
+            total += (long)n * (reply.Length + ChoiceOverhead + (request.Echo == true ? prompt.Length : 0));
+            if (total > MaxOutputChars)
+            {
+                throw TooMuch("n", $"The local provider produces at most {MaxOutputChars} characters over several choices; {n} choices per prompt are more. Lower 'n'.");
+            }
         }
     }
 

@@ -13,10 +13,47 @@ namespace Bifrost.Middleware.Providers.Local;
 /// <c>local_reply</c> (the answer text), <c>local_status</c> (fail with this HTTP status),
 /// <c>local_retry_after</c> (seconds, with <c>local_status</c>), <c>local_delay_ms</c> (wait before answering),
 /// <c>local_chunk_delay_ms</c> (wait between stream chunks), <c>local_fail_after_chunks</c> (stream: fail after N chunks).
+/// A scripting value that is not a number in its range is a 400 naming it (<c>metadata.local_retry_after</c>).
+/// Bounds: it refuses (400) what it cannot reasonably produce — more than <see cref="MaxOutputChars"/> characters of
+/// output over several choices (<c>n</c>), more than <see cref="MaxEmbeddingValues"/> embedding components — so no
+/// request makes it allocate more than a bounded multiple of its body. The gateway runs these checks before a job is
+/// stored (<see cref="Gateway.IRequestPreflight"/>); the operations run them again.
 /// </remarks>
-internal sealed partial class LocalProviderAdapter(TimeProvider time) : IProviderAdapter
+internal sealed partial class LocalProviderAdapter(TimeProvider time) : IProviderAdapter, Gateway.IRequestPreflight
 {
     private const string DefaultReply = "Hello from the Bifrost local provider.";
+
+    /// <summary>The most characters of output over all choices of one answer when <c>n</c> (or several prompts) multiply it.</summary>
+    internal const int MaxOutputChars = 1 << 20;
+
+    /// <summary>What each choice costs besides its text when the output is bounded (its JSON framing, roughly).</summary>
+    internal const int ChoiceOverhead = 64;
+
+    /// <summary>The most embedding components (inputs × dimensions) of one answer.</summary>
+    internal const int MaxEmbeddingValues = 1 << 20;
+
+    /// <summary>The longest scripted <c>local_retry_after</c>, in seconds (a day).</summary>
+    internal const double MaxRetryAfterSeconds = 86_400;
+
+    public void Preflight(object request, string requestType)
+    {
+        switch (request)
+        {
+            case ChatCompletionRequest chat:
+                Script.From(chat);
+                CheckChatOutput(chat, script: null);
+                break;
+            case TextCompletionRequest text:
+                CheckTextOutput(text, Script.From(text.Metadata));
+                break;
+            case EmbeddingRequest embeddings:
+                CheckEmbeddings(embeddings);
+                break;
+            case ResponsesRequest responses when requestType != Gateway.BifrostGateway.CountTokensRequestType:
+                Script.From(responses.Metadata);
+                break;
+        }
+    }
 
     public async Task<ChatCompletionResponse> ChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, CancellationToken cancellationToken)
     {
@@ -28,7 +65,7 @@ internal sealed partial class LocalProviderAdapter(TimeProvider time) : IProvide
         }
 
         script.ThrowIfFailing();
-        var reply = script.Reply ?? LastUserText(request) ?? DefaultReply;
+        var reply = CheckChatOutput(request, script);
         var completionTokens = CountPieces(reply);
         var n = Math.Max(1, request.N ?? 1);
         var choices = new List<ChatChoice>(n);
@@ -57,7 +94,7 @@ internal sealed partial class LocalProviderAdapter(TimeProvider time) : IProvide
         }
 
         script.ThrowIfFailing();
-        var reply = script.Reply ?? LastUserText(request) ?? DefaultReply;
+        var reply = CheckChatOutput(request, script);
         var id = NewId();
         var created = time.GetUtcNow().ToUnixTimeSeconds();
         var sent = 0;
@@ -107,6 +144,22 @@ internal sealed partial class LocalProviderAdapter(TimeProvider time) : IProvide
             : [.. context.Options.Models.Select(m => new ModelInfo { Id = m, OwnedBy = context.ProviderName })];
         return Task.FromResult(models);
     }
+
+    /// <summary>The reply of a chat request; refuses <c>n</c> copies of it past <see cref="MaxOutputChars"/>.</summary>
+    private static string CheckChatOutput(ChatCompletionRequest request, Script? script)
+    {
+        var reply = (script ?? Script.From(request)).Reply ?? LastUserText(request) ?? DefaultReply;
+        var n = Math.Max(1, request.N ?? 1);
+        if (n > 1 && (long)(reply.Length + ChoiceOverhead) * n > MaxOutputChars)
+        {
+            throw TooMuch("n", $"The local provider produces at most {MaxOutputChars} characters over several choices; {n} choices of a {reply.Length}-character reply are more. Lower 'n'.");
+        }
+
+        return reply;
+    }
+
+    private static BifrostException TooMuch(string param, string message) =>
+        BifrostException.Provider(400, "invalid_request_error", "invalid_value", message, param);
 
     private static ChatUsage Usage(ChatCompletionRequest request, int completionTokens)
     {
@@ -186,11 +239,11 @@ internal sealed partial class LocalProviderAdapter(TimeProvider time) : IProvide
 
             return new Script(
                 metadata.TryGetValue("local_reply", out var reply) ? reply : null,
-                Int(metadata, "local_status"),
-                metadata.TryGetValue("local_retry_after", out var ra) && double.TryParse(ra, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) ? seconds : null,
-                Int(metadata, "local_delay_ms") ?? 0,
-                Int(metadata, "local_chunk_delay_ms") ?? 0,
-                Int(metadata, "local_fail_after_chunks"));
+                Int(metadata, "local_status", int.MinValue),
+                RetryAfter(metadata),
+                Int(metadata, "local_delay_ms", 0) ?? 0,
+                Int(metadata, "local_chunk_delay_ms", 0) ?? 0,
+                Int(metadata, "local_fail_after_chunks", 0));
         }
 
         public void ThrowIfFailing()
@@ -206,7 +259,39 @@ internal sealed partial class LocalProviderAdapter(TimeProvider time) : IProvide
             }
         }
 
-        private static int? Int(IDictionary<string, string> metadata, string key) =>
-            metadata.TryGetValue(key, out var value) && int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed) ? parsed : null;
+        /// <summary>A scripted integer; one that is not an integer of at least <paramref name="min"/> is a 400 naming it.</summary>
+        private static int? Int(IDictionary<string, string> metadata, string key, int min)
+        {
+            if (!metadata.TryGetValue(key, out var value) || value is null)
+            {
+                return null;
+            }
+
+            if (!int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed) || parsed < min)
+            {
+                throw Invalid(key, min == int.MinValue ? "an integer" : $"an integer of at least {min}");
+            }
+
+            return parsed;
+        }
+
+        /// <summary>Seconds, finite, from 0 to <see cref="MaxRetryAfterSeconds"/> (NaN, 1e308 or a negative wait cannot be a TimeSpan).</summary>
+        private static double? RetryAfter(IDictionary<string, string> metadata)
+        {
+            if (!metadata.TryGetValue("local_retry_after", out var value) || value is null)
+            {
+                return null;
+            }
+
+            if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) || !(seconds >= 0 && seconds <= MaxRetryAfterSeconds))
+            {
+                throw Invalid("local_retry_after", $"a number of seconds from 0 to {MaxRetryAfterSeconds.ToString(CultureInfo.InvariantCulture)}");
+            }
+
+            return seconds;
+        }
+
+        private static BifrostException Invalid(string key, string what) =>
+            BifrostException.Provider(400, "invalid_request_error", "invalid_value", $"The local provider's 'metadata.{key}' must be {what}.", "metadata." + key);
     }
 }

@@ -211,6 +211,8 @@ public sealed class SafetyNetTests
 
         public override ValueTask<JobRecord?> GetAsync(string id, CancellationToken cancellationToken) => throw Boom();
 
+        public override ValueTask<JobResultReader?> OpenResultAsync(string id, CancellationToken cancellationToken) => throw Boom();
+
         public override ValueTask<IReadOnlyList<JobRecord>> ListAsync(string owner, string? kind, int limit, string? after, CancellationToken cancellationToken) => throw Boom();
 
         public override ValueTask<long> CountUnfinishedAsync(CancellationToken cancellationToken) => throw Boom();

@@ -58,7 +58,7 @@ public sealed record FuzzFailure(FuzzCase Case, IReadOnlyList<FuzzViolation> Vio
 public static class FuzzRunner
 {
     /// <summary>At most this many failure groups are shrunk (each shrink re-runs the case many times).</summary>
-    private const int MaxShrunk = 6;
+    private const int MaxShrunk = 8;
 
     /// <summary>
     /// Cases 0..<paramref name="iterations"/>-1 over <paramref name="targets"/>: case i mutates node
@@ -116,7 +116,7 @@ public static class FuzzRunner
     {
         var groups = failures
             .SelectMany(f => f.Violations.Select(v => (Failure: f, Violation: v)))
-            .GroupBy(x => (x.Failure.Case.Target.Route, x.Violation.Key))
+            .GroupBy(x => (x.Failure.Case.Target.Route, x.Violation.Key, x.Failure.Case.Body.Kind))
             .OrderByDescending(g => g.Count())
             .ToList();
         var report = new StringBuilder();
@@ -128,7 +128,7 @@ public static class FuzzRunner
             var (failure, violation) = group.First();
             var c = failure.Case;
             report.AppendLine();
-            report.AppendLine(CultureInfo.InvariantCulture, $"== [{c.Target.Route}, {c.Target.Path}] {violation.Key} — {group.Count()} cases");
+            report.AppendLine(CultureInfo.InvariantCulture, $"== [{c.Target.Route}, {c.Target.Path}] {violation.Key}, from mutations of kind {c.Body.Kind} — {group.Count()} cases");
             report.AppendLine(CultureInfo.InvariantCulture, $"   e.g. case {c.Index}: {c.Body} ({FuzzSettings.Replay(c.Index)})");
             report.AppendLine("   " + violation.Detail.Replace("\n", "\n   ", StringComparison.Ordinal));
             var others = group.Skip(1).Select(x => x.Failure.Case.Body.ToString()).Distinct().Take(5).ToList();

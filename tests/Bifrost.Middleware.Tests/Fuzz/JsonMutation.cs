@@ -38,6 +38,9 @@ public sealed record MutationSpec(int Node, MutationKind Kind, int Variant, int 
 /// <summary>A mutated body: its text (with raw tokens JSON writers refuse, such as lone surrogate escapes and 1e309) and what was done.</summary>
 public sealed record MutatedBody(string Text, string Pointer, string Description, JsonNode Tree, JsonNode? Marked)
 {
+    /// <summary>The kind of mutation actually applied (groups failures by class).</summary>
+    public MutationKind Kind { get; init; }
+
     /// <summary>Placeholder token → (raw JSON text, whether it goes inside a string).</summary>
     public IReadOnlyDictionary<string, (string Raw, bool InString)> Raws { get; init; } = new Dictionary<string, (string, bool)>();
 
@@ -235,7 +238,7 @@ public static class JsonMutation
                 throw new InvalidOperationException(kind.ToString());
         }
 
-        return new MutatedBody(Serialize(tree, raws), pointer, description, tree, marked) { Raws = raws };
+        return new MutatedBody(Serialize(tree, raws), pointer, description, tree, marked) { Raws = raws, Kind = kind };
     }
 
     /// <summary>The JSON text of a tree whose placeholder tokens are replaced by their raw text.</summary>

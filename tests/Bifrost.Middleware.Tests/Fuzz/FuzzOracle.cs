@@ -77,7 +77,7 @@ public sealed class FuzzOracle(GatewayHost host)
         if (!sync.SameAs(outcome))
         {
             var how = async.Submit.IsSuccess ? $"submit accepted ({async.Submit.Status}), job ended {outcome}" : $"submit answered {outcome}";
-            Add(violations, path, "not the same answer as sync",
+            Add(violations, path, sync.Status / 100 == outcome.Status / 100 ? "same status class as sync but another error code" : "another status class than sync",
                 $"sync answered {sync}, {path}: {how}\n    sync body: {sync.Excerpt}\n    {path} body: {outcome.Excerpt}");
         }
     }

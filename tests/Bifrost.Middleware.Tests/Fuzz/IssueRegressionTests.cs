@@ -14,7 +14,11 @@ public sealed class IssueRegressionTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    /// <summary>Finding 1 (and 3): numeric parameters outside OpenAI's documented ranges, or not finite, are a 400 naming the parameter.</summary>
+    /// <summary>
+    /// Finding 1 (and 3): numeric parameters outside OpenAI's documented ranges, or not finite, are a 400 naming the
+    /// parameter. (No <c>n: 2147483647</c> on completions here: unfixed code would loop until the test process runs out
+    /// of memory; the memory test sends the huge values to a child process under a watchdog.)
+    /// </summary>
     [Theory]
     [InlineData("chat/completions", """{"model":"local/echo","messages":[{"role":"user","content":"x"}],"n":2147483647}""", "n")]
     [InlineData("chat/completions", """{"model":"local/echo","messages":[{"role":"user","content":"x"}],"n":0}""", "n")]
@@ -30,7 +34,7 @@ public sealed class IssueRegressionTests
     [InlineData("chat/completions", """{"model":"local/echo","messages":[{"role":"user","content":"x"}],"presence_penalty":2.5}""", "presence_penalty")]
     [InlineData("chat/completions", """{"model":"local/echo","messages":[{"role":"user","content":"x"}],"frequency_penalty":-1e309}""", "frequency_penalty")]
     [InlineData("completions", """{"model":"local/echo","prompt":"x","n":0}""", "n")]
-    [InlineData("completions", """{"model":"local/echo","prompt":"x","n":2147483647}""", "n")]
+    [InlineData("completions", """{"model":"local/echo","prompt":"x","n":129}""", "n")]
     [InlineData("completions", """{"model":"local/echo","prompt":"x","max_tokens":-1}""", "max_tokens")]
     [InlineData("completions", """{"model":"local/echo","prompt":"x","temperature":1e309}""", "temperature")]
     [InlineData("embeddings", """{"model":"local/echo","input":"x","dimensions":0}""", "dimensions")]

@@ -293,13 +293,13 @@ public sealed class FuzzOracle(GatewayHost host)
             }
         }
 
-        if (status >= 500)
-        {
-            return null; // already a failure; its shape does not matter
-        }
-
         if (ErrorShapeProblem(status, text, out var code) is { } problem)
         {
+            if (status >= 500)
+            {
+                return null; // already a failure: its shape is not reported twice, and nothing comparable came back
+            }
+
             Add(violations, path, "not the Bifrost error shape", $"{status}: {problem}: {Excerpt(text)}");
             return new FuzzAnswer(status, code, text);
         }

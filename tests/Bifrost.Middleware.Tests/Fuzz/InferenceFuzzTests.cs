@@ -53,5 +53,8 @@ public sealed class InferenceFuzzTests
     {
         options.Jobs.Workers = 8;
         options.Jobs.PollInterval = TimeSpan.FromMilliseconds(10);
+
+        // Scripted provider failures (local_status) are answered at once, not retried with backoff.
+        options.Providers["local"].MaxRetries = 0;
     });
 }

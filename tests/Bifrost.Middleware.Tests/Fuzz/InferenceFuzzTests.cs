@@ -54,7 +54,8 @@ public sealed class InferenceFuzzTests
         options.Jobs.Workers = 8;
         options.Jobs.PollInterval = TimeSpan.FromMilliseconds(10);
 
-        // Scripted provider failures (local_status) are answered at once, not retried with backoff.
+        // Scripted provider failures (local_status) are answered at once, not retried with backoff (sync or as jobs).
         options.Providers["local"].MaxRetries = 0;
+        options.Jobs.RetryBaseDelay = TimeSpan.FromMilliseconds(10);
     });
 }

@@ -227,7 +227,9 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
         }
         catch (JsonException ex)
         {
-            result = ErrorLine(batch.Id, line.CustomId, "invalid_request", $"The request body is invalid: {ex.Message}");
+            // The same 400 the route answers over HTTP for this body.
+            var error = BifrostException.InvalidJson(ex).Error;
+            result = ResponseLine(batch.Id, line.CustomId, error.StatusCode, null, writer => JsonSerializer.Serialize(writer, error, BifrostJson.Context.BifrostError));
             success = false;
         }
 

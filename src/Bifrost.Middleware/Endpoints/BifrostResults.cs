@@ -55,7 +55,7 @@ internal static class BifrostResults
         }
         catch (JsonException ex)
         {
-            throw WithType(BifrostException.Gateway(400, "invalid_request_error", "invalid_json", $"The request body is not valid JSON for this route: {ex.Message}", ex.Path is { Length: > 1 } path ? path.TrimStart('$', '.') : null), requestType);
+            throw WithType(BifrostException.InvalidJson(ex), requestType);
         }
         catch (BadHttpRequestException ex)
         {

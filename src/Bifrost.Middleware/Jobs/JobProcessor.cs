@@ -180,7 +180,7 @@ internal sealed class JobProcessor : BackgroundService
             catch (Exception ex)
             {
                 JobLog.JobCrashed(_logger, job.Id, job.Kind, ex);
-                await _store.FailAsync(lease, ErrorOutcome(BifrostException.Gateway(500, "api_error", "job_failed", $"The job failed unexpectedly: {ex.Message}")), CancellationToken.None).ConfigureAwait(false);
+                await _store.FailAsync(lease, ErrorOutcome(BifrostException.Gateway(500, "api_error", "internal_error", $"The job failed unexpectedly (job {job.Id}); the error is logged under that id.")), CancellationToken.None).ConfigureAwait(false);
                 return;
             }
 

@@ -52,7 +52,7 @@ public sealed class JobProcessorTests
         using (var poll = await host.PollAsync("job-corrupt"))
         {
             Assert.Equal(HttpStatusCode.InternalServerError, poll.StatusCode);
-            AssertError(await ReadAsync(poll), 500, "job_failed", isBifrostError: true);
+            AssertError(await ReadAsync(poll), 500, "internal_error", isBifrostError: true);
         }
 
         Assert.False(host.Services.GetRequiredService<JobProcessor>().ExecuteTask!.IsCompleted, "the processor must keep running");

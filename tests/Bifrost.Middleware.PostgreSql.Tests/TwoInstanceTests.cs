@@ -38,6 +38,10 @@ public sealed class TwoInstanceTests : IAsyncDisposable
             ["Bifrost__Providers__fake__BaseUrl"] = upstream.BaseUrl,
             ["Bifrost__Providers__fake__Keys__0__Value"] = "sk-fake",
             ["Bifrost__Jobs__Workers"] = "4",
+            // One caller submits everything here (the batch and every async job), and this test is about sharing and
+            // surviving a death, not fairness: the fleet-wide per-owner cap (default Workers / 2) must not keep the
+            // victim's async jobs waiting while the survivor runs the same owner's jobs.
+            ["Bifrost__Jobs__MaxRunningPerOwner"] = "8",
             ["Bifrost__Jobs__LeaseDuration"] = "00:00:03",
             ["Bifrost__Jobs__PollInterval"] = "00:00:00.500",
             ["Bifrost__Batches__Concurrency"] = "8",

@@ -92,7 +92,9 @@ public sealed class BatchRaceScenario(HttpClient client, StartedLinesCounter cou
     public async Task DeleteInputMidRunThenCancelAsync(int lines, int deleteAfterStarted)
     {
         var startedBefore = counter.Started;
-        var (ids, batchId) = await StartAsync(lines, "delete");
+        // Each line takes 5 ms, so the rest of the batch (lines × 5 ms / concurrency, over a second for 2,000 lines at 8)
+        // is surely still running when the delete comes; without a delay a fast machine may finish it first (then 200 is right).
+        var (ids, batchId) = await StartAsync(lines, "delete", lineDelayMs: 5);
         var batch = await GetBatchAsync(batchId);
         var inputId = batch.GetProperty("input_file_id").GetString()!;
         await WaitAsync(() => counter.Started - startedBefore >= deleteAfterStarted, $"{deleteAfterStarted} lines to start");

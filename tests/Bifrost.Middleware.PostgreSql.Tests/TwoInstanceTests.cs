@@ -108,6 +108,22 @@ public sealed class TwoInstanceTests : IAsyncDisposable
         var victimAsyncJobs = await RunningAsyncJobsAsync(connectionString, victim.ProcessId);
         var answeredAtKill = upstream.TotalAnswered;
         await victim.KillAsync();
+
+        // The victim's held calls must be seen as aborted before the gate opens: the kernel closes its sockets at once, but
+        // the upstream notices a dead connection only when it next reads from it. Opening the gate before that would let a
+        // held call of the dead process be counted as answered (and then run again by the survivor).
+        var heldAfterKill = -1;
+        var heldAfterKillSince = DateTime.UtcNow;
+        await WaitUntilAsync("the dead instance's held calls to be seen as aborted", () =>
+        {
+            var now = DateTime.UtcNow;
+            if (upstream.Held != heldAfterKill)
+            {
+                (heldAfterKill, heldAfterKillSince) = (upstream.Held, now);
+            }
+
+            return Task.FromResult(now - heldAfterKillSince > TimeSpan.FromMilliseconds(750));
+        });
         upstream.OpenGate();
         Assert.True(answeredAtKill < Lines, $"the batch was mid-way when its instance died ({answeredAtKill} answered)");
         Assert.True(victimAsyncJobs > 0, "an async job was in flight on the killed instance");

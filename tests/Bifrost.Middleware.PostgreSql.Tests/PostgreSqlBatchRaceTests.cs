@@ -12,9 +12,8 @@ namespace Bifrost.Middleware.PostgreSql.Tests;
 /// The batch races (<see cref="BatchRaceScenario"/>) against the PostgreSQL job and file stores, and a cancel sent to
 /// another instance, which reaches the running batch through the store's notification.
 /// </summary>
-public sealed class PostgreSqlBatchRaceTests : IAsyncDisposable
+public sealed class PostgreSqlBatchRaceTests : BatchRaceTestsBase, IAsyncDisposable
 {
-    private const int Concurrency = 8;
     private readonly string _schema = PostgresTestDatabase.NewSchema();
     private readonly List<WebApplication> _apps = [];
 
@@ -59,26 +58,14 @@ public sealed class PostgreSqlBatchRaceTests : IAsyncDisposable
         return app.GetTestClient();
     }
 
-    private async Task RunAsync(Func<BatchRaceScenario, Task> test)
+    /// <summary>One repetition fewer of the last stage than the other stores: each PostgreSQL run costs more.</summary>
+    protected override double[] CancelStages => [0, 0.1, 0.5, 1, 1];
+
+    protected override async Task RunAsync(StartedLinesCounter counter, Func<BatchRaceScenario, Task> test)
     {
-        var counter = new StartedLinesCounter();
         var client = await StartHostAsync(counter);
         await test(new BatchRaceScenario(client, counter, Concurrency));
     }
-
-    [Theory]
-    [InlineData(50)]
-    [InlineData(500)]
-    public Task A_cancel_at_any_stage_ends_cancelled_and_every_line_is_reported_once(int lines) =>
-        RunAsync(scenario => scenario.CancelAtEveryStageAsync(lines, 0, 0.1, 0.5, 1, 1));
-
-    [Fact]
-    public Task A_cancel_midway_through_5000_lines_stops_starting_lines_at_once() =>
-        RunAsync(scenario => scenario.CancelOnceAsync(5000, 1000));
-
-    [Fact]
-    public Task The_input_of_a_running_batch_cannot_be_deleted_and_every_line_is_reported() =>
-        RunAsync(scenario => scenario.DeleteInputMidRunThenCancelAsync(2000, 200));
 
     [Fact]
     public async Task A_cancel_sent_to_another_instance_reaches_the_running_batch_through_the_store()

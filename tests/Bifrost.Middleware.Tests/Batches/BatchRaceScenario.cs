@@ -242,3 +242,33 @@ public sealed class BatchRaceScenario(HttpClient client, StartedLinesCounter cou
         return JsonDocument.Parse(text).RootElement.Clone();
     }
 }
+
+/// <summary>
+/// The batch races as tests, one set per job store: each store's test project derives this class and says how to start a
+/// host with the gateway at <c>/openai</c> on that store (<see cref="RunAsync"/>).
+/// </summary>
+public abstract class BatchRaceTestsBase
+{
+    /// <summary>Lines a batch runs at once in these hosts (<c>Batches:Concurrency</c>).</summary>
+    protected const int Concurrency = 8;
+
+    /// <summary>The stages at which <see cref="A_cancel_at_any_stage_ends_cancelled_and_every_line_is_reported_once"/> cancels (fractions of the lines started).</summary>
+    protected virtual double[] CancelStages => [0, 0.1, 0.5, 1, 1, 1];
+
+    /// <summary>Starts a host on the store under test (batches at <see cref="Concurrency"/>, <paramref name="counter"/> as a plugin) and runs <paramref name="test"/> against it.</summary>
+    protected abstract Task RunAsync(StartedLinesCounter counter, Func<BatchRaceScenario, Task> test);
+
+    [Theory]
+    [InlineData(50)]
+    [InlineData(500)]
+    public Task A_cancel_at_any_stage_ends_cancelled_and_every_line_is_reported_once(int lines) =>
+        RunAsync(new StartedLinesCounter(), scenario => scenario.CancelAtEveryStageAsync(lines, CancelStages));
+
+    [Fact]
+    public Task A_cancel_midway_through_5000_lines_stops_starting_lines_at_once() =>
+        RunAsync(new StartedLinesCounter(), scenario => scenario.CancelOnceAsync(5000, 1000));
+
+    [Fact]
+    public Task The_input_of_a_running_batch_cannot_be_deleted_and_every_line_is_reported() =>
+        RunAsync(new StartedLinesCounter(), scenario => scenario.DeleteInputMidRunThenCancelAsync(2000, 200));
+}

@@ -23,6 +23,7 @@ public class EndpointBenchmarks
         """{"model":"local/echo","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello to the benchmark, please."}]}""");
 
     private ServiceProvider _services = null!;
+    private RequestDelegate _chat = null!;
     private MemoryStream _requestBody = null!;
     private MemoryStream _responseBody = null!;
 
@@ -37,6 +38,7 @@ public class EndpointBenchmarks
             options.Providers["local"] = new ProviderOptions { Type = "local", Models = ["echo"] };
         });
         _services = services.BuildServiceProvider();
+        _chat = Bifrost.Middleware.Operations.InferenceOperations.Chat.Routes[0].Handler; // POST chat/completions
         _requestBody = new MemoryStream();
         _responseBody = new MemoryStream(64 * 1024);
     }
@@ -62,7 +64,7 @@ public class EndpointBenchmarks
         context.Request.ContentLength = body.Length;
         context.Request.Body = _requestBody;
         context.Response.Body = _responseBody;
-        await InferenceRoutes.Chat.HandleAsync(context);
+        await _chat(context);
         await context.Response.CompleteAsync();
         return _responseBody.Length;
     }

@@ -5,6 +5,7 @@ using System.Text.Json;
 using Bifrost.Middleware.Files;
 using Bifrost.Middleware.Gateway;
 using Bifrost.Middleware.Jobs;
+using Bifrost.Middleware.Operations;
 using Bifrost.Middleware.Serialization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -18,7 +19,7 @@ namespace Bifrost.Middleware.Batches;
 /// Results are keyed by <c>custom_id</c>: a run resumed after a crash or a lost lease reads what the files already
 /// hold and runs only the other lines, so no line is written twice and none is lost.
 /// </summary>
-internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, ProviderRegistry registry, NativeBatchRunner native, IOptions<BifrostOptions> options, TimeProvider time, ILogger<BatchJobHandler> logger) : IJobHandler
+internal sealed class BatchJobHandler(IServiceProvider services, OperationRegistry operations, IFileStore files, ProviderRegistry registry, NativeBatchRunner native, IOptions<BifrostOptions> options, TimeProvider time, ILogger<BatchJobHandler> logger) : IJobHandler
 {
     public const string JobKind = "batch";
     private const int StoppedLinesPerWrite = 500;
@@ -206,7 +207,7 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
             // Each line gets Jobs:MaxRunDuration: a line that runs longer fails alone with job_timeout, the batch goes on.
             using var lineDeadline = new CancellationTokenSource(_maxLineDuration, time);
             using var lineCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lineDeadline.Token);
-            (string? RequestId, Action<Utf8JsonWriter> WriteBody) call;
+            BatchLineAnswer call;
             try
             {
                 call = await CallAsync(batch.Endpoint, body, spec.Model, lineCts.Token).ConfigureAwait(false);
@@ -245,49 +246,10 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
         }
     }
 
-    /// <summary>One line's request through the gateway, by the batch's endpoint; returns the response id and how to write the body.</summary>
-    private async Task<(string? RequestId, Action<Utf8JsonWriter> WriteBody)> CallAsync(string endpoint, JsonElement body, string? defaultModel, CancellationToken cancellationToken)
-    {
-        switch (endpoint)
-        {
-            case "/v1/embeddings":
-            {
-                var request = body.Deserialize(BifrostJson.Context.EmbeddingRequest) ?? throw new JsonException("empty body");
-                request.Model = LineModel(request.Model, defaultModel);
-                var response = await gateway.EmbeddingsAsync(request, cancellationToken).ConfigureAwait(false);
-                return (null, writer => JsonSerializer.Serialize(writer, response, BifrostJson.Context.EmbeddingResponse));
-            }
-
-            case "/v1/completions":
-            {
-                var request = body.Deserialize(BifrostJson.Context.TextCompletionRequest) ?? throw new JsonException("empty body");
-                request.Model = LineModel(request.Model, defaultModel);
-                request.Stream = null;
-                request.StreamOptions = null;
-                var response = await gateway.TextCompletionAsync(request, cancellationToken).ConfigureAwait(false);
-                return (response.Id, writer => JsonSerializer.Serialize(writer, response, BifrostJson.Context.TextCompletionResponse));
-            }
-
-            case "/v1/responses":
-            {
-                var request = body.Deserialize(BifrostJson.Context.ResponsesRequest) ?? throw new JsonException("empty body");
-                request.Model = LineModel(request.Model, defaultModel);
-                request.Stream = null;
-                var response = await gateway.ResponsesAsync(request, cancellationToken).ConfigureAwait(false);
-                return (response.Id, writer => JsonSerializer.Serialize(writer, response, BifrostJson.Context.ResponsesResponse));
-            }
-
-            default:
-            {
-                var request = body.Deserialize(BifrostJson.Context.ChatCompletionRequest) ?? throw new JsonException("empty body");
-                request.Model = LineModel(request.Model, defaultModel);
-                request.Stream = null;
-                request.StreamOptions = null;
-                var response = await gateway.ChatCompletionAsync(request, cancellationToken).ConfigureAwait(false);
-                return (response.Id, writer => JsonSerializer.Serialize(writer, response, BifrostJson.Context.ChatCompletionResponse));
-            }
-        }
-    }
+    /// <summary>One line's request through the gateway, by the operation that serves the batch's endpoint.</summary>
+    private Task<BatchLineAnswer> CallAsync(string endpoint, JsonElement body, string? defaultModel, CancellationToken cancellationToken) =>
+        (operations.ForBatchUrl(endpoint) ?? throw BifrostException.Gateway(400, "invalid_request_error", "invalid_value", $"Batch lines of '{endpoint}' are not served by this gateway.", "url"))
+            .RunBatchLineAsync(services, body, defaultModel, cancellationToken);
 
     /// <summary>Reports a line that never ran because the batch was cancelled or its window ended.</summary>
     private static async Task WriteStoppedAsync(string batchId, string customId, IAppendableFile errors, SemaphoreSlim writeLock, RunState run, bool cancelled, CancellationToken cancellationToken)
@@ -326,21 +288,6 @@ internal sealed class BatchJobHandler(IBifrostClient gateway, IFileStore files, 
     private static byte[] StoppedLine(string batchId, string customId, bool cancelled) => cancelled
         ? ErrorLine(batchId, customId, "batch_cancelled", "The batch was cancelled before this request ran.")
         : ErrorLine(batchId, customId, "batch_expired", "The batch's completion window ended before this request ran.");
-
-    /// <summary>
-    /// A line's model: its own, else the batch's. A bare line model (no <c>provider/</c>) in a batch whose model names a
-    /// provider goes to that provider, as Bifrost sends a batch's lines to the batch's provider.
-    /// </summary>
-    private static string? LineModel(string? lineModel, string? batchModel)
-    {
-        if (string.IsNullOrEmpty(lineModel))
-        {
-            return batchModel;
-        }
-
-        var slash = batchModel?.IndexOf('/', StringComparison.Ordinal) ?? -1;
-        return slash > 0 && !lineModel.Contains('/', StringComparison.Ordinal) ? string.Concat(batchModel.AsSpan(0, slash + 1), lineModel) : lineModel;
-    }
 
     private static async Task WriteAsync(IAppendableFile file, SemaphoreSlim writeLock, byte[] line, CancellationToken cancellationToken)
     {

@@ -7,9 +7,9 @@ using Microsoft.Extensions.Options;
 namespace Bifrost.Middleware.Batches;
 
 /// <summary>The batch lifecycle on top of the job store: create (a job of kind <c>batch</c>), read, list, cancel.</summary>
-internal sealed class BatchService(AsyncJobService jobs, IFileStore files, ProviderRegistry registry, IOptions<BifrostOptions> options, TimeProvider time, IJobCancellationSignal cancellations)
+internal sealed class BatchService(AsyncJobService jobs, IFileStore files, ProviderRegistry registry, Operations.OperationRegistry operations, IOptions<BifrostOptions> options, TimeProvider time, IJobCancellationSignal cancellations)
 {
-    internal static readonly string[] SupportedEndpoints = ["/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses"];
+    /// <summary>The batch endpoints OpenAI documents (a request for one the gateway does not serve says "not supported yet").</summary>
     internal static readonly string[] OpenAIEndpoints = ["/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses"];
 
     public async Task<BatchObject> CreateAsync(string owner, BatchCreateRequest request, CancellationToken cancellationToken)
@@ -46,10 +46,10 @@ internal sealed class BatchService(AsyncJobService jobs, IFileStore files, Provi
             throw Invalid("'endpoint' is required.", "endpoint");
         }
 
-        if (Array.IndexOf(SupportedEndpoints, request.Endpoint) < 0)
+        if (request.Endpoint is null || operations.ForBatchUrl(request.Endpoint) is null)
         {
             throw Array.IndexOf(OpenAIEndpoints, request.Endpoint) >= 0
-                ? Invalid($"Batches for '{request.Endpoint}' are not supported by this gateway yet; supported: {string.Join(", ", SupportedEndpoints)}.", "endpoint")
+                ? Invalid($"Batches for '{request.Endpoint}' are not supported by this gateway yet; supported: {string.Join(", ", operations.BatchUrls)}.", "endpoint")
                 : Invalid($"'endpoint' must be one of: {string.Join(", ", OpenAIEndpoints)}.", "endpoint");
         }
 

@@ -44,6 +44,9 @@ internal sealed class BifrostMetrics
 
     public Counter<long> Attempts { get; }
 
+    /// <summary>Whether anyone listens to the per-operation instruments (checked per call, so a listener may attach at any time).</summary>
+    public bool IsEnabled => Duration.Enabled || TokenUsage.Enabled;
+
     public void RecordAttempt(string provider, string outcome)
     {
         if (Attempts.Enabled)
@@ -52,7 +55,7 @@ internal sealed class BifrostMetrics
         }
     }
 
-    public void RecordCompletion(string operation, string? provider, string? model, double seconds, string? errorType, ChatUsage? usage)
+    public void RecordCompletion(string operation, string? provider, string? model, double seconds, string? errorType, Operations.TokenCounts? usage)
     {
         if (Duration.Enabled)
         {
@@ -70,10 +73,10 @@ internal sealed class BifrostMetrics
             Duration.Record(seconds, tags);
         }
 
-        if (usage is not null && TokenUsage.Enabled)
+        if (usage is { } tokens && TokenUsage.Enabled)
         {
-            TokenUsage.Record(usage.PromptTokens, new TagList { { BifrostTelemetry.OperationNameTag, operation }, { BifrostTelemetry.ProviderTag, provider }, { BifrostTelemetry.RequestModelTag, model }, { BifrostTelemetry.TokenTypeTag, "input" } });
-            TokenUsage.Record(usage.CompletionTokens, new TagList { { BifrostTelemetry.OperationNameTag, operation }, { BifrostTelemetry.ProviderTag, provider }, { BifrostTelemetry.RequestModelTag, model }, { BifrostTelemetry.TokenTypeTag, "output" } });
+            TokenUsage.Record(tokens.Input, new TagList { { BifrostTelemetry.OperationNameTag, operation }, { BifrostTelemetry.ProviderTag, provider }, { BifrostTelemetry.RequestModelTag, model }, { BifrostTelemetry.TokenTypeTag, "input" } });
+            TokenUsage.Record(tokens.Output, new TagList { { BifrostTelemetry.OperationNameTag, operation }, { BifrostTelemetry.ProviderTag, provider }, { BifrostTelemetry.RequestModelTag, model }, { BifrostTelemetry.TokenTypeTag, "output" } });
         }
     }
 }

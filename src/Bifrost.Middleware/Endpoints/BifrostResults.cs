@@ -10,24 +10,6 @@ namespace Bifrost.Middleware.Endpoints;
 /// <summary>Reading requests and writing answers and errors in the wire format, with our own JSON context.</summary>
 internal static class BifrostResults
 {
-    /// <summary>The routes under the prefix (with or without <c>v1/</c>), their methods (for 405 answers and their <c>Allow</c> header) and request types.</summary>
-    internal static readonly Dictionary<string, (string Allow, string RequestType)> KnownRoutes = new(StringComparer.OrdinalIgnoreCase)
-    {
-        ["chat/completions"] = ("POST", "chat_completion"),
-        ["completions"] = ("POST", "text_completion"),
-        ["embeddings"] = ("POST", "embedding"),
-        ["responses"] = ("POST", "responses"),
-        ["responses/input_tokens"] = ("POST", "count_tokens"),
-        ["count_tokens"] = ("POST", "count_tokens"),
-        ["models"] = ("GET", "list_models"),
-        ["files"] = ("GET, POST", "file_upload"),
-        ["batches"] = ("GET, POST", "batch_create"),
-        ["async/chat/completions"] = ("POST", "chat_completion"),
-        ["async/completions"] = ("POST", "text_completion"),
-        ["async/embeddings"] = ("POST", "embedding"),
-        ["async/responses"] = ("POST", "responses"),
-    };
-
     /// <summary>The response header that carries the request id (<see cref="HttpContext.TraceIdentifier"/>) of a Bifrost route.</summary>
     public const string RequestIdHeader = "x-request-id";
 
@@ -186,7 +168,9 @@ internal static class BifrostResults
     public static Task WriteErrorAsync(HttpContext context, BifrostException exception)
     {
         exception.Error.StatusCode = exception.StatusCode;
-        exception.Error.ExtraFields ??= new BifrostExtraFields { RequestType = RequestType(context) };
+        // One place fills the request type of every route's error: the operation's, unless the error already names one.
+        var extra = exception.Error.ExtraFields ??= new BifrostExtraFields();
+        extra.RequestType ??= RequestType(context);
         Log.RequestRejected(Logger(context), context.Request.Method, context.Request.Path, exception.StatusCode, exception.Message);
         if (exception.RetryAfter is { } retryAfter && exception.StatusCode is 429 or 503)
         {
@@ -209,7 +193,7 @@ internal static class BifrostResults
         var path = context.Request.RouteValues.TryGetValue("path", out var value) ? value as string ?? string.Empty : string.Empty;
         // Routing matches paths case-insensitively, so the known routes are looked up the same way.
         var relative = path.StartsWith("v1/", StringComparison.OrdinalIgnoreCase) ? path[3..] : path;
-        var known = KnownRoutes.TryGetValue(relative.TrimEnd('/'), out var route);
+        var known = context.RequestServices.GetRequiredService<Operations.OperationRegistry>().KnownRoutes.TryGetValue(relative.TrimEnd('/'), out var route);
         if (known)
         {
             context.Response.Headers.Allow = route.Allow;

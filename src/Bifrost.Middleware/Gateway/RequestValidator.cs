@@ -5,7 +5,7 @@ namespace Bifrost.Middleware.Gateway;
 
 /// <summary>
 /// The parameter checks of every inference request type, against OpenAI's documented ranges (README, "Request limits").
-/// Called from <see cref="ChatRequestPlanner"/>, which every path reaches before anything is stored or sent: the
+/// Called from <see cref="RequestPlanner"/>, which every path reaches before anything is stored or sent: the
 /// synchronous call, SSE, both async submits, batch lines and direct <see cref="IBifrostClient"/> calls. A bad value is a
 /// 400 <c>invalid_request_error</c> whose <c>param</c> names it (<c>n</c>, <c>messages[2].content[0]</c>, ...).
 /// Non-finite numbers (JSON <c>1e309</c> reads as Infinity) are out of every range.

@@ -6,6 +6,8 @@ using Bifrost.Middleware.Endpoints;
 using Bifrost.Middleware.Gateway;
 using Bifrost.Middleware.Hosting;
 using Bifrost.Middleware.Jobs;
+using Bifrost.Middleware.Operations;
+using Bifrost.Middleware.Plugins;
 using Bifrost.Middleware.Providers.Anthropic;
 using Bifrost.Middleware.Providers.Local;
 using Bifrost.Middleware.Providers.OpenAI;
@@ -66,6 +68,20 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddSingleton<ProviderRegistry>();
         services.TryAddSingleton(Bifrost.Middleware.Tokenization.TokenCounter.Shared);
         services.TryAddSingleton<IBifrostClient, BifrostGateway>();
+
+        // One descriptor per operation; routes, 405 answers, job handlers and batch lines are derived from the registry.
+        foreach (var operation in InferenceOperations.All.Concat(EndpointOperations.All))
+        {
+            AddOnce(services, operation);
+        }
+
+        services.TryAddSingleton<OperationRegistry>();
+
+        // The pipeline: layers (ordered by GatewayLayer.Order) around the attempt loop.
+        services.TryAddSingleton<RoutingHandler>();
+        services.TryAddSingleton<GatewayPipeline>();
+        AddOnce(services, PluginLayer.Registration);
+        AddOnce(services, TelemetryLayer.Registration);
         services.TryAddSingleton<LocalProviderAdapter>();
         services.TryAddSingleton<OpenAICompatibleAdapter>();
         services.TryAddSingleton<AnthropicAdapter>();
@@ -80,10 +96,6 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddSingleton<AsyncJobService>();
         services.TryAddSingleton<IJobOwnerResolver, DefaultJobOwnerResolver>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IJobHandler, BatchJobHandler>());
-        services.TryAddEnumerable(ServiceDescriptor.Singleton(InferenceRoutes.Chat.CreateJobHandler()));
-        services.TryAddEnumerable(ServiceDescriptor.Singleton(InferenceRoutes.Embeddings.CreateJobHandler()));
-        services.TryAddEnumerable(ServiceDescriptor.Singleton(InferenceRoutes.Completions.CreateJobHandler()));
-        services.TryAddEnumerable(ServiceDescriptor.Singleton(InferenceRoutes.Responses.CreateJobHandler()));
         services.TryAddSingleton<BatchService>();
         services.TryAddSingleton<NativeBatchRunner>();
         services.TryAddSingleton<JobProcessor>();
@@ -184,6 +196,21 @@ public static class BifrostServiceCollectionExtensions
             configure(provider);
         });
         return builder;
+    }
+
+    /// <summary>Adds a singleton instance once, however often <c>AddBifrost</c> is called (TryAddEnumerable would keep one instance per implementation type).</summary>
+    private static void AddOnce<TService>(IServiceCollection services, TService instance)
+        where TService : class
+    {
+        foreach (var descriptor in services)
+        {
+            if (descriptor.ServiceType == typeof(TService) && !descriptor.IsKeyedService && ReferenceEquals(descriptor.ImplementationInstance, instance))
+            {
+                return;
+            }
+        }
+
+        services.AddSingleton(instance);
     }
 
     private static void ValidateProviderName(string name)

@@ -37,8 +37,3 @@ internal sealed class JobExecution(JobLease lease, IJobStore store, IServiceProv
         store.SaveProgressAsync(lease, progress, cancellationToken);
 }
 
-/// <summary>Job kinds and the routes they come from (one kind per inference route).</summary>
-internal static class JobKinds
-{
-    public const string ChatCompletion = "chat_completion";
-}

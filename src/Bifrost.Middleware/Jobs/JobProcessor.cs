@@ -29,14 +29,14 @@ internal sealed class JobProcessor : BackgroundService
     private readonly IServiceProvider _services;
     private readonly JobCancellationRegistry _cancellations;
 
-    public JobProcessor(IJobStore store, JobDoorbell doorbell, IEnumerable<IJobHandler> handlers, IOptions<BifrostOptions> options, TimeProvider time, ILogger<JobProcessor> logger, IServiceProvider services, JobCancellationRegistry cancellations)
+    public JobProcessor(IJobStore store, JobDoorbell doorbell, IEnumerable<IJobHandler> handlers, Operations.OperationRegistry operations, IOptions<BifrostOptions> options, TimeProvider time, ILogger<JobProcessor> logger, IServiceProvider services, JobCancellationRegistry cancellations)
     {
         _services = services;
         _cancellations = cancellations;
         _store = store;
         _doorbell = doorbell;
         _handlers = new Dictionary<string, IJobHandler>(StringComparer.Ordinal);
-        foreach (var handler in handlers)
+        foreach (var handler in operations.Operations.Select(static o => o.CreateJobHandler()).OfType<IJobHandler>().Concat(handlers))
         {
             _handlers[handler.Kind] = handler; // the last registration of a kind wins
         }

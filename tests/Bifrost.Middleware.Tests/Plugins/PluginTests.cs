@@ -31,6 +31,10 @@ public sealed class PluginTests
         }
     }
 
+    /// <summary>The typed view of a chat completion call's context.</summary>
+    private static BifrostPluginContext<ChatCompletionRequest, ChatCompletionResponse, ChatCompletionChunk> ChatCall(BifrostPluginContext context) =>
+        Assert.IsType<BifrostPluginContext<ChatCompletionRequest, ChatCompletionResponse, ChatCompletionChunk>>(context);
+
     [Fact]
     public async Task Pre_hooks_run_in_order_post_hooks_in_reverse_and_may_change_request_and_response()
     {
@@ -76,7 +80,7 @@ public sealed class PluginTests
         var cached = new ChatCompletionResponse { Id = "chatcmpl-cache", Model = "cache", Choices = [new ChatChoice { Message = new ChatResponseMessage { Content = "from cache" }, FinishReason = "stop" }] };
         await using var host = await GatewayHost.StartAsync(bifrost: b => b
             .AddPlugin(new Recorder("first", log))
-            .AddPlugin(new Recorder("cache", log, pre: c => c.Respond(cached)))
+            .AddPlugin(new Recorder("cache", log, pre: c => ChatCall(c).Respond(cached)))
             .AddPlugin(new Recorder("never", log)));
 
         using var response = await host.PostJsonAsync("/openai/v1/chat/completions", Chat, Ct);
@@ -115,7 +119,7 @@ public sealed class PluginTests
             if (c.Error is { StatusCode: 503 })
             {
                 c.Error = null;
-                c.Response = fallback;
+                ChatCall(c).Response = fallback;
             }
         })));
 
@@ -153,7 +157,7 @@ public sealed class PluginTests
     public async Task A_pre_hook_answer_to_a_stream_is_streamed_as_chunks()
     {
         var cached = new ChatCompletionResponse { Id = "chatcmpl-cache", Model = "cache", Choices = [new ChatChoice { Message = new ChatResponseMessage { Content = "cached stream" }, FinishReason = "stop" }], Usage = new ChatUsage { PromptTokens = 1, CompletionTokens = 2, TotalTokens = 3 } };
-        await using var host = await GatewayHost.StartAsync(bifrost: b => b.AddPlugin(new Recorder("cache", new ConcurrentQueue<string>(), pre: c => c.Respond(cached))));
+        await using var host = await GatewayHost.StartAsync(bifrost: b => b.AddPlugin(new Recorder("cache", new ConcurrentQueue<string>(), pre: c => ChatCall(c).Respond(cached))));
 
         using var response = await host.PostJsonAsync("/openai/v1/chat/completions", """{"model":"local/echo","stream":true,"messages":[{"role":"user","content":"x"}]}""", Ct);
         var body = await response.Content.ReadAsStringAsync(Ct);

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Bifrost.Middleware.Gateway;
 using Bifrost.Middleware.Jobs;
+using Bifrost.Middleware.Operations;
 using Bifrost.Middleware.Serialization;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -10,65 +11,68 @@ using Microsoft.AspNetCore.Http.Features;
 namespace Bifrost.Middleware.Endpoints;
 
 /// <summary>
-/// One inference route (embeddings, completions, responses): the synchronous call, SSE streaming, and async inference
-/// through the <c>x-bf-async</c> headers and the <c>v1/async/...</c> job envelope — all in the route's own shapes.
+/// The HTTP routes of one inference operation: the synchronous call, SSE streaming, and async inference through the
+/// <c>x-bf-async</c> headers and the <c>v1/async/...</c> job envelope — all in the operation's own shapes.
 /// </summary>
-internal sealed class InferenceRoute<TRequest, TResponse>
+internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOperation<TRequest, TResponse, TChunk> operation)
     where TRequest : class
     where TResponse : class
+    where TChunk : class
 {
-    public required string Kind { get; init; }
+    /// <summary>The routes of <paramref name="operation"/>: per path, <c>POST path</c> (JSON or SSE, or an async submit),
+    /// <c>GET path</c> (an <c>x-bf-async-id</c> poll), and when it runs async <c>POST async/path</c> and <c>GET async/path/{job_id}</c>.</summary>
+    public static IReadOnlyList<OperationRoute> Routes(InferenceOperation<TRequest, TResponse, TChunk> operation)
+    {
+        var endpoint = new InferenceEndpoint<TRequest, TResponse, TChunk>(operation);
+        string[] types = operation.StreamShape == StreamShape.None ? ["application/json"] : ["application/json", "text/event-stream"];
+        var routes = new List<OperationRoute>();
+        foreach (var path in operation.Paths)
+        {
+            routes.Add(new("POST", path, endpoint.HandleAsync, path) { Body = RouteBody.Json, RequestBodyType = typeof(TRequest), ResponseType = typeof(TResponse), ContentTypes = types });
+            if (operation.Async)
+            {
+                routes.Add(new("GET", path, endpoint.PollOnlyAsync, path + " async poll") { Advertised = false, ResponseType = typeof(TResponse) });
+                routes.Add(new("POST", "async/" + path, endpoint.SubmitEnvelopeAsync, "async " + path) { Body = RouteBody.Json, RequestBodyType = typeof(TRequest), ResponseType = typeof(AsyncJobEnvelope), SuccessStatus = StatusCodes.Status202Accepted });
+                routes.Add(new("GET", "async/" + path + "/{job_id}", endpoint.GetEnvelopeAsync, "async " + path + " job") { ResponseType = typeof(AsyncJobEnvelope) });
+            }
+        }
 
-    public required string RequestType { get; init; }
-
-    public required JsonTypeInfo<TRequest> RequestInfo { get; init; }
-
-    public required JsonTypeInfo<TResponse> ResponseInfo { get; init; }
-
-    /// <summary>Validates like the synchronous call would (throws 400s).</summary>
-    public required Action<ProviderRegistry, TRequest> Validate { get; init; }
-
-    public required Func<IBifrostClient, TRequest, CancellationToken, Task<TResponse>> Run { get; init; }
-
-    /// <summary>Whether the request asks for a stream, and how to write it (null: the route has no streaming).</summary>
-    public Func<TRequest, bool>? IsStream { get; init; }
-
-    public Func<HttpContext, IBifrostClient, TRequest, CancellationToken, Task>? WriteStream { get; init; }
-
-    /// <summary>The route's shape with an empty result, for a job still pending or running.</summary>
-    public required Func<JobRecord, TRequest?, TResponse> Pending { get; init; }
+        return routes;
+    }
 
     public async Task HandleAsync(HttpContext context)
     {
-        if (AsyncEndpoints.AsyncId(context) is { } jobId)
+        if (operation.Async && AsyncEndpoints.AsyncId(context) is { } jobId)
         {
-            await using var reader = await AsyncEndpoints.OpenAsync(context, jobId, Kind, RequestType).ConfigureAwait(false);
-            await AsyncEndpoints.WritePollAsync(context, reader, pending => BifrostResults.WriteJsonAsync(context, Pending(pending, ReadPayload(pending)), ResponseInfo)).ConfigureAwait(false);
+            await using var reader = await AsyncEndpoints.OpenAsync(context, jobId, operation.Name, operation.Name).ConfigureAwait(false);
+            await AsyncEndpoints.WritePollAsync(context, reader, pending => BifrostResults.WriteJsonAsync(context, operation.Pending(pending, ReadPayload(pending)), operation.ResponseInfo)).ConfigureAwait(false);
             return;
         }
 
-        var request = await BifrostResults.ReadJsonAsync(context, RequestInfo, RequestType).ConfigureAwait(false);
-        if (AsyncEndpoints.IsAsyncRequested(context))
+        var request = await BifrostResults.ReadJsonAsync(context, operation.RequestInfo, operation.Name).ConfigureAwait(false);
+        if (operation.Async && AsyncEndpoints.IsAsyncRequested(context))
         {
             var job = await SubmitAsync(context, request).ConfigureAwait(false);
-            await BifrostResults.WriteJsonAsync(context, Pending(job, request), ResponseInfo).ConfigureAwait(false);
+            await BifrostResults.WriteJsonAsync(context, operation.Pending(job, request), operation.ResponseInfo).ConfigureAwait(false);
             return;
         }
 
-        var gateway = context.RequestServices.GetRequiredService<IBifrostClient>();
-        if (IsStream?.Invoke(request) == true)
+        if (operation.Streams && operation.IsStreamRequested?.Invoke(request) == true)
         {
-            await WriteStream!(context, gateway, request, context.RequestAborted).ConfigureAwait(false);
+            var chunks = operation.StreamAsync(context.RequestServices, request, context.RequestAborted);
+            await (operation.StreamShape == StreamShape.Events
+                ? Sse.WriteEventStreamAsync(context, (IAsyncEnumerable<ResponsesStreamEvent>)chunks, context.RequestAborted)
+                : Sse.WriteDataStreamAsync(context, chunks, operation.ChunkInfo!, context.RequestAborted)).ConfigureAwait(false);
             return;
         }
 
-        var response = await Run(gateway, request, context.RequestAborted).ConfigureAwait(false);
-        await BifrostResults.WriteJsonAsync(context, response, ResponseInfo).ConfigureAwait(false);
+        var response = await operation.RunAsync(context.RequestServices, request, context.RequestAborted).ConfigureAwait(false);
+        await BifrostResults.WriteJsonAsync(context, response, operation.ResponseInfo).ConfigureAwait(false);
     }
 
     public async Task SubmitEnvelopeAsync(HttpContext context)
     {
-        var request = await BifrostResults.ReadJsonAsync(context, RequestInfo, RequestType).ConfigureAwait(false);
+        var request = await BifrostResults.ReadJsonAsync(context, operation.RequestInfo, operation.Name).ConfigureAwait(false);
         var job = await SubmitAsync(context, request).ConfigureAwait(false);
         await AsyncEndpoints.WriteAcceptedAsync(context, job).ConfigureAwait(false);
     }
@@ -76,53 +80,35 @@ internal sealed class InferenceRoute<TRequest, TResponse>
     public async Task GetEnvelopeAsync(HttpContext context)
     {
         var id = context.Request.RouteValues["job_id"] as string ?? string.Empty;
-        await using var reader = await AsyncEndpoints.OpenAsync(context, id, Kind, RequestType).ConfigureAwait(false);
+        await using var reader = await AsyncEndpoints.OpenAsync(context, id, operation.Name, operation.Name).ConfigureAwait(false);
         await AsyncEndpoints.WriteEnvelopeAsync(context, reader).ConfigureAwait(false);
     }
 
     public Task PollOnlyAsync(HttpContext context) =>
         AsyncEndpoints.AsyncId(context) is null ? BifrostResults.MethodNotAllowedAsync(context, "POST") : HandleAsync(context);
 
-    /// <summary>The job handler that runs this route's async jobs.</summary>
-    public IJobHandler CreateJobHandler() => new RouteJobHandler(this);
-
     private Task<JobRecord> SubmitAsync(HttpContext context, TRequest request)
     {
-        if (IsStream?.Invoke(request) == true)
+        if (operation.IsStreamRequested?.Invoke(request) == true)
         {
             var error = BifrostException.Gateway(400, "invalid_request_error", "async_stream_not_supported", "Async inference (x-bf-async) is not compatible with \"stream\": true.", "stream");
-            error.Error.ExtraFields = new BifrostExtraFields { RequestType = RequestType };
+            error.Error.ExtraFields = new BifrostExtraFields { RequestType = operation.Name };
             throw error;
         }
 
-        Validate(context.RequestServices.GetRequiredService<ProviderRegistry>(), request);
-        return AsyncEndpoints.SubmitAsync(context, Kind, JsonSerializer.SerializeToUtf8Bytes(request, RequestInfo), RequestType);
+        operation.CheckSubmit(context.RequestServices.GetRequiredService<ProviderRegistry>(), request);
+        return AsyncEndpoints.SubmitAsync(context, operation.Name, JsonSerializer.SerializeToUtf8Bytes(request, operation.RequestInfo), operation.Name);
     }
 
     private TRequest? ReadPayload(JobRecord job)
     {
         try
         {
-            return JsonSerializer.Deserialize(job.Payload.Span, RequestInfo);
+            return JsonSerializer.Deserialize(job.Payload.Span, operation.RequestInfo);
         }
         catch (JsonException)
         {
             return null;
-        }
-    }
-
-    private sealed class RouteJobHandler(InferenceRoute<TRequest, TResponse> route) : IJobHandler
-    {
-        public string Kind => route.Kind;
-
-        public async Task<JobRunResult> ExecuteAsync(JobExecution execution, CancellationToken cancellationToken)
-        {
-            var request = JsonSerializer.Deserialize(execution.Job.Payload.Span, route.RequestInfo)
-                ?? throw BifrostException.Gateway(400, "invalid_request_error", "invalid_json", "The stored request is empty.");
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, execution.CancellationRequested);
-            var gateway = execution.Services.GetRequiredService<IBifrostClient>();
-            var response = await route.Run(gateway, request, linked.Token).ConfigureAwait(false);
-            return new JobRunResult(new JobOutcome(200, JsonSerializer.SerializeToUtf8Bytes(response, route.ResponseInfo)));
         }
     }
 }

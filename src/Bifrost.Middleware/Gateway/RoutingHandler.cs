@@ -1,0 +1,294 @@
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using Bifrost.Middleware.Diagnostics;
+using Bifrost.Middleware.Operations;
+using Microsoft.Extensions.Logging;
+
+namespace Bifrost.Middleware.Gateway;
+
+/// <summary>
+/// The innermost stage of the pipeline, one attempt loop for every operation: validates and resolves <c>provider/model</c>
+/// (<see cref="RequestPlanner"/>), tries the primary and then the fallbacks, retries retryable failures with backoff
+/// (honouring Retry-After), picks keys, fills <c>extra_fields</c> and counts attempts. Knows nothing of HTTP.
+/// </summary>
+internal sealed class RoutingHandler(ProviderRegistry registry, BifrostMetrics metrics, TimeProvider time, ILogger<RoutingHandler> logger) : GatewayHandler
+{
+    public override async Task<TResponse> SendAsync<TRequest, TResponse, TChunk>(InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, CancellationToken cancellationToken)
+    {
+        var start = time.GetTimestamp();
+        var plan = RequestPlanner.Plan(registry, operation, request, operation.Name);
+        BifrostException? last = null;
+        for (var i = 0; i < plan.Length; i++)
+        {
+            var target = plan[i];
+            for (var attempt = 0; ; attempt++)
+            {
+                TResponse response;
+                try
+                {
+                    response = await operation.Call(new ProviderCall(CreateContext(target, attempt), target, time), request, cancellationToken).ConfigureAwait(false)
+                        ?? throw BifrostException.Provider(502, "api_error", "empty_response", $"Provider '{target.Provider.Name}' returned no response.");
+                    metrics.RecordAttempt(target.Provider.Name, "success");
+                }
+                catch (Exception ex) when (!IsCallerCancellation(ex, cancellationToken))
+                {
+                    var error = Normalize(ex, target.Provider.Name);
+                    var outcome = await HandleFailureAsync(error, target, attempt, i + 1 < plan.Length ? plan[i + 1] : null, cancellationToken).ConfigureAwait(false);
+                    if (outcome == Outcome.Fail)
+                    {
+                        throw Decorate(error, target, operation.Name);
+                    }
+
+                    last = error;
+                    if (outcome == Outcome.NextTarget)
+                    {
+                        break;
+                    }
+
+                    continue;
+                }
+
+                if (operation.Complete is { } complete)
+                {
+                    try
+                    {
+                        response = complete(request, response, target);
+                    }
+                    catch (BifrostException ex)
+                    {
+                        throw Decorate(ex, target, operation.Name);
+                    }
+                }
+
+                operation.SetExtraFields(response, Extra(operation.ExtraFieldsOf(response), operation.Name, target, time.GetElapsedTime(start)));
+                return response;
+            }
+        }
+
+        throw Decorate(last!, plan[^1], operation.Name);
+    }
+
+    public override async IAsyncEnumerable<TChunk> StreamAsync<TRequest, TResponse, TChunk>(InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var requestType = operation.StreamName ?? operation.Name;
+        var open = operation.CallStream ?? throw new InvalidOperationException($"Operation '{operation.Name}' does not stream.");
+        var decorate = operation.WithChunkExtraFields;
+        var start = time.GetTimestamp();
+        var plan = RequestPlanner.Plan(registry, operation, request, requestType);
+        var (enumerator, target) = await StartAsync(plan, requestType, request, open, cancellationToken).ConfigureAwait(false);
+        if (enumerator is null)
+        {
+            yield break;
+        }
+
+        var index = 0;
+        try
+        {
+            do
+            {
+                var chunk = enumerator.Current;
+                if (decorate is not null)
+                {
+                    var extra = Extra(null, requestType, target, time.GetElapsedTime(start));
+                    extra.ChunkIndex = index++;
+                    chunk = decorate(chunk, extra);
+                }
+
+                yield return chunk;
+            }
+            while (await NextAsync(enumerator, target, requestType, cancellationToken).ConfigureAwait(false));
+        }
+        finally
+        {
+            await enumerator.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Opens a stream and reads its first item, retrying and falling back; after it, no retry ever happens.</summary>
+    private async Task<(IAsyncEnumerator<TChunk>? Enumerator, ResolvedModel Target)> StartAsync<TRequest, TChunk>(
+        ResolvedModel[] plan,
+        string requestType,
+        TRequest request,
+        Func<ProviderCall, TRequest, CancellationToken, IAsyncEnumerable<TChunk>> open,
+        CancellationToken cancellationToken)
+    {
+        BifrostException? last = null;
+        for (var i = 0; i < plan.Length; i++)
+        {
+            var target = plan[i];
+            for (var attempt = 0; ; attempt++)
+            {
+                IAsyncEnumerator<TChunk>? enumerator = null;
+                try
+                {
+                    enumerator = open(new ProviderCall(CreateContext(target, attempt), target, time), request, cancellationToken).GetAsyncEnumerator(cancellationToken);
+                    if (await enumerator.MoveNextAsync().ConfigureAwait(false))
+                    {
+                        metrics.RecordAttempt(target.Provider.Name, "success");
+                        return (enumerator, target);
+                    }
+
+                    await enumerator.DisposeAsync().ConfigureAwait(false);
+                    return (null, target);
+                }
+                catch (Exception ex) when (!IsCallerCancellation(ex, cancellationToken))
+                {
+                    if (enumerator is not null)
+                    {
+                        await enumerator.DisposeAsync().ConfigureAwait(false);
+                    }
+
+                    var error = Normalize(ex, target.Provider.Name);
+                    var outcome = await HandleFailureAsync(error, target, attempt, i + 1 < plan.Length ? plan[i + 1] : null, cancellationToken).ConfigureAwait(false);
+                    if (outcome == Outcome.Fail)
+                    {
+                        throw Decorate(error, target, requestType);
+                    }
+
+                    last = error;
+                    if (outcome == Outcome.NextTarget)
+                    {
+                        break;
+                    }
+                }
+                catch
+                {
+                    if (enumerator is not null)
+                    {
+                        await enumerator.DisposeAsync().ConfigureAwait(false);
+                    }
+
+                    throw;
+                }
+            }
+        }
+
+        throw Decorate(last!, plan[^1], requestType);
+    }
+
+    /// <summary>The next item of a started stream; a failure now is final (it reaches the client as an SSE error event).</summary>
+    private async ValueTask<bool> NextAsync<TChunk>(IAsyncEnumerator<TChunk> enumerator, ResolvedModel target, string requestType, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await enumerator.MoveNextAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!IsCallerCancellation(ex, cancellationToken))
+        {
+            var error = Normalize(ex, target.Provider.Name);
+            Log.StreamFailedAfterStart(logger, target.Provider.Name, ex);
+            throw Decorate(error, target, requestType);
+        }
+    }
+
+    private enum Outcome
+    {
+        Retry,
+        NextTarget,
+        Fail,
+    }
+
+    /// <summary>Decides what follows a failed attempt, and waits the backoff when it is a retry.</summary>
+    private async ValueTask<Outcome> HandleFailureAsync(BifrostException error, ResolvedModel target, int attempt, ResolvedModel? next, CancellationToken cancellationToken)
+    {
+        var provider = target.Provider;
+        if (!error.IsRetryable)
+        {
+            metrics.RecordAttempt(provider.Name, "error");
+            Log.ProviderFailed(logger, provider.Name, error.StatusCode, error.Error.Error.Code, error.Message);
+            return Outcome.Fail;
+        }
+
+        var delay = NextDelay(error, attempt, provider.Options);
+        if (delay is { } wait)
+        {
+            metrics.RecordAttempt(provider.Name, "retry");
+            Log.Retrying(logger, provider.Name, attempt + 1, error.StatusCode, error.Error.Error.Code, (long)wait.TotalMilliseconds);
+            if (wait > TimeSpan.Zero)
+            {
+                await Task.Delay(wait, time, cancellationToken).ConfigureAwait(false);
+            }
+
+            return Outcome.Retry;
+        }
+
+        if (next is { } fallback)
+        {
+            metrics.RecordAttempt(provider.Name, "fallback");
+            Log.FallingBack(logger, provider.Name, error.StatusCode, error.Error.Error.Code, fallback.Provider.Name + "/" + fallback.Model);
+            return Outcome.NextTarget;
+        }
+
+        metrics.RecordAttempt(provider.Name, "error");
+        Log.ProviderFailed(logger, provider.Name, error.StatusCode, error.Error.Error.Code, error.Message);
+        return Outcome.Fail;
+    }
+
+    /// <summary>Exponential backoff with jitter; the provider's Retry-After wins when it is not longer than <see cref="ProviderOptions.RetryMaxDelay"/>.</summary>
+    internal static TimeSpan? NextDelay(BifrostException error, int attempt, ProviderOptions options)
+    {
+        if (attempt >= options.MaxRetries)
+        {
+            return null;
+        }
+
+        if (error.RetryAfter is { } retryAfter)
+        {
+            return retryAfter <= options.RetryMaxDelay ? (retryAfter < TimeSpan.Zero ? TimeSpan.Zero : retryAfter) : null;
+        }
+
+        var exponential = options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, attempt);
+        var capped = Math.Min(exponential, options.RetryMaxDelay.TotalMilliseconds);
+        var jittered = capped * (0.5 + (Random.Shared.NextDouble() * 0.5));
+        return TimeSpan.FromMilliseconds(jittered);
+    }
+
+    internal static BifrostExtraFields Extra(BifrostExtraFields? existing, string requestType, ResolvedModel target, TimeSpan elapsed)
+    {
+        var extra = existing ?? new BifrostExtraFields();
+        extra.RequestType = requestType;
+        extra.Provider = target.Provider.Name;
+        extra.ModelRequested = target.Model;
+        extra.Latency = (long)elapsed.TotalMilliseconds;
+        return extra;
+    }
+
+    internal static ProviderContext CreateContext(ResolvedModel target, int attempt) =>
+        new(target.Provider.Name, target.Provider.Options, target.Model, target.Provider.SelectKey(target.Model, Random.Shared)) { Attempt = attempt };
+
+    internal static bool IsCallerCancellation(Exception ex, CancellationToken cancellationToken) =>
+        ex is OperationCanceledException && cancellationToken.IsCancellationRequested;
+
+    /// <summary>Turns anything an adapter threw into a <see cref="BifrostException"/>: timeouts and connection failures are retryable.</summary>
+    private BifrostException Normalize(Exception ex, string provider)
+    {
+        switch (ex)
+        {
+            case BifrostException bifrost:
+                return bifrost;
+            case OperationCanceledException or TimeoutException:
+                return BifrostException.Provider(504, "api_error", "provider_timeout", $"Provider '{provider}' did not answer in time.");
+            case HttpRequestException or SocketException or IOException:
+                return BifrostException.Provider(502, "api_error", "provider_unreachable", $"Provider '{provider}' could not be reached: {ex.Message}");
+            default:
+                Log.AdapterCrashed(logger, provider, ex);
+                return new BifrostException(
+                    new BifrostError
+                    {
+                        IsBifrostError = true,
+                        StatusCode = 500,
+                        Error = new BifrostErrorDetail { Type = "api_error", Code = "provider_adapter_error", Message = $"Provider '{provider}' failed unexpectedly: {ex.Message}" },
+                    },
+                    ex);
+        }
+    }
+
+    internal static BifrostException Decorate(BifrostException error, ResolvedModel target, string requestType)
+    {
+        var extra = error.Error.ExtraFields ??= new BifrostExtraFields();
+        extra.Provider ??= target.Provider.Name;
+        extra.ModelRequested ??= target.Model;
+        extra.RequestType ??= requestType;
+        return error;
+    }
+}

@@ -166,7 +166,7 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
         }
         else
         {
-            result = await BatchInputValidator.ValidateAsync(input, _files.MaxBatchLines, cancellationToken).ConfigureAwait(false);
+            result = await BatchInputValidator.ValidateAsync(input, _files.MaxBatchLines, operations.BatchUrls, cancellationToken).ConfigureAwait(false);
         }
 
         var errors = result.Errors.Select(e => new BatchError { Code = "invalid_request", Message = e.Message, Line = e.Line > 0 ? e.Line : null }).ToList();

@@ -165,7 +165,7 @@ internal sealed class BatchService(AsyncJobService jobs, IFileStore files, Provi
         }
 
         spool.Position = 0;
-        var result = await Files.BatchInputValidator.ValidateAsync(spool, options.Value.Files.MaxBatchLines, cancellationToken).ConfigureAwait(false);
+        var result = await Files.BatchInputValidator.ValidateAsync(spool, options.Value.Files.MaxBatchLines, operations.BatchUrls, cancellationToken).ConfigureAwait(false);
         if (result.Errors.Count > 0)
         {
             var details = string.Join("; ", result.Errors.Select(e => e.Line > 0 ? $"requests[{e.Line - 1}]: {e.Message}" : e.Message));

@@ -151,7 +151,7 @@ internal static class FileEndpoints
 
             if (purpose == "batch")
             {
-                await ValidateBatchFileAsync(store, saved!, options, cancellationToken).ConfigureAwait(false);
+                await ValidateBatchFileAsync(store, saved!, options, context.RequestServices.GetRequiredService<Operations.OperationRegistry>().BatchUrls, cancellationToken).ConfigureAwait(false);
             }
 
             await BifrostResults.WriteJsonAsync(context, saved!, BifrostJson.Context.StoredFile).ConfigureAwait(false);
@@ -309,10 +309,10 @@ internal static class FileEndpoints
         }
     }
 
-    private static async Task ValidateBatchFileAsync(IFileStore store, StoredFile file, FilesOptions options, CancellationToken cancellationToken)
+    private static async Task ValidateBatchFileAsync(IFileStore store, StoredFile file, FilesOptions options, IReadOnlyList<string> batchUrls, CancellationToken cancellationToken)
     {
         await using var content = await store.OpenReadAsync(file.Id, cancellationToken).ConfigureAwait(false) ?? throw NotFound(file.Id);
-        var result = await BatchInputValidator.ValidateAsync(content, options.MaxBatchLines, cancellationToken).ConfigureAwait(false);
+        var result = await BatchInputValidator.ValidateAsync(content, options.MaxBatchLines, batchUrls, cancellationToken).ConfigureAwait(false);
         if (result.Errors.Count > 0)
         {
             var details = string.Join("; ", result.Errors.Select(e => e.Line > 0 ? $"line {e.Line}: {e.Message}" : e.Message));

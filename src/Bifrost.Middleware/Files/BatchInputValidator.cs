@@ -12,7 +12,6 @@ namespace Bifrost.Middleware.Files;
 /// </summary>
 internal static class BatchInputValidator
 {
-    internal static readonly string[] SupportedUrls = ["/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses"];
     private const int MaxReported = 10;
 
     public sealed record Result(int Lines, IReadOnlyList<(int Line, string Message)> Errors, IReadOnlySet<string> Urls)
@@ -21,7 +20,7 @@ internal static class BatchInputValidator
         public IReadOnlySet<string> Models { get; init; } = new HashSet<string>();
     }
 
-    public static async Task<Result> ValidateAsync(Stream content, int maxLines, CancellationToken cancellationToken)
+    public static async Task<Result> ValidateAsync(Stream content, int maxLines, IReadOnlyList<string> supportedUrls, CancellationToken cancellationToken)
     {
         // Lines are split on the raw bytes (\n, \r\n or \r, as StreamReader.ReadLine splits them when the batch runs), so
         // each line is checked against the gateway's JSON text rule (valid UTF-8, valid UTF-16 escapes) before it is parsed.
@@ -63,7 +62,7 @@ internal static class BatchInputValidator
                     return false;
                 }
 
-                var error = ValidateLine(line, ids, urls, models);
+                var error = ValidateLine(line, ids, urls, models, supportedUrls);
                 if (error is not null && errors.Count < MaxReported)
                 {
                     errors.Add((lineNumber, error));
@@ -143,7 +142,7 @@ internal static class BatchInputValidator
         return true;
     }
 
-    private static string? ValidateLine(ReadOnlySpan<byte> line, HashSet<string> ids, HashSet<string> urls, HashSet<string> models)
+    private static string? ValidateLine(ReadOnlySpan<byte> line, HashSet<string> ids, HashSet<string> urls, HashSet<string> models, IReadOnlyList<string> supportedUrls)
     {
         if (JsonUnicode.Check(line) is { } problem)
         {
@@ -180,9 +179,9 @@ internal static class BatchInputValidator
                 return "'method' must be \"POST\"";
             }
 
-            if (!root.TryGetProperty("url", out var url) || url.ValueKind != JsonValueKind.String || Array.IndexOf(SupportedUrls, url.GetString()) < 0)
+            if (!root.TryGetProperty("url", out var url) || url.ValueKind != JsonValueKind.String || !supportedUrls.Contains(url.GetString()))
             {
-                return $"'url' must be one of: {string.Join(", ", SupportedUrls)}";
+                return $"'url' must be one of: {string.Join(", ", supportedUrls)}";
             }
 
             urls.Add(url.GetString()!);

@@ -45,8 +45,8 @@ internal sealed partial class AnthropicAdapter : IProviderBatchAdapter
         body.Position = 0;
 
         using var message = CreateRequest(context, HttpMethod.Post, "messages/batches", stream: false);
-        message.Content = new StreamContent(body) { Headers = { ContentType = JsonMediaType } };
-        var batch = await ReadAsync(context, message, AnthropicJsonContext.Wire.AnthropicBatch, cancellationToken).ConfigureAwait(false);
+        message.Content = new StreamContent(body) { Headers = { ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json") } };
+        var batch = await _http.SendForJsonAsync(context, message, AnthropicJsonContext.Wire.AnthropicBatch, cancellationToken).ConfigureAwait(false);
         return ToBatchObject(batch);
     }
 
@@ -62,7 +62,7 @@ internal sealed partial class AnthropicAdapter : IProviderBatchAdapter
         ArgumentNullException.ThrowIfNull(context);
         ArgumentException.ThrowIfNullOrEmpty(batchId);
         using var message = CreateRequest(context, HttpMethod.Post, "messages/batches/" + Uri.EscapeDataString(batchId) + "/cancel", stream: false);
-        return ToBatchObject(await ReadAsync(context, message, AnthropicJsonContext.Wire.AnthropicBatch, cancellationToken).ConfigureAwait(false));
+        return ToBatchObject(await _http.SendForJsonAsync(context, message, AnthropicJsonContext.Wire.AnthropicBatch, cancellationToken).ConfigureAwait(false));
     }
 
     /// <summary>Opens <c>{batchId}:output</c> or <c>{batchId}:errors</c>: the batch's results, translated to OpenAI batch output lines.</summary>
@@ -90,15 +90,11 @@ internal sealed partial class AnthropicAdapter : IProviderBatchAdapter
         var temp = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
         try
         {
-            using var message = CreateRequest(context, HttpMethod.Get, resultsUri, stream: false);
+            using var message = _http.CreateRequest(context, HttpMethod.Get, resultsUri, stream: false);
             message.Headers.Accept.Clear();
             message.Headers.Accept.ParseAdd("application/x-jsonl");
             message.Headers.Accept.ParseAdd("application/json");
-            using var response = await SendAsync(context, message, cancellationToken).ConfigureAwait(false);
-            if (!response.IsSuccessStatusCode)
-            {
-                throw await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
-            }
+            using var response = await _http.SendSuccessAsync(context, message, cancellationToken).ConfigureAwait(false);
 
             await using var results = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
             await TranslateResultsAsync(context, batchId, results, temp, errors, cancellationToken).ConfigureAwait(false);

@@ -1,7 +1,7 @@
 using System.Buffers.Text;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Bifrost.Middleware.Batches;
 using Bifrost.Middleware.Serialization;
 using Microsoft.Extensions.Logging;
 
@@ -210,33 +210,20 @@ internal sealed partial class AnthropicAdapter : IProviderBatchAdapter
         await output.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>One OpenAI batch output line for one Anthropic result.</summary>
+    /// <summary>One batch output line (<see cref="BatchLineWriter"/>) for one Anthropic result.</summary>
     private static byte[] OutputLine(string batchId, string customId, AnthropicBatchResult outcome, long created)
     {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(1024);
-        using (var writer = new Utf8JsonWriter(buffer, BifrostJson.WriterOptions))
+        switch (outcome.Type)
         {
-            writer.WriteStartObject();
-            writer.WriteString("id", LineId(batchId, customId));
-            writer.WriteString("custom_id", customId);
-            switch (outcome.Type)
-            {
-                case "succeeded":
-                    writer.WriteStartObject("response");
-                    writer.WriteNumber("status_code", 200);
-                    writer.WriteString("request_id", outcome.Message!.Id);
-                    writer.WritePropertyName("body");
-                    JsonSerializer.Serialize(writer, AnthropicResponseTranslator.ToChat(outcome.Message, created), BifrostJson.Context.ChatCompletionResponse);
-                    writer.WriteEndObject();
-                    writer.WriteNull("error");
-                    break;
-                case "errored":
-                    var detail = outcome.Error?.Error ?? outcome.Error;
-                    var status = AnthropicResponseTranslator.StatusOf(detail?.Type);
-                    writer.WriteStartObject("response");
-                    writer.WriteNumber("status_code", status);
-                    writer.WriteNull("request_id");
-                    writer.WriteStartObject("body");
+            case "succeeded":
+                var chat = AnthropicResponseTranslator.ToChat(outcome.Message!, created);
+                return BatchLineWriter.ResponseLine(batchId, customId, 200, outcome.Message!.Id, writer => JsonSerializer.Serialize(writer, chat, BifrostJson.Context.ChatCompletionResponse));
+            case "errored":
+                var detail = outcome.Error?.Error ?? outcome.Error;
+                var status = AnthropicResponseTranslator.StatusOf(detail?.Type);
+                return BatchLineWriter.ResponseLine(batchId, customId, status, null, writer =>
+                {
+                    writer.WriteStartObject();
                     writer.WriteStartObject("error");
                     writer.WriteString("message", detail?.Message ?? "The request failed.");
                     writer.WriteString("type", detail?.Type ?? BifrostException.DefaultType(status));
@@ -244,25 +231,12 @@ internal sealed partial class AnthropicAdapter : IProviderBatchAdapter
                     writer.WriteNull("code");
                     writer.WriteEndObject();
                     writer.WriteEndObject();
-                    writer.WriteEndObject();
-                    writer.WriteNull("error");
-                    break;
-                default:
-                    var (code, text) = outcome.Type == "expired"
-                        ? ("batch_expired", "The batch's processing window ended before this request ran.")
-                        : ("batch_cancelled", "The batch was cancelled before this request ran.");
-                    writer.WriteNull("response");
-                    writer.WriteStartObject("error");
-                    writer.WriteString("code", code);
-                    writer.WriteString("message", text);
-                    writer.WriteEndObject();
-                    break;
-            }
-
-            writer.WriteEndObject();
+                });
+            case "expired":
+                return BatchLineWriter.ErrorLine(batchId, customId, "batch_expired", "The batch's processing window ended before this request ran.");
+            default:
+                return BatchLineWriter.CancelledLine(batchId, customId);
         }
-
-        return buffer.WrittenSpan.ToArray();
     }
 
     private BatchObject ToBatchObject(AnthropicBatch batch)
@@ -366,13 +340,5 @@ internal sealed partial class AnthropicAdapter : IProviderBatchAdapter
         }
 
         return true;
-    }
-
-    /// <summary>Stable per line, as the gateway's own batch runner makes them.</summary>
-    private static string LineId(string batchId, string customId)
-    {
-        Span<byte> hash = stackalloc byte[32];
-        SHA256.HashData(Encoding.UTF8.GetBytes(batchId + "\n" + customId), hash);
-        return "batch_req_" + Convert.ToHexStringLower(hash[..12]);
     }
 }

@@ -13,54 +13,36 @@ namespace Bifrost.Middleware.Batches;
 internal static class BatchLineWriter
 {
     /// <summary><c>{"id","custom_id","response":{"status_code","request_id","body"},"error":null}</c>; <paramref name="writeBody"/> writes the body value.</summary>
-    public static byte[] ResponseLine(string batchId, string customId, int statusCode, string? requestId, Action<Utf8JsonWriter> writeBody)
-    {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(1024);
-        using (var writer = new Utf8JsonWriter(buffer, BifrostJson.WriterOptions))
+    public static byte[] ResponseLine(string batchId, string customId, int statusCode, string? requestId, Action<Utf8JsonWriter> writeBody) =>
+        Line(batchId, customId, 1024, (statusCode, requestId, writeBody), static (writer, line) =>
         {
-            writer.WriteStartObject();
-            writer.WriteString("id", LineId(batchId, customId));
-            writer.WriteString("custom_id", customId);
             writer.WriteStartObject("response");
-            writer.WriteNumber("status_code", statusCode);
-            if (requestId is null)
+            writer.WriteNumber("status_code", line.statusCode);
+            if (line.requestId is null)
             {
                 writer.WriteNull("request_id");
             }
             else
             {
-                writer.WriteString("request_id", requestId);
+                writer.WriteString("request_id", line.requestId);
             }
 
             writer.WritePropertyName("body");
-            writeBody(writer);
+            line.writeBody(writer);
             writer.WriteEndObject();
             writer.WriteNull("error");
-            writer.WriteEndObject();
-        }
-
-        return buffer.WrittenSpan.ToArray();
-    }
+        });
 
     /// <summary><c>{"id","custom_id","response":null,"error":{"code","message"}}</c>.</summary>
-    public static byte[] ErrorLine(string batchId, string customId, string code, string message)
-    {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
-        using (var writer = new Utf8JsonWriter(buffer, BifrostJson.WriterOptions))
+    public static byte[] ErrorLine(string batchId, string customId, string code, string message) =>
+        Line(batchId, customId, 256, (code, message), static (writer, line) =>
         {
-            writer.WriteStartObject();
-            writer.WriteString("id", LineId(batchId, customId));
-            writer.WriteString("custom_id", customId);
             writer.WriteNull("response");
             writer.WriteStartObject("error");
-            writer.WriteString("code", code);
-            writer.WriteString("message", message);
+            writer.WriteString("code", line.code);
+            writer.WriteString("message", line.message);
             writer.WriteEndObject();
-            writer.WriteEndObject();
-        }
-
-        return buffer.WrittenSpan.ToArray();
-    }
+        });
 
     /// <summary>A line that was not run because its batch was cancelled (<c>batch_cancelled</c>).</summary>
     public static byte[] CancelledLine(string batchId, string customId) =>
@@ -72,5 +54,21 @@ internal static class BatchLineWriter
         Span<byte> hash = stackalloc byte[32];
         SHA256.HashData(Encoding.UTF8.GetBytes(batchId + "\n" + customId), hash);
         return "batch_req_" + Convert.ToHexStringLower(hash[..12]);
+    }
+
+    /// <summary>One line: <c>{"id","custom_id", ...}</c> with the rest written by <paramref name="writeRest"/>.</summary>
+    private static byte[] Line<TState>(string batchId, string customId, int capacity, TState state, Action<Utf8JsonWriter, TState> writeRest)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(capacity);
+        using (var writer = new Utf8JsonWriter(buffer, BifrostJson.WriterOptions))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("id", LineId(batchId, customId));
+            writer.WriteString("custom_id", customId);
+            writeRest(writer, state);
+            writer.WriteEndObject();
+        }
+
+        return buffer.WrittenSpan.ToArray();
     }
 }

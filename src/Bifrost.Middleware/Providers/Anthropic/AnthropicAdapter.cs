@@ -70,7 +70,7 @@ internal sealed partial class AnthropicAdapter(IHttpClientFactory httpClientFact
             translator.Translate(evt, chunks);
             foreach (var chunk in chunks)
             {
-                deadline.Started();
+                deadline.Disarm();
                 yield return chunk;
             }
 

@@ -209,11 +209,11 @@ internal sealed class UpstreamClient : IDisposable
 
     /// <summary>
     /// The first-chunk timeout of a stream: the attempt's timeout lasts until the stream's first chunk, since a server may send
-    /// its headers at once and then stall. Read the stream with its <see cref="FirstChunkDeadline.Token"/> and call
-    /// <see cref="FirstChunkDeadline.Started"/> on each chunk; once one has arrived, the stream may take as long as it takes.
+    /// its headers at once and then stall. Read the stream with its <see cref="AttemptDeadline.Token"/> and call
+    /// <see cref="AttemptDeadline.Disarm"/> on each chunk; once one has arrived, the stream may take as long as it takes.
     /// </summary>
-    public FirstChunkDeadline UntilFirstChunk(ProviderContext context, CancellationToken cancellationToken) =>
-        new(context.Options.Timeout, _time, cancellationToken);
+    public AttemptDeadline UntilFirstChunk(ProviderContext context, CancellationToken cancellationToken) =>
+        new(context, _time, cancellationToken);
 
     /// <summary>Releases the invoker (the handler itself belongs to the factory).</summary>
     public void Dispose() => _invoker?.Dispose();
@@ -236,38 +236,5 @@ internal sealed class UpstreamClient : IDisposable
         }
 
         return _invoker = _client = _factory.CreateClient(_name);
-    }
-}
-
-/// <summary>A stream's first-chunk timeout (<see cref="UpstreamClient.UntilFirstChunk"/>).</summary>
-internal sealed class FirstChunkDeadline : IDisposable
-{
-    private readonly CancellationTokenSource _untilFirstChunk;
-    private readonly CancellationTokenSource _linked;
-    private bool _started;
-
-    public FirstChunkDeadline(TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
-    {
-        _untilFirstChunk = new CancellationTokenSource(timeout, time);
-        _linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _untilFirstChunk.Token);
-    }
-
-    /// <summary>Cancelled by the caller, or when no chunk has arrived within the timeout.</summary>
-    public CancellationToken Token => _linked.Token;
-
-    /// <summary>A chunk arrived: the timeout no longer applies.</summary>
-    public void Started()
-    {
-        if (!_started)
-        {
-            _started = true;
-            _untilFirstChunk.CancelAfter(Timeout.InfiniteTimeSpan);
-        }
-    }
-
-    public void Dispose()
-    {
-        _linked.Dispose();
-        _untilFirstChunk.Dispose();
     }
 }

@@ -51,7 +51,7 @@ internal sealed partial class OpenAICompatibleAdapter
             }
 
             var type = data.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : item.Data.Type;
-            deadline.Started();
+            deadline.Disarm();
             yield return new ResponsesStreamEvent(type, data);
         }
     }
@@ -126,7 +126,7 @@ internal sealed partial class OpenAICompatibleAdapter
 
             if (item.Data.Chunk is { } chunk)
             {
-                deadline.Started();
+                deadline.Disarm();
                 yield return chunk;
             }
         }

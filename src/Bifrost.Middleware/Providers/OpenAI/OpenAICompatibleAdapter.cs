@@ -74,7 +74,7 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
 
             if (evt.Chunk is not null)
             {
-                deadline.Started();
+                deadline.Disarm();
                 yield return evt.Chunk;
             }
         }

@@ -149,20 +149,17 @@ internal sealed partial class AnthropicAdapter(IHttpClientFactory httpClientFact
 
     private static int MaxTokens(ProviderContext context) => context.Options.DefaultMaxTokens ?? AnthropicRequestTranslator.DefaultMaxTokens;
 
-    private async Task<TResponse> PostAsync<TResponse>(ProviderContext context, string path, AnthropicRequest body, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken)
+    private Task<TResponse> PostAsync<TResponse>(ProviderContext context, string path, AnthropicRequest body, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken)
         where TResponse : class
     {
-        using var message = CreateRequest(context, HttpMethod.Post, path, stream: false);
+        var message = CreateRequest(context, HttpMethod.Post, path, stream: false);
         message.Content = UpstreamClient.Json(body, AnthropicJsonContext.Wire.AnthropicRequest);
-        return await _http.SendForJsonAsync(context, message, responseType, cancellationToken).ConfigureAwait(false);
+        return _http.SendForJsonAsync(context, message, responseType, cancellationToken);
     }
 
-    private async Task<TResponse> GetAsync<TResponse>(ProviderContext context, string path, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken)
-        where TResponse : class
-    {
-        using var message = CreateRequest(context, HttpMethod.Get, path, stream: false);
-        return await _http.SendForJsonAsync(context, message, responseType, cancellationToken).ConfigureAwait(false);
-    }
+    private Task<TResponse> GetAsync<TResponse>(ProviderContext context, string path, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken)
+        where TResponse : class =>
+        _http.SendForJsonAsync(context, CreateRequest(context, HttpMethod.Get, path, stream: false), responseType, cancellationToken);
 
     /// <summary><c>{BaseUrl}/v1/{path}</c>; a BaseUrl that already ends in <c>/v1</c> is used as is.</summary>
     internal static Uri Endpoint(ProviderContext context, string path)

@@ -13,7 +13,7 @@ namespace Bifrost.Middleware.Providers.Http;
 /// <summary>How an upstream takes its key: the header used when <see cref="ProviderOptions.AuthHeader"/> is left at <c>Authorization</c>, and headers it needs unless the provider's options set them.</summary>
 /// <param name="KeyHeader">Null: <c>Authorization: Bearer {key}</c>; otherwise the header carrying the bare key (e.g. <c>x-api-key</c>).</param>
 /// <param name="DefaultHeaders">Headers sent unless <see cref="ProviderOptions.Headers"/> names them (e.g. an API version).</param>
-internal sealed record UpstreamAuth(string? KeyHeader, IReadOnlyList<KeyValuePair<string, string>> DefaultHeaders)
+internal sealed record UpstreamAuth(string? KeyHeader, KeyValuePair<string, string>[] DefaultHeaders)
 {
     /// <summary><c>Authorization: Bearer {key}</c> (OpenAI and most servers speaking its API).</summary>
     public static readonly UpstreamAuth Bearer = new(null, []);
@@ -174,27 +174,26 @@ internal sealed class UpstreamClient : IDisposable
         }
     }
 
-    /// <summary>Sends and reads a JSON answer (502 <c>invalid_provider_response</c> when it is empty or not JSON).</summary>
+    /// <summary>
+    /// Sends <paramref name="message"/> (and disposes it) and reads the JSON answer: an error answer is thrown, an empty or
+    /// invalid body is a 502 <c>invalid_provider_response</c>.
+    /// </summary>
     public async Task<T> SendForJsonAsync<T>(ProviderContext context, HttpRequestMessage message, JsonTypeInfo<T> type, CancellationToken cancellationToken)
         where T : class
     {
-        using var response = await SendSuccessAsync(context, message, cancellationToken).ConfigureAwait(false);
-        return await ReadJsonAsync(context, response, type, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>Reads a successful answer's JSON body (502 <c>invalid_provider_response</c> when it is empty or not JSON).</summary>
-    public static async Task<T> ReadJsonAsync<T>(ProviderContext context, HttpResponseMessage response, JsonTypeInfo<T> type, CancellationToken cancellationToken)
-        where T : class
-    {
-        try
+        using (message)
         {
-            await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            return await BufferedJson.DeserializeAsync(body, response.Content.Headers.ContentLength, type, cancellationToken).ConfigureAwait(false)
-                ?? throw UpstreamHttp.InvalidResponse(context, "an empty body");
-        }
-        catch (JsonException ex)
-        {
-            throw UpstreamHttp.InvalidResponse(context, $"invalid JSON ({ex.Message})");
+            using var response = await SendSuccessAsync(context, message, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+                return await BufferedJson.DeserializeAsync(body, response.Content.Headers.ContentLength, type, cancellationToken).ConfigureAwait(false)
+                    ?? throw UpstreamHttp.InvalidResponse(context, "an empty body");
+            }
+            catch (JsonException ex)
+            {
+                throw UpstreamHttp.InvalidResponse(context, $"invalid JSON ({ex.Message})");
+            }
         }
     }
 

@@ -67,11 +67,13 @@ internal sealed partial class OpenAICompatibleAdapter
         return counted.InputTokens;
     }
 
-    private async Task<TResponse> PostAsync<TRequest, TResponse>(ProviderContext context, string path, TRequest request, JsonTypeInfo<TRequest> requestType, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken)
+    /// <summary>POSTs a JSON request and reads the JSON answer.</summary>
+    private Task<TResponse> PostAsync<TRequest, TResponse>(ProviderContext context, string path, TRequest request, JsonTypeInfo<TRequest> requestType, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken)
         where TResponse : class
     {
-        using var response = await SendAsync(context, path, request, requestType, stream: false, cancellationToken).ConfigureAwait(false);
-        return await UpstreamClient.ReadJsonAsync(context, response, responseType, cancellationToken).ConfigureAwait(false);
+        var message = CreateRequest(context, HttpMethod.Post, path, stream: false);
+        message.Content = UpstreamClient.Json(request, requestType);
+        return _http.SendForJsonAsync(context, message, responseType, cancellationToken);
     }
 
     /// <summary>POSTs a JSON request and returns the successful answer (an error answer is thrown).</summary>

@@ -21,12 +21,8 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
     /// <summary>Registers the adapter's named client (<see cref="UpstreamClient.Register"/>).</summary>
     internal static void AddHttpClient(IServiceCollection services) => UpstreamClient.Register(services, HttpClientName);
 
-    public async Task<ChatCompletionResponse> ChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, CancellationToken cancellationToken)
-    {
-        using var message = CreateRequest(context, HttpMethod.Post, "chat/completions", stream: false);
-        message.Content = UpstreamClient.Json(request, BifrostJson.Context.ChatCompletionRequest);
-        return await _http.SendForJsonAsync(context, message, BifrostJson.Context.ChatCompletionResponse, cancellationToken).ConfigureAwait(false);
-    }
+    public Task<ChatCompletionResponse> ChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, CancellationToken cancellationToken) =>
+        PostAsync(context, "chat/completions", request, BifrostJson.Context.ChatCompletionRequest, BifrostJson.Context.ChatCompletionResponse, cancellationToken);
 
     public async IAsyncEnumerable<ChatCompletionChunk> StreamChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -87,8 +83,7 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
             return [.. context.Options.Models.Select(m => new ModelInfo { Id = m, OwnedBy = context.ProviderName })];
         }
 
-        using var message = CreateRequest(context, HttpMethod.Get, "models", stream: false);
-        var list = await _http.SendForJsonAsync(context, message, BifrostJson.Context.ModelList, cancellationToken).ConfigureAwait(false);
+        var list = await _http.SendForJsonAsync(context, CreateRequest(context, HttpMethod.Get, "models", stream: false), BifrostJson.Context.ModelList, cancellationToken).ConfigureAwait(false);
         return list.Data is { } data ? [.. data] : [];
     }
 

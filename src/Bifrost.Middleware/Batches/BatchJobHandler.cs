@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Bifrost.Middleware.Files;
@@ -9,6 +8,7 @@ using Bifrost.Middleware.Operations;
 using Bifrost.Middleware.Serialization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using static Bifrost.Middleware.Batches.BatchLineWriter;
 
 namespace Bifrost.Middleware.Batches;
 
@@ -286,7 +286,7 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
     }
 
     private static byte[] StoppedLine(string batchId, string customId, bool cancelled) => cancelled
-        ? ErrorLine(batchId, customId, "batch_cancelled", "The batch was cancelled before this request ran.")
+        ? CancelledLine(batchId, customId)
         : ErrorLine(batchId, customId, "batch_expired", "The batch's completion window ended before this request ran.");
 
     private static async Task WriteAsync(IAppendableFile file, SemaphoreSlim writeLock, byte[] line, CancellationToken cancellationToken)
@@ -441,64 +441,6 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
         {
             return null;
         }
-    }
-
-    /// <summary><c>{"id","custom_id","response":{"status_code","request_id","body"},"error":null}</c>.</summary>
-    private static byte[] ResponseLine(string batchId, string customId, int statusCode, string? requestId, Action<Utf8JsonWriter> writeBody)
-    {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(1024);
-        using (var writer = new Utf8JsonWriter(buffer, BifrostJson.WriterOptions))
-        {
-            writer.WriteStartObject();
-            writer.WriteString("id", LineId(batchId, customId));
-            writer.WriteString("custom_id", customId);
-            writer.WriteStartObject("response");
-            writer.WriteNumber("status_code", statusCode);
-            if (requestId is null)
-            {
-                writer.WriteNull("request_id");
-            }
-            else
-            {
-                writer.WriteString("request_id", requestId);
-            }
-
-            writer.WritePropertyName("body");
-            writeBody(writer);
-            writer.WriteEndObject();
-            writer.WriteNull("error");
-            writer.WriteEndObject();
-        }
-
-        return buffer.WrittenSpan.ToArray();
-    }
-
-    /// <summary><c>{"id","custom_id","response":null,"error":{"code","message"}}</c>.</summary>
-    private static byte[] ErrorLine(string batchId, string customId, string code, string message)
-    {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
-        using (var writer = new Utf8JsonWriter(buffer, BifrostJson.WriterOptions))
-        {
-            writer.WriteStartObject();
-            writer.WriteString("id", LineId(batchId, customId));
-            writer.WriteString("custom_id", customId);
-            writer.WriteNull("response");
-            writer.WriteStartObject("error");
-            writer.WriteString("code", code);
-            writer.WriteString("message", message);
-            writer.WriteEndObject();
-            writer.WriteEndObject();
-        }
-
-        return buffer.WrittenSpan.ToArray();
-    }
-
-    /// <summary>Stable per line, so a re-run writes the same id.</summary>
-    private static string LineId(string batchId, string customId)
-    {
-        Span<byte> hash = stackalloc byte[32];
-        SHA256.HashData(Encoding.UTF8.GetBytes(batchId + "\n" + customId), hash);
-        return "batch_req_" + Convert.ToHexStringLower(hash[..12]);
     }
 
     private static JobRunResult Finish(BatchObject batch, bool cancelled) => new(new JobOutcome(200, Serialize(batch)), cancelled);

@@ -44,29 +44,14 @@ internal sealed class BifrostOptionsValidator(ProviderRegistrations registration
                 }
             }
 
-            var kind = ProviderKinds.Resolve(providerName, provider, registrations);
-            if (kind is null)
+            var type = registrations.Resolve(providerName, provider);
+            if (type is null)
             {
-                builder.AddError($"{prefix}:Type '{provider.Type}' is unknown. Use '{ProviderKinds.OpenAI}', '{ProviderKinds.Anthropic}' or '{ProviderKinds.Local}', or register an adapter named '{providerName}' with AddProvider.");
+                builder.AddError($"{prefix}:Type '{provider.Type}' is unknown. Known types: {string.Join(", ", registrations.TypeNames)}; register another with AddProviderType, or an adapter named '{providerName}' with AddProvider.");
             }
-            else if (kind == ProviderKinds.Anthropic)
+            else
             {
-                if (!string.IsNullOrWhiteSpace(provider.BaseUrl)
-                    && (!Uri.TryCreate(provider.BaseUrl, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)))
-                {
-                    builder.AddError($"{prefix}:BaseUrl '{provider.BaseUrl}' must be an absolute http(s) URL.");
-                }
-            }
-            else if (kind == ProviderKinds.OpenAI)
-            {
-                if (string.IsNullOrWhiteSpace(provider.BaseUrl))
-                {
-                    builder.AddError($"{prefix}:BaseUrl is required for an OpenAI-compatible provider (e.g. https://api.openai.com/v1).");
-                }
-                else if (!Uri.TryCreate(provider.BaseUrl, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
-                {
-                    builder.AddError($"{prefix}:BaseUrl '{provider.BaseUrl}' must be an absolute http(s) URL.");
-                }
+                type.Validate(prefix, provider, builder);
             }
 
             if (string.IsNullOrWhiteSpace(provider.AuthHeader))

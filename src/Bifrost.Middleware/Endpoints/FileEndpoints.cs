@@ -297,7 +297,7 @@ internal static class FileEndpoints
                 total += read;
                 if (total > maxBytes)
                 {
-                    throw FileSystemFileStore.TooLarge(maxBytes);
+                    throw FileErrors.TooLarge(maxBytes);
                 }
 
                 await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);

@@ -1,9 +1,6 @@
 using System.Collections.Frozen;
 using Bifrost.Middleware.Diagnostics;
 using Bifrost.Middleware.Hosting;
-using Bifrost.Middleware.Providers.Anthropic;
-using Bifrost.Middleware.Providers.Local;
-using Bifrost.Middleware.Providers.OpenAI;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -104,15 +101,9 @@ internal sealed class ProviderRegistry
 
     private static ProviderRuntime Create(string name, ProviderOptions options, ProviderRegistrations registrations, IServiceProvider services, ILogger logger)
     {
-        var kind = ProviderKinds.Resolve(name, options, registrations);
-        IProviderAdapter adapter = kind switch
-        {
-            ProviderKinds.Custom => registrations.Find(name)!.Factory(services),
-            ProviderKinds.Local => services.GetRequiredService<LocalProviderAdapter>(),
-            ProviderKinds.OpenAI => services.GetRequiredService<OpenAICompatibleAdapter>(),
-            ProviderKinds.Anthropic => services.GetRequiredService<AnthropicAdapter>(),
-            _ => throw new InvalidOperationException($"Provider '{name}' has an unknown type '{options.Type}'."),
-        };
+        var type = registrations.Resolve(name, options)
+            ?? throw new InvalidOperationException($"Provider '{name}' has an unknown type '{options.Type}'. Known types: {string.Join(", ", registrations.TypeNames)}.");
+        var adapter = type.CreateAdapter(services, name);
 
         var keys = new List<ProviderKey>();
         foreach (var key in options.Keys)

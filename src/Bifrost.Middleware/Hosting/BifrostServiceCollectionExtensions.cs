@@ -8,7 +8,9 @@ using Bifrost.Middleware.Hosting;
 using Bifrost.Middleware.Jobs;
 using Bifrost.Middleware.Operations;
 using Bifrost.Middleware.Plugins;
+using Bifrost.Middleware.Providers;
 using Bifrost.Middleware.Providers.Anthropic;
+using Bifrost.Middleware.Providers.ChatClient;
 using Bifrost.Middleware.Providers.Local;
 using Bifrost.Middleware.Providers.OpenAI;
 using Microsoft.Extensions.Configuration;
@@ -85,6 +87,13 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddSingleton<LocalProviderAdapter>();
         services.TryAddSingleton<OpenAICompatibleAdapter>();
         services.TryAddSingleton<AnthropicAdapter>();
+
+        // Provider types by name (as YARP's named policies): Providers:<name>:Type picks one; AddProviderType adds more.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, OpenAIProviderType>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, OpenAICompatibleProviderType>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, AnthropicProviderType>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, LocalProviderType>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, ChatClientProviderType>());
         services.TryAddSingleton<BifrostMarkerService>();
 
         // Jobs: async inference now, batches later. The store is the truth; the doorbell only wakes workers.
@@ -114,14 +123,15 @@ public static class BifrostServiceCollectionExtensions
         });
         services.AddHostedService(static sp => sp.GetRequiredService<JobProcessor>());
         OpenAICompatibleAdapter.AddHttpClient(services);
+        AnthropicAdapter.AddHttpClient(services);
 
         return new BifrostBuilder(services);
     }
 
     /// <summary>
-    /// Registers a provider adapter type under a provider name, so models <c>name/...</c> are routed to it.
-    /// The adapter is created once (a singleton) with constructor injection. Options for the provider
-    /// (keys, models, retries) may still come from configuration under <c>Providers:name</c>.
+    /// Registers a provider adapter type under a provider name, so models <c>name/...</c> are routed to it whatever the
+    /// provider's configured <c>Type</c>. The adapter is created once (a singleton) with constructor injection. Options for
+    /// the provider (keys, models, retries) may still come from configuration under <c>Providers:name</c>.
     /// </summary>
     /// <typeparam name="TAdapter">The adapter type.</typeparam>
     /// <param name="builder">The builder.</param>
@@ -133,7 +143,7 @@ public static class BifrostServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(builder);
         ValidateProviderName(name);
         builder.Services.TryAddSingleton<TAdapter>();
-        builder.Services.AddSingleton(new ProviderRegistration(name, static sp => sp.GetRequiredService<TAdapter>()));
+        builder.Services.AddSingleton(new ProviderRegistration(name, AdapterType<TAdapter>(typeof(TAdapter).Name)));
         return builder;
     }
 
@@ -147,9 +157,33 @@ public static class BifrostServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(factory);
         ValidateProviderName(name);
-        builder.Services.AddSingleton(new ProviderRegistration(name, factory));
+        builder.Services.AddSingleton(new ProviderRegistration(name, new ProviderType(name, (services, _) => factory(services))));
         return builder;
     }
+
+    /// <summary>
+    /// Registers a provider type: every provider whose configuration says <c>"Type": "typeName"</c> (or, without a
+    /// <c>Type</c>, is named <paramref name="typeName"/>) is served by <typeparamref name="TAdapter"/>, created once (a
+    /// singleton) with constructor injection and called with each provider's <see cref="ProviderContext"/>. A type named
+    /// like a built-in one (<c>openai</c>, <c>anthropic</c>, <c>local</c>, <c>chatclient</c>) replaces it.
+    /// </summary>
+    /// <typeparam name="TAdapter">The adapter type.</typeparam>
+    /// <param name="builder">The builder.</param>
+    /// <param name="typeName">The type name configuration uses in <c>Providers:&lt;name&gt;:Type</c> (compared ignoring case).</param>
+    /// <returns>The builder.</returns>
+    public static IBifrostBuilder AddProviderType<TAdapter>(this IBifrostBuilder builder, string typeName)
+        where TAdapter : class, IProviderAdapter
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(typeName);
+        builder.Services.TryAddSingleton<TAdapter>();
+        builder.Services.AddSingleton<IProviderType>(AdapterType<TAdapter>(typeName.Trim()));
+        return builder;
+    }
+
+    private static ProviderType AdapterType<TAdapter>(string typeName)
+        where TAdapter : class, IProviderAdapter =>
+        new(typeName, static (services, _) => services.GetRequiredService<TAdapter>());
 
     /// <summary>Adds a plugin (a singleton created with constructor injection). Plugins run in registration order.</summary>
     /// <typeparam name="TPlugin">The plugin type.</typeparam>

@@ -1,64 +1,60 @@
+using Bifrost.Middleware.Providers;
+
 namespace Bifrost.Middleware.Hosting;
 
-/// <summary>A provider adapter registered in code (<c>AddProvider</c>), by provider name.</summary>
-internal sealed class ProviderRegistration(string name, Func<IServiceProvider, IProviderAdapter> factory)
+/// <summary>A provider registered in code by name (<c>AddProvider</c>): its own type, whatever its configuration says.</summary>
+internal sealed class ProviderRegistration(string name, IProviderType type)
 {
     public string Name { get; } = name;
 
-    public Func<IServiceProvider, IProviderAdapter> Factory { get; } = factory;
+    public IProviderType Type { get; } = type;
 }
 
-internal sealed class ProviderRegistrations(IEnumerable<ProviderRegistration> registrations)
+/// <summary>
+/// The provider types by name (built-in and <c>AddProviderType</c>; for one name the last registered wins) and the providers
+/// registered by name (<c>AddProvider</c>; likewise). Which type serves a configured provider: its registration by name, else
+/// its <c>Type</c>, else the type named like the provider, else <c>openai</c>.
+/// </summary>
+internal sealed class ProviderRegistrations(IEnumerable<IProviderType> types, IEnumerable<ProviderRegistration> registrations)
 {
-    private readonly Dictionary<string, ProviderRegistration> _byName = Build(registrations);
+    /// <summary>The type of a provider configured without <c>Type</c> and not named like a type.</summary>
+    public const string DefaultType = "openai";
 
+    private readonly Dictionary<string, IProviderType> _types = LastByName(types, static t => t.Name);
+    private readonly Dictionary<string, ProviderRegistration> _byName = LastByName(registrations, static r => r.Name);
+
+    /// <summary>The providers registered by name.</summary>
     public IEnumerable<string> Names => _byName.Keys;
+
+    /// <summary>The known type names, sorted.</summary>
+    public IEnumerable<string> TypeNames => _types.Keys.Order(StringComparer.OrdinalIgnoreCase);
 
     public bool Contains(string name) => _byName.ContainsKey(name);
 
-    public ProviderRegistration? Find(string name) => _byName.GetValueOrDefault(name);
-
-    private static Dictionary<string, ProviderRegistration> Build(IEnumerable<ProviderRegistration> registrations)
+    /// <summary>The type serving provider <paramref name="name"/>, or null when its configured <c>Type</c> is unknown.</summary>
+    public IProviderType? Resolve(string name, ProviderOptions options)
     {
-        var byName = new Dictionary<string, ProviderRegistration>(StringComparer.OrdinalIgnoreCase);
-        foreach (var registration in registrations)
+        if (_byName.TryGetValue(name, out var registration))
         {
-            byName[registration.Name] = registration; // the last registration of a name wins
+            return registration.Type;
+        }
+
+        if (!string.IsNullOrWhiteSpace(options.Type))
+        {
+            return _types.GetValueOrDefault(options.Type.Trim());
+        }
+
+        return _types.GetValueOrDefault(name) ?? _types.GetValueOrDefault(DefaultType);
+    }
+
+    private static Dictionary<string, T> LastByName<T>(IEnumerable<T> items, Func<T, string> name)
+    {
+        var byName = new Dictionary<string, T>(StringComparer.OrdinalIgnoreCase);
+        foreach (var item in items)
+        {
+            byName[name(item)] = item; // the last registration of a name wins
         }
 
         return byName;
-    }
-}
-
-internal static class ProviderKinds
-{
-    public const string OpenAI = "openai";
-    public const string Local = "local";
-    public const string Anthropic = "anthropic";
-    public const string Custom = "custom";
-
-    /// <summary>Which adapter serves a configured provider: a registered one, or a built-in by Type (or by name when Type is empty).</summary>
-    public static string? Resolve(string name, ProviderOptions options, ProviderRegistrations registrations)
-    {
-        if (registrations.Contains(name))
-        {
-            return Custom;
-        }
-
-        var type = string.IsNullOrWhiteSpace(options.Type)
-            ? (string.Equals(name, Local, StringComparison.OrdinalIgnoreCase) ? Local : string.Equals(name, Anthropic, StringComparison.OrdinalIgnoreCase) ? Anthropic : OpenAI)
-            : options.Type.Trim();
-
-        if (string.Equals(type, OpenAI, StringComparison.OrdinalIgnoreCase) || string.Equals(type, "openai-compatible", StringComparison.OrdinalIgnoreCase))
-        {
-            return OpenAI;
-        }
-
-        if (string.Equals(type, Anthropic, StringComparison.OrdinalIgnoreCase))
-        {
-            return Anthropic;
-        }
-
-        return string.Equals(type, Local, StringComparison.OrdinalIgnoreCase) ? Local : null;
     }
 }

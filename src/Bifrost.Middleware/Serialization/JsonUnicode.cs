@@ -396,52 +396,17 @@ internal static class JsonUnicode
 /// the exception <paramref name="failure"/> makes (from the error and its byte offset) at the first break, and at the
 /// end when the text stops inside a sequence.
 /// </summary>
-internal sealed class JsonUnicodeValidatingStream(Stream inner, Func<string, long, Exception> failure) : Stream
+internal sealed class JsonUnicodeValidatingStream(Stream inner, Func<string, long, Exception> failure) : ReadOnlyStream(inner)
 {
     private JsonUnicodeScanner _scanner;
     private bool _completed;
 
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override void Flush()
-    {
-    }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    public override int Read(Span<byte> buffer) => Check(buffer, inner.Read(buffer));
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+    public override int Read(Span<byte> buffer) => Check(buffer, Inner.Read(buffer));
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        var read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        var read = await Inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
         return Check(buffer.Span, read);
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing)
-        {
-            inner.Dispose();
-        }
-
-        base.Dispose(disposing);
     }
 
     private int Check(ReadOnlySpan<byte> buffer, int read)

@@ -1,7 +1,7 @@
 using System.Buffers.Text;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Bifrost.Middleware.Batches;
 using Bifrost.Middleware.Serialization;
 using Microsoft.Extensions.Logging;
 
@@ -45,8 +45,8 @@ internal sealed partial class AnthropicAdapter : IProviderBatchAdapter
         body.Position = 0;
 
         using var message = CreateRequest(context, HttpMethod.Post, "messages/batches", stream: false);
-        message.Content = new StreamContent(body) { Headers = { ContentType = JsonMediaType } };
-        var batch = await ReadAsync(context, message, AnthropicJsonContext.Wire.AnthropicBatch, cancellationToken).ConfigureAwait(false);
+        message.Content = new StreamContent(body) { Headers = { ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json") } };
+        var batch = await _http.SendForJsonAsync(context, message, AnthropicJsonContext.Wire.AnthropicBatch, cancellationToken).ConfigureAwait(false);
         return ToBatchObject(batch);
     }
 
@@ -62,7 +62,7 @@ internal sealed partial class AnthropicAdapter : IProviderBatchAdapter
         ArgumentNullException.ThrowIfNull(context);
         ArgumentException.ThrowIfNullOrEmpty(batchId);
         using var message = CreateRequest(context, HttpMethod.Post, "messages/batches/" + Uri.EscapeDataString(batchId) + "/cancel", stream: false);
-        return ToBatchObject(await ReadAsync(context, message, AnthropicJsonContext.Wire.AnthropicBatch, cancellationToken).ConfigureAwait(false));
+        return ToBatchObject(await _http.SendForJsonAsync(context, message, AnthropicJsonContext.Wire.AnthropicBatch, cancellationToken).ConfigureAwait(false));
     }
 
     /// <summary>Opens <c>{batchId}:output</c> or <c>{batchId}:errors</c>: the batch's results, translated to OpenAI batch output lines.</summary>
@@ -90,15 +90,11 @@ internal sealed partial class AnthropicAdapter : IProviderBatchAdapter
         var temp = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
         try
         {
-            using var message = CreateRequest(context, HttpMethod.Get, resultsUri, stream: false);
+            using var message = _http.CreateRequest(context, HttpMethod.Get, resultsUri, stream: false);
             message.Headers.Accept.Clear();
             message.Headers.Accept.ParseAdd("application/x-jsonl");
             message.Headers.Accept.ParseAdd("application/json");
-            using var response = await SendAsync(context, message, cancellationToken).ConfigureAwait(false);
-            if (!response.IsSuccessStatusCode)
-            {
-                throw await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
-            }
+            using var response = await _http.SendSuccessAsync(context, message, cancellationToken).ConfigureAwait(false);
 
             await using var results = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
             await TranslateResultsAsync(context, batchId, results, temp, errors, cancellationToken).ConfigureAwait(false);
@@ -214,33 +210,20 @@ internal sealed partial class AnthropicAdapter : IProviderBatchAdapter
         await output.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>One OpenAI batch output line for one Anthropic result.</summary>
+    /// <summary>One batch output line (<see cref="BatchLineWriter"/>) for one Anthropic result.</summary>
     private static byte[] OutputLine(string batchId, string customId, AnthropicBatchResult outcome, long created)
     {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(1024);
-        using (var writer = new Utf8JsonWriter(buffer, BifrostJson.WriterOptions))
+        switch (outcome.Type)
         {
-            writer.WriteStartObject();
-            writer.WriteString("id", LineId(batchId, customId));
-            writer.WriteString("custom_id", customId);
-            switch (outcome.Type)
-            {
-                case "succeeded":
-                    writer.WriteStartObject("response");
-                    writer.WriteNumber("status_code", 200);
-                    writer.WriteString("request_id", outcome.Message!.Id);
-                    writer.WritePropertyName("body");
-                    JsonSerializer.Serialize(writer, AnthropicResponseTranslator.ToChat(outcome.Message, created), BifrostJson.Context.ChatCompletionResponse);
-                    writer.WriteEndObject();
-                    writer.WriteNull("error");
-                    break;
-                case "errored":
-                    var detail = outcome.Error?.Error ?? outcome.Error;
-                    var status = AnthropicResponseTranslator.StatusOf(detail?.Type);
-                    writer.WriteStartObject("response");
-                    writer.WriteNumber("status_code", status);
-                    writer.WriteNull("request_id");
-                    writer.WriteStartObject("body");
+            case "succeeded":
+                var chat = AnthropicResponseTranslator.ToChat(outcome.Message!, created);
+                return BatchLineWriter.ResponseLine(batchId, customId, 200, outcome.Message!.Id, writer => JsonSerializer.Serialize(writer, chat, BifrostJson.Context.ChatCompletionResponse));
+            case "errored":
+                var detail = outcome.Error?.Error ?? outcome.Error;
+                var status = AnthropicResponseTranslator.StatusOf(detail?.Type);
+                return BatchLineWriter.ResponseLine(batchId, customId, status, null, writer =>
+                {
+                    writer.WriteStartObject();
                     writer.WriteStartObject("error");
                     writer.WriteString("message", detail?.Message ?? "The request failed.");
                     writer.WriteString("type", detail?.Type ?? BifrostException.DefaultType(status));
@@ -248,25 +231,12 @@ internal sealed partial class AnthropicAdapter : IProviderBatchAdapter
                     writer.WriteNull("code");
                     writer.WriteEndObject();
                     writer.WriteEndObject();
-                    writer.WriteEndObject();
-                    writer.WriteNull("error");
-                    break;
-                default:
-                    var (code, text) = outcome.Type == "expired"
-                        ? ("batch_expired", "The batch's processing window ended before this request ran.")
-                        : ("batch_cancelled", "The batch was cancelled before this request ran.");
-                    writer.WriteNull("response");
-                    writer.WriteStartObject("error");
-                    writer.WriteString("code", code);
-                    writer.WriteString("message", text);
-                    writer.WriteEndObject();
-                    break;
-            }
-
-            writer.WriteEndObject();
+                });
+            case "expired":
+                return BatchLineWriter.ErrorLine(batchId, customId, "batch_expired", "The batch's processing window ended before this request ran.");
+            default:
+                return BatchLineWriter.CancelledLine(batchId, customId);
         }
-
-        return buffer.WrittenSpan.ToArray();
     }
 
     private BatchObject ToBatchObject(AnthropicBatch batch)
@@ -370,13 +340,5 @@ internal sealed partial class AnthropicAdapter : IProviderBatchAdapter
         }
 
         return true;
-    }
-
-    /// <summary>Stable per line, as the gateway's own batch runner makes them.</summary>
-    private static string LineId(string batchId, string customId)
-    {
-        Span<byte> hash = stackalloc byte[32];
-        SHA256.HashData(Encoding.UTF8.GetBytes(batchId + "\n" + customId), hash);
-        return "batch_req_" + Convert.ToHexStringLower(hash[..12]);
     }
 }

@@ -1,14 +1,10 @@
-using System.Globalization;
-using System.Net.Http.Headers;
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
-using Bifrost.Middleware.Providers.OpenAI;
+using Bifrost.Middleware.Providers.Http;
 using Bifrost.Middleware.Responses;
 using Microsoft.Extensions.Logging;
-using Polly.Timeout;
 
 namespace Bifrost.Middleware.Providers.Anthropic;
 
@@ -18,16 +14,22 @@ namespace Bifrost.Middleware.Providers.Anthropic;
 /// <c>x-api-key</c> and <c>anthropic-version: 2023-06-01</c> (both overridable through the provider's headers).
 /// Chat completions are translated both ways (see <c>docs/anthropic.md</c> for the field mapping).
 /// </summary>
-internal sealed partial class AnthropicAdapter(IHttpClientFactory httpClientFactory, TimeProvider time, ILogger<AnthropicAdapter> logger) : IProviderAdapter
+internal sealed partial class AnthropicAdapter(IHttpClientFactory httpClientFactory, TimeProvider time, ILogger<AnthropicAdapter> logger) : IProviderAdapter, IDisposable
 {
     internal const string DefaultBaseUrl = "https://api.anthropic.com";
     internal const string ApiVersion = "2023-06-01";
 
-    // The same option key the upstream client's resilience pipeline reads (keys compare by name).
-    private static readonly HttpRequestOptionsKey<TimeSpan> TimeoutKey = new("Bifrost.AttemptTimeout");
-    private static readonly MediaTypeHeaderValue JsonMediaType = new("application/json");
-    private static readonly MediaTypeWithQualityHeaderValue AcceptJson = new("application/json");
-    private static readonly MediaTypeWithQualityHeaderValue AcceptEventStream = new("text/event-stream");
+    /// <summary>The adapter's named HttpClient (a host may configure it further by this name).</summary>
+    internal const string HttpClientName = "Bifrost.Upstream.Anthropic";
+
+    private static readonly UpstreamAuth Auth = new("x-api-key", [new("anthropic-version", ApiVersion)]);
+    private readonly UpstreamClient _http = new(httpClientFactory, HttpClientName, time, Auth, ParseError);
+
+    /// <summary>Registers the adapter's named client (<see cref="UpstreamClient.Register"/>).</summary>
+    internal static void AddHttpClient(IServiceCollection services) => UpstreamClient.Register(services, HttpClientName);
+
+    /// <summary>Releases the upstream client.</summary>
+    public void Dispose() => _http.Dispose();
 
     public async Task<ChatCompletionResponse> ChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, CancellationToken cancellationToken)
     {
@@ -44,19 +46,15 @@ internal sealed partial class AnthropicAdapter(IHttpClientFactory httpClientFact
         ArgumentNullException.ThrowIfNull(request);
         var body = AnthropicRequestTranslator.Translate(request, MaxTokens(context));
         body.Stream = true;
+        using var deadline = _http.UntilFirstChunk(context, cancellationToken);
         using var message = CreateRequest(context, HttpMethod.Post, "messages", stream: true);
-        message.Content = Json(body, AnthropicJsonContext.Wire.AnthropicRequest);
-        using var response = await SendAsync(context, message, cancellationToken).ConfigureAwait(false);
-        if (!response.IsSuccessStatusCode)
-        {
-            throw await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
-        }
-
+        message.Content = UpstreamClient.Json(body, AnthropicJsonContext.Wire.AnthropicRequest);
+        using var response = await _http.SendSuccessAsync(context, message, cancellationToken).ConfigureAwait(false);
         var translator = new AnthropicStreamTranslator(context.Model, time.GetUtcNow().ToUnixTimeSeconds(), request.StreamOptions?.IncludeUsage == true);
         var chunks = new List<ChatCompletionChunk>(4);
-        await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await using var stream = await response.Content.ReadAsStreamAsync(deadline.Token).ConfigureAwait(false);
         var parser = SseParser.Create(stream, static (eventType, data) => ParseEvent(eventType, data));
-        await foreach (var item in parser.EnumerateAsync(cancellationToken).ConfigureAwait(false))
+        await foreach (var item in parser.EnumerateAsync(deadline.Token).ConfigureAwait(false))
         {
             if (item.Data.Failure is { } failure)
             {
@@ -72,6 +70,7 @@ internal sealed partial class AnthropicAdapter(IHttpClientFactory httpClientFact
             translator.Translate(evt, chunks);
             foreach (var chunk in chunks)
             {
+                deadline.Disarm();
                 yield return chunk;
             }
 
@@ -150,44 +149,17 @@ internal sealed partial class AnthropicAdapter(IHttpClientFactory httpClientFact
 
     private static int MaxTokens(ProviderContext context) => context.Options.DefaultMaxTokens ?? AnthropicRequestTranslator.DefaultMaxTokens;
 
-    private async Task<TResponse> PostAsync<TResponse>(ProviderContext context, string path, AnthropicRequest body, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken)
+    private Task<TResponse> PostAsync<TResponse>(ProviderContext context, string path, AnthropicRequest body, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken)
         where TResponse : class
     {
-        using var message = CreateRequest(context, HttpMethod.Post, path, stream: false);
-        message.Content = Json(body, AnthropicJsonContext.Wire.AnthropicRequest);
-        return await ReadAsync(context, message, responseType, cancellationToken).ConfigureAwait(false);
+        var message = CreateRequest(context, HttpMethod.Post, path, stream: false);
+        message.Content = UpstreamClient.Json(body, AnthropicJsonContext.Wire.AnthropicRequest);
+        return _http.SendForJsonAsync(context, message, responseType, cancellationToken);
     }
 
-    private async Task<TResponse> GetAsync<TResponse>(ProviderContext context, string path, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken)
-        where TResponse : class
-    {
-        using var message = CreateRequest(context, HttpMethod.Get, path, stream: false);
-        return await ReadAsync(context, message, responseType, cancellationToken).ConfigureAwait(false);
-    }
-
-    private async Task<TResponse> ReadAsync<TResponse>(ProviderContext context, HttpRequestMessage message, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken)
-        where TResponse : class
-    {
-        using var response = await SendAsync(context, message, cancellationToken).ConfigureAwait(false);
-        if (!response.IsSuccessStatusCode)
-        {
-            throw await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
-        }
-
-        try
-        {
-            await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            return await JsonSerializer.DeserializeAsync(stream, responseType, cancellationToken).ConfigureAwait(false)
-                ?? throw InvalidResponse(context, "an empty body");
-        }
-        catch (JsonException ex)
-        {
-            throw InvalidResponse(context, $"invalid JSON ({ex.Message})");
-        }
-    }
-
-    private static ByteArrayContent Json<T>(T body, JsonTypeInfo<T> type) =>
-        new(JsonSerializer.SerializeToUtf8Bytes(body, type)) { Headers = { ContentType = JsonMediaType } };
+    private Task<TResponse> GetAsync<TResponse>(ProviderContext context, string path, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken)
+        where TResponse : class =>
+        _http.SendForJsonAsync(context, CreateRequest(context, HttpMethod.Get, path, stream: false), responseType, cancellationToken);
 
     /// <summary><c>{BaseUrl}/v1/{path}</c>; a BaseUrl that already ends in <c>/v1</c> is used as is.</summary>
     internal static Uri Endpoint(ProviderContext context, string path)
@@ -201,82 +173,24 @@ internal sealed partial class AnthropicAdapter(IHttpClientFactory httpClientFact
         return new Uri(baseUrl + "/" + path, UriKind.Absolute);
     }
 
-    private static HttpRequestMessage CreateRequest(ProviderContext context, HttpMethod method, string path, bool stream) =>
-        CreateRequest(context, method, Endpoint(context, path), stream);
-
-    private static HttpRequestMessage CreateRequest(ProviderContext context, HttpMethod method, Uri uri, bool stream)
-    {
-        var message = new HttpRequestMessage(method, uri);
-        message.Headers.Accept.Add(stream ? AcceptEventStream : AcceptJson);
-        if (!context.Options.Headers.ContainsKey("anthropic-version"))
-        {
-            message.Headers.TryAddWithoutValidation("anthropic-version", ApiVersion);
-        }
-
-        foreach (var (name, value) in context.Options.Headers)
-        {
-            message.Headers.TryAddWithoutValidation(name, value);
-        }
-
-        if (context.ApiKey is { Length: > 0 } key)
-        {
-            // Anthropic reads the key from x-api-key; AuthHeader names another header only when it is not the default.
-            var header = string.Equals(context.Options.AuthHeader, "Authorization", StringComparison.OrdinalIgnoreCase) ? "x-api-key" : context.Options.AuthHeader;
-            message.Headers.TryAddWithoutValidation(header, key);
-        }
-
-        message.Options.Set(TimeoutKey, context.Options.Timeout);
-        return message;
-    }
-
-    private async Task<HttpResponseMessage> SendAsync(ProviderContext context, HttpRequestMessage message, CancellationToken cancellationToken)
-    {
-        var client = httpClientFactory.CreateClient(OpenAICompatibleAdapter.HttpClientName);
-        try
-        {
-            return await client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-        }
-        catch (TimeoutRejectedException ex)
-        {
-            throw new BifrostException(
-                new BifrostError { StatusCode = 504, Error = new BifrostErrorDetail { Type = "api_error", Code = "provider_timeout", Message = $"Provider '{context.ProviderName}' did not answer within {context.Options.Timeout}." } },
-                ex)
-            { IsRetryable = true };
-        }
-        catch (HttpRequestException ex)
-        {
-            throw new BifrostException(
-                new BifrostError { StatusCode = 502, Error = new BifrostErrorDetail { Type = "api_error", Code = "provider_unreachable", Message = $"Provider '{context.ProviderName}' could not be reached: {ex.Message}" } },
-                ex)
-            { IsRetryable = true };
-        }
-    }
+    private HttpRequestMessage CreateRequest(ProviderContext context, HttpMethod method, string path, bool stream) =>
+        _http.CreateRequest(context, method, Endpoint(context, path), stream);
 
     /// <summary>Passes Anthropic's status, error type and message through (<c>{"type":"error","error":{"type","message"}}</c>), with its Retry-After.</summary>
-    private async Task<BifrostException> ReadErrorAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    private static BifrostException ParseError(UpstreamError answer)
     {
-        var status = (int)response.StatusCode;
-        var retryAfter = ParseRetryAfter(response);
-        var text = await UpstreamHttp.ReadErrorTextAsync(response, cancellationToken).ConfigureAwait(false);
-
         AnthropicErrorDetail? detail = null;
         try
         {
-            detail = JsonSerializer.Deserialize(text, AnthropicJsonContext.Wire.AnthropicErrorResponse)?.Error;
+            detail = JsonSerializer.Deserialize(answer.Text, AnthropicJsonContext.Wire.AnthropicErrorResponse)?.Error;
         }
         catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
             // not Anthropic's error shape (or not valid UTF-16): the text is the message
         }
 
-        var fallback = string.IsNullOrWhiteSpace(text) ? $"Provider answered {status} {response.ReasonPhrase}." : text.Trim();
-        return AnthropicResponseTranslator.Error(status, detail, fallback, retryAfter);
+        return AnthropicResponseTranslator.Error(answer.Status, detail, answer.Message, answer.RetryAfter);
     }
-
-    private TimeSpan? ParseRetryAfter(HttpResponseMessage response) => UpstreamHttp.ParseRetryAfter(response, time);
-
-    private static BifrostException InvalidResponse(ProviderContext context, string what) =>
-        BifrostException.Provider(502, "api_error", "invalid_provider_response", $"Provider '{context.ProviderName}' returned {what}.");
 
     private static (AnthropicStreamEvent? Event, BifrostException? Failure) ParseEvent(string eventType, ReadOnlySpan<byte> data)
     {
@@ -298,7 +212,7 @@ internal sealed partial class AnthropicAdapter(IHttpClientFactory httpClientFact
         }
         catch (JsonException ex)
         {
-            return (null, BifrostException.Provider(502, "api_error", "invalid_provider_response", $"Provider sent an invalid stream event ({ex.Message})."));
+            return (null, UpstreamHttp.InvalidStreamEvent(ex));
         }
     }
 

@@ -37,11 +37,7 @@ public static class BifrostChatClientBuilderExtensions
     public static IBifrostBuilder AddChatClientProvider(this IBifrostBuilder builder, string name)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        return builder.AddProvider(name, sp => new ChatClientProviderAdapter(
-            sp.GetKeyedService<IChatClient>(name) ?? sp.GetService<IChatClient>()
-                ?? throw new InvalidOperationException($"Provider '{name}' needs an IChatClient: register one with AddChatClient(...) or AddKeyedChatClient(\"{name}\", ...), or pass a factory to AddChatClientProvider."),
-            sp.GetKeyedService<IEmbeddingGenerator<string, Embedding<float>>>(name) ?? sp.GetService<IEmbeddingGenerator<string, Embedding<float>>>(),
-            sp.GetRequiredService<TimeProvider>()));
+        return builder.AddProvider(name, sp => new ChatClientProviderType().CreateAdapter(sp, name));
     }
 
     /// <summary>Registers an <see cref="IChatClient"/> as provider <paramref name="name"/> for chat completions (embeddings answer "unsupported").</summary>

@@ -43,7 +43,7 @@ internal sealed class ChatClientProviderAdapter : IProviderAdapter
         var messages = ChatClientRequestMapper.ToMessages(request);
         var options = ChatClientRequestMapper.ToOptions(context, request);
         AI.ChatResponse response;
-        using var attempt = new AttemptToken(context, _time, cancellationToken);
+        using var attempt = new AttemptDeadline(context, _time, cancellationToken);
         try
         {
             response = await _chatClient.GetResponseAsync(messages, options, attempt.Token).ConfigureAwait(false);
@@ -64,7 +64,7 @@ internal sealed class ChatClientProviderAdapter : IProviderAdapter
         var options = ChatClientRequestMapper.ToOptions(context, request);
         var translator = new ChatClientStreamTranslator(context, _time, request.StreamOptions?.IncludeUsage == true);
 
-        using var attempt = new AttemptToken(context, _time, cancellationToken);
+        using var attempt = new AttemptDeadline(context, _time, cancellationToken);
         IAsyncEnumerator<AI.ChatResponseUpdate> updates;
         try
         {
@@ -143,7 +143,7 @@ internal sealed class ChatClientProviderAdapter : IProviderAdapter
         }
 
         AI.GeneratedEmbeddings<AI.Embedding<float>> embeddings;
-        using var attempt = new AttemptToken(context, _time, cancellationToken);
+        using var attempt = new AttemptDeadline(context, _time, cancellationToken);
         try
         {
             embeddings = await _embeddingGenerator.GenerateAsync(texts, options, attempt.Token).ConfigureAwait(false);
@@ -238,36 +238,5 @@ internal sealed class ChatClientProviderAdapter : IProviderAdapter
         }
 
         return null;
-    }
-
-    /// <summary>The caller's token, also cancelled when the provider's <see cref="ProviderOptions.Timeout"/> expires (on the injected clock).</summary>
-    private sealed class AttemptToken : IDisposable
-    {
-        private readonly CancellationTokenSource _timeout;
-        private readonly CancellationTokenSource _linked;
-        private bool _disarmed;
-
-        public AttemptToken(ProviderContext context, TimeProvider time, CancellationToken cancellationToken)
-        {
-            _timeout = new CancellationTokenSource(context.Options.Timeout, time);
-            _linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _timeout.Token);
-        }
-
-        public CancellationToken Token => _linked.Token;
-
-        public void Disarm()
-        {
-            if (!_disarmed)
-            {
-                _disarmed = true;
-                _timeout.CancelAfter(Timeout.InfiniteTimeSpan);
-            }
-        }
-
-        public void Dispose()
-        {
-            _linked.Dispose();
-            _timeout.Dispose();
-        }
     }
 }

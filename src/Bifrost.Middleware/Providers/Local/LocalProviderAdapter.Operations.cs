@@ -37,13 +37,7 @@ internal sealed partial class LocalProviderAdapter
 
     public async Task<TextCompletionResponse> TextCompletionAsync(ProviderContext context, TextCompletionRequest request, CancellationToken cancellationToken)
     {
-        var script = Script.From(request.Metadata);
-        if (script.DelayMs > 0)
-        {
-            await Task.Delay(TimeSpan.FromMilliseconds(script.DelayMs), time, cancellationToken).ConfigureAwait(false);
-        }
-
-        script.ThrowIfFailing();
+        var script = await StartAsync(request.Metadata, cancellationToken).ConfigureAwait(false);
         CheckTextOutput(request, script);
         var prompts = Prompts(request);
         var response = new TextCompletionResponse { Id = NewId().Replace("chatcmpl-", "cmpl-", StringComparison.Ordinal), Created = time.GetUtcNow().ToUnixTimeSeconds(), Model = context.Model };
@@ -68,13 +62,7 @@ internal sealed partial class LocalProviderAdapter
 
     public async IAsyncEnumerable<TextCompletionResponse> StreamTextCompletionAsync(ProviderContext context, TextCompletionRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var script = Script.From(request.Metadata);
-        if (script.DelayMs > 0)
-        {
-            await Task.Delay(TimeSpan.FromMilliseconds(script.DelayMs), time, cancellationToken).ConfigureAwait(false);
-        }
-
-        script.ThrowIfFailing();
+        var script = await StartAsync(request.Metadata, cancellationToken).ConfigureAwait(false);
         CheckTextOutput(request, script);
         var id = NewId().Replace("chatcmpl-", "cmpl-", StringComparison.Ordinal);
         var created = time.GetUtcNow().ToUnixTimeSeconds();

@@ -58,13 +58,7 @@ internal sealed partial class LocalProviderAdapter(TimeProvider time) : IProvide
     public async Task<ChatCompletionResponse> ChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var script = Script.From(request);
-        if (script.DelayMs > 0)
-        {
-            await Task.Delay(TimeSpan.FromMilliseconds(script.DelayMs), time, cancellationToken).ConfigureAwait(false);
-        }
-
-        script.ThrowIfFailing();
+        var script = await StartAsync(request.Metadata, cancellationToken).ConfigureAwait(false);
         var reply = CheckChatOutput(request, script);
         var completionTokens = CountPieces(reply);
         var n = Math.Max(1, request.N ?? 1);
@@ -87,13 +81,7 @@ internal sealed partial class LocalProviderAdapter(TimeProvider time) : IProvide
     public async IAsyncEnumerable<ChatCompletionChunk> StreamChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var script = Script.From(request);
-        if (script.DelayMs > 0)
-        {
-            await Task.Delay(TimeSpan.FromMilliseconds(script.DelayMs), time, cancellationToken).ConfigureAwait(false);
-        }
-
-        script.ThrowIfFailing();
+        var script = await StartAsync(request.Metadata, cancellationToken).ConfigureAwait(false);
         var reply = CheckChatOutput(request, script);
         var id = NewId();
         var created = time.GetUtcNow().ToUnixTimeSeconds();
@@ -225,6 +213,19 @@ internal sealed partial class LocalProviderAdapter(TimeProvider time) : IProvide
             span[i] = alphabet[random.Next(alphabet.Length)];
         }
     });
+
+    /// <summary>Reads the request's script, waits its <c>local_delay_ms</c>, then fails as scripted (<c>local_status</c>).</summary>
+    private async ValueTask<Script> StartAsync(IDictionary<string, string>? metadata, CancellationToken cancellationToken)
+    {
+        var script = Script.From(metadata);
+        if (script.DelayMs > 0)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(script.DelayMs), time, cancellationToken).ConfigureAwait(false);
+        }
+
+        script.ThrowIfFailing();
+        return script;
+    }
 
     private readonly record struct Script(string? Reply, int? Status, double? RetryAfterSeconds, int DelayMs, int ChunkDelayMs, int? FailAfterChunks)
     {

@@ -1,5 +1,6 @@
 using System.Net.Http.Headers;
 using System.Text.Json;
+using Bifrost.Middleware.Providers.Http;
 using Bifrost.Middleware.Serialization;
 
 namespace Bifrost.Middleware.Providers.OpenAI;
@@ -16,17 +17,12 @@ internal sealed partial class OpenAICompatibleAdapter : IProviderBatchAdapter
             var file = new StreamContent(input);
             file.Headers.ContentType = new MediaTypeHeaderValue("application/jsonl");
             upload.Content = new MultipartFormDataContent { { new StringContent("batch"), "purpose" }, { file, "file", "batch.jsonl" } };
-            using var response = await SendAsync(context, upload, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-            if (!response.IsSuccessStatusCode)
-            {
-                throw await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
-            }
-
+            using var response = await _http.SendSuccessAsync(context, upload, cancellationToken).ConfigureAwait(false);
             await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
             using var document = await JsonDocument.ParseAsync(body, cancellationToken: cancellationToken).ConfigureAwait(false);
             fileId = document.RootElement.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String
                 ? id.GetString()!
-                : throw InvalidResponse(context, "a file object without an id");
+                : throw UpstreamHttp.InvalidResponse(context, "a file object without an id");
         }
 
         using var create = CreateRequest(context, HttpMethod.Post, "batches", stream: false);
@@ -51,7 +47,7 @@ internal sealed partial class OpenAICompatibleAdapter : IProviderBatchAdapter
             writer.WriteEndObject();
         }
 
-        create.Content = new ByteArrayContent(buffer.ToArray()) { Headers = { ContentType = JsonMediaType } };
+        create.Content = UpstreamClient.Json(buffer.ToArray());
         return await SendBatchAsync(context, create, cancellationToken).ConfigureAwait(false);
     }
 
@@ -70,79 +66,49 @@ internal sealed partial class OpenAICompatibleAdapter : IProviderBatchAdapter
     public async Task<Stream> OpenFileAsync(ProviderContext context, string fileId, CancellationToken cancellationToken)
     {
         var message = CreateRequest(context, HttpMethod.Get, "files/" + Uri.EscapeDataString(fileId) + "/content", stream: false);
-        var response = await SendAsync(context, message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-        if (!response.IsSuccessStatusCode)
+        try
         {
-            using (message)
-            using (response)
-            {
-                throw await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
-            }
+            var response = await _http.SendSuccessAsync(context, message, cancellationToken).ConfigureAwait(false);
+            var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            return new OwningStream(body, response, message);
         }
-
-        var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-        return new OwningStream(body, response, message);
+        catch
+        {
+            message.Dispose();
+            throw;
+        }
     }
 
     private async Task<BatchObject> SendBatchAsync(ProviderContext context, HttpRequestMessage message, CancellationToken cancellationToken)
     {
-        using var response = await SendAsync(context, message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-        if (!response.IsSuccessStatusCode)
-        {
-            throw await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
-        }
-
+        using var response = await _http.SendSuccessAsync(context, message, cancellationToken).ConfigureAwait(false);
         await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             return await JsonSerializer.DeserializeAsync(body, BifrostJson.Context.BatchObject, cancellationToken).ConfigureAwait(false)
-                ?? throw InvalidResponse(context, "an empty batch object");
+                ?? throw UpstreamHttp.InvalidResponse(context, "an empty batch object");
         }
         catch (JsonException ex)
         {
-            throw InvalidResponse(context, $"an invalid batch object ({ex.Message})");
+            throw UpstreamHttp.InvalidResponse(context, $"an invalid batch object ({ex.Message})");
         }
     }
 
     /// <summary>A response stream that disposes its response and request with it.</summary>
-    private sealed class OwningStream(Stream inner, HttpResponseMessage response, HttpRequestMessage request) : Stream
+    private sealed class OwningStream(Stream inner, HttpResponseMessage response, HttpRequestMessage request) : ReadOnlyStream(inner)
     {
-        public override bool CanRead => true;
+        public override int Read(Span<byte> buffer) => Inner.Read(buffer);
 
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
-
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(buffer, cancellationToken);
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => inner.ReadAsync(buffer, offset, count, cancellationToken);
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => Inner.ReadAsync(buffer, cancellationToken);
 
         protected override void Dispose(bool disposing)
         {
+            base.Dispose(disposing);
             if (disposing)
             {
-                inner.Dispose();
                 response.Dispose();
                 request.Dispose();
             }
-
-            base.Dispose(disposing);
         }
     }
 }

@@ -2,6 +2,7 @@ using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using Bifrost.Middleware.Providers.Http;
 using Bifrost.Middleware.Serialization;
 
 namespace Bifrost.Middleware.Providers.OpenAI;
@@ -27,15 +28,9 @@ internal sealed partial class OpenAICompatibleAdapter
 
     public async IAsyncEnumerable<ResponsesStreamEvent> StreamResponsesAsync(ProviderContext context, ResponsesRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        using var message = CreateRequest(context, HttpMethod.Post, "responses", stream: true);
-        message.Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(request, BifrostJson.Context.ResponsesRequest)) { Headers = { ContentType = JsonMediaType } };
-        using var response = await SendAsync(context, message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-        if (!response.IsSuccessStatusCode)
-        {
-            throw await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
-        }
-
-        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        using var deadline = _http.UntilFirstChunk(context, cancellationToken);
+        using var response = await SendAsync(context, "responses", request, BifrostJson.Context.ResponsesRequest, stream: true, cancellationToken).ConfigureAwait(false);
+        await using var body = await response.Content.ReadAsStreamAsync(deadline.Token).ConfigureAwait(false);
         var parser = SseParser.Create(body, static (eventType, data) =>
         {
             try
@@ -48,7 +43,7 @@ internal sealed partial class OpenAICompatibleAdapter
                 return (Type: eventType, Data: (JsonElement?)null);
             }
         });
-        await foreach (var item in parser.EnumerateAsync(cancellationToken).ConfigureAwait(false))
+        await foreach (var item in parser.EnumerateAsync(deadline.Token).ConfigureAwait(false))
         {
             if (item.Data.Data is not { ValueKind: JsonValueKind.Object } data)
             {
@@ -56,6 +51,7 @@ internal sealed partial class OpenAICompatibleAdapter
             }
 
             var type = data.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : item.Data.Type;
+            deadline.Disarm();
             yield return new ResponsesStreamEvent(type, data);
         }
     }
@@ -67,54 +63,33 @@ internal sealed partial class OpenAICompatibleAdapter
             return null;
         }
 
-        using var message = CreateRequest(context, HttpMethod.Post, "responses/input_tokens", stream: false);
-        message.Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(request, BifrostJson.Context.ResponsesRequest)) { Headers = { ContentType = JsonMediaType } };
-        using var response = await SendAsync(context, message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-        if (!response.IsSuccessStatusCode)
-        {
-            throw await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
-        }
-
-        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-        var counted = await JsonSerializer.DeserializeAsync(body, BifrostJson.Context.InputTokensResponse, cancellationToken).ConfigureAwait(false);
-        return counted?.InputTokens;
+        var counted = await PostAsync(context, "responses/input_tokens", request, BifrostJson.Context.ResponsesRequest, BifrostJson.Context.InputTokensResponse, cancellationToken).ConfigureAwait(false);
+        return counted.InputTokens;
     }
 
-    private async Task<TResponse> PostAsync<TRequest, TResponse>(ProviderContext context, string path, TRequest request, JsonTypeInfo<TRequest> requestType, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken)
+    /// <summary>POSTs a JSON request and reads the JSON answer.</summary>
+    private Task<TResponse> PostAsync<TRequest, TResponse>(ProviderContext context, string path, TRequest request, JsonTypeInfo<TRequest> requestType, JsonTypeInfo<TResponse> responseType, CancellationToken cancellationToken)
         where TResponse : class
     {
-        using var message = CreateRequest(context, HttpMethod.Post, path, stream: false);
-        message.Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(request, requestType)) { Headers = { ContentType = JsonMediaType } };
-        using var response = await SendAsync(context, message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-        if (!response.IsSuccessStatusCode)
-        {
-            throw await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
-        }
+        var message = CreateRequest(context, HttpMethod.Post, path, stream: false);
+        message.Content = UpstreamClient.Json(request, requestType);
+        return _http.SendForJsonAsync(context, message, responseType, cancellationToken);
+    }
 
-        try
-        {
-            await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            return await JsonSerializer.DeserializeAsync(body, responseType, cancellationToken).ConfigureAwait(false)
-                ?? throw InvalidResponse(context, "an empty body");
-        }
-        catch (JsonException ex)
-        {
-            throw InvalidResponse(context, $"invalid JSON ({ex.Message})");
-        }
+    /// <summary>POSTs a JSON request and returns the successful answer (an error answer is thrown).</summary>
+    private async Task<HttpResponseMessage> SendAsync<TRequest>(ProviderContext context, string path, TRequest request, JsonTypeInfo<TRequest> requestType, bool stream, CancellationToken cancellationToken)
+    {
+        using var message = CreateRequest(context, HttpMethod.Post, path, stream);
+        message.Content = UpstreamClient.Json(request, requestType);
+        return await _http.SendSuccessAsync(context, message, cancellationToken).ConfigureAwait(false);
     }
 
     private async IAsyncEnumerable<TChunk> StreamAsync<TRequest, TChunk>(ProviderContext context, string path, TRequest request, JsonTypeInfo<TRequest> requestType, JsonTypeInfo<TChunk> chunkType, [EnumeratorCancellation] CancellationToken cancellationToken)
         where TChunk : class
     {
-        using var message = CreateRequest(context, HttpMethod.Post, path, stream: true);
-        message.Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(request, requestType)) { Headers = { ContentType = JsonMediaType } };
-        using var response = await SendAsync(context, message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-        if (!response.IsSuccessStatusCode)
-        {
-            throw await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
-        }
-
-        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        using var deadline = _http.UntilFirstChunk(context, cancellationToken);
+        using var response = await SendAsync(context, path, request, requestType, stream: true, cancellationToken).ConfigureAwait(false);
+        await using var body = await response.Content.ReadAsStreamAsync(deadline.Token).ConfigureAwait(false);
         var parser = SseParser.Create(body, (eventType, data) =>
         {
             var trimmed = data.Trim((byte)' ');
@@ -136,10 +111,10 @@ internal sealed partial class OpenAICompatibleAdapter
             }
             catch (JsonException ex)
             {
-                return (Done: false, Chunk: null, Error: BifrostException.Provider(502, "api_error", "invalid_provider_response", $"Provider sent an invalid stream event ({ex.Message})."));
+                return (Done: false, Chunk: null, Error: UpstreamHttp.InvalidStreamEvent(ex));
             }
         });
-        await foreach (var item in parser.EnumerateAsync(cancellationToken).ConfigureAwait(false))
+        await foreach (var item in parser.EnumerateAsync(deadline.Token).ConfigureAwait(false))
         {
             if (item.Data.Done)
             {
@@ -153,6 +128,7 @@ internal sealed partial class OpenAICompatibleAdapter
 
             if (item.Data.Chunk is { } chunk)
             {
+                deadline.Disarm();
                 yield return chunk;
             }
         }

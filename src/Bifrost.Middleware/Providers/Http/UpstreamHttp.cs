@@ -1,6 +1,7 @@
 using System.Globalization;
+using System.Text.Json;
 
-namespace Bifrost.Middleware.Providers;
+namespace Bifrost.Middleware.Providers.Http;
 
 /// <summary>What every HTTP adapter reads the same way from an upstream's answer.</summary>
 internal static class UpstreamHttp
@@ -55,6 +56,63 @@ internal static class UpstreamHttp
 
         return null;
     }
+
+    /// <summary>
+    /// The provider's status and message passed through from OpenAI's error object (<c>{"error":{"message","type","code","param"}}</c>)
+    /// and the common variants (<c>{"error":"..."}</c>, <c>{"message"}</c>, <c>{"detail"}</c>); any other body is the message.
+    /// </summary>
+    public static BifrostException FromErrorObject(UpstreamError answer)
+    {
+        string? type = null, code = null, param = null, message = null;
+        try
+        {
+            using var document = JsonDocument.Parse(answer.Text);
+            var root = document.RootElement;
+            var error = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("error", out var e) ? e : root;
+            if (error.ValueKind == JsonValueKind.String)
+            {
+                message = error.GetString();
+            }
+            else if (error.ValueKind == JsonValueKind.Object)
+            {
+                message = AsString(error, "message") ?? AsString(root, "message") ?? AsString(root, "detail");
+                type = AsString(error, "type");
+                code = AsString(error, "code");
+                param = AsString(error, "param");
+            }
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
+        {
+            // not JSON (or a string that is not valid UTF-16): the text itself is the message
+        }
+
+        return BifrostException.Provider(answer.Status, type, code, string.IsNullOrWhiteSpace(message) ? answer.Message : message, param, answer.RetryAfter);
+    }
+
+    /// <summary>A 502 <c>invalid_provider_response</c>: the provider answered, but not with what it should have.</summary>
+    public static BifrostException InvalidResponse(ProviderContext context, string what) =>
+        BifrostException.Provider(502, "api_error", "invalid_provider_response", $"Provider '{context.ProviderName}' returned {what}.");
+
+    /// <summary>A 502 <c>invalid_provider_response</c> for a stream event that is not valid JSON.</summary>
+    public static BifrostException InvalidStreamEvent(JsonException ex) =>
+        BifrostException.Provider(502, "api_error", "invalid_provider_response", $"Provider sent an invalid stream event ({ex.Message}).");
+
+    private static string? AsString(JsonElement element, string name) =>
+        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value)
+            ? value.ValueKind switch
+            {
+                JsonValueKind.String => value.GetString(),
+                JsonValueKind.Number => value.GetRawText(),
+                _ => null,
+            }
+            : null;
+}
+
+/// <summary>An upstream's error answer as read: its status, reason, the start of its body and the wait it asked for.</summary>
+internal readonly record struct UpstreamError(int Status, string? ReasonPhrase, string Text, TimeSpan? RetryAfter)
+{
+    /// <summary>The body as the message, or the status line when the body is empty.</summary>
+    public string Message => string.IsNullOrWhiteSpace(Text) ? $"Provider answered {Status} {ReasonPhrase}." : Text.Trim();
 }
 
 /// <summary>

@@ -1,0 +1,239 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Bifrost.Middleware.Serialization;
+using Microsoft.Extensions.Http.Resilience;
+using Polly;
+using Polly.Timeout;
+
+namespace Bifrost.Middleware.Providers.Http;
+
+/// <summary>How an upstream takes its key: the header used when <see cref="ProviderOptions.AuthHeader"/> is left at <c>Authorization</c>, and headers it needs unless the provider's options set them.</summary>
+/// <param name="KeyHeader">Null: <c>Authorization: Bearer {key}</c>; otherwise the header carrying the bare key (e.g. <c>x-api-key</c>).</param>
+/// <param name="DefaultHeaders">Headers sent unless <see cref="ProviderOptions.Headers"/> names them (e.g. an API version).</param>
+internal sealed record UpstreamAuth(string? KeyHeader, KeyValuePair<string, string>[] DefaultHeaders)
+{
+    /// <summary><c>Authorization: Bearer {key}</c> (OpenAI and most servers speaking its API).</summary>
+    public static readonly UpstreamAuth Bearer = new(null, []);
+}
+
+/// <summary>
+/// What every HTTP adapter does the same way, in one place: one named client per adapter (registered by <see cref="Register"/>:
+/// no HttpClient timeout, a per-attempt timeout strategy reading the provider's <see cref="ProviderOptions.Timeout"/>, no
+/// redirects, cookies or URL logging, the gateway's JSON text rule on answers); building a request (Accept, the provider's
+/// headers, the key); sending it with transport failures mapped to retryable 502/504 <see cref="BifrostException"/>s; reading
+/// an error answer (bounded body, <c>Retry-After</c>) through the adapter's own error parser; reading a JSON answer; and the
+/// first-chunk timeout of streams (<see cref="UntilFirstChunk"/>).
+/// </summary>
+internal sealed class UpstreamClient : IDisposable
+{
+    private static readonly HttpRequestOptionsKey<TimeSpan> TimeoutKey = new("Bifrost.AttemptTimeout");
+    private static readonly MediaTypeHeaderValue JsonMediaType = new("application/json");
+    private static readonly MediaTypeWithQualityHeaderValue AcceptJson = new("application/json");
+    private static readonly MediaTypeWithQualityHeaderValue AcceptEventStream = new("text/event-stream");
+
+    private readonly IHttpClientFactory _factory;
+    private readonly string _name;
+    private readonly TimeProvider _time;
+    private readonly UpstreamAuth _auth;
+    private readonly Func<UpstreamError, BifrostException> _parseError;
+    private HttpMessageInvoker? _invoker;
+    private HttpClient? _client;
+
+    /// <param name="factory">The factory holding the named client.</param>
+    /// <param name="name">The adapter's own client name (registered with <see cref="Register"/>).</param>
+    /// <param name="time">The clock of Retry-After dates and of the first-chunk timeout.</param>
+    /// <param name="auth">How the upstream takes its key.</param>
+    /// <param name="parseError">The upstream's error answer as an exception (its own error shape).</param>
+    public UpstreamClient(IHttpClientFactory factory, string name, TimeProvider time, UpstreamAuth auth, Func<UpstreamError, BifrostException> parseError)
+    {
+        _factory = factory;
+        _name = name;
+        _time = time;
+        _auth = auth;
+        _parseError = parseError;
+    }
+
+    /// <summary>
+    /// Registers an adapter's named client: no HttpClient timeout — each attempt is timed by a Microsoft.Extensions.Http.Resilience
+    /// timeout strategy with the provider's <see cref="ProviderOptions.Timeout"/> (10 minutes by default: raised for LLM calls);
+    /// retries and fallbacks are the gateway's (one loop for every adapter, honouring Retry-After, never after a streamed
+    /// byte). No redirects, no cookies, no logging of URLs. A host may configure the client further by its name.
+    /// </summary>
+    public static void Register(IServiceCollection services, string name) =>
+        services.AddHttpClient(name, static client => client.Timeout = Timeout.InfiniteTimeSpan)
+            .ConfigurePrimaryHttpMessageHandler(static () => new SocketsHttpHandler
+            {
+                AllowAutoRedirect = false,
+                UseCookies = false,
+                UseProxy = true,
+                AutomaticDecompression = DecompressionMethods.None,
+                PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+                PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2),
+                ConnectTimeout = TimeSpan.FromSeconds(15),
+                MaxConnectionsPerServer = int.MaxValue,
+            })
+            .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
+            .RemoveAllLoggers()
+            .AddHttpMessageHandler(static () => new UpstreamTextHandler())
+            .AddResilienceHandler("bifrost-upstream", static builder => builder.AddTimeout(new HttpTimeoutStrategyOptions
+            {
+                // Per provider: ProviderOptions.Timeout, carried on the request message.
+                TimeoutGenerator = static args =>
+                    new ValueTask<TimeSpan>(args.Context.GetRequestMessage() is { } message && message.Options.TryGetValue(TimeoutKey, out var timeout) ? timeout : TimeSpan.FromMinutes(10)),
+            }));
+
+    /// <summary>A request with the Accept header, the provider's headers (after the upstream's defaults it does not override) and the key.</summary>
+    public HttpRequestMessage CreateRequest(ProviderContext context, HttpMethod method, Uri uri, bool stream)
+    {
+        var message = new HttpRequestMessage(method, uri);
+        message.Headers.Accept.Add(stream ? AcceptEventStream : AcceptJson);
+        var headers = context.Options.Headers;
+        foreach (var (name, value) in _auth.DefaultHeaders)
+        {
+            if (!headers.ContainsKey(name))
+            {
+                message.Headers.TryAddWithoutValidation(name, value);
+            }
+        }
+
+        foreach (var (name, value) in headers)
+        {
+            message.Headers.TryAddWithoutValidation(name, value);
+        }
+
+        if (context.ApiKey is { Length: > 0 } key)
+        {
+            var configured = context.Options.AuthHeader;
+            if (!string.Equals(configured, "Authorization", StringComparison.OrdinalIgnoreCase))
+            {
+                message.Headers.TryAddWithoutValidation(configured, key);
+            }
+            else if (_auth.KeyHeader is { } keyHeader)
+            {
+                message.Headers.TryAddWithoutValidation(keyHeader, key);
+            }
+            else
+            {
+                message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+            }
+        }
+
+        return message;
+    }
+
+    /// <summary>A JSON body serialized with the gateway's source-generated type information.</summary>
+    public static ByteArrayContent Json<T>(T body, JsonTypeInfo<T> type) =>
+        new(JsonSerializer.SerializeToUtf8Bytes(body, type)) { Headers = { ContentType = JsonMediaType } };
+
+    /// <summary>A JSON body already serialized.</summary>
+    public static ByteArrayContent Json(byte[] body) => new(body) { Headers = { ContentType = JsonMediaType } };
+
+    /// <summary>
+    /// Sends one attempt. The provider's <see cref="ProviderOptions.Timeout"/> bounds the time until the response headers
+    /// arrive (504 <c>provider_timeout</c>); a transport failure is a 502 <c>provider_unreachable</c>; both retryable. The
+    /// caller's token cancels it at any time.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<HttpResponseMessage> SendAsync(ProviderContext context, HttpRequestMessage message, CancellationToken cancellationToken)
+    {
+        var invoker = _invoker ?? CreateInvoker();
+        message.Options.Set(TimeoutKey, context.Options.Timeout);
+        try
+        {
+            // The named client's handler pipeline (with its resilience timeout) returns once the headers are read (the content
+            // is not buffered), as HttpClient does with ResponseHeadersRead; through HttpClient only when the factory cannot
+            // give the handler.
+            return await (_client is { } client ? client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancellationToken) : invoker.SendAsync(message, cancellationToken)).ConfigureAwait(false);
+        }
+        catch (TimeoutRejectedException ex)
+        {
+            throw Retryable(504, "provider_timeout", $"Provider '{context.ProviderName}' did not answer within {context.Options.Timeout}.", ex);
+        }
+        catch (HttpRequestException ex)
+        {
+            throw Retryable(502, "provider_unreachable", $"Provider '{context.ProviderName}' could not be reached: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary><see cref="SendAsync"/>, then the upstream's error answer thrown as its <see cref="BifrostException"/>.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<HttpResponseMessage> SendSuccessAsync(ProviderContext context, HttpRequestMessage message, CancellationToken cancellationToken)
+    {
+        var response = await SendAsync(context, message, cancellationToken).ConfigureAwait(false);
+        if (response.IsSuccessStatusCode)
+        {
+            return response;
+        }
+
+        using (response)
+        {
+            throw await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Sends <paramref name="message"/> (and disposes it) and reads the JSON answer: an error answer is thrown, an empty or
+    /// invalid body is a 502 <c>invalid_provider_response</c>.
+    /// </summary>
+    public async Task<T> SendForJsonAsync<T>(ProviderContext context, HttpRequestMessage message, JsonTypeInfo<T> type, CancellationToken cancellationToken)
+        where T : class
+    {
+        using (message)
+        {
+            using var response = await SendSuccessAsync(context, message, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+                return await BufferedJson.DeserializeAsync(body, response.Content.Headers.ContentLength, type, cancellationToken).ConfigureAwait(false)
+                    ?? throw UpstreamHttp.InvalidResponse(context, "an empty body");
+            }
+            catch (JsonException ex)
+            {
+                throw UpstreamHttp.InvalidResponse(context, $"invalid JSON ({ex.Message})");
+            }
+        }
+    }
+
+    /// <summary>An error answer as the exception the adapter's parser makes of it, from at most <see cref="UpstreamHttp.MaxErrorBodyBytes"/> of its body, with its Retry-After.</summary>
+    public async Task<BifrostException> ReadErrorAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        var status = (int)response.StatusCode;
+        var retryAfter = UpstreamHttp.ParseRetryAfter(response, _time);
+        var text = await UpstreamHttp.ReadErrorTextAsync(response, cancellationToken).ConfigureAwait(false);
+        return _parseError(new UpstreamError(status, response.ReasonPhrase, text, retryAfter));
+    }
+
+    /// <summary>
+    /// The first-chunk timeout of a stream: the attempt's timeout lasts until the stream's first chunk, since a server may send
+    /// its headers at once and then stall. Read the stream with its <see cref="AttemptDeadline.Token"/> and call
+    /// <see cref="AttemptDeadline.Disarm"/> on each chunk; once one has arrived, the stream may take as long as it takes.
+    /// </summary>
+    public AttemptDeadline UntilFirstChunk(ProviderContext context, CancellationToken cancellationToken) =>
+        new(context, _time, cancellationToken);
+
+    /// <summary>Releases the invoker (the handler itself belongs to the factory).</summary>
+    public void Dispose() => _invoker?.Dispose();
+
+    private static BifrostException Retryable(int status, string code, string message, Exception inner) =>
+        new(new BifrostError { StatusCode = status, Error = new BifrostErrorDetail { Type = "api_error", Code = code, Message = message } }, inner) { IsRetryable = true };
+
+    /// <summary>
+    /// The named client's handler pipeline (primary handler and any handlers added to the named client), called through an
+    /// <see cref="HttpMessageInvoker"/>: HttpClient's own layer (a linked CancellationTokenSource and a state machine per
+    /// request) adds nothing here, since its timeout is infinite and every request is built by the adapter. The handler
+    /// never expires (SetHandlerLifetime(Infinite); SocketsHttpHandler recycles its connections), so it is kept; a race
+    /// only creates a second invoker over the same handler.
+    /// </summary>
+    private HttpMessageInvoker CreateInvoker()
+    {
+        if (_factory is IHttpMessageHandlerFactory handlers)
+        {
+            return _invoker = new HttpMessageInvoker(handlers.CreateHandler(_name), disposeHandler: false);
+        }
+
+        return _invoker = _client = _factory.CreateClient(_name);
+    }
+}

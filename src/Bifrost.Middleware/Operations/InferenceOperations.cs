@@ -44,7 +44,7 @@ internal static class InferenceOperations
         UsageOf = static r => Tokens(r.Usage),
         ChunkUsageOf = static chunk => Tokens(chunk.Usage),
         ResponseIdOf = static r => r.Id,
-        ChunksOf = static whole => Providers.OpenAI.OpenAICompatibleAdapter.ChunksOf(whole, includeUsage: true),
+        ChunksOf = static whole => ChatCompletionChunks.Of(whole, includeUsage: true),
         ClientCall = static (client, r, ct) => client.ChatCompletionAsync(r, ct),
         ClientStream = static (client, r, ct) => client.ChatCompletionStreamAsync(r, ct),
         Pending = static (job, request) => new ChatCompletionResponse

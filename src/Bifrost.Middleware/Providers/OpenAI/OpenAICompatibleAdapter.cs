@@ -45,7 +45,7 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
                 throw UpstreamHttp.InvalidResponse(context, $"invalid JSON ({ex.Message})");
             }
 
-            foreach (var chunk in ChunksOf(whole ?? throw UpstreamHttp.InvalidResponse(context, "an empty body"), request.StreamOptions?.IncludeUsage == true))
+            foreach (var chunk in Operations.ChatCompletionChunks.Of(whole ?? throw UpstreamHttp.InvalidResponse(context, "an empty body"), request.StreamOptions?.IncludeUsage == true))
             {
                 yield return chunk;
             }
@@ -92,37 +92,6 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
 
     /// <summary>Releases the upstream client.</summary>
     public void Dispose() => _http.Dispose();
-
-    /// <summary>A whole completion as the chunks a stream would have carried: role, content, finish, then usage when asked.</summary>
-    internal static IEnumerable<ChatCompletionChunk> ChunksOf(ChatCompletionResponse response, bool includeUsage)
-    {
-        foreach (var choice in response.Choices)
-        {
-            ChatCompletionChunk Chunk(ChatDelta delta, string? finish) => new()
-            {
-                Id = response.Id,
-                Created = response.Created,
-                Model = response.Model,
-                SystemFingerprint = response.SystemFingerprint,
-                Choices = [new ChatChunkChoice { Index = choice.Index, Delta = delta, FinishReason = finish }],
-            };
-
-            yield return Chunk(new ChatDelta { Role = "assistant", Content = string.Empty }, null);
-            var message = choice.Message;
-            if (message?.Content is { Length: > 0 } || message?.Refusal is not null || message?.ToolCalls is { Count: > 0 })
-            {
-                var calls = message.ToolCalls?.Select((call, index) => new ChatToolCall { Index = index, Id = call.Id, Type = call.Type ?? "function", Function = call.Function }).ToList();
-                yield return Chunk(new ChatDelta { Content = message.Content, Refusal = message.Refusal, ToolCalls = calls }, null);
-            }
-
-            yield return Chunk(new ChatDelta(), choice.FinishReason ?? "stop");
-        }
-
-        if (includeUsage && response.Usage is not null)
-        {
-            yield return new ChatCompletionChunk { Id = response.Id, Created = response.Created, Model = response.Model, Usage = response.Usage };
-        }
-    }
 
     /// <summary>
     /// The absolute upstream URIs of a provider, parsed once per <see cref="ProviderOptions"/> instance (and again only

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Bifrost.Middleware;
+namespace Bifrost.Middleware.OpenAI;
 
 /// <summary>An OpenAI embeddings request (<c>POST embeddings</c>), plus Bifrost's <c>fallbacks</c>.</summary>
 public sealed class EmbeddingRequest

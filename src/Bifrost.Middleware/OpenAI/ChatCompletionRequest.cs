@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Bifrost.Middleware;
+namespace Bifrost.Middleware.OpenAI;
 
 /// <summary>
 /// An OpenAI chat completion request (<c>POST chat/completions</c>), plus Bifrost's <c>fallbacks</c>.
@@ -14,7 +14,7 @@ public sealed class ChatCompletionRequest
     public string? Model { get; set; }
 
     /// <summary>The conversation so far.</summary>
-    public IList<ChatMessage>? Messages { get; set; }
+    public IList<ChatCompletionMessage>? Messages { get; set; }
 
     /// <summary>Bifrost extension: <c>provider/model</c> names tried in order when the primary fails with a retryable error. Never sent upstream.</summary>
     public IList<string>? Fallbacks { get; set; }
@@ -72,7 +72,7 @@ public sealed class ChatCompletionRequest
     public bool? ParallelToolCalls { get; set; }
 
     /// <summary>Output format: <c>text</c>, <c>json_object</c> or <c>json_schema</c>.</summary>
-    public ChatResponseFormat? ResponseFormat { get; set; }
+    public ChatCompletionResponseFormat? ResponseFormat { get; set; }
 
     /// <summary>Reasoning effort for reasoning models (<c>minimal</c>, <c>low</c>, <c>medium</c>, <c>high</c>).</summary>
     public string? ReasoningEffort { get; set; }
@@ -155,7 +155,7 @@ public sealed class ChatFunctionDefinition
 }
 
 /// <summary>The requested output format.</summary>
-public sealed class ChatResponseFormat
+public sealed class ChatCompletionResponseFormat
 {
     /// <summary><c>text</c>, <c>json_object</c> or <c>json_schema</c>.</summary>
     public string? Type { get; set; }

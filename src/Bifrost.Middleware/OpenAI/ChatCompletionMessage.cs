@@ -1,10 +1,10 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Bifrost.Middleware;
+namespace Bifrost.Middleware.OpenAI;
 
 /// <summary>A chat message of any role (<c>system</c>, <c>developer</c>, <c>user</c>, <c>assistant</c>, <c>tool</c>, <c>function</c>).</summary>
-public sealed class ChatMessage
+public sealed class ChatCompletionMessage
 {
     /// <summary>The author's role.</summary>
     public string? Role { get; set; }
@@ -31,7 +31,7 @@ public sealed class ChatMessage
     /// <summary>Creates a message with text content.</summary>
     /// <param name="role">The role.</param>
     /// <param name="text">The text.</param>
-    public static ChatMessage FromText(string role, string text) => new() { Role = role, Content = new ChatMessageContent(text) };
+    public static ChatCompletionMessage FromText(string role, string text) => new() { Role = role, Content = new ChatMessageContent(text) };
 }
 
 /// <summary>Message content: either plain text or a list of parts (text, image_url, input_audio, file, ...).</summary>

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Bifrost.Middleware;
+namespace Bifrost.Middleware.OpenAI;
 
 /// <summary>A legacy OpenAI text completion request (<c>POST completions</c>), plus Bifrost's <c>fallbacks</c>.</summary>
 public sealed class TextCompletionRequest

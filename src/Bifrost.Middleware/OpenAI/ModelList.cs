@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Bifrost.Middleware;
+namespace Bifrost.Middleware.OpenAI;
 
 /// <summary>An OpenAI model list (<c>GET models</c>).</summary>
 public sealed class ModelList

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Bifrost.Middleware;
+namespace Bifrost.Middleware.OpenAI;
 
 /// <summary>An OpenAI <c>chat.completion</c> object with Bifrost's <c>extra_fields</c>.</summary>
 public sealed class ChatCompletionResponse

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Bifrost.Middleware;
+namespace Bifrost.Middleware.OpenAI;
 
 /// <summary>An OpenAI Responses API request (<c>POST responses</c>, <c>POST responses/input_tokens</c>), plus Bifrost's <c>fallbacks</c>.</summary>
 public sealed class ResponsesRequest

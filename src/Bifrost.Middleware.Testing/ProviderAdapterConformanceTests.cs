@@ -51,7 +51,7 @@ public abstract class ProviderAdapterConformanceTests<TAdapter> : IAsyncLifetime
         return new ChatCompletionRequest
         {
             Model = context.Model,
-            Messages = [ChatMessage.FromText("system", "You are a test."), ChatMessage.FromText("user", "Say something short.")],
+            Messages = [ChatCompletionMessage.FromText("system", "You are a test."), ChatCompletionMessage.FromText("user", "Say something short.")],
             MaxCompletionTokens = 64,
         };
     }

@@ -30,7 +30,7 @@ public class GatewayBenchmarks
         _request = new ChatCompletionRequest
         {
             Model = "local/echo",
-            Messages = [ChatMessage.FromText("system", "You are terse."), ChatMessage.FromText("user", "Say hello to the benchmark, please.")],
+            Messages = [ChatCompletionMessage.FromText("system", "You are terse."), ChatCompletionMessage.FromText("user", "Say hello to the benchmark, please.")],
         };
         _streamRequest = new ChatCompletionRequest
         {

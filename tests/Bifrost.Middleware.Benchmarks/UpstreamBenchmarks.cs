@@ -42,7 +42,7 @@ public class UpstreamBenchmarks
         _request = new ChatCompletionRequest
         {
             Model = "openai/gpt-4o-mini",
-            Messages = [ChatMessage.FromText("system", "You are a helpful assistant."), ChatMessage.FromText("user", "Say hello in one short sentence.")],
+            Messages = [ChatCompletionMessage.FromText("system", "You are a helpful assistant."), ChatCompletionMessage.FromText("user", "Say hello in one short sentence.")],
             MaxTokens = 64,
             Temperature = 0,
         };

@@ -33,7 +33,7 @@ public sealed class RequestOptionsCompatibilityTests
             Metadata = { ["team"] = "blue" },
             ReasoningEffortLevel = ChatReasoningEffortLevel.Low,
             AllowParallelToolCalls = false,
-            Tools = { OpenAI.Chat.ChatTool.CreateFunctionTool("f") },
+            Tools = { global::OpenAI.Chat.ChatTool.CreateFunctionTool("f") },
         };
         options.Seed = 7;
 

@@ -3,8 +3,10 @@ using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Bifrost.Middleware;
 using OpenAI.Chat;
-using SdkChatResponseFormat = OpenAI.Chat.ChatResponseFormat;
-using SdkChatTool = OpenAI.Chat.ChatTool;
+using SdkChatResponseFormat = global::OpenAI.Chat.ChatResponseFormat;
+using SdkChatTool = global::OpenAI.Chat.ChatTool;
+using ChatFunctionCall = Bifrost.Middleware.OpenAI.ChatFunctionCall;
+using ChatToolCall = Bifrost.Middleware.OpenAI.ChatToolCall;
 
 namespace Bifrost.Middleware.Compatibility.Tests;
 
@@ -61,7 +63,7 @@ public sealed class ToolsCompatibilityTests
         await using var host = await SdkHost.StartAsync(b => b.AddProvider<ToolAdapter>("acme"));
         var adapter = host.Services.GetRequiredService<ToolAdapter>();
         var chat = host.Client.GetChatClient("acme/tool-model");
-        List<OpenAI.Chat.ChatMessage> messages = [new UserChatMessage("Weather in Oslo?")];
+        List<global::OpenAI.Chat.ChatMessage> messages = [new UserChatMessage("Weather in Oslo?")];
         var options = new ChatCompletionOptions { Tools = { SdkChatTool.CreateFunctionTool("get_weather", "Gets the weather", BinaryData.FromString(WeatherSchema)) } };
 
         ChatCompletion first = await chat.CompleteChatAsync(messages, options, Ct);

@@ -74,7 +74,7 @@ public sealed class UpstreamPathTests : IAsyncLifetime
     }
 
     private static ChatCompletionRequest Request(string model, string text = "hello") =>
-        new() { Model = model, Messages = [ChatMessage.FromText("user", text)], Temperature = 0 };
+        new() { Model = model, Messages = [ChatCompletionMessage.FromText("user", text)], Temperature = 0 };
 
     [Fact]
     public async Task Completion_reaches_the_upstream_with_the_bare_model_key_and_accept_header()

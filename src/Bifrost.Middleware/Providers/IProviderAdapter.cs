@@ -12,7 +12,7 @@ namespace Bifrost.Middleware;
 /// <see cref="BifrostException.IsRetryable"/> (the default for 408/409/429/5xx) and
 /// <see cref="BifrostException.RetryAfter"/> so the gateway can retry and fall back. Cancellation through
 /// the token must stop the upstream call. The request is the gateway's own copy with the provider's bare model
-/// name in <see cref="ChatCompletionRequest.Model"/> and no fallbacks; adapters must not keep it.
+/// name in <see cref="InferenceRequest.Model"/> and no fallbacks; adapters must not keep it.
 /// </para>
 /// <para>
 /// Operations added to this contract later come with a default implementation that answers

@@ -71,8 +71,8 @@ internal static class ResponsesChatConverter
             chat.ResponseFormat = format.Type switch
             {
                 "text" or null => null,
-                "json_object" => new ChatResponseFormat { Type = "json_object" },
-                "json_schema" => new ChatResponseFormat { Type = "json_schema", JsonSchema = new ChatJsonSchema { Name = format.Name, Description = format.Description, Schema = format.Schema, Strict = format.Strict } },
+                "json_object" => new ChatCompletionResponseFormat { Type = "json_object" },
+                "json_schema" => new ChatCompletionResponseFormat { Type = "json_schema", JsonSchema = new ChatJsonSchema { Name = format.Name, Description = format.Description, Schema = format.Schema, Strict = format.Strict } },
                 _ => throw Unsupported($"Text format '{format.Type}' is not supported.", "text.format.type"),
             };
         }
@@ -112,12 +112,12 @@ internal static class ResponsesChatConverter
     }
 
     /// <summary>The conversation as chat messages (also what local token counting counts).</summary>
-    public static IList<ChatMessage> ToChatMessages(ResponsesRequest request)
+    public static IList<ChatCompletionMessage> ToChatMessages(ResponsesRequest request)
     {
-        var messages = new List<ChatMessage>();
+        var messages = new List<ChatCompletionMessage>();
         if (!string.IsNullOrEmpty(request.Instructions))
         {
-            messages.Add(ChatMessage.FromText("system", request.Instructions));
+            messages.Add(ChatCompletionMessage.FromText("system", request.Instructions));
         }
 
         if (request.Input is null)
@@ -127,7 +127,7 @@ internal static class ResponsesChatConverter
 
         if (request.Input.Text is { } text)
         {
-            messages.Add(ChatMessage.FromText("user", text));
+            messages.Add(ChatCompletionMessage.FromText("user", text));
             return messages;
         }
 
@@ -148,7 +148,7 @@ internal static class ResponsesChatConverter
                     }
                     else
                     {
-                        messages.Add(new ChatMessage { Role = "assistant", ToolCalls = [call] });
+                        messages.Add(new ChatCompletionMessage { Role = "assistant", ToolCalls = [call] });
                     }
 
                     break;
@@ -158,7 +158,7 @@ internal static class ResponsesChatConverter
                         throw Unsupported("A 'function_call_output' with content parts is not supported when the Responses API is converted to chat completions; send the output as a string.", $"input[{i}].output");
                     }
 
-                    messages.Add(new ChatMessage { Role = "tool", ToolCallId = item.CallId, Content = new ChatMessageContent(item.Output?.GetString() ?? string.Empty) });
+                    messages.Add(new ChatCompletionMessage { Role = "tool", ToolCallId = item.CallId, Content = new ChatMessageContent(item.Output?.GetString() ?? string.Empty) });
                     break;
                 case "reasoning":
                     break; // a previous turn's reasoning cannot be replayed to a chat completions API
@@ -420,17 +420,17 @@ internal static class ResponsesChatConverter
         };
     }
 
-    private static ChatMessage ToChatMessage(ResponsesItem item, int index)
+    private static ChatCompletionMessage ToChatMessage(ResponsesItem item, int index)
     {
         var role = item.Role ?? throw Unsupported("A message item needs a 'role'.", $"input[{index}].role");
         if (item.Content is null)
         {
-            return new ChatMessage { Role = role, Content = new ChatMessageContent(string.Empty) };
+            return new ChatCompletionMessage { Role = role, Content = new ChatMessageContent(string.Empty) };
         }
 
         if (item.Content.Text is { } text)
         {
-            return ChatMessage.FromText(role, text);
+            return ChatCompletionMessage.FromText(role, text);
         }
 
         var parts = new List<ChatContentPart>();
@@ -458,10 +458,10 @@ internal static class ResponsesChatConverter
         // Assistant turns go back as plain text: not every chat server accepts parts for them.
         if (role == "assistant")
         {
-            return new ChatMessage { Role = role, Content = new ChatMessageContent(string.Join("\n", parts.Select(x => x.Text))), Refusal = refusal };
+            return new ChatCompletionMessage { Role = role, Content = new ChatMessageContent(string.Join("\n", parts.Select(x => x.Text))), Refusal = refusal };
         }
 
-        return new ChatMessage { Role = role, Content = new ChatMessageContent(parts) };
+        return new ChatCompletionMessage { Role = role, Content = new ChatMessageContent(parts) };
     }
 
     private static JsonElement ConvertToolChoice(JsonElement choice)

@@ -98,7 +98,7 @@ internal sealed partial class TokenCounter
     /// <param name="model">The model, with or without a <c>provider/</c> prefix.</param>
     /// <param name="messages">The messages.</param>
     /// <param name="tools">The tools, if any.</param>
-    public TokenCount CountChat(string model, IList<ChatMessage> messages, IList<ChatTool>? tools)
+    public TokenCount CountChat(string model, IList<ChatCompletionMessage> messages, IList<ChatTool>? tools)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(messages);

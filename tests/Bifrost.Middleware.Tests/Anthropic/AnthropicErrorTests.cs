@@ -126,5 +126,5 @@ public sealed class AnthropicErrorTests : AnthropicTestBase
         Assert.Equal("provider_timeout", json.GetProperty("error").GetProperty("code").GetString());
     }
 
-    private static ChatCompletionRequest Request() => new() { Model = "claude-sonnet-4-5", Messages = [ChatMessage.FromText("user", "hi")] };
+    private static ChatCompletionRequest Request() => new() { Model = "claude-sonnet-4-5", Messages = [ChatCompletionMessage.FromText("user", "hi")] };
 }

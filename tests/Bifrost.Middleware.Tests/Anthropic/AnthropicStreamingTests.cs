@@ -30,7 +30,7 @@ public sealed class AnthropicStreamingTests : AnthropicTestBase
         var request = new ChatCompletionRequest
         {
             Model = "claude-sonnet-4-5",
-            Messages = [ChatMessage.FromText("user", "look up bifrost")],
+            Messages = [ChatCompletionMessage.FromText("user", "look up bifrost")],
             Stream = true,
             StreamOptions = new ChatStreamOptions { IncludeUsage = true },
         };
@@ -77,7 +77,7 @@ public sealed class AnthropicStreamingTests : AnthropicTestBase
             FakeAnthropicUpstream.Sse(FakeAnthropicUpstream.Error("overloaded_error", "Overloaded")),
         ];
         await using var host = await StartHostAsync();
-        var request = new ChatCompletionRequest { Model = "m", Messages = [ChatMessage.FromText("user", "hello there friend")], Stream = true };
+        var request = new ChatCompletionRequest { Model = "m", Messages = [ChatCompletionMessage.FromText("user", "hello there friend")], Stream = true };
         var received = new List<ChatCompletionChunk>();
 
         var error = await Assert.ThrowsAsync<BifrostException>(async () =>
@@ -100,7 +100,7 @@ public sealed class AnthropicStreamingTests : AnthropicTestBase
     {
         Upstream.RawStream = message => FakeAnthropicUpstream.Events(message).SkipLast(2);
         await using var host = await StartHostAsync();
-        var request = new ChatCompletionRequest { Model = "m", Messages = [ChatMessage.FromText("user", "hello")], Stream = true };
+        var request = new ChatCompletionRequest { Model = "m", Messages = [ChatCompletionMessage.FromText("user", "hello")], Stream = true };
 
         var error = await Assert.ThrowsAsync<BifrostException>(() => CollectAsync(Adapter(host).StreamChatCompletionAsync(Context(), request, Ct)));
 
@@ -122,9 +122,9 @@ public sealed class AnthropicStreamingTests : AnthropicTestBase
             Transport = new HttpClientPipelineTransport(host.Server.CreateClient()),
             RetryPolicy = new ClientRetryPolicy(0),
         }).GetChatClient("anthropic/claude-sonnet-4-5");
-        var tool = OpenAI.Chat.ChatTool.CreateFunctionTool("get_weather", "Weather", BinaryData.FromString("""{"type":"object","properties":{"city":{"type":"string"}}}"""));
+        var tool = global::OpenAI.Chat.ChatTool.CreateFunctionTool("get_weather", "Weather", BinaryData.FromString("""{"type":"object","properties":{"city":{"type":"string"}}}"""));
         var options = new ChatCompletionOptions { Tools = { tool } };
-        List<OpenAI.Chat.ChatMessage> messages = [new UserChatMessage("Weather in Paris?")];
+        List<global::OpenAI.Chat.ChatMessage> messages = [new UserChatMessage("Weather in Paris?")];
 
         var ids = new Dictionary<int, string>();
         var names = new Dictionary<int, string>();
@@ -151,7 +151,7 @@ public sealed class AnthropicStreamingTests : AnthropicTestBase
         Assert.Equal("get_weather", names[0]);
         Assert.Equal("""{"city":"Paris"}""", args[0].ToString());
 
-        messages.Add(new AssistantChatMessage([OpenAI.Chat.ChatToolCall.CreateFunctionToolCall(ids[0], names[0], BinaryData.FromString(args[0].ToString()))]));
+        messages.Add(new AssistantChatMessage([global::OpenAI.Chat.ChatToolCall.CreateFunctionToolCall(ids[0], names[0], BinaryData.FromString(args[0].ToString()))]));
         messages.Add(new ToolChatMessage(ids[0], "sunny"));
         var text = new StringBuilder();
         await foreach (var update in client.CompleteChatStreamingAsync(messages, options, Ct))

@@ -27,7 +27,7 @@ public sealed class ChatClientCancellationTests
         return services.BuildServiceProvider();
     }
 
-    private static ChatCompletionRequest Request() => new() { Model = "mea/m", Messages = [ChatMessage.FromText("user", "wait")] };
+    private static ChatCompletionRequest Request() => new() { Model = "mea/m", Messages = [ChatCompletionMessage.FromText("user", "wait")] };
 
     [Fact]
     public async Task Cancelling_an_in_process_call_cancels_the_chat_clients_token()

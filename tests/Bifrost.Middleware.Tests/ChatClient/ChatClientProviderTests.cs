@@ -174,8 +174,8 @@ public sealed class ChatClientProviderTests
         var client = provider.GetRequiredService<IBifrostClient>();
         var ct = TestContext.Current.CancellationToken;
 
-        var fromKeyed = await client.ChatCompletionAsync(new ChatCompletionRequest { Model = "mea/m", Messages = [ChatMessage.FromText("user", "x")] }, ct);
-        var fromDefault = await client.ChatCompletionAsync(new ChatCompletionRequest { Model = "other/m", Messages = [ChatMessage.FromText("user", "x")] }, ct);
+        var fromKeyed = await client.ChatCompletionAsync(new ChatCompletionRequest { Model = "mea/m", Messages = [ChatCompletionMessage.FromText("user", "x")] }, ct);
+        var fromDefault = await client.ChatCompletionAsync(new ChatCompletionRequest { Model = "other/m", Messages = [ChatCompletionMessage.FromText("user", "x")] }, ct);
         var embedded = await client.EmbeddingsAsync(new EmbeddingRequest { Model = "other/e", Input = new TextInput(["x"]) }, ct);
 
         Assert.Equal("keyed", fromKeyed.Choices[0].Message!.Content);
@@ -206,9 +206,9 @@ public sealed class ChatClientProviderTests
         var client = provider.GetRequiredService<IBifrostClient>();
         var ct = TestContext.Current.CancellationToken;
 
-        var answer = await client.ChatCompletionAsync(new ChatCompletionRequest { Model = "mea/m", Messages = [ChatMessage.FromText("user", "x")] }, ct);
+        var answer = await client.ChatCompletionAsync(new ChatCompletionRequest { Model = "mea/m", Messages = [ChatCompletionMessage.FromText("user", "x")] }, ct);
         var chunks = new List<ChatCompletionChunk>();
-        await foreach (var chunk in client.ChatCompletionStreamAsync(new ChatCompletionRequest { Model = "mea/m", Messages = [ChatMessage.FromText("user", "x")] }, ct))
+        await foreach (var chunk in client.ChatCompletionStreamAsync(new ChatCompletionRequest { Model = "mea/m", Messages = [ChatCompletionMessage.FromText("user", "x")] }, ct))
         {
             chunks.Add(chunk);
         }

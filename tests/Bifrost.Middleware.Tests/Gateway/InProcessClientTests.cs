@@ -21,7 +21,7 @@ public sealed class InProcessClientTests
     private static ChatCompletionRequest Request(string model, string text, Dictionary<string, string>? metadata = null) => new()
     {
         Model = model,
-        Messages = [ChatMessage.FromText("system", "sys"), ChatMessage.FromText("user", text)],
+        Messages = [ChatCompletionMessage.FromText("system", "sys"), ChatCompletionMessage.FromText("user", text)],
         Metadata = metadata,
     };
 

@@ -323,10 +323,10 @@ public sealed class RequestValidationTests(CountedProviderHost fixture) : IClass
         var client = fixture.Host.Services.GetRequiredService<IBifrostClient>();
         var calls = fixture.Provider.Calls;
 
-        var chat = new ChatCompletionRequest { Model = BadParameters.Model, Messages = [ChatMessage.FromText("user", "x")], Stop = ["a", null!] };
+        var chat = new ChatCompletionRequest { Model = BadParameters.Model, Messages = [ChatCompletionMessage.FromText("user", "x")], Stop = ["a", null!] };
         Assert.Equal("stop[1]", (await Assert.ThrowsAsync<BifrostException>(() => client.ChatCompletionAsync(chat, Ct))).Error.Error.Param);
 
-        var parts = new ChatMessage { Role = "user", Content = new ChatMessageContent(new List<ChatContentPart> { null! }) };
+        var parts = new ChatCompletionMessage { Role = "user", Content = new ChatMessageContent(new List<ChatContentPart> { null! }) };
         chat = new ChatCompletionRequest { Model = BadParameters.Model, Messages = [parts] };
         Assert.Equal("messages[0].content[0]", (await Assert.ThrowsAsync<BifrostException>(() => client.ChatCompletionAsync(chat, Ct))).Error.Error.Param);
 

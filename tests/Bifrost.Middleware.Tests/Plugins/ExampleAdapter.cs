@@ -7,6 +7,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Bifrost.Middleware;
+using Bifrost.Middleware.OpenAI;
 
 namespace Acme.Bifrost;
 

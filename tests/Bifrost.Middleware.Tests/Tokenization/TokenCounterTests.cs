@@ -105,10 +105,10 @@ public sealed class TokenCounterTests
     [InlineData("gpt-4o-mini", 101)]
     public void The_cookbook_tools_example_counts_as_published(string model, int expected)
     {
-        var messages = new List<ChatMessage>
+        var messages = new List<ChatCompletionMessage>
         {
-            ChatMessage.FromText("system", "You are a helpful assistant that can answer to questions about the weather."),
-            ChatMessage.FromText("user", "What's the weather like in San Francisco?"),
+            ChatCompletionMessage.FromText("system", "You are a helpful assistant that can answer to questions about the weather."),
+            ChatCompletionMessage.FromText("user", "What's the weather like in San Francisco?"),
         };
         var tools = new List<ChatTool>
         {
@@ -134,7 +134,7 @@ public sealed class TokenCounterTests
     [InlineData("gpt-4", "cl100k_base", 10)]
     public void Adding_tools_adds_the_documented_constants(string model, string encoding, int funcInit)
     {
-        var messages = new List<ChatMessage> { ChatMessage.FromText("user", "What time is it in Oslo?") };
+        var messages = new List<ChatCompletionMessage> { ChatCompletionMessage.FromText("user", "What time is it in Oslo?") };
         var baseline = Counter.CountChat(model, messages, tools: null).Tokens;
         int Text(string s) => Counter.CountText(s, Encoding(encoding));
 
@@ -159,7 +159,7 @@ public sealed class TokenCounterTests
     [Fact]
     public void Schemas_the_published_rule_does_not_model_are_estimates()
     {
-        var messages = new List<ChatMessage> { ChatMessage.FromText("user", "hi") };
+        var messages = new List<ChatCompletionMessage> { ChatCompletionMessage.FromText("user", "hi") };
         var nested = Function("search", "Search", """{"type":"object","properties":{"filters":{"type":"array","items":{"type":"string"}}}}""");
         Assert.False(Counter.CountChat("gpt-4o", messages, [nested]).Exact);
         var custom = JsonSerializer.Deserialize<ChatTool>("""{"type":"custom","custom":{"name":"grammar","description":"free text"}}""", JsonOptions)!;
@@ -266,16 +266,16 @@ public sealed class TokenCounterTests
     [Fact]
     public void Tool_calls_and_tool_results_are_counted_as_estimates()
     {
-        var user = ChatMessage.FromText("user", "Weather in Oslo?");
+        var user = ChatCompletionMessage.FromText("user", "Weather in Oslo?");
         var plain = Counter.CountChat("gpt-4o", [user], null);
         Assert.True(plain.Exact);
 
-        var call = new ChatMessage
+        var call = new ChatCompletionMessage
         {
             Role = "assistant",
             ToolCalls = [new ChatToolCall { Id = "call_1", Type = "function", Function = new ChatFunctionCall { Name = "get_weather", Arguments = """{"city":"Oslo"}""" } }],
         };
-        var result = new ChatMessage { Role = "tool", ToolCallId = "call_1", Content = new ChatMessageContent("""{"celsius":3}""") };
+        var result = new ChatCompletionMessage { Role = "tool", ToolCallId = "call_1", Content = new ChatMessageContent("""{"celsius":3}""") };
         var count = Counter.CountChat("gpt-4o", [user, call, result], null);
 
         int Text(string s) => Counter.CountText(s, TokenEncoding.O200kBase);
@@ -289,7 +289,7 @@ public sealed class TokenCounterTests
     [Fact]
     public void Text_parts_count_like_text()
     {
-        var parts = new ChatMessage
+        var parts = new ChatCompletionMessage
         {
             Role = "user",
             Content = new ChatMessageContent([new ChatContentPart { Type = "text", Text = "hello world" }, new ChatContentPart { Type = "text", Text = "tiktoken is great!" }]),
@@ -365,24 +365,24 @@ public sealed class TokenCounterTests
 
     private static TokenEncoding Encoding(string name) => name == "cl100k_base" ? TokenEncoding.Cl100kBase : TokenEncoding.O200kBase;
 
-    private static List<ChatMessage> CookbookMessages() =>
+    private static List<ChatCompletionMessage> CookbookMessages() =>
     [
-        ChatMessage.FromText("system", "You are a helpful, pattern-following assistant that translates corporate jargon into plain English."),
+        ChatCompletionMessage.FromText("system", "You are a helpful, pattern-following assistant that translates corporate jargon into plain English."),
         Named("example_user", "New synergies will help drive top-line growth."),
         Named("example_assistant", "Things working well together will increase revenue."),
         Named("example_user", "Let's circle back when we have more bandwidth to touch base on opportunities for increased leverage."),
         Named("example_assistant", "Let's talk later when we're less busy about how to do better."),
-        ChatMessage.FromText("user", "This late pivot means we don't have time to boil the ocean for the client deliverable."),
+        ChatCompletionMessage.FromText("user", "This late pivot means we don't have time to boil the ocean for the client deliverable."),
     ];
 
-    private static ChatMessage Named(string name, string text)
+    private static ChatCompletionMessage Named(string name, string text)
     {
-        var message = ChatMessage.FromText("system", text);
+        var message = ChatCompletionMessage.FromText("system", text);
         message.Name = name;
         return message;
     }
 
-    private static ChatMessage UserWithImage(string? url, string? detail)
+    private static ChatCompletionMessage UserWithImage(string? url, string? detail)
     {
         var parts = new List<ChatContentPart> { new() { Type = "text", Text = "What is in this picture?" } };
         if (url is not null)
@@ -390,7 +390,7 @@ public sealed class TokenCounterTests
             parts.Add(new ChatContentPart { Type = "image_url", ImageUrl = new ChatImageUrl { Url = url, Detail = detail } });
         }
 
-        return new ChatMessage { Role = "user", Content = new ChatMessageContent(parts) };
+        return new ChatCompletionMessage { Role = "user", Content = new ChatMessageContent(parts) };
     }
 
     private static ChatTool Function(string name, string description, string? parameters) => new()

@@ -132,7 +132,7 @@ internal static class AnthropicRequestTranslator
     private static JsonElement ThinkingObject(int budget) =>
         ParseElement("{\"type\":\"enabled\",\"budget_tokens\":" + budget.ToString(System.Globalization.CultureInfo.InvariantCulture) + "}");
 
-    private static void TranslateMessages(IList<ChatMessage> messages, AnthropicRequest result)
+    private static void TranslateMessages(IList<ChatCompletionMessage> messages, AnthropicRequest result)
     {
         var turns = result.Messages;
         for (var i = 0; i < messages.Count; i++)
@@ -201,7 +201,7 @@ internal static class AnthropicRequestTranslator
     }
 
     /// <summary>A message-level <c>cache_control</c> (as some clients send it) applies to the message's last block.</summary>
-    private static void ApplyMessageCacheControl(ChatMessage message, IList<AnthropicContentBlock>? blocks)
+    private static void ApplyMessageCacheControl(ChatCompletionMessage message, IList<AnthropicContentBlock>? blocks)
     {
         if (blocks is { Count: > 0 } && message.AdditionalProperties?.TryGetValue("cache_control", out var cache) == true && cache.ValueKind == JsonValueKind.Object)
         {
@@ -307,7 +307,7 @@ internal static class AnthropicRequestTranslator
     }
 
     /// <summary>Signed thinking from an earlier answer (<c>reasoning_details</c>) goes first in the assistant turn, as Anthropic requires with tools.</summary>
-    private static void AddReasoning(ChatMessage message, List<AnthropicContentBlock> blocks)
+    private static void AddReasoning(ChatCompletionMessage message, List<AnthropicContentBlock> blocks)
     {
         if (message.AdditionalProperties?.TryGetValue("reasoning_details", out var details) != true || details.ValueKind != JsonValueKind.Array)
         {
@@ -340,7 +340,7 @@ internal static class AnthropicRequestTranslator
         }
     }
 
-    private static void AddToolUses(ChatMessage message, List<AnthropicContentBlock> blocks, int index)
+    private static void AddToolUses(ChatCompletionMessage message, List<AnthropicContentBlock> blocks, int index)
     {
         if (message.ToolCalls is not { Count: > 0 } calls)
         {

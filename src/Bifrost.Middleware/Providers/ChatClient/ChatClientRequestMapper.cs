@@ -142,7 +142,7 @@ internal static class ChatClientRequestMapper
         return options;
     }
 
-    private static AI.ChatMessage ToMessage(ChatMessage message, int index)
+    private static AI.ChatMessage ToMessage(ChatCompletionMessage message, int index)
     {
         var role = message.Role switch
         {
@@ -380,7 +380,7 @@ internal static class ChatClientRequestMapper
         throw Invalid("unsupported_parameter", "tool_choice must be none, auto, required or a function ({\"type\":\"function\",\"function\":{\"name\":...}}) for an IChatClient.", "tool_choice");
     }
 
-    private static AI.ChatResponseFormat ToResponseFormat(ChatResponseFormat format, out bool? strict)
+    private static AI.ChatResponseFormat ToResponseFormat(ChatCompletionResponseFormat format, out bool? strict)
     {
         strict = null;
         switch (format.Type)

@@ -1,14 +1,11 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Bifrost.Middleware;
+namespace Bifrost.Middleware.OpenAI;
 
 /// <summary>An OpenAI Responses API request (<c>POST responses</c>, <c>POST responses/input_tokens</c>), plus Bifrost's <c>fallbacks</c>.</summary>
-public sealed class ResponsesRequest
+public sealed class ResponsesRequest : InferenceRequest
 {
-    /// <summary>The model, as <c>provider/model</c> or a bare model of the default provider.</summary>
-    public string? Model { get; set; }
-
     /// <summary>The input: a string, or a list of items (messages, function calls and their outputs).</summary>
     public ResponsesInput? Input { get; set; }
 
@@ -54,18 +51,10 @@ public sealed class ResponsesRequest
     /// <summary>A stable identifier of the end user.</summary>
     public string? User { get; set; }
 
-    /// <summary>Bifrost extension: fallbacks tried in order on retryable failures.</summary>
-    public IList<string>? Fallbacks { get; set; }
-
-    /// <summary>Other fields, forwarded unchanged to a native Responses API.</summary>
-    [JsonExtensionData]
-    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
-
+    /// <summary>A shallow copy for one provider attempt: the provider's bare model, no fallbacks, <c>stream</c> only when streaming.</summary>
     internal ResponsesRequest ForProvider(string model, bool stream)
     {
-        var copy = (ResponsesRequest)MemberwiseClone();
-        copy.Model = model;
-        copy.Fallbacks = null;
+        var copy = CopyForProvider<ResponsesRequest>(model);
         copy.Stream = stream ? true : null;
         return copy;
     }
@@ -91,7 +80,7 @@ public sealed class ResponsesInput
 }
 
 /// <summary>An input or output item: a message, a function call, a function call's output, reasoning, ...</summary>
-public sealed class ResponsesItem
+public sealed class ResponsesItem : ExtensibleObject
 {
     /// <summary><c>message</c> (default when <see cref="Role"/> is set), <c>function_call</c>, <c>function_call_output</c>, <c>reasoning</c>, ...</summary>
     public string? Type { get; set; }
@@ -119,10 +108,6 @@ public sealed class ResponsesItem
 
     /// <summary>For call outputs: the output — a string, or what the item type allows besides (content parts of a <c>function_call_output</c>, the screenshot object of a <c>computer_call_output</c>).</summary>
     public JsonElement? Output { get; set; }
-
-    /// <summary>Other fields, kept.</summary>
-    [JsonExtensionData]
-    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
 }
 
 /// <summary>Message content: a string or a list of parts.</summary>
@@ -145,7 +130,7 @@ public sealed class ResponsesContent
 }
 
 /// <summary>A content part: <c>input_text</c>, <c>output_text</c>, <c>input_image</c>, <c>input_file</c>, <c>refusal</c>, ...</summary>
-public sealed class ResponsesContentPart
+public sealed class ResponsesContentPart : ExtensibleObject
 {
     /// <summary>The part type.</summary>
     public string? Type { get; set; }
@@ -164,44 +149,24 @@ public sealed class ResponsesContentPart
 
     /// <summary>Annotations of an <c>output_text</c>.</summary>
     public IList<JsonElement>? Annotations { get; set; }
-
-    /// <summary>Other fields, kept.</summary>
-    [JsonExtensionData]
-    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
 }
 
 /// <summary>A Responses tool (function tools are flat: <c>{type, name, description, parameters, strict}</c>).</summary>
-public sealed class ResponsesTool
+public sealed class ResponsesTool : NamedSchema
 {
     /// <summary><c>function</c>, or a hosted tool type (<c>web_search</c>, <c>file_search</c>, ...).</summary>
+    [JsonPropertyOrder(-2)]
     public string? Type { get; set; }
-
-    /// <summary>The function's name.</summary>
-    public string? Name { get; set; }
-
-    /// <summary>What the function does.</summary>
-    public string? Description { get; set; }
 
     /// <summary>The JSON schema of the arguments.</summary>
     public JsonElement? Parameters { get; set; }
-
-    /// <summary>Whether to follow the schema strictly.</summary>
-    public bool? Strict { get; set; }
-
-    /// <summary>Other fields, kept.</summary>
-    [JsonExtensionData]
-    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
 }
 
 /// <summary>Output text options.</summary>
-public sealed class ResponsesTextOptions
+public sealed class ResponsesTextOptions : ExtensibleObject
 {
     /// <summary>The format: <c>{type: text}</c>, <c>{type: json_object}</c> or <c>{type: json_schema, name, schema, strict}</c>.</summary>
     public ResponsesTextFormat? Format { get; set; }
-
-    /// <summary>Other fields (verbosity, ...), kept.</summary>
-    [JsonExtensionData]
-    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
 }
 
 /// <summary>The output format.</summary>
@@ -234,7 +199,7 @@ public sealed class ResponsesReasoning
 }
 
 /// <summary>A <c>response</c> object of the Responses API.</summary>
-public sealed class ResponsesResponse
+public sealed class ResponsesResponse : ExtensibleObject
 {
     /// <summary>The response id (<c>resp_...</c>).</summary>
     public string? Id { get; set; }
@@ -302,10 +267,6 @@ public sealed class ResponsesResponse
 
     /// <summary>Gateway metadata.</summary>
     public BifrostExtraFields? ExtraFields { get; set; }
-
-    /// <summary>Other fields, passed through unchanged.</summary>
-    [JsonExtensionData]
-    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
 }
 
 /// <summary>Token usage of a response.</summary>

@@ -3,14 +3,11 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Bifrost.Middleware;
+namespace Bifrost.Middleware.OpenAI;
 
 /// <summary>An OpenAI embeddings request (<c>POST embeddings</c>), plus Bifrost's <c>fallbacks</c>.</summary>
-public sealed class EmbeddingRequest
+public sealed class EmbeddingRequest : InferenceRequest
 {
-    /// <summary>The model, as <c>provider/model</c> or a bare model of the default provider.</summary>
-    public string? Model { get; set; }
-
     /// <summary>A string, an array of strings, an array of token ids, or an array of token-id arrays.</summary>
     public TextInput? Input { get; set; }
 
@@ -23,24 +20,12 @@ public sealed class EmbeddingRequest
     /// <summary>A stable identifier of the end user.</summary>
     public string? User { get; set; }
 
-    /// <summary>Bifrost extension: <c>provider/model</c> names tried in order when the primary fails with a retryable error.</summary>
-    public IList<string>? Fallbacks { get; set; }
-
-    /// <summary>Other fields, forwarded unchanged.</summary>
-    [JsonExtensionData]
-    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
-
-    internal EmbeddingRequest ForProvider(string model)
-    {
-        var copy = (EmbeddingRequest)MemberwiseClone();
-        copy.Model = model;
-        copy.Fallbacks = null;
-        return copy;
-    }
+    /// <summary>A shallow copy for one provider attempt: the provider's bare model, no fallbacks.</summary>
+    internal EmbeddingRequest ForProvider(string model) => CopyForProvider<EmbeddingRequest>(model);
 }
 
 /// <summary>An OpenAI embeddings response.</summary>
-public sealed class EmbeddingResponse
+public sealed class EmbeddingResponse : ExtensibleObject
 {
     /// <summary>Always <c>list</c>.</summary>
     public string Object { get; set; } = "list";
@@ -57,10 +42,6 @@ public sealed class EmbeddingResponse
 
     /// <summary>Gateway metadata.</summary>
     public BifrostExtraFields? ExtraFields { get; set; }
-
-    /// <summary>Other fields, passed through unchanged.</summary>
-    [JsonExtensionData]
-    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
 }
 
 /// <summary>One embedding.</summary>

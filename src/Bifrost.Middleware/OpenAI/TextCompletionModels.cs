@@ -1,14 +1,11 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Bifrost.Middleware;
+namespace Bifrost.Middleware.OpenAI;
 
 /// <summary>A legacy OpenAI text completion request (<c>POST completions</c>), plus Bifrost's <c>fallbacks</c>.</summary>
-public sealed class TextCompletionRequest
+public sealed class TextCompletionRequest : InferenceRequest
 {
-    /// <summary>The model, as <c>provider/model</c> or a bare model of the default provider.</summary>
-    public string? Model { get; set; }
-
     /// <summary>The prompt: a string, strings, token ids or token-id arrays.</summary>
     public TextInput? Prompt { get; set; }
 
@@ -52,59 +49,23 @@ public sealed class TextCompletionRequest
     /// <summary>Developer-defined tags (the local provider reads its scripting keys here).</summary>
     public IDictionary<string, string>? Metadata { get; set; }
 
-    /// <summary>Bifrost extension: fallbacks tried in order on retryable failures.</summary>
-    public IList<string>? Fallbacks { get; set; }
-
-    /// <summary>Other fields, forwarded unchanged.</summary>
-    [JsonExtensionData]
-    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
-
+    /// <summary>A shallow copy for one provider attempt: the provider's bare model, no fallbacks, stream fields only when streaming.</summary>
     internal TextCompletionRequest ForProvider(string model, bool stream)
     {
-        var copy = (TextCompletionRequest)MemberwiseClone();
-        copy.Model = model;
-        copy.Fallbacks = null;
-        copy.Stream = stream ? true : null;
-        if (!stream)
-        {
-            copy.StreamOptions = null;
-        }
-
+        var copy = CopyForProvider<TextCompletionRequest>(model);
+        (copy.Stream, copy.StreamOptions) = ChatStreamOptions.ForAttempt(stream, StreamOptions);
         return copy;
     }
 }
 
 /// <summary>A <c>text_completion</c> object (also each chunk of a streamed completion).</summary>
-public sealed class TextCompletionResponse
+public sealed class TextCompletionResponse : CompletionEnvelope<TextChoice>
 {
-    /// <summary>The completion's id.</summary>
-    public string? Id { get; set; }
-
-    /// <summary>Always <c>text_completion</c>.</summary>
-    public string Object { get; set; } = "text_completion";
-
-    /// <summary>Unix seconds.</summary>
-    public long Created { get; set; }
-
-    /// <summary>The model that answered.</summary>
-    public string? Model { get; set; }
-
-    /// <summary>The choices (empty on a final usage chunk).</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
-    public IList<TextChoice> Choices { get; set; } = [];
-
-    /// <summary>Token usage.</summary>
-    public ChatUsage? Usage { get; set; }
-
-    /// <summary>The backend configuration fingerprint.</summary>
-    public string? SystemFingerprint { get; set; }
-
-    /// <summary>Gateway metadata.</summary>
-    public BifrostExtraFields? ExtraFields { get; set; }
-
-    /// <summary>Other fields, passed through unchanged.</summary>
-    [JsonExtensionData]
-    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
+    /// <summary>Creates an empty <c>text_completion</c>.</summary>
+    public TextCompletionResponse()
+        : base("text_completion")
+    {
+    }
 }
 
 /// <summary>A text completion choice.</summary>

@@ -1,23 +1,17 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Bifrost.Middleware;
+namespace Bifrost.Middleware.OpenAI;
 
 /// <summary>
 /// An OpenAI chat completion request (<c>POST chat/completions</c>), plus Bifrost's <c>fallbacks</c>.
-/// Fields the gateway does not model are kept in <see cref="AdditionalProperties"/> and forwarded
+/// Fields the gateway does not model are kept in <see cref="ExtensibleObject.AdditionalProperties"/> and forwarded
 /// to the provider unchanged.
 /// </summary>
-public sealed class ChatCompletionRequest
+public sealed class ChatCompletionRequest : InferenceRequest
 {
-    /// <summary>The model, as <c>provider/model</c> (e.g. <c>openai/gpt-4o-mini</c>) or a bare model name for the default provider.</summary>
-    public string? Model { get; set; }
-
     /// <summary>The conversation so far.</summary>
-    public IList<ChatMessage>? Messages { get; set; }
-
-    /// <summary>Bifrost extension: <c>provider/model</c> names tried in order when the primary fails with a retryable error. Never sent upstream.</summary>
-    public IList<string>? Fallbacks { get; set; }
+    public IList<ChatCompletionMessage>? Messages { get; set; }
 
     /// <summary>Whether to stream the answer as server-sent events.</summary>
     public bool? Stream { get; set; }
@@ -72,7 +66,7 @@ public sealed class ChatCompletionRequest
     public bool? ParallelToolCalls { get; set; }
 
     /// <summary>Output format: <c>text</c>, <c>json_object</c> or <c>json_schema</c>.</summary>
-    public ChatResponseFormat? ResponseFormat { get; set; }
+    public ChatCompletionResponseFormat? ResponseFormat { get; set; }
 
     /// <summary>Reasoning effort for reasoning models (<c>minimal</c>, <c>low</c>, <c>medium</c>, <c>high</c>).</summary>
     public string? ReasoningEffort { get; set; }
@@ -89,101 +83,79 @@ public sealed class ChatCompletionRequest
     /// <summary>Service tier requested from the provider.</summary>
     public string? ServiceTier { get; set; }
 
-    /// <summary>Every other request field, forwarded to the provider unchanged.</summary>
-    [JsonExtensionData]
-    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
-
-    /// <summary>A shallow copy for one provider attempt: the provider's bare model, no fallbacks.</summary>
+    /// <summary>A shallow copy for one provider attempt: the provider's bare model, no fallbacks, stream fields only when streaming.</summary>
     internal ChatCompletionRequest ForProvider(string model, bool stream)
     {
-        var copy = (ChatCompletionRequest)MemberwiseClone();
-        copy.Model = model;
-        copy.Fallbacks = null;
-        copy.Stream = stream ? true : null;
-        if (!stream)
-        {
-            copy.StreamOptions = null;
-        }
-
+        var copy = CopyForProvider<ChatCompletionRequest>(model);
+        (copy.Stream, copy.StreamOptions) = ChatStreamOptions.ForAttempt(stream, StreamOptions);
         return copy;
     }
 }
 
 /// <summary>Options for streamed chat completions.</summary>
-public sealed class ChatStreamOptions
+public sealed class ChatStreamOptions : ExtensibleObject
 {
     /// <summary>When true, a final chunk with an empty <c>choices</c> array carries the usage of the whole request.</summary>
     public bool? IncludeUsage { get; set; }
 
-    /// <summary>Other stream options, forwarded unchanged.</summary>
-    [JsonExtensionData]
-    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
+    /// <summary>The <c>stream</c> and <c>stream_options</c> of one provider attempt: <c>true</c> and the caller's options when streaming, neither otherwise.</summary>
+    /// <param name="stream">Whether the attempt streams.</param>
+    /// <param name="options">The caller's stream options.</param>
+    internal static (bool? Stream, ChatStreamOptions? Options) ForAttempt(bool stream, ChatStreamOptions? options) => stream ? (true, options) : (null, null);
 }
 
 /// <summary>A tool the model may call.</summary>
-public sealed class ChatTool
+public sealed class ChatTool : ExtensibleObject
 {
     /// <summary>The tool type, <c>function</c> for function tools.</summary>
     public string? Type { get; set; }
 
     /// <summary>The function definition when <see cref="Type"/> is <c>function</c>.</summary>
     public ChatFunctionDefinition? Function { get; set; }
-
-    /// <summary>Other tool fields (custom tools), forwarded unchanged.</summary>
-    [JsonExtensionData]
-    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
 }
 
-/// <summary>A function the model may call.</summary>
-public sealed class ChatFunctionDefinition
+/// <summary>
+/// A named JSON schema: a function tool's definition (whose schema is its <c>parameters</c>) or a structured output's
+/// <c>json_schema</c>. On the wire: <c>name</c>, <c>description</c>, the schema, <c>strict</c>.
+/// </summary>
+public abstract class NamedSchema : ExtensibleObject
 {
-    /// <summary>The function's name.</summary>
+    private protected NamedSchema()
+    {
+    }
+
+    /// <summary>The function's or schema's name.</summary>
+    [JsonPropertyOrder(-1)]
     public string? Name { get; set; }
 
-    /// <summary>What the function does.</summary>
+    /// <summary>What the function does, or what the schema is for.</summary>
+    [JsonPropertyOrder(-1)]
     public string? Description { get; set; }
-
-    /// <summary>The JSON schema of the function's arguments.</summary>
-    public JsonElement? Parameters { get; set; }
 
     /// <summary>Whether the model must follow the schema exactly.</summary>
     public bool? Strict { get; set; }
+}
 
-    /// <summary>Other fields, forwarded unchanged.</summary>
-    [JsonExtensionData]
-    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
+/// <summary>A function the model may call.</summary>
+public sealed class ChatFunctionDefinition : NamedSchema
+{
+    /// <summary>The JSON schema of the function's arguments.</summary>
+    public JsonElement? Parameters { get; set; }
 }
 
 /// <summary>The requested output format.</summary>
-public sealed class ChatResponseFormat
+public sealed class ChatCompletionResponseFormat : ExtensibleObject
 {
     /// <summary><c>text</c>, <c>json_object</c> or <c>json_schema</c>.</summary>
     public string? Type { get; set; }
 
     /// <summary>The schema when <see cref="Type"/> is <c>json_schema</c>.</summary>
     public ChatJsonSchema? JsonSchema { get; set; }
-
-    /// <summary>Other fields, forwarded unchanged.</summary>
-    [JsonExtensionData]
-    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
 }
 
 /// <summary>A JSON schema for structured outputs.</summary>
-public sealed class ChatJsonSchema
+public sealed class ChatJsonSchema : NamedSchema
 {
-    /// <summary>The schema's name.</summary>
-    public string? Name { get; set; }
-
-    /// <summary>What the schema is for.</summary>
-    public string? Description { get; set; }
-
     /// <summary>The JSON schema itself.</summary>
     public JsonElement? Schema { get; set; }
-
-    /// <summary>Whether the output must follow the schema exactly.</summary>
-    public bool? Strict { get; set; }
-
-    /// <summary>Other fields, forwarded unchanged.</summary>
-    [JsonExtensionData]
-    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
 }

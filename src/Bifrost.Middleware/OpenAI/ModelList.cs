@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Bifrost.Middleware;
+namespace Bifrost.Middleware.OpenAI;
 
 /// <summary>An OpenAI model list (<c>GET models</c>).</summary>
 public sealed class ModelList
@@ -18,7 +18,7 @@ public sealed class ModelList
 }
 
 /// <summary>An OpenAI model object.</summary>
-public sealed class ModelInfo
+public sealed class ModelInfo : ExtensibleObject
 {
     /// <summary>The model id.</summary>
     public string Id { get; set; } = string.Empty;
@@ -31,8 +31,4 @@ public sealed class ModelInfo
 
     /// <summary>The owner.</summary>
     public string? OwnedBy { get; set; }
-
-    /// <summary>Other fields from the provider, passed through unchanged.</summary>
-    [JsonExtensionData]
-    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
 }

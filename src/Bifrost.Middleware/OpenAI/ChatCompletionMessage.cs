@@ -1,10 +1,10 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Bifrost.Middleware;
+namespace Bifrost.Middleware.OpenAI;
 
 /// <summary>A chat message of any role (<c>system</c>, <c>developer</c>, <c>user</c>, <c>assistant</c>, <c>tool</c>, <c>function</c>).</summary>
-public sealed class ChatMessage
+public sealed class ChatCompletionMessage : ExtensibleObject
 {
     /// <summary>The author's role.</summary>
     public string? Role { get; set; }
@@ -24,14 +24,10 @@ public sealed class ChatMessage
     /// <summary>The assistant's refusal message, if any.</summary>
     public string? Refusal { get; set; }
 
-    /// <summary>Other fields (audio, function_call, ...), forwarded unchanged.</summary>
-    [JsonExtensionData]
-    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
-
     /// <summary>Creates a message with text content.</summary>
     /// <param name="role">The role.</param>
     /// <param name="text">The text.</param>
-    public static ChatMessage FromText(string role, string text) => new() { Role = role, Content = new ChatMessageContent(text) };
+    public static ChatCompletionMessage FromText(string role, string text) => new() { Role = role, Content = new ChatMessageContent(text) };
 }
 
 /// <summary>Message content: either plain text or a list of parts (text, image_url, input_audio, file, ...).</summary>
@@ -85,7 +81,7 @@ public sealed class ChatMessageContent
 }
 
 /// <summary>One part of a multi-part message.</summary>
-public sealed class ChatContentPart
+public sealed class ChatContentPart : ExtensibleObject
 {
     /// <summary><c>text</c>, <c>image_url</c>, <c>input_audio</c>, <c>file</c>, <c>refusal</c>, ...</summary>
     public string? Type { get; set; }
@@ -95,28 +91,20 @@ public sealed class ChatContentPart
 
     /// <summary>The image of an <c>image_url</c> part.</summary>
     public ChatImageUrl? ImageUrl { get; set; }
-
-    /// <summary>Other fields (input_audio, file, refusal, ...), forwarded unchanged.</summary>
-    [JsonExtensionData]
-    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
 }
 
 /// <summary>An image reference: a URL or a <c>data:</c> URI.</summary>
-public sealed class ChatImageUrl
+public sealed class ChatImageUrl : ExtensibleObject
 {
     /// <summary>The URL or base64 data URI.</summary>
     public string? Url { get; set; }
 
     /// <summary><c>auto</c>, <c>low</c> or <c>high</c>.</summary>
     public string? Detail { get; set; }
-
-    /// <summary>Other fields, forwarded unchanged.</summary>
-    [JsonExtensionData]
-    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
 }
 
 /// <summary>A tool call made by the assistant (also used, with <see cref="Index"/>, in stream deltas).</summary>
-public sealed class ChatToolCall
+public sealed class ChatToolCall : ExtensibleObject
 {
     /// <summary>Position of the call in a streamed delta.</summary>
     public int? Index { get; set; }
@@ -129,10 +117,6 @@ public sealed class ChatToolCall
 
     /// <summary>The function called.</summary>
     public ChatFunctionCall? Function { get; set; }
-
-    /// <summary>Other fields, forwarded unchanged.</summary>
-    [JsonExtensionData]
-    public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
 }
 
 /// <summary>A function call: name and JSON-encoded arguments.</summary>

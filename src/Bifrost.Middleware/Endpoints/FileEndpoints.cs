@@ -260,9 +260,7 @@ internal static class FileEndpoints
         }
         catch (InvalidDataException ex)
         {
-            var error = MultipartUpload.Malformed(ex);
-            error.Error.ExtraFields = new BifrostExtraFields { RequestType = requestType };
-            throw error;
+            throw MultipartUpload.Malformed(ex).WithRequestType(requestType);
         }
         catch (BifrostException ex)
         {
@@ -271,17 +269,15 @@ internal static class FileEndpoints
         }
         catch (BadHttpRequestException ex) when (ex.StatusCode == 413)
         {
-            var error = BifrostException.Gateway(413, "request_too_large", "file_too_large", ex.Message);
-            error.Error.ExtraFields = new BifrostExtraFields { RequestType = requestType };
-            throw error;
+            throw BifrostErrors.TooLarge("file_too_large", ex.Message).WithRequestType(requestType);
         }
     }
 
     internal static BifrostException BadRequest(string message, string? param) =>
-        BifrostException.Gateway(400, "invalid_request_error", "invalid_request", message, param);
+        BifrostErrors.InvalidRequest("invalid_request", message, param);
 
     internal static BifrostException NotFound(string id) =>
-        BifrostException.Gateway(404, "invalid_request_error", "file_not_found", $"No file '{id}'.", "file_id");
+        BifrostErrors.NotFound("file_not_found", $"No file '{id}'.", "file_id");
 
     private static long MaxBytes(FilesOptions options, string purpose) => purpose == "batch" ? options.MaxBatchFileBytes : options.MaxUploadBytes;
 
@@ -297,7 +293,7 @@ internal static class FileEndpoints
                 total += read;
                 if (total > maxBytes)
                 {
-                    throw FileSystemFileStore.TooLarge(maxBytes);
+                    throw BifrostErrors.FileTooLarge(maxBytes);
                 }
 
                 await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
@@ -316,7 +312,7 @@ internal static class FileEndpoints
         if (result.Errors.Count > 0)
         {
             var details = string.Join("; ", result.Errors.Select(e => e.Line > 0 ? $"line {e.Line}: {e.Message}" : e.Message));
-            throw BifrostException.Gateway(400, "invalid_request_error", "invalid_batch_file", $"Invalid batch input file: {details}.", "file");
+            throw BifrostErrors.InvalidRequest("invalid_batch_file", $"Invalid batch input file: {details}.", "file");
         }
     }
 }

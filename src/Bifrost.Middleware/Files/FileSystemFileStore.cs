@@ -49,7 +49,7 @@ public sealed class FileSystemFileStore : IFileStore
                         total += read;
                         if (total > maxBytes)
                         {
-                            throw TooLarge(maxBytes);
+                            throw BifrostErrors.FileTooLarge(maxBytes);
                         }
 
                         await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
@@ -191,9 +191,6 @@ public sealed class FileSystemFileStore : IFileStore
 
         return Task.FromResult<IAppendableFile>(new AppendableFile(this, file, stream));
     }
-
-    internal static BifrostException TooLarge(long maxBytes) =>
-        BifrostException.Gateway(413, "invalid_request_error", "file_too_large", $"The file is larger than the limit of {maxBytes} bytes.", "file");
 
     /// <summary>Cuts anything after the last newline: the half-written line of a crashed writer.</summary>
     private static void TruncatePartialLine(FileStream stream)

@@ -514,23 +514,7 @@ internal sealed class BifrostGateway(ProviderRegistry registry, BifrostMetrics m
     }
 
     /// <summary>Exponential backoff with jitter; the provider's Retry-After wins when it is not longer than <see cref="ProviderOptions.RetryMaxDelay"/>.</summary>
-    internal static TimeSpan? NextDelay(BifrostException error, int attempt, ProviderOptions options)
-    {
-        if (attempt >= options.MaxRetries)
-        {
-            return null;
-        }
-
-        if (error.RetryAfter is { } retryAfter)
-        {
-            return retryAfter <= options.RetryMaxDelay ? (retryAfter < TimeSpan.Zero ? TimeSpan.Zero : retryAfter) : null;
-        }
-
-        var exponential = options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, attempt);
-        var capped = Math.Min(exponential, options.RetryMaxDelay.TotalMilliseconds);
-        var jittered = capped * (0.5 + (Random.Shared.NextDouble() * 0.5));
-        return TimeSpan.FromMilliseconds(jittered);
-    }
+    internal static TimeSpan? NextDelay(BifrostException error, int attempt, ProviderOptions options) => new Resilience.Backoff(options.RetryBaseDelay, options.RetryMaxDelay, options.MaxRetries).NextDelay(attempt, error.RetryAfter);
 
     /// <summary>Adds <c>extra_fields</c> (with <c>chunk_index</c>) to a Responses stream event, as to every stream chunk.</summary>
     private ResponsesStreamEvent WithExtraFields(ResponsesStreamEvent item, ResolvedModel target, long start, int index)

@@ -154,7 +154,7 @@ internal static class FileEndpoints
                 await ValidateBatchFileAsync(store, saved!, options, cancellationToken).ConfigureAwait(false);
             }
 
-            await BifrostResults.WriteJsonAsync(context, saved!, BifrostJson.Context.StoredFile).ConfigureAwait(false);
+            await BifrostResults.WriteJsonAsync(context, FileObject.From(saved!), BifrostJson.Context.FileObject).ConfigureAwait(false);
         }
         catch
         {
@@ -191,7 +191,7 @@ internal static class FileEndpoints
         var purpose = query["purpose"].ToString();
         var after = query["after"].ToString();
         var files = await store.ListAsync(owner, purpose.Length == 0 ? null : purpose, limit + 1, after.Length == 0 ? null : after, order == "asc", context.RequestAborted).ConfigureAwait(false);
-        var page = files.Take(limit).ToList();
+        var page = files.Take(limit).Select(FileObject.From).ToList();
         var response = new FileListResponse { Data = page, HasMore = files.Count > limit, FirstId = page.FirstOrDefault()?.Id, LastId = page.LastOrDefault()?.Id };
         await BifrostResults.WriteJsonAsync(context, response, BifrostJson.Context.FileListResponse).ConfigureAwait(false);
     });
@@ -199,7 +199,7 @@ internal static class FileEndpoints
     public static Task GetAsync(HttpContext context) => RunAsync(context, "file_retrieve", async () =>
     {
         var file = await FindAsync(context).ConfigureAwait(false);
-        await BifrostResults.WriteJsonAsync(context, file, BifrostJson.Context.StoredFile).ConfigureAwait(false);
+        await BifrostResults.WriteJsonAsync(context, FileObject.From(file), BifrostJson.Context.FileObject).ConfigureAwait(false);
     });
 
     public static Task ContentAsync(HttpContext context) => RunAsync(context, "file_content", async () =>

@@ -5,7 +5,7 @@ namespace Bifrost.Middleware;
 
 /// <summary>
 /// The default <see cref="IFileStore"/>: each file is <c>{id}.data</c> plus a small <c>{id}.meta.json</c> in one
-/// directory. Contents are streamed in and out with a fixed buffer; metadata is written last (atomically, by rename),
+/// directory (the <see cref="StoredFile"/> record in snake_case JSON: id, bytes, created_at, filename, purpose, owner). Contents are streamed in and out with a fixed buffer; metadata is written last (atomically, by rename),
 /// so a crash mid-upload leaves no visible file.
 /// </summary>
 public sealed class FileSystemFileStore : IFileStore
@@ -29,7 +29,7 @@ public sealed class FileSystemFileStore : IFileStore
     public string DirectoryPath => _directory;
 
     /// <inheritdoc />
-    public async Task<StoredFile> SaveAsync(NewFile file, Stream content, long maxBytes, CancellationToken cancellationToken)
+    public async ValueTask<StoredFile> SaveAsync(NewFile file, Stream content, long maxBytes, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(file);
         ArgumentNullException.ThrowIfNull(content);
@@ -94,7 +94,7 @@ public sealed class FileSystemFileStore : IFileStore
     }
 
     /// <inheritdoc />
-    public async Task<StoredFile?> GetAsync(string id, CancellationToken cancellationToken)
+    public async ValueTask<StoredFile?> GetAsync(string id, CancellationToken cancellationToken)
     {
         if (!IsValidId(id))
         {
@@ -105,8 +105,7 @@ public sealed class FileSystemFileStore : IFileStore
         try
         {
             await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 4096, FileOptions.Asynchronous);
-            var meta = await JsonSerializer.DeserializeAsync(stream, BifrostJson.Context.FileMetadata, cancellationToken).ConfigureAwait(false);
-            return meta?.ToStoredFile();
+            return await JsonSerializer.DeserializeAsync(stream, BifrostJson.Context.StoredFile, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -115,7 +114,7 @@ public sealed class FileSystemFileStore : IFileStore
     }
 
     /// <inheritdoc />
-    public async Task<Stream?> OpenReadAsync(string id, CancellationToken cancellationToken)
+    public async ValueTask<Stream?> OpenReadAsync(string id, CancellationToken cancellationToken)
     {
         if (await GetAsync(id, cancellationToken).ConfigureAwait(false) is null)
         {
@@ -133,20 +132,20 @@ public sealed class FileSystemFileStore : IFileStore
     }
 
     /// <inheritdoc />
-    public Task<bool> DeleteAsync(string id, CancellationToken cancellationToken)
+    public ValueTask<bool> DeleteAsync(string id, CancellationToken cancellationToken)
     {
         if (!IsValidId(id) || !File.Exists(MetadataPath(id)))
         {
-            return Task.FromResult(false);
+            return ValueTask.FromResult(false);
         }
 
         TryDelete(MetadataPath(id));
         TryDelete(DataPath(id));
-        return Task.FromResult(true);
+        return ValueTask.FromResult(true);
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<StoredFile>> ListAsync(string owner, string? purpose, int limit, string? after, bool ascending, CancellationToken cancellationToken)
+    public async ValueTask<IReadOnlyList<StoredFile>> ListAsync(string owner, string? purpose, int limit, string? after, bool ascending, CancellationToken cancellationToken)
     {
         var files = new List<StoredFile>();
         foreach (var path in Directory.EnumerateFiles(_directory, "*.meta.json"))
@@ -170,7 +169,7 @@ public sealed class FileSystemFileStore : IFileStore
     }
 
     /// <inheritdoc />
-    public Task<IAppendableFile> OpenAppendAsync(NewFile file, CancellationToken cancellationToken)
+    public ValueTask<IAppendableFile> OpenAppendAsync(NewFile file, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(file);
         if (!IsValidId(file.Id))
@@ -189,7 +188,7 @@ public sealed class FileSystemFileStore : IFileStore
             throw;
         }
 
-        return Task.FromResult<IAppendableFile>(new AppendableFile(this, file, stream));
+        return ValueTask.FromResult<IAppendableFile>(new AppendableFile(this, file, stream));
     }
 
     /// <summary>Cuts anything after the last newline: the half-written line of a crashed writer.</summary>
@@ -232,7 +231,7 @@ public sealed class FileSystemFileStore : IFileStore
         {
             await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous))
             {
-                await JsonSerializer.SerializeAsync(stream, FileMetadata.From(file), BifrostJson.Context.FileMetadata, cancellationToken).ConfigureAwait(false);
+                await JsonSerializer.SerializeAsync(stream, file, BifrostJson.Context.StoredFile, cancellationToken).ConfigureAwait(false);
             }
 
             File.Move(temp, path, overwrite: true);
@@ -273,8 +272,8 @@ public sealed class FileSystemFileStore : IFileStore
 
         public long Length => stream.Length;
 
-        public Task<Stream> OpenReadAsync(CancellationToken cancellationToken) =>
-            Task.FromResult<Stream>(new FileStream(store.DataPath(file.Id), FileMode.Open, FileAccess.Read, FileShare.ReadWrite, BufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan));
+        public ValueTask<Stream> OpenReadAsync(CancellationToken cancellationToken) =>
+            ValueTask.FromResult<Stream>(new FileStream(store.DataPath(file.Id), FileMode.Open, FileAccess.Read, FileShare.ReadWrite, BufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan));
 
         public async ValueTask AppendLineAsync(ReadOnlyMemory<byte> line, CancellationToken cancellationToken)
         {
@@ -321,7 +320,7 @@ public sealed class FileSystemFileStore : IFileStore
             }
         }
 
-        public async Task<StoredFile> CommitAsync(CancellationToken cancellationToken)
+        public async ValueTask<StoredFile> CommitAsync(CancellationToken cancellationToken)
         {
             await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
             var stored = new StoredFile
@@ -349,40 +348,4 @@ public sealed class FileSystemFileStore : IFileStore
             }
         }
     }
-}
-
-/// <summary>The persisted form of a file's metadata (includes the owner, unlike the wire object).</summary>
-internal sealed class FileMetadata
-{
-    public string Id { get; set; } = string.Empty;
-
-    public long Bytes { get; set; }
-
-    public long CreatedAt { get; set; }
-
-    public string Filename { get; set; } = string.Empty;
-
-    public string Purpose { get; set; } = string.Empty;
-
-    public string Owner { get; set; } = string.Empty;
-
-    public static FileMetadata From(StoredFile file) => new()
-    {
-        Id = file.Id,
-        Bytes = file.Bytes,
-        CreatedAt = file.CreatedAt,
-        Filename = file.Filename,
-        Purpose = file.Purpose,
-        Owner = file.Owner,
-    };
-
-    public StoredFile ToStoredFile() => new()
-    {
-        Id = Id,
-        Bytes = Bytes,
-        CreatedAt = CreatedAt,
-        Filename = Filename,
-        Purpose = Purpose,
-        Owner = Owner,
-    };
 }

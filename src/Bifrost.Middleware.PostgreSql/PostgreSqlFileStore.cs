@@ -327,12 +327,9 @@ public sealed class PostgreSqlFileStore : IFileStore
 
         public async ValueTask AppendLineAsync(ReadOnlyMemory<byte> line, CancellationToken cancellationToken)
         {
-            var rowLength = line.Length + 1;
-            var buffer = ArrayPool<byte>.Shared.Rent(rowLength);
+            var buffer = LineJoin.Rent(line, out var rowLength);
             try
             {
-                line.CopyTo(buffer);
-                buffer[line.Length] = (byte)'\n';
                 await AppendRowAsync(buffer.AsMemory(0, rowLength), cancellationToken).ConfigureAwait(false);
             }
             finally
@@ -350,23 +347,9 @@ public sealed class PostgreSqlFileStore : IFileStore
                 return;
             }
 
-            var rowLength = 0;
-            foreach (var line in lines)
-            {
-                rowLength = checked(rowLength + line.Length + 1);
-            }
-
-            var buffer = ArrayPool<byte>.Shared.Rent(rowLength);
+            var buffer = LineJoin.Rent(lines, out var rowLength);
             try
             {
-                var at = 0;
-                foreach (var line in lines)
-                {
-                    line.CopyTo(buffer.AsMemory(at));
-                    at += line.Length;
-                    buffer[at++] = (byte)'\n';
-                }
-
                 await AppendRowAsync(buffer.AsMemory(0, rowLength), cancellationToken).ConfigureAwait(false);
             }
             finally

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Bifrost.Middleware.Files;
 using Bifrost.Middleware.Serialization;
 
 namespace Bifrost.Middleware;
@@ -40,26 +41,7 @@ public sealed class FileSystemFileStore : IFileStore
         {
             await using (var target = new FileStream(tempPath, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, Options = FileOptions.Asynchronous, BufferSize = 0 }))
             {
-                var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(BufferSize);
-                try
-                {
-                    int read;
-                    while ((read = await content.ReadAsync(buffer.AsMemory(0, BufferSize), cancellationToken).ConfigureAwait(false)) > 0)
-                    {
-                        total += read;
-                        if (total > maxBytes)
-                        {
-                            throw BifrostErrors.FileTooLarge(maxBytes);
-                        }
-
-                        await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
-                    }
-                }
-                finally
-                {
-                    System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
-                }
-
+                total = await LimitedCopy.CopyAsync(content, target, maxBytes, cancellationToken).ConfigureAwait(false);
                 await target.FlushAsync(cancellationToken).ConfigureAwait(false);
             }
 
@@ -278,12 +260,10 @@ public sealed class FileSystemFileStore : IFileStore
         public async ValueTask AppendLineAsync(ReadOnlyMemory<byte> line, CancellationToken cancellationToken)
         {
             // One write per line straight to the OS (no user-space buffer): a process crash keeps every line written.
-            var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(line.Length + 1);
+            var buffer = LineJoin.Rent(line, out var length);
             try
             {
-                line.CopyTo(buffer);
-                buffer[line.Length] = (byte)'\n';
-                await stream.WriteAsync(buffer.AsMemory(0, line.Length + 1), cancellationToken).ConfigureAwait(false);
+                await stream.WriteAsync(buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
             }
             finally
             {
@@ -294,24 +274,9 @@ public sealed class FileSystemFileStore : IFileStore
         /// <summary>Several lines in one write.</summary>
         public async ValueTask AppendLinesAsync(IReadOnlyList<ReadOnlyMemory<byte>> lines, CancellationToken cancellationToken)
         {
-            ArgumentNullException.ThrowIfNull(lines);
-            var length = 0;
-            foreach (var line in lines)
-            {
-                length = checked(length + line.Length + 1);
-            }
-
-            var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(1, length));
+            var buffer = LineJoin.Rent(lines, out var length);
             try
             {
-                var at = 0;
-                foreach (var line in lines)
-                {
-                    line.CopyTo(buffer.AsMemory(at));
-                    at += line.Length;
-                    buffer[at++] = (byte)'\n';
-                }
-
                 await stream.WriteAsync(buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
             }
             finally

@@ -2,35 +2,25 @@ using System.Text.Json.Serialization;
 
 namespace Bifrost.Middleware.Files;
 
-/// <summary>OpenAI's file object: the wire form of a <see cref="StoredFile"/> (whose owner is never sent).</summary>
-internal sealed class FileObject
+/// <summary>OpenAI's file object: the wire form of a <see cref="StoredFile"/> (whose owner is never sent). Written, never read.</summary>
+internal sealed class FileObject(StoredFile file)
 {
-    public required string Id { get; init; }
+    public string Id => file.Id;
 
-    public string Object { get; init; } = "file";
+    public string Object { get; } = "file";
 
-    public long Bytes { get; init; }
+    public long Bytes => file.Bytes;
 
-    public long CreatedAt { get; init; }
+    public long CreatedAt => file.CreatedAt;
 
-    public required string Filename { get; init; }
+    public string Filename => file.Filename;
 
-    public required string Purpose { get; init; }
+    public string Purpose => file.Purpose;
 
     /// <summary>Always <c>processed</c> once stored.</summary>
-    public string Status { get; init; } = "processed";
+    public string Status { get; } = "processed";
 
-    public long? ExpiresAt { get; init; }
-
-    public static FileObject From(StoredFile file) => new()
-    {
-        Id = file.Id,
-        Bytes = file.Bytes,
-        CreatedAt = file.CreatedAt,
-        Filename = file.Filename,
-        Purpose = file.Purpose,
-        ExpiresAt = file.ExpiresAt,
-    };
+    public long? ExpiresAt => file.ExpiresAt;
 }
 
 internal sealed class FileListResponse

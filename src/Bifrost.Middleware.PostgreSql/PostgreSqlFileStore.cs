@@ -62,7 +62,7 @@ public sealed class PostgreSqlFileStore : IFileStore
     public Task InitializeAsync(CancellationToken cancellationToken) => _initializer.EnsureAsync(cancellationToken);
 
     /// <inheritdoc />
-    public async Task<StoredFile> SaveAsync(NewFile file, Stream content, long maxBytes, CancellationToken cancellationToken)
+    public async ValueTask<StoredFile> SaveAsync(NewFile file, Stream content, long maxBytes, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(file);
         ArgumentNullException.ThrowIfNull(content);
@@ -135,7 +135,7 @@ public sealed class PostgreSqlFileStore : IFileStore
     }
 
     /// <inheritdoc />
-    public async Task<StoredFile?> GetAsync(string id, CancellationToken cancellationToken)
+    public async ValueTask<StoredFile?> GetAsync(string id, CancellationToken cancellationToken)
     {
         await _initializer.EnsureAsync(cancellationToken).ConfigureAwait(false);
         await using var command = _dataSource.CreateCommand($"SELECT {FileColumns} FROM {_q}.files WHERE id = @id AND visible");
@@ -145,14 +145,14 @@ public sealed class PostgreSqlFileStore : IFileStore
     }
 
     /// <inheritdoc />
-    public async Task<Stream?> OpenReadAsync(string id, CancellationToken cancellationToken)
+    public async ValueTask<Stream?> OpenReadAsync(string id, CancellationToken cancellationToken)
     {
         var file = await GetAsync(id, cancellationToken).ConfigureAwait(false);
         return file is null ? null : new ChunkReadStream(this, id, file.Bytes);
     }
 
     /// <inheritdoc />
-    public async Task<bool> DeleteAsync(string id, CancellationToken cancellationToken)
+    public async ValueTask<bool> DeleteAsync(string id, CancellationToken cancellationToken)
     {
         await _initializer.EnsureAsync(cancellationToken).ConfigureAwait(false);
         await using var command = _dataSource.CreateCommand($"DELETE FROM {_q}.files WHERE id = @id AND visible");
@@ -161,7 +161,7 @@ public sealed class PostgreSqlFileStore : IFileStore
     }
 
     /// <inheritdoc />
-    public async Task<long> GetOwnerBytesAsync(string owner, CancellationToken cancellationToken)
+    public async ValueTask<long> GetOwnerBytesAsync(string owner, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(owner);
         await _initializer.EnsureAsync(cancellationToken).ConfigureAwait(false);
@@ -171,7 +171,7 @@ public sealed class PostgreSqlFileStore : IFileStore
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<StoredFile>> ListAsync(string owner, string? purpose, int limit, string? after, bool ascending, CancellationToken cancellationToken)
+    public async ValueTask<IReadOnlyList<StoredFile>> ListAsync(string owner, string? purpose, int limit, string? after, bool ascending, CancellationToken cancellationToken)
     {
         await _initializer.EnsureAsync(cancellationToken).ConfigureAwait(false);
         var (compare, order) = ascending ? (">", "ASC") : ("<", "DESC");
@@ -198,7 +198,7 @@ public sealed class PostgreSqlFileStore : IFileStore
     }
 
     /// <inheritdoc />
-    public async Task<IAppendableFile> OpenAppendAsync(NewFile file, CancellationToken cancellationToken)
+    public async ValueTask<IAppendableFile> OpenAppendAsync(NewFile file, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(file);
         await _initializer.EnsureAsync(cancellationToken).ConfigureAwait(false);
@@ -322,17 +322,14 @@ public sealed class PostgreSqlFileStore : IFileStore
 
         public long Length => Volatile.Read(ref _length);
 
-        public Task<Stream> OpenReadAsync(CancellationToken cancellationToken) =>
-            Task.FromResult<Stream>(new ChunkReadStream(store, file.Id, limit: null));
+        public ValueTask<Stream> OpenReadAsync(CancellationToken cancellationToken) =>
+            ValueTask.FromResult<Stream>(new ChunkReadStream(store, file.Id, limit: null));
 
         public async ValueTask AppendLineAsync(ReadOnlyMemory<byte> line, CancellationToken cancellationToken)
         {
-            var rowLength = line.Length + 1;
-            var buffer = ArrayPool<byte>.Shared.Rent(rowLength);
+            var buffer = LineJoin.Rent(line, out var rowLength);
             try
             {
-                line.CopyTo(buffer);
-                buffer[line.Length] = (byte)'\n';
                 await AppendRowAsync(buffer.AsMemory(0, rowLength), cancellationToken).ConfigureAwait(false);
             }
             finally
@@ -350,23 +347,9 @@ public sealed class PostgreSqlFileStore : IFileStore
                 return;
             }
 
-            var rowLength = 0;
-            foreach (var line in lines)
-            {
-                rowLength = checked(rowLength + line.Length + 1);
-            }
-
-            var buffer = ArrayPool<byte>.Shared.Rent(rowLength);
+            var buffer = LineJoin.Rent(lines, out var rowLength);
             try
             {
-                var at = 0;
-                foreach (var line in lines)
-                {
-                    line.CopyTo(buffer.AsMemory(at));
-                    at += line.Length;
-                    buffer[at++] = (byte)'\n';
-                }
-
                 await AppendRowAsync(buffer.AsMemory(0, rowLength), cancellationToken).ConfigureAwait(false);
             }
             finally
@@ -399,7 +382,7 @@ public sealed class PostgreSqlFileStore : IFileStore
             }
         }
 
-        public async Task<StoredFile> CommitAsync(CancellationToken cancellationToken)
+        public async ValueTask<StoredFile> CommitAsync(CancellationToken cancellationToken)
         {
             var createdAt = store._time.GetUtcNow().ToUnixTimeSeconds();
             await using var command = store._dataSource.CreateCommand($"""

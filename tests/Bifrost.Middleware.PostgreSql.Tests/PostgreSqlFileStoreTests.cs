@@ -81,7 +81,7 @@ public sealed class PostgreSqlFileStoreTests : IAsyncDisposable
     public async Task Upload_over_the_limit_keeps_nothing()
     {
         var store = Store();
-        var error = await Assert.ThrowsAsync<BifrostException>(() => store.SaveAsync(File("file-huge"), new PatternStream(300_000), maxBytes: 200_000, Ct));
+        var error = await Assert.ThrowsAsync<BifrostException>(() => store.SaveAsync(File("file-huge"), new PatternStream(300_000), maxBytes: 200_000, Ct).AsTask());
         Assert.Equal(413, error.StatusCode);
         Assert.Null(await store.GetAsync("file-huge", Ct));
         Assert.Equal(0L, await ScalarAsync<long>($"SELECT count(*) FROM \"{_schema}\".file_chunks"));
@@ -92,7 +92,7 @@ public sealed class PostgreSqlFileStoreTests : IAsyncDisposable
     public async Task Failed_upload_keeps_nothing()
     {
         var store = Store();
-        await Assert.ThrowsAsync<IOException>(() => store.SaveAsync(File("file-broken"), new PatternStream(500_000, failAfter: 200_000), maxBytes: 10_000_000, Ct));
+        await Assert.ThrowsAsync<IOException>(() => store.SaveAsync(File("file-broken"), new PatternStream(500_000, failAfter: 200_000), maxBytes: 10_000_000, Ct).AsTask());
         Assert.Null(await store.GetAsync("file-broken", Ct));
         Assert.Null(await store.OpenReadAsync("file-broken", Ct));
         Assert.Equal(0L, await ScalarAsync<long>($"SELECT count(*) FROM \"{_schema}\".file_chunks"));

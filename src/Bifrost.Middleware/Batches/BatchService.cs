@@ -81,7 +81,7 @@ internal sealed class BatchService(AsyncJobService jobs, IFileStore files, Provi
         var file = inlineFile ?? await files.GetAsync(request.InputFileId!, cancellationToken).ConfigureAwait(false);
         if (file is null || file.Owner != owner)
         {
-            throw BifrostException.Gateway(404, "invalid_request_error", "file_not_found", $"No file '{request.InputFileId}'.", "input_file_id");
+            throw BifrostErrors.NotFound("file_not_found", $"No file '{request.InputFileId}'.", "input_file_id");
         }
 
         if (file.Purpose != "batch")
@@ -229,7 +229,7 @@ internal sealed class BatchService(AsyncJobService jobs, IFileStore files, Provi
     }
 
     private static BifrostException NotCancellable(string id, string status) =>
-        BifrostException.Gateway(409, "invalid_request_error", "batch_not_cancellable", $"Batch '{id}' is already {status} and cannot be cancelled.", "batch_id");
+        BifrostErrors.Conflict("batch_not_cancellable", $"Batch '{id}' is already {status} and cannot be cancelled.", "batch_id");
 
     /// <summary>
     /// Writes <c>GET batches/{id}/results</c> in Bifrost's shape: <c>{"batch_id", "results": [{"custom_id", "response" | "error"}],
@@ -324,7 +324,7 @@ internal sealed class BatchService(AsyncJobService jobs, IFileStore files, Provi
                 var spec = JsonSerializer.Deserialize(job.Payload.Span, BifrostJson.Context.BatchSpec);
                 if (spec?.Batch.InputFileId == fileId)
                 {
-                    throw BifrostException.Gateway(409, "invalid_request_error", "file_in_use", $"The file '{fileId}' is the input of batch '{job.Id}', which has not ended; delete it after the batch ends (or cancel the batch).", "file_id");
+                    throw BifrostErrors.Conflict("file_in_use", $"The file '{fileId}' is the input of batch '{job.Id}', which has not ended; delete it after the batch ends (or cancel the batch).", "file_id");
                 }
             }
 
@@ -430,8 +430,8 @@ internal sealed class BatchService(AsyncJobService jobs, IFileStore files, Provi
     }
 
     private static BifrostException Invalid(string message, string param) =>
-        BifrostException.Gateway(400, "invalid_request_error", "invalid_request", message, param);
+        BifrostErrors.InvalidRequest("invalid_request", message, param);
 
     private static BifrostException NotFound(string id) =>
-        BifrostException.Gateway(404, "invalid_request_error", "batch_not_found", $"No batch '{id}'.", "batch_id");
+        BifrostErrors.NotFound("batch_not_found", $"No batch '{id}'.", "batch_id");
 }

@@ -105,9 +105,16 @@ public sealed class JobsOptions
     [Range(1, 100)]
     public int MaxAttempts { get; set; } = 3;
 
-    /// <summary>Delay before a failed job runs again; doubled on each attempt. Default 2 s.</summary>
+    /// <summary>Delay before a failed job runs again; doubled on each attempt (capped by <see cref="RetryMaxDelay"/>, with jitter). Default 2 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
     public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Longest wait before a failed job runs again; a provider's <c>Retry-After</c> above it is not waited for (the job
+    /// fails with the provider's error). The same backoff policy as provider retries. Default 5 minutes.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>How often finished jobs past their TTL are deleted. Default 1 minute.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "1.00:00:00")]

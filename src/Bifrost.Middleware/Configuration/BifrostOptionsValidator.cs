@@ -83,6 +83,11 @@ internal sealed class BifrostOptionsValidator(ProviderRegistrations registration
             }
         }
 
+        if (options.Jobs is { } jobs && jobs.RetryMaxDelay < jobs.RetryBaseDelay)
+        {
+            builder.AddError($"Bifrost:Jobs:RetryMaxDelay ({jobs.RetryMaxDelay}) must not be below RetryBaseDelay ({jobs.RetryBaseDelay}).");
+        }
+
         if (!string.IsNullOrEmpty(options.DefaultProvider)
             && !options.Providers.ContainsKey(options.DefaultProvider)
             && !registrations.Contains(options.DefaultProvider))

@@ -160,9 +160,8 @@ internal static class AsyncEndpoints
 
     private static BifrostException NotFound(string id, string requestType)
     {
-        var error = BifrostException.Gateway(404, "invalid_request_error", "job_not_found", $"No async job '{id}' (it does not exist, expired, or belongs to another caller).", AsyncIdHeader);
-        error.Error.ExtraFields = new BifrostExtraFields { RequestType = requestType };
-        return error;
+        return BifrostErrors.NotFound("job_not_found", $"No async job '{id}' (it does not exist, expired, or belongs to another caller).", AsyncIdHeader)
+            .WithRequestType(requestType);
     }
 
     private static TimeSpan? ParseTtl(HttpContext context, JobsOptions options, string requestType)
@@ -174,9 +173,7 @@ internal static class AsyncEndpoints
 
         if (!long.TryParse(value.ToString().Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) || seconds <= 0)
         {
-            var error = BifrostException.Gateway(400, "invalid_request_error", "invalid_value", $"'{TtlHeader}' must be a positive number of seconds.", TtlHeader);
-            error.Error.ExtraFields = new BifrostExtraFields { RequestType = requestType };
-            throw error;
+            throw BifrostErrors.InvalidValue($"'{TtlHeader}' must be a positive number of seconds.", TtlHeader).WithRequestType(requestType);
         }
 
         var ttl = TimeSpan.FromSeconds(Math.Min(seconds, (long)options.MaxResultTtl.TotalSeconds));

@@ -62,13 +62,7 @@ internal static class BatchEndpoints
 
     /// <summary>A collection route called with an empty id (<c>GET batches/</c>, <c>GET files/</c>): 400 naming the id, as Bifrost answers.</summary>
     internal static Task MissingIdAsync(HttpContext context, string requestType, string param) =>
-        BifrostResults.WriteErrorAsync(context, WithType(BifrostException.Gateway(400, "invalid_request_error", "invalid_request", $"'{param}' is required.", param), requestType));
-
-    private static BifrostException WithType(BifrostException exception, string requestType)
-    {
-        exception.Error.ExtraFields = new BifrostExtraFields { RequestType = requestType };
-        return exception;
-    }
+        BifrostResults.WriteErrorAsync(context, BifrostErrors.InvalidRequest("invalid_request", $"'{param}' is required.", param).WithRequestType(requestType));
 
     private static BatchService Service(HttpContext context) => context.RequestServices.GetRequiredService<BatchService>();
 

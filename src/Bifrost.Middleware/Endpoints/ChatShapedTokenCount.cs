@@ -17,7 +17,7 @@ internal static class ChatShapedTokenCount
         {
             if (messages.ValueKind != JsonValueKind.Array)
             {
-                throw BifrostException.Gateway(400, "invalid_request_error", "invalid_request", "'messages' must be an array of chat messages.", "messages");
+                throw BifrostErrors.InvalidRequest("invalid_request", "'messages' must be an array of chat messages.", "messages");
             }
 
             var items = new JsonArray();
@@ -26,7 +26,7 @@ internal static class ChatShapedTokenCount
             {
                 if (message.ValueKind != JsonValueKind.Object || !message.TryGetProperty("role", out var roleElement) || roleElement.ValueKind != JsonValueKind.String)
                 {
-                    throw BifrostException.Gateway(400, "invalid_request_error", "invalid_request", $"'messages[{index}]' must be an object with a 'role'.", $"messages[{index}]");
+                    throw BifrostErrors.InvalidRequest("invalid_request", $"'messages[{index}]' must be an object with a 'role'.", $"messages[{index}]");
                 }
 
                 AddItems(items, message, roleElement.GetString()!);

@@ -22,44 +22,8 @@ internal static class FileEndpoints
         var owner = context.RequestServices.GetRequiredService<IJobOwnerResolver>().ResolveOwner(context);
         var cancellationToken = context.RequestAborted;
 
-        // The owner's storage quota (Jobs:MaxStoredBytesPerOwner): refused before the body is read when nothing is left,
-        // otherwise the store's size limit is lowered to what is left, so an upload that outgrows it stops while streaming
-        // and nothing of it is kept.
-        var jobs = context.RequestServices.GetRequiredService<AsyncJobService>();
-        var remaining = await jobs.RemainingBytesAsync(owner, cancellationToken).ConfigureAwait(false);
-        if (remaining <= 0)
-        {
-            throw jobs.StorageFullForUpload(remaining);
-        }
-
-        async Task<StoredFile> SaveAsync(NewFile file, Stream content)
-        {
-            var limit = MaxBytes(options, file.Purpose);
-            if (remaining >= limit)
-            {
-                try
-                {
-                    return await store.SaveAsync(file, content, limit, cancellationToken).ConfigureAwait(false);
-                }
-                finally
-                {
-                    jobs.ForgetFileBytes(owner);
-                }
-            }
-
-            try
-            {
-                return await store.SaveAsync(file, content, remaining, cancellationToken).ConfigureAwait(false);
-            }
-            catch (BifrostException ex) when (ex.StatusCode == 413)
-            {
-                throw jobs.StorageFullForUpload(remaining);
-            }
-            finally
-            {
-                jobs.ForgetFileBytes(owner);
-            }
-        }
+        var quota = await FileUploadQuota.ReserveAsync(store, context.RequestServices.GetRequiredService<AsyncJobService>(), options, owner, cancellationToken).ConfigureAwait(false);
+        Task<StoredFile> SaveAsync(NewFile file, Stream content) => quota.SaveAsync(file, content, cancellationToken);
 
         var reader = new MultipartReader(MultipartUpload.Boundary(context.Request.ContentType), context.Request.Body)
         {
@@ -101,7 +65,7 @@ internal static class FileEndpoints
                     {
                         // The purpose comes after the file: spool to a temporary file (never to memory) until we know it.
                         spooled = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
-                        await CopyLimitedAsync(body, spooled, options.MaxUploadBytes, cancellationToken).ConfigureAwait(false);
+                        await LimitedCopy.CopyAsync(body, spooled, options.MaxUploadBytes, cancellationToken).ConfigureAwait(false);
                     }
 
                     continue;
@@ -154,7 +118,7 @@ internal static class FileEndpoints
                 await ValidateBatchFileAsync(store, saved!, options, context.RequestServices.GetRequiredService<Operations.OperationRegistry>().BatchUrls, cancellationToken).ConfigureAwait(false);
             }
 
-            await BifrostResults.WriteJsonAsync(context, saved!, BifrostJson.Context.StoredFile).ConfigureAwait(false);
+            await BifrostResults.WriteJsonAsync(context, new FileObject(saved!), BifrostJson.Context.FileObject).ConfigureAwait(false);
         }
         catch
         {
@@ -191,7 +155,7 @@ internal static class FileEndpoints
         var purpose = query["purpose"].ToString();
         var after = query["after"].ToString();
         var files = await store.ListAsync(owner, purpose.Length == 0 ? null : purpose, limit + 1, after.Length == 0 ? null : after, order == "asc", context.RequestAborted).ConfigureAwait(false);
-        var page = files.Take(limit).ToList();
+        var page = files.Take(limit).Select(static f => new FileObject(f)).ToList();
         var response = new FileListResponse { Data = page, HasMore = files.Count > limit, FirstId = page.FirstOrDefault()?.Id, LastId = page.LastOrDefault()?.Id };
         await BifrostResults.WriteJsonAsync(context, response, BifrostJson.Context.FileListResponse).ConfigureAwait(false);
     });
@@ -199,7 +163,7 @@ internal static class FileEndpoints
     public static Task GetAsync(HttpContext context) => RunAsync(context, "file_retrieve", async () =>
     {
         var file = await FindAsync(context).ConfigureAwait(false);
-        await BifrostResults.WriteJsonAsync(context, file, BifrostJson.Context.StoredFile).ConfigureAwait(false);
+        await BifrostResults.WriteJsonAsync(context, new FileObject(file), BifrostJson.Context.FileObject).ConfigureAwait(false);
     });
 
     public static Task ContentAsync(HttpContext context) => RunAsync(context, "file_content", async () =>
@@ -260,9 +224,7 @@ internal static class FileEndpoints
         }
         catch (InvalidDataException ex)
         {
-            var error = MultipartUpload.Malformed(ex);
-            error.Error.ExtraFields = new BifrostExtraFields { RequestType = requestType };
-            throw error;
+            throw MultipartUpload.Malformed(ex).WithRequestType(requestType);
         }
         catch (BifrostException ex)
         {
@@ -271,43 +233,15 @@ internal static class FileEndpoints
         }
         catch (BadHttpRequestException ex) when (ex.StatusCode == 413)
         {
-            var error = BifrostException.Gateway(413, "request_too_large", "file_too_large", ex.Message);
-            error.Error.ExtraFields = new BifrostExtraFields { RequestType = requestType };
-            throw error;
+            throw BifrostErrors.TooLarge("file_too_large", ex.Message).WithRequestType(requestType);
         }
     }
 
     internal static BifrostException BadRequest(string message, string? param) =>
-        BifrostException.Gateway(400, "invalid_request_error", "invalid_request", message, param);
+        BifrostErrors.InvalidRequest("invalid_request", message, param);
 
     internal static BifrostException NotFound(string id) =>
-        BifrostException.Gateway(404, "invalid_request_error", "file_not_found", $"No file '{id}'.", "file_id");
-
-    private static long MaxBytes(FilesOptions options, string purpose) => purpose == "batch" ? options.MaxBatchFileBytes : options.MaxUploadBytes;
-
-    private static async Task CopyLimitedAsync(Stream source, Stream target, long maxBytes, CancellationToken cancellationToken)
-    {
-        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(81920);
-        try
-        {
-            long total = 0;
-            int read;
-            while ((read = await source.ReadAsync(buffer.AsMemory(0, 81920), cancellationToken).ConfigureAwait(false)) > 0)
-            {
-                total += read;
-                if (total > maxBytes)
-                {
-                    throw FileErrors.TooLarge(maxBytes);
-                }
-
-                await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
-            }
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
+        BifrostErrors.NotFound("file_not_found", $"No file '{id}'.", "file_id");
 
     private static async Task ValidateBatchFileAsync(IFileStore store, StoredFile file, FilesOptions options, IReadOnlyList<string> batchUrls, CancellationToken cancellationToken)
     {
@@ -316,7 +250,7 @@ internal static class FileEndpoints
         if (result.Errors.Count > 0)
         {
             var details = string.Join("; ", result.Errors.Select(e => e.Line > 0 ? $"line {e.Line}: {e.Message}" : e.Message));
-            throw BifrostException.Gateway(400, "invalid_request_error", "invalid_batch_file", $"Invalid batch input file: {details}.", "file");
+            throw BifrostErrors.InvalidRequest("invalid_batch_file", $"Invalid batch input file: {details}.", "file");
         }
     }
 }

@@ -141,7 +141,7 @@ internal static class MultipartUpload
         Invalid("The multipart body ended before its closing boundary (truncated upload); nothing was stored.", null);
 
     public static BifrostException Invalid(string message, string? param) =>
-        BifrostException.Gateway(400, "invalid_request_error", InvalidMultipartCode, message, param);
+        BifrostErrors.InvalidRequest(InvalidMultipartCode, message, param);
 
     public static string Shorten(string value) => value.Length <= 64 ? value : string.Concat(value.AsSpan(0, 64), "…");
 }

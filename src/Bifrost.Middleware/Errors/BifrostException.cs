@@ -66,7 +66,7 @@ public sealed class BifrostException : Exception
     /// (HTTP bodies, async submits, batch lines), naming the JSON path at fault.
     /// </summary>
     internal static BifrostException InvalidJson(System.Text.Json.JsonException exception) =>
-        Gateway(400, "invalid_request_error", "invalid_json", $"The request body is not valid JSON for this route: {exception.Message}", exception.Path is { Length: > 1 } path ? path.TrimStart('$', '.') : null);
+        BifrostErrors.InvalidRequest("invalid_json", $"The request body is not valid JSON for this route: {exception.Message}", exception.Path is { Length: > 1 } path ? path.TrimStart('$', '.') : null);
 
     /// <summary>Creates an error returned by a provider (<c>is_bifrost_error: false</c>), passing its status and message through.</summary>
     /// <param name="statusCode">The provider's HTTP status (anything but a 4xx/5xx: 502).</param>

@@ -6,7 +6,7 @@ namespace Bifrost.Middleware;
 
 /// <summary>
 /// The default <see cref="IFileStore"/>: each file is <c>{id}.data</c> plus a small <c>{id}.meta.json</c> in one
-/// directory. Contents are streamed in and out with a fixed buffer; metadata is written last (atomically, by rename),
+/// directory (the <see cref="StoredFile"/> record in snake_case JSON: id, bytes, created_at, filename, purpose, owner). Contents are streamed in and out with a fixed buffer; metadata is written last (atomically, by rename),
 /// so a crash mid-upload leaves no visible file.
 /// </summary>
 public sealed class FileSystemFileStore : IFileStore
@@ -30,7 +30,7 @@ public sealed class FileSystemFileStore : IFileStore
     public string DirectoryPath => _directory;
 
     /// <inheritdoc />
-    public async Task<StoredFile> SaveAsync(NewFile file, Stream content, long maxBytes, CancellationToken cancellationToken)
+    public async ValueTask<StoredFile> SaveAsync(NewFile file, Stream content, long maxBytes, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(file);
         ArgumentNullException.ThrowIfNull(content);
@@ -41,26 +41,7 @@ public sealed class FileSystemFileStore : IFileStore
         {
             await using (var target = new FileStream(tempPath, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, Options = FileOptions.Asynchronous, BufferSize = 0 }))
             {
-                var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(BufferSize);
-                try
-                {
-                    int read;
-                    while ((read = await content.ReadAsync(buffer.AsMemory(0, BufferSize), cancellationToken).ConfigureAwait(false)) > 0)
-                    {
-                        total += read;
-                        if (total > maxBytes)
-                        {
-                            throw FileErrors.TooLarge(maxBytes);
-                        }
-
-                        await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
-                    }
-                }
-                finally
-                {
-                    System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
-                }
-
+                total = await LimitedCopy.CopyAsync(content, target, maxBytes, cancellationToken).ConfigureAwait(false);
                 await target.FlushAsync(cancellationToken).ConfigureAwait(false);
             }
 
@@ -95,7 +76,7 @@ public sealed class FileSystemFileStore : IFileStore
     }
 
     /// <inheritdoc />
-    public async Task<StoredFile?> GetAsync(string id, CancellationToken cancellationToken)
+    public async ValueTask<StoredFile?> GetAsync(string id, CancellationToken cancellationToken)
     {
         if (!IsValidId(id))
         {
@@ -106,8 +87,7 @@ public sealed class FileSystemFileStore : IFileStore
         try
         {
             await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 4096, FileOptions.Asynchronous);
-            var meta = await JsonSerializer.DeserializeAsync(stream, BifrostJson.Context.FileMetadata, cancellationToken).ConfigureAwait(false);
-            return meta?.ToStoredFile();
+            return await JsonSerializer.DeserializeAsync(stream, BifrostJson.Context.StoredFile, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -116,7 +96,7 @@ public sealed class FileSystemFileStore : IFileStore
     }
 
     /// <inheritdoc />
-    public async Task<Stream?> OpenReadAsync(string id, CancellationToken cancellationToken)
+    public async ValueTask<Stream?> OpenReadAsync(string id, CancellationToken cancellationToken)
     {
         if (await GetAsync(id, cancellationToken).ConfigureAwait(false) is null)
         {
@@ -134,20 +114,20 @@ public sealed class FileSystemFileStore : IFileStore
     }
 
     /// <inheritdoc />
-    public Task<bool> DeleteAsync(string id, CancellationToken cancellationToken)
+    public ValueTask<bool> DeleteAsync(string id, CancellationToken cancellationToken)
     {
         if (!IsValidId(id) || !File.Exists(MetadataPath(id)))
         {
-            return Task.FromResult(false);
+            return ValueTask.FromResult(false);
         }
 
         TryDelete(MetadataPath(id));
         TryDelete(DataPath(id));
-        return Task.FromResult(true);
+        return ValueTask.FromResult(true);
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<StoredFile>> ListAsync(string owner, string? purpose, int limit, string? after, bool ascending, CancellationToken cancellationToken)
+    public async ValueTask<IReadOnlyList<StoredFile>> ListAsync(string owner, string? purpose, int limit, string? after, bool ascending, CancellationToken cancellationToken)
     {
         var files = new List<StoredFile>();
         foreach (var path in Directory.EnumerateFiles(_directory, "*.meta.json"))
@@ -171,7 +151,7 @@ public sealed class FileSystemFileStore : IFileStore
     }
 
     /// <inheritdoc />
-    public Task<IAppendableFile> OpenAppendAsync(NewFile file, CancellationToken cancellationToken)
+    public ValueTask<IAppendableFile> OpenAppendAsync(NewFile file, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(file);
         if (!IsValidId(file.Id))
@@ -190,7 +170,7 @@ public sealed class FileSystemFileStore : IFileStore
             throw;
         }
 
-        return Task.FromResult<IAppendableFile>(new AppendableFile(this, file, stream));
+        return ValueTask.FromResult<IAppendableFile>(new AppendableFile(this, file, stream));
     }
 
     /// <summary>Cuts anything after the last newline: the half-written line of a crashed writer.</summary>
@@ -233,7 +213,7 @@ public sealed class FileSystemFileStore : IFileStore
         {
             await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous))
             {
-                await JsonSerializer.SerializeAsync(stream, FileMetadata.From(file), BifrostJson.Context.FileMetadata, cancellationToken).ConfigureAwait(false);
+                await JsonSerializer.SerializeAsync(stream, file, BifrostJson.Context.StoredFile, cancellationToken).ConfigureAwait(false);
             }
 
             File.Move(temp, path, overwrite: true);
@@ -274,18 +254,16 @@ public sealed class FileSystemFileStore : IFileStore
 
         public long Length => stream.Length;
 
-        public Task<Stream> OpenReadAsync(CancellationToken cancellationToken) =>
-            Task.FromResult<Stream>(new FileStream(store.DataPath(file.Id), FileMode.Open, FileAccess.Read, FileShare.ReadWrite, BufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan));
+        public ValueTask<Stream> OpenReadAsync(CancellationToken cancellationToken) =>
+            ValueTask.FromResult<Stream>(new FileStream(store.DataPath(file.Id), FileMode.Open, FileAccess.Read, FileShare.ReadWrite, BufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan));
 
         public async ValueTask AppendLineAsync(ReadOnlyMemory<byte> line, CancellationToken cancellationToken)
         {
             // One write per line straight to the OS (no user-space buffer): a process crash keeps every line written.
-            var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(line.Length + 1);
+            var buffer = LineJoin.Rent(line, out var length);
             try
             {
-                line.CopyTo(buffer);
-                buffer[line.Length] = (byte)'\n';
-                await stream.WriteAsync(buffer.AsMemory(0, line.Length + 1), cancellationToken).ConfigureAwait(false);
+                await stream.WriteAsync(buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
             }
             finally
             {
@@ -296,24 +274,9 @@ public sealed class FileSystemFileStore : IFileStore
         /// <summary>Several lines in one write.</summary>
         public async ValueTask AppendLinesAsync(IReadOnlyList<ReadOnlyMemory<byte>> lines, CancellationToken cancellationToken)
         {
-            ArgumentNullException.ThrowIfNull(lines);
-            var length = 0;
-            foreach (var line in lines)
-            {
-                length = checked(length + line.Length + 1);
-            }
-
-            var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(1, length));
+            var buffer = LineJoin.Rent(lines, out var length);
             try
             {
-                var at = 0;
-                foreach (var line in lines)
-                {
-                    line.CopyTo(buffer.AsMemory(at));
-                    at += line.Length;
-                    buffer[at++] = (byte)'\n';
-                }
-
                 await stream.WriteAsync(buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
             }
             finally
@@ -322,7 +285,7 @@ public sealed class FileSystemFileStore : IFileStore
             }
         }
 
-        public async Task<StoredFile> CommitAsync(CancellationToken cancellationToken)
+        public async ValueTask<StoredFile> CommitAsync(CancellationToken cancellationToken)
         {
             await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
             var stored = new StoredFile
@@ -350,40 +313,4 @@ public sealed class FileSystemFileStore : IFileStore
             }
         }
     }
-}
-
-/// <summary>The persisted form of a file's metadata (includes the owner, unlike the wire object).</summary>
-internal sealed class FileMetadata
-{
-    public string Id { get; set; } = string.Empty;
-
-    public long Bytes { get; set; }
-
-    public long CreatedAt { get; set; }
-
-    public string Filename { get; set; } = string.Empty;
-
-    public string Purpose { get; set; } = string.Empty;
-
-    public string Owner { get; set; } = string.Empty;
-
-    public static FileMetadata From(StoredFile file) => new()
-    {
-        Id = file.Id,
-        Bytes = file.Bytes,
-        CreatedAt = file.CreatedAt,
-        Filename = file.Filename,
-        Purpose = file.Purpose,
-        Owner = file.Owner,
-    };
-
-    public StoredFile ToStoredFile() => new()
-    {
-        Id = Id,
-        Bytes = Bytes,
-        CreatedAt = CreatedAt,
-        Filename = Filename,
-        Purpose = Purpose,
-        Owner = Owner,
-    };
 }

@@ -2,11 +2,32 @@ using System.Text.Json.Serialization;
 
 namespace Bifrost.Middleware.Files;
 
+/// <summary>OpenAI's file object: the wire form of a <see cref="StoredFile"/> (whose owner is never sent). Written, never read.</summary>
+internal sealed class FileObject(StoredFile file)
+{
+    public string Id => file.Id;
+
+    public string Object { get; } = "file";
+
+    public long Bytes => file.Bytes;
+
+    public long CreatedAt => file.CreatedAt;
+
+    public string Filename => file.Filename;
+
+    public string Purpose => file.Purpose;
+
+    /// <summary>Always <c>processed</c> once stored.</summary>
+    public string Status { get; } = "processed";
+
+    public long? ExpiresAt => file.ExpiresAt;
+}
+
 internal sealed class FileListResponse
 {
     public string Object { get; set; } = "list";
 
-    public IList<StoredFile> Data { get; set; } = [];
+    public IList<FileObject> Data { get; set; } = [];
 
     public bool HasMore { get; set; }
 

@@ -1,10 +1,9 @@
-using System.Text.Json.Serialization;
-
 namespace Bifrost.Middleware;
 
 /// <summary>
 /// Where uploaded files (batch inputs) and batch output/error files live. Contents are always streamed:
-/// an implementation must never hold a whole file in memory.
+/// an implementation must never hold a whole file in memory. Like <c>IJobStore</c>, every method returns a
+/// <see cref="ValueTask"/> (await each result once).
 /// </summary>
 public interface IFileStore
 {
@@ -13,22 +12,22 @@ public interface IFileStore
     /// <param name="content">The content, read once to its end.</param>
     /// <param name="maxBytes">The largest accepted size.</param>
     /// <param name="cancellationToken">Cancels the upload (nothing is kept).</param>
-    Task<StoredFile> SaveAsync(NewFile file, Stream content, long maxBytes, CancellationToken cancellationToken);
+    ValueTask<StoredFile> SaveAsync(NewFile file, Stream content, long maxBytes, CancellationToken cancellationToken);
 
     /// <summary>A file's metadata, or null when it does not exist.</summary>
     /// <param name="id">The file id.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
-    Task<StoredFile?> GetAsync(string id, CancellationToken cancellationToken);
+    ValueTask<StoredFile?> GetAsync(string id, CancellationToken cancellationToken);
 
     /// <summary>Opens a file's content for reading, or null when it does not exist. The caller disposes the stream.</summary>
     /// <param name="id">The file id.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
-    Task<Stream?> OpenReadAsync(string id, CancellationToken cancellationToken);
+    ValueTask<Stream?> OpenReadAsync(string id, CancellationToken cancellationToken);
 
     /// <summary>Deletes a file; false when it did not exist.</summary>
     /// <param name="id">The file id.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
-    Task<bool> DeleteAsync(string id, CancellationToken cancellationToken);
+    ValueTask<bool> DeleteAsync(string id, CancellationToken cancellationToken);
 
     /// <summary>Lists an owner's files, optionally of one purpose, ordered by creation, after the id <paramref name="after"/>.</summary>
     /// <param name="owner">The owner.</param>
@@ -37,7 +36,7 @@ public interface IFileStore
     /// <param name="after">A file id from a previous page, or null.</param>
     /// <param name="ascending">Oldest first when true, newest first otherwise.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
-    Task<IReadOnlyList<StoredFile>> ListAsync(string owner, string? purpose, int limit, string? after, bool ascending, CancellationToken cancellationToken);
+    ValueTask<IReadOnlyList<StoredFile>> ListAsync(string owner, string? purpose, int limit, string? after, bool ascending, CancellationToken cancellationToken);
 
     /// <summary>
     /// Opens a file that is written line by line (a batch's output or error file), creating it or reopening the
@@ -47,7 +46,7 @@ public interface IFileStore
     /// </summary>
     /// <param name="file">Id, name, purpose and owner.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
-    Task<IAppendableFile> OpenAppendAsync(NewFile file, CancellationToken cancellationToken);
+    ValueTask<IAppendableFile> OpenAppendAsync(NewFile file, CancellationToken cancellationToken);
 
     /// <summary>
     /// The bytes an owner's files take (every purpose, batch output files included): the figure the per-owner storage
@@ -56,7 +55,7 @@ public interface IFileStore
     /// <remarks>The default implementation pages through <see cref="ListAsync"/>; stores should answer it with one query.</remarks>
     /// <param name="owner">The owner.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
-    async Task<long> GetOwnerBytesAsync(string owner, CancellationToken cancellationToken)
+    async ValueTask<long> GetOwnerBytesAsync(string owner, CancellationToken cancellationToken)
     {
         long total = 0;
         string? after = null;
@@ -89,7 +88,7 @@ public interface IAppendableFile : IAsyncDisposable
 
     /// <summary>Reads what the file holds so far (after a restart: the lines written before it).</summary>
     /// <param name="cancellationToken">Cancels the call.</param>
-    Task<Stream> OpenReadAsync(CancellationToken cancellationToken);
+    ValueTask<Stream> OpenReadAsync(CancellationToken cancellationToken);
 
     /// <summary>Appends one line (a newline is added) and hands it to the operating system, so a process crash cannot lose it.</summary>
     /// <param name="line">The line, without its newline.</param>
@@ -113,7 +112,7 @@ public interface IAppendableFile : IAsyncDisposable
 
     /// <summary>Makes the file visible with its final size.</summary>
     /// <param name="cancellationToken">Cancels the call.</param>
-    Task<StoredFile> CommitAsync(CancellationToken cancellationToken);
+    ValueTask<StoredFile> CommitAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>A file to create.</summary>
@@ -132,14 +131,14 @@ public sealed class NewFile
     public required string Owner { get; init; }
 }
 
-/// <summary>An OpenAI file object plus the owner (never serialized).</summary>
+/// <summary>
+/// A stored file as <see cref="IFileStore"/> keeps it: the store's record, not a wire type (the endpoints answer
+/// OpenAI's file object, made from it).
+/// </summary>
 public sealed class StoredFile
 {
     /// <summary>The file id.</summary>
     public required string Id { get; init; }
-
-    /// <summary>Always <c>file</c>.</summary>
-    public string Object { get; init; } = "file";
 
     /// <summary>Size in bytes.</summary>
     public long Bytes { get; init; }
@@ -153,13 +152,9 @@ public sealed class StoredFile
     /// <summary>The purpose.</summary>
     public required string Purpose { get; init; }
 
-    /// <summary>Always <c>processed</c> once stored.</summary>
-    public string Status { get; init; } = "processed";
-
     /// <summary>Unix seconds when the file expires, if it does.</summary>
     public long? ExpiresAt { get; init; }
 
-    /// <summary>The owner; not part of the wire format.</summary>
-    [JsonIgnore]
+    /// <summary>Who may read it.</summary>
     public string Owner { get; init; } = string.Empty;
 }

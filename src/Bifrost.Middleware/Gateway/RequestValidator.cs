@@ -411,11 +411,11 @@ internal static class RequestValidator
     private static string Shorten(string text) => text.Length <= 32 ? text : string.Concat(text.AsSpan(0, 32), "…");
 
     private static BifrostException Invalid(string param, string message) =>
-        BifrostException.Gateway(400, "invalid_request_error", "invalid_value", message, param);
+        BifrostErrors.InvalidValue(message, param);
 
     private static BifrostException Missing(string param, string message) =>
-        BifrostException.Gateway(400, "invalid_request_error", "missing_required_parameter", message, param);
+        BifrostErrors.MissingParameter(message, param);
 
     private static BifrostException WrongType(string param, string message) =>
-        BifrostException.Gateway(400, "invalid_request_error", "invalid_type", message, param);
+        BifrostErrors.InvalidType(message, param);
 }

@@ -224,24 +224,9 @@ internal sealed class RoutingHandler(ProviderRegistry registry, BifrostMetrics m
         return Outcome.Fail;
     }
 
-    /// <summary>Exponential backoff with jitter; the provider's Retry-After wins when it is not longer than <see cref="ProviderOptions.RetryMaxDelay"/>.</summary>
-    internal static TimeSpan? NextDelay(BifrostException error, int attempt, ProviderOptions options)
-    {
-        if (attempt >= options.MaxRetries)
-        {
-            return null;
-        }
-
-        if (error.RetryAfter is { } retryAfter)
-        {
-            return retryAfter <= options.RetryMaxDelay ? (retryAfter < TimeSpan.Zero ? TimeSpan.Zero : retryAfter) : null;
-        }
-
-        var exponential = options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, attempt);
-        var capped = Math.Min(exponential, options.RetryMaxDelay.TotalMilliseconds);
-        var jittered = capped * (0.5 + (Random.Shared.NextDouble() * 0.5));
-        return TimeSpan.FromMilliseconds(jittered);
-    }
+    /// <summary>The provider's backoff (<see cref="Resilience.Backoff"/>): exponential, capped, jittered; the provider's Retry-After wins when it is not longer than <see cref="ProviderOptions.RetryMaxDelay"/>.</summary>
+    internal static TimeSpan? NextDelay(BifrostException error, int attempt, ProviderOptions options) =>
+        new Resilience.Backoff(options.RetryBaseDelay, options.RetryMaxDelay, options.MaxRetries).NextDelay(attempt, error.RetryAfter);
 
     internal static BifrostExtraFields Extra(BifrostExtraFields? existing, string requestType, ResolvedModel target, TimeSpan elapsed)
     {

@@ -53,9 +53,7 @@ internal sealed class AsyncJobService(IJobStore store, JobDoorbell doorbell, IFi
     }
 
     /// <summary>The 413 of an upload that does not fit in the owner's storage quota (nothing of it is kept).</summary>
-    public BifrostException StorageFullForUpload(long remaining) => BifrostException.Gateway(
-        413,
-        "request_too_large",
+    public BifrostException StorageFullForUpload(long remaining) => BifrostErrors.TooLarge(
         "owner_storage_full",
         remaining <= 0
             ? $"Your stored files and job results already take the storage allowed per caller ({_options.MaxStoredBytesPerOwner} bytes). Delete files, or wait for job results to expire, and upload again."
@@ -82,38 +80,15 @@ internal sealed class AsyncJobService(IJobStore store, JobDoorbell doorbell, IFi
         return bytes;
     }
 
-    private static BifrostException TooMany(string code, string message, TimeSpan retryAfter) =>
-        new(new BifrostError
-        {
-            IsBifrostError = true,
-            StatusCode = 429,
-            Error = new BifrostErrorDetail { Type = "rate_limit_error", Code = code, Message = message },
-        })
-        {
-            RetryAfter = retryAfter,
-            IsRetryable = true,
-        };
-
     private async Task<JobRecord> SubmitCoreAsync(string kind, ReadOnlyMemory<byte> payload, string owner, TimeSpan? resultTtl, int othersInFlight, int ownerOthersInFlight, string? id, CancellationToken cancellationToken)
     {
         var unfinished = await store.CountUnfinishedAsync(cancellationToken).ConfigureAwait(false);
         if (unfinished + othersInFlight >= _options.MaxQueuedJobs)
         {
-            throw new BifrostException(new BifrostError
-            {
-                IsBifrostError = true,
-                StatusCode = 429,
-                Error = new BifrostErrorDetail
-                {
-                    Type = "rate_limit_error",
-                    Code = "job_queue_full",
-                    Message = $"The job queue is full ({unfinished} unfinished jobs, limit {_options.MaxQueuedJobs}). Retry later.",
-                },
-            })
-            {
-                RetryAfter = _options.QueueFullRetryAfter,
-                IsRetryable = true,
-            };
+            throw BifrostErrors.TooManyRequests(
+                "job_queue_full",
+                $"The job queue is full ({unfinished} unfinished jobs, limit {_options.MaxQueuedJobs}). Retry later.",
+                _options.QueueFullRetryAfter);
         }
 
         // The owner's share: a caller that fills its own queue or storage is refused while others are still served. As above,
@@ -121,7 +96,7 @@ internal sealed class AsyncJobService(IJobStore store, JobDoorbell doorbell, IFi
         var usage = await store.GetOwnerUsageAsync(owner, cancellationToken).ConfigureAwait(false);
         if (usage.UnfinishedJobs + ownerOthersInFlight >= _options.MaxQueuedJobsPerOwner)
         {
-            throw TooMany(
+            throw BifrostErrors.TooManyRequests(
                 "owner_queue_full",
                 $"You have {usage.UnfinishedJobs} unfinished jobs, the most one caller may have queued ({_options.MaxQueuedJobsPerOwner}). Retry when some have finished.",
                 _options.QueueFullRetryAfter);
@@ -130,7 +105,7 @@ internal sealed class AsyncJobService(IJobStore store, JobDoorbell doorbell, IFi
         var stored = usage.StoredBytes + await FileBytesAsync(owner, fresh: false, cancellationToken).ConfigureAwait(false);
         if (stored + payload.Length > _options.MaxStoredBytesPerOwner)
         {
-            throw TooMany(
+            throw BifrostErrors.TooManyRequests(
                 "owner_storage_full",
                 $"Your stored job results and files take {stored} bytes; with this request you would exceed the storage allowed per caller ({_options.MaxStoredBytesPerOwner} bytes). Retry when results have expired, or delete files.",
                 _options.QueueFullRetryAfter);

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Bifrost.Middleware.Diagnostics;
+using Bifrost.Middleware.Resilience;
 using Bifrost.Middleware.Serialization;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -140,7 +141,7 @@ internal sealed class JobProcessor : BackgroundService
         {
             if (handler is null)
             {
-                await _store.FailAsync(lease, ErrorOutcome(BifrostException.Gateway(500, "api_error", "unknown_job_kind", $"No handler for job kind '{job.Kind}'.")), CancellationToken.None).ConfigureAwait(false);
+                await _store.FailAsync(lease, ErrorOutcome(BifrostErrors.Internal("unknown_job_kind", $"No handler for job kind '{job.Kind}'.")), CancellationToken.None).ConfigureAwait(false);
                 return;
             }
 
@@ -159,7 +160,7 @@ internal sealed class JobProcessor : BackgroundService
             {
                 // Ran past Jobs:MaxRunDuration: a final failure (a retry would most likely run as long again).
                 JobLog.TimedOut(_logger, job.Id, job.Kind, (long)_options.MaxRunDuration.TotalMilliseconds);
-                var error = BifrostException.Gateway(504, "api_error", "job_timeout", $"The job ran longer than the gateway allows one job to run (Jobs:MaxRunDuration = {_options.MaxRunDuration}) and was stopped.");
+                var error = BifrostErrors.Timeout("job_timeout", $"The job ran longer than the gateway allows one job to run (Jobs:MaxRunDuration = {_options.MaxRunDuration}) and was stopped.");
                 if (!await _store.FailAsync(lease, ErrorOutcome(error), CancellationToken.None).ConfigureAwait(false))
                 {
                     JobLog.LeaseLost(_logger, job.Id);
@@ -180,7 +181,7 @@ internal sealed class JobProcessor : BackgroundService
             catch (Exception ex)
             {
                 JobLog.JobCrashed(_logger, job.Id, job.Kind, ex);
-                await _store.FailAsync(lease, ErrorOutcome(BifrostException.Gateway(500, "api_error", "internal_error", $"The job failed unexpectedly (job {job.Id}); the error is logged under that id.")), CancellationToken.None).ConfigureAwait(false);
+                await _store.FailAsync(lease, ErrorOutcome(BifrostErrors.Internal("internal_error", $"The job failed unexpectedly (job {job.Id}); the error is logged under that id.")), CancellationToken.None).ConfigureAwait(false);
                 return;
             }
 
@@ -214,7 +215,7 @@ internal sealed class JobProcessor : BackgroundService
 
         if (cancellationRequested && !_abort.IsCancellationRequested)
         {
-            var error = BifrostException.Gateway(499, "invalid_request_error", "job_cancelled", "The job was cancelled.");
+            var error = BifrostErrors.JobCancelled();
             await _store.MarkCancelledAsync(lease, ErrorOutcome(error), CancellationToken.None).ConfigureAwait(false);
             return;
         }
@@ -227,9 +228,11 @@ internal sealed class JobProcessor : BackgroundService
     private async Task OnFailedAsync(JobLease lease, BifrostException error)
     {
         var job = lease.Job;
-        if (error.IsRetryable && job.Attempts + 1 < job.MaxAttempts)
+        // Jobs:MaxAttempts runs at most (a lease lost to a dead worker is not counted: at-least-once), waiting as the one
+        // backoff policy says. Each run is one gateway call, itself bounded by the providers' retries and fallbacks: see
+        // the README, "Async inference", for the bound on upstream calls per job.
+        if (error.IsRetryable && RetryPolicy(job).NextDelay(job.Attempts, error.RetryAfter) is { } delay)
         {
-            var delay = error.RetryAfter ?? TimeSpan.FromMilliseconds(_options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, job.Attempts));
             JobLog.Retrying(_logger, job.Id, job.Attempts + 1, error.StatusCode, (long)delay.TotalMilliseconds);
             await _store.ReleaseAsync(lease, _time.GetUtcNow() + delay, countAttempt: true, CancellationToken.None).ConfigureAwait(false);
             return;
@@ -312,6 +315,9 @@ internal sealed class JobProcessor : BackgroundService
             }
         }
     }
+
+    /// <summary>The backoff of a job's retries: <c>Jobs:RetryBaseDelay</c> doubling up to <c>Jobs:RetryMaxDelay</c>, for the job's <c>MaxAttempts</c> runs.</summary>
+    private Backoff RetryPolicy(JobRecord job) => new(_options.RetryBaseDelay, _options.RetryMaxDelay, Math.Max(1, job.MaxAttempts) - 1);
 
     internal static JobOutcome ErrorOutcome(BifrostException error) =>
         new(error.StatusCode, JsonSerializer.SerializeToUtf8Bytes(error.Error, BifrostJson.Context.BifrostError));

@@ -122,7 +122,7 @@ internal static class ResponsesChatConverter
 
         if (request.Input is null)
         {
-            throw BifrostException.Gateway(400, "invalid_request_error", "missing_required_parameter", "'input' is required.", "input");
+            throw BifrostErrors.MissingParameter("'input' is required.", "input");
         }
 
         if (request.Input.Text is { } text)
@@ -487,5 +487,5 @@ internal static class ResponsesChatConverter
     }
 
     private static BifrostException Unsupported(string message, string param) =>
-        BifrostException.Gateway(400, "invalid_request_error", "unsupported_parameter", message, param);
+        BifrostErrors.UnsupportedParameter(message, param);
 }

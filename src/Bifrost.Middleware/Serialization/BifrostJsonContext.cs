@@ -24,10 +24,10 @@ namespace Bifrost.Middleware.Serialization;
 [JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(System.Text.Json.Nodes.JsonNode))]
 [JsonSerializable(typeof(ChatContentPart))]
-[JsonSerializable(typeof(StoredFile))]
+[JsonSerializable(typeof(Bifrost.Middleware.Files.FileObject))]
 [JsonSerializable(typeof(Bifrost.Middleware.Files.FileListResponse))]
 [JsonSerializable(typeof(Bifrost.Middleware.Files.FileDeletedResponse))]
-[JsonSerializable(typeof(FileMetadata))]
+[JsonSerializable(typeof(StoredFile))] // the file-system store's metadata file, not a wire type
 [JsonSerializable(typeof(BatchObject))]
 [JsonSerializable(typeof(EmbeddingRequest))]
 [JsonSerializable(typeof(EmbeddingResponse))]

@@ -104,7 +104,7 @@ public sealed class FileSystemFileStoreTests : IDisposable
     {
         using var content = new MemoryStream(new byte[1001]);
         var ex = await Assert.ThrowsAsync<BifrostException>(() =>
-            _store.SaveAsync(new NewFile { Id = "file-big", Filename = "big", Purpose = "user_data", Owner = "o" }, content, 1000, Ct));
+            _store.SaveAsync(new NewFile { Id = "file-big", Filename = "big", Purpose = "user_data", Owner = "o" }, content, 1000, Ct).AsTask());
         Assert.Equal(413, ex.StatusCode);
         Assert.Empty(Directory.EnumerateFileSystemEntries(_directory.Path));
         Assert.Null(await _store.GetAsync("file-big", Ct));

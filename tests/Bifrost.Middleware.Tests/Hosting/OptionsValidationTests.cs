@@ -17,6 +17,7 @@ public sealed class OptionsValidationTests
         { "negative weight", "negative-weight", "Bifrost:Providers:openai:Keys:1:Weight" },
         { "all weights zero", "zero-weights", "Bifrost:Providers:openai:Keys: at least one key needs a weight above 0" },
         { "RetryMaxDelay below RetryBaseDelay", "retry-delays", "Bifrost:Providers:local:RetryMaxDelay" },
+        { "Jobs:RetryMaxDelay below Jobs:RetryBaseDelay", "job-retry-delays", "Bifrost:Jobs:RetryMaxDelay" },
         { "MaxRetries out of range", "max-retries", "MaxRetries" },
         { "MaxRequestBodySize too small", "body-size", "MaxRequestBodySize" },
         { "provider name with a slash", "slash-name", "Provider name 'a/b' is invalid" },
@@ -55,6 +56,9 @@ public sealed class OptionsValidationTests
                 break;
             case "zero-weights":
                 OpenAI().Keys.Add(new ProviderKeyOptions { Value = "sk-1", Weight = 0 });
+                break;
+            case "job-retry-delays":
+                options.Jobs.RetryBaseDelay = TimeSpan.FromMinutes(10);
                 break;
             case "retry-delays":
                 options.Providers["local"].RetryBaseDelay = TimeSpan.FromSeconds(5);

@@ -86,7 +86,7 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
         // The input is read once, front to back, through one open stream: the lines a cancel or expiry stopped are read
         // on from where the run stopped, so every custom_id gets its line even if the file is gone from the store by then.
         await using var input = await files.OpenReadAsync(batch.InputFileId, cancellationToken).ConfigureAwait(false)
-            ?? throw BifrostException.Gateway(404, "invalid_request_error", "input_file_not_found", $"The input file '{batch.InputFileId}' no longer exists.");
+            ?? throw BifrostErrors.NotFound("input_file_not_found", $"The input file '{batch.InputFileId}' no longer exists.");
         using var reader = new StreamReader(input, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 65536, leaveOpen: true);
         try
         {
@@ -214,7 +214,7 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
             }
             catch (Exception ex) when (lineDeadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested && ex is OperationCanceledException or BifrostException)
             {
-                throw BifrostException.Gateway(504, "api_error", "job_timeout", $"The request ran longer than the gateway allows one request of a batch to run (Jobs:MaxRunDuration = {_maxLineDuration}) and was stopped.");
+                throw BifrostErrors.Timeout("job_timeout", $"The request ran longer than the gateway allows one request of a batch to run (Jobs:MaxRunDuration = {_maxLineDuration}) and was stopped.");
             }
 
             var (requestId, writeBody) = call;
@@ -248,7 +248,7 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
 
     /// <summary>One line's request through the gateway, by the operation that serves the batch's endpoint.</summary>
     private Task<BatchLineAnswer> CallAsync(string endpoint, JsonElement body, string? defaultModel, CancellationToken cancellationToken) =>
-        (operations.ForBatchUrl(endpoint) ?? throw BifrostException.Gateway(400, "invalid_request_error", "invalid_value", $"Batch lines of '{endpoint}' are not served by this gateway.", "url"))
+        (operations.ForBatchUrl(endpoint) ?? throw BifrostErrors.InvalidValue($"Batch lines of '{endpoint}' are not served by this gateway.", "url"))
             .RunBatchLineAsync(services, body, defaultModel, cancellationToken);
 
     /// <summary>Reports a line that never ran because the batch was cancelled or its window ended.</summary>

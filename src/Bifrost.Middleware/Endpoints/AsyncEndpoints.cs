@@ -33,28 +33,20 @@ internal static class AsyncEndpoints
         context.Request.Headers.TryGetValue(AsyncIdHeader, out var value) && !string.IsNullOrWhiteSpace(value.ToString()) ? value.ToString().Trim() : null;
 
     /// <summary>Stores the request as a job (after admission control) and returns it.</summary>
-    public static async Task<JobRecord> SubmitAsync(HttpContext context, string kind, ReadOnlyMemory<byte> payload, string requestType)
+    public static async Task<JobRecord> SubmitAsync(HttpContext context, string kind, ReadOnlyMemory<byte> payload)
     {
         var jobs = context.RequestServices.GetRequiredService<AsyncJobService>();
         var owner = context.RequestServices.GetRequiredService<IJobOwnerResolver>().ResolveOwner(context);
-        var ttl = ParseTtl(context, jobs.Options, requestType);
-        try
-        {
-            return await jobs.SubmitAsync(kind, payload, owner, ttl, context.RequestAborted).ConfigureAwait(false);
-        }
-        catch (BifrostException ex)
-        {
-            ex.Error.ExtraFields ??= new BifrostExtraFields { RequestType = requestType };
-            throw;
-        }
+        var ttl = ParseTtl(context, jobs.Options);
+        return await jobs.SubmitAsync(kind, payload, owner, ttl, context.RequestAborted).ConfigureAwait(false);
     }
 
     /// <summary>The caller's job of this kind with its result as a stream (the caller disposes it), or a 404 <see cref="BifrostException"/>.</summary>
-    public static async Task<JobResultReader> OpenAsync(HttpContext context, string id, string kind, string requestType)
+    public static async Task<JobResultReader> OpenAsync(HttpContext context, string id, string kind)
     {
         var jobs = context.RequestServices.GetRequiredService<AsyncJobService>();
         var owner = context.RequestServices.GetRequiredService<IJobOwnerResolver>().ResolveOwner(context);
-        return await jobs.OpenResultAsync(id, kind, owner, context.RequestAborted).ConfigureAwait(false) ?? throw NotFound(id, requestType);
+        return await jobs.OpenResultAsync(id, kind, owner, context.RequestAborted).ConfigureAwait(false) ?? throw NotFound(id);
     }
 
     /// <summary>
@@ -158,13 +150,12 @@ internal static class AsyncEndpoints
         _ => "failed",
     };
 
-    private static BifrostException NotFound(string id, string requestType)
+    private static BifrostException NotFound(string id)
     {
-        return BifrostErrors.NotFound("job_not_found", $"No async job '{id}' (it does not exist, expired, or belongs to another caller).", AsyncIdHeader)
-            .WithRequestType(requestType);
+        return BifrostErrors.NotFound("job_not_found", $"No async job '{id}' (it does not exist, expired, or belongs to another caller).", AsyncIdHeader);
     }
 
-    private static TimeSpan? ParseTtl(HttpContext context, JobsOptions options, string requestType)
+    private static TimeSpan? ParseTtl(HttpContext context, JobsOptions options)
     {
         if (!context.Request.Headers.TryGetValue(TtlHeader, out var value) || string.IsNullOrWhiteSpace(value.ToString()))
         {
@@ -173,7 +164,7 @@ internal static class AsyncEndpoints
 
         if (!long.TryParse(value.ToString().Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) || seconds <= 0)
         {
-            throw BifrostErrors.InvalidValue($"'{TtlHeader}' must be a positive number of seconds.", TtlHeader).WithRequestType(requestType);
+            throw BifrostErrors.InvalidValue($"'{TtlHeader}' must be a positive number of seconds.", TtlHeader);
         }
 
         var ttl = TimeSpan.FromSeconds(Math.Min(seconds, (long)options.MaxResultTtl.TotalSeconds));

@@ -7,15 +7,15 @@ namespace Bifrost.Middleware.Endpoints;
 /// <summary>The OpenAI batches API: create, retrieve, list (newest first), cancel. Batches run as jobs.</summary>
 internal static class BatchEndpoints
 {
-    public static Task CreateAsync(HttpContext context) => FileEndpoints.RunAsync(context, "batch_create", async () =>
+    public static Task CreateAsync(HttpContext context) => FileEndpoints.RunAsync(async () =>
     {
-        var request = await BifrostResults.ReadJsonAsync(context, BifrostJson.Context.BatchCreateRequest, "batch_create").ConfigureAwait(false);
+        var request = await BifrostResults.ReadJsonAsync(context, BifrostJson.Context.BatchCreateRequest).ConfigureAwait(false);
         var batch = await Service(context).CreateAsync(Owner(context), request, context.RequestAborted).ConfigureAwait(false);
         batch.ExtraFields!.RequestType = "batch_create";
         await BifrostResults.WriteJsonAsync(context, batch, BifrostJson.Context.BatchObject).ConfigureAwait(false);
     });
 
-    public static Task GetAsync(HttpContext context) => FileEndpoints.RunAsync(context, "batch_retrieve", async () =>
+    public static Task GetAsync(HttpContext context) => FileEndpoints.RunAsync(async () =>
     {
         var batch = await Service(context).GetAsync(Owner(context), Id(context), context.RequestAborted).ConfigureAwait(false);
         batch.ExtraFields!.RequestType = "batch_retrieve";
@@ -24,7 +24,7 @@ internal static class BatchEndpoints
 
     public static Task ListAsync(HttpContext context) => context.Request.Path.Value?.EndsWith('/') == true
         ? MissingIdAsync(context, "batch_retrieve", "batch_id")
-        : FileEndpoints.RunAsync(context, "batch_list", async () =>
+        : FileEndpoints.RunAsync(async () =>
     {
         var limit = FileEndpoints.ParseLimit(context.Request.Query["limit"], 20, 100);
         var after = context.Request.Query["after"].ToString();
@@ -37,7 +37,7 @@ internal static class BatchEndpoints
         await BifrostResults.WriteJsonAsync(context, list, BifrostJson.Context.BatchListResponse).ConfigureAwait(false);
     });
 
-    public static Task CancelAsync(HttpContext context) => FileEndpoints.RunAsync(context, "batch_cancel", async () =>
+    public static Task CancelAsync(HttpContext context) => FileEndpoints.RunAsync(async () =>
     {
         var batch = await Service(context).CancelAsync(Owner(context), Id(context), context.RequestAborted).ConfigureAwait(false);
         batch.ExtraFields!.RequestType = "batch_cancel";
@@ -45,7 +45,7 @@ internal static class BatchEndpoints
     });
 
     /// <summary><c>GET batches/{batch_id}/results</c> (Bifrost): the results of an ended batch, streamed.</summary>
-    public static Task ResultsAsync(HttpContext context) => FileEndpoints.RunAsync(context, "batch_results", async () =>
+    public static Task ResultsAsync(HttpContext context) => FileEndpoints.RunAsync(async () =>
     {
         await Service(context).WriteResultsAsync(
             Owner(context),

@@ -27,7 +27,7 @@ internal static class BifrostResults
     private static Utf8JsonWriter? t_writer;
 
     /// <summary>Reads a JSON body; bad input becomes a 400 (or 413) <see cref="BifrostException"/>, never a 500.</summary>
-    public static async ValueTask<T> ReadJsonAsync<T>(HttpContext context, JsonTypeInfo<T> typeInfo, string requestType)
+    public static async ValueTask<T> ReadJsonAsync<T>(HttpContext context, JsonTypeInfo<T> typeInfo)
         where T : class
     {
         T? value;
@@ -37,15 +37,14 @@ internal static class BifrostResults
         }
         catch (JsonException ex)
         {
-            throw WithType(BifrostException.InvalidJson(ex), requestType);
+            throw BifrostException.InvalidJson(ex);
         }
         catch (BadHttpRequestException ex)
         {
-            var code = ex.StatusCode == StatusCodes.Status413PayloadTooLarge ? "request_too_large" : "bad_request";
-            throw WithType(BifrostException.Gateway(ex.StatusCode, ex.StatusCode == 413 ? "request_too_large" : "invalid_request_error", code, ex.Message), requestType);
+            throw BifrostErrors.ServerLimit(ex);
         }
 
-        return value ?? throw WithType(BifrostException.Gateway(400, "invalid_request_error", "invalid_json", "The request body must be a JSON object."), requestType);
+        return value ?? throw BifrostErrors.InvalidRequest("invalid_json", "The request body must be a JSON object.");
     }
 
     /// <summary>
@@ -126,7 +125,7 @@ internal static class BifrostResults
         catch (BadHttpRequestException ex) when (!context.Response.HasStarted)
         {
             // The server's own limits (body size, a client that sends too slowly), met while reading a body.
-            await WriteErrorAsync(context, BifrostException.Gateway(ex.StatusCode, ex.StatusCode == 413 ? "request_too_large" : "invalid_request_error", ex.StatusCode == 413 ? "request_too_large" : "bad_request", ex.Message)).ConfigureAwait(false);
+            await WriteErrorAsync(context, BifrostErrors.ServerLimit(ex)).ConfigureAwait(false);
         }
         catch (Exception ex) when (!context.Response.HasStarted)
         {
@@ -153,7 +152,7 @@ internal static class BifrostResults
             Log.RequestCrashed(Logger(context), context.Request.Method, context.Request.Path, context.TraceIdentifier, exception);
         }
 
-        var error = BifrostException.Gateway(500, "api_error", "internal_error", $"The gateway failed unexpectedly (request id {context.TraceIdentifier}); the error is logged under that id.");
+        var error = BifrostErrors.Internal("internal_error", $"The gateway failed unexpectedly (request id {context.TraceIdentifier}); the error is logged under that id.");
         error.Error.EventId = context.TraceIdentifier;
         return error;
     }
@@ -184,7 +183,7 @@ internal static class BifrostResults
     public static Task MethodNotAllowedAsync(HttpContext context, string allow)
     {
         context.Response.Headers.Allow = allow;
-        return WriteErrorAsync(context, BifrostException.Gateway(405, "invalid_request_error", "method_not_allowed", $"{context.Request.Method} is not allowed on {context.Request.Path}."));
+        return WriteErrorAsync(context, BifrostErrors.MethodNotAllowed($"{context.Request.Method} is not allowed on {context.Request.Path}."));
     }
 
     /// <summary>Any other path under the prefix: 405 for a known route with another method, else 404 <c>unknown_url</c>.</summary>
@@ -202,16 +201,10 @@ internal static class BifrostResults
 
         var segment = relative.Split('/', 2)[0];
         var error = known
-            ? BifrostException.Gateway(405, "invalid_request_error", "method_not_allowed", $"{context.Request.Method} is not allowed on {context.Request.Path}.")
+            ? BifrostErrors.MethodNotAllowed($"{context.Request.Method} is not allowed on {context.Request.Path}.")
             : UnsupportedOpenAIRoutes.Contains(segment)
-            ? BifrostException.Gateway(400, "invalid_request_error", "unsupported_operation", $"'{segment}' ({context.Request.Method} {context.Request.Path}) is not supported by this gateway.")
-            : BifrostException.Gateway(404, "invalid_request_error", "unknown_url", $"Unknown route: {context.Request.Method} {context.Request.Path}.");
+            ? BifrostErrors.UnsupportedOperation($"'{segment}' ({context.Request.Method} {context.Request.Path}) is not supported by this gateway.")
+            : BifrostErrors.NotFound("unknown_url", $"Unknown route: {context.Request.Method} {context.Request.Path}.");
         return WriteErrorAsync(context, error);
-    }
-
-    private static BifrostException WithType(BifrostException exception, string requestType)
-    {
-        exception.Error.ExtraFields = new BifrostExtraFields { RequestType = requestType };
-        return exception;
     }
 }

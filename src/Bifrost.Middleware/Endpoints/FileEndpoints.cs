@@ -15,7 +15,7 @@ internal static class FileEndpoints
     internal const string UploadRequestType = "file_upload";
     internal static readonly string[] Purposes = ["batch", "batch_output", "user_data", "assistants", "vision", "fine-tune", "evals"];
 
-    public static Task UploadAsync(HttpContext context) => RunAsync(context, UploadRequestType, async () =>
+    public static Task UploadAsync(HttpContext context) => RunAsync(async () =>
     {
         var options = context.RequestServices.GetRequiredService<IOptions<BifrostOptions>>().Value.Files;
         var store = context.RequestServices.GetRequiredService<IFileStore>();
@@ -140,7 +140,7 @@ internal static class FileEndpoints
 
     public static Task ListAsync(HttpContext context) => context.Request.Path.Value?.EndsWith('/') == true
         ? BatchEndpoints.MissingIdAsync(context, "file_retrieve", "file_id")
-        : RunAsync(context, "file_list", async () =>
+        : RunAsync(async () =>
     {
         var store = context.RequestServices.GetRequiredService<IFileStore>();
         var owner = context.RequestServices.GetRequiredService<IJobOwnerResolver>().ResolveOwner(context);
@@ -160,13 +160,13 @@ internal static class FileEndpoints
         await BifrostResults.WriteJsonAsync(context, response, BifrostJson.Context.FileListResponse).ConfigureAwait(false);
     });
 
-    public static Task GetAsync(HttpContext context) => RunAsync(context, "file_retrieve", async () =>
+    public static Task GetAsync(HttpContext context) => RunAsync(async () =>
     {
         var file = await FindAsync(context).ConfigureAwait(false);
         await BifrostResults.WriteJsonAsync(context, new FileObject(file), BifrostJson.Context.FileObject).ConfigureAwait(false);
     });
 
-    public static Task ContentAsync(HttpContext context) => RunAsync(context, "file_content", async () =>
+    public static Task ContentAsync(HttpContext context) => RunAsync(async () =>
     {
         var file = await FindAsync(context).ConfigureAwait(false);
         var store = context.RequestServices.GetRequiredService<IFileStore>();
@@ -179,7 +179,7 @@ internal static class FileEndpoints
         await content.CopyToAsync(context.Response.Body, 81920, context.RequestAborted).ConfigureAwait(false);
     });
 
-    public static Task DeleteAsync(HttpContext context) => RunAsync(context, "file_delete", async () =>
+    public static Task DeleteAsync(HttpContext context) => RunAsync(async () =>
     {
         var file = await FindAsync(context).ConfigureAwait(false);
         var store = context.RequestServices.GetRequiredService<IFileStore>();
@@ -215,8 +215,11 @@ internal static class FileEndpoints
             : throw BadRequest($"'limit' must be an integer from 1 to {max}.", "limit");
     }
 
-    /// <summary>Runs a files/batches handler (the route's safety net does the rest): the multipart reader's format and limit errors become 400/413.</summary>
-    internal static async Task RunAsync(HttpContext context, string requestType, Func<Task> action)
+    /// <summary>
+    /// Runs a files/batches handler (the route's safety net maps the rest and fills the request type): the multipart
+    /// reader's format and limit errors become 400/413.
+    /// </summary>
+    internal static async Task RunAsync(Func<Task> action)
     {
         try
         {
@@ -224,16 +227,11 @@ internal static class FileEndpoints
         }
         catch (InvalidDataException ex)
         {
-            throw MultipartUpload.Malformed(ex).WithRequestType(requestType);
-        }
-        catch (BifrostException ex)
-        {
-            ex.Error.ExtraFields ??= new BifrostExtraFields { RequestType = requestType };
-            throw;
+            throw MultipartUpload.Malformed(ex);
         }
         catch (BadHttpRequestException ex) when (ex.StatusCode == 413)
         {
-            throw BifrostErrors.TooLarge("file_too_large", ex.Message).WithRequestType(requestType);
+            throw BifrostErrors.TooLarge("file_too_large", ex.Message);
         }
     }
 

@@ -44,12 +44,12 @@ internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOp
     {
         if (operation.Async && AsyncEndpoints.AsyncId(context) is { } jobId)
         {
-            await using var reader = await AsyncEndpoints.OpenAsync(context, jobId, operation.Name, operation.Name).ConfigureAwait(false);
+            await using var reader = await AsyncEndpoints.OpenAsync(context, jobId, operation.Name).ConfigureAwait(false);
             await AsyncEndpoints.WritePollAsync(context, reader, pending => BifrostResults.WriteJsonAsync(context, operation.Pending(pending, ReadPayload(pending)), operation.ResponseInfo)).ConfigureAwait(false);
             return;
         }
 
-        var request = await BifrostResults.ReadJsonAsync(context, operation.RequestInfo, operation.Name).ConfigureAwait(false);
+        var request = await BifrostResults.ReadJsonAsync(context, operation.RequestInfo).ConfigureAwait(false);
         if (operation.Async && AsyncEndpoints.IsAsyncRequested(context))
         {
             var job = await SubmitAsync(context, request).ConfigureAwait(false);
@@ -72,7 +72,7 @@ internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOp
 
     public async Task SubmitEnvelopeAsync(HttpContext context)
     {
-        var request = await BifrostResults.ReadJsonAsync(context, operation.RequestInfo, operation.Name).ConfigureAwait(false);
+        var request = await BifrostResults.ReadJsonAsync(context, operation.RequestInfo).ConfigureAwait(false);
         var job = await SubmitAsync(context, request).ConfigureAwait(false);
         await AsyncEndpoints.WriteAcceptedAsync(context, job).ConfigureAwait(false);
     }
@@ -80,7 +80,7 @@ internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOp
     public async Task GetEnvelopeAsync(HttpContext context)
     {
         var id = context.Request.RouteValues["job_id"] as string ?? string.Empty;
-        await using var reader = await AsyncEndpoints.OpenAsync(context, id, operation.Name, operation.Name).ConfigureAwait(false);
+        await using var reader = await AsyncEndpoints.OpenAsync(context, id, operation.Name).ConfigureAwait(false);
         await AsyncEndpoints.WriteEnvelopeAsync(context, reader).ConfigureAwait(false);
     }
 
@@ -91,13 +91,11 @@ internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOp
     {
         if (operation.IsStreamRequested?.Invoke(request) == true)
         {
-            var error = BifrostException.Gateway(400, "invalid_request_error", "async_stream_not_supported", "Async inference (x-bf-async) is not compatible with \"stream\": true.", "stream");
-            error.Error.ExtraFields = new BifrostExtraFields { RequestType = operation.Name };
-            throw error;
+            throw BifrostErrors.InvalidRequest("async_stream_not_supported", "Async inference (x-bf-async) is not compatible with \"stream\": true.", "stream");
         }
 
         operation.CheckSubmit(context.RequestServices.GetRequiredService<ProviderRegistry>(), request);
-        return AsyncEndpoints.SubmitAsync(context, operation.Name, JsonSerializer.SerializeToUtf8Bytes(request, operation.RequestInfo), operation.Name);
+        return AsyncEndpoints.SubmitAsync(context, operation.Name, JsonSerializer.SerializeToUtf8Bytes(request, operation.RequestInfo));
     }
 
     private TRequest? ReadPayload(JobRecord job)

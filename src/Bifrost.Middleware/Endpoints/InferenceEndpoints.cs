@@ -9,7 +9,7 @@ internal static class InferenceEndpoints
     /// <summary><c>POST responses/input_tokens</c> and Bifrost's <c>POST count_tokens</c>: a Responses-shaped or a chat-shaped (<c>messages</c>) body.</summary>
     public static async Task CountInputTokensAsync(HttpContext context)
     {
-        var request = await BifrostResults.ReadJsonAsync(context, BifrostJson.Context.ResponsesRequest, Operations.EndpointOperations.CountTokens.Name).ConfigureAwait(false);
+        var request = await BifrostResults.ReadJsonAsync(context, BifrostJson.Context.ResponsesRequest).ConfigureAwait(false);
         ChatShapedTokenCount.Normalize(request);
         var gateway = context.RequestServices.GetRequiredService<IBifrostClient>();
         var counted = await gateway.CountInputTokensAsync(request, context.RequestAborted).ConfigureAwait(false);

@@ -95,6 +95,11 @@ internal static class BifrostErrors
     public static BifrostException InvalidProviderResponse(string message) =>
         BifrostException.Provider(502, ApiErrorType, "invalid_provider_response", message);
 
+    /// <summary>The server's own limits met while reading a body (413 body too large, 400 a client too slow or a malformed request).</summary>
+    public static BifrostException ServerLimit(Microsoft.AspNetCore.Http.BadHttpRequestException exception) => exception.StatusCode == 413
+        ? TooLarge("request_too_large", exception.Message)
+        : BifrostException.Gateway(exception.StatusCode, InvalidRequestType, "bad_request", exception.Message);
+
     /// <summary>Sets <c>extra_fields.request_type</c> on the error (replacing any extra fields) and returns it.</summary>
     public static BifrostException WithRequestType(this BifrostException exception, string requestType)
     {

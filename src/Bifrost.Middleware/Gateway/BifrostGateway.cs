@@ -67,7 +67,7 @@ internal sealed class BifrostGateway(GatewayPipeline pipeline, ProviderRegistry 
             if (request.PreviousResponseId is not null)
             {
                 // The stored conversation is only on the provider: a local count would silently leave it out.
-                throw RoutingHandler.Decorate(BifrostException.Gateway(400, "invalid_request_error", "unsupported_parameter", "'previous_response_id' cannot be counted locally: the stored conversation is only known to a provider that counts natively. Send the whole conversation in 'input'.", "previous_response_id"), target, CountTokensRequestType);
+                throw RoutingHandler.Decorate(BifrostErrors.UnsupportedParameter("'previous_response_id' cannot be counted locally: the stored conversation is only known to a provider that counts natively. Send the whole conversation in 'input'.", "previous_response_id"), target, CountTokensRequestType);
             }
 
             var chat = ResponsesChatConverter.ToChatMessages(request);

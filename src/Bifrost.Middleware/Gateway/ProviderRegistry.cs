@@ -47,7 +47,7 @@ internal sealed class ProviderRegistry
     {
         if (string.IsNullOrWhiteSpace(model))
         {
-            throw BifrostException.Gateway(400, "invalid_request_error", "missing_required_parameter", $"'{param}' is required: a model as 'provider/model'.", param);
+            throw BifrostErrors.MissingParameter($"'{param}' is required: a model as 'provider/model'.", param);
         }
 
         ProviderRuntime? provider = null;
@@ -69,13 +69,13 @@ internal sealed class ProviderRegistry
             var message = slash > 0
                 ? $"Unknown provider '{model[..slash]}' in model '{model}'. Configured providers: {string.Join(", ", _providers.Keys)}."
                 : $"Model '{model}' has no provider prefix and no default provider is configured. Use 'provider/model' (configured providers: {string.Join(", ", _providers.Keys)}).";
-            throw BifrostException.Gateway(400, "invalid_request_error", "provider_not_found", message, param);
+            throw BifrostErrors.InvalidRequest("provider_not_found", message, param);
         }
 
         var bareSpan = bare is null ? model.AsSpan(slash + 1) : bare.AsSpan();
         if (bareSpan.IsEmpty)
         {
-            throw BifrostException.Gateway(400, "invalid_request_error", "model_not_found", $"Model '{model}' names no model after the provider.", param);
+            throw BifrostErrors.InvalidRequest("model_not_found", $"Model '{model}' names no model after the provider.", param);
         }
 
         if (provider.AllowedModels is { } allowed)
@@ -88,9 +88,7 @@ internal sealed class ProviderRegistry
 
             bare ??= bareSpan.ToString();
 
-            throw BifrostException.Gateway(
-                400,
-                "invalid_request_error",
+            throw BifrostErrors.InvalidRequest(
                 "model_not_found",
                 $"Model '{bare}' is not available on provider '{provider.Name}'. Available: {string.Join(", ", provider.Options.Models)}.",
                 param);
@@ -230,5 +228,5 @@ internal sealed class ProviderRuntime
     }
 
     private BifrostException NoKey(string model) =>
-        BifrostException.Gateway(400, "invalid_request_error", "no_key_for_model", $"Provider '{Name}' has no API key allowed for model '{model}'.", "model");
+        BifrostErrors.InvalidRequest("no_key_for_model", $"Provider '{Name}' has no API key allowed for model '{model}'.", "model");
 }

@@ -27,7 +27,7 @@ internal sealed class RoutingHandler(ProviderRegistry registry, BifrostMetrics m
                 try
                 {
                     response = await operation.Call(new ProviderCall(CreateContext(target, attempt), target, time), request, cancellationToken).ConfigureAwait(false)
-                        ?? throw BifrostException.Provider(502, "api_error", "empty_response", $"Provider '{target.Provider.Name}' returned no response.");
+                        ?? throw BifrostErrors.ProviderError(502, BifrostErrors.ApiErrorType, "empty_response", $"Provider '{target.Provider.Name}' returned no response.");
                     metrics.RecordAttempt(target.Provider.Name, "success");
                 }
                 catch (Exception ex) when (!IsCallerCancellation(ex, cancellationToken))
@@ -252,9 +252,9 @@ internal sealed class RoutingHandler(ProviderRegistry registry, BifrostMetrics m
             case BifrostException bifrost:
                 return bifrost;
             case OperationCanceledException or TimeoutException:
-                return BifrostException.Provider(504, "api_error", "provider_timeout", $"Provider '{provider}' did not answer in time.");
+                return BifrostErrors.ProviderError(504, BifrostErrors.ApiErrorType, "provider_timeout", $"Provider '{provider}' did not answer in time.");
             case HttpRequestException or SocketException or IOException:
-                return BifrostException.Provider(502, "api_error", "provider_unreachable", $"Provider '{provider}' could not be reached: {ex.Message}");
+                return BifrostErrors.ProviderError(502, BifrostErrors.ApiErrorType, "provider_unreachable", $"Provider '{provider}' could not be reached: {ex.Message}");
             default:
                 Log.AdapterCrashed(logger, provider, ex);
                 return new BifrostException(

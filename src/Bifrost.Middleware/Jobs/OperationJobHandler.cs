@@ -14,7 +14,7 @@ internal sealed class OperationJobHandler<TRequest, TResponse, TChunk>(Inference
     public async Task<JobRunResult> ExecuteAsync(JobExecution execution, CancellationToken cancellationToken)
     {
         var request = JsonSerializer.Deserialize(execution.Job.Payload.Span, operation.RequestInfo)
-            ?? throw BifrostException.Gateway(400, "invalid_request_error", "invalid_json", "The stored request is empty.");
+            ?? throw BifrostErrors.InvalidRequest("invalid_json", "The stored request is empty.");
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, execution.CancellationRequested);
         var response = await operation.RunAsync(execution.Services, request, linked.Token).ConfigureAwait(false);
         return new JobRunResult(new JobOutcome(200, JsonSerializer.SerializeToUtf8Bytes(response, operation.ResponseInfo)));

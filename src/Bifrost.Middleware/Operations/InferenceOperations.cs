@@ -129,7 +129,7 @@ internal static class InferenceOperations
                 }
                 catch (FormatException)
                 {
-                    throw BifrostException.Provider(502, "api_error", "invalid_provider_response", $"Provider '{target.Provider.Name}' sent an embedding that is not valid base64.");
+                    throw BifrostErrors.InvalidProviderResponse($"Provider '{target.Provider.Name}' sent an embedding that is not valid base64.");
                 }
             }
 

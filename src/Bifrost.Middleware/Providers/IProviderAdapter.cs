@@ -142,6 +142,6 @@ public static class ProviderErrors
     public static BifrostException Unsupported(ProviderContext context, string operation)
     {
         ArgumentNullException.ThrowIfNull(context);
-        return BifrostException.Gateway(400, "invalid_request_error", "unsupported_operation", $"Provider '{context.ProviderName}' does not support {operation}.", "model");
+        return BifrostErrors.UnsupportedOperation($"Provider '{context.ProviderName}' does not support {operation}.", "model");
     }
 }

@@ -36,7 +36,7 @@ internal sealed partial class AnthropicAdapter : IProviderBatchAdapter
         ArgumentNullException.ThrowIfNull(request);
         if (!string.Equals(request.Endpoint, "/v1/chat/completions", StringComparison.Ordinal))
         {
-            throw BifrostException.Gateway(400, "invalid_request_error", "unsupported_operation", $"Provider '{context.ProviderName}' runs native batches of /v1/chat/completions only, not '{request.Endpoint}'.", "endpoint");
+            throw BifrostErrors.UnsupportedOperation($"Provider '{context.ProviderName}' runs native batches of /v1/chat/completions only, not '{request.Endpoint}'.", "endpoint");
         }
 
         // The request body can be large (up to 100,000 requests): it is written to a temporary file, never held in memory.
@@ -82,7 +82,7 @@ internal sealed partial class AnthropicAdapter : IProviderBatchAdapter
         }
         else
         {
-            throw BifrostException.Gateway(404, "invalid_request_error", "file_not_found", $"Provider '{context.ProviderName}' has no file '{fileId}': Anthropic batch results are '<batch id>{OutputSuffix}' or '<batch id>{ErrorsSuffix}'.", "file_id");
+            throw BifrostErrors.NotFound("file_not_found", $"Provider '{context.ProviderName}' has no file '{fileId}': Anthropic batch results are '<batch id>{OutputSuffix}' or '<batch id>{ErrorsSuffix}'.", "file_id");
         }
 
         var batch = await GetAsync(context, "messages/batches/" + Uri.EscapeDataString(batchId), AnthropicJsonContext.Wire.AnthropicBatch, cancellationToken).ConfigureAwait(false);
@@ -137,7 +137,7 @@ internal sealed partial class AnthropicAdapter : IProviderBatchAdapter
             }
             catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
             {
-                throw BifrostException.Gateway(400, "invalid_request_error", "invalid_batch_line", $"Batch input line {number} is not a chat completion request line: {ex.Message}");
+                throw BifrostErrors.InvalidRequest("invalid_batch_line", $"Batch input line {number} is not a chat completion request line: {ex.Message}");
             }
 
             AnthropicRequest request;
@@ -147,7 +147,7 @@ internal sealed partial class AnthropicAdapter : IProviderBatchAdapter
             }
             catch (BifrostException ex)
             {
-                throw BifrostException.Gateway(400, "invalid_request_error", "invalid_batch_line", $"Batch input line {number} (custom_id '{customId}') cannot run on Anthropic: {ex.Message}", ex.Error.Error.Param);
+                throw BifrostErrors.InvalidRequest("invalid_batch_line", $"Batch input line {number} (custom_id '{customId}') cannot run on Anthropic: {ex.Message}", ex.Error.Error.Param);
             }
 
             request.Stream = null;
@@ -304,7 +304,7 @@ internal sealed partial class AnthropicAdapter : IProviderBatchAdapter
         var encoded = EncodedIdPrefix + Base64Url.EncodeToString(Encoding.UTF8.GetBytes(customId));
         return encoded.Length <= 64
             ? encoded
-            : throw BifrostException.Gateway(400, "invalid_request_error", "invalid_batch_line", $"Batch input line {line}: custom_id '{customId}' cannot be sent to Anthropic, which accepts up to 64 characters of [A-Za-z0-9_-] (other ids up to 45 bytes are encoded).", "custom_id");
+            : throw BifrostErrors.InvalidRequest("invalid_batch_line", $"Batch input line {line}: custom_id '{customId}' cannot be sent to Anthropic, which accepts up to 64 characters of [A-Za-z0-9_-] (other ids up to 45 bytes are encoded).", "custom_id");
     }
 
     internal static string DecodeCustomId(string customId)

@@ -81,7 +81,7 @@ internal sealed partial class AnthropicAdapter(IHttpClientFactory httpClientFact
         }
 
         Log.StreamEndedEarly(logger, context.ProviderName);
-        throw BifrostException.Provider(502, "api_error", "incomplete_stream", $"Provider '{context.ProviderName}' ended the stream before message_stop.");
+        throw BifrostErrors.ProviderError(502, BifrostErrors.ApiErrorType, "incomplete_stream", $"Provider '{context.ProviderName}' ended the stream before message_stop.");
     }
 
     /// <summary>Counts with <c>/v1/messages/count_tokens</c>: the Responses request becomes chat messages, then Messages params.</summary>

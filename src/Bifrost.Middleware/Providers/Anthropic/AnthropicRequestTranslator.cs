@@ -464,5 +464,5 @@ internal static class AnthropicRequestTranslator
     }
 
     internal static BifrostException Invalid(string message, string? param) =>
-        BifrostException.Gateway(400, "invalid_request_error", "unsupported_parameter", message, param);
+        BifrostErrors.UnsupportedParameter(message, param);
 }

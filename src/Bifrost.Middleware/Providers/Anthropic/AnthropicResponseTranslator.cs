@@ -133,7 +133,7 @@ internal static class AnthropicResponseTranslator
         // A batch result nests a whole error response ({"type":"error","error":{...}}); a stream or body error is flat.
         var detail = error?.Error ?? error;
         var message = string.IsNullOrWhiteSpace(detail?.Message) ? fallbackMessage : detail.Message;
-        return BifrostException.Provider(status, detail?.Type, null, message, null, retryAfter);
+        return BifrostErrors.ProviderError(status, detail?.Type, null, message, null, retryAfter);
     }
 }
 

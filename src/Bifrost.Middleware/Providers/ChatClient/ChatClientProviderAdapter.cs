@@ -155,7 +155,7 @@ internal sealed class ChatClientProviderAdapter : IProviderAdapter
 
         if (embeddings.Count != texts.Count)
         {
-            throw BifrostException.Provider(502, "api_error", "embedding_count_mismatch", $"Provider '{context.ProviderName}' returned {embeddings.Count} embeddings for {texts.Count} inputs.");
+            throw BifrostErrors.ProviderError(502, BifrostErrors.ApiErrorType, "embedding_count_mismatch", $"Provider '{context.ProviderName}' returned {embeddings.Count} embeddings for {texts.Count} inputs.");
         }
 
         var response = new EmbeddingResponse { Model = context.Model };
@@ -219,7 +219,7 @@ internal sealed class ChatClientProviderAdapter : IProviderAdapter
 
     private static BifrostException Wrap(int status, string? code, Exception inner, string? message = null)
     {
-        var error = BifrostException.Provider(status, null, code, message ?? inner.Message);
+        var error = BifrostErrors.ProviderError(status, null, code, message ?? inner.Message);
         return new BifrostException(error.Error, inner) { IsRetryable = error.IsRetryable };
     }
 

@@ -432,7 +432,7 @@ internal static class ChatClientRequestMapper
         element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
 
     internal static BifrostException Invalid(string code, string message, string? param) =>
-        BifrostException.Gateway(400, "invalid_request_error", code, message, param);
+        BifrostErrors.InvalidRequest(code, message, param);
 
     /// <summary>A function tool as the request declares it: name, description, the JSON schema as sent, and <c>strict</c>.</summary>
     private sealed class FunctionDeclaration : AI.AIFunctionDeclaration

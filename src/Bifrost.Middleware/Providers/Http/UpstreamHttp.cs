@@ -86,16 +86,16 @@ internal static class UpstreamHttp
             // not JSON (or a string that is not valid UTF-16): the text itself is the message
         }
 
-        return BifrostException.Provider(answer.Status, type, code, string.IsNullOrWhiteSpace(message) ? answer.Message : message, param, answer.RetryAfter);
+        return BifrostErrors.ProviderError(answer.Status, type, code, string.IsNullOrWhiteSpace(message) ? answer.Message : message, param, answer.RetryAfter);
     }
 
     /// <summary>A 502 <c>invalid_provider_response</c>: the provider answered, but not with what it should have.</summary>
     public static BifrostException InvalidResponse(ProviderContext context, string what) =>
-        BifrostException.Provider(502, "api_error", "invalid_provider_response", $"Provider '{context.ProviderName}' returned {what}.");
+        BifrostErrors.InvalidProviderResponse($"Provider '{context.ProviderName}' returned {what}.");
 
     /// <summary>A 502 <c>invalid_provider_response</c> for a stream event that is not valid JSON.</summary>
     public static BifrostException InvalidStreamEvent(JsonException ex) =>
-        BifrostException.Provider(502, "api_error", "invalid_provider_response", $"Provider sent an invalid stream event ({ex.Message}).");
+        BifrostErrors.InvalidProviderResponse($"Provider sent an invalid stream event ({ex.Message}).");
 
     private static string? AsString(JsonElement element, string name) =>
         element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value)
@@ -145,7 +145,7 @@ internal sealed class UpstreamTextHandler : DelegatingHandler
 
     /// <summary>The exception for an upstream answer that breaks the rule.</summary>
     internal static BifrostException Invalid(string error, long offset) =>
-        BifrostException.Provider(502, "api_error", "invalid_provider_response", $"The provider's answer is not valid JSON text: it contains {error} at byte {offset}.");
+        BifrostErrors.InvalidProviderResponse($"The provider's answer is not valid JSON text: it contains {error} at byte {offset}.");
 
     private sealed class CheckedContent : HttpContent
     {

@@ -109,7 +109,7 @@ internal sealed partial class LocalProviderAdapter(TimeProvider time) : IProvide
             cancellationToken.ThrowIfCancellationRequested();
             if (script.FailAfterChunks is { } failAfter && sent >= failAfter)
             {
-                throw BifrostException.Provider(script.Status ?? 500, null, "local_scripted_stream_failure", $"Scripted failure after {sent} chunks.");
+                throw BifrostErrors.ProviderError(script.Status ?? 500, null, "local_scripted_stream_failure", $"Scripted failure after {sent} chunks.");
             }
 
             yield return Chunk(new ChatDelta { Content = reply[start..end] }, null);
@@ -147,7 +147,7 @@ internal sealed partial class LocalProviderAdapter(TimeProvider time) : IProvide
     }
 
     private static BifrostException TooMuch(string param, string message) =>
-        BifrostException.Provider(400, "invalid_request_error", "invalid_value", message, param);
+        BifrostErrors.ProviderError(400, BifrostErrors.InvalidRequestType, "invalid_value", message, param);
 
     private static ChatUsage Usage(ChatCompletionRequest request, int completionTokens)
     {
@@ -251,7 +251,7 @@ internal sealed partial class LocalProviderAdapter(TimeProvider time) : IProvide
         {
             if (Status is { } status && FailAfterChunks is null)
             {
-                throw BifrostException.Provider(
+                throw BifrostErrors.ProviderError(
                     status,
                     null,
                     "local_scripted_failure",
@@ -293,6 +293,6 @@ internal sealed partial class LocalProviderAdapter(TimeProvider time) : IProvide
         }
 
         private static BifrostException Invalid(string key, string what) =>
-            BifrostException.Provider(400, "invalid_request_error", "invalid_value", $"The local provider's 'metadata.{key}' must be {what}.", "metadata." + key);
+            BifrostErrors.ProviderError(400, BifrostErrors.InvalidRequestType, "invalid_value", $"The local provider's 'metadata.{key}' must be {what}.", "metadata." + key);
     }
 }

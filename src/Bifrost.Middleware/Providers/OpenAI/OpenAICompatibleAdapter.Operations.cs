@@ -104,7 +104,7 @@ internal sealed partial class OpenAICompatibleAdapter
                 if (document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("error", out var error) && !document.RootElement.TryGetProperty("choices", out _))
                 {
                     var text = error.ValueKind == JsonValueKind.Object && error.TryGetProperty("message", out var m) ? m.GetString() : error.ToString();
-                    return (Done: false, Chunk: null, Error: BifrostException.Provider(500, null, null, text ?? "Provider stream failed."));
+                    return (Done: false, Chunk: null, Error: BifrostErrors.ProviderError(500, null, null, text ?? "Provider stream failed."));
                 }
 
                 return (Done: false, Chunk: document.RootElement.Deserialize(chunkType), Error: null);

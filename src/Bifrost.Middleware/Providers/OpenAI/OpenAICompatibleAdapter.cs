@@ -173,7 +173,7 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
                 var type = error.ValueKind == JsonValueKind.Object && error.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
                 var code = error.ValueKind == JsonValueKind.Object && error.TryGetProperty("code", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
                 var status = error.ValueKind == JsonValueKind.Object && error.TryGetProperty("status_code", out var s) && s.TryGetInt32(out var sc) ? sc : 500;
-                return new UpstreamEvent { Error = BifrostException.Provider(status, type, code, message ?? "Provider stream failed.") };
+                return new UpstreamEvent { Error = BifrostErrors.ProviderError(status, type, code, message ?? "Provider stream failed.") };
             }
 
             return new UpstreamEvent { Chunk = chunk };

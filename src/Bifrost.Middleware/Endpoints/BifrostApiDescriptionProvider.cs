@@ -3,21 +3,24 @@ using Microsoft.AspNetCore.Mvc.ModelBinding;
 
 namespace Bifrost.Middleware.Endpoints;
 
-/// <summary>Marks the described Bifrost endpoints (endpoint metadata), for <see cref="BifrostApiDescriptionProvider"/>.</summary>
-internal sealed class BifrostRouteMetadata
+/// <summary>Marks a described Bifrost endpoint (endpoint metadata) with its request body, for <see cref="BifrostApiDescriptionProvider"/>.</summary>
+/// <param name="BodyType">The request body type (null: none).</param>
+/// <param name="ContentType">The request body's content type.</param>
+internal sealed record BifrostRouteMetadata(Type? BodyType, string? ContentType)
 {
-    public static readonly BifrostRouteMetadata Instance = new();
+    public static readonly BifrostRouteMetadata NoBody = new(null, null);
 }
 
 /// <summary>
-/// Declares the route parameters (<c>{file_id}</c>, <c>{batch_id}</c>, <c>{job_id}</c>, and any in the prefix) of the
+/// Declares the request body and the route parameters (<c>{file_id}</c>, <c>{batch_id}</c>, <c>{job_id}</c>, and any in the prefix) of the
 /// described Bifrost routes as path parameters. The ApiExplorer takes parameters from the handler's signature, and a
 /// Bifrost handler takes only the <c>HttpContext</c> (it reads route values itself), so without this a document would
 /// have path templates with undeclared parameters.
 /// </summary>
 internal sealed class BifrostApiDescriptionProvider : IApiDescriptionProvider
 {
-    private static readonly ModelMetadata StringMetadata = new EmptyModelMetadataProvider().GetMetadataForType(typeof(string));
+    private static readonly EmptyModelMetadataProvider Metadata = new();
+    private static readonly ModelMetadata StringMetadata = Metadata.GetMetadataForType(typeof(string));
 
     /// <summary>Runs after the framework's endpoint provider (-1100), whose descriptions it completes in <see cref="OnProvidersExecuted"/>.</summary>
     public int Order => -1000;
@@ -30,9 +33,22 @@ internal sealed class BifrostApiDescriptionProvider : IApiDescriptionProvider
     {
         foreach (var description in context.Results)
         {
-            if (description.RelativePath is not { } path || description.ActionDescriptor.EndpointMetadata?.Contains(BifrostRouteMetadata.Instance) != true)
+            if (description.RelativePath is not { } path || description.ActionDescriptor.EndpointMetadata?.OfType<BifrostRouteMetadata>().LastOrDefault() is not { } route)
             {
                 continue;
+            }
+
+            if (route is { BodyType: { } type, ContentType: { } contentType } && !description.ParameterDescriptions.Any(p => p.Source == BindingSource.Body))
+            {
+                description.ParameterDescriptions.Add(new ApiParameterDescription
+                {
+                    Name = type.Name,
+                    Source = BindingSource.Body,
+                    Type = type,
+                    ModelMetadata = Metadata.GetMetadataForType(type),
+                    IsRequired = true,
+                });
+                description.SupportedRequestFormats.Add(new ApiRequestFormat { MediaType = contentType });
             }
 
             foreach (var name in RouteParameters(path))

@@ -3,7 +3,6 @@ using System.Text;
 using Bifrost.Middleware.Operations;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Metadata;
 
 namespace Bifrost.Middleware.Endpoints;
 
@@ -16,27 +15,25 @@ namespace Bifrost.Middleware.Endpoints;
 internal static class OpenApiMetadata
 {
     private static readonly string[] Json = ["application/json"];
-    private static readonly string[] Multipart = ["multipart/form-data"];
 
     /// <summary>Adds the route's description to <paramref name="builder"/> (the <c>/v1</c> copy: the one that is described).</summary>
     public static void Describe(IEndpointConventionBuilder builder, string prefix, BifrostOperation operation, OperationRoute route)
     {
         // The ApiExplorer describes only endpoints that carry a MethodInfo; the handler's takes only the HttpContext, so
-        // everything else comes from the metadata below (and route parameters from BifrostApiDescriptionProvider).
-        builder.WithMetadata(route.Handler.Method, BifrostRouteMetadata.Instance)
+        // everything else comes from the metadata below, and the request body and route parameters from
+        // BifrostApiDescriptionProvider: IAcceptsMetadata would also make routing refuse other content types (415/405),
+        // where the handlers answer them with a 400 in the Bifrost shape.
+        var body = route.Body switch
+        {
+            RouteBody.Json => new BifrostRouteMetadata(route.RequestBodyType, "application/json"),
+            RouteBody.Upload => new BifrostRouteMetadata(typeof(FileUploadForm), "multipart/form-data"),
+            _ => BifrostRouteMetadata.NoBody,
+        };
+        builder.WithMetadata(route.Handler.Method, body)
             .WithName(EndpointName(prefix, route))
             .WithTags(operation.Tag)
             .WithSummary(route.Summary ?? Capitalize(operation.Summary))
             .WithDescription(Description(prefix, route));
-        switch (route.Body)
-        {
-            case RouteBody.Json:
-                builder.WithMetadata(new AcceptsMetadata(Json, route.RequestBodyType));
-                break;
-            case RouteBody.Upload:
-                builder.WithMetadata(new AcceptsMetadata(Multipart, typeof(FileUploadForm)));
-                break;
-        }
 
         // No type (file content, batch results): the body is described as bytes in the route's content types.
         var type = route.ResponseType ?? typeof(Stream);

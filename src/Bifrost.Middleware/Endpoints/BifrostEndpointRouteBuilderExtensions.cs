@@ -19,6 +19,9 @@ public static class BifrostEndpointRouteBuilderExtensions
     /// chat completions (JSON or SSE), legacy completions, embeddings, the Responses API, input-token counting, models,
     /// files and batches, with async inference (<c>x-bf-async</c> and <c>async/...</c>) on the inference routes. Other
     /// paths under the prefix answer 405 (a known path with another method) or 404, in the Bifrost error shape.
+    /// The routes carry OpenAPI metadata (request and response types, success and error statuses, tags, summaries,
+    /// unique names), so a host that generates OpenAPI documents (<c>AddOpenApi</c>/<c>MapOpenApi</c>) gets them
+    /// described once each, at their <c>/v1</c> path.
     /// </summary>
     /// <param name="endpoints">The route builder (the <c>WebApplication</c>).</param>
     /// <param name="prefix">The route prefix. Default <c>/openai</c>.</param>
@@ -57,11 +60,22 @@ public static class BifrostEndpointRouteBuilderExtensions
                             builder.WithMetadata(uploadLimit).DisableAntiforgery();
                             break;
                     }
+
+                    // OpenAPI describes each route once, at its /v1 path (the one the SDKs call); the unversioned copy is
+                    // the same handler and contract, so listing it would double the document and collide operation ids.
+                    if (version.Length == 0)
+                    {
+                        builder.ExcludeFromDescription();
+                    }
+                    else
+                    {
+                        OpenApiMetadata.Describe(builder, prefix, operation, route);
+                    }
                 }
             }
         }
 
-        group.Map("/{**path}", BifrostResults.Guard(null, BifrostResults.UnknownRouteAsync)).WithDisplayName("Bifrost unknown route");
+        group.Map("/{**path}", BifrostResults.Guard(null, BifrostResults.UnknownRouteAsync)).WithDisplayName("Bifrost unknown route").ExcludeFromDescription();
         return group;
     }
 }

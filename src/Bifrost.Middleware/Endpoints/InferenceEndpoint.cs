@@ -28,12 +28,42 @@ internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOp
         var routes = new List<OperationRoute>();
         foreach (var path in operation.Paths)
         {
-            routes.Add(new("POST", path, endpoint.HandleAsync, path) { Body = RouteBody.Json, RequestBodyType = typeof(TRequest), ResponseType = typeof(TResponse), ContentTypes = types });
+            routes.Add(new("POST", path, endpoint.HandleAsync, path)
+            {
+                Body = RouteBody.Json,
+                RequestBodyType = typeof(TRequest),
+                ResponseType = typeof(TResponse),
+                ContentTypes = types,
+                ErrorStatuses = operation.Async ? [404, .. EndpointOperations.Upstream] : EndpointOperations.Upstream,
+                Description = (operation.Streams ? "With \"stream\": true the answer is server-sent events (text/event-stream). " : string.Empty)
+                    + (operation.Async ? $"With the header {AsyncEndpoints.AsyncHeader}: true the call is queued as an async job and answered at once with the empty shape; send the same request with {AsyncEndpoints.AsyncIdHeader} to poll it." : string.Empty),
+            });
             if (operation.Async)
             {
-                routes.Add(new("GET", path, endpoint.PollOnlyAsync, path + " async poll") { Advertised = false, ResponseType = typeof(TResponse) });
-                routes.Add(new("POST", "async/" + path, endpoint.SubmitEnvelopeAsync, "async " + path) { Body = RouteBody.Json, RequestBodyType = typeof(TRequest), ResponseType = typeof(AsyncJobEnvelope), SuccessStatus = StatusCodes.Status202Accepted });
-                routes.Add(new("GET", "async/" + path + "/{job_id}", endpoint.GetEnvelopeAsync, "async " + path + " job") { ResponseType = typeof(AsyncJobEnvelope) });
+                routes.Add(new("GET", path, endpoint.PollOnlyAsync, path + " async poll")
+                {
+                    Advertised = false,
+                    ResponseType = typeof(TResponse),
+                    ErrorStatuses = [404, StatusCodes.Status405MethodNotAllowed, .. EndpointOperations.Upstream],
+                    Summary = $"Poll an async {operation.Summary} job",
+                    Description = $"Needs the header {AsyncEndpoints.AsyncIdHeader} (else 405): the job's result or error as the synchronous call would have answered, or the empty shape while it runs.",
+                });
+                routes.Add(new("POST", "async/" + path, endpoint.SubmitEnvelopeAsync, "async " + path)
+                {
+                    Body = RouteBody.Json,
+                    RequestBodyType = typeof(TRequest),
+                    ResponseType = typeof(AsyncJobEnvelope),
+                    SuccessStatus = StatusCodes.Status202Accepted,
+                    ErrorStatuses = [StatusCodes.Status429TooManyRequests],
+                    Summary = $"Submit an async {operation.Summary} job",
+                });
+                routes.Add(new("GET", "async/" + path + "/{job_id}", endpoint.GetEnvelopeAsync, "async " + path + " job")
+                {
+                    ResponseType = typeof(AsyncJobEnvelope),
+                    PendingStatus = StatusCodes.Status202Accepted,
+                    Summary = $"Get an async {operation.Summary} job",
+                    Description = "202 while the job is pending or processing, 200 once it finished (its result or error inside).",
+                });
             }
         }
 

@@ -13,6 +13,7 @@ using Bifrost.Middleware.Providers.Anthropic;
 using Bifrost.Middleware.Providers.ChatClient;
 using Bifrost.Middleware.Providers.Local;
 using Bifrost.Middleware.Providers.OpenAI;
+using Bifrost.Middleware.Serialization;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -95,6 +96,18 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, LocalProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, ChatClientProviderType>());
         services.TryAddSingleton<BifrostMarkerService>();
+
+        // OpenAPI: generators describe types with the host's HTTP JSON options; our wire types resolve there with their
+        // wire names (host types keep the host's naming), and the routes' path parameters are declared.
+        services.TryAddEnumerable(ServiceDescriptor.Transient<Microsoft.AspNetCore.Mvc.ApiExplorer.IApiDescriptionProvider, BifrostApiDescriptionProvider>());
+        services.PostConfigure<Microsoft.AspNetCore.Http.Json.JsonOptions>(static options =>
+        {
+            var chain = options.SerializerOptions.TypeInfoResolverChain;
+            if (!options.SerializerOptions.IsReadOnly && !chain.Contains(WireNamesResolver.Instance))
+            {
+                chain.Insert(0, WireNamesResolver.Instance);
+            }
+        });
 
         // Jobs: async inference now, batches later. The store is the truth; the doorbell only wakes workers.
         services.TryAddSingleton<IJobStore>(static sp => new InMemoryJobStore(sp.GetRequiredService<TimeProvider>()));

@@ -21,6 +21,9 @@ internal abstract class BifrostOperation
     /// <summary>A short human description, for route display names and OpenAPI summaries.</summary>
     public required string Summary { get; init; }
 
+    /// <summary>The OpenAPI tag of its routes (the area: <c>Bifrost inference</c>, <c>Bifrost files</c>, ...).</summary>
+    public string Tag { get; init; } = "Bifrost inference";
+
     /// <summary>The routes relative to the <c>MapBifrost</c> prefix and version (<c>chat/completions</c>, <c>files/{file_id}</c>).</summary>
     public abstract IReadOnlyList<OperationRoute> Routes { get; }
 
@@ -84,6 +87,22 @@ internal sealed record OperationRoute(string Method, string Path, RequestDelegat
 
     /// <summary>The response content types (JSON, plus <c>text/event-stream</c> for streamable routes, <c>application/octet-stream</c> for file content).</summary>
     public string[] ContentTypes { get; init; } = ["application/json"];
+
+    /// <summary>Another success status with the same type, for an answer still pending (202 while an async job runs), for OpenAPI.</summary>
+    public int? PendingStatus { get; init; }
+
+    /// <summary>
+    /// The error statuses (Bifrost error shape) the route answers besides those its shape implies (500 always; 400 and 413
+    /// with a body; 404 with an id in the path), for OpenAPI: 429 where admission control or a provider's rate limit
+    /// applies, 502/504 for provider-routed calls, 409 for state conflicts, ...
+    /// </summary>
+    public IReadOnlyList<int> ErrorStatuses { get; init; } = [];
+
+    /// <summary>The OpenAPI summary (default: the operation's <see cref="BifrostOperation.Summary"/>).</summary>
+    public string? Summary { get; init; }
+
+    /// <summary>The OpenAPI description: what the route does beyond its summary (async headers, streaming), or null.</summary>
+    public string? Description { get; init; }
 }
 
 /// <summary>An operation that only describes routes (files, batches, models, token counting): its handlers do the work.</summary>

@@ -1,0 +1,125 @@
+using System.Globalization;
+using System.Text;
+using Bifrost.Middleware.Operations;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace Bifrost.Middleware.Endpoints;
+
+/// <summary>
+/// The OpenAPI metadata of a Bifrost route, from its <see cref="OperationRoute"/>: request body, success and error
+/// statuses (errors in the Bifrost shape), tag, summary, description and a unique endpoint name. Only framework
+/// metadata types are used, so any generator that reads the ApiExplorer (Microsoft.AspNetCore.OpenApi, Swashbuckle)
+/// describes the routes; the library references no OpenAPI package.
+/// </summary>
+internal static class OpenApiMetadata
+{
+    private static readonly string[] Json = ["application/json"];
+
+    /// <summary>Adds the route's description to <paramref name="builder"/> (the <c>/v1</c> copy: the one that is described).</summary>
+    public static void Describe(IEndpointConventionBuilder builder, string prefix, BifrostOperation operation, OperationRoute route)
+    {
+        // The ApiExplorer describes only endpoints that carry a MethodInfo; the handler's takes only the HttpContext, so
+        // everything else comes from the metadata below, and the request body and route parameters from
+        // BifrostApiDescriptionProvider: IAcceptsMetadata would also make routing refuse other content types (415/405),
+        // where the handlers answer them with a 400 in the Bifrost shape.
+        var body = route.Body switch
+        {
+            RouteBody.Json => new BifrostRouteMetadata(route.RequestBodyType, "application/json"),
+            RouteBody.Upload => new BifrostRouteMetadata(typeof(FileUploadForm), "multipart/form-data"),
+            _ => BifrostRouteMetadata.NoBody,
+        };
+        builder.WithMetadata(route.Handler.Method, body)
+            .WithName(EndpointName(prefix, route))
+            .WithTags(operation.Tag)
+            .WithSummary(route.Summary ?? Capitalize(operation.Summary))
+            .WithDescription(Description(prefix, route));
+
+        // No type (file content, batch results): the body is described as bytes in the route's content types.
+        var type = route.ResponseType ?? typeof(Stream);
+        builder.WithMetadata(new ProducesResponseTypeMetadata(route.SuccessStatus, type, route.ContentTypes));
+        if (route.PendingStatus is { } pending)
+        {
+            builder.WithMetadata(new ProducesResponseTypeMetadata(pending, type, route.ContentTypes));
+        }
+
+        foreach (var status in ErrorStatuses(route))
+        {
+            builder.WithMetadata(new ProducesResponseTypeMetadata(status, typeof(BifrostError), Json));
+        }
+    }
+
+    /// <summary>The error statuses the route answers: 500 always, 400 and 413 with a body, 404 with an id, and the route's own.</summary>
+    internal static SortedSet<int> ErrorStatuses(OperationRoute route)
+    {
+        var statuses = new SortedSet<int>(route.ErrorStatuses) { StatusCodes.Status500InternalServerError };
+        if (route.Body != RouteBody.None)
+        {
+            statuses.Add(StatusCodes.Status400BadRequest);
+            statuses.Add(StatusCodes.Status413PayloadTooLarge);
+        }
+
+        if (route.Path.Contains('{', StringComparison.Ordinal))
+        {
+            statuses.Add(StatusCodes.Status404NotFound);
+        }
+
+        return statuses;
+    }
+
+    /// <summary>
+    /// A name unique in the application (endpoint names must be): <c>bifrost_{prefix}_{method}_{path}</c> in
+    /// identifier characters, e.g. <c>bifrost_openai_post_chat_completions</c>. Only the <c>/v1</c> copy is named.
+    /// </summary>
+    internal static string EndpointName(string prefix, OperationRoute route)
+    {
+        var name = new StringBuilder("bifrost");
+        foreach (var part in (ReadOnlySpan<string>)[prefix, route.Method, route.Path])
+        {
+            name.Append('_');
+            foreach (var c in part.ToLowerInvariant())
+            {
+                if (char.IsAsciiLetterOrDigit(c))
+                {
+                    name.Append(c);
+                }
+                else if (name[^1] != '_')
+                {
+                    name.Append('_');
+                }
+            }
+
+            while (name[^1] == '_')
+            {
+                name.Length--;
+            }
+        }
+
+        return name.ToString();
+    }
+
+    private static string Description(string prefix, OperationRoute route)
+    {
+        var text = new StringBuilder();
+        if (!string.IsNullOrEmpty(route.Description))
+        {
+            text.Append(route.Description).Append(' ');
+        }
+
+        var unversioned = prefix.TrimEnd('/') + "/" + route.Path;
+        text.Append(CultureInfo.InvariantCulture, $"Also served without the version, at {unversioned}. Errors are in the Bifrost shape (error, extra_fields).");
+        return text.ToString();
+    }
+
+    private static string Capitalize(string text) => text.Length == 0 ? text : char.ToUpperInvariant(text[0]) + text[1..];
+}
+
+/// <summary>The multipart form of a file upload, for OpenAPI (the upload is streamed, never bound to this type).</summary>
+internal sealed class FileUploadForm
+{
+    /// <summary>The file (a JSONL of batch requests for purpose <c>batch</c>).</summary>
+    public required IFormFile File { get; init; }
+
+    /// <summary>The purpose: <c>batch</c>, ...</summary>
+    public required string Purpose { get; init; }
+}

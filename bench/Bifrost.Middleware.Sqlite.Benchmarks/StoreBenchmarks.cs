@@ -4,10 +4,8 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
-using Bifrost.Middleware.Sqlite;
 using Bifrost.Middleware.Sqlite.Tests;
 using Bifrost.Middleware.Sqlite.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Bifrost.Middleware.Sqlite.Benchmarks;

@@ -1,12 +1,9 @@
-using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
-using System.Text;
 using System.Text.Json;
 using Bifrost.Middleware.Serialization;
-using Bifrost.Middleware.Providers;
 using Microsoft.Extensions.Http.Resilience;
 using Polly;
 using Polly.Timeout;

@@ -4,8 +4,6 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.TestHost;
-using Microsoft.Extensions.Logging;
-using Xunit;
 
 namespace Bifrost.Middleware.Tests.Shared;
 

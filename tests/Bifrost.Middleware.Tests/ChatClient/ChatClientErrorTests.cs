@@ -1,7 +1,6 @@
 using System.ClientModel;
 using System.ClientModel.Primitives;
 using System.Net;
-using AI = Microsoft.Extensions.AI;
 
 namespace Bifrost.Middleware.Tests.ChatClientBridge;
 

@@ -1,10 +1,12 @@
 // This file is the example of the README's "Writing a provider plugin" section, compiled and run through the adapter conformance
 // suite (ExampleAdapterConformanceTests). Keep the two in sync.
 using System.Net.Http.Headers;
+using System.Net.Http.Json;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Bifrost.Middleware;
 
 namespace Acme.Bifrost;
 

@@ -2,7 +2,6 @@
 using System.ClientModel;
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
-using System.Text.Json;
 using OpenAI.Chat;
 
 namespace Bifrost.Middleware.Compatibility.Tests;

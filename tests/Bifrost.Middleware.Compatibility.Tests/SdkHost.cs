@@ -1,6 +1,5 @@
 using System.ClientModel;
 using System.ClientModel.Primitives;
-using Bifrost.Middleware;
 using Microsoft.AspNetCore.TestHost;
 using OpenAI;
 

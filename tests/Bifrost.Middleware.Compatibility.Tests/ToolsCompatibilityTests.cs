@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
-using Bifrost.Middleware;
 using OpenAI.Chat;
 using SdkChatResponseFormat = global::OpenAI.Chat.ChatResponseFormat;
 using SdkChatTool = global::OpenAI.Chat.ChatTool;

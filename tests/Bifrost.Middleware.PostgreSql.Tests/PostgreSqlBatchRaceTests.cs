@@ -1,10 +1,6 @@
 using Bifrost.Middleware.PostgreSql.Tests.Infrastructure;
 using Bifrost.Middleware.Tests.Races;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 
 namespace Bifrost.Middleware.PostgreSql.Tests;
 

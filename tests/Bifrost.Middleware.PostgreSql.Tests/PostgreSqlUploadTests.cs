@@ -2,11 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using Bifrost.Middleware.PostgreSql.Tests.Infrastructure;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace Bifrost.Middleware.PostgreSql.Tests;

@@ -4,7 +4,6 @@ using System.Text;
 using System.Text.Json;
 using Bifrost.Middleware.Sqlite.Tests.Infrastructure;
 using Microsoft.Data.Sqlite;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Bifrost.Middleware.Sqlite.Tests;
 

@@ -2,7 +2,6 @@ using System.Text;
 using System.Text.Json;
 using Bifrost.Middleware.Endpoints;
 using Bifrost.Middleware.Serialization;
-using Microsoft.AspNetCore.Http;
 
 namespace Bifrost.Middleware.Tests;
 

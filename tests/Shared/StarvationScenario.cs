@@ -3,13 +3,7 @@ using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
-using Xunit;
 
 namespace Bifrost.Middleware.Tests.Shared;
 
@@ -28,6 +22,7 @@ internal static class StarvationScenario
 
     /// <param name="useStore">Selects the store (the same store for every instance).</param>
     /// <param name="instances">Hosts sharing the store (more than one only for a shared store).</param>
+    /// <param name="configure">Further options for every host.</param>
     public static async Task RunAsync(Action<IBifrostBuilder> useStore, int instances = 1, Action<BifrostOptions>? configure = null)
     {
         const int Workers = 4;

@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Bifrost.Middleware.Gateway;
-using Bifrost.Middleware.Jobs;
 using Bifrost.Middleware.Operations;
 using Bifrost.Middleware.Serialization;
 using Microsoft.AspNetCore.Http;

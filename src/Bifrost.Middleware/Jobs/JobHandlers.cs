@@ -1,6 +1,3 @@
-using System.Text.Json;
-using Bifrost.Middleware.Serialization;
-
 namespace Bifrost.Middleware.Jobs;
 
 /// <summary>Runs one kind of job. Throws <see cref="BifrostException"/> for failures that have an answer for the client.</summary>

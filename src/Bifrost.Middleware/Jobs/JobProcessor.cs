@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
-using Bifrost.Middleware.Diagnostics;
 using Bifrost.Middleware.Resilience;
 using Bifrost.Middleware.Serialization;
 using Microsoft.Extensions.Hosting;

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
-using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace Bifrost.Middleware.OpenAI;
@@ -71,8 +70,8 @@ public sealed class EmbeddingUsage
 [JsonConverter(typeof(EmbeddingVectorConverter))]
 public sealed class EmbeddingVector
 {
-    private float[]? _floats;
-    private string? _base64;
+    private readonly float[]? _floats;
+    private readonly string? _base64;
 
     /// <summary>Creates a vector from floats.</summary>
     /// <param name="values">The values.</param>

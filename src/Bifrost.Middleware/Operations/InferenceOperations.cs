@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Bifrost.Middleware.Gateway;
-using Bifrost.Middleware.Jobs;
 using Bifrost.Middleware.Responses;
 using Bifrost.Middleware.Serialization;
 

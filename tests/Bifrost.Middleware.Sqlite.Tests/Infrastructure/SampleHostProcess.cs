@@ -14,7 +14,7 @@ namespace Bifrost.Middleware.Sqlite.Tests.Infrastructure;
 internal sealed class SampleHostProcess : IAsyncDisposable
 {
     private static readonly SemaphoreSlim BuildLock = new(1, 1);
-    private static string? _builtDll;
+    private static string? s_builtDll;
     private readonly Process _process;
     private readonly StringBuilder _output;
 
@@ -61,9 +61,9 @@ internal sealed class SampleHostProcess : IAsyncDisposable
         await BuildLock.WaitAsync(cancellationToken);
         try
         {
-            if (_builtDll is not null)
+            if (s_builtDll is not null)
             {
-                return _builtDll;
+                return s_builtDll;
             }
 
             var configuration = typeof(SampleHostProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
@@ -100,7 +100,7 @@ internal sealed class SampleHostProcess : IAsyncDisposable
                 }
             }
 
-            return _builtDll = dll;
+            return s_builtDll = dll;
         }
         finally
         {

@@ -3,7 +3,6 @@ using System.ClientModel.Primitives;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Bifrost.Middleware.Tests.Infrastructure;
 using OpenAI;
 using OpenAI.Chat;
 

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Bifrost.Middleware.Tests.Infrastructure;
 using static Bifrost.Middleware.Tests.Infrastructure.FileBatchHost;

@@ -1,7 +1,5 @@
 using System.Text;
-using System.Text.Json;
 using Bifrost.Middleware.Tests.Infrastructure;
-using Microsoft.Extensions.Hosting;
 using static Bifrost.Middleware.Tests.Infrastructure.FileBatchHost;
 
 namespace Bifrost.Middleware.Tests.Batches;

@@ -1,6 +1,4 @@
 using System.Net;
-using System.Text.Json;
-using Bifrost.Middleware.Tests.Infrastructure;
 using static Bifrost.Middleware.Tests.Infrastructure.FileBatchHost;
 
 namespace Bifrost.Middleware.Tests.Batches;

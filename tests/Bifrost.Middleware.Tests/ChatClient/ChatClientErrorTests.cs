@@ -1,9 +1,6 @@
 using System.ClientModel;
 using System.ClientModel.Primitives;
 using System.Net;
-using System.Net.Http;
-using Microsoft.Extensions.AI;
-using AI = Microsoft.Extensions.AI;
 
 namespace Bifrost.Middleware.Tests.ChatClientBridge;
 

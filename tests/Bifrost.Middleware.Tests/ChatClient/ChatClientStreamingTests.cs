@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Bifrost.Middleware.Tests.Infrastructure;

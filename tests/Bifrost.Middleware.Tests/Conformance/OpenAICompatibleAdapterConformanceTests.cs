@@ -3,8 +3,6 @@ using System.Text.Json.Nodes;
 using Bifrost.Middleware.Providers.OpenAI;
 using Bifrost.Middleware.Testing;
 using Bifrost.Middleware.Tests.Infrastructure;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
 
 namespace Bifrost.Middleware.Tests.Conformance;
 

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using Bifrost.Middleware.Serialization;
 using Bifrost.Middleware.Tests.Inference;
 using Bifrost.Middleware.Tests.Infrastructure;

@@ -1,7 +1,5 @@
 using System.Net;
-using Microsoft.AspNetCore.Http.Features;
 using System.Text;
-using Bifrost.Middleware.Tests.Infrastructure;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 

@@ -1,10 +1,8 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
-using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using Bifrost.Middleware.Tests.Infrastructure;
 
 namespace Bifrost.Middleware.Tests.Fuzz;

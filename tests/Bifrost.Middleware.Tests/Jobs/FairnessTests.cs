@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text.Json;
 using Bifrost.Middleware.Tests.Infrastructure;
 using Bifrost.Middleware.Tests.Shared;
 using static Bifrost.Middleware.Tests.Jobs.AsyncTestKit;

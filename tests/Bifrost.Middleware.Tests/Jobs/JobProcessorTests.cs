@@ -1,9 +1,7 @@
 using System.Net;
 using System.Text;
-using System.Text.Json;
 using Bifrost.Middleware.Jobs;
 using Bifrost.Middleware.Tests.Infrastructure;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Time.Testing;
 using static Bifrost.Middleware.Tests.Jobs.AsyncTestKit;
 

@@ -6,7 +6,6 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
-using Bifrost.Middleware.Jobs;
 using Bifrost.Middleware.Operations;
 using Bifrost.Middleware.Tests.Infrastructure;
 

@@ -4,8 +4,6 @@ using System.Text.Json.Nodes;
 using Acme.Bifrost;
 using Bifrost.Middleware.Testing;
 using Bifrost.Middleware.Tests.Infrastructure;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
 
 namespace Bifrost.Middleware.Tests.Plugins;
 

@@ -1,7 +1,7 @@
 // The README's plugin example, compiled and tested here (PluginDocumentationTests checks that README shows it verbatim).
 namespace Bifrost.Middleware.Tests.Plugins;
 
-sealed class Guardrail : IBifrostPlugin
+internal sealed class Guardrail : IBifrostPlugin
 {
     public ValueTask PreHookAsync(BifrostPluginContext context, CancellationToken cancellationToken)
     {

@@ -19,7 +19,7 @@ public sealed class PluginDocumentationTests
     {
         var root = RepositoryRoot();
         var source = File.ReadAllLines(Path.Combine(root, "tests", "Bifrost.Middleware.Tests", "Plugins", "ExampleGuardrail.cs"));
-        var example = string.Join('\n', source.SkipWhile(l => !l.StartsWith("sealed class", StringComparison.Ordinal))).TrimEnd();
+        var example = string.Join('\n', source.SkipWhile(l => !l.StartsWith("internal sealed class", StringComparison.Ordinal))).TrimEnd();
         var guide = File.ReadAllText(Path.Combine(root, "README.md")).ReplaceLineEndings("\n");
 
         Assert.Contains("```csharp\n" + example.ReplaceLineEndings("\n") + "\n", guide, StringComparison.Ordinal);

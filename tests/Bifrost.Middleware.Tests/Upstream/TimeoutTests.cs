@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using Microsoft.AspNetCore.Http;
 using Bifrost.Middleware.Tests.Infrastructure;
 using static Bifrost.Middleware.Tests.Upstream.UpstreamGateway;
 

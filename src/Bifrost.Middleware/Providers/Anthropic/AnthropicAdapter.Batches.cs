@@ -3,7 +3,6 @@ using System.Text;
 using System.Text.Json;
 using Bifrost.Middleware.Batches;
 using Bifrost.Middleware.Serialization;
-using Microsoft.Extensions.Logging;
 
 namespace Bifrost.Middleware.Providers.Anthropic;
 

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging;
 namespace Microsoft.Extensions.DependencyInjection;
 
 /// <summary>Registers the SQLite job store.</summary>
-public static class SqliteBifrostBuilderExtensions
+public static class BifrostSqliteBuilderExtensions
 {
     /// <summary>
     /// Keeps the gateway's jobs (async inference, batches) in a SQLite database file, so they survive restarts and

@@ -1,4 +1,5 @@
 // Batch throughput and upload memory through the real endpoints on Kestrel (127.0.0.1), in Release.
+// Run as `Bifrost.Middleware.Benchmarks batches <scenario>` (see bench/README.md):
 //
 //   batch <lines> [concurrency]              one chat-completions batch of <lines> lines on the local provider
 //   upload <megabytes> [lineBytes] [last]     one purpose=batch upload of a generated JSONL file (MB = 10^6 bytes);
@@ -15,27 +16,42 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Bifrost.Middleware;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
-var invariant = CultureInfo.InvariantCulture;
-return args switch
-{
-    ["all", ..] => await Scenarios.AllAsync(),
-    ["async", var jobs, .. var rest] => await Scenarios.AsyncAsync(int.Parse(jobs, invariant), rest.Length > 0 ? int.Parse(rest[0], invariant) : 32),
-    ["batch", var lines, .. var rest] => await Scenarios.BatchAsync(int.Parse(lines, invariant), rest.Length > 0 ? int.Parse(rest[0], invariant) : 16),
-    ["upload", var mb, .. var rest] => await Scenarios.UploadAsync(
-        long.Parse(mb, invariant) * 1_000_000,
-        rest.Length > 0 ? int.Parse(rest[0], invariant) : 4180,
-        purposeLast: rest.Length > 1 && rest[1] == "last"),
-    _ => Usage(),
-};
+namespace Bifrost.Middleware.Benchmarks.Batches;
 
-static int Usage()
+/// <summary>The <c>batches</c> command: parses the scenario and runs it.</summary>
+internal static class BatchCommand
 {
-    Console.Error.WriteLine("usage: batch <lines> [concurrency] | upload <megabytes> [lineBytes] [last] | all");
-    return 2;
+    /// <summary>The name of the command (the first argument of the program).</summary>
+    public const string Name = "batches";
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var invariant = CultureInfo.InvariantCulture;
+        return args switch
+        {
+            ["all", ..] => await Scenarios.AllAsync(),
+            ["async", var jobs, .. var rest] => await Scenarios.AsyncAsync(int.Parse(jobs, invariant), rest.Length > 0 ? int.Parse(rest[0], invariant) : 32),
+            ["batch", var lines, .. var rest] => await Scenarios.BatchAsync(int.Parse(lines, invariant), rest.Length > 0 ? int.Parse(rest[0], invariant) : 16),
+            ["upload", var mb, .. var rest] => await Scenarios.UploadAsync(
+                long.Parse(mb, invariant) * 1_000_000,
+                rest.Length > 0 ? int.Parse(rest[0], invariant) : 4180,
+                purposeLast: rest.Length > 1 && rest[1] == "last"),
+            _ => Usage(),
+        };
+    }
+
+    private static int Usage()
+    {
+        Console.Error.WriteLine("usage: batches batch <lines> [concurrency] | batches upload <megabytes> [lineBytes] [last] | batches async <jobs> [clients] | batches all");
+        return 2;
+    }
 }
 
 internal static class Scenarios
@@ -56,6 +72,12 @@ internal static class Scenarios
         {
             Console.WriteLine($"== {string.Join(' ', run)}");
             var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true };
+            if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet")
+            {
+                start.ArgumentList.Add(typeof(BatchCommand).Assembly.Location); // started as `dotnet <dll>`
+            }
+
+            start.ArgumentList.Add(BatchCommand.Name);
             foreach (var arg in run)
             {
                 start.ArgumentList.Add(arg);

@@ -9,7 +9,7 @@
 # "direct"; deltas are taken against the direct of the same run, then the median over rounds is reported, next to
 # each candidate's CPU/request at c32 and its ratio to the floor's.
 #
-# Usage (from anywhere):  tests/Bifrost.Middleware.Benchmarks/whole-path.sh
+# Usage (from anywhere):  bench/Bifrost.Middleware.Benchmarks/whole-path.sh
 # Knobs (environment, passed on to peer-overhead.sh): ROUNDS=3 RATES=1000 CONNS="1 32" DURATION=10s WARMUP=3s STREAM=0 PIN=0
 #   BENCH_DIR   the bench folder (default: ../shared/bench next to the repo, else /work/shared/bench)
 #   BUILD_DIR=/tmp/bench-build   where the sample and the floor are published (never inside shared/)

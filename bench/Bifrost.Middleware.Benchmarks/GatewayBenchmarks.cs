@@ -1,5 +1,4 @@
 using BenchmarkDotNet.Attributes;
-using Bifrost.Middleware;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Bifrost.Middleware.Benchmarks;

@@ -3,7 +3,7 @@
 //   async submits/s: POST chat/completions with x-bf-async: true from --concurrency clients (accepted = stored)
 //   async jobs/s:    from the first submit until the store holds no unfinished job (all run and stored)
 //   batch lines/s:   a batch of --lines lines, from its creation until it reads completed
-// Usage: dotnet run -c Release --project benchmarks/Bifrost.Middleware.JobsBench -- [--postgres <conn>] [--submits 5000]
+// Usage: dotnet run -c Release --project bench/Bifrost.Middleware.PostgreSql.Benchmarks -- [--postgres <conn>] [--submits 5000]
 //        [--lines 5000] [--concurrency 32] [--rounds 3]   (--postgres defaults to $BIFROST_TEST_POSTGRES; without it only in-memory runs)
 using System.Diagnostics;
 using System.Net.Http.Headers;

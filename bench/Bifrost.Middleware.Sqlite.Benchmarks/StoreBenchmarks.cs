@@ -4,29 +4,29 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
-using Bifrost.Middleware.Sqlite;
+using Bifrost.Middleware.Sqlite.Tests;
 using Bifrost.Middleware.Sqlite.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
-namespace Bifrost.Middleware.Sqlite.Tests;
+namespace Bifrost.Middleware.Sqlite.Benchmarks;
 
 /// <summary>
-/// A small measurement, not a CI test (explicit: run it on purpose):
-/// <c>dotnet run -c Release --project tests/Bifrost.Middleware.Sqlite.Tests -- -method "*StoreBenchmarks*" -explicit only -diagnostics</c>.
-/// Async submits/s (concurrent HTTP submits through TestServer, and the jobs/s the workers complete) and batch lines/s,
-/// in-memory vs SQLite (default durability, plus FULL and NORMAL everywhere for comparison).
+/// Two small measurements (figures and commands: bench/README.md), each a command of this program:
+/// <c>dotnet run -c Release --project bench/Bifrost.Middleware.Sqlite.Benchmarks -- stores</c> (async submits/s through
+/// TestServer, the jobs/s the workers complete, and batch lines/s, in-memory vs SQLite: default durability, plus FULL and
+/// NORMAL everywhere for comparison) and <c>-- writers</c> (the store's statements on raw connections, one writer vs a
+/// connection per operation).
 /// </summary>
-public sealed class StoreBenchmarks
+internal static class StoreBenchmarks
 {
     private const int Submits = 5000;
     private const int SubmitConcurrency = 16;
     private const int BatchLines = 20000;
 
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+    private static CancellationToken Ct => CancellationToken.None;
 
-    [Fact(Explicit = true)]
-    public async Task Async_submits_and_batch_lines_per_second_in_memory_vs_sqlite()
+    /// <summary>Async submits/s and batch lines/s, in-memory vs SQLite (the <c>stores</c> command).</summary>
+    public static async Task StoresAsync()
     {
         var stores = new (string Name, SqliteDurability? Durability, SqliteWriterMode Mode)[]
         {
@@ -86,7 +86,7 @@ public sealed class StoreBenchmarks
                 $"{name,-50} submits/s {Submits / submitted.TotalSeconds,7:F0}   jobs completed/s {Submits / drained.TotalSeconds,7:F0}   batch lines/s {BatchLines / batch.TotalSeconds,7:F0}");
         }
 
-        TestContext.Current.SendDiagnosticMessage(report.ToString());
+        Console.WriteLine(report.ToString());
         await File.WriteAllTextAsync(Path.Combine(Path.GetTempPath(), "bifrost-sqlite-bench.txt"), report.ToString(), Ct);
     }
 
@@ -95,8 +95,7 @@ public sealed class StoreBenchmarks
     /// workers claiming and completing, with (a) one connection behind a SemaphoreSlim and (b) a pooled connection per
     /// operation that relies on SQLite's busy timeout, under synchronous NORMAL and FULL.
     /// </summary>
-    [Fact(Explicit = true)]
-    public async Task Writer_strategies_single_connection_vs_connection_per_operation()
+    public static async Task WritersAsync()
     {
         const int jobs = 4000;
         const string schema =
@@ -211,7 +210,15 @@ public sealed class StoreBenchmarks
             }
         }
 
-        TestContext.Current.SendDiagnosticMessage(report.ToString());
+        Console.WriteLine(report.ToString());
+    }
+
+    private static void Check(bool condition, string message)
+    {
+        if (!condition)
+        {
+            throw new InvalidOperationException(message);
+        }
     }
 
     private static void Execute(Microsoft.Data.Sqlite.SqliteConnection connection, string sql)
@@ -235,7 +242,7 @@ public sealed class StoreBenchmarks
                     };
                     request.Headers.Add("x-bf-async", "true");
                     using var response = await client.SendAsync(request, Ct);
-                    Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                    Check(response.StatusCode == HttpStatusCode.OK, $"submit answered {response.StatusCode}");
                 }
             },
             Ct));
@@ -247,7 +254,7 @@ public sealed class StoreBenchmarks
         var deadline = Stopwatch.StartNew();
         while (await store.CountUnfinishedAsync(Ct) > 0)
         {
-            Assert.True(deadline.Elapsed < TimeSpan.FromMinutes(3), "jobs did not drain");
+            Check(deadline.Elapsed < TimeSpan.FromMinutes(3), "jobs did not drain");
             await Task.Delay(5, Ct);
         }
     }
@@ -287,12 +294,13 @@ public sealed class StoreBenchmarks
             var status = json.RootElement.GetProperty("status").GetString();
             if (status == "completed")
             {
-                Assert.Equal(lines, json.RootElement.GetProperty("request_counts").GetProperty("completed").GetInt32());
+                var completed = json.RootElement.GetProperty("request_counts").GetProperty("completed").GetInt32();
+                Check(completed == lines, $"batch completed {completed} of {lines} lines");
                 return;
             }
 
-            Assert.True(status is "validating" or "in_progress" or "finalizing", $"batch {status}");
-            Assert.True(deadline.Elapsed < TimeSpan.FromMinutes(3), "batch did not complete");
+            Check(status is "validating" or "in_progress" or "finalizing", $"batch {status}");
+            Check(deadline.Elapsed < TimeSpan.FromMinutes(3), "batch did not complete");
             await Task.Delay(20, Ct);
         }
     }

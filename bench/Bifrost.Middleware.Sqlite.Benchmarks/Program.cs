@@ -1,0 +1,17 @@
+using Bifrost.Middleware.Sqlite.Benchmarks;
+
+// SQLite job store measurements (Release; figures and commands: bench/README.md):
+//   dotnet run -c Release --project bench/Bifrost.Middleware.Sqlite.Benchmarks -- stores    in-memory vs SQLite: async submits/s, jobs/s, batch lines/s
+//   dotnet run -c Release --project bench/Bifrost.Middleware.Sqlite.Benchmarks -- writers   one writer + semaphore vs a connection per operation
+switch (args)
+{
+    case ["stores"]:
+        await StoreBenchmarks.StoresAsync();
+        return 0;
+    case ["writers"]:
+        await StoreBenchmarks.WritersAsync();
+        return 0;
+    default:
+        Console.Error.WriteLine("usage: stores | writers");
+        return 2;
+}

@@ -1,5 +1,3 @@
-using System.Text.Json.Serialization;
-
 namespace Bifrost.Middleware.Batches;
 
 /// <summary>The body of <c>POST batches</c>.</summary>

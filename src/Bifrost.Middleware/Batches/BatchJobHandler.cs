@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Text;
-using System.Text.Json;
 using Bifrost.Middleware.Files;
 using Bifrost.Middleware.Gateway;
 using Bifrost.Middleware.Jobs;

@@ -1,5 +1,3 @@
-using System.Text.Json.Serialization;
-
 namespace Bifrost.Middleware;
 
 /// <summary>An OpenAI batch object, with Bifrost's fields (<c>request_counts.succeeded/expired/canceled/pending</c>, <c>extra_fields</c>).</summary>

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Bifrost.Middleware.Gateway;
 using Bifrost.Middleware.Jobs;
 using Bifrost.Middleware.Serialization;

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json;
 using Bifrost.Middleware.Jobs;
 using Bifrost.Middleware.Serialization;
 using Microsoft.AspNetCore.Http;

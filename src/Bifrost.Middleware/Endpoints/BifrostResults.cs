@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Bifrost.Middleware.Diagnostics;
 using Bifrost.Middleware.Serialization;

@@ -1,5 +1,3 @@
-using System.Text.Json.Serialization;
-
 namespace Bifrost.Middleware;
 
 /// <summary>The Bifrost error shape, sent with every non-2xx answer.</summary>

@@ -1,5 +1,3 @@
-using System.Text.Json;
-
 namespace Bifrost.Middleware;
 
 /// <summary>Bifrost's <c>extra_fields</c>: gateway metadata added to every response, stream chunk and error.</summary>

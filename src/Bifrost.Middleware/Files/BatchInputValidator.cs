@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using System.Text.Json;
 using Bifrost.Middleware.Serialization;
 
 namespace Bifrost.Middleware.Files;

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Bifrost.Middleware.Files;
 using Bifrost.Middleware.Serialization;
 

@@ -1,5 +1,3 @@
-using System.Text.Json.Serialization;
-
 namespace Bifrost.Middleware.Files;
 
 /// <summary>OpenAI's file object: the wire form of a <see cref="StoredFile"/> (whose owner is never sent). Written, never read.</summary>

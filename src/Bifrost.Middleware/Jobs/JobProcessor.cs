@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Text.Json;
 using Bifrost.Middleware.Resilience;
 using Bifrost.Middleware.Serialization;
 using Microsoft.Extensions.Hosting;

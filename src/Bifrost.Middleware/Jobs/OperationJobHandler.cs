@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Bifrost.Middleware.Operations;
 
 namespace Bifrost.Middleware.Jobs;

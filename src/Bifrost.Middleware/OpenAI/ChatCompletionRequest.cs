@@ -1,6 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
-
 namespace Bifrost.Middleware.OpenAI;
 
 /// <summary>
@@ -8,7 +5,7 @@ namespace Bifrost.Middleware.OpenAI;
 /// Fields the gateway does not model are kept in <see cref="ExtensibleObject.AdditionalProperties"/> and forwarded
 /// to the provider unchanged.
 /// </summary>
-public sealed class ChatCompletionRequest : InferenceRequest
+public sealed class ChatCompletionRequest : InferenceRequest, Operations.IStreamableRequest
 {
     /// <summary>The conversation so far.</summary>
     public IList<ChatCompletionMessage>? Messages { get; set; }
@@ -18,6 +15,12 @@ public sealed class ChatCompletionRequest : InferenceRequest
 
     /// <summary>Streaming options (<c>include_usage</c>).</summary>
     public ChatStreamOptions? StreamOptions { get; set; }
+
+    void Operations.IStreamableRequest.ClearStream()
+    {
+        Stream = null;
+        StreamOptions = null;
+    }
 
     /// <summary>Sampling temperature.</summary>
     public double? Temperature { get; set; }

@@ -1,6 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
-
 namespace Bifrost.Middleware.OpenAI;
 
 /// <summary>An OpenAI <c>chat.completion</c> object with Bifrost's <c>extra_fields</c>.</summary>

@@ -1,5 +1,3 @@
-using System.Text.Json.Serialization;
-
 namespace Bifrost.Middleware.OpenAI;
 
 /// <summary>
@@ -8,7 +6,7 @@ namespace Bifrost.Middleware.OpenAI;
 /// on the wire (a type's own fields come between <c>system_fingerprint</c> and <c>extra_fields</c>).
 /// </summary>
 /// <typeparam name="TChoice">The choice type.</typeparam>
-public abstract class CompletionEnvelope<TChoice> : ExtensibleObject
+public abstract class CompletionEnvelope<TChoice> : ExtensibleObject, Operations.IOperationAnswer
 {
     /// <summary>Order of <c>id</c> to <c>choices</c>; <c>usage</c> and <c>system_fingerprint</c> have the default order 0.</summary>
     private protected const int Leading = -1;
@@ -44,6 +42,8 @@ public abstract class CompletionEnvelope<TChoice> : ExtensibleObject
 
     /// <summary>Token usage (on a stream, on the final chunk when <c>stream_options.include_usage</c> is true).</summary>
     public ChatUsage? Usage { get; set; }
+
+    Operations.TokenCounts? Operations.IOperationAnswer.Tokens => Usage is { } usage ? new(usage.PromptTokens, usage.CompletionTokens) : null;
 
     /// <summary>The backend configuration fingerprint.</summary>
     public string? SystemFingerprint { get; set; }

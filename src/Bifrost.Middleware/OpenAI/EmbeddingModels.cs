@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
-using System.Text.Json.Serialization;
 
 namespace Bifrost.Middleware.OpenAI;
 
@@ -24,7 +23,7 @@ public sealed class EmbeddingRequest : InferenceRequest
 }
 
 /// <summary>An OpenAI embeddings response.</summary>
-public sealed class EmbeddingResponse : ExtensibleObject
+public sealed class EmbeddingResponse : ExtensibleObject, Operations.IHasExtraFields
 {
     /// <summary>Always <c>list</c>.</summary>
     public string Object { get; set; } = "list";

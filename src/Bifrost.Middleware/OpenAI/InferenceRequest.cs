@@ -1,5 +1,3 @@
-using System.Text.Json.Serialization;
-
 namespace Bifrost.Middleware.OpenAI;
 
 /// <summary>

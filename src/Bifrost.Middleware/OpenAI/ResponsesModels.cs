@@ -1,10 +1,7 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
-
 namespace Bifrost.Middleware.OpenAI;
 
 /// <summary>An OpenAI Responses API request (<c>POST responses</c>, <c>POST responses/input_tokens</c>), plus Bifrost's <c>fallbacks</c>.</summary>
-public sealed class ResponsesRequest : InferenceRequest
+public sealed class ResponsesRequest : InferenceRequest, Operations.IStreamableRequest
 {
     /// <summary>The input: a string, or a list of items (messages, function calls and their outputs).</summary>
     public ResponsesInput? Input { get; set; }
@@ -44,6 +41,8 @@ public sealed class ResponsesRequest : InferenceRequest
 
     /// <summary>Whether to stream events.</summary>
     public bool? Stream { get; set; }
+
+    void Operations.IStreamableRequest.ClearStream() => Stream = null;
 
     /// <summary>Whether the provider stores the response.</summary>
     public bool? Store { get; set; }
@@ -199,7 +198,7 @@ public sealed class ResponsesReasoning
 }
 
 /// <summary>A <c>response</c> object of the Responses API.</summary>
-public sealed class ResponsesResponse : ExtensibleObject
+public sealed class ResponsesResponse : ExtensibleObject, Operations.IOperationAnswer
 {
     /// <summary>The response id (<c>resp_...</c>).</summary>
     public string? Id { get; set; }
@@ -264,6 +263,8 @@ public sealed class ResponsesResponse : ExtensibleObject
 
     /// <summary>Token usage.</summary>
     public ResponsesUsage? Usage { get; set; }
+
+    Operations.TokenCounts? Operations.IOperationAnswer.Tokens => Usage is { } usage ? new(usage.InputTokens, usage.OutputTokens) : null;
 
     /// <summary>Gateway metadata.</summary>
     public BifrostExtraFields? ExtraFields { get; set; }

@@ -1,10 +1,7 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
-
 namespace Bifrost.Middleware.OpenAI;
 
 /// <summary>A legacy OpenAI text completion request (<c>POST completions</c>), plus Bifrost's <c>fallbacks</c>.</summary>
-public sealed class TextCompletionRequest : InferenceRequest
+public sealed class TextCompletionRequest : InferenceRequest, Operations.IStreamableRequest
 {
     /// <summary>The prompt: a string, strings, token ids or token-id arrays.</summary>
     public TextInput? Prompt { get; set; }
@@ -29,6 +26,12 @@ public sealed class TextCompletionRequest : InferenceRequest
 
     /// <summary>Streaming options (<c>include_usage</c>).</summary>
     public ChatStreamOptions? StreamOptions { get; set; }
+
+    void Operations.IStreamableRequest.ClearStream()
+    {
+        Stream = null;
+        StreamOptions = null;
+    }
 
     /// <summary>Log probabilities of the top tokens.</summary>
     public int? Logprobs { get; set; }

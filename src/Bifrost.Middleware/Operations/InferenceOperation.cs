@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Bifrost.Middleware.Endpoints;
 using Bifrost.Middleware.Gateway;
@@ -42,6 +41,18 @@ internal sealed class InferenceOperation<TRequest, TResponse, TChunk> : BifrostO
     where TChunk : class
 {
     private IReadOnlyList<OperationRoute>? _routes;
+    private Func<TRequest, string?>? _model;
+    private Action<TRequest, string?>? _setModel;
+    private Func<TRequest, IList<string>?>? _fallbacks;
+    private Func<TResponse, BifrostExtraFields?>? _extraFieldsOf;
+    private Action<TResponse, BifrostExtraFields>? _setExtraFields;
+    private Func<TChunk, BifrostExtraFields, TChunk>? _withChunkExtraFields;
+    private Func<TChunk, BifrostExtraFields?>? _chunkExtraFieldsOf;
+    private Func<TRequest, bool>? _isStreamRequested;
+    private Action<TRequest>? _clearStream;
+    private Func<TResponse, TokenCounts?>? _usageOf;
+    private Func<TChunk, TokenCounts?>? _chunkUsageOf;
+    private Func<TResponse, string?>? _responseIdOf;
 
     /// <summary>The paths of its routes relative to the prefix and version (e.g. <c>chat/completions</c>).</summary>
     public required IReadOnlyList<string> Paths { get; init; }
@@ -65,23 +76,43 @@ internal sealed class InferenceOperation<TRequest, TResponse, TChunk> : BifrostO
     /// <summary>The chunk type info, for <see cref="StreamShape.DataLines"/>.</summary>
     public JsonTypeInfo<TChunk>? ChunkInfo { get; init; }
 
-    /// <summary>The request's <c>model</c>.</summary>
-    public required Func<TRequest, string?> Model { get; init; }
+    /// <summary>The request's <c>model</c> (default: <see cref="InferenceRequest.Model"/>).</summary>
+    public Func<TRequest, string?> Model
+    {
+        get => _model ??= Default<Func<TRequest, string?>>(static r => ((InferenceRequest)(object)r).Model);
+        init => _model = value;
+    }
 
     /// <summary>Sets the request's <c>model</c> (a batch's default model fills lines without one).</summary>
-    public required Action<TRequest, string?> SetModel { get; init; }
+    public Action<TRequest, string?> SetModel
+    {
+        get => _setModel ??= Default<Action<TRequest, string?>>(static (r, model) => ((InferenceRequest)(object)r).Model = model);
+        init => _setModel = value;
+    }
 
-    /// <summary>The request's <c>fallbacks</c>.</summary>
-    public required Func<TRequest, IList<string>?> Fallbacks { get; init; }
+    /// <summary>The request's <c>fallbacks</c> (default: <see cref="InferenceRequest.Fallbacks"/>).</summary>
+    public Func<TRequest, IList<string>?> Fallbacks
+    {
+        get => _fallbacks ??= Default<Func<TRequest, IList<string>?>>(static r => ((InferenceRequest)(object)r).Fallbacks);
+        init => _fallbacks = value;
+    }
 
     /// <summary>Checks the request's values (throws 400s), before anything is stored or sent.</summary>
     public required Action<TRequest> Validate { get; init; }
 
-    /// <summary>Whether the request asks for a stream.</summary>
-    public Func<TRequest, bool>? IsStreamRequested { get; init; }
+    /// <summary>Whether the request asks for a stream (default: <see cref="IStreamableRequest.Stream"/>).</summary>
+    public Func<TRequest, bool>? IsStreamRequested
+    {
+        get => _isStreamRequested ??= Is<TRequest, IStreamableRequest>() ? static r => ((IStreamableRequest)r).Stream == true : null;
+        init => _isStreamRequested = value;
+    }
 
-    /// <summary>Clears the request's stream settings (batch lines never stream).</summary>
-    public Action<TRequest>? ClearStream { get; init; }
+    /// <summary>Clears the request's stream settings (batch lines never stream; default: <see cref="IStreamableRequest.ClearStream"/>).</summary>
+    public Action<TRequest>? ClearStream
+    {
+        get => _clearStream ??= Is<TRequest, IStreamableRequest>() ? static r => ((IStreamableRequest)r).ClearStream() : null;
+        init => _clearStream = value;
+    }
 
     /// <summary>Extra checks before a job is stored, with the primary target known (throws 400s).</summary>
     public Action<TRequest, ResolvedModel>? CheckBeforeQueue { get; init; }
@@ -95,29 +126,62 @@ internal sealed class InferenceOperation<TRequest, TResponse, TChunk> : BifrostO
     /// <summary>Finishes a provider's answer for the caller (e.g. the embedding encoding it asked for); throws decorated errors.</summary>
     public Func<TRequest, TResponse, ResolvedModel, TResponse>? Complete { get; init; }
 
-    /// <summary>The response's <c>extra_fields</c>.</summary>
-    public required Func<TResponse, BifrostExtraFields?> ExtraFieldsOf { get; init; }
+    /// <summary>The response's <c>extra_fields</c> (default: <see cref="IHasExtraFields"/>).</summary>
+    public Func<TResponse, BifrostExtraFields?> ExtraFieldsOf
+    {
+        get => _extraFieldsOf ??= Extra<TResponse, Func<TResponse, BifrostExtraFields?>>(static r => ((IHasExtraFields)r).ExtraFields);
+        init => _extraFieldsOf = value;
+    }
 
     /// <summary>Sets the response's <c>extra_fields</c>.</summary>
-    public required Action<TResponse, BifrostExtraFields> SetExtraFields { get; init; }
+    public Action<TResponse, BifrostExtraFields> SetExtraFields
+    {
+        get => _setExtraFields ??= Extra<TResponse, Action<TResponse, BifrostExtraFields>>(static (r, extra) => ((IHasExtraFields)r).ExtraFields = extra);
+        init => _setExtraFields = value;
+    }
 
-    /// <summary>Returns the chunk with its <c>extra_fields</c> (possibly a new instance).</summary>
-    public Func<TChunk, BifrostExtraFields, TChunk>? WithChunkExtraFields { get; init; }
+    /// <summary>Returns the chunk with its <c>extra_fields</c> (possibly a new instance; default: set through <see cref="IHasExtraFields"/>).</summary>
+    public Func<TChunk, BifrostExtraFields, TChunk>? WithChunkExtraFields
+    {
+        get => _withChunkExtraFields ??= Is<TChunk, IHasExtraFields>() ? static (chunk, extra) =>
+        {
+            ((IHasExtraFields)chunk).ExtraFields = extra;
+            return chunk;
+        }
+        : null;
+        init => _withChunkExtraFields = value;
+    }
 
-    /// <summary>The chunk's <c>extra_fields</c> (the provider and model that served a stream).</summary>
-    public Func<TChunk, BifrostExtraFields?>? ChunkExtraFieldsOf { get; init; }
+    /// <summary>The chunk's <c>extra_fields</c> (the provider and model that served a stream; default: <see cref="IHasExtraFields"/>).</summary>
+    public Func<TChunk, BifrostExtraFields?>? ChunkExtraFieldsOf
+    {
+        get => _chunkExtraFieldsOf ??= Is<TChunk, IHasExtraFields>() ? static chunk => ((IHasExtraFields)chunk).ExtraFields : null;
+        init => _chunkExtraFieldsOf = value;
+    }
 
-    /// <summary>The tokens an answer used, for metrics.</summary>
-    public Func<TResponse, TokenCounts?>? UsageOf { get; init; }
+    /// <summary>The tokens an answer used, for metrics (default: <see cref="IOperationAnswer.Tokens"/>).</summary>
+    public Func<TResponse, TokenCounts?>? UsageOf
+    {
+        get => _usageOf ??= Is<TResponse, IOperationAnswer>() ? static r => ((IOperationAnswer)r).Tokens : null;
+        init => _usageOf = value;
+    }
 
-    /// <summary>The tokens a chunk reports (the usage chunk, <c>response.completed</c>), for metrics.</summary>
-    public Func<TChunk, TokenCounts?>? ChunkUsageOf { get; init; }
+    /// <summary>The tokens a chunk reports (the usage chunk, <c>response.completed</c>), for metrics (default: <see cref="IOperationAnswer.Tokens"/>).</summary>
+    public Func<TChunk, TokenCounts?>? ChunkUsageOf
+    {
+        get => _chunkUsageOf ??= Is<TChunk, IOperationAnswer>() ? static chunk => ((IOperationAnswer)chunk).Tokens : null;
+        init => _chunkUsageOf = value;
+    }
 
     /// <summary>The operation's shape with an empty result, for a job still pending or running.</summary>
     public required Func<JobRecord, TRequest?, TResponse> Pending { get; init; }
 
-    /// <summary>The response's id (a batch line's <c>request_id</c>).</summary>
-    public Func<TResponse, string?>? ResponseIdOf { get; init; }
+    /// <summary>The response's id (a batch line's <c>request_id</c>; default: <see cref="IOperationAnswer.Id"/>).</summary>
+    public Func<TResponse, string?>? ResponseIdOf
+    {
+        get => _responseIdOf ??= Is<TResponse, IOperationAnswer>() ? static r => ((IOperationAnswer)r).Id : null;
+        init => _responseIdOf = value;
+    }
 
     /// <summary>A whole answer as stream chunks (a plugin's pre-hook answer to a streamed call).</summary>
     public Func<TResponse, IEnumerable<TChunk>>? ChunksOf { get; init; }
@@ -169,4 +233,18 @@ internal sealed class InferenceOperation<TRequest, TResponse, TChunk> : BifrostO
         var plan = RequestPlanner.Plan(registry, this, request, Name);
         CheckBeforeQueue?.Invoke(request, plan[0]);
     }
+
+    private static T Default<T>(T accessor)
+        where T : Delegate =>
+        typeof(InferenceRequest).IsAssignableFrom(typeof(TRequest))
+            ? accessor
+            : throw new InvalidOperationException($"Operation request type {typeof(TRequest).Name} does not derive from InferenceRequest: give the operation its Model, SetModel and Fallbacks accessors.");
+
+    private static TDelegate Extra<T, TDelegate>(TDelegate accessor)
+        where TDelegate : Delegate =>
+        typeof(IHasExtraFields).IsAssignableFrom(typeof(T))
+            ? accessor
+            : throw new InvalidOperationException($"Operation type {typeof(T).Name} does not carry extra_fields through IHasExtraFields: give the operation its ExtraFieldsOf and SetExtraFields accessors.");
+
+    private static bool Is<T, TInterface>() => typeof(TInterface).IsAssignableFrom(typeof(T));
 }

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Bifrost.Middleware.Gateway;
 using Bifrost.Middleware.Responses;
 using Bifrost.Middleware.Serialization;
@@ -20,29 +19,9 @@ internal static class InferenceOperations
         ResponseInfo = BifrostJson.Context.ChatCompletionResponse,
         ChunkInfo = BifrostJson.Context.ChatCompletionChunk,
         StreamShape = StreamShape.DataLines,
-        Model = static r => r.Model,
-        SetModel = static (r, model) => r.Model = model,
-        Fallbacks = static r => r.Fallbacks,
         Validate = RequestValidator.Validate,
-        IsStreamRequested = static r => r.Stream == true,
-        ClearStream = static r =>
-        {
-            r.Stream = null;
-            r.StreamOptions = null;
-        },
         Call = static (call, r, ct) => call.Adapter.ChatCompletionAsync(call.Context, r.ForProvider(call.Target.Model, stream: false), ct),
         CallStream = static (call, r, ct) => call.Adapter.StreamChatCompletionAsync(call.Context, r.ForProvider(call.Target.Model, stream: true), ct),
-        ExtraFieldsOf = static r => r.ExtraFields,
-        SetExtraFields = static (r, extra) => r.ExtraFields = extra,
-        WithChunkExtraFields = static (chunk, extra) =>
-        {
-            chunk.ExtraFields = extra;
-            return chunk;
-        },
-        ChunkExtraFieldsOf = static chunk => chunk.ExtraFields,
-        UsageOf = static r => Tokens(r.Usage),
-        ChunkUsageOf = static chunk => Tokens(chunk.Usage),
-        ResponseIdOf = static r => r.Id,
         ChunksOf = static whole => ChatCompletionChunks.Of(whole, includeUsage: true),
         ClientCall = static (client, r, ct) => client.ChatCompletionAsync(r, ct),
         ClientStream = static (client, r, ct) => client.ChatCompletionStreamAsync(r, ct),
@@ -67,29 +46,9 @@ internal static class InferenceOperations
         ResponseInfo = BifrostJson.Context.TextCompletionResponse,
         ChunkInfo = BifrostJson.Context.TextCompletionResponse,
         StreamShape = StreamShape.DataLines,
-        Model = static r => r.Model,
-        SetModel = static (r, model) => r.Model = model,
-        Fallbacks = static r => r.Fallbacks,
         Validate = RequestValidator.Validate,
-        IsStreamRequested = static r => r.Stream == true,
-        ClearStream = static r =>
-        {
-            r.Stream = null;
-            r.StreamOptions = null;
-        },
         Call = static (call, r, ct) => call.Adapter.TextCompletionAsync(call.Context, r.ForProvider(call.Target.Model, stream: false), ct),
         CallStream = static (call, r, ct) => call.Adapter.StreamTextCompletionAsync(call.Context, r.ForProvider(call.Target.Model, stream: true), ct),
-        ExtraFieldsOf = static r => r.ExtraFields,
-        SetExtraFields = static (r, extra) => r.ExtraFields = extra,
-        WithChunkExtraFields = static (chunk, extra) =>
-        {
-            chunk.ExtraFields = extra;
-            return chunk;
-        },
-        ChunkExtraFieldsOf = static chunk => chunk.ExtraFields,
-        UsageOf = static r => Tokens(r.Usage),
-        ChunkUsageOf = static chunk => Tokens(chunk.Usage),
-        ResponseIdOf = static r => r.Id,
         ChunksOf = static whole => [whole],
         ClientCall = static (client, r, ct) => client.TextCompletionAsync(r, ct),
         ClientStream = static (client, r, ct) => client.TextCompletionStreamAsync(r, ct),
@@ -111,9 +70,6 @@ internal static class InferenceOperations
         BatchLineUrl = "/v1/embeddings",
         RequestInfo = BifrostJson.Context.EmbeddingRequest,
         ResponseInfo = BifrostJson.Context.EmbeddingResponse,
-        Model = static r => r.Model,
-        SetModel = static (r, model) => r.Model = model,
-        Fallbacks = static r => r.Fallbacks,
         Validate = RequestValidator.Validate,
         Call = static (call, r, ct) => call.Adapter.EmbeddingsAsync(call.Context, r.ForProvider(call.Target.Model), ct),
         Complete = static (request, response, target) =>
@@ -134,8 +90,6 @@ internal static class InferenceOperations
 
             return response;
         },
-        ExtraFieldsOf = static r => r.ExtraFields,
-        SetExtraFields = static (r, extra) => r.ExtraFields = extra,
         ClientCall = static (client, r, ct) => client.EmbeddingsAsync(r, ct),
         Pending = static (job, request) => new EmbeddingResponse
         {
@@ -155,12 +109,7 @@ internal static class InferenceOperations
         RequestInfo = BifrostJson.Context.ResponsesRequest,
         ResponseInfo = BifrostJson.Context.ResponsesResponse,
         StreamShape = StreamShape.Events,
-        Model = static r => r.Model,
-        SetModel = static (r, model) => r.Model = model,
-        Fallbacks = static r => r.Fallbacks,
         Validate = RequestValidator.Validate,
-        IsStreamRequested = static r => r.Stream == true,
-        ClearStream = static r => r.Stream = null,
         CheckBeforeQueue = static (request, target) =>
         {
             if (!target.Provider.Adapter.SupportsNativeResponses(new ProviderContext(target.Provider.Name, target.Provider.Options, target.Model, null)))
@@ -200,13 +149,9 @@ internal static class InferenceOperations
             var chat = ResponsesChatConverter.ToChat(r, stream: true).ForProvider(call.Target.Model, stream: true);
             return ResponsesChatConverter.StreamFromChat(adapter.StreamChatCompletionAsync(call.Context, chat, ct), r, call.Time, ct);
         },
-        ExtraFieldsOf = static r => r.ExtraFields,
-        SetExtraFields = static (r, extra) => r.ExtraFields = extra,
         WithChunkExtraFields = ResponsesEvents.WithExtraFields,
         ChunkExtraFieldsOf = ResponsesEvents.ExtraFieldsOf,
-        UsageOf = static r => r.Usage is { } usage ? new TokenCounts(usage.InputTokens, usage.OutputTokens) : null,
         ChunkUsageOf = ResponsesEvents.UsageOf,
-        ResponseIdOf = static r => r.Id,
         ClientCall = static (client, r, ct) => client.ResponsesAsync(r, ct),
         ClientStream = static (client, r, ct) => client.ResponsesStreamAsync(r, ct),
         Pending = static (job, request) => new ResponsesResponse
@@ -222,8 +167,6 @@ internal static class InferenceOperations
 
     /// <summary>The built-in inference operations, in the order their routes are mapped.</summary>
     public static IEnumerable<BifrostOperation> All => [Chat, Embeddings, TextCompletion, Responses];
-
-    private static TokenCounts? Tokens(ChatUsage? usage) => usage is null ? null : new TokenCounts(usage.PromptTokens, usage.CompletionTokens);
 }
 
 /// <summary><c>extra_fields</c> and usage of streamed Responses events (JSON objects kept as <see cref="JsonElement"/>).</summary>

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Bifrost.Middleware.Serialization;
 using AI = Microsoft.Extensions.AI;
 

@@ -1,5 +1,4 @@
 using System.Net.Http.Headers;
-using System.Text.Json;
 using Bifrost.Middleware.Providers.Http;
 using Bifrost.Middleware.Serialization;
 

@@ -1,6 +1,5 @@
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
-using System.Text.Json;
 using Bifrost.Middleware.Providers.Http;
 using Bifrost.Middleware.Serialization;
 

@@ -4,8 +4,6 @@ using Bifrost.Middleware.Files;
 using Bifrost.Middleware.Gateway;
 using Bifrost.Middleware.Jobs;
 using Bifrost.Middleware.Operations;
-using Bifrost.Middleware.Serialization;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using static Bifrost.Middleware.Batches.BatchLineWriter;
 

@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using Bifrost.Middleware.Serialization;
 
 namespace Bifrost.Middleware.Batches;
 

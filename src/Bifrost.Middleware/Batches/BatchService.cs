@@ -1,6 +1,5 @@
 using Bifrost.Middleware.Gateway;
 using Bifrost.Middleware.Jobs;
-using Bifrost.Middleware.Serialization;
 using Microsoft.Extensions.Options;
 
 namespace Bifrost.Middleware.Batches;

@@ -2,8 +2,6 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Bifrost.Middleware.Gateway;
 using Bifrost.Middleware.Jobs;
-using Bifrost.Middleware.Serialization;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Bifrost.Middleware.Batches;

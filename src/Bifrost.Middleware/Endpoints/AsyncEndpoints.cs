@@ -1,7 +1,5 @@
 using System.Globalization;
 using Bifrost.Middleware.Jobs;
-using Bifrost.Middleware.Serialization;
-using Microsoft.AspNetCore.Http;
 
 namespace Bifrost.Middleware.Endpoints;
 

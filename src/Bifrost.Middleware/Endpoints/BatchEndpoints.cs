@@ -1,6 +1,4 @@
 using Bifrost.Middleware.Batches;
-using Bifrost.Middleware.Serialization;
-using Microsoft.AspNetCore.Http;
 
 namespace Bifrost.Middleware.Endpoints;
 

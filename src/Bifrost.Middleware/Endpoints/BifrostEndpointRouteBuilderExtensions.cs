@@ -3,7 +3,6 @@ using Bifrost.Middleware;
 using Bifrost.Middleware.Endpoints;
 using Bifrost.Middleware.Hosting;
 using Bifrost.Middleware.Operations;
-using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Options;

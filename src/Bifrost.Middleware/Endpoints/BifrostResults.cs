@@ -1,8 +1,5 @@
 using System.Text.Json.Serialization.Metadata;
 using Bifrost.Middleware.Diagnostics;
-using Bifrost.Middleware.Serialization;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 
 namespace Bifrost.Middleware.Endpoints;
 

@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using Bifrost.Middleware.Serialization;
 
 namespace Bifrost.Middleware.Endpoints;
 

@@ -1,8 +1,6 @@
 using System.Globalization;
 using Bifrost.Middleware.Files;
 using Bifrost.Middleware.Jobs;
-using Bifrost.Middleware.Serialization;
-using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;

@@ -2,8 +2,6 @@ using System.Buffers;
 using System.Text.Json.Serialization.Metadata;
 using Bifrost.Middleware.Gateway;
 using Bifrost.Middleware.Operations;
-using Bifrost.Middleware.Serialization;
-using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace Bifrost.Middleware.Endpoints;

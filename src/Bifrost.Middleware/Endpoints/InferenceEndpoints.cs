@@ -1,6 +1,3 @@
-using Bifrost.Middleware.Serialization;
-using Microsoft.AspNetCore.Http;
-
 namespace Bifrost.Middleware.Endpoints;
 
 /// <summary>Handlers of the inference routes that are not a pipeline operation.</summary>

@@ -1,6 +1,3 @@
-using Bifrost.Middleware.Serialization;
-using Microsoft.AspNetCore.Http;
-
 namespace Bifrost.Middleware.Endpoints;
 
 internal static class ModelEndpoints

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using Bifrost.Middleware.Operations;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
 
 namespace Bifrost.Middleware.Endpoints;
 

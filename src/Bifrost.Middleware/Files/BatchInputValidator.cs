@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using Bifrost.Middleware.Serialization;
 
 namespace Bifrost.Middleware.Files;
 

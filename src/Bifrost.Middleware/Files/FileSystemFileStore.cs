@@ -1,5 +1,4 @@
 using Bifrost.Middleware.Files;
-using Bifrost.Middleware.Serialization;
 
 namespace Bifrost.Middleware;
 

@@ -2,7 +2,6 @@ using Bifrost.Middleware.Diagnostics;
 using Bifrost.Middleware.Operations;
 using Bifrost.Middleware.Responses;
 using Bifrost.Middleware.Tokenization;
-using Microsoft.Extensions.Logging;
 
 namespace Bifrost.Middleware.Gateway;
 

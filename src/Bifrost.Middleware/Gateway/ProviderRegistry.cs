@@ -1,7 +1,6 @@
 using System.Collections.Frozen;
 using Bifrost.Middleware.Diagnostics;
 using Bifrost.Middleware.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Bifrost.Middleware.Gateway;

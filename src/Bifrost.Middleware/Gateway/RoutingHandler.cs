@@ -2,7 +2,6 @@ using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using Bifrost.Middleware.Diagnostics;
 using Bifrost.Middleware.Operations;
-using Microsoft.Extensions.Logging;
 
 namespace Bifrost.Middleware.Gateway;
 

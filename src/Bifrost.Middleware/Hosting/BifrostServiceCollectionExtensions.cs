@@ -13,7 +13,6 @@ using Bifrost.Middleware.Providers.Anthropic;
 using Bifrost.Middleware.Providers.ChatClient;
 using Bifrost.Middleware.Providers.Local;
 using Bifrost.Middleware.Providers.OpenAI;
-using Bifrost.Middleware.Serialization;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;

@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using Bifrost.Middleware.Resilience;
-using Bifrost.Middleware.Serialization;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Bifrost.Middleware.Jobs;

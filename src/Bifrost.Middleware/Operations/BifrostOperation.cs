@@ -1,5 +1,4 @@
 using Bifrost.Middleware.Jobs;
-using Microsoft.AspNetCore.Http;
 
 namespace Bifrost.Middleware.Operations;
 

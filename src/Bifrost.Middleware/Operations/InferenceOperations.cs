@@ -1,6 +1,5 @@
 using Bifrost.Middleware.Gateway;
 using Bifrost.Middleware.Responses;
-using Bifrost.Middleware.Serialization;
 
 namespace Bifrost.Middleware.Operations;
 
@@ -25,14 +24,7 @@ internal static class InferenceOperations
         ChunksOf = static whole => ChatCompletionChunks.Of(whole, includeUsage: true),
         ClientCall = static (client, r, ct) => client.ChatCompletionAsync(r, ct),
         ClientStream = static (client, r, ct) => client.ChatCompletionStreamAsync(r, ct),
-        Pending = static (job, request) => new ChatCompletionResponse
-        {
-            Id = job.Id,
-            Created = job.CreatedAt.ToUnixTimeSeconds(),
-            Model = request?.Model,
-            Choices = [],
-            ExtraFields = new BifrostExtraFields { RequestType = "chat_completion", ModelRequested = request?.Model },
-        },
+        Pending = static (job, request) => PendingEnvelope<ChatCompletionResponse, ChatChoice>(new(), job, request, "chat_completion"),
     };
 
     public static readonly InferenceOperation<TextCompletionRequest, TextCompletionResponse, TextCompletionResponse> TextCompletion = new()
@@ -52,13 +44,7 @@ internal static class InferenceOperations
         ChunksOf = static whole => [whole],
         ClientCall = static (client, r, ct) => client.TextCompletionAsync(r, ct),
         ClientStream = static (client, r, ct) => client.TextCompletionStreamAsync(r, ct),
-        Pending = static (job, request) => new TextCompletionResponse
-        {
-            Id = job.Id,
-            Created = job.CreatedAt.ToUnixTimeSeconds(),
-            Model = request?.Model,
-            ExtraFields = new BifrostExtraFields { RequestType = "text_completion", ModelRequested = request?.Model },
-        },
+        Pending = static (job, request) => PendingEnvelope<TextCompletionResponse, TextChoice>(new(), job, request, "text_completion"),
     };
 
     public static readonly InferenceOperation<EmbeddingRequest, EmbeddingResponse, EmbeddingResponse> Embeddings = new()
@@ -164,6 +150,17 @@ internal static class InferenceOperations
             ExtraFields = new BifrostExtraFields { RequestType = "responses", ModelRequested = request?.Model },
         },
     };
+
+    /// <summary>A completion's shape for a job still pending or running: its id, creation time and model, no choices.</summary>
+    private static T PendingEnvelope<T, TChoice>(T empty, JobRecord job, InferenceRequest? request, string requestType)
+        where T : CompletionEnvelope<TChoice>
+    {
+        empty.Id = job.Id;
+        empty.Created = job.CreatedAt.ToUnixTimeSeconds();
+        empty.Model = request?.Model;
+        empty.ExtraFields = new BifrostExtraFields { RequestType = requestType, ModelRequested = request?.Model };
+        return empty;
+    }
 
     /// <summary>The built-in inference operations, in the order their routes are mapped.</summary>
     public static IEnumerable<BifrostOperation> All => [Chat, Embeddings, TextCompletion, Responses];

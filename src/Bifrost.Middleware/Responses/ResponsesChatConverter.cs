@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
-using Bifrost.Middleware.Serialization;
 
 namespace Bifrost.Middleware.Responses;
 

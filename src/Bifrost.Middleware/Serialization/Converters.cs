@@ -1,5 +1,3 @@
-using Bifrost.Middleware.Serialization;
-
 namespace Bifrost.Middleware;
 
 /// <summary>Reads <c>"x"</c> or <c>["x", "y"]</c> as a list; writes a single item back as a string so the provider sees what the caller sent.</summary>

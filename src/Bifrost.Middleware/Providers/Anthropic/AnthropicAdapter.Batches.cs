@@ -1,7 +1,6 @@
 using System.Buffers.Text;
 using System.Text;
 using Bifrost.Middleware.Batches;
-using Bifrost.Middleware.Serialization;
 
 namespace Bifrost.Middleware.Providers.Anthropic;
 

@@ -3,7 +3,6 @@ using System.Runtime.CompilerServices;
 using System.Text.Json.Serialization.Metadata;
 using Bifrost.Middleware.Providers.Http;
 using Bifrost.Middleware.Responses;
-using Microsoft.Extensions.Logging;
 
 namespace Bifrost.Middleware.Providers.Anthropic;
 

@@ -1,4 +1,3 @@
-using Bifrost.Middleware.Serialization;
 using AI = Microsoft.Extensions.AI;
 
 namespace Bifrost.Middleware.Providers.ChatClient;

@@ -1,6 +1,5 @@
 using System.Text;
 using System.Text.Json.Nodes;
-using Bifrost.Middleware.Serialization;
 using AI = Microsoft.Extensions.AI;
 
 namespace Bifrost.Middleware.Providers.ChatClient;

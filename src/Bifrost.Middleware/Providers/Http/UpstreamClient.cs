@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
 using System.Text.Json.Serialization.Metadata;
-using Bifrost.Middleware.Serialization;
 using Microsoft.Extensions.Http.Resilience;
 using Polly;
 using Polly.Timeout;

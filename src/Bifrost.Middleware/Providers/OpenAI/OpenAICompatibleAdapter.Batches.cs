@@ -1,6 +1,5 @@
 using System.Net.Http.Headers;
 using Bifrost.Middleware.Providers.Http;
-using Bifrost.Middleware.Serialization;
 
 namespace Bifrost.Middleware.Providers.OpenAI;
 

@@ -2,7 +2,6 @@ using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using System.Text.Json.Serialization.Metadata;
 using Bifrost.Middleware.Providers.Http;
-using Bifrost.Middleware.Serialization;
 
 namespace Bifrost.Middleware.Providers.OpenAI;
 

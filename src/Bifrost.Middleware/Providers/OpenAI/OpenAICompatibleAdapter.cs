@@ -1,7 +1,6 @@
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using Bifrost.Middleware.Providers.Http;
-using Bifrost.Middleware.Serialization;
 
 namespace Bifrost.Middleware.Providers.OpenAI;
 

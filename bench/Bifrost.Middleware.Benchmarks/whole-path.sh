@@ -18,6 +18,10 @@
 #                                bifrost-nolog — the same sample with the host's per-request hosting log scope and
 #                                Activity off (Logging:LogLevel:Microsoft.AspNetCore.Hosting.Diagnostics=None), which is
 #                                what the floor (logging providers cleared) pays for; it separates host from gateway cost.
+#                                bifrost-base — the sample published from another commit (BASE_SAMPLE_DIR, default
+#                                BUILD_DIR/sample-base), to compare a change with its base in the same interleaved run:
+#                                git worktree add /tmp/base REV && dotnet publish -c Release -o /tmp/bench-build/sample-base \
+#                                  /tmp/base/samples/Bifrost.Sample; ORDER="floor bifrost-base bifrost" whole-path.sh
 #   SKIP_PUBLISH=1               reuse what is already published in BUILD_DIR
 set -euo pipefail
 
@@ -60,13 +64,15 @@ run_candidate() {
       CANDIDATE_NAME=floor CANDIDATE_URL=http://127.0.0.1:5080/v1/chat/completions \
       CANDIDATE_CMD="dotnet $BUILD_DIR/passthrough/DotnetPassthrough.dll --urls http://127.0.0.1:5080 --contentRoot $BUILD_DIR/passthrough" \
       "$BENCH_DIR/peer-overhead.sh" ;;
-    bifrost|bifrost-nolog)
+    bifrost|bifrost-nolog|bifrost-base)
       # The sample as published (its appsettings.json), its "openai" provider pointed at the mock through configuration
       # bound from the environment, with a key (OPENAI_API_KEY, which appsettings.json names) so an Authorization header
       # goes upstream as the floor forwards the client's.
       [[ $1 == bifrost-nolog ]] && sample_env="$sample_env Logging__LogLevel__Microsoft.AspNetCore.Hosting.Diagnostics=None"
       CANDIDATE_NAME=$1 CANDIDATE_URL=http://127.0.0.1:5081/openai/v1/chat/completions \
-      CANDIDATE_CMD="env $sample_env dotnet $BUILD_DIR/sample/Bifrost.Sample.dll --urls http://127.0.0.1:5081 --contentRoot $BUILD_DIR/sample" \
+      local dir=$BUILD_DIR/sample
+      [[ $1 == bifrost-base ]] && dir=${BASE_SAMPLE_DIR:-$BUILD_DIR/sample-base}
+      CANDIDATE_CMD="env $sample_env dotnet $dir/Bifrost.Sample.dll --urls http://127.0.0.1:5081 --contentRoot $dir" \
       CANDIDATE_MODEL=openai/gpt-4o-mini CANDIDATE_HEADERS="Authorization: Bearer sk-mock" \
       "$BENCH_DIR/peer-overhead.sh" ;;
     *) echo "unknown candidate $1" >&2; return 1 ;;

@@ -69,9 +69,9 @@ run_candidate() {
       # bound from the environment, with a key (OPENAI_API_KEY, which appsettings.json names) so an Authorization header
       # goes upstream as the floor forwards the client's.
       [[ $1 == bifrost-nolog ]] && sample_env="$sample_env Logging__LogLevel__Microsoft.AspNetCore.Hosting.Diagnostics=None"
-      CANDIDATE_NAME=$1 CANDIDATE_URL=http://127.0.0.1:5081/openai/v1/chat/completions \
       local dir=$BUILD_DIR/sample
       [[ $1 == bifrost-base ]] && dir=${BASE_SAMPLE_DIR:-$BUILD_DIR/sample-base}
+      CANDIDATE_NAME=$1 CANDIDATE_URL=http://127.0.0.1:5081/openai/v1/chat/completions \
       CANDIDATE_CMD="env $sample_env dotnet $dir/Bifrost.Sample.dll --urls http://127.0.0.1:5081 --contentRoot $dir" \
       CANDIDATE_MODEL=openai/gpt-4o-mini CANDIDATE_HEADERS="Authorization: Bearer sk-mock" \
       "$BENCH_DIR/peer-overhead.sh" ;;

@@ -1,1 +1,3 @@
 global using Microsoft.Extensions.DependencyInjection;
+global using Bifrost.Middleware.Files;
+global using Bifrost.Middleware.Jobs;

@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
-using Bifrost.Middleware.Endpoints;
 using Bifrost.Middleware.Serialization;
+using Bifrost.Middleware.Endpoints;
 
 namespace Bifrost.Middleware.Tests;
 

@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text;
-using Bifrost.Middleware.Files;
 using Bifrost.Middleware.Gateway;
-using Bifrost.Middleware.Jobs;
 using Bifrost.Middleware.Operations;
 using Microsoft.Extensions.Options;
 using static Bifrost.Middleware.Batches.BatchLineWriter;

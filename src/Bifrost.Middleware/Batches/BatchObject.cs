@@ -1,4 +1,4 @@
-namespace Bifrost.Middleware;
+namespace Bifrost.Middleware.Batches;
 
 /// <summary>An OpenAI batch object, with Bifrost's fields (<c>request_counts.succeeded/expired/canceled/pending</c>, <c>extra_fields</c>).</summary>
 public sealed class BatchObject

@@ -1,5 +1,4 @@
 using Bifrost.Middleware.Gateway;
-using Bifrost.Middleware.Jobs;
 using Microsoft.Extensions.Options;
 
 namespace Bifrost.Middleware.Batches;

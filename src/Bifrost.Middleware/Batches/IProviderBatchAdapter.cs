@@ -1,4 +1,4 @@
-namespace Bifrost.Middleware;
+namespace Bifrost.Middleware.Batches;
 
 /// <summary>
 /// Optional capability of a provider adapter: the provider's own batch API (often half the price). When a batch's

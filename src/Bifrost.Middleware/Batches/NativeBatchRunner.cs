@@ -1,7 +1,6 @@
 using System.Text;
 using System.Text.Json.Nodes;
 using Bifrost.Middleware.Gateway;
-using Bifrost.Middleware.Jobs;
 using Microsoft.Extensions.Options;
 
 namespace Bifrost.Middleware.Batches;

@@ -1,5 +1,4 @@
 using System.Globalization;
-using Bifrost.Middleware.Jobs;
 
 namespace Bifrost.Middleware.Endpoints;
 

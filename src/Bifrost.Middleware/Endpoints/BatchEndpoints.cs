@@ -1,5 +1,3 @@
-using Bifrost.Middleware.Batches;
-
 namespace Bifrost.Middleware.Endpoints;
 
 /// <summary>The OpenAI batches API: create, retrieve, list (newest first), cancel. Batches run as jobs.</summary>

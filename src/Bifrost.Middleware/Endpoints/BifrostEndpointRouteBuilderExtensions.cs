@@ -1,6 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
 using Bifrost.Middleware;
-using Bifrost.Middleware.Endpoints;
 using Bifrost.Middleware.Hosting;
 using Bifrost.Middleware.Operations;
 using Microsoft.AspNetCore.Mvc;

@@ -1,6 +1,4 @@
 using System.Globalization;
-using Bifrost.Middleware.Files;
-using Bifrost.Middleware.Jobs;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;

@@ -1,6 +1,4 @@
-using Bifrost.Middleware.Files;
-
-namespace Bifrost.Middleware;
+namespace Bifrost.Middleware.Files;
 
 /// <summary>
 /// The default <see cref="IFileStore"/>: each file is <c>{id}.data</c> plus a small <c>{id}.meta.json</c> in one

@@ -1,5 +1,3 @@
-using Bifrost.Middleware.Jobs;
-
 namespace Bifrost.Middleware.Files;
 
 /// <summary>

@@ -1,4 +1,4 @@
-namespace Bifrost.Middleware;
+namespace Bifrost.Middleware.Files;
 
 /// <summary>
 /// Where uploaded files (batch inputs) and batch output/error files live. Contents are always streamed:

@@ -1,14 +1,9 @@
 using Bifrost.Middleware;
-using Bifrost.Middleware.Batches;
 using Bifrost.Middleware.Configuration;
 using Bifrost.Middleware.Diagnostics;
-using Bifrost.Middleware.Endpoints;
 using Bifrost.Middleware.Gateway;
 using Bifrost.Middleware.Hosting;
-using Bifrost.Middleware.Jobs;
 using Bifrost.Middleware.Operations;
-using Bifrost.Middleware.Plugins;
-using Bifrost.Middleware.Providers;
 using Bifrost.Middleware.Providers.Anthropic;
 using Bifrost.Middleware.Providers.ChatClient;
 using Bifrost.Middleware.Providers.Local;

@@ -1,5 +1,3 @@
-using Bifrost.Middleware.Providers;
-
 namespace Bifrost.Middleware.Hosting;
 
 /// <summary>A provider registered in code by name (<c>AddProvider</c>): its own type, whatever its configuration says.</summary>

@@ -1,4 +1,4 @@
-namespace Bifrost.Middleware;
+namespace Bifrost.Middleware.Jobs;
 
 /// <summary>
 /// Wakes this instance's idle job workers. The gateway rings it after storing a job; a shared store (e.g. one

@@ -1,4 +1,4 @@
-namespace Bifrost.Middleware;
+namespace Bifrost.Middleware.Jobs;
 
 /// <summary>
 /// The truth about background work (async inference, batches). The gateway persists a job through the store

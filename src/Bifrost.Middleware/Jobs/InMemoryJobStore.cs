@@ -1,4 +1,4 @@
-namespace Bifrost.Middleware;
+namespace Bifrost.Middleware.Jobs;
 
 /// <summary>
 /// The default <see cref="IJobStore"/>: everything in process memory, lost on restart. Use a durable store

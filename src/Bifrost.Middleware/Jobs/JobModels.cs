@@ -1,4 +1,4 @@
-namespace Bifrost.Middleware;
+namespace Bifrost.Middleware.Jobs;
 
 /// <summary>The life of a job.</summary>
 public enum JobStatus

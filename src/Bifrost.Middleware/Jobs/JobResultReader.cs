@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Bifrost.Middleware;
+namespace Bifrost.Middleware.Jobs;
 
 /// <summary>
 /// A job read for an answer to a client (see <see cref="IJobStore.OpenResultAsync"/>): its state, and its result body as a

@@ -1,6 +1,3 @@
-using Bifrost.Middleware.Endpoints;
-using Bifrost.Middleware.Files;
-
 namespace Bifrost.Middleware.Operations;
 
 /// <summary>The built-in operations that only describe routes: input-token counting, models, files, batches.</summary>

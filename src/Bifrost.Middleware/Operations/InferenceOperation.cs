@@ -1,7 +1,5 @@
 using System.Text.Json.Serialization.Metadata;
-using Bifrost.Middleware.Endpoints;
 using Bifrost.Middleware.Gateway;
-using Bifrost.Middleware.Jobs;
 
 namespace Bifrost.Middleware.Operations;
 

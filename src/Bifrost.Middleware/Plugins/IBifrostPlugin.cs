@@ -1,4 +1,4 @@
-namespace Bifrost.Middleware;
+namespace Bifrost.Middleware.Plugins;
 
 /// <summary>
 /// A plugin in the spirit of Bifrost's: its pre-hook sees every request before routing and may change it, or answer

@@ -1,4 +1,4 @@
-namespace Bifrost.Middleware;
+namespace Bifrost.Middleware.Providers;
 
 /// <summary>
 /// The plugin contract of a provider: converts the gateway's OpenAI-shaped requests to a provider's

@@ -1,4 +1,4 @@
-namespace Bifrost.Middleware;
+namespace Bifrost.Middleware.Serialization;
 
 /// <summary>Reads <c>"x"</c> or <c>["x", "y"]</c> as a list; writes a single item back as a string so the provider sees what the caller sent.</summary>
 internal sealed class StringOrArrayConverter : JsonConverter<IList<string>>

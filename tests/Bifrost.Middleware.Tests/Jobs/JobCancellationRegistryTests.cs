@@ -1,4 +1,3 @@
-using Bifrost.Middleware.Jobs;
 
 namespace Bifrost.Middleware.Tests.Jobs;
 

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Text;
-using Bifrost.Middleware.Jobs;
 using Bifrost.Middleware.Tests.Infrastructure;
 using Microsoft.Extensions.Time.Testing;
 using static Bifrost.Middleware.Tests.Jobs.AsyncTestKit;

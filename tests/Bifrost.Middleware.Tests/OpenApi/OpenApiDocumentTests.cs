@@ -1,11 +1,11 @@
 using System.Net;
 using System.Text.Json;
-using Bifrost.Middleware.Endpoints;
 using Bifrost.Middleware.Operations;
 using Bifrost.Middleware.Tests.Operations;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.Options;
+using Bifrost.Middleware.Endpoints;
 
 namespace Bifrost.Middleware.Tests.OpenApi;
 

@@ -8,6 +8,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Bifrost.Middleware;
 using Bifrost.Middleware.OpenAI;
+using Bifrost.Middleware.Providers;
 
 namespace Acme.Bifrost;
 

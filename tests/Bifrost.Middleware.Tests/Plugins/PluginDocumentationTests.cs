@@ -22,7 +22,7 @@ public sealed class PluginDocumentationTests
         var example = string.Join('\n', source.SkipWhile(l => !l.StartsWith("internal sealed class", StringComparison.Ordinal))).TrimEnd();
         var guide = File.ReadAllText(Path.Combine(root, "README.md")).ReplaceLineEndings("\n");
 
-        Assert.Contains("```csharp\n" + example.ReplaceLineEndings("\n") + "\n", guide, StringComparison.Ordinal);
+        Assert.Contains("using Bifrost.Middleware.Plugins;\n\n" + example.ReplaceLineEndings("\n") + "\n", guide, StringComparison.Ordinal);
     }
 
     [Fact]

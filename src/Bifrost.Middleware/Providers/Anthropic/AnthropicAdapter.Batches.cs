@@ -1,6 +1,5 @@
 using System.Buffers.Text;
 using System.Text;
-using Bifrost.Middleware.Batches;
 
 namespace Bifrost.Middleware.Providers.Anthropic;
 

@@ -8,7 +8,6 @@ namespace Bifrost.Middleware.Endpoints;
 /// <summary>The OpenAI files API: multipart upload streamed to the <see cref="IFileStore"/>, list, get, content, delete.</summary>
 internal static class FileEndpoints
 {
-    internal const string UploadRequestType = "file_upload";
     internal static readonly string[] Purposes = ["batch", "batch_output", "user_data", "assistants", "vision", "fine-tune", "evals"];
 
     public static Task UploadAsync(HttpContext context) => RunAsync(async () =>

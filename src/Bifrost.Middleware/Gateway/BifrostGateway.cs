@@ -12,8 +12,8 @@ namespace Bifrost.Middleware.Gateway;
 /// </summary>
 internal sealed class BifrostGateway(GatewayPipeline pipeline, ProviderRegistry registry, TokenCounter tokens, TimeProvider time, ILogger<BifrostGateway> logger) : IBifrostClient
 {
-    internal const string CountTokensRequestType = "count_tokens";
-    internal const string ListModelsRequestType = "list_models";
+    internal static readonly string CountTokensRequestType = EndpointOperations.CountTokens.Name;
+    internal static readonly string ListModelsRequestType = EndpointOperations.ListModels.Name;
 
     public Task<ChatCompletionResponse> ChatCompletionAsync(ChatCompletionRequest request, CancellationToken cancellationToken = default) =>
         pipeline.SendAsync(InferenceOperations.Chat, request, cancellationToken);

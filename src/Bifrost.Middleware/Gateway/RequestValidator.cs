@@ -44,43 +44,6 @@ internal static class RequestValidator
     /// <summary>Most <c>fallbacks</c> (each may cost a provider call and its retries).</summary>
     public const int MaxFallbacks = 16;
 
-    /// <summary>Validates a request of any inference type (nothing for other types); the error carries <c>extra_fields</c>.</summary>
-    public static void Validate(object request, string requestType)
-    {
-        try
-        {
-            switch (request)
-            {
-                case ChatCompletionRequest chat:
-                    Validate(chat);
-                    break;
-                case TextCompletionRequest text:
-                    Validate(text);
-                    break;
-                case EmbeddingRequest embeddings:
-                    Validate(embeddings);
-                    break;
-                case ResponsesRequest responses:
-                    Validate(responses);
-                    break;
-            }
-        }
-        catch (BifrostException ex)
-        {
-            ex.Error.ExtraFields ??= new BifrostExtraFields { RequestType = requestType, ModelRequested = ModelOf(request) };
-            throw;
-        }
-    }
-
-    private static string? ModelOf(object request) => request switch
-    {
-        ChatCompletionRequest chat => chat.Model,
-        TextCompletionRequest text => text.Model,
-        EmbeddingRequest embeddings => embeddings.Model,
-        ResponsesRequest responses => responses.Model,
-        _ => null,
-    };
-
     public static void Validate(ChatCompletionRequest request)
     {
         if (request.Messages is not { Count: > 0 } messages)

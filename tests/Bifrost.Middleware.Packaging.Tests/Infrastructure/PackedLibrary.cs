@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Bifrost.Middleware.Packaging.Tests.Infrastructure;
 
 /// <summary>
-/// Runs <c>dotnet pack src/Bifrost.Middleware</c> once for the test class: a unique prerelease version (so no NuGet cache
+/// Runs <c>dotnet pack</c> of every project under src/ once for the test class: a unique prerelease version (so no NuGet cache
 /// can serve an older copy), build output under a temp artifacts folder (the repo's bin/obj are left alone) and the
 /// packages in a temp folder that then serves as the consumer's local feed.
 /// </summary>
@@ -27,13 +27,29 @@ public sealed class PackedLibrary : IAsyncLifetime
 
     public ProcessResult? PackResult { get; private set; }
 
+    /// <summary>The .nupkg of package <paramref name="id"/> (every package of src/ is packed, at <see cref="Version"/>).</summary>
+    public string NupkgPathOf(string id) => Path.Combine(FeedDirectory, $"{id}.{Version}.nupkg");
+
+    /// <summary>The ids of the packages packed: every project under src/ (one folder each).</summary>
+    public IReadOnlyList<string> PackageIds { get; private set; } = [];
+
     public async ValueTask InitializeAsync()
     {
-        var project = Path.Combine(RepoRoot, "src", PackageId, PackageId + ".csproj");
+        var ct = TestContext.Current.CancellationToken;
+        var projects = Directory.GetDirectories(Path.Combine(RepoRoot, "src"))
+            .Select(dir => Path.Combine(dir, Path.GetFileName(dir) + ".csproj"))
+            .Where(File.Exists)
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        PackageIds = projects.Select(Path.GetFileNameWithoutExtension).ToList()!;
+
+        // One solution of the packable projects, packed by one MSBuild run (they build in parallel, the core once).
+        var sln = Path.Combine(WorkRoot.FullName, "packages.slnx");
+        File.WriteAllText(sln, "<Solution>\n" + string.Concat(projects.Select(p => $"  <Project Path=\"{System.Security.SecurityElement.Escape(p)}\" />\n")) + "</Solution>\n");
         PackResult = (await ChildProcess.DotnetAsync(
             RepoRoot,
             [
-                "pack", project,
+                "pack", sln,
                 "-c", "Release",
                 "-o", FeedDirectory,
                 "--artifacts-path", Path.Combine(WorkRoot.FullName, "artifacts"),
@@ -42,8 +58,8 @@ public sealed class PackedLibrary : IAsyncLifetime
                 "-p:UseSharedCompilation=false",
                 "-nodeReuse:false",
             ],
-            TimeSpan.FromMinutes(3),
-            TestContext.Current.CancellationToken)).EnsureSuccess();
+            TimeSpan.FromMinutes(5),
+            ct)).EnsureSuccess();
     }
 
     public ValueTask DisposeAsync()

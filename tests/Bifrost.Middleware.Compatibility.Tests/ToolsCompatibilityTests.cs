@@ -4,8 +4,6 @@ using System.Text.Json;
 using OpenAI.Chat;
 using SdkChatResponseFormat = global::OpenAI.Chat.ChatResponseFormat;
 using SdkChatTool = global::OpenAI.Chat.ChatTool;
-using ChatFunctionCall = Bifrost.Middleware.OpenAI.ChatFunctionCall;
-using ChatToolCall = Bifrost.Middleware.OpenAI.ChatToolCall;
 
 namespace Bifrost.Middleware.Compatibility.Tests;
 
@@ -116,7 +114,7 @@ public sealed class ToolsCompatibilityTests
             var answered = request.Messages!.Any(m => m.Role == "tool");
             var message = answered
                 ? new ChatResponseMessage { Content = "It is 12C in Oslo." }
-                : new ChatResponseMessage { ToolCalls = [new ChatToolCall { Id = "call_1", Type = "function", Function = new ChatFunctionCall { Name = "get_weather", Arguments = """{"city":"Oslo"}""" } }] };
+                : new ChatResponseMessage { ToolCalls = [new ChatCompletionToolCall { Id = "call_1", Type = "function", Function = new ChatCompletionFunctionCall { Name = "get_weather", Arguments = """{"city":"Oslo"}""" } }] };
             return Task.FromResult(new ChatCompletionResponse
             {
                 Id = "chatcmpl-tools",
@@ -139,9 +137,9 @@ public sealed class ToolsCompatibilityTests
                 Choices = [new ChatChunkChoice { Index = 0, Delta = delta, FinishReason = finish }],
             };
 
-            yield return Chunk(new ChatDelta { Role = "assistant", ToolCalls = [new ChatToolCall { Index = 0, Id = "call_1", Type = "function", Function = new ChatFunctionCall { Name = "get_weather", Arguments = string.Empty } }] }, null);
-            yield return Chunk(new ChatDelta { ToolCalls = [new ChatToolCall { Index = 0, Function = new ChatFunctionCall { Arguments = """{"city":""" } }] }, null);
-            yield return Chunk(new ChatDelta { ToolCalls = [new ChatToolCall { Index = 0, Function = new ChatFunctionCall { Arguments = "\"Oslo\"}" } }] }, null);
+            yield return Chunk(new ChatDelta { Role = "assistant", ToolCalls = [new ChatCompletionToolCall { Index = 0, Id = "call_1", Type = "function", Function = new ChatCompletionFunctionCall { Name = "get_weather", Arguments = string.Empty } }] }, null);
+            yield return Chunk(new ChatDelta { ToolCalls = [new ChatCompletionToolCall { Index = 0, Function = new ChatCompletionFunctionCall { Arguments = """{"city":""" } }] }, null);
+            yield return Chunk(new ChatDelta { ToolCalls = [new ChatCompletionToolCall { Index = 0, Function = new ChatCompletionFunctionCall { Arguments = "\"Oslo\"}" } }] }, null);
             yield return Chunk(new ChatDelta(), "tool_calls");
             if (request.StreamOptions?.IncludeUsage == true)
             {

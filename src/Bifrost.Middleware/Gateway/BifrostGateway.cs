@@ -70,7 +70,7 @@ internal sealed class BifrostGateway(GatewayPipeline pipeline, ProviderRegistry 
             }
 
             var chat = ResponsesChatConverter.ToChatMessages(request);
-            var tools = request.Tools?.Where(t => t.Type == "function").Select(t => new ChatTool { Type = "function", Function = new ChatFunctionDefinition { Name = t.Name, Description = t.Description, Parameters = t.Parameters } }).ToList();
+            var tools = request.Tools?.Where(t => t.Type == "function").Select(t => new ChatCompletionTool { Type = "function", Function = new ChatFunctionDefinition { Name = t.Name, Description = t.Description, Parameters = t.Parameters } }).ToList();
             count = tokens.CountChat(target.Model, chat, tools).Tokens;
             method = "estimated";
         }

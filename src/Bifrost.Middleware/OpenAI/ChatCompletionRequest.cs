@@ -7,6 +7,22 @@ namespace Bifrost.Middleware.OpenAI;
 /// </summary>
 public sealed class ChatCompletionRequest : InferenceRequest, Operations.IStreamableRequest
 {
+    /// <summary>Creates an empty request (set <see cref="InferenceRequest.Model"/> and <see cref="Messages"/>).</summary>
+    public ChatCompletionRequest()
+    {
+    }
+
+    /// <summary>Creates a request for <paramref name="model"/> with the given conversation.</summary>
+    /// <param name="model">The model, as <c>provider/model</c> (e.g. <c>local/echo</c>) or a bare model of the default provider.</param>
+    /// <param name="messages">The conversation, e.g. <c>ChatCompletionMessage.System("...")</c>, <c>ChatCompletionMessage.User("...")</c>.</param>
+    public ChatCompletionRequest(string model, params IEnumerable<ChatCompletionMessage> messages)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(model);
+        ArgumentNullException.ThrowIfNull(messages);
+        Model = model;
+        Messages = [.. messages];
+    }
+
     /// <summary>The conversation so far.</summary>
     public IList<ChatCompletionMessage>? Messages { get; set; }
 
@@ -60,7 +76,7 @@ public sealed class ChatCompletionRequest : InferenceRequest, Operations.IStream
     public int? TopLogprobs { get; set; }
 
     /// <summary>Tools the model may call.</summary>
-    public IList<ChatTool>? Tools { get; set; }
+    public IList<ChatCompletionTool>? Tools { get; set; }
 
     /// <summary>Which tool the model must call: <c>none</c>, <c>auto</c>, <c>required</c> or a function object.</summary>
     public JsonElement? ToolChoice { get; set; }
@@ -108,7 +124,7 @@ public sealed class ChatStreamOptions : ExtensibleObject
 }
 
 /// <summary>A tool the model may call.</summary>
-public sealed class ChatTool : ExtensibleObject
+public sealed class ChatCompletionTool : ExtensibleObject
 {
     /// <summary>The tool type, <c>function</c> for function tools.</summary>
     public string? Type { get; set; }

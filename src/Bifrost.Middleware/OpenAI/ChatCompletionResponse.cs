@@ -60,8 +60,8 @@ public abstract class ChatAssistantMessageBase : ExtensibleObject
     /// <summary>A refusal, if the model refused (a piece of it on a stream delta).</summary>
     public string? Refusal { get; set; }
 
-    /// <summary>Tool calls the model made (pieces of them on a stream delta, with <see cref="ChatToolCall.Index"/>).</summary>
-    public IList<ChatToolCall>? ToolCalls { get; set; }
+    /// <summary>Tool calls the model made (pieces of them on a stream delta, with <see cref="ChatCompletionToolCall.Index"/>).</summary>
+    public IList<ChatCompletionToolCall>? ToolCalls { get; set; }
 }
 
 /// <summary>A generated assistant message. Other fields (audio, annotations, reasoning, ...) are passed through unchanged.</summary>

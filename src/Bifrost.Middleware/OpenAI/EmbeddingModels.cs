@@ -6,6 +6,22 @@ namespace Bifrost.Middleware.OpenAI;
 /// <summary>An OpenAI embeddings request (<c>POST embeddings</c>), plus Bifrost's <c>fallbacks</c>.</summary>
 public sealed class EmbeddingRequest : InferenceRequest
 {
+    /// <summary>Creates an empty request (set <see cref="InferenceRequest.Model"/> and <see cref="Input"/>).</summary>
+    public EmbeddingRequest()
+    {
+    }
+
+    /// <summary>Creates a request embedding <paramref name="input"/> with <paramref name="model"/>.</summary>
+    /// <param name="model">The model, as <c>provider/model</c> (e.g. <c>local/embed</c>) or a bare model of the default provider.</param>
+    /// <param name="input">A string or strings (both convert implicitly), or token ids.</param>
+    public EmbeddingRequest(string model, TextInput input)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(model);
+        ArgumentNullException.ThrowIfNull(input);
+        Model = model;
+        Input = input;
+    }
+
     /// <summary>A string, an array of strings, an array of token ids, or an array of token-id arrays.</summary>
     public TextInput? Input { get; set; }
 
@@ -151,6 +167,26 @@ public sealed class TextInput
     {
         Tokens = tokens ?? throw new ArgumentNullException(nameof(tokens));
         IsSingle = single;
+    }
+
+    /// <summary>One string (written as a string).</summary>
+    /// <param name="text">The text.</param>
+    public static implicit operator TextInput(string text) => FromString(text);
+
+    /// <summary>Several strings (written as an array).</summary>
+    /// <param name="texts">The texts.</param>
+    public static implicit operator TextInput(string[] texts) => FromStrings(texts);
+
+    /// <summary>Creates input of one string, written as a string (the named form of the implicit conversion).</summary>
+    /// <param name="text">The text.</param>
+    public static TextInput FromString(string text) => new([text ?? throw new ArgumentNullException(nameof(text))], single: true);
+
+    /// <summary>Creates input of several strings, written as an array (the named form of the implicit conversion).</summary>
+    /// <param name="texts">The texts.</param>
+    public static TextInput FromStrings(params IEnumerable<string> texts)
+    {
+        ArgumentNullException.ThrowIfNull(texts);
+        return new([.. texts]);
     }
 
     /// <summary>The texts, when the input is text.</summary>

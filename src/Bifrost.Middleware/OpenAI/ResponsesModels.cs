@@ -3,6 +3,22 @@ namespace Bifrost.Middleware.OpenAI;
 /// <summary>An OpenAI Responses API request (<c>POST responses</c>, <c>POST responses/input_tokens</c>), plus Bifrost's <c>fallbacks</c>.</summary>
 public sealed class ResponsesRequest : InferenceRequest, Operations.IStreamableRequest
 {
+    /// <summary>Creates an empty request (set <see cref="InferenceRequest.Model"/> and <see cref="Input"/>).</summary>
+    public ResponsesRequest()
+    {
+    }
+
+    /// <summary>Creates a request for <paramref name="model"/> with the given input.</summary>
+    /// <param name="model">The model, as <c>provider/model</c> or a bare model of the default provider.</param>
+    /// <param name="input">A string (converts implicitly) or a list of items.</param>
+    public ResponsesRequest(string model, ResponsesInput input)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(model);
+        ArgumentNullException.ThrowIfNull(input);
+        Model = model;
+        Input = input;
+    }
+
     /// <summary>The input: a string, or a list of items (messages, function calls and their outputs).</summary>
     public ResponsesInput? Input { get; set; }
 
@@ -67,6 +83,14 @@ public sealed class ResponsesInput
     /// <param name="text">The text (one user message).</param>
     public ResponsesInput(string text) => Text = text ?? throw new ArgumentNullException(nameof(text));
 
+    /// <summary>Text input: lets a string stand for the input (<c>Input = "Hello"</c>).</summary>
+    /// <param name="text">The text.</param>
+    public static implicit operator ResponsesInput(string text) => FromString(text);
+
+    /// <summary>Creates text input (the named form of the implicit conversion from <see cref="string"/>).</summary>
+    /// <param name="text">The text.</param>
+    public static ResponsesInput FromString(string text) => new(text);
+
     /// <summary>Creates item input.</summary>
     /// <param name="items">The items.</param>
     public ResponsesInput(IList<ResponsesItem> items) => Items = items ?? throw new ArgumentNullException(nameof(items));
@@ -116,6 +140,14 @@ public sealed class ResponsesContent
     /// <summary>Creates text content.</summary>
     /// <param name="text">The text.</param>
     public ResponsesContent(string text) => Text = text ?? throw new ArgumentNullException(nameof(text));
+
+    /// <summary>Text content: lets a string stand for the content.</summary>
+    /// <param name="text">The text.</param>
+    public static implicit operator ResponsesContent(string text) => FromString(text);
+
+    /// <summary>Creates text content (the named form of the implicit conversion from <see cref="string"/>).</summary>
+    /// <param name="text">The text.</param>
+    public static ResponsesContent FromString(string text) => new(text);
 
     /// <summary>Creates multi-part content.</summary>
     /// <param name="parts">The parts.</param>

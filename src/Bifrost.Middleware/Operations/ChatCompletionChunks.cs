@@ -21,7 +21,7 @@ internal static class ChatCompletionChunks
             var message = choice.Message;
             if (message?.Content is { Length: > 0 } || message?.Refusal is not null || message?.ToolCalls is { Count: > 0 })
             {
-                var calls = message.ToolCalls?.Select((call, index) => new ChatToolCall { Index = index, Id = call.Id, Type = call.Type ?? "function", Function = call.Function }).ToList();
+                var calls = message.ToolCalls?.Select((call, index) => new ChatCompletionToolCall { Index = index, Id = call.Id, Type = call.Type ?? "function", Function = call.Function }).ToList();
                 yield return Chunk(new ChatDelta { Content = message.Content, Refusal = message.Refusal, ToolCalls = calls }, null);
             }
 

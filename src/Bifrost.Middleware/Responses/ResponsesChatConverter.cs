@@ -53,7 +53,7 @@ internal static class ResponsesChatConverter
                     throw Unsupported($"Tool type '{tool.Type}' is not supported when the Responses API is converted to chat completions; only function tools are.", $"tools[{i}].type");
                 }
 
-                chat.Tools.Add(new ChatTool { Type = "function", Function = new ChatFunctionDefinition { Name = tool.Name, Description = tool.Description, Parameters = tool.Parameters, Strict = tool.Strict } });
+                chat.Tools.Add(new ChatCompletionTool { Type = "function", Function = new ChatFunctionDefinition { Name = tool.Name, Description = tool.Description, Parameters = tool.Parameters, Strict = tool.Strict } });
             }
         }
 
@@ -139,7 +139,7 @@ internal static class ResponsesChatConverter
                     messages.Add(ToChatMessage(item, i));
                     break;
                 case "function_call":
-                    var call = new ChatToolCall { Id = item.CallId, Type = "function", Function = new ChatFunctionCall { Name = item.Name, Arguments = item.Arguments ?? "{}" } };
+                    var call = new ChatCompletionToolCall { Id = item.CallId, Type = "function", Function = new ChatCompletionFunctionCall { Name = item.Name, Arguments = item.Arguments ?? "{}" } };
                     if (messages.Count > 0 && messages[^1] is { Role: "assistant", ToolCalls: { } calls })
                     {
                         calls.Add(call);
@@ -156,7 +156,7 @@ internal static class ResponsesChatConverter
                         throw Unsupported("A 'function_call_output' with content parts is not supported when the Responses API is converted to chat completions; send the output as a string.", $"input[{i}].output");
                     }
 
-                    messages.Add(new ChatCompletionMessage { Role = "tool", ToolCallId = item.CallId, Content = new ChatMessageContent(item.Output?.GetString() ?? string.Empty) });
+                    messages.Add(new ChatCompletionMessage { Role = "tool", ToolCallId = item.CallId, Content = new ChatCompletionContent(item.Output?.GetString() ?? string.Empty) });
                     break;
                 case "reasoning":
                     break; // a previous turn's reasoning cannot be replayed to a chat completions API
@@ -423,7 +423,7 @@ internal static class ResponsesChatConverter
         var role = item.Role ?? throw Unsupported("A message item needs a 'role'.", $"input[{index}].role");
         if (item.Content is null)
         {
-            return new ChatCompletionMessage { Role = role, Content = new ChatMessageContent(string.Empty) };
+            return new ChatCompletionMessage { Role = role, Content = new ChatCompletionContent(string.Empty) };
         }
 
         if (item.Content.Text is { } text)
@@ -456,10 +456,10 @@ internal static class ResponsesChatConverter
         // Assistant turns go back as plain text: not every chat server accepts parts for them.
         if (role == "assistant")
         {
-            return new ChatCompletionMessage { Role = role, Content = new ChatMessageContent(string.Join("\n", parts.Select(x => x.Text))), Refusal = refusal };
+            return new ChatCompletionMessage { Role = role, Content = new ChatCompletionContent(string.Join("\n", parts.Select(x => x.Text))), Refusal = refusal };
         }
 
-        return new ChatCompletionMessage { Role = role, Content = new ChatMessageContent(parts) };
+        return new ChatCompletionMessage { Role = role, Content = new ChatCompletionContent(parts) };
     }
 
     private static JsonElement ConvertToolChoice(JsonElement choice)

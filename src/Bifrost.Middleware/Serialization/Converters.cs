@@ -50,16 +50,16 @@ internal sealed class StringOrArrayConverter : JsonConverter<IList<string>>
 }
 
 /// <summary>Reads message content as a string or an array of parts and writes it back in the same form.</summary>
-internal sealed class ChatMessageContentConverter : JsonConverter<ChatMessageContent>
+internal sealed class ChatCompletionContentConverter : JsonConverter<ChatCompletionContent>
 {
-    public override ChatMessageContent? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    public override ChatCompletionContent? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
     {
         switch (reader.TokenType)
         {
             case JsonTokenType.Null:
                 return null;
             case JsonTokenType.String:
-                return new ChatMessageContent(reader.GetString()!);
+                return new ChatCompletionContent(reader.GetString()!);
             case JsonTokenType.StartArray:
                 var parts = new List<ChatContentPart>();
                 var typeInfo = BifrostJsonContext.Default.ChatContentPart;
@@ -79,13 +79,13 @@ internal sealed class ChatMessageContentConverter : JsonConverter<ChatMessageCon
                     parts.Add(JsonSerializer.Deserialize(ref reader, typeInfo)!);
                 }
 
-                return new ChatMessageContent(parts);
+                return new ChatCompletionContent(parts);
             default:
                 throw new JsonException("Message content must be a string or an array of content parts.");
         }
     }
 
-    public override void Write(Utf8JsonWriter writer, ChatMessageContent value, JsonSerializerOptions options)
+    public override void Write(Utf8JsonWriter writer, ChatCompletionContent value, JsonSerializerOptions options)
     {
         if (value.Text is not null)
         {

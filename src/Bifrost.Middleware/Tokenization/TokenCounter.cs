@@ -97,7 +97,7 @@ internal sealed partial class TokenCounter
     /// <param name="model">The model, with or without a <c>provider/</c> prefix.</param>
     /// <param name="messages">The messages.</param>
     /// <param name="tools">The tools, if any.</param>
-    public TokenCount CountChat(string model, IList<ChatCompletionMessage> messages, IList<ChatTool>? tools)
+    public TokenCount CountChat(string model, IList<ChatCompletionMessage> messages, IList<ChatCompletionTool>? tools)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(messages);
@@ -186,7 +186,7 @@ internal sealed partial class TokenCounter
         return (int)(ImageBaseTokens + (ImageTileTokens * tiles));
     }
 
-    private static int CountContent(Vocabulary tokenizer, ChatMessageContent content, bool imagesPricedByTiles, ref bool exact)
+    private static int CountContent(Vocabulary tokenizer, ChatCompletionContent content, bool imagesPricedByTiles, ref bool exact)
     {
         if (content.Text is not null)
         {
@@ -248,7 +248,7 @@ internal sealed partial class TokenCounter
         return ImageTokens(width, height, detail);
     }
 
-    private static int CountTools(Vocabulary tokenizer, TokenEncoding encoding, IList<ChatTool> tools, ref bool exact)
+    private static int CountTools(Vocabulary tokenizer, TokenEncoding encoding, IList<ChatCompletionTool> tools, ref bool exact)
     {
         var funcInit = encoding == TokenEncoding.Cl100kBase ? FuncInitCl100k : FuncInitO200k;
         var total = 0;

@@ -326,7 +326,7 @@ public sealed class RequestValidationTests(CountedProviderHost fixture) : IClass
         var chat = new ChatCompletionRequest { Model = BadParameters.Model, Messages = [ChatCompletionMessage.FromText("user", "x")], Stop = ["a", null!] };
         Assert.Equal("stop[1]", (await Assert.ThrowsAsync<BifrostException>(() => client.ChatCompletionAsync(chat, Ct))).Error.Error.Param);
 
-        var parts = new ChatCompletionMessage { Role = "user", Content = new ChatMessageContent(new List<ChatContentPart> { null! }) };
+        var parts = new ChatCompletionMessage { Role = "user", Content = new ChatCompletionContent(new List<ChatContentPart> { null! }) };
         chat = new ChatCompletionRequest { Model = BadParameters.Model, Messages = [parts] };
         Assert.Equal("messages[0].content[0]", (await Assert.ThrowsAsync<BifrostException>(() => client.ChatCompletionAsync(chat, Ct))).Error.Error.Param);
 

@@ -40,7 +40,7 @@ public sealed class PluginTests
     {
         var log = new ConcurrentQueue<string>();
         await using var host = await GatewayHost.StartAsync(bifrost: b => b
-            .AddPlugin(new Recorder("a", log, pre: c => ((ChatCompletionRequest)c.Request).Messages![0].Content = new ChatMessageContent("rewritten by a")))
+            .AddPlugin(new Recorder("a", log, pre: c => ((ChatCompletionRequest)c.Request).Messages![0].Content = new ChatCompletionContent("rewritten by a")))
             .AddPlugin(new Recorder("b", log, post: c => ((ChatCompletionResponse)c.Response!).Choices[0].Message!.Content += " +b")));
 
         using var response = await host.PostJsonAsync("/openai/v1/chat/completions", Chat, Ct);

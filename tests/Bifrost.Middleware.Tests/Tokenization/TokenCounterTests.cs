@@ -110,7 +110,7 @@ public sealed class TokenCounterTests
             ChatCompletionMessage.FromText("system", "You are a helpful assistant that can answer to questions about the weather."),
             ChatCompletionMessage.FromText("user", "What's the weather like in San Francisco?"),
         };
-        var tools = new List<ChatTool>
+        var tools = new List<ChatCompletionTool>
         {
             Function("get_current_weather", "Get the current weather in a given location", """
                 {
@@ -162,7 +162,7 @@ public sealed class TokenCounterTests
         var messages = new List<ChatCompletionMessage> { ChatCompletionMessage.FromText("user", "hi") };
         var nested = Function("search", "Search", """{"type":"object","properties":{"filters":{"type":"array","items":{"type":"string"}}}}""");
         Assert.False(Counter.CountChat("gpt-4o", messages, [nested]).Exact);
-        var custom = JsonSerializer.Deserialize<ChatTool>("""{"type":"custom","custom":{"name":"grammar","description":"free text"}}""", JsonOptions)!;
+        var custom = JsonSerializer.Deserialize<ChatCompletionTool>("""{"type":"custom","custom":{"name":"grammar","description":"free text"}}""", JsonOptions)!;
         var count = Counter.CountChat("gpt-4o", messages, [custom]);
         Assert.False(count.Exact);
         Assert.True(count.Tokens > Counter.CountChat("gpt-4o", messages, null).Tokens);
@@ -273,9 +273,9 @@ public sealed class TokenCounterTests
         var call = new ChatCompletionMessage
         {
             Role = "assistant",
-            ToolCalls = [new ChatToolCall { Id = "call_1", Type = "function", Function = new ChatFunctionCall { Name = "get_weather", Arguments = """{"city":"Oslo"}""" } }],
+            ToolCalls = [new ChatCompletionToolCall { Id = "call_1", Type = "function", Function = new ChatCompletionFunctionCall { Name = "get_weather", Arguments = """{"city":"Oslo"}""" } }],
         };
-        var result = new ChatCompletionMessage { Role = "tool", ToolCallId = "call_1", Content = new ChatMessageContent("""{"celsius":3}""") };
+        var result = new ChatCompletionMessage { Role = "tool", ToolCallId = "call_1", Content = new ChatCompletionContent("""{"celsius":3}""") };
         var count = Counter.CountChat("gpt-4o", [user, call, result], null);
 
         int Text(string s) => Counter.CountText(s, TokenEncoding.O200kBase);
@@ -292,7 +292,7 @@ public sealed class TokenCounterTests
         var parts = new ChatCompletionMessage
         {
             Role = "user",
-            Content = new ChatMessageContent([new ChatContentPart { Type = "text", Text = "hello world" }, new ChatContentPart { Type = "text", Text = "tiktoken is great!" }]),
+            Content = new ChatCompletionContent([new ChatContentPart { Type = "text", Text = "hello world" }, new ChatContentPart { Type = "text", Text = "tiktoken is great!" }]),
         };
         var count = Counter.CountChat("gpt-4", [parts], null);
         Assert.Equal(3 + 1 + 2 + 6 + 3, count.Tokens); // framing + "user" + parts + priming
@@ -390,10 +390,10 @@ public sealed class TokenCounterTests
             parts.Add(new ChatContentPart { Type = "image_url", ImageUrl = new ChatImageUrl { Url = url, Detail = detail } });
         }
 
-        return new ChatCompletionMessage { Role = "user", Content = new ChatMessageContent(parts) };
+        return new ChatCompletionMessage { Role = "user", Content = new ChatCompletionContent(parts) };
     }
 
-    private static ChatTool Function(string name, string description, string? parameters) => new()
+    private static ChatCompletionTool Function(string name, string description, string? parameters) => new()
     {
         Type = "function",
         Function = new ChatFunctionDefinition

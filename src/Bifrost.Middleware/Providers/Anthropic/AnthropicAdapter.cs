@@ -95,7 +95,7 @@ internal sealed partial class AnthropicAdapter(IHttpClientFactory httpClientFact
         };
         if (request.Tools is { Count: > 0 } tools)
         {
-            chat.Tools = [.. tools.Where(static t => t.Type == "function").Select(static t => new ChatTool { Type = "function", Function = new ChatFunctionDefinition { Name = t.Name, Description = t.Description, Parameters = t.Parameters } })];
+            chat.Tools = [.. tools.Where(static t => t.Type == "function").Select(static t => new ChatCompletionTool { Type = "function", Function = new ChatFunctionDefinition { Name = t.Name, Description = t.Description, Parameters = t.Parameters } })];
         }
 
         var body = AnthropicRequestTranslator.Translate(chat, MaxTokens(context), forCounting: true);

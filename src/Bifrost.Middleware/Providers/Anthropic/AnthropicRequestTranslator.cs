@@ -207,7 +207,7 @@ internal static class AnthropicRequestTranslator
         }
     }
 
-    private static IEnumerable<AnthropicContentBlock> ContentBlocks(ChatMessageContent? content, int index, bool allowMedia)
+    private static IEnumerable<AnthropicContentBlock> ContentBlocks(ChatCompletionContent? content, int index, bool allowMedia)
     {
         if (content is null)
         {

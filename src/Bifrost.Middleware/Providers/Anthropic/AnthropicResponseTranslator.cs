@@ -59,7 +59,7 @@ internal static class AnthropicResponseTranslator
         var text = new StringBuilder();
         StringBuilder? reasoning = null;
         List<AnthropicReasoningDetail>? details = null;
-        List<ChatToolCall>? calls = null;
+        List<ChatCompletionToolCall>? calls = null;
         foreach (var block in message.Content ?? [])
         {
             switch (block.Type)
@@ -68,11 +68,11 @@ internal static class AnthropicResponseTranslator
                     text.Append(block.Text);
                     break;
                 case "tool_use":
-                    (calls ??= []).Add(new ChatToolCall
+                    (calls ??= []).Add(new ChatCompletionToolCall
                     {
                         Id = block.Id,
                         Type = "function",
-                        Function = new ChatFunctionCall { Name = block.Name, Arguments = block.Input is { } input ? input.GetRawText() : "{}" },
+                        Function = new ChatCompletionFunctionCall { Name = block.Name, Arguments = block.Input is { } input ? input.GetRawText() : "{}" },
                     });
                     break;
                 case "thinking":
@@ -232,7 +232,7 @@ internal sealed class AnthropicStreamTranslator(string model, long created, bool
                 var arguments = block.Input is { ValueKind: JsonValueKind.Object } input && input.EnumerateObject().Any() ? input.GetRawText() : string.Empty;
                 output.Add(Chunk(new ChatDelta
                 {
-                    ToolCalls = [new ChatToolCall { Index = toolIndex, Id = block.Id, Type = "function", Function = new ChatFunctionCall { Name = block.Name, Arguments = arguments } }],
+                    ToolCalls = [new ChatCompletionToolCall { Index = toolIndex, Id = block.Id, Type = "function", Function = new ChatCompletionFunctionCall { Name = block.Name, Arguments = arguments } }],
                 }));
                 break;
             case "thinking":
@@ -259,7 +259,7 @@ internal sealed class AnthropicStreamTranslator(string model, long created, bool
                 output.Add(Chunk(new ChatDelta { Content = delta.Text }));
                 break;
             case "input_json_delta" when !string.IsNullOrEmpty(delta.PartialJson) && _toolIndexByBlock.TryGetValue(index, out var toolIndex):
-                output.Add(Chunk(new ChatDelta { ToolCalls = [new ChatToolCall { Index = toolIndex, Function = new ChatFunctionCall { Arguments = delta.PartialJson } }] }));
+                output.Add(Chunk(new ChatDelta { ToolCalls = [new ChatCompletionToolCall { Index = toolIndex, Function = new ChatCompletionFunctionCall { Arguments = delta.PartialJson } }] }));
                 break;
             case "thinking_delta" when !string.IsNullOrEmpty(delta.Thinking):
                 if (_thinking.TryGetValue(index, out var thinking))

@@ -294,7 +294,7 @@ internal static class ChatClientRequestMapper
         _ => "image/*",
     };
 
-    private static AI.FunctionCallContent ToFunctionCall(ChatToolCall call, string param)
+    private static AI.FunctionCallContent ToFunctionCall(ChatCompletionToolCall call, string param)
     {
         if (call.Type is not (null or "function"))
         {
@@ -333,7 +333,7 @@ internal static class ChatClientRequestMapper
         return arguments;
     }
 
-    private static AI.AITool ToTool(ChatTool tool, int index)
+    private static AI.AITool ToTool(ChatCompletionTool tool, int index)
     {
         if (tool.Type is not (null or "function") || tool.Function is null)
         {

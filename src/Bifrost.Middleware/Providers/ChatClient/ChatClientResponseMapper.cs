@@ -37,7 +37,7 @@ internal static class ChatClientResponseMapper
         var text = new StringBuilder();
         StringBuilder? reasoning = null;
         StringBuilder? refusal = null;
-        var calls = new List<ChatToolCall>();
+        var calls = new List<ChatCompletionToolCall>();
         for (var m = start; m < messages.Count; m++)
         {
             foreach (var content in messages[m].Contents)
@@ -112,12 +112,12 @@ internal static class ChatClientResponseMapper
         };
     }
 
-    public static ChatToolCall ToToolCall(AI.FunctionCallContent call, int? index) => new()
+    public static ChatCompletionToolCall ToToolCall(AI.FunctionCallContent call, int? index) => new()
     {
         Index = index,
         Id = string.IsNullOrEmpty(call.CallId) ? "call_" + Guid.NewGuid().ToString("N") : call.CallId,
         Type = "function",
-        Function = new ChatFunctionCall { Name = call.Name, Arguments = ArgumentsJson(call.Arguments) },
+        Function = new ChatCompletionFunctionCall { Name = call.Name, Arguments = ArgumentsJson(call.Arguments) },
     };
 
     /// <summary>The call ids answered by a <see cref="AI.FunctionResultContent"/> within the answer itself.</summary>

@@ -37,9 +37,9 @@ internal sealed class AsyncRoute(Func<BinaryContent, RequestOptions, Task<Client
             request.AddHeader(ResultTtlHeader, ((long)Math.Ceiling(ttl.TotalSeconds)).ToString(CultureInfo.InvariantCulture));
         }
 
-        var answer = await Send(BinaryContent.Create(body), request).ConfigureAwait(false);
-        var content = answer.GetRawResponse().Content;
-        return new BifrostAsyncJob<T>(ReadId(content), this, options, ReadResult<T>(content));
+        var response = (await Send(BinaryContent.Create(body), request).ConfigureAwait(false)).GetRawResponse();
+        var content = response.Content;
+        return new BifrostAsyncJob<T>(ReadId(content), this, options, ReadResult<T>(content), RetryAfter(response, options.TimeProvider));
     }
 
     /// <summary>A job handle for an id the caller already has.</summary>
@@ -49,7 +49,29 @@ internal sealed class AsyncRoute(Func<BinaryContent, RequestOptions, Task<Client
         ArgumentException.ThrowIfNullOrWhiteSpace(jobId);
         options ??= new BifrostAsyncOptions();
         options.Validate();
-        return new BifrostAsyncJob<T>(jobId, this, options, result: null);
+        return new BifrostAsyncJob<T>(jobId, this, options, result: null, retryAfter: null);
+    }
+
+    /// <summary>An answer's <c>Retry-After</c> (delta-seconds or an HTTP date), if the gateway sent one.</summary>
+    public static TimeSpan? RetryAfter(PipelineResponse response, TimeProvider timeProvider)
+    {
+        if (!response.Headers.TryGetValue("Retry-After", out var value) || string.IsNullOrWhiteSpace(value))
+        {
+            return null;
+        }
+
+        if (double.TryParse(value, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var seconds))
+        {
+            return TimeSpan.FromSeconds(seconds);
+        }
+
+        if (!DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var date))
+        {
+            return null;
+        }
+
+        var wait = date - timeProvider.GetUtcNow();
+        return wait > TimeSpan.Zero ? wait : TimeSpan.Zero;
     }
 
     /// <summary>

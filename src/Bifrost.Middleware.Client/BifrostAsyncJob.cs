@@ -1,6 +1,5 @@
 using System.ClientModel;
 using System.ClientModel.Primitives;
-using System.Globalization;
 
 namespace Bifrost.Middleware.Client;
 
@@ -18,13 +17,15 @@ public sealed class BifrostAsyncJob<T>
     private readonly AsyncRoute _route;
     private readonly BifrostAsyncOptions _options;
     private T? _result;
+    private TimeSpan? _retryAfter;
 
-    internal BifrostAsyncJob(string id, AsyncRoute route, BifrostAsyncOptions options, T? result)
+    internal BifrostAsyncJob(string id, AsyncRoute route, BifrostAsyncOptions options, T? result, TimeSpan? retryAfter)
     {
         Id = id;
         _route = route;
         _options = options;
         _result = result;
+        _retryAfter = retryAfter;
     }
 
     /// <summary>The job id: keep it to poll the job later (from another process too) with the <c>Get...Job</c> extensions.</summary>
@@ -39,7 +40,17 @@ public sealed class BifrostAsyncJob<T>
     /// would have answered), or the id is unknown, expired or another caller's (404).</exception>
     public async Task<T?> PollAsync(CancellationToken cancellationToken = default)
     {
-        return (await PollOnceAsync(cancellationToken).ConfigureAwait(false)).Result;
+        if (_result is not null)
+        {
+            return _result;
+        }
+
+        var request = new RequestOptions { CancellationToken = cancellationToken };
+        request.AddHeader(AsyncRoute.AsyncIdHeader, Id);
+        var response = (await _route.Send(BinaryContent.Create(EmptyBody), request).ConfigureAwait(false)).GetRawResponse();
+        _result = _route.ReadResult<T>(response.Content);
+        _retryAfter = AsyncRoute.RetryAfter(response, _options.TimeProvider);
+        return _result;
     }
 
     /// <summary>
@@ -63,19 +74,15 @@ public sealed class BifrostAsyncJob<T>
             ? new CancellationTokenSource()
             : new CancellationTokenSource(_options.Timeout, _options.TimeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
-        var wait = _options.PollInterval;
         try
         {
             while (true)
             {
-                await Task.Delay(wait, _options.TimeProvider, linked.Token).ConfigureAwait(false);
-                var (result, retryAfter) = await PollOnceAsync(linked.Token).ConfigureAwait(false);
-                if (result is not null)
+                await Task.Delay(_retryAfter ?? _options.PollInterval, _options.TimeProvider, linked.Token).ConfigureAwait(false);
+                if (await PollAsync(linked.Token).ConfigureAwait(false) is { } result)
                 {
                     return result;
                 }
-
-                wait = retryAfter ?? _options.PollInterval;
             }
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
@@ -84,39 +91,4 @@ public sealed class BifrostAsyncJob<T>
                 $"The Bifrost job '{Id}' did not finish within {_options.Timeout}. It still runs on the gateway: poll it again by its id.");
         }
     }
-
-    private async Task<(T? Result, TimeSpan? RetryAfter)> PollOnceAsync(CancellationToken cancellationToken)
-    {
-        if (_result is not null)
-        {
-            return (_result, null);
-        }
-
-        var request = new RequestOptions { CancellationToken = cancellationToken };
-        request.AddHeader(AsyncRoute.AsyncIdHeader, Id);
-        var answer = await _route.Send(BinaryContent.Create(EmptyBody), request).ConfigureAwait(false);
-        var response = answer.GetRawResponse();
-        _result = _route.ReadResult<T>(response.Content);
-        return (_result, _result is null ? RetryAfter(response) : null);
-    }
-
-    /// <summary>The poll answer's <c>Retry-After</c> (delta-seconds or an HTTP date), if any.</summary>
-    private TimeSpan? RetryAfter(PipelineResponse response)
-    {
-        if (!response.Headers.TryGetValue("Retry-After", out var value) || string.IsNullOrWhiteSpace(value))
-        {
-            return null;
-        }
-
-        if (double.TryParse(value, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var seconds))
-        {
-            return TimeSpan.FromSeconds(seconds);
-        }
-
-        return DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var date)
-            ? Max(date - _options.TimeProvider.GetUtcNow(), TimeSpan.Zero)
-            : null;
-    }
-
-    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 }

@@ -225,6 +225,31 @@ public sealed class AsyncClientCompatibilityTests
         Assert.Equal(ResponseStatus.Completed, result.Status);
     }
 
+    [Fact]
+    public async Task The_protocol_methods_submit_and_poll_as_README_shows()
+    {
+        await using var host = await SdkHost.StartAsync();
+        var chat = host.Client.GetChatClient("local/echo");
+        var submit = new RequestOptions { CancellationToken = Ct };
+        submit.AddHeader("x-bf-async", "true");
+        ClientResult accepted = await chat.CompleteChatAsync(BinaryContent.Create(BinaryData.FromString(
+            """{"model":"local/echo","messages":[{"role":"user","content":"later, please"}]}""")), submit);
+        string jobId = JsonDocument.Parse(accepted.GetRawResponse().Content).RootElement.GetProperty("id").GetString()!;
+
+        var poll = new RequestOptions { CancellationToken = Ct };
+        poll.AddHeader("x-bf-async-id", jobId);
+        ClientResult answer;
+        do
+        {
+            await Task.Delay(20, Ct);
+            answer = await chat.CompleteChatAsync(BinaryContent.Create(BinaryData.FromString("{}")), poll);
+        }
+        while (JsonDocument.Parse(answer.GetRawResponse().Content).RootElement.GetProperty("choices").GetArrayLength() == 0);
+
+        ChatCompletion completion = ModelReaderWriter.Read<ChatCompletion>(answer.GetRawResponse().Content)!;
+        Assert.Equal("later, please", completion.Content[0].Text);
+    }
+
     // --- Which of the SDK's typed methods work with async, honestly: they cannot send a header per call, so the only
     //     way is a client-wide policy adding x-bf-async, and then they read the pending answer as if it were final.
 

@@ -1,11 +1,11 @@
 using System.Reflection;
 using Bifrost.Middleware;
 using Bifrost.Middleware.Client;
-using Bifrost.Middleware.OpenAI;
 using Microsoft.Extensions.AI;
 using OpenAI.Chat;
 
-// A user's file, outside the Bifrost.Middleware namespace, importing Bifrost's wire types next to
+// A user's file, outside the Bifrost.Middleware namespace, importing Bifrost's wire types (Bifrost.Middleware.OpenAI, a
+// global using of this project, as are Bifrost.Middleware.Batches/Files/Jobs/Plugins/Providers) next to
 // Microsoft.Extensions.AI and OpenAI.Chat: every Bifrost name below resolves without an alias or a qualifier.
 // (Microsoft.Extensions.AI and OpenAI.Chat clash with each other — ChatMessage, ChatResponseFormat, ChatFinishReason —
 // which no Bifrost import changes; those two are qualified here.)

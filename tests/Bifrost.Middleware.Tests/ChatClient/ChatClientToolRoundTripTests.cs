@@ -41,7 +41,7 @@ public sealed class ChatClientToolRoundTripTests
         {
             Tools =
             {
-                Sdk.ChatCompletionTool.CreateFunctionTool(
+                Sdk.ChatTool.CreateFunctionTool(
                     "get_weather",
                     "Gets the weather for a city",
                     BinaryData.FromString("""{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}""")),
@@ -93,7 +93,7 @@ public sealed class ChatClientToolRoundTripTests
         };
         await using var host = await BridgeHost.StartAsync(chat);
         var client = CreateClient(host).GetChatClient("mea/gpt-tools");
-        var options = new Sdk.ChatCompletionOptions { Tools = { Sdk.ChatCompletionTool.CreateFunctionTool("get_weather", "Weather") } };
+        var options = new Sdk.ChatCompletionOptions { Tools = { Sdk.ChatTool.CreateFunctionTool("get_weather", "Weather") } };
 
         var name = string.Empty;
         var id = string.Empty;

@@ -42,6 +42,14 @@ internal sealed class AsyncRoute(Func<BinaryContent, RequestOptions, Task<Client
         return new BifrostAsyncJob<T>(ReadId(content), this, options, ReadResult<T>(content), RetryAfter(response, options.TimeProvider));
     }
 
+    /// <summary>Waits for the submission, then for the job's result.</summary>
+    public static async Task<T> WaitAsync<T>(Task<BifrostAsyncJob<T>> submission, CancellationToken cancellationToken)
+        where T : class
+    {
+        var job = await submission.ConfigureAwait(false);
+        return await job.WaitForResultAsync(cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>A job handle for an id the caller already has.</summary>
     public BifrostAsyncJob<T> Job<T>(string jobId, BifrostAsyncOptions? options)
         where T : class

@@ -62,16 +62,13 @@ public static class BifrostAsyncClientExtensions
     /// <returns>The completion, as the synchronous call would have answered.</returns>
     /// <exception cref="System.ClientModel.ClientResultException">The submission or the job failed, with the gateway's status and error body.</exception>
     /// <exception cref="TimeoutException">The job did not finish within <see cref="BifrostAsyncOptions.Timeout"/>.</exception>
-    public static async Task<ChatCompletion> CompleteChatInBackgroundAsync(
+    public static Task<ChatCompletion> CompleteChatInBackgroundAsync(
         this ChatClient client,
         IEnumerable<ChatMessage> messages,
         ChatCompletionOptions? options = null,
         BifrostAsyncOptions? asyncOptions = null,
         CancellationToken cancellationToken = default)
-    {
-        var job = await client.SubmitChatCompletionAsync(messages, options, asyncOptions, cancellationToken).ConfigureAwait(false);
-        return await job.WaitForResultAsync(cancellationToken).ConfigureAwait(false);
-    }
+        => AsyncRoute.WaitAsync(client.SubmitChatCompletionAsync(messages, options, asyncOptions, cancellationToken), cancellationToken);
 
     /// <summary>A handle on a chat completion job submitted earlier (by this process or another), to poll it by id.</summary>
     /// <param name="client">The SDK's chat client, pointed at the gateway, with the submitter's credential (jobs belong to their caller).</param>
@@ -136,16 +133,13 @@ public static class BifrostAsyncClientExtensions
     /// <returns>The embeddings, one per input in order.</returns>
     /// <exception cref="System.ClientModel.ClientResultException">The submission or the job failed, with the gateway's status and error body.</exception>
     /// <exception cref="TimeoutException">The job did not finish within <see cref="BifrostAsyncOptions.Timeout"/>.</exception>
-    public static async Task<OpenAIEmbeddingCollection> GenerateEmbeddingsInBackgroundAsync(
+    public static Task<OpenAIEmbeddingCollection> GenerateEmbeddingsInBackgroundAsync(
         this EmbeddingClient client,
         IEnumerable<string> inputs,
         EmbeddingGenerationOptions? options = null,
         BifrostAsyncOptions? asyncOptions = null,
         CancellationToken cancellationToken = default)
-    {
-        var job = await client.SubmitEmbeddingsAsync(inputs, options, asyncOptions, cancellationToken).ConfigureAwait(false);
-        return await job.WaitForResultAsync(cancellationToken).ConfigureAwait(false);
-    }
+        => AsyncRoute.WaitAsync(client.SubmitEmbeddingsAsync(inputs, options, asyncOptions, cancellationToken), cancellationToken);
 
     /// <summary>A handle on an embeddings job submitted earlier, to poll it by id.</summary>
     /// <param name="client">The SDK's embedding client, pointed at the gateway, with the submitter's credential.</param>
@@ -186,15 +180,12 @@ public static class BifrostAsyncClientExtensions
     /// <exception cref="System.ClientModel.ClientResultException">The submission or the job failed, with the gateway's status and error body.</exception>
     /// <exception cref="TimeoutException">The job did not finish within <see cref="BifrostAsyncOptions.Timeout"/>.</exception>
     [Experimental("OPENAI001")]
-    public static async Task<ResponseResult> CreateResponseInBackgroundAsync(
+    public static Task<ResponseResult> CreateResponseInBackgroundAsync(
         this ResponsesClient client,
         CreateResponseOptions options,
         BifrostAsyncOptions? asyncOptions = null,
         CancellationToken cancellationToken = default)
-    {
-        var job = await client.SubmitResponseAsync(options, asyncOptions, cancellationToken).ConfigureAwait(false);
-        return await job.WaitForResultAsync(cancellationToken).ConfigureAwait(false);
-    }
+        => AsyncRoute.WaitAsync(client.SubmitResponseAsync(options, asyncOptions, cancellationToken), cancellationToken);
 
     /// <summary>A handle on a Responses API job submitted earlier, to poll it by id.</summary>
     /// <param name="client">The SDK's Responses client, pointed at the gateway, with the submitter's credential.</param>

@@ -72,9 +72,7 @@ public sealed class AsyncClientCompatibilityTests
     public async Task PollAsync_answers_null_while_the_job_runs_and_the_result_once_it_finished()
     {
         await using var host = await SdkHost.StartAsync();
-        var chat = host.Client.GetChatClient("local/echo");
-        var options = new ChatCompletionOptions { Metadata = { ["local_delay_ms"] = "400" } };
-        var job = await chat.SubmitChatCompletionAsync([new UserChatMessage("slow")], options, Fast, Ct);
+        var (_, job) = await SubmitSlowAsync(host, "slow", delayMs: 400, Fast);
 
         Assert.Null(await job.PollAsync(Ct));
         ChatCompletion completion = await job.WaitForResultAsync(Ct);
@@ -127,25 +125,19 @@ public sealed class AsyncClientCompatibilityTests
     public async Task A_job_that_outlasts_the_timeout_throws_TimeoutException_and_can_still_be_polled()
     {
         await using var host = await SdkHost.StartAsync();
-        var chat = host.Client.GetChatClient("local/echo");
-        var options = new ChatCompletionOptions { Metadata = { ["local_delay_ms"] = "1500" } };
-        var asyncOptions = new BifrostAsyncOptions { PollInterval = TimeSpan.FromMilliseconds(20), Timeout = TimeSpan.FromMilliseconds(200) };
-        var job = await chat.SubmitChatCompletionAsync([new UserChatMessage("too slow")], options, asyncOptions, Ct);
+        var (chat, job) = await SubmitSlowAsync(host, "too slow", delayMs: 1500, new() { PollInterval = TimeSpan.FromMilliseconds(20), Timeout = TimeSpan.FromMilliseconds(200) });
 
         var ex = await Assert.ThrowsAsync<TimeoutException>(() => job.WaitForResultAsync(Ct));
 
         Assert.Contains(job.Id, ex.Message, StringComparison.Ordinal);
-        ChatCompletion completion = await chat.GetChatCompletionJob(job.Id, Fast).WaitForResultAsync(Ct);
-        Assert.Equal("too slow", completion.Content[0].Text);
+        Assert.Equal("too slow", (await chat.GetChatCompletionJob(job.Id, Fast).WaitForResultAsync(Ct)).Content[0].Text); // the job went on
     }
 
     [Fact]
     public async Task Cancelling_the_wait_throws_OperationCanceledException_not_a_timeout()
     {
         await using var host = await SdkHost.StartAsync();
-        var chat = host.Client.GetChatClient("local/echo");
-        var options = new ChatCompletionOptions { Metadata = { ["local_delay_ms"] = "1500" } };
-        var job = await chat.SubmitChatCompletionAsync([new UserChatMessage("cancelled")], options, Fast, Ct);
+        var (_, job) = await SubmitSlowAsync(host, "cancelled", delayMs: 1500, Fast);
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         cancel.CancelAfter(TimeSpan.FromMilliseconds(150));
 
@@ -294,6 +286,14 @@ public sealed class AsyncClientCompatibilityTests
         });
 
         Assert.Equal(400, ex.Status);
+    }
+
+    /// <summary>Submits a chat job that the local provider answers after <paramref name="delayMs"/>.</summary>
+    private static async Task<(ChatClient Chat, BifrostAsyncJob<ChatCompletion> Job)> SubmitSlowAsync(SdkHost host, string text, int delayMs, BifrostAsyncOptions asyncOptions)
+    {
+        var chat = host.Client.GetChatClient("local/echo");
+        var options = new ChatCompletionOptions { Metadata = { ["local_delay_ms"] = delayMs.ToString(System.Globalization.CultureInfo.InvariantCulture) } };
+        return (chat, await chat.SubmitChatCompletionAsync([new UserChatMessage(text)], options, asyncOptions, Ct));
     }
 
     private static OpenAIClient NewClient(SdkHost host, HttpMessageHandler handler, PipelinePolicy? policy = null)

@@ -16,12 +16,7 @@ public sealed class ChatCompletionRequest : InferenceRequest, Operations.IStream
     /// <param name="model">The model, as <c>provider/model</c> (e.g. <c>local/echo</c>) or a bare model of the default provider.</param>
     /// <param name="messages">The conversation, e.g. <c>ChatCompletionMessage.System("...")</c>, <c>ChatCompletionMessage.User("...")</c>.</param>
     public ChatCompletionRequest(string model, params IEnumerable<ChatCompletionMessage> messages)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(model);
-        ArgumentNullException.ThrowIfNull(messages);
-        Model = model;
-        Messages = [.. messages];
-    }
+        : base(model) => Messages = [.. messages ?? throw new ArgumentNullException(nameof(messages))];
 
     /// <summary>The conversation so far.</summary>
     public IList<ChatCompletionMessage>? Messages { get; set; }

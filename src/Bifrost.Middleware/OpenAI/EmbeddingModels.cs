@@ -15,12 +15,7 @@ public sealed class EmbeddingRequest : InferenceRequest
     /// <param name="model">The model, as <c>provider/model</c> (e.g. <c>local/embed</c>) or a bare model of the default provider.</param>
     /// <param name="input">A string or strings (both convert implicitly), or token ids.</param>
     public EmbeddingRequest(string model, TextInput input)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(model);
-        ArgumentNullException.ThrowIfNull(input);
-        Model = model;
-        Input = input;
-    }
+        : base(model) => Input = input ?? throw new ArgumentNullException(nameof(input));
 
     /// <summary>A string, an array of strings, an array of token ids, or an array of token-id arrays.</summary>
     public TextInput? Input { get; set; }

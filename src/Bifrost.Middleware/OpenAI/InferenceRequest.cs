@@ -10,6 +10,14 @@ public abstract class InferenceRequest : ExtensibleObject
     {
     }
 
+    /// <summary>A request for <paramref name="model"/> (required, not empty).</summary>
+    /// <param name="model">The model.</param>
+    private protected InferenceRequest(string model)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(model);
+        Model = model;
+    }
+
     /// <summary>The model, as <c>provider/model</c> (e.g. <c>openai/gpt-4o-mini</c>) or a bare model name for the default provider.</summary>
     [JsonPropertyOrder(-1)]
     public string? Model { get; set; }

@@ -12,12 +12,7 @@ public sealed class ResponsesRequest : InferenceRequest, Operations.IStreamableR
     /// <param name="model">The model, as <c>provider/model</c> or a bare model of the default provider.</param>
     /// <param name="input">A string (converts implicitly) or a list of items.</param>
     public ResponsesRequest(string model, ResponsesInput input)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(model);
-        ArgumentNullException.ThrowIfNull(input);
-        Model = model;
-        Input = input;
-    }
+        : base(model) => Input = input ?? throw new ArgumentNullException(nameof(input));
 
     /// <summary>The input: a string, or a list of items (messages, function calls and their outputs).</summary>
     public ResponsesInput? Input { get; set; }

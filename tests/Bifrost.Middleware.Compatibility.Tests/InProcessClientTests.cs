@@ -1,3 +1,4 @@
+#pragma warning disable xUnit1051 // the README snippet runs as a user writes it, without the test's cancellation token
 namespace Bifrost.Middleware.Compatibility.Tests;
 
 /// <summary>

@@ -57,7 +57,7 @@ public sealed class InProcessClientTests
         }
 
         Assert.Equal(
-            ["Hello, gateway!", "Hello again! (12 tokens, local)", "Stream this, please", "2 vectors of 256 dimensions"],
+            ["Hello, gateway!", "Hello again! (16 tokens, local)", "Stream this, please", "2 vectors of 256 dimensions"],
             output.ToString().ReplaceLineEndings("\n").TrimEnd('\n').Split('\n'));
     }
 

@@ -46,8 +46,10 @@ public sealed class ReadmeChatClientTests
     {
         var root = RepoRoot();
         var source = File.ReadAllText(Path.Combine(root, "tests", "Bifrost.Middleware.Tests", "AIAbstractions", "ReadmeChatClientTests.cs")).ReplaceLineEndings("\n");
-        var start = source.IndexOf(Begin, StringComparison.Ordinal) + Begin.Length + 1;
-        var tested = Unindent(source[start..source.IndexOf("        " + End, StringComparison.Ordinal)]);
+        var start = source.IndexOf("        " + Begin + "\n", StringComparison.Ordinal);
+        var end = source.IndexOf("        " + End + "\n", StringComparison.Ordinal);
+        Assert.True(start >= 0 && end > start, "the snippet's begin and end markers");
+        var tested = Unindent(source[(start + 8 + Begin.Length + 1)..end]);
 
         Assert.Equal(tested, ReadmeSnippets.Get(Path.Combine(root, "README.md"), "chat-client"));
     }

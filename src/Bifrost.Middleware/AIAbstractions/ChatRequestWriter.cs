@@ -147,7 +147,8 @@ internal static class ChatRequestWriter
             }
         }
 
-        if (parts is not null || calls is not null || refusal is not null || results is null)
+        // A message whose contents were all informational (reasoning, usage) is not sent; an empty one is, as empty text.
+        if (parts is not null || calls is not null || refusal is not null || message.Contents.Count == 0)
         {
             var wireMessage = new ChatCompletionMessage
             {

@@ -111,23 +111,14 @@ internal static class ChatResponseReader
             OutputTokenCount = usage.CompletionTokens,
             TotalTokenCount = usage.TotalTokens,
         };
-        foreach (var (name, count) in Counts("prompt_tokens_details", usage.PromptTokensDetails))
+        var counts = Counts("prompt_tokens_details", usage.PromptTokensDetails).Concat(Counts("completion_tokens_details", usage.CompletionTokensDetails));
+        foreach (var (name, count) in counts)
         {
             switch (name)
             {
                 case "prompt_tokens_details.cached_tokens":
                     details.CachedInputTokenCount = count;
                     break;
-                default:
-                    (details.AdditionalCounts ??= [])[name] = count;
-                    break;
-            }
-        }
-
-        foreach (var (name, count) in Counts("completion_tokens_details", usage.CompletionTokensDetails))
-        {
-            switch (name)
-            {
                 case "completion_tokens_details.reasoning_tokens":
                     details.ReasoningTokenCount = count;
                     break;

@@ -74,6 +74,27 @@ public sealed class ChatMessageMappingTests
     }
 
     [Fact]
+    public async Task Informational_contents_are_not_sent_back_and_an_empty_message_is_empty_text()
+    {
+        var acme = new ScriptedAdapter();
+        await using var services = AIHost.Build(acme);
+        using var chat = services.GetRequiredService<IBifrostClient>().AsChatClient("acme/m");
+
+        await chat.GetResponseAsync(
+        [
+            new(ChatRole.User, "first"),
+            new(ChatRole.Assistant, [new TextReasoningContent("thinking"), new UsageContent(new UsageDetails { OutputTokenCount = 1 })]),
+            new(ChatRole.Assistant, [new TextReasoningContent("more"), new TextContent("answer")]),
+            new(new ChatRole("developer"), []),
+        ], cancellationToken: Ct);
+
+        var messages = Assert.Single(acme.Calls).Request.Messages!;
+        Assert.Equal(["user", "assistant", "developer"], messages.Select(m => m.Role));
+        Assert.Equal("answer", messages[1].Content!.Text);
+        Assert.Equal(string.Empty, messages[2].Content!.Text);
+    }
+
+    [Fact]
     public async Task A_conversation_crossing_the_gateway_into_an_IChatClient_provider_arrives_as_sent()
     {
         var inner = new FakeChatClient();

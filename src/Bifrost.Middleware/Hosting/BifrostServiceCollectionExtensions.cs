@@ -49,6 +49,7 @@ public static class BifrostServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configuration);
         var builder = AddCore(services);
         services.Configure<BifrostOptions>(configuration);
+        services.AddSingleton(new BifrostConfigurationSource(configuration)); // checked at start for keys that bind to nothing
         return builder;
     }
 
@@ -90,6 +91,12 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, LocalProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, ChatClientProviderType>());
         services.TryAddSingleton<BifrostMarkerService>();
+
+        // Start-time checks (configuration traps, endpoints requiring authorization the host cannot run) and the last
+        // resort that answers a Bifrost route's failure in the host's pipeline in the Bifrost shape.
+        services.TryAddSingleton<BifrostEndpointSources>();
+        services.AddHostedService<BifrostStartupCheck>();
+        services.TryAddEnumerable(ServiceDescriptor.Transient<Microsoft.AspNetCore.Hosting.IStartupFilter, BifrostHostErrorStartupFilter>());
 
         // OpenAPI: generators describe types with the host's HTTP JSON options; our wire types resolve there with their
         // wire names (host types keep the host's naming), and the routes' path parameters are declared.

@@ -98,7 +98,9 @@ internal sealed class BifrostStartupCheck(
             throw new InvalidOperationException($"'{endpoint}' requires authorization, but its policy cannot be built ({ex.Message}), {Consequence}.", ex);
         }
 
-        if (services.GetService<IAuthenticationSchemeProvider>() is not { } schemes || services.GetService<IAuthenticationService>() is null)
+        // IAuthenticationService is scoped: ask whether it is registered rather than resolve it from the root.
+        if (services.GetService<IAuthenticationSchemeProvider>() is not { } schemes
+            || services.GetService<IServiceProviderIsService>()?.IsService(typeof(IAuthenticationService)) == false)
         {
             throw new InvalidOperationException(
                 $"'{endpoint}' requires authorization, but no authentication is set up: a caller could never be authenticated and refusing one needs an authentication scheme, {Consequence}. "

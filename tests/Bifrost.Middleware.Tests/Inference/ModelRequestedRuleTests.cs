@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Bifrost.Middleware.Operations;
+using Bifrost.Middleware.Tests.Infrastructure;
 using static Bifrost.Middleware.Tests.Inference.InferenceKit;
 
 namespace Bifrost.Middleware.Tests.Inference;
@@ -9,8 +10,8 @@ namespace Bifrost.Middleware.Tests.Inference;
 /// <summary>
 /// One rule, as Bifrost's: <c>model</c> and <c>extra_fields.model_requested</c> report the model as the provider is
 /// asked for it — bare (<c>echo</c> for <c>local/echo</c>) — on every answer of every inference operation: the
-/// synchronous answer, each stream chunk or event, the async pending shape and the polled result, and the refusals of
-/// routing (a model missing from the provider's list, an unknown provider).
+/// synchronous answer, each stream chunk or event, the async pending shape and the polled result, batch output lines,
+/// and the refusals of routing (a model missing from the provider's list, an unknown provider) wherever they are answered.
 /// </summary>
 public sealed class ModelRequestedRuleTests
 {
@@ -30,9 +31,11 @@ public sealed class ModelRequestedRuleTests
     [MemberData(nameof(Operations))]
     public async Task Model_and_model_requested_are_the_bare_model_on_every_answer(string name)
     {
-        var route = InferenceOperations.All.Single(o => o.Name == name).Routes.First(static r => r.Method == "POST" && r.Body == RouteBody.Json);
+        var operation = InferenceOperations.All.Single(o => o.Name == name);
+        var route = operation.Routes.First(static r => r.Method == "POST" && r.Body == RouteBody.Json);
         var path = "/openai/v1/" + route.Path;
-        await using var host = await StartLocalAsync(options => options.Providers["local"].Models = ["echo"]);
+        await using var files = await FileBatchHost.StartAsync(options => options.Providers["local"].Models = ["echo"]);
+        var host = files.Host;
 
         // synchronous
         AssertBare(await host.PostOkAsync(path, Body(name, "local/echo")), "the synchronous answer");
@@ -75,6 +78,19 @@ public sealed class ModelRequestedRuleTests
             Assert.Equal(HttpStatusCode.BadRequest, unknownProvider.StatusCode);
             Assert.Equal("echo", (await ReadAsync(unknownProvider)).GetProperty("extra_fields").GetProperty("model_requested").GetString());
         }
+
+        // batch output and error lines
+        Assert.NotNull(operation.BatchUrl);
+        var lines = new[] { ("served", "local/echo"), ("not-listed", "local/nope"), ("unknown-provider", "elsewhere/echo") }
+            .Select(line => new JsonObject { ["custom_id"] = line.Item1, ["method"] = "POST", ["url"] = operation.BatchUrl, ["body"] = Body(name, line.Item2) }.ToJsonString());
+        var input = await files.UploadOkAsync(BatchLines.Jsonl(lines));
+        using var created = await files.CreateBatchRawAsync(new JsonObject { ["input_file_id"] = input.GetProperty("id").GetString(), ["endpoint"] = operation.BatchUrl, ["completion_window"] = "24h" }.ToJsonString());
+        var batch = await FileBatchHost.ExpectAsync(created, HttpStatusCode.OK);
+        var (output, errors) = await files.ResultsAsync(await files.WaitForEndAsync(batch.GetProperty("id").GetString()!));
+        var bodies = output.Concat(errors).ToDictionary(BatchLines.CustomId, static line => line.GetProperty("response").GetProperty("body"));
+        AssertBare(bodies["served"], "a batch output line");
+        Assert.Equal("nope", bodies["not-listed"].GetProperty("extra_fields").GetProperty("model_requested").GetString());
+        Assert.Equal("echo", bodies["unknown-provider"].GetProperty("extra_fields").GetProperty("model_requested").GetString());
     }
 
     private static void AssertBare(JsonElement json, string what)

@@ -56,12 +56,7 @@ public sealed class AuthorizationStartupTests
         }
 
         await using var named = Build(TwoSchemes, endpoints => endpoints.MapBifrost().RequireAuthorization(new AuthorizeAttribute { AuthenticationSchemes = "A" }));
-        await named.StartAsync(Ct);
-        using var client = named.GetTestClient();
-        using var anonymous = await PostChatAsync(client, null);
-        Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
-        using var alice = await PostChatAsync(client, "alice");
-        Assert.Equal(HttpStatusCode.OK, alice.StatusCode);
+        await AssertStartsAndProtectsAsync(named);
     }
 
     [Fact]
@@ -82,13 +77,7 @@ public sealed class AuthorizationStartupTests
         await using var app = Build(
             services => services.AddAuthorization().AddAuthentication(TestAuthHandler.SchemeName).AddScheme<AuthenticationSchemeOptions, TestAuthHandler>(TestAuthHandler.SchemeName, null),
             endpoints => endpoints.MapBifrost().RequireAuthorization());
-        await app.StartAsync(Ct);
-        using var client = app.GetTestClient();
-
-        using var anonymous = await PostChatAsync(client, null);
-        Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
-        using var alice = await PostChatAsync(client, "alice");
-        Assert.Equal(HttpStatusCode.OK, alice.StatusCode);
+        await AssertStartsAndProtectsAsync(app);
     }
 
     [Fact]
@@ -130,6 +119,17 @@ public sealed class AuthorizationStartupTests
         var logged = Assert.Single(logs.Entries, static e => e.EventId == 43);
         Assert.Contains("UseAuthorization", logged.Exception!.Message, StringComparison.Ordinal);
         await host.StopAsync(Ct);
+    }
+
+    /// <summary>Starts the app and checks that an anonymous caller gets 401 and an authenticated one an answer.</summary>
+    private static async Task AssertStartsAndProtectsAsync(WebApplication app)
+    {
+        await app.StartAsync(Ct);
+        using var client = app.GetTestClient();
+        using var anonymous = await PostChatAsync(client, null);
+        Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+        using var alice = await PostChatAsync(client, "alice");
+        Assert.Equal(HttpStatusCode.OK, alice.StatusCode);
     }
 
     private static WebApplication Build(Action<IServiceCollection> services, Action<WebApplication> map)

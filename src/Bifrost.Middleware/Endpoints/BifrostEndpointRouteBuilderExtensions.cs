@@ -20,6 +20,9 @@ public static class BifrostEndpointRouteBuilderExtensions
     /// The routes carry OpenAPI metadata (request and response types, success and error statuses, tags, summaries,
     /// unique names), so a host that generates OpenAPI documents (<c>AddOpenApi</c>/<c>MapOpenApi</c>) gets them
     /// described once each, at their <c>/v1</c> path.
+    /// The endpoints are built once at start with every convention added to the returned builder: one that requires
+    /// authorization in a host without the authorization services or an authentication scheme to challenge with stops
+    /// the start with a message saying what to add (instead of answering every request with an empty 500).
     /// </summary>
     /// <param name="endpoints">The route builder (the <c>WebApplication</c>).</param>
     /// <param name="prefix">The route prefix. Default <c>/openai</c>.</param>

@@ -39,7 +39,11 @@ public static class BifrostServiceCollectionExtensions
         return builder;
     }
 
-    /// <summary>Registers the gateway, configured from a configuration section (conventionally <c>Bifrost</c>).</summary>
+    /// <summary>
+    /// Registers the gateway, configured from a configuration section (conventionally <c>Bifrost</c>). At start, each key
+    /// of the section that binds to no setting (a misspelt <c>Bifrost:Provider</c>, <c>Providers:openai:Modles</c>) is
+    /// logged as a warning, and so are a missing or empty section and a gateway with no provider at all.
+    /// </summary>
     /// <param name="services">The services.</param>
     /// <param name="configuration">The section holding <see cref="BifrostOptions"/>.</param>
     /// <returns>A builder to add providers and stores; use <c>ConfigureProvider</c> on it for further configuration in code.</returns>

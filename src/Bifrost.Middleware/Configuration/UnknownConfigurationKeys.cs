@@ -13,29 +13,32 @@ namespace Bifrost.Middleware.Configuration;
 /// </summary>
 internal static class UnknownConfigurationKeys
 {
-    /// <summary>The paths of the keys under <paramref name="section"/> that <typeparamref name="TOptions"/> has no place for, in configuration order.</summary>
+    /// <summary>The keys under <paramref name="section"/> that <typeparamref name="TOptions"/> has no place for, in configuration order, each with the closest setting's path when one is near (a typo).</summary>
     /// <param name="section">The section bound to <typeparamref name="TOptions"/>.</param>
     /// <param name="ignoredTopLevel">Top-level keys read by others (sibling packages' conventional sections), not checked.</param>
-    public static IReadOnlyList<string> Find<TOptions>(IConfiguration section, IReadOnlyCollection<string> ignoredTopLevel)
+    public static IReadOnlyList<(string Path, string? Closest)> Find<TOptions>(IConfiguration section, IReadOnlyCollection<string> ignoredTopLevel)
     {
         ArgumentNullException.ThrowIfNull(section);
-        var unknown = new List<string>();
+        var unknown = new List<(string, string?)>();
         foreach (var child in section.GetChildren())
         {
             if (!ignoredTopLevel.Contains(child.Key, StringComparer.OrdinalIgnoreCase))
             {
-                Check(child, MemberType(typeof(TOptions), child.Key), unknown);
+                Check(child, typeof(TOptions), unknown);
             }
         }
 
         return unknown;
     }
 
-    private static void Check(IConfigurationSection section, Type? type, List<string> unknown)
+    /// <summary>Checks <paramref name="section"/>, a child key of an object of type <paramref name="parent"/>.</summary>
+    private static void Check(IConfigurationSection section, Type parent, List<(string, string?)> unknown)
     {
-        if (type is null)
+        if (MemberType(parent, section.Key) is not { } type)
         {
-            unknown.Add(section.Path);
+            var closest = Closest(parent, section.Key);
+            var parentPath = ConfigurationPath.GetParentPath(section.Path);
+            unknown.Add((section.Path, closest is null || parentPath is null ? closest : ConfigurationPath.Combine(parentPath, closest)));
             return;
         }
 
@@ -44,7 +47,7 @@ internal static class UnknownConfigurationKeys
             // A value cannot hold sub-keys: report the first one (Bifrost:MaxRequestBodySize:Foo).
             if (section.GetChildren().FirstOrDefault() is { } nested)
             {
-                unknown.Add(nested.Path);
+                unknown.Add((nested.Path, null));
             }
 
             return;
@@ -52,8 +55,56 @@ internal static class UnknownConfigurationKeys
 
         foreach (var child in section.GetChildren())
         {
-            Check(child, MemberType(type, child.Key), unknown);
+            Check(child, type, unknown);
         }
+    }
+
+    /// <summary>The setting of <paramref name="type"/> nearest to a misspelt <paramref name="key"/> (at most two edits, ignoring case), if any.</summary>
+    private static string? Closest(Type type, string key)
+    {
+        string? best = null;
+        var bestDistance = 3;
+        foreach (var property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        {
+            var name = property.GetCustomAttribute<ConfigurationKeyNameAttribute>()?.Name ?? property.Name;
+            var distance = Distance(name.ToUpperInvariant(), key.ToUpperInvariant());
+            if (distance < bestDistance)
+            {
+                (best, bestDistance) = (name, distance);
+            }
+        }
+
+        return best;
+    }
+
+    /// <summary>Edit distance with adjacent transpositions (Damerau–Levenshtein, optimal string alignment).</summary>
+    private static int Distance(string a, string b)
+    {
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (var i = 0; i <= a.Length; i++)
+        {
+            d[i, 0] = i;
+        }
+
+        for (var j = 0; j <= b.Length; j++)
+        {
+            d[0, j] = j;
+        }
+
+        for (var i = 1; i <= a.Length; i++)
+        {
+            for (var j = 1; j <= b.Length; j++)
+            {
+                var cost = a[i - 1] == b[j - 1] ? 0 : 1;
+                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + cost);
+                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                {
+                    d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
+                }
+            }
+        }
+
+        return d[a.Length, b.Length];
     }
 
     /// <summary>The type a child key binds to, or null when <paramref name="type"/> has no place for it.</summary>

@@ -49,9 +49,9 @@ internal sealed class BifrostStartupCheck(
                 continue;
             }
 
-            foreach (var key in UnknownConfigurationKeys.Find<BifrostOptions>(section, StoreSections))
+            foreach (var (key, closest) in UnknownConfigurationKeys.Find<BifrostOptions>(section, StoreSections))
             {
-                HostingLog.UnknownConfigurationKey(logger, key);
+                HostingLog.UnknownConfigurationKey(logger, key, closest is null ? "none" : $"'{closest}'");
             }
         }
 
@@ -119,8 +119,8 @@ internal sealed class BifrostStartupCheck(
 /// <summary>The log messages of the hosting checks.</summary>
 internal static partial class HostingLog
 {
-    [LoggerMessage(40, LogLevel.Warning, "Configuration key '{Key}' matches no Bifrost setting and is ignored (misspelt? see README \"Configuration reference\").")]
-    public static partial void UnknownConfigurationKey(ILogger logger, string key);
+    [LoggerMessage(40, LogLevel.Warning, "Configuration key '{Key}' matches no Bifrost setting and is ignored (closest setting: {Closest}; see README \"Configuration reference\").")]
+    public static partial void UnknownConfigurationKey(ILogger logger, string key, string closest);
 
     [LoggerMessage(41, LogLevel.Warning, "The configuration section '{Section}' given to AddBifrost is missing or empty: no provider, key or model is configured from it.")]
     public static partial void ConfigurationSectionEmpty(ILogger logger, string section);

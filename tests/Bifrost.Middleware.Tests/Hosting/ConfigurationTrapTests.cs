@@ -39,9 +39,16 @@ public sealed class ConfigurationTrapTests
 
         var warnings = logs.Messages(UnknownKey);
         Assert.Equal(5, warnings.Count);
-        foreach (var path in new[] { "Bifrost:Provider", "Bifrost:Providers:local:Modles", "Bifrost:Providers:local:Keys:0:Wieght", "Bifrost:Jobs:Wokers", "Bifrost:Jobs:Workers:Count" })
+        foreach (var (path, closest) in new[]
         {
-            Assert.Single(warnings, w => w.Contains($"'{path}'", StringComparison.Ordinal));
+            ("Bifrost:Provider", "'Bifrost:Providers'"),
+            ("Bifrost:Providers:local:Modles", "'Bifrost:Providers:local:Models'"),
+            ("Bifrost:Providers:local:Keys:0:Wieght", "'Bifrost:Providers:local:Keys:0:Weight'"),
+            ("Bifrost:Jobs:Wokers", "'Bifrost:Jobs:Workers'"),
+            ("Bifrost:Jobs:Workers:Count", "none"),
+        })
+        {
+            Assert.Single(warnings, w => w.Contains($"'{path}' matches no Bifrost setting", StringComparison.Ordinal) && w.Contains($"closest setting: {closest};", StringComparison.Ordinal));
         }
 
         Assert.All(logs.Entries.Where(static e => e.EventId == UnknownKey), static e => Assert.Equal(LogLevel.Warning, e.Level));

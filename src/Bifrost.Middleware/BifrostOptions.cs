@@ -8,7 +8,13 @@ namespace Bifrost.Middleware;
 /// </summary>
 public sealed class BifrostOptions
 {
-    /// <summary>The provider used for a bare model name (one without <c>provider/</c>). Optional.</summary>
+    /// <summary>
+    /// The provider used for a bare model name (one without <c>provider/</c>). Optional. When this provider accepts any
+    /// model (its <see cref="ProviderOptions.Models"/> is empty), it is also the catch-all: a model whose prefix is not a
+    /// provider name (<c>meta-llama/Llama-3.1-8B</c>, or a misspelt <c>opnai/gpt-4o</c>) is passed to it whole, and the
+    /// first such model of each prefix is logged at Information naming this provider. With a <c>Models</c> list, such a
+    /// model is a 400 <c>provider_not_found</c> instead.
+    /// </summary>
     public string? DefaultProvider { get; set; }
 
     /// <summary>The providers, by name. The name is the prefix of model strings (<c>openai</c> in <c>openai/gpt-4o-mini</c>).</summary>

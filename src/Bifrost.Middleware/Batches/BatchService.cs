@@ -388,7 +388,7 @@ internal sealed class BatchService(AsyncJobService jobs, IFileStore files, Provi
         batch.ExtraFields = new BifrostExtraFields
         {
             RequestType = "batch",
-            ModelRequested = model,
+            ModelRequested = registry.BareModel(model),
             Provider = model is null ? null : TryProvider(model),
         };
         return batch;

@@ -20,6 +20,9 @@ public static class BifrostEndpointRouteBuilderExtensions
     /// The routes carry OpenAPI metadata (request and response types, success and error statuses, tags, summaries,
     /// unique names), so a host that generates OpenAPI documents (<c>AddOpenApi</c>/<c>MapOpenApi</c>) gets them
     /// described once each, at their <c>/v1</c> path.
+    /// The endpoints are built once at start with every convention added to the returned builder: one that requires
+    /// authorization in a host without the authorization services or an authentication scheme to challenge with stops
+    /// the start with a message saying what to add (instead of answering every request with an empty 500).
     /// </summary>
     /// <param name="endpoints">The route builder (the <c>WebApplication</c>).</param>
     /// <param name="prefix">The route prefix. Default <c>/openai</c>.</param>
@@ -37,7 +40,8 @@ public static class BifrostEndpointRouteBuilderExtensions
 
         var options = endpoints.ServiceProvider.GetRequiredService<IOptions<BifrostOptions>>().Value;
         var operations = endpoints.ServiceProvider.GetRequiredService<OperationRegistry>();
-        var group = endpoints.MapGroup(prefix);
+        var sourcesBefore = endpoints.DataSources.Count;
+        var group = endpoints.MapGroup(prefix).WithMetadata(BifrostEndpointMetadata.Instance);
         var bodyLimit = new RequestSizeLimitAttribute(options.MaxRequestBodySize);
         var uploadLimit = new RequestSizeLimitAttribute(options.Files.MaxUploadBytes + (1024 * 1024)); // the file plus multipart framing
         foreach (var version in (ReadOnlySpan<string>)["/v1", string.Empty])
@@ -74,6 +78,16 @@ public static class BifrostEndpointRouteBuilderExtensions
         }
 
         group.Map("/{**path}", BifrostResults.Guard(null, BifrostResults.UnknownRouteAsync)).WithDisplayName("Bifrost unknown route").ExcludeFromDescription();
+
+        // The host starts only if these endpoints, with every convention it adds after this call (RequireAuthorization, ...),
+        // can serve: BifrostStartupCheck builds them at start (an authorization requirement without authorization or
+        // authentication services would otherwise answer every request with an empty 500).
+        var checkedSources = endpoints.ServiceProvider.GetRequiredService<BifrostEndpointSources>();
+        foreach (var source in endpoints.DataSources.Skip(sourcesBefore))
+        {
+            checkedSources.Add(source);
+        }
+
         return group;
     }
 }

@@ -71,7 +71,7 @@ internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOp
         if (operation.Async && AsyncEndpoints.AsyncId(context) is { } jobId)
         {
             await using var reader = await AsyncEndpoints.OpenAsync(context, jobId, operation.Name).ConfigureAwait(false);
-            await AsyncEndpoints.WritePollAsync(context, reader, pending => BifrostResults.WriteJsonAsync(context, operation.Pending(pending, ReadPayload(pending)), operation.ResponseInfo)).ConfigureAwait(false);
+            await AsyncEndpoints.WritePollAsync(context, reader, pending => BifrostResults.WriteJsonAsync(context, PendingShape(context, pending, ReadPayload(pending)), operation.ResponseInfo)).ConfigureAwait(false);
             return;
         }
 
@@ -79,7 +79,7 @@ internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOp
         if (operation.Async && AsyncEndpoints.IsAsyncRequested(context))
         {
             var job = await SubmitAsync(context, request).ConfigureAwait(false);
-            await BifrostResults.WriteJsonAsync(context, operation.Pending(job, request), operation.ResponseInfo).ConfigureAwait(false);
+            await BifrostResults.WriteJsonAsync(context, PendingShape(context, job, request), operation.ResponseInfo).ConfigureAwait(false);
             return;
         }
 
@@ -123,6 +123,10 @@ internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOp
         operation.CheckSubmit(context.RequestServices.GetRequiredService<ProviderRegistry>(), request);
         return AsyncEndpoints.SubmitAsync(context, operation.Name, JsonSerializer.SerializeToUtf8Bytes(request, operation.RequestInfo));
     }
+
+    /// <summary>The empty shape of a job still pending or running, reporting the model bare as the finished answer will.</summary>
+    private TResponse PendingShape(HttpContext context, JobRecord job, TRequest? request) =>
+        operation.Pending(job, request, request is null ? null : context.RequestServices.GetRequiredService<ProviderRegistry>().BareModel(operation.Model(request)));
 
     private TRequest? ReadPayload(JobRecord job)
     {

@@ -11,9 +11,15 @@ internal sealed class ProviderRegistry
     private readonly FrozenDictionary<string, ProviderRuntime> _providers;
     private readonly FrozenDictionary<string, ProviderRuntime>.AlternateLookup<ReadOnlySpan<char>> _byName;
     private readonly ProviderRuntime? _default;
+    private readonly ILogger<ProviderRegistry> _logger;
+
+    /// <summary>The prefixes already logged as served whole by the default provider (bounded: a flood of distinct prefixes is not remembered beyond it).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _wholeModelPrefixes = new(StringComparer.Ordinal);
+    private const int MaxLoggedPrefixes = 256;
 
     public ProviderRegistry(IOptions<BifrostOptions> options, ProviderRegistrations registrations, IServiceProvider services, ILogger<ProviderRegistry> logger)
     {
+        _logger = logger;
         var value = options.Value;
         var runtimes = new Dictionary<string, ProviderRuntime>(StringComparer.OrdinalIgnoreCase);
         foreach (var (name, providerOptions) in value.Providers)
@@ -61,6 +67,10 @@ internal sealed class ProviderRegistry
         {
             // A bare model, or a model id that itself contains '/' (e.g. "meta-llama/Llama-3.1-8B") on a default provider that accepts any model.
             provider = _default;
+            if (slash > 0)
+            {
+                LogServedWhole(model, slash);
+            }
         }
 
         if (provider is null)
@@ -94,6 +104,44 @@ internal sealed class ProviderRegistry
         }
 
         return new ResolvedModel(provider, bare ?? bareSpan.ToString());
+    }
+
+    /// <summary>
+    /// The model as the provider is asked for it (what <c>extra_fields.model_requested</c> reports): the part after a
+    /// provider prefix, the whole string when the default provider takes it whole — and for a model that does not route,
+    /// the part after the first <c>/</c> (as Bifrost splits <c>provider/model</c>). Null for a missing model.
+    /// </summary>
+    public string? BareModel(string? model)
+    {
+        if (string.IsNullOrWhiteSpace(model))
+        {
+            return null;
+        }
+
+        var slash = model.IndexOf('/', StringComparison.Ordinal);
+        if (slash <= 0 || (!_byName.ContainsKey(model.AsSpan(0, slash)) && _default is { AllowedModels: null }))
+        {
+            return model;
+        }
+
+        return slash == model.Length - 1 ? model : model[(slash + 1)..];
+    }
+
+    /// <summary>Logs once per distinct prefix (up to <see cref="MaxLoggedPrefixes"/>) that a model was served whole by the catch-all default provider.</summary>
+    private void LogServedWhole(string model, int slash)
+    {
+        var prefix = model.AsSpan(0, slash);
+        var lookup = _wholeModelPrefixes.GetAlternateLookup<ReadOnlySpan<char>>();
+        if (lookup.ContainsKey(prefix) || _wholeModelPrefixes.Count >= MaxLoggedPrefixes || !_logger.IsEnabled(LogLevel.Information))
+        {
+            return;
+        }
+
+        var name = prefix.ToString();
+        if (_wholeModelPrefixes.TryAdd(name, 0))
+        {
+            HostingLog.ServedWholeByDefault(_logger, model, name, _default!.Name);
+        }
     }
 
     private static ProviderRuntime Create(string name, ProviderOptions options, ProviderRegistrations registrations, IServiceProvider services, ILogger logger)

@@ -16,7 +16,7 @@ internal static class RequestPlanner
         where TResponse : class
         where TChunk : class
     {
-        Validate(operation, request, requestType);
+        Validate(registry, operation, request, requestType);
         var plan = PlanModels(registry, operation.Model(request), operation.Fallbacks(request), requestType);
         var primary = plan[0];
         if (primary.Provider.Adapter is IRequestPreflight preflight)
@@ -37,7 +37,7 @@ internal static class RequestPlanner
     }
 
     /// <summary>Checks the request's values (throws 400s with the request type and model in <c>extra_fields</c>).</summary>
-    public static void Validate<TRequest, TResponse, TChunk>(InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, string requestType)
+    public static void Validate<TRequest, TResponse, TChunk>(ProviderRegistry registry, InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, string requestType)
         where TRequest : class
         where TResponse : class
         where TChunk : class
@@ -49,7 +49,7 @@ internal static class RequestPlanner
         }
         catch (BifrostException ex)
         {
-            throw WithType(ex, requestType, operation.Model(request));
+            throw WithType(ex, requestType, registry.BareModel(operation.Model(request)));
         }
     }
 
@@ -74,10 +74,11 @@ internal static class RequestPlanner
         }
         catch (BifrostException ex)
         {
-            throw WithType(ex, requestType, model);
+            throw WithType(ex, requestType, registry.BareModel(model));
         }
     }
 
+    /// <summary>Fills <c>extra_fields</c> of a refusal: the request type and <c>model_requested</c>, which is always the model as the provider is asked for it (<see cref="ProviderRegistry.BareModel"/>), as on every answer.</summary>
     private static BifrostException WithType(BifrostException ex, string requestType, string? model)
     {
         ex.Error.ExtraFields ??= new BifrostExtraFields { RequestType = requestType, ModelRequested = model };

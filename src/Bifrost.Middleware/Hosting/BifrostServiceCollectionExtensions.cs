@@ -39,7 +39,11 @@ public static class BifrostServiceCollectionExtensions
         return builder;
     }
 
-    /// <summary>Registers the gateway, configured from a configuration section (conventionally <c>Bifrost</c>).</summary>
+    /// <summary>
+    /// Registers the gateway, configured from a configuration section (conventionally <c>Bifrost</c>). At start, each key
+    /// of the section that binds to no setting (a misspelt <c>Bifrost:Provider</c>, <c>Providers:openai:Modles</c>) is
+    /// logged as a warning, and so are a missing or empty section and a gateway with no provider at all.
+    /// </summary>
     /// <param name="services">The services.</param>
     /// <param name="configuration">The section holding <see cref="BifrostOptions"/>.</param>
     /// <returns>A builder to add providers and stores; use <c>ConfigureProvider</c> on it for further configuration in code.</returns>
@@ -49,6 +53,7 @@ public static class BifrostServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configuration);
         var builder = AddCore(services);
         services.Configure<BifrostOptions>(configuration);
+        services.AddSingleton(new BifrostConfigurationSource(configuration)); // checked at start for keys that bind to nothing
         return builder;
     }
 
@@ -90,6 +95,12 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, LocalProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, ChatClientProviderType>());
         services.TryAddSingleton<BifrostMarkerService>();
+
+        // Start-time checks (configuration traps, endpoints requiring authorization the host cannot run) and the last
+        // resort that answers a Bifrost route's failure in the host's pipeline in the Bifrost shape.
+        services.TryAddSingleton<BifrostEndpointSources>();
+        services.AddHostedService<BifrostStartupCheck>();
+        services.TryAddEnumerable(ServiceDescriptor.Transient<Microsoft.AspNetCore.Hosting.IStartupFilter, BifrostHostErrorStartupFilter>());
 
         // OpenAPI: generators describe types with the host's HTTP JSON options; our wire types resolve there with their
         // wire names (host types keep the host's naming), and the routes' path parameters are declared.

@@ -171,8 +171,12 @@ internal sealed class InferenceOperation<TRequest, TResponse, TChunk> : BifrostO
         init => _chunkUsageOf = value;
     }
 
-    /// <summary>The operation's shape with an empty result, for a job still pending or running.</summary>
-    public required Func<JobRecord, TRequest?, TResponse> Pending { get; init; }
+    /// <summary>
+    /// The operation's shape with an empty result, for a job still pending or running: the job, its request (null when
+    /// unreadable) and the model as the provider is asked for it (bare, as every answer's <c>model</c> and
+    /// <c>extra_fields.model_requested</c> report it).
+    /// </summary>
+    public required Func<JobRecord, TRequest?, string?, TResponse> Pending { get; init; }
 
     /// <summary>The response's id (a batch line's <c>request_id</c>; default: <see cref="IOperationAnswer.Id"/>).</summary>
     public Func<TResponse, string?>? ResponseIdOf

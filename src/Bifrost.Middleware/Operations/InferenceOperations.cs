@@ -24,7 +24,7 @@ internal static class InferenceOperations
         ChunksOf = static whole => ChatCompletionChunks.Of(whole, includeUsage: true),
         ClientCall = static (client, r, ct) => client.ChatCompletionAsync(r, ct),
         ClientStream = static (client, r, ct) => client.ChatCompletionStreamAsync(r, ct),
-        Pending = static (job, request) => PendingEnvelope<ChatCompletionResponse, ChatChoice>(new(), job, request, "chat_completion"),
+        Pending = static (job, _, model) => PendingEnvelope<ChatCompletionResponse, ChatChoice>(new(), job, model, "chat_completion"),
     };
 
     public static readonly InferenceOperation<TextCompletionRequest, TextCompletionResponse, TextCompletionResponse> TextCompletion = new()
@@ -44,7 +44,7 @@ internal static class InferenceOperations
         ChunksOf = static whole => [whole],
         ClientCall = static (client, r, ct) => client.TextCompletionAsync(r, ct),
         ClientStream = static (client, r, ct) => client.TextCompletionStreamAsync(r, ct),
-        Pending = static (job, request) => PendingEnvelope<TextCompletionResponse, TextChoice>(new(), job, request, "text_completion"),
+        Pending = static (job, _, model) => PendingEnvelope<TextCompletionResponse, TextChoice>(new(), job, model, "text_completion"),
     };
 
     public static readonly InferenceOperation<EmbeddingRequest, EmbeddingResponse, EmbeddingResponse> Embeddings = new()
@@ -77,10 +77,10 @@ internal static class InferenceOperations
             return response;
         },
         ClientCall = static (client, r, ct) => client.EmbeddingsAsync(r, ct),
-        Pending = static (job, request) => new EmbeddingResponse
+        Pending = static (job, _, model) => new EmbeddingResponse
         {
-            Model = request?.Model,
-            ExtraFields = new BifrostExtraFields { RequestType = "embedding", ModelRequested = request?.Model },
+            Model = model,
+            ExtraFields = new BifrostExtraFields { RequestType = "embedding", ModelRequested = model },
             AdditionalProperties = new Dictionary<string, JsonElement> { ["id"] = JsonSerializer.SerializeToElement(job.Id, BifrostJson.Context.String) },
         },
     };
@@ -140,25 +140,25 @@ internal static class InferenceOperations
         ChunkUsageOf = ResponsesEvents.UsageOf,
         ClientCall = static (client, r, ct) => client.ResponsesAsync(r, ct),
         ClientStream = static (client, r, ct) => client.ResponsesStreamAsync(r, ct),
-        Pending = static (job, request) => new ResponsesResponse
+        Pending = static (job, request, model) => new ResponsesResponse
         {
             Id = job.Id,
             CreatedAt = job.CreatedAt.ToUnixTimeSeconds(),
             Status = job.Status == JobStatus.Processing ? "in_progress" : "queued",
-            Model = request?.Model,
+            Model = model,
             Instructions = request?.Instructions is { } instructions ? new ResponsesInput(instructions) : null,
-            ExtraFields = new BifrostExtraFields { RequestType = "responses", ModelRequested = request?.Model },
+            ExtraFields = new BifrostExtraFields { RequestType = "responses", ModelRequested = model },
         },
     };
 
     /// <summary>A completion's shape for a job still pending or running: its id, creation time and model, no choices.</summary>
-    private static T PendingEnvelope<T, TChoice>(T empty, JobRecord job, InferenceRequest? request, string requestType)
+    private static T PendingEnvelope<T, TChoice>(T empty, JobRecord job, string? model, string requestType)
         where T : CompletionEnvelope<TChoice>
     {
         empty.Id = job.Id;
         empty.Created = job.CreatedAt.ToUnixTimeSeconds();
-        empty.Model = request?.Model;
-        empty.ExtraFields = new BifrostExtraFields { RequestType = requestType, ModelRequested = request?.Model };
+        empty.Model = model;
+        empty.ExtraFields = new BifrostExtraFields { RequestType = requestType, ModelRequested = model };
         return empty;
     }
 

@@ -8,16 +8,16 @@ namespace Bifrost.Middleware.Plugins;
 /// Runs the registered <see cref="IBifrostPlugin"/>s around every operation: pre-hooks in order, post-hooks in reverse,
 /// only for the plugins that ran. Absent from the pipeline when no plugin is registered.
 /// </summary>
-internal sealed class PluginLayer(GatewayHandler inner, IBifrostPlugin[] plugins) : DelegatingGatewayHandler(inner)
+internal sealed class PluginLayer(GatewayHandler inner, IBifrostPlugin[] plugins, ProviderRegistry registry) : DelegatingGatewayHandler(inner)
 {
     public static GatewayLayer Registration { get; } = new(
         GatewayLayer.PluginsOrder,
         "plugins",
-        static (services, next) => services.GetServices<IBifrostPlugin>().ToArray() is { Length: > 0 } plugins ? new PluginLayer(next, plugins) : next);
+        static (services, next) => services.GetServices<IBifrostPlugin>().ToArray() is { Length: > 0 } plugins ? new PluginLayer(next, plugins, services.GetRequiredService<ProviderRegistry>()) : next);
 
     public override async Task<TResponse> SendAsync<TRequest, TResponse, TChunk>(InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, CancellationToken cancellationToken)
     {
-        RequestPlanner.Validate(operation, request, operation.Name); // plugins see only valid requests (the core checks again what they hand on)
+        RequestPlanner.Validate(registry, operation, request, operation.Name); // plugins see only valid requests (the core checks again what they hand on)
         var context = new BifrostPluginContext<TRequest, TResponse, TChunk>(operation.Name, request, isStream: false);
         var ran = await PreAsync(context, cancellationToken).ConfigureAwait(false);
         if (!context.IsShortCircuited)
@@ -44,7 +44,7 @@ internal sealed class PluginLayer(GatewayHandler inner, IBifrostPlugin[] plugins
     public override async IAsyncEnumerable<TChunk> StreamAsync<TRequest, TResponse, TChunk>(InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var requestType = operation.StreamName ?? operation.Name;
-        RequestPlanner.Validate(operation, request, requestType);
+        RequestPlanner.Validate(registry, operation, request, requestType);
         var context = new BifrostPluginContext<TRequest, TResponse, TChunk>(requestType, request, isStream: true);
         var ran = await PreAsync(context, cancellationToken).ConfigureAwait(false);
         if (context.IsShortCircuited)

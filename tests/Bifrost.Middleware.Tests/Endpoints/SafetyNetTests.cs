@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -225,33 +224,5 @@ public sealed class SafetyNetTests
     private sealed class ThrowingOwnerResolver : IJobOwnerResolver
     {
         public string ResolveOwner(HttpContext context) => throw Boom();
-    }
-
-    /// <summary>Captures log entries (event id, message, exception).</summary>
-    private sealed class LogSink : ILoggerProvider
-    {
-        public ConcurrentQueue<(int EventId, string Message, Exception? Exception)> Entries { get; } = new();
-
-        public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger(LogSink sink, string category) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                if (category.StartsWith("Bifrost", StringComparison.Ordinal))
-                {
-                    sink.Entries.Enqueue((eventId.Id, formatter(state, exception), exception));
-                }
-            }
-        }
     }
 }

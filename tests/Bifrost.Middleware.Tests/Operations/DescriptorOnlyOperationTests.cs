@@ -99,7 +99,7 @@ public sealed class DescriptorOnlyOperationTests
         ExtraFieldsOf = static r => r.ExtraFields,
         SetExtraFields = static (r, extra) => r.ExtraFields = extra,
         ResponseIdOf = static r => r.Id,
-        Pending = static (job, request) => new ReverseResponse { Id = job.Id, ExtraFields = new BifrostExtraFields { RequestType = "text_reversal", ModelRequested = request?.Model } },
+        Pending = static (job, _, model) => new ReverseResponse { Id = job.Id, ExtraFields = new BifrostExtraFields { RequestType = "text_reversal", ModelRequested = model } },
     };
 
     private static Task<FileBatchHost> StartAsync(ReverseAdapter adapter) => FileBatchHost.StartAsync(

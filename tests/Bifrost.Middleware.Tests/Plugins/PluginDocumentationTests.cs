@@ -1,3 +1,5 @@
+using Bifrost.Middleware.Tests.Infrastructure;
+
 namespace Bifrost.Middleware.Tests.Plugins;
 
 /// <summary>The README's plugin guide shows exactly the example adapter that is compiled and conformance-tested here.</summary>
@@ -6,7 +8,7 @@ public sealed class PluginDocumentationTests
     [Fact]
     public void The_guide_shows_the_compiled_example_adapter()
     {
-        var root = RepositoryRoot();
+        var root = Repository.Root;
         var source = File.ReadAllLines(Path.Combine(root, "tests", "Bifrost.Middleware.Tests", "Plugins", "ExampleAdapter.cs"));
         var example = string.Join('\n', source.SkipWhile(l => l.StartsWith("//", StringComparison.Ordinal))).TrimEnd();
         var guide = File.ReadAllText(Path.Combine(root, "README.md")).ReplaceLineEndings("\n");
@@ -17,7 +19,7 @@ public sealed class PluginDocumentationTests
     [Fact]
     public void The_plugin_section_shows_the_compiled_guardrail()
     {
-        var root = RepositoryRoot();
+        var root = Repository.Root;
         var source = File.ReadAllLines(Path.Combine(root, "tests", "Bifrost.Middleware.Tests", "Plugins", "ExampleGuardrail.cs"));
         var example = string.Join('\n', source.SkipWhile(l => !l.StartsWith("internal sealed class", StringComparison.Ordinal))).TrimEnd();
         var guide = File.ReadAllText(Path.Combine(root, "README.md")).ReplaceLineEndings("\n");
@@ -37,18 +39,5 @@ public sealed class PluginDocumentationTests
         Assert.Equal(System.Net.HttpStatusCode.Forbidden, refused.StatusCode);
         Assert.Contains("\"code\":\"blocked\"", await refused.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
         Assert.Equal(System.Net.HttpStatusCode.OK, passed.StatusCode);
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Bifrost.Middleware.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("The repository root (Bifrost.Middleware.sln) was not found above " + AppContext.BaseDirectory);
     }
 }

@@ -1,5 +1,7 @@
+using System.IO.Compression;
 using System.Security;
 using System.Text.RegularExpressions;
+using System.Xml.Linq;
 using Bifrost.Middleware.Packaging.Tests.Infrastructure;
 
 namespace Bifrost.Middleware.Packaging.Tests;
@@ -20,6 +22,40 @@ public sealed partial class TestingTemplatesTests(PackedLibrary package) : IClas
 
     [Fact]
     public Task README_example_passes_in_an_xunit_v3_project() => RunReadmeExampleAsync("xunit3", WriteXunitV3ProjectAsync);
+
+    [Fact]
+    public void The_testing_package_depends_on_no_test_framework_and_the_suites_package_names_xunit_v3()
+    {
+        var testing = Manifest("Bifrost.Middleware.Testing", out var testingReadme);
+        Assert.DoesNotContain(Dependencies(testing), id => id.StartsWith("xunit", StringComparison.OrdinalIgnoreCase)
+            || id.StartsWith("NUnit", StringComparison.OrdinalIgnoreCase) || id.StartsWith("MSTest", StringComparison.OrdinalIgnoreCase)
+            || id.Equals("Microsoft.NET.Test.Sdk", StringComparison.OrdinalIgnoreCase));
+        Assert.Contains("Microsoft.AspNetCore.TestHost", Dependencies(testing));
+        Assert.StartsWith("# Bifrost.Middleware.Testing\n", testingReadme.ReplaceLineEndings("\n"), StringComparison.Ordinal); // its own readme, about testing
+
+        var suites = Manifest("Bifrost.Middleware.Testing.XunitV3", out var suitesReadme);
+        Assert.Contains("xunit.v3.extensibility.core", Dependencies(suites));
+        Assert.StartsWith("# Bifrost.Middleware.Testing.XunitV3\n", suitesReadme.ReplaceLineEndings("\n"), StringComparison.Ordinal);
+    }
+
+    /// <summary>The nuspec of package <paramref name="id"/> and the text of its readme.</summary>
+    private XElement Manifest(string id, out string readme)
+    {
+        using var zip = ZipFile.OpenRead(package.NupkgPathOf(id));
+        XElement nuspec;
+        using (var stream = zip.GetEntry(id + ".nuspec")!.Open())
+        {
+            nuspec = XDocument.Load(stream).Root!;
+        }
+
+        var readmeName = nuspec.Descendants().Single(e => e.Name.LocalName == "readme").Value;
+        using var reader = new StreamReader(zip.GetEntry(readmeName)!.Open());
+        readme = reader.ReadToEnd();
+        return nuspec;
+    }
+
+    private static List<string> Dependencies(XElement nuspec) =>
+        [.. nuspec.Descendants().Where(e => e.Name.LocalName == "dependency").Select(e => (string)e.Attribute("id")!)];
 
     private async Task RunReadmeExampleAsync(string name, Func<string, CancellationToken, Task> writeTestProject)
     {

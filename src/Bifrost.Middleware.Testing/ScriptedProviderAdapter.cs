@@ -44,16 +44,14 @@ internal sealed class ScriptedProviderAdapter(BifrostScripts scripts, TimeProvid
         var response = await StartAsync(context, ChatOperation, stream: true, request, cancellationToken).ConfigureAwait(false);
         var content = ContentOf(response, request);
         var toolCalls = ToolCallsOf(response);
-        var id = NewId("chatcmpl-");
-        var created = time.GetUtcNow().ToUnixTimeSeconds();
-
-        ChatCompletionChunk Chunk(ChatDelta delta, string? finish) => new()
+        // Every chunk of the stream shares the envelope (id, created, model); the usage chunk has no choice.
+        var envelope = new ChatCompletionChunk { Id = NewId("chatcmpl-"), Created = time.GetUtcNow().ToUnixTimeSeconds(), Model = context.Model };
+        ChatCompletionChunk Chunk(ChatDelta delta, string? finish)
         {
-            Id = id,
-            Created = created,
-            Model = context.Model,
-            Choices = [new ChatChunkChoice { Index = 0, Delta = delta, FinishReason = finish }],
-        };
+            var chunk = new ChatCompletionChunk { Id = envelope.Id, Created = envelope.Created, Model = envelope.Model };
+            chunk.Choices.Add(new ChatChunkChoice { Delta = delta, FinishReason = finish });
+            return chunk;
+        }
 
         yield return Chunk(new ChatDelta { Role = "assistant", Content = string.Empty }, null);
         var sent = 0;
@@ -82,7 +80,8 @@ internal sealed class ScriptedProviderAdapter(BifrostScripts scripts, TimeProvid
         yield return Chunk(new ChatDelta(), response?.FinishReason ?? (toolCalls is null ? "stop" : "tool_calls"));
         if (request.StreamOptions?.IncludeUsage == true)
         {
-            yield return new ChatCompletionChunk { Id = id, Created = created, Model = context.Model, Usage = Usage(request, response, content, toolCalls) };
+            envelope.Usage = Usage(request, response, content, toolCalls);
+            yield return envelope;
         }
     }
 

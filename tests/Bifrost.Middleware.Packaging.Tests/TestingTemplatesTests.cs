@@ -1,5 +1,4 @@
 using System.IO.Compression;
-using System.Security;
 using System.Text.RegularExpressions;
 using System.Xml.Linq;
 using Bifrost.Middleware.Packaging.Tests.Infrastructure;
@@ -62,7 +61,8 @@ public sealed partial class TestingTemplatesTests(PackedLibrary package) : IClas
         var ct = TestContext.Current.CancellationToken;
         var readme = Path.Combine(package.RepoRoot, "README.md");
         var root = Directory.CreateDirectory(Path.Combine(package.WorkRoot.FullName, "testing-" + name)).FullName;
-        WriteIsolation(root);
+        var packages = Path.Combine(root, "packages");
+        ConsumerApp.WriteIsolation(root, package.FeedDirectory, packages, MachinePackages());
 
         // The app: `dotnet new web`, its Program.cs and appsettings.json replaced by README's, the package added.
         var app = Path.Combine(root, "MyApp");
@@ -83,7 +83,6 @@ public sealed partial class TestingTemplatesTests(PackedLibrary package) : IClas
 
         File.WriteAllText(Path.Combine(tests, "ChatTests.cs"), ReadmeSnippets.Get(readme, "testing-example"));
 
-        var packages = Path.Combine(root, "packages");
         var environment = new Dictionary<string, string?> { ["NUGET_PACKAGES"] = packages };
         (await ChildProcess.DotnetAsync(tests, ["restore", "--packages", packages, "-nodeReuse:false"], Step, ct, environment)).EnsureSuccess();
         var test = await ChildProcess.DotnetAsync(tests, ["test", "--no-restore", "-p:UseSharedCompilation=false", "-nodeReuse:false"], Step, ct, environment);
@@ -131,32 +130,13 @@ public sealed partial class TestingTemplatesTests(PackedLibrary package) : IClas
         return Task.CompletedTask;
     }
 
-    /// <summary>
-    /// A local feed with the packed packages (nuget.org and the machine's sources stay available for their dependencies,
-    /// the machine's global-packages folder is a read-only fallback), and empty Directory.* files so the repo's do not apply.
-    /// </summary>
-    private void WriteIsolation(string root)
+    /// <summary>The machine's global-packages folder (a read-only fallback for restores: nothing downloaded twice), or null.</summary>
+    private static string? MachinePackages()
     {
-        foreach (var name in (string[])["Directory.Build.props", "Directory.Build.targets", "Directory.Packages.props", "Directory.Packages.targets"])
-        {
-            File.WriteAllText(Path.Combine(root, name), "<Project />\n");
-        }
-
-        var machinePackages = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } configured
+        var folder = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } configured
             ? configured
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
-        var fallback = Directory.Exists(machinePackages)
-            ? $"<fallbackPackageFolders><add key=\"machine\" value=\"{SecurityElement.Escape(machinePackages)}\" /></fallbackPackageFolders>"
-            : string.Empty;
-        File.WriteAllText(Path.Combine(root, "nuget.config"), $"""
-            <?xml version="1.0" encoding="utf-8"?>
-            <configuration>
-              <packageSources>
-                <add key="bifrost-local-feed" value="{SecurityElement.Escape(package.FeedDirectory)}" />
-              </packageSources>
-              {fallback}
-            </configuration>
-            """);
+        return Directory.Exists(folder) ? folder : null;
     }
 
     /// <summary>The <c>dotnet ...</c> commands of a shell snippet, as argument lists (comments and blank lines dropped).</summary>

@@ -12,7 +12,7 @@ namespace Bifrost.Middleware.Packaging.Tests;
 /// Microsoft.NET.Test.Sdk, as <c>dotnet new xunit3</c> makes it), the packages added by the commands of snippet
 /// <c>testing-packages</c>, the test file of snippet <c>testing-example</c> dropped in verbatim, and <c>dotnet test</c>.
 /// </summary>
-public sealed partial class TestingTemplatesTests(PackedLibrary package) : IClassFixture<PackedLibrary>
+public sealed partial class TestingTemplatesTests(PackedLibrary package)
 {
     private static readonly TimeSpan Step = TimeSpan.FromMinutes(5);
 

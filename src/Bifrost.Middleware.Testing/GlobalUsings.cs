@@ -1,3 +1,2 @@
 global using Bifrost.Middleware.OpenAI;
-global using Bifrost.Middleware.Jobs;
 global using Bifrost.Middleware.Providers;

@@ -13,7 +13,7 @@ namespace Bifrost.Middleware.Packaging.Tests;
 /// What a user gets from NuGet: the package built by <c>dotnet pack</c> (metadata, README, XML docs, symbols,
 /// dependencies), and an app that restores it from a local folder and serves the gateway.
 /// </summary>
-public sealed class PackageTests(PackedLibrary package) : IClassFixture<PackedLibrary>
+public sealed class PackageTests(PackedLibrary package)
 {
     private const string Tfm = "net10.0";
 

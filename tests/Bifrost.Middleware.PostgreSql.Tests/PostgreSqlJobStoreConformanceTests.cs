@@ -10,7 +10,7 @@ public sealed class PostgreSqlJobStoreConformanceTests : JobStoreConformanceTest
     private readonly List<string> _schemas = [];
     private NpgsqlDataSource? _dataSource;
 
-    protected override async Task<PostgreSqlJobStore> CreateStoreAsync(TimeProvider timeProvider)
+    protected override async ValueTask<PostgreSqlJobStore> CreateStoreAsync(TimeProvider timeProvider)
     {
         _dataSource ??= PostgresTestDatabase.CreateDataSource();
         var schema = PostgresTestDatabase.NewSchema();

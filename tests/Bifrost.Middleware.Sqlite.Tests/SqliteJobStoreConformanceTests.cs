@@ -7,10 +7,10 @@ public sealed class SqliteJobStoreConformanceTests : JobStoreConformanceTests<Sq
 {
     private readonly TempDirectory _directory = new("bifrost-sqlite-conformance");
 
-    protected override Task<SqliteJobStore> CreateStoreAsync(TimeProvider timeProvider) =>
-        Task.FromResult(new SqliteJobStore(Path.Combine(_directory.Path, "jobs.db"), timeProvider));
+    protected override ValueTask<SqliteJobStore> CreateStoreAsync(TimeProvider timeProvider) =>
+        ValueTask.FromResult(new SqliteJobStore(Path.Combine(_directory.Path, "jobs.db"), timeProvider));
 
-    protected override async Task DisposeStoreAsync(SqliteJobStore store)
+    protected override async ValueTask DisposeStoreAsync(SqliteJobStore store)
     {
         await store.DisposeAsync();
         _directory.Dispose();

@@ -8,7 +8,7 @@ namespace Bifrost.Middleware.Jobs;
 /// </summary>
 /// <remarks>
 /// <para>Contract every implementation must keep (checked by <c>JobStoreConformanceTests&lt;TStore&gt;</c> in
-/// <c>Bifrost.Middleware.Testing</c>):</para>
+/// <c>Bifrost.Middleware.Testing.XunitV3</c>):</para>
 /// <list type="bullet">
 /// <item><see cref="EnqueueAsync"/> returns only when the job is stored (durably, for a durable store).</item>
 /// <item><see cref="TryClaimAsync(string, TimeSpan, CancellationToken)"/> hands a job to at most one worker at a time: a <see cref="JobStatus.Pending"/>

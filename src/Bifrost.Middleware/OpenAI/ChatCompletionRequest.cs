@@ -88,7 +88,8 @@ public sealed class ChatCompletionRequest : InferenceRequest, Operations.IStream
     /// <summary>A stable identifier of the end user.</summary>
     public string? User { get; set; }
 
-    /// <summary>Developer-defined tags.</summary>
+    /// <summary>Developer-defined tags: strings (a number or boolean is read as its text).</summary>
+    [JsonConverter(typeof(StringMetadataConverter))]
     public IDictionary<string, string>? Metadata { get; set; }
 
     /// <summary>Whether the provider may store the completion.</summary>

@@ -44,7 +44,8 @@ public sealed class ResponsesRequest : InferenceRequest, Operations.IStreamableR
     /// <summary>Whether tool calls may run in parallel.</summary>
     public bool? ParallelToolCalls { get; set; }
 
-    /// <summary>Developer-defined tags.</summary>
+    /// <summary>Developer-defined tags: strings (a number or boolean is read as its text).</summary>
+    [JsonConverter(typeof(StringMetadataConverter))]
     public IDictionary<string, string>? Metadata { get; set; }
 
     /// <summary>A previous response to continue (needs server-side state: only on providers with a native Responses API).</summary>

@@ -49,7 +49,8 @@ public sealed class TextCompletionRequest : InferenceRequest, Operations.IStream
     /// <summary>A stable identifier of the end user.</summary>
     public string? User { get; set; }
 
-    /// <summary>Developer-defined tags (the local provider reads its scripting keys here).</summary>
+    /// <summary>Developer-defined tags: strings, a number or boolean read as its text (the local provider reads its scripting keys here).</summary>
+    [JsonConverter(typeof(StringMetadataConverter))]
     public IDictionary<string, string>? Metadata { get; set; }
 
     /// <summary>A shallow copy for one provider attempt: the provider's bare model, no fallbacks, stream fields only when streaming.</summary>

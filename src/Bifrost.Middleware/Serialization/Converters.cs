@@ -49,6 +49,64 @@ internal sealed class StringOrArrayConverter : JsonConverter<IList<string>>
     private sealed class SingleStringList(string value) : List<string>([value]);
 }
 
+/// <summary>
+/// Reads a request's <c>metadata</c>: an object of strings, where a number or a boolean is taken as its JSON text
+/// (<c>{"local_status": 503}</c> reads as <c>"503"</c>, as <c>{"local_status": "503"}</c>), so scripting by hand-written
+/// JSON needs no quotes; it is written back as strings, the form OpenAI-compatible providers accept. Objects and arrays
+/// as values are refused (a 400 naming the field).
+/// </summary>
+internal sealed class StringMetadataConverter : JsonConverter<IDictionary<string, string>>
+{
+    public override IDictionary<string, string>? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return null;
+        }
+
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw new JsonException("Expected an object of strings.");
+        }
+
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
+        {
+            var key = reader.GetString()!;
+            reader.Read();
+            metadata[key] = reader.TokenType switch
+            {
+                JsonTokenType.String => reader.GetString()!,
+                JsonTokenType.Number => System.Text.Encoding.UTF8.GetString(reader.HasValueSequence ? System.Buffers.BuffersExtensions.ToArray(reader.ValueSequence) : reader.ValueSpan),
+                JsonTokenType.True => "true",
+                JsonTokenType.False => "false",
+                JsonTokenType.Null => null!,
+                _ => throw new JsonException($"Metadata value '{key}' must be a string (or a number or boolean, read as its text)."),
+            };
+        }
+
+        return metadata;
+    }
+
+    public override void Write(Utf8JsonWriter writer, IDictionary<string, string> value, JsonSerializerOptions options)
+    {
+        writer.WriteStartObject();
+        foreach (var (key, item) in value)
+        {
+            if (item is null)
+            {
+                writer.WriteNull(key);
+            }
+            else
+            {
+                writer.WriteString(key, item);
+            }
+        }
+
+        writer.WriteEndObject();
+    }
+}
+
 /// <summary>Reads message content as a string or an array of parts and writes it back in the same form.</summary>
 internal sealed class ChatCompletionContentConverter : JsonConverter<ChatCompletionContent>
 {

@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Bifrost.Middleware.Packaging.Tests.Infrastructure;
 
 /// <summary>
-/// Runs <c>dotnet pack</c> of every project under src/ once for the test class: a unique prerelease version (so no NuGet cache
+/// Runs <c>dotnet pack</c> of every project under src/ once for the test assembly (an assembly fixture): a unique prerelease version (so no NuGet cache
 /// can serve an older copy), build output under a temp artifacts folder (the repo's bin/obj are left alone) and the
 /// packages in a temp folder that then serves as the consumer's local feed.
 /// </summary>

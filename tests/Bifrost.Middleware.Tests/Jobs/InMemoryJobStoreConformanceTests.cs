@@ -4,5 +4,5 @@ namespace Bifrost.Middleware.Tests.Jobs;
 
 public sealed class InMemoryJobStoreConformanceTests : JobStoreConformanceTests<InMemoryJobStore>
 {
-    protected override Task<InMemoryJobStore> CreateStoreAsync(TimeProvider timeProvider) => Task.FromResult(new InMemoryJobStore(timeProvider));
+    protected override ValueTask<InMemoryJobStore> CreateStoreAsync(TimeProvider timeProvider) => ValueTask.FromResult(new InMemoryJobStore(timeProvider));
 }

@@ -22,13 +22,17 @@ public abstract class JobStoreConformanceTests<TStore>
     /// <summary>A lease length the tests use.</summary>
     protected static TimeSpan Lease => TimeSpan.FromSeconds(30);
 
-    /// <summary>Creates an empty store that reads the time from <paramref name="timeProvider"/>.</summary>
+    /// <summary>
+    /// Creates an empty store that reads the time from <paramref name="timeProvider"/> (once per test). A
+    /// <see cref="ValueTask{TResult}"/>, as <c>ProviderAdapterConformanceTests.CreateAdapterAsync</c> and xunit.v3's
+    /// <c>IAsyncLifetime</c>: a store made synchronously returns <c>ValueTask.FromResult(store)</c> without allocating.
+    /// </summary>
     /// <param name="timeProvider">The clock.</param>
-    protected abstract Task<TStore> CreateStoreAsync(TimeProvider timeProvider);
+    protected abstract ValueTask<TStore> CreateStoreAsync(TimeProvider timeProvider);
 
-    /// <summary>Releases a store created by <see cref="CreateStoreAsync"/>.</summary>
+    /// <summary>Releases a store created by <see cref="CreateStoreAsync"/> (by default: disposes it when it is <see cref="IAsyncDisposable"/>).</summary>
     /// <param name="store">The store.</param>
-    protected virtual Task DisposeStoreAsync(TStore store) => store is IAsyncDisposable disposable ? disposable.DisposeAsync().AsTask() : Task.CompletedTask;
+    protected virtual ValueTask DisposeStoreAsync(TStore store) => store is IAsyncDisposable disposable ? disposable.DisposeAsync() : ValueTask.CompletedTask;
 
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 

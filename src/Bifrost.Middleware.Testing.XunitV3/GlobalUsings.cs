@@ -1,0 +1,3 @@
+global using Bifrost.Middleware.OpenAI;
+global using Bifrost.Middleware.Jobs;
+global using Bifrost.Middleware.Providers;

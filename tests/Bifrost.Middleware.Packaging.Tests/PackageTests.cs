@@ -15,7 +15,7 @@ namespace Bifrost.Middleware.Packaging.Tests;
 /// What a user gets from NuGet: the package built by <c>dotnet pack</c> (metadata, README, XML docs, symbols,
 /// dependencies), and an app that restores it from a local folder and serves the gateway.
 /// </summary>
-public sealed class PackageTests(PackedLibrary package) : IClassFixture<PackedLibrary>
+public sealed class PackageTests(PackedLibrary package)
 {
     private const string Tfm = "net10.0";
 
@@ -190,7 +190,7 @@ public sealed class PackageTests(PackedLibrary package) : IClassFixture<PackedLi
     {
         var ct = TestContext.Current.CancellationToken;
         var output = TestContext.Current.TestOutputHelper;
-        var consumer = ConsumerApp.Write(package.WorkRoot.FullName, package.FeedDirectory, package.Version, await MachineGlobalPackagesFolderAsync(ct));
+        var consumer = ConsumerApp.Write(package.WorkRoot.FullName, package.FeedDirectory, package.Version, await ConsumerApp.MachineGlobalPackagesFolderAsync(ct));
 
         var restore = (await consumer.RestoreAsync(ct)).EnsureSuccess();
         output?.WriteLine($"restore: {restore.Elapsed.TotalSeconds:F1}s");
@@ -220,20 +220,7 @@ public sealed class PackageTests(PackedLibrary package) : IClassFixture<PackedLi
         Assert.Contains("local/echo", models.GetProperty("data").EnumerateArray().Select(m => m.GetProperty("id").GetString()));
     }
 
-    /// <summary>The global-packages folder of this machine (NUGET_PACKAGES or NuGet.Config or ~/.nuget/packages), or null.</summary>
-    private static async Task<string?> MachineGlobalPackagesFolderAsync(CancellationToken cancellationToken)
-    {
-        var result = await ChildProcess.DotnetAsync(Path.GetTempPath(), ["nuget", "locals", "global-packages", "--list"], TimeSpan.FromMinutes(1), cancellationToken);
-        var match = Regex.Match(result.Output, @"global-packages:\s*(\S.*?)\s*$", RegexOptions.Multiline);
-        return result.ExitCode == 0 && match.Success && Directory.Exists(match.Groups[1].Value) ? match.Groups[1].Value : null;
-    }
-
-    private string CentralVersion(string id) =>
-        XDocument.Load(Path.Combine(package.RepoRoot, "Directory.Packages.props"))
-            .Descendants("PackageVersion")
-            .Where(e => (string?)e.Attribute("Include") == id)
-            .Select(e => (string)e.Attribute("Version")!)
-            .Single();
+    private string CentralVersion(string id) => PackedLibrary.CentralVersion(package.RepoRoot, id);
 
     /// <summary>The Source Link custom debug information of a portable PDB.</summary>
     private static readonly Guid SourceLinkKind = new("CC110556-A091-4D38-9FEC-25AB9A351A6A");

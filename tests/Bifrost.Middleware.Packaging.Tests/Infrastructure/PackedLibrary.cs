@@ -59,7 +59,8 @@ public sealed class PackedLibrary : IAsyncLifetime
                 "-p:UseSharedCompilation=false",
                 "-nodeReuse:false",
             ],
-            TimeSpan.FromMinutes(5),
+            // generous: the whole solution's test assemblies run in parallel with it on a small machine
+            TimeSpan.FromMinutes(15),
             ct)).EnsureSuccess();
     }
 

@@ -12,27 +12,31 @@ namespace Bifrost.Middleware.Tests.Upstream;
 /// attempt gets a fresh one, and the caller's cancellation is never reported as a timeout. The upstream is a handler, not a
 /// server: these tests advance a fake clock instead of waiting.
 /// </summary>
-public sealed class AttemptTimeoutTests
+public sealed class AttemptTimeoutTests : IAsyncDisposable
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan Observe = TimeSpan.FromSeconds(10);
 
+    private readonly FakeTimeProvider _time = new();
+    private ServiceProvider? _services;
+
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_services is not null)
+        {
+            await _services.DisposeAsync();
+        }
+    }
 
     [Fact]
     public async Task The_timeout_runs_on_the_injected_clock_and_cancels_the_attempt()
     {
-        var time = new FakeTimeProvider();
         var upstream = new ScriptedUpstream(ScriptedUpstream.Hang);
-        await using var services = Gateway(time, upstream, maxRetries: 0);
-
-        var call = Client(services).ChatCompletionAsync(Request(), Ct);
-        var attempt = await upstream.Attempts.Reader.ReadAsync(Ct).AsTask().WaitAsync(Observe, Ct);
-        time.Advance(Timeout - TimeSpan.FromSeconds(1));
-        Assert.False(attempt.IsCancellationRequested);
-        Assert.False(call.IsCompleted);
-
-        time.Advance(TimeSpan.FromSeconds(1));
+        var call = Call(upstream, maxRetries: 0, Ct);
+        var attempt = await NextAttemptAsync(upstream);
+        AdvanceThroughTheTimeout(call, attempt);
 
         var ex = await Assert.ThrowsAsync<BifrostException>(() => call.WaitAsync(Observe, Ct));
         Assert.Equal(504, ex.StatusCode);
@@ -45,20 +49,12 @@ public sealed class AttemptTimeoutTests
     [Fact]
     public async Task Each_attempt_gets_a_fresh_timeout()
     {
-        var time = new FakeTimeProvider();
         var upstream = new ScriptedUpstream(ScriptedUpstream.Hang);
-        await using var services = Gateway(time, upstream, maxRetries: 1);
-
-        var call = Client(services).ChatCompletionAsync(Request(), Ct);
-        var first = await upstream.Attempts.Reader.ReadAsync(Ct).AsTask().WaitAsync(Observe, Ct);
-        time.Advance(Timeout);
-        Assert.True(first.IsCancellationRequested);
+        var call = Call(upstream, maxRetries: 1, Ct);
+        AdvanceThroughTheTimeout(call, await NextAttemptAsync(upstream));
         // The retry (no backoff here) starts a second attempt, timed from its own start.
-        var second = await upstream.Attempts.Reader.ReadAsync(Ct).AsTask().WaitAsync(Observe, Ct);
-        time.Advance(Timeout - TimeSpan.FromSeconds(1));
-        Assert.False(second.IsCancellationRequested);
-        Assert.False(call.IsCompleted);
-        time.Advance(TimeSpan.FromSeconds(1));
+        var second = await NextAttemptAsync(upstream);
+        AdvanceThroughTheTimeout(call, second);
 
         var ex = await Assert.ThrowsAsync<BifrostException>(() => call.WaitAsync(Observe, Ct));
         Assert.Equal("provider_timeout", ex.Error.Error.Code);
@@ -69,13 +65,11 @@ public sealed class AttemptTimeoutTests
     [Fact]
     public async Task The_callers_cancellation_cancels_the_attempt_and_is_not_a_timeout()
     {
-        var time = new FakeTimeProvider();
         var upstream = new ScriptedUpstream(ScriptedUpstream.Hang);
-        await using var services = Gateway(time, upstream, maxRetries: 0);
         using var caller = CancellationTokenSource.CreateLinkedTokenSource(Ct);
 
-        var call = Client(services).ChatCompletionAsync(Request(), caller.Token);
-        var attempt = await upstream.Attempts.Reader.ReadAsync(Ct).AsTask().WaitAsync(Observe, Ct);
+        var call = Call(upstream, maxRetries: 0, caller.Token);
+        var attempt = await NextAttemptAsync(upstream);
         await caller.CancelAsync();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call.WaitAsync(Observe, Ct));
@@ -85,14 +79,11 @@ public sealed class AttemptTimeoutTests
     [Fact]
     public async Task A_handler_the_host_adds_to_the_named_client_is_inside_the_timeout()
     {
-        var time = new FakeTimeProvider();
         var upstream = new ScriptedUpstream(ScriptedUpstream.Answer);
         var hostHandler = new StallingHandler();
-        await using var services = Gateway(time, upstream, maxRetries: 0, client => client.AddHttpMessageHandler(() => hostHandler));
-
-        var call = Client(services).ChatCompletionAsync(Request(), Ct);
+        var call = Call(upstream, maxRetries: 0, Ct, client => client.AddHttpMessageHandler(() => hostHandler));
         await hostHandler.Entered.Task.WaitAsync(Observe, Ct);
-        time.Advance(Timeout);
+        _time.Advance(Timeout);
 
         var ex = await Assert.ThrowsAsync<BifrostException>(() => call.WaitAsync(Observe, Ct));
         Assert.Equal("provider_timeout", ex.Error.Error.Code);
@@ -102,23 +93,39 @@ public sealed class AttemptTimeoutTests
     [Fact]
     public async Task The_timeout_bounds_the_headers_not_the_body_of_an_answer_already_started()
     {
-        var time = new FakeTimeProvider();
         var body = new TaskCompletionSource();
         var upstream = new ScriptedUpstream((_, _) => Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK)
         {
             Content = new StreamContent(new GatedStream(body.Task, Encoding.UTF8.GetBytes(ScriptedUpstream.AnswerJson))) { Headers = { ContentType = new("application/json") } },
         }));
-        await using var services = Gateway(time, upstream, maxRetries: 0);
-
-        var call = Client(services).ChatCompletionAsync(Request(), Ct);
-        await upstream.Attempts.Reader.ReadAsync(Ct).AsTask().WaitAsync(Observe, Ct);
-        time.Advance(Timeout * 2);
+        var call = Call(upstream, maxRetries: 0, Ct);
+        await NextAttemptAsync(upstream);
+        _time.Advance(Timeout * 2);
         body.SetResult();
 
         Assert.Equal("Hi!", (await call.WaitAsync(Observe, Ct)).Choices[0].Message!.Content);
     }
 
-    private static IBifrostClient Client(IServiceProvider services) => services.GetRequiredService<IBifrostClient>();
+    /// <summary>The token of the upstream's next attempt, once it has started.</summary>
+    private static async Task<CancellationToken> NextAttemptAsync(ScriptedUpstream upstream) =>
+        await upstream.Attempts.Reader.ReadAsync(Ct).AsTask().WaitAsync(Observe, Ct);
+
+    /// <summary>Advances the clock to 1 s before the attempt's timeout (it still runs), then to the timeout (it is cancelled).</summary>
+    private void AdvanceThroughTheTimeout(Task call, CancellationToken attempt)
+    {
+        _time.Advance(Timeout - TimeSpan.FromSeconds(1));
+        Assert.False(attempt.IsCancellationRequested);
+        Assert.False(call.IsCompleted);
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.True(attempt.IsCancellationRequested);
+    }
+
+    /// <summary>A chat completion through a gateway on the fake clock whose provider's upstream is <paramref name="upstream"/>.</summary>
+    private Task<ChatCompletionResponse> Call(ScriptedUpstream upstream, int maxRetries, CancellationToken cancellationToken, Action<IHttpClientBuilder>? configure = null)
+    {
+        _services = Gateway(_time, upstream, maxRetries, configure);
+        return _services.GetRequiredService<IBifrostClient>().ChatCompletionAsync(Request(), cancellationToken);
+    }
 
     private static ChatCompletionRequest Request() =>
         new() { Model = "openai/gpt-4o-mini", Messages = [ChatCompletionMessage.FromText("user", "hello")] };

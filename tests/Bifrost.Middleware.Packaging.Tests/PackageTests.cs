@@ -1,6 +1,8 @@
 using System.IO.Compression;
 using System.Net;
 using System.Net.Http.Json;
+using System.Reflection.Metadata;
+using System.Reflection.PortableExecutable;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -57,7 +59,7 @@ public sealed class PackageTests(PackedLibrary package)
     }
 
     [Fact]
-    public void Nuspec_declares_aspnetcore_as_framework_reference_and_resilience_as_package_dependency()
+    public void Core_nuspec_declares_aspnetcore_as_framework_reference_and_only_its_justified_package_dependencies()
     {
         using var zip = ZipFile.OpenRead(package.NupkgPath);
         var metadata = Nuspec(zip);
@@ -66,16 +68,121 @@ public sealed class PackageTests(PackedLibrary package)
         Assert.Equal(Tfm, (string?)frameworkGroup.Attribute("targetFramework"));
         Assert.Contains("Microsoft.AspNetCore.App", frameworkGroup.Elements().Select(e => (string?)e.Attribute("name")));
 
-        var dependencyGroup = Assert.Single(Element(metadata, "dependencies").Elements(), e => e.Name.LocalName == "group");
-        Assert.Equal(Tfm, (string?)dependencyGroup.Attribute("targetFramework"));
-        var dependencies = dependencyGroup.Elements().ToDictionary(e => (string)e.Attribute("id")!, e => (string?)e.Attribute("version"));
-        Assert.Equal(CentralVersion("Microsoft.Extensions.Http.Resilience"), dependencies.GetValueOrDefault("Microsoft.Extensions.Http.Resilience"));
-        // The shared framework is not a package; test-only packages never leak into the library's dependencies.
-        Assert.DoesNotContain(dependencies.Keys, id => id.StartsWith("Microsoft.AspNetCore.", StringComparison.Ordinal) || id.StartsWith("xunit", StringComparison.OrdinalIgnoreCase));
+        // README "Dependencies of the core package" justifies each one; Microsoft.Extensions.Http.Resilience (and its Polly,
+        // telemetry and compliance packages) is gone: the per-attempt timeout is the core's own.
+        var dependencies = Dependencies(metadata);
+        string[] expected = ["Microsoft.Extensions.AI", "Microsoft.Extensions.AI.Abstractions", "Microsoft.ML.Tokenizers", "Microsoft.ML.Tokenizers.Data.Cl100kBase", "Microsoft.ML.Tokenizers.Data.O200kBase"];
+        Assert.Equal(expected, dependencies.Keys.Order(StringComparer.Ordinal));
+        foreach (var id in expected)
+        {
+            Assert.Equal(CentralVersion(id), dependencies[id]);
+        }
 
-        Assert.True(File.Exists(package.SnupkgPath), $"missing {package.SnupkgPath}");
-        using var symbols = ZipFile.OpenRead(package.SnupkgPath);
-        Assert.Contains($"lib/{Tfm}/Bifrost.Middleware.pdb", symbols.Entries.Select(e => e.FullName));
+        var readme = File.ReadAllText(Path.Combine(package.RepoRoot, "README.md"));
+        Assert.All(expected, id => Assert.Contains($"| `{id}` |", readme, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Every_package_has_its_own_description_readme_icon_release_notes_and_repository_commit()
+    {
+        Assert.Contains(PackedLibrary.PackageId, package.PackageIds);
+        var icon = File.ReadAllBytes(Path.Combine(package.RepoRoot, "eng", "icon.png"));
+        var size = PngSize(icon);
+        Assert.True(size is not null, "eng/icon.png is not a PNG");
+        Assert.Equal(size.Value.Width, size.Value.Height);
+        Assert.InRange(size.Value.Width, 64, 512);
+        var changelog = File.ReadAllText(Path.Combine(package.RepoRoot, "CHANGELOG.md"));
+        Assert.Contains("## Unreleased", changelog, StringComparison.Ordinal);
+        var descriptions = new Dictionary<string, string>(StringComparer.Ordinal);
+
+        Assert.Multiple(package.PackageIds.Select(id => (Action)(() =>
+        {
+            using var zip = ZipFile.OpenRead(package.NupkgPathOf(id));
+            var metadata = Nuspec(zip);
+            Assert.Equal(id, Value(metadata, "id"));
+            Assert.Equal(package.Version, Value(metadata, "version"));
+            var description = Value(metadata, "description");
+            // the core says what it is; every other package says what it adds to it
+            Assert.True(id == PackedLibrary.PackageId || description.Contains("Bifrost.Middleware", StringComparison.Ordinal), $"{id}: {description}");
+            lock (descriptions)
+            {
+                Assert.True(descriptions.TryAdd(description, id), $"{id} has the description of {descriptions.GetValueOrDefault(description)}");
+            }
+
+            Assert.Equal("Apache-2.0", Element(metadata, "license").Value);
+            Assert.False(string.IsNullOrWhiteSpace(Value(metadata, "authors")));
+
+            // its own README (src/<id>/README.md), not the repository's
+            Assert.Equal("README.md", Value(metadata, "readme"));
+            var ownReadme = Path.Combine(package.RepoRoot, "src", id, "README.md");
+            Assert.True(File.Exists(ownReadme), $"{id} has no README.md of its own");
+            Assert.Equal(File.ReadAllText(ownReadme).ReplaceLineEndings(), ReadEntry(zip, "README.md").ReplaceLineEndings());
+            Assert.StartsWith($"# {id}", ReadEntry(zip, "README.md"), StringComparison.Ordinal);
+
+            Assert.Equal("icon.png", Value(metadata, "icon"));
+            Assert.Equal(icon, ReadBytes(zip, "icon.png"));
+            Assert.Equal($"{Value(metadata, "projectUrl")}/blob/main/CHANGELOG.md", Regex.Match(Value(metadata, "releaseNotes"), @"https://\S+").Value);
+
+            var repository = Element(metadata, "repository");
+            Assert.Equal("git", (string?)repository.Attribute("type"));
+            Assert.StartsWith("https://", (string?)repository.Attribute("url") ?? string.Empty, StringComparison.Ordinal);
+            Assert.Matches("^[0-9a-f]{40}$", (string?)repository.Attribute("commit") ?? string.Empty);
+
+            var entries = zip.Entries.Select(e => e.FullName).ToList();
+            Assert.Contains($"lib/{Tfm}/{id}.dll", entries);
+            Assert.Contains($"lib/{Tfm}/{id}.xml", entries);
+            Assert.DoesNotContain(entries, e => e.EndsWith(".pdb", StringComparison.OrdinalIgnoreCase));
+
+            // Packages of this repository depend on each other at exactly this version.
+            Assert.All(Dependencies(metadata).Where(d => d.Key.StartsWith("Bifrost.", StringComparison.Ordinal)), d => Assert.Equal(package.Version, d.Value));
+        })).ToArray());
+    }
+
+    [Fact]
+    public void Every_package_has_a_symbol_package_with_a_deterministic_source_linked_pdb()
+    {
+        Assert.Multiple(package.PackageIds.Select(id => (Action)(() =>
+        {
+            using var zip = ZipFile.OpenRead(package.NupkgPathOf(id));
+            var commit = (string)Element(Nuspec(zip), "repository").Attribute("commit")!;
+            var snupkg = Path.ChangeExtension(package.NupkgPathOf(id), ".snupkg");
+            Assert.True(File.Exists(snupkg), $"missing {snupkg}");
+            using var symbols = ZipFile.OpenRead(snupkg);
+
+            // The dll was built deterministically (its debug directory has the Reproducible entry) and names this PDB.
+            using var pe = new PEReader(new MemoryStream(ReadBytes(zip, $"lib/{Tfm}/{id}.dll")));
+            var debug = pe.ReadDebugDirectory();
+            Assert.Contains(debug, e => e.Type == DebugDirectoryEntryType.Reproducible);
+            Assert.Single(debug, e => e.Type == DebugDirectoryEntryType.CodeView);
+
+            using var pdb = MetadataReaderProvider.FromPortablePdbStream(new MemoryStream(ReadBytes(symbols, $"lib/{Tfm}/{id}.pdb")));
+            var reader = pdb.GetMetadataReader();
+            // Source paths are normalized (/_/), so the build is the same wherever it ran.
+            var documents = reader.Documents.Select(d => reader.GetString(reader.GetDocument(d).Name)).ToList();
+            Assert.Contains(documents, d => d.StartsWith($"/_/src/{id}/", StringComparison.Ordinal));
+            Assert.DoesNotContain(documents, d => d.StartsWith(package.RepoRoot, StringComparison.Ordinal));
+
+            // Source Link: every source of the repository maps to its raw URL at the commit the nuspec names.
+            var sourceLink = reader.GetCustomDebugInformation(EntityHandle.ModuleDefinition)
+                .Select(reader.GetCustomDebugInformation)
+                .Single(c => reader.GetGuid(c.Kind) == SourceLinkKind);
+            using var json = JsonDocument.Parse(reader.GetBlobBytes(sourceLink.Value));
+            var map = json.RootElement.GetProperty("documents").EnumerateObject().Single();
+            Assert.Equal("/_/*", map.Name);
+            Assert.Equal($"https://raw.githubusercontent.com/bifrost-middleware/bifrost-middleware/{commit}/*", map.Value.GetString());
+        })).ToArray());
+    }
+
+    [Fact]
+    public void No_package_but_a_test_framework_specific_one_depends_on_a_test_framework()
+    {
+        string[] frameworks = ["xunit", "nunit", "mstest", "Microsoft.NET.Test.Sdk", "Microsoft.Testing."];
+        Assert.Multiple(package.PackageIds.Where(id => !id.EndsWith(".XunitV3", StringComparison.Ordinal)).Select(id => (Action)(() =>
+        {
+            using var zip = ZipFile.OpenRead(package.NupkgPathOf(id));
+            var dependencies = Dependencies(Nuspec(zip)).Keys;
+            Assert.DoesNotContain(dependencies, d => frameworks.Any(f => d.StartsWith(f, StringComparison.OrdinalIgnoreCase)));
+        })).ToArray());
     }
 
     [Fact]
@@ -83,7 +190,7 @@ public sealed class PackageTests(PackedLibrary package)
     {
         var ct = TestContext.Current.CancellationToken;
         var output = TestContext.Current.TestOutputHelper;
-        var consumer = ConsumerApp.Write(package.WorkRoot.FullName, package.FeedDirectory, package.Version, await MachineGlobalPackagesFolderAsync(ct));
+        var consumer = ConsumerApp.Write(package.WorkRoot.FullName, package.FeedDirectory, package.Version, await ConsumerApp.MachineGlobalPackagesFolderAsync(ct));
 
         var restore = (await consumer.RestoreAsync(ct)).EnsureSuccess();
         output?.WriteLine($"restore: {restore.Elapsed.TotalSeconds:F1}s");
@@ -113,20 +220,32 @@ public sealed class PackageTests(PackedLibrary package)
         Assert.Contains("local/echo", models.GetProperty("data").EnumerateArray().Select(m => m.GetProperty("id").GetString()));
     }
 
-    /// <summary>The global-packages folder of this machine (NUGET_PACKAGES or NuGet.Config or ~/.nuget/packages), or null.</summary>
-    private static async Task<string?> MachineGlobalPackagesFolderAsync(CancellationToken cancellationToken)
+    private string CentralVersion(string id) => PackedLibrary.CentralVersion(package.RepoRoot, id);
+
+    /// <summary>The Source Link custom debug information of a portable PDB.</summary>
+    private static readonly Guid SourceLinkKind = new("CC110556-A091-4D38-9FEC-25AB9A351A6A");
+
+    /// <summary>The net10.0 group's dependencies: id → version.</summary>
+    private static Dictionary<string, string?> Dependencies(XElement metadata)
     {
-        var result = await ChildProcess.DotnetAsync(Path.GetTempPath(), ["nuget", "locals", "global-packages", "--list"], TimeSpan.FromMinutes(1), cancellationToken);
-        var match = Regex.Match(result.Output, @"global-packages:\s*(\S.*?)\s*$", RegexOptions.Multiline);
-        return result.ExitCode == 0 && match.Success && Directory.Exists(match.Groups[1].Value) ? match.Groups[1].Value : null;
+        var group = Assert.Single(Element(metadata, "dependencies").Elements(), e => e.Name.LocalName == "group");
+        Assert.Equal(Tfm, (string?)group.Attribute("targetFramework"));
+        return group.Elements().ToDictionary(e => (string)e.Attribute("id")!, e => (string?)e.Attribute("version"));
     }
 
-    private string CentralVersion(string id) =>
-        XDocument.Load(Path.Combine(package.RepoRoot, "Directory.Packages.props"))
-            .Descendants("PackageVersion")
-            .Where(e => (string?)e.Attribute("Include") == id)
-            .Select(e => (string)e.Attribute("Version")!)
-            .Single();
+    /// <summary>Width and height from a PNG's IHDR chunk, or null if it is no PNG.</summary>
+    private static (int Width, int Height)? PngSize(byte[] png) =>
+        png.Length > 24 && png.AsSpan(0, 8).SequenceEqual((byte[])[0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A])
+            ? (System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(16)), System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(20)))
+            : null;
+
+    private static byte[] ReadBytes(ZipArchive zip, string name)
+    {
+        using var stream = zip.GetEntry(name)?.Open() ?? throw new InvalidOperationException($"no {name} in the package");
+        using var copy = new MemoryStream();
+        stream.CopyTo(copy);
+        return copy.ToArray();
+    }
 
     private static XElement Nuspec(ZipArchive zip)
     {

@@ -20,6 +20,9 @@ internal sealed class AttemptDeadline : IDisposable
     /// <summary>Cancelled by the caller, or when the timeout expires before <see cref="Disarm"/>.</summary>
     public CancellationToken Token => _linked.Token;
 
+    /// <summary>The timeout expired before <see cref="Disarm"/> (whatever the caller's token did).</summary>
+    public bool Expired => !_disarmed && _timeout.IsCancellationRequested;
+
     /// <summary>The timeout no longer applies (a stream's chunk arrived).</summary>
     public void Disarm()
     {

@@ -5,7 +5,8 @@ namespace Bifrost.Middleware.Packaging.Tests.Infrastructure;
 /// <summary>
 /// Runs <c>dotnet pack</c> of every project under src/ once for the test assembly (an assembly fixture): a unique prerelease version (so no NuGet cache
 /// can serve an older copy), build output under a temp artifacts folder (the repo's bin/obj are left alone) and the
-/// packages in a temp folder that then serves as the consumer's local feed.
+/// packages in a temp folder that then serves as the consumer's local feed. One for the test assembly
+/// (<c>AssemblyFixture</c>): every test class shares the one pack.
 /// </summary>
 public sealed class PackedLibrary : IAsyncLifetime
 {
@@ -58,7 +59,8 @@ public sealed class PackedLibrary : IAsyncLifetime
                 "-p:UseSharedCompilation=false",
                 "-nodeReuse:false",
             ],
-            TimeSpan.FromMinutes(5),
+            // generous: the whole solution's test assemblies run in parallel with it on a small machine
+            TimeSpan.FromMinutes(15),
             ct)).EnsureSuccess();
     }
 
@@ -78,6 +80,14 @@ public sealed class PackedLibrary : IAsyncLifetime
 
         return ValueTask.CompletedTask;
     }
+
+    /// <summary>The version Directory.Packages.props (under <paramref name="repoRoot"/>) gives package <paramref name="id"/>.</summary>
+    public static string CentralVersion(string repoRoot, string id) =>
+        System.Xml.Linq.XDocument.Load(Path.Combine(repoRoot, "Directory.Packages.props"))
+            .Descendants("PackageVersion")
+            .Where(e => (string?)e.Attribute("Include") == id)
+            .Select(e => (string)e.Attribute("Version")!)
+            .Single();
 
     /// <summary>The folder holding Bifrost.Middleware.sln, found by walking up from the test binaries.</summary>
     private static string FindRepoRoot()

@@ -2,9 +2,6 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
 using System.Text.Json.Serialization.Metadata;
-using Microsoft.Extensions.Http.Resilience;
-using Polly;
-using Polly.Timeout;
 
 namespace Bifrost.Middleware.Providers.Http;
 
@@ -19,15 +16,14 @@ internal sealed record UpstreamAuth(string? KeyHeader, KeyValuePair<string, stri
 
 /// <summary>
 /// What every HTTP adapter does the same way, in one place: one named client per adapter (registered by <see cref="Register"/>:
-/// no HttpClient timeout, a per-attempt timeout strategy reading the provider's <see cref="ProviderOptions.Timeout"/>, no
+/// no HttpClient timeout, no
 /// redirects, cookies or URL logging, the gateway's JSON text rule on answers); building a request (Accept, the provider's
-/// headers, the key); sending it with transport failures mapped to retryable 502/504 <see cref="BifrostException"/>s; reading
+/// headers, the key); sending it, each attempt timed by the provider's <see cref="ProviderOptions.Timeout"/>, with timeouts and transport failures mapped to retryable 502/504 <see cref="BifrostException"/>s; reading
 /// an error answer (bounded body, <c>Retry-After</c>) through the adapter's own error parser; reading a JSON answer; and the
 /// first-chunk timeout of streams (<see cref="UntilFirstChunk"/>).
 /// </summary>
 internal sealed class UpstreamClient : IDisposable
 {
-    private static readonly HttpRequestOptionsKey<TimeSpan> TimeoutKey = new("Bifrost.AttemptTimeout");
     private static readonly MediaTypeHeaderValue JsonMediaType = new("application/json");
     private static readonly MediaTypeWithQualityHeaderValue AcceptJson = new("application/json");
     private static readonly MediaTypeWithQualityHeaderValue AcceptEventStream = new("text/event-stream");
@@ -55,8 +51,8 @@ internal sealed class UpstreamClient : IDisposable
     }
 
     /// <summary>
-    /// Registers an adapter's named client: no HttpClient timeout — each attempt is timed by a Microsoft.Extensions.Http.Resilience
-    /// timeout strategy with the provider's <see cref="ProviderOptions.Timeout"/> (10 minutes by default: raised for LLM calls);
+    /// Registers an adapter's named client: no HttpClient timeout — <see cref="SendAsync"/> times each attempt with the provider's
+    /// <see cref="ProviderOptions.Timeout"/> (10 minutes by default: raised for LLM calls), around the whole handler pipeline;
     /// retries and fallbacks are the gateway's (one loop for every adapter, honouring Retry-After, never after a streamed
     /// byte). No redirects, no cookies, no logging of URLs. A host may configure the client further by its name.
     /// </summary>
@@ -75,13 +71,7 @@ internal sealed class UpstreamClient : IDisposable
             })
             .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
             .RemoveAllLoggers()
-            .AddHttpMessageHandler(static () => new UpstreamTextHandler())
-            .AddResilienceHandler("bifrost-upstream", static builder => builder.AddTimeout(new HttpTimeoutStrategyOptions
-            {
-                // Per provider: ProviderOptions.Timeout, carried on the request message.
-                TimeoutGenerator = static args =>
-                    new ValueTask<TimeSpan>(args.Context.GetRequestMessage() is { } message && message.Options.TryGetValue(TimeoutKey, out var timeout) ? timeout : TimeSpan.FromMinutes(10)),
-            }));
+            .AddHttpMessageHandler(static () => new UpstreamTextHandler());
 
     /// <summary>A request with the Accept header, the provider's headers (after the upstream's defaults it does not override) and the key.</summary>
     public HttpRequestMessage CreateRequest(ProviderContext context, HttpMethod method, Uri uri, bool stream)
@@ -131,22 +121,23 @@ internal sealed class UpstreamClient : IDisposable
 
     /// <summary>
     /// Sends one attempt. The provider's <see cref="ProviderOptions.Timeout"/> bounds the time until the response headers
-    /// arrive (504 <c>provider_timeout</c>); a transport failure is a 502 <c>provider_unreachable</c>; both retryable. The
-    /// caller's token cancels it at any time.
+    /// arrive (504 <c>provider_timeout</c>, on the injected clock); a transport failure is a 502 <c>provider_unreachable</c>;
+    /// both retryable. The caller's token cancels it at any time, and its cancellation is never taken for a timeout.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<HttpResponseMessage> SendAsync(ProviderContext context, HttpRequestMessage message, CancellationToken cancellationToken)
     {
         var invoker = _invoker ?? CreateInvoker();
-        message.Options.Set(TimeoutKey, context.Options.Timeout);
+        // The timeout ends with this call: the handlers return once the headers are read, and a stream's body is bounded
+        // by its own first-chunk deadline (UntilFirstChunk).
+        using var deadline = new AttemptDeadline(context, _time, cancellationToken);
         try
         {
-            // The named client's handler pipeline (with its resilience timeout) returns once the headers are read (the content
-            // is not buffered), as HttpClient does with ResponseHeadersRead; through HttpClient only when the factory cannot
-            // give the handler.
-            return await (_client is { } client ? client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancellationToken) : invoker.SendAsync(message, cancellationToken)).ConfigureAwait(false);
+            // The named client's handler pipeline returns once the headers are read (the content is not buffered), as
+            // HttpClient does with ResponseHeadersRead; through HttpClient only when the factory cannot give the handler.
+            return await (_client is { } client ? client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, deadline.Token) : invoker.SendAsync(message, deadline.Token)).ConfigureAwait(false);
         }
-        catch (TimeoutRejectedException ex)
+        catch (OperationCanceledException ex) when (deadline.Expired && !cancellationToken.IsCancellationRequested)
         {
             throw Retryable(504, "provider_timeout", $"Provider '{context.ProviderName}' did not answer within {context.Options.Timeout}.", ex);
         }

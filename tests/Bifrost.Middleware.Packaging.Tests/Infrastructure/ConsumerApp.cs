@@ -158,42 +158,6 @@ public sealed partial class ConsumerApp
             """);
     }
 
-    /// <summary>
-    /// Makes <paramref name="directory"/> a place for projects that take packages from <paramref name="feed"/> as a user
-    /// would: empty Directory.* files (nothing of the repo's applies) and a nuget.config with the local feed and
-    /// <paramref name="packages"/> as the global-packages folder (<paramref name="fallbackPackagesFolder"/> read-only beside it).
-    /// </summary>
-    public static void WriteIsolation(string directory, string feed, string packages, string? fallbackPackagesFolder)
-    {
-        // Stop MSBuild's upward search for these files here.
-        foreach (var name in (string[])["Directory.Build.props", "Directory.Build.targets", "Directory.Packages.props", "Directory.Packages.targets"])
-        {
-            File.WriteAllText(Path.Combine(directory, name), "<Project />\n");
-        }
-
-        // The local feed is added to the sources configured for this machine (user/machine NuGet.Config, e.g. nuget.org),
-        // which remain available for the package's dependencies.
-        var fallback = fallbackPackagesFolder is null
-            ? string.Empty
-            : $"""
-                <fallbackPackageFolders>
-                  <add key="machine-global-packages" value="{SecurityElement.Escape(fallbackPackagesFolder)}" />
-                </fallbackPackageFolders>
-              """;
-        File.WriteAllText(Path.Combine(directory, "nuget.config"), $"""
-            <?xml version="1.0" encoding="utf-8"?>
-            <configuration>
-              <packageSources>
-                <add key="bifrost-local-feed" value="{SecurityElement.Escape(feed)}" />
-              </packageSources>
-            {fallback}
-              <config>
-                <add key="globalPackagesFolder" value="{SecurityElement.Escape(packages)}" />
-              </config>
-            </configuration>
-            """);
-    }
-
     public Task<ProcessResult> RestoreAsync(CancellationToken cancellationToken) =>
         ChildProcess.DotnetAsync(Directory, ["restore", "--packages", PackagesDirectory, "-nodeReuse:false"], TimeSpan.FromMinutes(3), cancellationToken, OwnPackages);
 

@@ -31,6 +31,13 @@ public sealed class BifrostExtraFields
     /// <summary>For token counts: <c>native</c> (the provider counted) or <c>estimated</c> (counted locally).</summary>
     public string? CountMethod { get => _countMethod; set => _countMethod = NullIfEmpty(value); }
 
+    /// <summary>
+    /// The request's cost in USD, from the model's price (the embedded catalog or <c>Bifrost:Pricing</c>) and the usage the
+    /// provider reported: on every answer, on the stream chunk that carries the usage, on batch lines at the batch price.
+    /// Absent when the model's price or the usage is unknown (never a made-up figure).
+    /// </summary>
+    public double? Cost { get; set; }
+
     /// <summary>The raw provider request, only when asked for.</summary>
     public JsonElement? RawRequest { get; set; }
 

@@ -35,6 +35,12 @@ public sealed class BifrostOptions
     /// <summary>The batches API.</summary>
     [Microsoft.Extensions.Options.ValidateObjectMembers]
     public BatchesOptions Batches { get; set; } = new();
+
+    /// <summary>
+    /// Model prices keyed by <c>provider/model</c> (e.g. <c>local/echo</c>), USD per million tokens: added to the embedded
+    /// catalog or replacing its entry. Used for <c>extra_fields.cost</c>.
+    /// </summary>
+    public IDictionary<string, ModelPriceOptions> Pricing { get; set; } = new Dictionary<string, ModelPriceOptions>(StringComparer.OrdinalIgnoreCase);
 }
 
 /// <summary>Options of the files API.</summary>

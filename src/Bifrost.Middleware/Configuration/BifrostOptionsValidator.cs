@@ -83,6 +83,8 @@ internal sealed class BifrostOptionsValidator(ProviderRegistrations registration
             }
         }
 
+        ValidatePricing(options, builder);
+
         if (options.Jobs is { } jobs && jobs.RetryMaxDelay < jobs.RetryBaseDelay)
         {
             builder.AddError($"Bifrost:Jobs:RetryMaxDelay ({jobs.RetryMaxDelay}) must not be below RetryBaseDelay ({jobs.RetryBaseDelay}).");
@@ -96,5 +98,43 @@ internal sealed class BifrostOptionsValidator(ProviderRegistrations registration
         }
 
         return builder.Build();
+    }
+
+    /// <summary><c>Bifrost:Pricing</c>: keys are <c>provider/model</c>, prices finite and not negative, discounts in [0, 1].</summary>
+    private static void ValidatePricing(BifrostOptions options, ValidateOptionsResultBuilder builder)
+    {
+        foreach (var (key, price) in options.Pricing)
+        {
+            var prefix = $"Bifrost:Pricing:{key}";
+            if (Governance.Pricing.PricingCatalog.Split(key) is null)
+            {
+                builder.AddError($"{prefix}: the key must be 'provider/model' (e.g. 'local/echo').");
+                continue;
+            }
+
+            if (price is null)
+            {
+                builder.AddError($"{prefix} is empty.");
+                continue;
+            }
+
+            Check(prefix, nameof(price.InputPerMillion), price.InputPerMillion, builder);
+            Check(prefix, nameof(price.OutputPerMillion), price.OutputPerMillion, builder);
+            Check(prefix, nameof(price.CachedInputPerMillion), price.CachedInputPerMillion, builder);
+            Check(prefix, nameof(price.CacheWritePerMillion), price.CacheWritePerMillion, builder);
+            Check(prefix, nameof(price.ReasoningPerMillion), price.ReasoningPerMillion, builder);
+            if (price.BatchDiscount is < 0 or > 1 or double.NaN)
+            {
+                builder.AddError($"{prefix}:BatchDiscount ({price.BatchDiscount}) must be between 0 and 1.");
+            }
+        }
+
+        static void Check(string prefix, string name, double? value, ValidateOptionsResultBuilder builder)
+        {
+            if (value is { } number && (number < 0 || !double.IsFinite(number)))
+            {
+                builder.AddError($"{prefix}:{name} ({number}) must be a finite number >= 0 (USD per million tokens).");
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using Bifrost.Middleware.Diagnostics;
+using Bifrost.Middleware.Governance.Pricing;
 using Bifrost.Middleware.Operations;
 
 namespace Bifrost.Middleware.Gateway;
@@ -8,9 +9,9 @@ namespace Bifrost.Middleware.Gateway;
 /// <summary>
 /// The innermost stage of the pipeline, one attempt loop for every operation: validates and resolves <c>provider/model</c>
 /// (<see cref="RequestPlanner"/>), tries the primary and then the fallbacks, retries retryable failures with backoff
-/// (honouring Retry-After), picks keys, fills <c>extra_fields</c> and counts attempts. Knows nothing of HTTP.
+/// (honouring Retry-After), picks keys, fills <c>extra_fields</c> (with the cost, <see cref="PricingCatalog"/>) and counts attempts. Knows nothing of HTTP.
 /// </summary>
-internal sealed class RoutingHandler(ProviderRegistry registry, BifrostMetrics metrics, TimeProvider time, ILogger<RoutingHandler> logger) : GatewayHandler
+internal sealed class RoutingHandler(ProviderRegistry registry, PricingCatalog pricing, BifrostMetrics metrics, TimeProvider time, ILogger<RoutingHandler> logger) : GatewayHandler
 {
     public override async Task<TResponse> SendAsync<TRequest, TResponse, TChunk>(InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, CancellationToken cancellationToken)
     {
@@ -59,7 +60,9 @@ internal sealed class RoutingHandler(ProviderRegistry registry, BifrostMetrics m
                     }
                 }
 
-                operation.SetExtraFields(response, Extra(operation.ExtraFieldsOf(response), operation.Name, target, time.GetElapsedTime(start)));
+                var extra = Extra(operation.ExtraFieldsOf(response), operation.Name, target, time.GetElapsedTime(start));
+                extra.Cost = pricing.Find(target) is { } price && operation.CostUsageOf?.Invoke(response) is { } tokens ? price.Cost(tokens) : null;
+                operation.SetExtraFields(response, extra);
                 return response;
             }
         }
@@ -81,6 +84,7 @@ internal sealed class RoutingHandler(ProviderRegistry registry, BifrostMetrics m
         }
 
         var index = 0;
+        var price = operation.ChunkUsageOf is null ? null : pricing.Find(target);
         try
         {
             do
@@ -90,6 +94,11 @@ internal sealed class RoutingHandler(ProviderRegistry registry, BifrostMetrics m
                 {
                     var extra = Extra(null, requestType, target, time.GetElapsedTime(start));
                     extra.ChunkIndex = index++;
+                    if (price is not null && operation.ChunkUsageOf!(chunk) is { } tokens)
+                    {
+                        extra.Cost = price.Cost(tokens); // the chunk that carries the usage (the last one)
+                    }
+
                     chunk = decorate(chunk, extra);
                 }
 

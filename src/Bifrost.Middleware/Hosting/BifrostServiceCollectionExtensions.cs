@@ -80,6 +80,7 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddSingleton<OperationRegistry>();
 
         // The pipeline: layers (ordered by GatewayLayer.Order) around the attempt loop.
+        services.TryAddSingleton<Bifrost.Middleware.Governance.Pricing.PricingCatalog>();
         services.TryAddSingleton<RoutingHandler>();
         services.TryAddSingleton<GatewayPipeline>();
         AddOnce(services, PluginLayer.Registration);

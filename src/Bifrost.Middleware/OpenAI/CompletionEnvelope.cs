@@ -43,7 +43,7 @@ public abstract class CompletionEnvelope<TChoice> : ExtensibleObject, Operations
     /// <summary>Token usage (on a stream, on the final chunk when <c>stream_options.include_usage</c> is true).</summary>
     public ChatUsage? Usage { get; set; }
 
-    Operations.TokenCounts? Operations.IOperationAnswer.Tokens => Usage is { } usage ? new(usage.PromptTokens, usage.CompletionTokens) : null;
+    Operations.TokenCounts? Operations.IOperationAnswer.Tokens => Usage is { } usage ? Operations.TokenCounts.Of(usage.PromptTokens, usage.CompletionTokens, usage.PromptTokensDetails, usage.CompletionTokensDetails) : null;
 
     /// <summary>The backend configuration fingerprint.</summary>
     public string? SystemFingerprint { get; set; }

@@ -292,7 +292,7 @@ public sealed class ResponsesResponse : ExtensibleObject, Operations.IOperationA
     /// <summary>Token usage.</summary>
     public ResponsesUsage? Usage { get; set; }
 
-    Operations.TokenCounts? Operations.IOperationAnswer.Tokens => Usage is { } usage ? new(usage.InputTokens, usage.OutputTokens) : null;
+    Operations.TokenCounts? Operations.IOperationAnswer.Tokens => Usage is { } usage ? Operations.TokenCounts.Of(usage.InputTokens, usage.OutputTokens, usage.InputTokensDetails, usage.OutputTokensDetails) : null;
 
     /// <summary>Gateway metadata.</summary>
     public BifrostExtraFields? ExtraFields { get; set; }

@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization.Metadata;
 using Bifrost.Middleware.Gateway;
+using Bifrost.Middleware.Governance.Pricing;
 
 namespace Bifrost.Middleware.Operations;
 
@@ -22,8 +23,19 @@ internal readonly record struct ProviderCall(ProviderContext Context, ResolvedMo
     public IProviderAdapter Adapter => Target.Provider.Adapter;
 }
 
-/// <summary>Input and output tokens of one answer, for metrics.</summary>
-internal readonly record struct TokenCounts(long Input, long Output);
+/// <summary>
+/// Tokens of one answer, for metrics and cost: <paramref name="Input"/> includes the cached and cache-written tokens,
+/// <paramref name="Output"/> the reasoning tokens (as OpenAI's <c>prompt_tokens</c> and <c>completion_tokens</c> do).
+/// </summary>
+internal readonly record struct TokenCounts(long Input, long Output, long CachedInput = 0, long CacheWrite = 0, long Reasoning = 0)
+{
+    /// <summary>Reads the details objects (<c>prompt_tokens_details</c>/<c>input_tokens_details</c>, <c>completion_tokens_details</c>/<c>output_tokens_details</c>).</summary>
+    public static TokenCounts Of(long input, long output, JsonElement? inputDetails, JsonElement? outputDetails) =>
+        new(input, output, Number(inputDetails, "cached_tokens"u8), Number(inputDetails, "cache_creation_tokens"u8), Number(outputDetails, "reasoning_tokens"u8));
+
+    private static long Number(JsonElement? details, ReadOnlySpan<byte> name) =>
+        details is { ValueKind: JsonValueKind.Object } element && element.TryGetProperty(name, out var value) && value.TryGetInt64(out var number) ? number : 0;
+}
 
 /// <summary>
 /// An inference operation: what the gateway pipeline, the HTTP routes (sync, SSE, <c>x-bf-async</c>, the <c>v1/async</c>
@@ -50,6 +62,7 @@ internal sealed class InferenceOperation<TRequest, TResponse, TChunk> : BifrostO
     private Action<TRequest>? _clearStream;
     private Func<TResponse, TokenCounts?>? _usageOf;
     private Func<TChunk, TokenCounts?>? _chunkUsageOf;
+    private Func<TResponse, TokenCounts?>? _costUsageOf;
     private Func<TResponse, string?>? _responseIdOf;
 
     /// <summary>The paths of its routes relative to the prefix and version (e.g. <c>chat/completions</c>).</summary>
@@ -164,6 +177,13 @@ internal sealed class InferenceOperation<TRequest, TResponse, TChunk> : BifrostO
         init => _usageOf = value;
     }
 
+    /// <summary>The tokens an answer is charged for (default: <see cref="UsageOf"/>; embeddings: their input tokens).</summary>
+    public Func<TResponse, TokenCounts?>? CostUsageOf
+    {
+        get => _costUsageOf ?? UsageOf;
+        init => _costUsageOf = value;
+    }
+
     /// <summary>The tokens a chunk reports (the usage chunk, <c>response.completed</c>), for metrics (default: <see cref="IOperationAnswer.Tokens"/>).</summary>
     public Func<TChunk, TokenCounts?>? ChunkUsageOf
     {
@@ -226,6 +246,12 @@ internal sealed class InferenceOperation<TRequest, TResponse, TChunk> : BifrostO
 
         ClearStream?.Invoke(request);
         var response = await RunAsync(services, request, cancellationToken).ConfigureAwait(false);
+        if (ExtraFieldsOf(response) is { Cost: not null } extra && services.GetService<PricingCatalog>() is { } pricing)
+        {
+            // A batch line is charged at the batch price (the entry's BatchDiscount off).
+            extra.Cost = pricing.Cost(extra.Provider, extra.ModelRequested, CostUsageOf?.Invoke(response), batch: true);
+        }
+
         return new BatchLineAnswer(ResponseIdOf?.Invoke(response), writer => JsonSerializer.Serialize(writer, response, ResponseInfo));
     }
 

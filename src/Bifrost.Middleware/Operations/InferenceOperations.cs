@@ -76,6 +76,7 @@ internal static class InferenceOperations
 
             return response;
         },
+        CostUsageOf = static r => r.Usage is { } usage ? new TokenCounts(usage.PromptTokens, 0) : null,
         ClientCall = static (client, r, ct) => client.EmbeddingsAsync(r, ct),
         Pending = static (job, _, model) => new EmbeddingResponse
         {
@@ -216,7 +217,11 @@ internal static class ResponsesEvents
             return null;
         }
 
-        return new TokenCounts(Number(usage, "input_tokens"u8), Number(usage, "output_tokens"u8));
+        return TokenCounts.Of(
+            Number(usage, "input_tokens"u8),
+            Number(usage, "output_tokens"u8),
+            usage.TryGetProperty("input_tokens_details"u8, out var input) ? input : null,
+            usage.TryGetProperty("output_tokens_details"u8, out var output) ? output : null);
 
         static long Number(JsonElement usage, ReadOnlySpan<byte> name) =>
             usage.TryGetProperty(name, out var value) && value.TryGetInt64(out var number) ? number : 0;

@@ -1,0 +1,182 @@
+using System.Text.Json;
+using Bifrost.Middleware.Governance.Pricing;
+using Bifrost.Middleware.Operations;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.Options;
+
+namespace Bifrost.Middleware.Tests.Governance;
+
+/// <summary>The embedded catalog's figures, dated-id matching, <c>Bifrost:Pricing</c> overrides and their validation, and the cost arithmetic.</summary>
+public sealed class PricingCatalogTests
+{
+    private static readonly PricingCatalog Embedded = new(new BifrostOptions());
+
+    /// <summary>The per-million prices cited in EmbeddedPrices (OpenAI and Anthropic published prices, read 2026-12-06).</summary>
+    public static TheoryData<string, string, double, double, double?, double?, double> Published => new()
+    {
+        { "openai", "gpt-4o", 2.50, 10.00, 1.25, null, 0.5 },
+        { "openai", "gpt-4o-mini", 0.15, 0.60, 0.075, null, 0.5 },
+        { "openai", "gpt-4.1", 2.00, 8.00, 0.50, null, 0.5 },
+        { "openai", "gpt-4.1-mini", 0.40, 1.60, 0.10, null, 0.5 },
+        { "openai", "gpt-4.1-nano", 0.10, 0.40, 0.025, null, 0.5 },
+        { "openai", "o3", 2.00, 8.00, 0.50, null, 0.5 },
+        { "openai", "o4-mini", 1.10, 4.40, 0.275, null, 0.5 },
+        { "openai", "text-embedding-3-small", 0.02, 0, null, null, 0.5 },
+        { "openai", "text-embedding-3-large", 0.13, 0, null, null, 0.5 },
+        { "anthropic", "claude-sonnet-4-5", 3.00, 15.00, 0.30, 3.75, 0.5 },
+        { "anthropic", "claude-haiku-4-5", 1.00, 5.00, 0.10, 1.25, 0.5 },
+        { "anthropic", "claude-opus-4-5", 5.00, 25.00, 0.50, 6.25, 0.5 },
+        { "anthropic", "claude-opus-4-1", 15.00, 75.00, 1.50, 18.75, 0.5 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Published))]
+    public void The_catalog_has_the_published_prices(string provider, string model, double input, double output, double? cached, double? cacheWrite, double discount)
+    {
+        var price = Embedded.Find(provider, model);
+
+        Assert.NotNull(price);
+        Assert.Equal(input, price.InputPerMillion);
+        Assert.Equal(output, price.OutputPerMillion);
+        Assert.Equal(cached, price.CachedInputPerMillion);
+        Assert.Equal(cacheWrite, price.CacheWritePerMillion);
+        Assert.Null(price.ReasoningPerMillion); // both bill reasoning/thinking tokens as output
+        Assert.Equal(discount, price.BatchDiscount);
+    }
+
+    [Theory]
+    [InlineData("openai", "gpt-4o-mini-2024-07-18", "gpt-4o-mini")]
+    [InlineData("openai", "gpt-4o-2024-08-06", "gpt-4o")]
+    [InlineData("openai", "gpt-4.1-nano-2025-04-14", "gpt-4.1-nano")]
+    [InlineData("openai", "o3-2025-04-16", "o3")]
+    [InlineData("anthropic", "claude-haiku-4-5-20251001", "claude-haiku-4-5")]
+    [InlineData("anthropic", "claude-sonnet-4-5-20250929", "claude-sonnet-4-5")]
+    [InlineData("OpenAI", "GPT-4O-MINI", "gpt-4o-mini")]
+    public void A_dated_model_id_matches_its_family(string provider, string model, string family)
+    {
+        Assert.Same(Embedded.Find(provider, family), Embedded.Find(provider, model));
+    }
+
+    [Theory]
+    [InlineData("openai", "gpt-4o-mini-2024-07")] // not a date
+    [InlineData("openai", "gpt-4o-mini-x2024-07-18x")]
+    [InlineData("openai", "gpt-9")]
+    [InlineData("openai", "claude-haiku-4-5")] // not an OpenAI model
+    [InlineData("local", "echo")] // local models are unknown unless configured
+    [InlineData("nobody", "gpt-4o")]
+    [InlineData("openai", "")]
+    public void Unknown_models_have_no_price(string provider, string model)
+    {
+        Assert.Null(Embedded.Find(provider, model));
+        Assert.Null(Embedded.Cost(provider, model, new TokenCounts(1000, 1000)));
+    }
+
+    [Fact]
+    public void A_provider_with_another_name_is_priced_by_its_type()
+    {
+        var options = new BifrostOptions();
+        options.Providers["work-openai"] = new ProviderOptions { Type = "openai" };
+        var catalog = new PricingCatalog(options);
+
+        Assert.Same(catalog.Find("openai", "gpt-4o"), catalog.Find("work-openai", "gpt-4o-2024-08-06"));
+        Assert.Null(catalog.Find("work-anthropic", "claude-haiku-4-5"));
+    }
+
+    [Fact]
+    public void Configuration_adds_models_and_overrides_the_catalog()
+    {
+        var options = new BifrostOptions();
+        options.Pricing["local/echo"] = new ModelPriceOptions { InputPerMillion = 1.0, OutputPerMillion = 2.0 };
+        options.Pricing["openai/gpt-4o"] = new ModelPriceOptions { InputPerMillion = 2.0, OutputPerMillion = 8.0, BatchDiscount = 0.25 };
+        var catalog = new PricingCatalog(options);
+
+        var echo = catalog.Find("local", "echo");
+        Assert.NotNull(echo);
+        Assert.Equal((1.0, 2.0), (echo.InputPerMillion, echo.OutputPerMillion));
+        var gpt4o = catalog.Find("openai", "gpt-4o-2024-11-20");
+        Assert.NotNull(gpt4o);
+        Assert.Equal((2.0, 8.0, null, 0.25), (gpt4o.InputPerMillion, gpt4o.OutputPerMillion, gpt4o.CachedInputPerMillion, gpt4o.BatchDiscount));
+        Assert.Equal(0.15, catalog.Find("openai", "gpt-4o-mini")!.InputPerMillion); // the rest of the catalog stays
+    }
+
+    [Fact]
+    public void Cost_charges_cached_input_and_reasoning_apart()
+    {
+        // o4-mini: 1.10 in, 4.40 out, 0.275 cached. 1000 prompt tokens of which 400 cached; 500 completion of which 200 reasoning.
+        var tokens = TokenCounts.Of(1000, 500, Element("""{"cached_tokens":400}"""), Element("""{"reasoning_tokens":200}"""));
+        Assert.Equal(new TokenCounts(1000, 500, 400, 0, 200), tokens);
+        Assert.Equal(((600 * 1.10) + (400 * 0.275) + (500 * 4.40)) / 1e6, Embedded.Cost("openai", "o4-mini", tokens)!.Value, 12);
+
+        // A configured reasoning price applies to the reasoning tokens only.
+        var priced = new ModelPrice(1.10, 4.40, CachedInputPerMillion: 0.275, ReasoningPerMillion: 10.0);
+        Assert.Equal(((600 * 1.10) + (400 * 0.275) + (300 * 4.40) + (200 * 10.0)) / 1e6, priced.Cost(tokens), 12);
+    }
+
+    [Fact]
+    public void Cost_charges_anthropic_cache_writes_at_their_price()
+    {
+        // Sonnet 4.5: 3 in, 15 out, 0.30 cache read, 3.75 cache write; prompt = 100 plain + 300 written + 600 read (as the adapter reports it).
+        var tokens = TokenCounts.Of(1000, 50, Element("""{"cached_tokens":600,"cache_creation_tokens":300}"""), null);
+        var expected = ((100 * 3.0) + (600 * 0.30) + (300 * 3.75) + (50 * 15.0)) / 1e6;
+        Assert.Equal(expected, Embedded.Cost("anthropic", "claude-sonnet-4-5-20250929", tokens)!.Value, 12);
+        Assert.Equal(expected / 2, Embedded.Cost("anthropic", "claude-sonnet-4-5", tokens, batch: true)!.Value, 12);
+    }
+
+    [Fact]
+    public void Usage_that_is_not_known_has_no_cost()
+    {
+        Assert.Null(Embedded.Cost("openai", "gpt-4o", null));
+    }
+
+    [Theory]
+    [InlineData("Bifrost:Pricing:local/echo:InputPerMillion", "-1", "Bifrost:Pricing:local/echo:InputPerMillion")]
+    [InlineData("Bifrost:Pricing:local/echo:OutputPerMillion", "-0.5", "Bifrost:Pricing:local/echo:OutputPerMillion")]
+    [InlineData("Bifrost:Pricing:local/echo:CachedInputPerMillion", "-2", "Bifrost:Pricing:local/echo:CachedInputPerMillion")]
+    [InlineData("Bifrost:Pricing:local/echo:CacheWritePerMillion", "-2", "Bifrost:Pricing:local/echo:CacheWritePerMillion")]
+    [InlineData("Bifrost:Pricing:local/echo:BatchDiscount", "1.5", "Bifrost:Pricing:local/echo:BatchDiscount")]
+    [InlineData("Bifrost:Pricing:local/echo:BatchDiscount", "-0.1", "Bifrost:Pricing:local/echo:BatchDiscount")]
+    [InlineData("Bifrost:Pricing:echo:InputPerMillion", "1", "Bifrost:Pricing:echo: the key must be 'provider/model'")]
+    public async Task Bad_pricing_fails_the_start_naming_the_setting(string key, string value, string expected)
+    {
+        var builder = WebApplication.CreateBuilder();
+        builder.WebHost.UseTestServer();
+        builder.Logging.ClearProviders();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Bifrost:DefaultProvider"] = "local",
+            ["Bifrost:Providers:local:Type"] = "local",
+            [key] = value,
+        });
+        builder.Services.AddBifrost(builder.Configuration.GetSection("Bifrost"));
+        await using var app = builder.Build();
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync(TestContext.Current.CancellationToken));
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Pricing_binds_from_configuration_as_the_issue_shows_it()
+    {
+        var builder = WebApplication.CreateBuilder();
+        builder.WebHost.UseTestServer();
+        builder.Logging.ClearProviders();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Bifrost:DefaultProvider"] = "local",
+            ["Bifrost:Providers:local:Type"] = "local",
+            ["Bifrost:Pricing:local/echo:InputPerMillion"] = "1.0",
+            ["Bifrost:Pricing:local/echo:OutputPerMillion"] = "2.0",
+            ["Bifrost:Pricing:local/echo:BatchDiscount"] = "0.5",
+        });
+        builder.Services.AddBifrost(builder.Configuration.GetSection("Bifrost"));
+        await using var app = builder.Build();
+        await app.StartAsync(TestContext.Current.CancellationToken);
+
+        var price = app.Services.GetRequiredService<PricingCatalog>().Find("local", "echo");
+        Assert.NotNull(price);
+        Assert.Equal((1.0, 2.0, 0.5), (price.InputPerMillion, price.OutputPerMillion, price.BatchDiscount));
+        await app.StopAsync(TestContext.Current.CancellationToken);
+    }
+
+    private static JsonElement Element(string json) => JsonDocument.Parse(json).RootElement.Clone();
+}

@@ -34,6 +34,31 @@ public sealed class PricingHttpTests
     }
 
     [Fact]
+    public async Task An_openai_answer_with_cached_and_reasoning_tokens_is_priced_from_the_catalog()
+    {
+        await using var upstream = await FakeOpenAIUpstream.StartAsync(FakeResponses.Json(200, """
+            {"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"o4-mini-2025-04-16",
+             "choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],
+             "usage":{"prompt_tokens":1000,"completion_tokens":500,"total_tokens":1500,
+                      "prompt_tokens_details":{"cached_tokens":400},"completion_tokens_details":{"reasoning_tokens":200}}}
+            """));
+        await using var host = await StartLocalAsync(options => options.Providers["work-openai"] = new ProviderOptions
+        {
+            Type = "openai",
+            BaseUrl = upstream.BaseUrl,
+            MaxRetries = 0,
+            Keys = [new ProviderKeyOptions { Value = "sk-upstream" }],
+        });
+        var body = Chat();
+        body["model"] = "work-openai/o4-mini-2025-04-16";
+
+        var json = await host.PostOkAsync("/openai/v1/chat/completions", body);
+
+        // o4-mini (catalog): 1.10 input, 0.275 cached input, 4.40 output (reasoning tokens are output tokens).
+        Assert.Equal(((600 * 1.10) + (400 * 0.275) + (500 * 4.40)) / 1e6, json.GetProperty("extra_fields").GetProperty("cost").GetDouble(), 12);
+    }
+
+    [Fact]
     public async Task An_unknown_model_has_no_cost_field()
     {
         await using var host = await StartLocalAsync();

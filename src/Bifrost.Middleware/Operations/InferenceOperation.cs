@@ -1,6 +1,5 @@
 using System.Text.Json.Serialization.Metadata;
 using Bifrost.Middleware.Gateway;
-using Bifrost.Middleware.Governance.Pricing;
 
 namespace Bifrost.Middleware.Operations;
 
@@ -246,12 +245,8 @@ internal sealed class InferenceOperation<TRequest, TResponse, TChunk> : BifrostO
 
         ClearStream?.Invoke(request);
         var response = await RunAsync(services, request, cancellationToken).ConfigureAwait(false);
-        if (ExtraFieldsOf(response) is { Cost: not null } extra && services.GetService<PricingCatalog>() is { } pricing)
-        {
-            // A batch line is charged at the batch price (the entry's BatchDiscount off).
-            extra.Cost = pricing.Cost(extra.Provider, extra.ModelRequested, CostUsageOf?.Invoke(response), batch: true);
-        }
-
+        // The line reached the provider as an ordinary call, so its cost (set by the attempt loop) is the ordinary price: a
+        // batch discount is the provider's, for batches run on its own batch API.
         return new BatchLineAnswer(ResponseIdOf?.Invoke(response), writer => JsonSerializer.Serialize(writer, response, ResponseInfo));
     }
 

@@ -137,7 +137,7 @@ public sealed class PricingHttpTests
     }
 
     [Fact]
-    public async Task A_batch_line_is_charged_at_the_batch_price()
+    public async Task A_batch_line_the_gateway_runs_is_charged_at_the_ordinary_price_not_the_batch_discount()
     {
         await using var host = await FileBatchHost.StartAsync(PriceEcho);
 
@@ -151,7 +151,7 @@ public sealed class PricingHttpTests
         foreach (var line in output)
         {
             var body = line.GetProperty("response").GetProperty("body");
-            Assert.Equal(ChatCost(body.GetProperty("usage"), factor: 0.5), body.GetProperty("extra_fields").GetProperty("cost").GetDouble(), 12);
+            Assert.Equal(ChatCost(body.GetProperty("usage"), factor: 1.0), body.GetProperty("extra_fields").GetProperty("cost").GetDouble(), 12);
         }
     }
 }

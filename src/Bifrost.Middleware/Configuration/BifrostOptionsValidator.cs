@@ -83,6 +83,8 @@ internal sealed class BifrostOptionsValidator(ProviderRegistrations registration
             }
         }
 
+        Governance.GovernanceValidation.Validate(options.Governance, builder);
+
         if (options.Jobs is { } jobs && jobs.RetryMaxDelay < jobs.RetryBaseDelay)
         {
             builder.AddError($"Bifrost:Jobs:RetryMaxDelay ({jobs.RetryMaxDelay}) must not be below RetryBaseDelay ({jobs.RetryBaseDelay}).");

@@ -205,6 +205,7 @@ internal sealed record GovernanceCaller(string KeyId, VirtualKey? Key)
     /// </summary>
     public static void Authenticate(HttpContext context, VirtualKeyStore store)
     {
+        Current = null; // never a caller left over in the flow: only what this request presents
         var secret = Presented(context.Request.Headers);
         if (secret is null)
         {

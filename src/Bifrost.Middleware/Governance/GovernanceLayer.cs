@@ -54,7 +54,7 @@ internal sealed class GovernanceLayer(GatewayHandler inner, VirtualKeyStore stor
         var model = operation.Model(request);
         try
         {
-            var key = caller.Key ?? throw GovernanceErrors.Unauthorized("virtual_key_invalid", $"Virtual key '{caller.KeyId}' no longer exists.");
+            var key = caller.Key ?? throw GovernanceErrors.Unauthorized("virtual_key_not_found", "virtual_key_invalid", $"Virtual key '{caller.KeyId}' no longer exists.");
             store.CheckUsable(key);
         }
         catch (BifrostException ex)
@@ -72,11 +72,11 @@ internal sealed class GovernanceLayer(GatewayHandler inner, VirtualKeyStore stor
             BifrostException? refusal = null;
             if (!caller.Key!.AllowsProvider(target.Provider.Name))
             {
-                refusal = GovernanceErrors.Forbidden("provider_not_allowed", $"Virtual key '{caller.KeyId}' may not use provider '{target.Provider.Name}'.", param);
+                refusal = GovernanceErrors.Forbidden("provider_blocked", "provider_not_allowed", $"Virtual key '{caller.KeyId}' may not use provider '{target.Provider.Name}'.", param);
             }
             else if (!caller.Key.AllowsModel(target.Provider.Name, target.Model))
             {
-                refusal = GovernanceErrors.Forbidden("model_not_allowed", $"Virtual key '{caller.KeyId}' may not use model '{target.Provider.Name}/{target.Model}'.", param);
+                refusal = GovernanceErrors.Forbidden("model_blocked", "model_not_allowed", $"Virtual key '{caller.KeyId}' may not use model '{target.Provider.Name}/{target.Model}'.", param);
             }
 
             if (refusal is not null)

@@ -156,12 +156,12 @@ internal sealed class VirtualKeyStore
     {
         if (!key.Active)
         {
-            throw GovernanceErrors.Unauthorized("virtual_key_inactive", $"Virtual key '{key.Id}' is inactive.");
+            throw GovernanceErrors.Unauthorized("virtual_key_blocked", "virtual_key_inactive", $"Virtual key '{key.Id}' is inactive.");
         }
 
         if (key.ExpiresAt is { } expires && Time.GetUtcNow() >= expires)
         {
-            throw GovernanceErrors.Unauthorized("virtual_key_expired", $"Virtual key '{key.Id}' expired at {expires:O}.");
+            throw GovernanceErrors.Unauthorized("virtual_key_blocked", "virtual_key_expired", $"Virtual key '{key.Id}' expired at {expires:O}.");
         }
     }
 }
@@ -169,11 +169,15 @@ internal sealed class VirtualKeyStore
 /// <summary>The errors of governance.</summary>
 internal static class GovernanceErrors
 {
-    public static BifrostException Unauthorized(string code, string message) =>
-        BifrostException.Gateway(401, "authentication_error", code, message);
+    // error.type is Bifrost's governance decision (virtual_key_not_found, virtual_key_blocked, model_blocked,
+    // provider_blocked), so clients written for Bifrost recognise it; error.code is finer (inactive vs expired).
 
-    public static BifrostException Forbidden(string code, string message, string? param) =>
-        BifrostException.Gateway(403, "permission_error", code, message, param);
+    /// <summary>A 401 (Bifrost answers these with 403; issue 14 asks 401 so a client can tell "who are you" from "not allowed").</summary>
+    public static BifrostException Unauthorized(string type, string code, string message) =>
+        BifrostException.Gateway(401, type, code, message);
+
+    public static BifrostException Forbidden(string type, string code, string message, string? param) =>
+        BifrostException.Gateway(403, type, code, message, param);
 }
 
 /// <summary>
@@ -211,13 +215,13 @@ internal sealed record GovernanceCaller(string KeyId, VirtualKey? Key)
         {
             if (store.Mode == GovernanceMode.Required)
             {
-                throw GovernanceErrors.Unauthorized("virtual_key_required", "A virtual key is required: send it as x-bf-vk, or as 'Authorization: Bearer sk-bf-...'.");
+                throw GovernanceErrors.Unauthorized("virtual_key_required", "virtual_key_required", "A virtual key is required: send it as x-bf-vk, or as 'Authorization: Bearer sk-bf-...'.");
             }
 
             return;
         }
 
-        var key = store.FindBySecret(secret) ?? throw GovernanceErrors.Unauthorized("virtual_key_invalid", "The virtual key is not valid.");
+        var key = store.FindBySecret(secret) ?? throw GovernanceErrors.Unauthorized("virtual_key_not_found", "virtual_key_invalid", "The virtual key is not valid.");
         store.CheckUsable(key);
         var caller = new GovernanceCaller(key.Id, key);
         context.Items[ItemsKey] = caller;

@@ -73,9 +73,21 @@ public sealed class GovernanceTests
         Assert.True(json.GetProperty("is_bifrost_error").GetBoolean());
         Assert.Equal((int)status, json.GetProperty("status_code").GetInt32());
         Assert.Equal(code, json.GetProperty("error").GetProperty("code").GetString());
+        Assert.Equal(BifrostType(code), json.GetProperty("error").GetProperty("type").GetString());
         Assert.Equal(requestType, json.GetProperty("extra_fields").GetProperty("request_type").GetString());
         return json;
     }
+
+    /// <summary>Bifrost's governance decision, carried as <c>error.type</c>.</summary>
+    private static string BifrostType(string code) => code switch
+    {
+        "virtual_key_invalid" => "virtual_key_not_found",
+        "virtual_key_inactive" or "virtual_key_expired" => "virtual_key_blocked",
+        "model_not_allowed" => "model_blocked",
+        "provider_not_allowed" => "provider_blocked",
+        "provider_key_not_allowed" => "permission_error",
+        _ => code,
+    };
 
     [Fact]
     public async Task Mode_off_is_the_default_the_layer_is_absent_and_keys_are_not_read()

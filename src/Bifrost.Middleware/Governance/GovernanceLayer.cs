@@ -6,8 +6,8 @@ namespace Bifrost.Middleware.Governance;
 
 /// <summary>
 /// Applies the current caller's virtual key (<see cref="GovernanceCaller.Current"/>) to every operation before anything
-/// reaches a provider: the key must still exist, be active and not expired (401), and the primary model and every
-/// fallback must be allowed (403). Calls without a key pass (Optional mode; the host's own in-process calls). Absent from
+/// reaches a provider: the key must still exist, be active and not expired (401), and of the primary model and its
+/// fallbacks those the key may not use are skipped (403 when none is left). Calls without a key pass (Optional mode; the host's own in-process calls). Absent from
 /// the pipeline when <c>Governance:Mode</c> is Off. Budgets and rate limits will be checked here too (issue 14).
 /// </summary>
 internal sealed class GovernanceLayer(GatewayHandler inner, VirtualKeyStore store, ProviderRegistry registry) : DelegatingGatewayHandler(inner)
@@ -64,27 +64,54 @@ internal sealed class GovernanceLayer(GatewayHandler inner, VirtualKeyStore stor
 
         // Bad input is the core's 400 as without governance; the plan is resolved here only to check it.
         RequestPlanner.Validate(registry, operation, request, requestType);
-        var plan = RequestPlanner.PlanModels(registry, model, operation.Fallbacks(request), requestType);
+        var fallbacks = operation.Fallbacks(request);
+        var plan = RequestPlanner.PlanModels(registry, model, fallbacks, requestType);
+        var vk = caller.Key!;
+        BifrostException? first = null;
+        List<int>? refused = null;
         for (var i = 0; i < plan.Length; i++)
         {
             var target = plan[i];
             var param = i == 0 ? "model" : $"fallbacks[{i - 1}]";
-            BifrostException? refusal = null;
-            if (!caller.Key!.AllowsProvider(target.Provider.Name))
-            {
-                refusal = GovernanceErrors.Forbidden("provider_blocked", "provider_not_allowed", $"Virtual key '{caller.KeyId}' may not use provider '{target.Provider.Name}'.", param);
-            }
-            else if (!caller.Key.AllowsModel(target.Provider.Name, target.Model))
-            {
-                refusal = GovernanceErrors.Forbidden("model_blocked", "model_not_allowed", $"Virtual key '{caller.KeyId}' may not use model '{target.Provider.Name}/{target.Model}'.", param);
-            }
-
+            var refusal = !vk.AllowsProvider(target.Provider.Name)
+                ? GovernanceErrors.Forbidden("provider_blocked", "provider_not_allowed", $"Virtual key '{caller.KeyId}' may not use provider '{target.Provider.Name}'.", param)
+                : !vk.AllowsModel(target.Provider.Name, target.Model)
+                    ? GovernanceErrors.Forbidden("model_blocked", "model_not_allowed", $"Virtual key '{caller.KeyId}' may not use model '{target.Provider.Name}/{target.Model}'.", param)
+                    : null;
             if (refusal is not null)
             {
-                var extra = Decorate(refusal, requestType, target.Model).Error.ExtraFields!;
-                extra.Provider = target.Provider.Name;
-                throw refusal;
+                Decorate(refusal, requestType, target.Model).Error.ExtraFields!.Provider = target.Provider.Name;
+                first ??= refusal;
+                (refused ??= []).Add(i);
             }
+        }
+
+        if (refused is null)
+        {
+            return;
+        }
+
+        // As Bifrost (governance runs before each attempt): a target the key may not use is skipped, the next one is
+        // tried; when none is left, the first refusal is the answer. Nothing is ever sent to a refused target.
+        if (refused.Count == plan.Length || fallbacks is null || fallbacks.IsReadOnly)
+        {
+            throw first!;
+        }
+
+        var allowed = new List<string>(plan.Length);
+        for (var i = 0; i < plan.Length; i++)
+        {
+            if (!refused.Contains(i))
+            {
+                allowed.Add(i == 0 ? model! : fallbacks[i - 1]);
+            }
+        }
+
+        operation.SetModel(request, allowed[0]);
+        fallbacks.Clear();
+        for (var i = 1; i < allowed.Count; i++)
+        {
+            fallbacks.Add(allowed[i]);
         }
     }
 

@@ -211,14 +211,25 @@ public sealed class GovernanceTests
         Assert.Equal("model", json.GetProperty("error").GetProperty("param").GetString());
         Assert.Equal("other", json.GetProperty("extra_fields").GetProperty("provider").GetString());
 
-        // A fallback the key may not use refuses the whole request up front (nothing is sent, not even the allowed primary).
-        using var fallback = await SendAsync(host, HttpMethod.Post, Chat, Body("local/echo", """["local/echo","other/echo"]"""), ("x-bf-vk", KeyA));
-        json = await ExpectErrorAsync(fallback, HttpStatusCode.Forbidden, "model_not_allowed");
-        Assert.Equal("fallbacks[1]", json.GetProperty("error").GetProperty("param").GetString());
-        Assert.Equal(0, setup.Calls);
+        // As Bifrost: targets the key may not use are skipped (never called), the others tried in order.
+        using var fallback = await SendAsync(host, HttpMethod.Post, Chat, Body("local/echo", """["other/echo","local/echo2"]"""), ("x-bf-vk", KeyA));
+        Assert.Equal(HttpStatusCode.OK, fallback.StatusCode);
+        Assert.Equal(0, setup.Other!.Calls);
+        Assert.Equal(1, setup.Local!.Calls);
 
-        using var allowedFallbacks = await SendAsync(host, HttpMethod.Post, Chat, Body("local/echo", """["local/echo2"]"""), ("x-bf-vk", KeyA));
-        Assert.Equal(HttpStatusCode.OK, allowedFallbacks.StatusCode);
+        using var primaryRefused = await SendAsync(host, HttpMethod.Post, Chat, Body("other/echo", """["local/echo2"]"""), ("x-bf-vk", KeyA));
+        json = await GatewayHost.ReadJsonAsync(primaryRefused);
+        Assert.Equal(HttpStatusCode.OK, primaryRefused.StatusCode);
+        Assert.Equal("local", json.GetProperty("extra_fields").GetProperty("provider").GetString());
+        Assert.Equal(0, setup.Other.Calls);
+        Assert.Equal(2, setup.Local.Calls);
+
+        // None left: the first refusal (the primary's) is the answer.
+        using var noneLeft = await SendAsync(host, HttpMethod.Post, Chat, Body("other/echo", """["other/echo2"]"""), ("x-bf-vk", KeyA));
+        json = await ExpectErrorAsync(noneLeft, HttpStatusCode.Forbidden, "model_not_allowed");
+        Assert.Equal("model", json.GetProperty("error").GetProperty("param").GetString());
+        Assert.Equal(0, setup.Other.Calls);
+        Assert.Equal(2, setup.Local.Calls);
     }
 
     [Fact]

@@ -199,6 +199,14 @@ internal sealed record GovernanceCaller(string KeyId, VirtualKey? Key)
         set => CurrentCaller.Value = value;
     }
 
+    /// <summary>
+    /// The owner of what this request creates or reads: its virtual key (<c>vk:&lt;id&gt;</c>) when it presented one —
+    /// whatever <see cref="IJobOwnerResolver"/> is registered, so a job always runs under the key that created it —
+    /// else the resolver's answer.
+    /// </summary>
+    public static string OwnerOf(HttpContext context) =>
+        Of(context) is { } caller ? OwnerPrefix + caller.KeyId : context.RequestServices.GetRequiredService<IJobOwnerResolver>().ResolveOwner(context);
+
     /// <summary>The caller the endpoint resolved for this request, if any.</summary>
     public static GovernanceCaller? Of(HttpContext context) => context.Items.TryGetValue(ItemsKey, out var value) ? value as GovernanceCaller : null;
 

@@ -289,6 +289,40 @@ public sealed class GovernanceTests
         Assert.Equal(HttpStatusCode.NotFound, otherKey.StatusCode);
     }
 
+    private sealed class TenantOwner : IJobOwnerResolver
+    {
+        public string ResolveOwner(HttpContext context) => "tenant:one";
+    }
+
+    [Fact]
+    public async Task With_a_host_owner_resolver_a_key_still_owns_its_jobs_and_they_run_under_its_rules()
+    {
+        var setup = new Setup();
+        await using var host = await setup.StartAsync(GovernanceMode.Optional, services: s => s.AddSingleton<IJobOwnerResolver, TenantOwner>());
+
+        using var submit = await SendAsync(host, HttpMethod.Post, "/openai/v1/async/chat/completions", Body("other/echo"), ("x-bf-vk", KeyA));
+        Assert.Equal(HttpStatusCode.Accepted, submit.StatusCode);
+        var id = (await GatewayHost.ReadJsonAsync(submit)).GetProperty("id").GetString()!;
+        using var tenant = await SendAsync(host, HttpMethod.Get, "/openai/v1/async/chat/completions/" + id, null);
+        Assert.Equal(HttpStatusCode.NotFound, tenant.StatusCode);
+
+        JsonElement envelope = default;
+        for (var i = 0; i < 400; i++)
+        {
+            using var poll = await SendAsync(host, HttpMethod.Get, "/openai/v1/async/chat/completions/" + id, null, ("x-bf-vk", KeyA));
+            envelope = await GatewayHost.ReadJsonAsync(poll);
+            if (poll.StatusCode == HttpStatusCode.OK)
+            {
+                break;
+            }
+
+            await Task.Delay(25, Ct);
+        }
+
+        Assert.Equal("model_not_allowed", envelope.GetProperty("error").GetProperty("error").GetProperty("code").GetString());
+        Assert.Equal(0, setup.Calls);
+    }
+
     [Fact]
     public async Task Batch_lines_are_refused_or_allowed_like_sync_and_files_and_batches_of_one_key_are_invisible_to_another()
     {

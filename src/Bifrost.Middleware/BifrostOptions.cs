@@ -41,6 +41,8 @@ public sealed class BifrostOptions
     /// catalog or replacing its entry. Used for <c>extra_fields.cost</c>.
     /// </summary>
     public IDictionary<string, ModelPriceOptions> Pricing { get; set; } = new Dictionary<string, ModelPriceOptions>(StringComparer.OrdinalIgnoreCase);
+    /// <summary>Governance: the mode and the virtual keys (checked at start by the options validator).</summary>
+    public GovernanceOptions Governance { get; set; } = new();
 }
 
 /// <summary>Options of the files API.</summary>
@@ -242,6 +244,9 @@ public sealed class ProviderOptions
 /// <summary>An API key of a provider.</summary>
 public sealed class ProviderKeyOptions
 {
+    /// <summary>An optional id, by which a virtual key's <see cref="VirtualKeyOptions.ProviderKeys"/> may restrict it to some keys.</summary>
+    public string? Id { get; set; }
+
     /// <summary>The key, or <c>env:NAME</c> to read it from the environment variable NAME.</summary>
     public string? Value { get; set; }
 

@@ -16,7 +16,7 @@ public interface IJobOwnerResolver
 }
 
 /// <summary>
-/// The default owner: the authenticated user (<c>sub</c> / name identifier / name) when the host authenticates,
+/// The default owner: the virtual key (<c>vk:&lt;id&gt;</c>) when governance is on and the request presented one, then the authenticated user (<c>sub</c> / name identifier / name) when the host authenticates,
 /// otherwise a SHA-256 hash of the bearer token or API key header, otherwise one shared anonymous owner.
 /// </summary>
 internal sealed class DefaultJobOwnerResolver : IJobOwnerResolver
@@ -25,6 +25,11 @@ internal sealed class DefaultJobOwnerResolver : IJobOwnerResolver
 
     public string ResolveOwner(HttpContext context)
     {
+        if (Governance.GovernanceCaller.Of(context) is { } caller)
+        {
+            return Governance.GovernanceCaller.OwnerPrefix + caller.KeyId; // a virtual key owns what it creates
+        }
+
         var user = context.User;
         if (user.Identity?.IsAuthenticated == true)
         {

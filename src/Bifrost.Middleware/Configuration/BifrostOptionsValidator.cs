@@ -84,6 +84,7 @@ internal sealed class BifrostOptionsValidator(ProviderRegistrations registration
         }
 
         ValidatePricing(options, builder);
+        Governance.GovernanceValidation.Validate(options.Governance, builder);
 
         if (options.Jobs is { } jobs && jobs.RetryMaxDelay < jobs.RetryBaseDelay)
         {

@@ -32,7 +32,7 @@ internal static class AsyncEndpoints
     public static async Task<JobRecord> SubmitAsync(HttpContext context, string kind, ReadOnlyMemory<byte> payload)
     {
         var jobs = context.RequestServices.GetRequiredService<AsyncJobService>();
-        var owner = context.RequestServices.GetRequiredService<IJobOwnerResolver>().ResolveOwner(context);
+        var owner = Governance.GovernanceCaller.OwnerOf(context);
         var ttl = ParseTtl(context, jobs.Options);
         return await jobs.SubmitAsync(kind, payload, owner, ttl, context.RequestAborted).ConfigureAwait(false);
     }
@@ -41,7 +41,7 @@ internal static class AsyncEndpoints
     public static async Task<JobResultReader> OpenAsync(HttpContext context, string id, string kind)
     {
         var jobs = context.RequestServices.GetRequiredService<AsyncJobService>();
-        var owner = context.RequestServices.GetRequiredService<IJobOwnerResolver>().ResolveOwner(context);
+        var owner = Governance.GovernanceCaller.OwnerOf(context);
         return await jobs.OpenResultAsync(id, kind, owner, context.RequestAborted).ConfigureAwait(false) ?? throw NotFound(id);
     }
 

@@ -55,7 +55,7 @@ internal static class BatchEndpoints
 
     private static BatchService Service(HttpContext context) => context.RequestServices.GetRequiredService<BatchService>();
 
-    private static string Owner(HttpContext context) => context.RequestServices.GetRequiredService<IJobOwnerResolver>().ResolveOwner(context);
+    private static string Owner(HttpContext context) => Governance.GovernanceCaller.OwnerOf(context);
 
     private static string Id(HttpContext context) => context.Request.RouteValues["batch_id"] as string ?? string.Empty;
 }

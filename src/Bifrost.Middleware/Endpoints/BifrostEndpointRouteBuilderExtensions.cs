@@ -40,6 +40,7 @@ public static class BifrostEndpointRouteBuilderExtensions
 
         var options = endpoints.ServiceProvider.GetRequiredService<IOptions<BifrostOptions>>().Value;
         var operations = endpoints.ServiceProvider.GetRequiredService<OperationRegistry>();
+        var keys = endpoints.ServiceProvider.GetRequiredService<Bifrost.Middleware.Governance.VirtualKeyStore>();
         var sourcesBefore = endpoints.DataSources.Count;
         var group = endpoints.MapGroup(prefix).WithMetadata(BifrostEndpointMetadata.Instance);
         var bodyLimit = new RequestSizeLimitAttribute(options.MaxRequestBodySize);
@@ -51,7 +52,7 @@ public static class BifrostEndpointRouteBuilderExtensions
             {
                 foreach (var route in operation.Routes)
                 {
-                    var builder = group.MapMethods($"{version}/{route.Path}", [route.Method], BifrostResults.Guard(operation.Name, route.Handler))
+                    var builder = group.MapMethods($"{version}/{route.Path}", [route.Method], BifrostResults.Guard(operation.Name, keys.Mode == GovernanceMode.Off ? route.Handler : WithVirtualKey(keys, route.Handler)))
                         .WithDisplayName($"Bifrost {route.DisplayName}{suffix}");
                     switch (route.Body)
                     {
@@ -90,4 +91,11 @@ public static class BifrostEndpointRouteBuilderExtensions
 
         return group;
     }
+
+    /// <summary>Reads and checks the request's virtual key before the route runs (governance on): 401s in the Bifrost shape.</summary>
+    private static RequestDelegate WithVirtualKey(Bifrost.Middleware.Governance.VirtualKeyStore keys, RequestDelegate handler) => context =>
+    {
+        Bifrost.Middleware.Governance.GovernanceCaller.Authenticate(context, keys);
+        return handler(context);
+    };
 }

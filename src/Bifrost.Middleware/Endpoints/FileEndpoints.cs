@@ -14,7 +14,7 @@ internal static class FileEndpoints
     {
         var options = context.RequestServices.GetRequiredService<IOptions<BifrostOptions>>().Value.Files;
         var store = context.RequestServices.GetRequiredService<IFileStore>();
-        var owner = context.RequestServices.GetRequiredService<IJobOwnerResolver>().ResolveOwner(context);
+        var owner = Governance.GovernanceCaller.OwnerOf(context);
         var cancellationToken = context.RequestAborted;
 
         var quota = await FileUploadQuota.ReserveAsync(store, context.RequestServices.GetRequiredService<AsyncJobService>(), options, owner, cancellationToken).ConfigureAwait(false);
@@ -138,7 +138,7 @@ internal static class FileEndpoints
         : RunAsync(async () =>
     {
         var store = context.RequestServices.GetRequiredService<IFileStore>();
-        var owner = context.RequestServices.GetRequiredService<IJobOwnerResolver>().ResolveOwner(context);
+        var owner = Governance.GovernanceCaller.OwnerOf(context);
         var query = context.Request.Query;
         var limit = ParseLimit(query["limit"], 10_000, 10_000);
         var order = query["order"].ToString();
@@ -180,7 +180,7 @@ internal static class FileEndpoints
         var store = context.RequestServices.GetRequiredService<IFileStore>();
         if (file.Purpose == "batch")
         {
-            var owner = context.RequestServices.GetRequiredService<IJobOwnerResolver>().ResolveOwner(context);
+            var owner = Governance.GovernanceCaller.OwnerOf(context);
             await context.RequestServices.GetRequiredService<Bifrost.Middleware.Batches.BatchService>().EnsureNotInputOfRunningBatchAsync(owner, file.Id, context.RequestAborted).ConfigureAwait(false);
         }
 
@@ -193,7 +193,7 @@ internal static class FileEndpoints
     {
         var id = context.Request.RouteValues["file_id"] as string ?? string.Empty;
         var store = context.RequestServices.GetRequiredService<IFileStore>();
-        var owner = context.RequestServices.GetRequiredService<IJobOwnerResolver>().ResolveOwner(context);
+        var owner = Governance.GovernanceCaller.OwnerOf(context);
         var file = await store.GetAsync(id, context.RequestAborted).ConfigureAwait(false);
         return file is not null && file.Owner == owner ? file : throw NotFound(id);
     }

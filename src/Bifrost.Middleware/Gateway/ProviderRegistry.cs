@@ -170,7 +170,7 @@ internal sealed class ProviderRegistry
                 }
             }
 
-            keys.Add(new ProviderKey(value, key.Weight, key.Models.Count == 0 ? null : key.Models.ToFrozenSet(StringComparer.Ordinal)));
+            keys.Add(new ProviderKey(key.Id, value, key.Weight, key.Models.Count == 0 ? null : key.Models.ToFrozenSet(StringComparer.Ordinal)));
         }
 
         return new ProviderRuntime(name, options, adapter, [.. keys]);
@@ -179,7 +179,7 @@ internal sealed class ProviderRegistry
 
 internal readonly record struct ResolvedModel(ProviderRuntime Provider, string Model);
 
-internal sealed record ProviderKey(string Value, double Weight, FrozenSet<string>? Models);
+internal sealed record ProviderKey(string? Id, string Value, double Weight, FrozenSet<string>? Models);
 
 /// <summary>A provider ready to serve: its adapter, options and usable keys.</summary>
 internal sealed class ProviderRuntime
@@ -218,11 +218,20 @@ internal sealed class ProviderRuntime
     /// Picks a key by weighted random choice among the keys allowed for the model (among all keys for a provider-wide
     /// call such as the model list, whose model is empty); null when the provider has none.
     /// </summary>
-    public string? SelectKey(string model, Random random)
+    public string? SelectKey(string model, Random random, IReadOnlySet<string>? allowedIds = null)
     {
         if (_keys.Length == 0)
         {
             return null;
+        }
+
+        if (allowedIds is not null)
+        {
+            // A virtual key restricted to some of this provider's keys (Governance:VirtualKeys:N:ProviderKeys).
+            var allowed = _keys.Where(k => k.Id is not null && allowedIds.Contains(k.Id) && (model.Length == 0 || k.Models is null || k.Models.Contains(model))).ToArray();
+            return allowed.Length == 0
+                ? throw BifrostException.Gateway(403, "permission_error", "provider_key_not_allowed", $"The virtual key may not use any of provider '{Name}''s API keys allowed for model '{model}'.", "model")
+                : Pick(allowed, allowed.Sum(static k => k.Weight), random);
         }
 
         if (model.Length == 0)

@@ -247,7 +247,7 @@ internal sealed class RoutingHandler(ProviderRegistry registry, PricingCatalog p
     }
 
     internal static ProviderContext CreateContext(ResolvedModel target, int attempt) =>
-        new(target.Provider.Name, target.Provider.Options, target.Model, target.Provider.SelectKey(target.Model, Random.Shared)) { Attempt = attempt };
+        new(target.Provider.Name, target.Provider.Options, target.Model, target.Provider.SelectKey(target.Model, Random.Shared, Governance.GovernanceCaller.Current?.Key?.ProviderKeysFor(target.Provider.Name))) { Attempt = attempt };
 
     internal static bool IsCallerCancellation(Exception ex, CancellationToken cancellationToken) =>
         ex is OperationCanceledException && cancellationToken.IsCancellationRequested;

@@ -85,6 +85,8 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddSingleton<GatewayPipeline>();
         AddOnce(services, PluginLayer.Registration);
         AddOnce(services, TelemetryLayer.Registration);
+        AddOnce(services, Bifrost.Middleware.Governance.GovernanceLayer.Registration);
+        services.TryAddSingleton<Bifrost.Middleware.Governance.VirtualKeyStore>();
         services.TryAddSingleton<LocalProviderAdapter>();
         services.TryAddSingleton<OpenAICompatibleAdapter>();
         services.TryAddSingleton<AnthropicAdapter>();

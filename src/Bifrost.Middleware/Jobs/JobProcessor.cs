@@ -25,10 +25,12 @@ internal sealed class JobProcessor : BackgroundService
 
     private readonly IServiceProvider _services;
     private readonly JobCancellationRegistry _cancellations;
+    private readonly Governance.VirtualKeyStore _keys;
 
     public JobProcessor(IJobStore store, JobDoorbell doorbell, IEnumerable<IJobHandler> handlers, Operations.OperationRegistry operations, IOptions<BifrostOptions> options, TimeProvider time, ILogger<JobProcessor> logger, IServiceProvider services, JobCancellationRegistry cancellations)
     {
         _services = services;
+        _keys = services.GetRequiredService<Governance.VirtualKeyStore>();
         _cancellations = cancellations;
         _store = store;
         _doorbell = doorbell;
@@ -146,6 +148,8 @@ internal sealed class JobProcessor : BackgroundService
                 await cancelRequested.CancelAsync().ConfigureAwait(false);
             }
 
+            // A job created with a virtual key runs under it: the governance layer re-applies the key's rules.
+            Governance.GovernanceCaller.Current = _keys.Mode == GovernanceMode.Off ? null : Governance.GovernanceCaller.FromOwner(job.Owner, _keys);
             JobRunResult result;
             try
             {

@@ -1,0 +1,142 @@
+using Microsoft.Extensions.Options;
+
+namespace Bifrost.Middleware.Governance;
+
+/// <summary>Start-time checks of <c>Bifrost:Governance</c>.</summary>
+internal static class GovernanceValidation
+{
+    public const string Prefix = "sk-bf-";
+
+    /// <summary>The plaintext of a configured <c>Value</c> (<c>env:NAME</c> read from the environment), or null.</summary>
+    public static string? Secret(string? value) =>
+        value is null ? null
+        : value.StartsWith("env:", StringComparison.OrdinalIgnoreCase) ? Environment.GetEnvironmentVariable(value[4..]) is { Length: > 0 } read ? read.Trim() : null
+        : value.Trim();
+
+    public static void Validate(GovernanceOptions? options, ValidateOptionsResultBuilder builder)
+    {
+        if (options is null)
+        {
+            return;
+        }
+
+        const string Section = "Bifrost:Governance";
+        if (!Enum.IsDefined(options.Mode))
+        {
+            builder.AddError($"{Section}:Mode '{options.Mode}' is unknown: use Off, Optional or Required.");
+        }
+
+        var teams = Ids(options.Teams, $"{Section}:Teams", builder);
+        var customers = Ids(options.Customers, $"{Section}:Customers", builder);
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        var hashes = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i < options.VirtualKeys.Count; i++)
+        {
+            var key = options.VirtualKeys[i];
+            var at = $"{Section}:VirtualKeys:{i}";
+            if (key is null)
+            {
+                builder.AddError($"{at} is empty.");
+                continue;
+            }
+
+            if (string.IsNullOrWhiteSpace(key.Id))
+            {
+                builder.AddError($"{at}:Id is required.");
+            }
+            else if (!ids.Add(key.Id))
+            {
+                builder.AddError($"{at}:Id '{key.Id}' is used by another virtual key.");
+            }
+
+            string? hash = null;
+            var hasValue = !string.IsNullOrWhiteSpace(key.Value);
+            var hasHash = !string.IsNullOrWhiteSpace(key.ValueHash);
+            if (hasValue == hasHash)
+            {
+                builder.AddError($"{at}: set exactly one of Value (sk-bf-..., or env:NAME) and ValueHash (hex SHA-256).");
+            }
+            else if (hasValue)
+            {
+                var secret = Secret(key.Value);
+                if (secret is null)
+                {
+                    builder.AddError($"{at}:Value reads the environment variable '{key.Value![4..]}', which is not set.");
+                }
+                else if (!secret.StartsWith(Prefix, StringComparison.Ordinal) || secret.Length <= Prefix.Length)
+                {
+                    builder.AddError($"{at}:Value must start with '{Prefix}' (callers send it in x-bf-vk or as a bearer token).");
+                }
+                else
+                {
+                    hash = Governance.VirtualKey.HashOf(secret);
+                }
+            }
+            else
+            {
+                var given = key.ValueHash!.Trim();
+                if (given.Length != 64 || !given.All(char.IsAsciiHexDigit))
+                {
+                    builder.AddError($"{at}:ValueHash must be the SHA-256 of the key as 64 hex digits.");
+                }
+                else
+                {
+                    hash = given.ToLowerInvariant();
+                }
+            }
+
+            if (hash is not null)
+            {
+                if (hashes.TryGetValue(hash, out var other))
+                {
+                    builder.AddError($"{at}: its value is the same as virtual key '{other}''s.");
+                }
+                else
+                {
+                    hashes[hash] = key.Id ?? i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                }
+            }
+
+            if (key.Team is not null && key.Customer is not null)
+            {
+                builder.AddError($"{at}: set Team or Customer, not both.");
+            }
+
+            if (key.Team is not null && !teams.Contains(key.Team))
+            {
+                builder.AddError($"{at}:Team '{key.Team}' is not in {Section}:Teams.");
+            }
+
+            if (key.Customer is not null && !customers.Contains(key.Customer))
+            {
+                builder.AddError($"{at}:Customer '{key.Customer}' is not in {Section}:Customers.");
+            }
+
+            for (var m = 0; m < key.AllowedModels.Count; m++)
+            {
+                if (!Glob.IsValid(key.AllowedModels[m]))
+                {
+                    builder.AddError($"{at}:AllowedModels:{m} '{key.AllowedModels[m]}' is not a valid model pattern: use provider/model, with '*' as a wildcard (local/*, openai/gpt-4o*), or '*'.");
+                }
+            }
+        }
+    }
+
+    private static HashSet<string> Ids(IList<GovernanceGroupOptions> groups, string at, ValidateOptionsResultBuilder builder)
+    {
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < groups.Count; i++)
+        {
+            if (groups[i]?.Id is not { Length: > 0 } id)
+            {
+                builder.AddError($"{at}:{i}:Id is required.");
+            }
+            else if (!ids.Add(id))
+            {
+                builder.AddError($"{at}:{i}:Id '{id}' is used twice.");
+            }
+        }
+
+        return ids;
+    }
+}

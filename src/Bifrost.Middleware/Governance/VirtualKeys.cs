@@ -1,0 +1,268 @@
+using System.Collections.Frozen;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Options;
+
+namespace Bifrost.Middleware.Governance;
+
+/// <summary>A virtual key as the gateway holds it: its id, its rules and the SHA-256 of its secret (never the plaintext).</summary>
+internal sealed class VirtualKey
+{
+    private readonly string[] _modelPatterns;
+    private readonly FrozenSet<string>? _providers;
+    private readonly FrozenDictionary<string, FrozenSet<string>> _providerKeys;
+
+    public VirtualKey(VirtualKeyOptions options, string hash)
+    {
+        Id = options.Id!;
+        Name = options.Name;
+        Hash = hash;
+        Active = options.Active;
+        ExpiresAt = options.ExpiresAt;
+        Team = options.Team;
+        Customer = options.Customer;
+        _modelPatterns = [.. options.AllowedModels];
+        _providers = options.AllowedProviders.Count == 0 ? null : options.AllowedProviders.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+        _providerKeys = options.ProviderKeys.ToFrozenDictionary(static p => p.Key, static p => p.Value.ToFrozenSet(StringComparer.Ordinal), StringComparer.OrdinalIgnoreCase);
+    }
+
+    public string Id { get; }
+
+    public string? Name { get; }
+
+    /// <summary>Lower-case hex SHA-256 of the secret.</summary>
+    public string Hash { get; }
+
+    public bool Active { get; }
+
+    public DateTimeOffset? ExpiresAt { get; }
+
+    public string? Team { get; }
+
+    public string? Customer { get; }
+
+    /// <summary>The owner of the jobs, files and batches this key creates.</summary>
+    public string Owner => GovernanceCaller.OwnerPrefix + Id;
+
+    public bool AllowsProvider(string provider) => _providers is null || _providers.Contains(provider);
+
+    /// <summary>Whether <c>provider/model</c> matches one of the key's model patterns (any model when it has none).</summary>
+    public bool AllowsModel(string provider, string model)
+    {
+        if (_modelPatterns.Length == 0)
+        {
+            return true;
+        }
+
+        var full = provider + "/" + model;
+        foreach (var pattern in _modelPatterns)
+        {
+            if (Glob.IsMatch(pattern, full))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The ids of <paramref name="provider"/>'s keys this virtual key may use, or null for all.</summary>
+    public IReadOnlySet<string>? ProviderKeysFor(string provider) => _providerKeys.Count != 0 && _providerKeys.TryGetValue(provider, out var ids) ? ids : null;
+
+    public static string HashOf(string secret) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
+}
+
+/// <summary><c>*</c> globs over <c>provider/model</c> (case-insensitive; <c>*</c> matches any run of characters).</summary>
+internal static class Glob
+{
+    private static readonly System.Buffers.SearchValues<char> Invalid = System.Buffers.SearchValues.Create("?[]{} \t");
+
+    /// <summary>A valid pattern: <c>*</c>, or <c>provider/model</c> where either part may hold <c>*</c>; no other wildcard characters.</summary>
+    public static bool IsValid(string? pattern) =>
+        !string.IsNullOrWhiteSpace(pattern)
+        && pattern.AsSpan().IndexOfAny(Invalid) < 0
+        && (pattern == "*" || (pattern.IndexOf('/', StringComparison.Ordinal) is > 0 and var slash && slash < pattern.Length - 1));
+
+    public static bool IsMatch(string pattern, string value)
+    {
+        if (!pattern.Contains('*', StringComparison.Ordinal))
+        {
+            return string.Equals(pattern, value, StringComparison.OrdinalIgnoreCase);
+        }
+
+        var parts = pattern.Split('*');
+        var span = value.AsSpan();
+        if (!span.StartsWith(parts[0], StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        span = span[parts[0].Length..];
+        for (var i = 1; i < parts.Length - 1; i++)
+        {
+            var at = span.IndexOf(parts[i], StringComparison.OrdinalIgnoreCase);
+            if (at < 0)
+            {
+                return false;
+            }
+
+            span = span[(at + parts[i].Length)..];
+        }
+
+        return span.EndsWith(parts[^1], StringComparison.OrdinalIgnoreCase);
+    }
+}
+
+/// <summary>The configured virtual keys, by hash and by id. Built once at start from validated options.</summary>
+internal sealed class VirtualKeyStore
+{
+    private readonly FrozenDictionary<string, VirtualKey> _byHash;
+    private readonly FrozenDictionary<string, VirtualKey> _byId;
+
+    public VirtualKeyStore(IOptions<BifrostOptions> options, TimeProvider time)
+    {
+        Time = time;
+        var governance = options.Value.Governance ?? new GovernanceOptions();
+        Mode = governance.Mode;
+        var keys = new List<VirtualKey>();
+        foreach (var key in governance.VirtualKeys)
+        {
+            if (key?.Id is null)
+            {
+                continue;
+            }
+
+            var hash = key.ValueHash is { Length: > 0 } given ? given.Trim().ToLowerInvariant() : GovernanceValidation.Secret(key.Value) is { } secret ? VirtualKey.HashOf(secret) : null;
+            if (hash is not null)
+            {
+                keys.Add(new VirtualKey(key, hash));
+            }
+        }
+
+        _byHash = keys.DistinctBy(static k => k.Hash).ToFrozenDictionary(static k => k.Hash, StringComparer.Ordinal);
+        _byId = keys.DistinctBy(static k => k.Id).ToFrozenDictionary(static k => k.Id, StringComparer.Ordinal);
+    }
+
+    public GovernanceMode Mode { get; }
+
+    public TimeProvider Time { get; }
+
+    public VirtualKey? FindBySecret(string secret) => _byHash.GetValueOrDefault(VirtualKey.HashOf(secret));
+
+    public VirtualKey? FindById(string id) => _byId.GetValueOrDefault(id);
+
+    /// <summary>Throws the 401 of a key that may not be used now (inactive or expired).</summary>
+    public void CheckUsable(VirtualKey key)
+    {
+        if (!key.Active)
+        {
+            throw GovernanceErrors.Unauthorized("virtual_key_blocked", "virtual_key_inactive", $"Virtual key '{key.Id}' is inactive.");
+        }
+
+        if (key.ExpiresAt is { } expires && Time.GetUtcNow() >= expires)
+        {
+            throw GovernanceErrors.Unauthorized("virtual_key_blocked", "virtual_key_expired", $"Virtual key '{key.Id}' expired at {expires:O}.");
+        }
+    }
+}
+
+/// <summary>The errors of governance.</summary>
+internal static class GovernanceErrors
+{
+    // error.type is Bifrost's governance decision (virtual_key_not_found, virtual_key_blocked, model_blocked,
+    // provider_blocked), so clients written for Bifrost recognise it; error.code is finer (inactive vs expired).
+
+    /// <summary>A 401 (Bifrost answers these with 403; issue 14 asks 401 so a client can tell "who are you" from "not allowed").</summary>
+    public static BifrostException Unauthorized(string type, string code, string message) =>
+        BifrostException.Gateway(401, type, code, message);
+
+    public static BifrostException Forbidden(string type, string code, string message, string? param) =>
+        BifrostException.Gateway(403, type, code, message, param);
+}
+
+/// <summary>
+/// The caller of the current call, as the endpoint resolved it from the virtual-key headers (or the job worker from the
+/// job's owner): carried to the pipeline in an <see cref="AsyncLocal{T}"/>, so the pipeline never sees the HttpContext.
+/// A null <see cref="Key"/> with an id means the key was removed since the job was stored.
+/// </summary>
+internal sealed record GovernanceCaller(string KeyId, VirtualKey? Key)
+{
+    public const string OwnerPrefix = "vk:";
+
+    private static readonly AsyncLocal<GovernanceCaller?> CurrentCaller = new();
+
+    private static readonly object ItemsKey = new();
+
+    public static GovernanceCaller? Current
+    {
+        get => CurrentCaller.Value;
+        set => CurrentCaller.Value = value;
+    }
+
+    /// <summary>
+    /// The owner of what this request creates or reads: its virtual key (<c>vk:&lt;id&gt;</c>) when it presented one —
+    /// whatever <see cref="IJobOwnerResolver"/> is registered, so a job always runs under the key that created it —
+    /// else the resolver's answer.
+    /// </summary>
+    public static string OwnerOf(HttpContext context) =>
+        Of(context) is { } caller ? OwnerPrefix + caller.KeyId : context.RequestServices.GetRequiredService<IJobOwnerResolver>().ResolveOwner(context);
+
+    /// <summary>The caller the endpoint resolved for this request, if any.</summary>
+    public static GovernanceCaller? Of(HttpContext context) => context.Items.TryGetValue(ItemsKey, out var value) ? value as GovernanceCaller : null;
+
+    /// <summary>
+    /// Reads the virtual key of a request (<c>x-bf-vk</c>, else an <c>sk-bf-</c> value of <c>Authorization: Bearer</c>,
+    /// <c>x-api-key</c>, <c>api-key</c>), refuses a missing (Required mode), unknown, inactive or expired one with 401, and
+    /// makes it the current caller.
+    /// </summary>
+    public static void Authenticate(HttpContext context, VirtualKeyStore store)
+    {
+        Current = null; // never a caller left over in the flow: only what this request presents
+        var secret = Presented(context.Request.Headers);
+        if (secret is null)
+        {
+            if (store.Mode == GovernanceMode.Required)
+            {
+                throw GovernanceErrors.Unauthorized("virtual_key_required", "virtual_key_required", "A virtual key is required: send it as x-bf-vk, or as 'Authorization: Bearer sk-bf-...'.");
+            }
+
+            return;
+        }
+
+        var key = store.FindBySecret(secret) ?? throw GovernanceErrors.Unauthorized("virtual_key_not_found", "virtual_key_invalid", "The virtual key is not valid.");
+        store.CheckUsable(key);
+        var caller = new GovernanceCaller(key.Id, key);
+        context.Items[ItemsKey] = caller;
+        Current = caller;
+    }
+
+    /// <summary>The caller of a job from its owner (<c>vk:&lt;id&gt;</c>), or null for jobs not created with a virtual key.</summary>
+    public static GovernanceCaller? FromOwner(string owner, VirtualKeyStore store) =>
+        owner.StartsWith(OwnerPrefix, StringComparison.Ordinal) && owner[OwnerPrefix.Length..] is var id ? new GovernanceCaller(id, store.FindById(id)) : null;
+
+    private static string? Presented(IHeaderDictionary headers)
+    {
+        if (headers.TryGetValue("x-bf-vk", out var vk) && !string.IsNullOrWhiteSpace(vk.ToString()))
+        {
+            return vk.ToString().Trim();
+        }
+
+        var authorization = headers.Authorization.ToString();
+        if (authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) && authorization[7..].Trim() is var bearer && IsVirtualKey(bearer))
+        {
+            return bearer;
+        }
+
+        foreach (var name in (ReadOnlySpan<string>)["x-api-key", "api-key"])
+        {
+            if (headers[name].ToString().Trim() is var value && IsVirtualKey(value))
+            {
+                return value;
+            }
+        }
+
+        return null;
+    }
+
+    private static bool IsVirtualKey(string value) => value.StartsWith(GovernanceValidation.Prefix, StringComparison.Ordinal);
+}

@@ -8,9 +8,11 @@ namespace Bifrost.Middleware.Governance;
 /// Applies the current caller's virtual key (<see cref="GovernanceCaller.Current"/>) to every operation before anything
 /// reaches a provider: the key must still exist, be active and not expired (401), and of the primary model and its
 /// fallbacks those the key may not use are skipped (403 when none is left). Calls without a key pass (Optional mode; the host's own in-process calls). Absent from
-/// the pipeline when <c>Governance:Mode</c> is Off. Budgets and rate limits will be checked here too (issue 14).
+/// the pipeline when <c>Governance:Mode</c> is Off. A key's rate limits are taken last (429, nothing
+/// sent): the call holds one of its concurrent slots until it (or its stream) ends, and the tokens the provider reported
+/// are settled into the key's window. Budgets will be checked here too (issue 14).
 /// </summary>
-internal sealed class GovernanceLayer(GatewayHandler inner, VirtualKeyStore store, ProviderRegistry registry) : DelegatingGatewayHandler(inner)
+internal sealed class GovernanceLayer(GatewayHandler inner, VirtualKeyStore store, ProviderRegistry registry, GovernanceRateLimiter limiter) : DelegatingGatewayHandler(inner)
 {
     public const int Order = 400;
 
@@ -18,7 +20,7 @@ internal sealed class GovernanceLayer(GatewayHandler inner, VirtualKeyStore stor
         Order,
         "governance",
         static (services, next) => services.GetRequiredService<VirtualKeyStore>() is { Mode: not GovernanceMode.Off } store
-            ? new GovernanceLayer(next, store, services.GetRequiredService<ProviderRegistry>())
+            ? new GovernanceLayer(next, store, services.GetRequiredService<ProviderRegistry>(), services.GetRequiredService<GovernanceRateLimiter>())
             : next);
 
     public override Task<TResponse> SendAsync<TRequest, TResponse, TChunk>(InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, CancellationToken cancellationToken)
@@ -26,9 +28,47 @@ internal sealed class GovernanceLayer(GatewayHandler inner, VirtualKeyStore stor
         if (GovernanceCaller.Current is { } caller)
         {
             Check(caller, operation, request, operation.Name);
+            if (Acquire(caller, operation, request, operation.Name) is { } lease)
+            {
+                return LimitedSendAsync(lease, operation, request, cancellationToken);
+            }
         }
 
         return Inner.SendAsync(operation, request, cancellationToken);
+    }
+
+    private async Task<TResponse> LimitedSendAsync<TRequest, TResponse, TChunk>(GovernanceRateLimiter.Lease lease, InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, CancellationToken cancellationToken)
+        where TRequest : class
+        where TResponse : class
+        where TChunk : class
+    {
+        using (lease)
+        {
+            var response = await Inner.SendAsync(operation, request, cancellationToken).ConfigureAwait(false);
+            lease.Record(operation.UsageOf?.Invoke(response));
+            return response;
+        }
+    }
+
+    /// <summary>Takes a call of the caller's key against its rate limits (null when it has none), else throws the 429.</summary>
+    private GovernanceRateLimiter.Lease? Acquire<TRequest, TResponse, TChunk>(GovernanceCaller caller, InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, string requestType)
+        where TRequest : class
+        where TResponse : class
+        where TChunk : class
+    {
+        if (caller.Key is not { RateLimits: { } limits } key)
+        {
+            return null;
+        }
+
+        try
+        {
+            return limiter.Acquire(key, limits);
+        }
+        catch (BifrostException ex)
+        {
+            throw Decorate(ex, requestType, registry.BareModel(operation.Model(request)));
+        }
     }
 
     public override IAsyncEnumerable<TChunk> StreamAsync<TRequest, TResponse, TChunk>(InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, CancellationToken cancellationToken) =>
@@ -39,9 +79,16 @@ internal sealed class GovernanceLayer(GatewayHandler inner, VirtualKeyStore stor
         where TResponse : class
         where TChunk : class
     {
-        Check(caller, operation, request, operation.StreamName ?? operation.Name);
+        var requestType = operation.StreamName ?? operation.Name;
+        Check(caller, operation, request, requestType);
+        using var lease = Acquire(caller, operation, request, requestType);
         await foreach (var chunk in Inner.StreamAsync(operation, request, cancellationToken).ConfigureAwait(false))
         {
+            if (lease is not null && operation.ChunkUsageOf?.Invoke(chunk) is { } usage)
+            {
+                lease.Record(usage);
+            }
+
             yield return chunk;
         }
     }

@@ -68,7 +68,7 @@ public sealed class VirtualKeyOptions
     /// <summary>The key's budget. Bound but not enforced yet.</summary>
     public GovernanceBudgetOptions? Budget { get; set; }
 
-    /// <summary>The key's rate limits. Bound but not enforced yet.</summary>
+    /// <summary>The key's rate limits, enforced per instance (429 with Retry-After when exceeded).</summary>
     public GovernanceRateLimitOptions? RateLimits { get; set; }
 }
 
@@ -95,18 +95,18 @@ public sealed class GovernanceBudgetOptions
     public string? Reset { get; set; }
 }
 
-/// <summary>Rate limits (not enforced yet).</summary>
+/// <summary>A virtual key's rate limits, counted in this process (not shared between instances yet).</summary>
 public sealed class GovernanceRateLimitOptions
 {
-    /// <summary>Requests per period.</summary>
+    /// <summary>Requests per period (positive).</summary>
     public long? Requests { get; set; }
 
-    /// <summary>Tokens per period.</summary>
+    /// <summary>Tokens per period (positive): a call is refused once the tokens the provider reported in the window reach it.</summary>
     public long? Tokens { get; set; }
 
-    /// <summary>The period (<c>1m</c>, <c>1h</c>, ...).</summary>
+    /// <summary>The window of <see cref="Requests"/> and <see cref="Tokens"/>: <c>30s</c>, <c>1m</c>, <c>1h</c>, <c>1d</c>, <c>1w</c>, or a TimeSpan (<c>00:01:00</c>). Required with them.</summary>
     public string? Period { get; set; }
 
-    /// <summary>Requests at the same time.</summary>
+    /// <summary>Requests in flight at the same time (positive); a stream counts until it ends.</summary>
     public int? Concurrent { get; set; }
 }

@@ -112,6 +112,8 @@ internal static class GovernanceValidation
                 builder.AddError($"{at}:Customer '{key.Customer}' is not in {Section}:Customers.");
             }
 
+            ValidateRateLimits(key.RateLimits, $"{at}:RateLimits", builder);
+
             for (var m = 0; m < key.AllowedModels.Count; m++)
             {
                 if (!Glob.IsValid(key.AllowedModels[m]))
@@ -119,6 +121,38 @@ internal static class GovernanceValidation
                     builder.AddError($"{at}:AllowedModels:{m} '{key.AllowedModels[m]}' is not a valid model pattern: use provider/model, with '*' as a wildcard (local/*, openai/gpt-4o*), or '*'.");
                 }
             }
+        }
+    }
+
+    private static void ValidateRateLimits(GovernanceRateLimitOptions? limits, string at, ValidateOptionsResultBuilder builder)
+    {
+        if (limits is null)
+        {
+            return;
+        }
+
+        if (limits.Requests is <= 0)
+        {
+            builder.AddError($"{at}:Requests must be positive.");
+        }
+
+        if (limits.Tokens is <= 0)
+        {
+            builder.AddError($"{at}:Tokens must be positive.");
+        }
+
+        if (limits.Concurrent is <= 0)
+        {
+            builder.AddError($"{at}:Concurrent must be positive.");
+        }
+
+        if (limits.Period is not null && !RateLimitPeriod.TryParse(limits.Period, out _))
+        {
+            builder.AddError($"{at}:Period '{limits.Period}' is not a period: use 30s, 1m, 1h, 1d, 1w or a TimeSpan (00:01:00).");
+        }
+        else if (limits.Period is null && (limits.Requests is not null || limits.Tokens is not null))
+        {
+            builder.AddError($"{at}:Period is required with Requests or Tokens (1m, 1h, 1d, ...).");
         }
     }
 

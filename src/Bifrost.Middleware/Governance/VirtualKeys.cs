@@ -21,6 +21,7 @@ internal sealed class VirtualKey
         ExpiresAt = options.ExpiresAt;
         Team = options.Team;
         Customer = options.Customer;
+        RateLimits = KeyRateLimits.From(options.RateLimits);
         _modelPatterns = [.. options.AllowedModels];
         _providers = options.AllowedProviders.Count == 0 ? null : options.AllowedProviders.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
         _providerKeys = options.ProviderKeys.ToFrozenDictionary(static p => p.Key, static p => p.Value.ToFrozenSet(StringComparer.Ordinal), StringComparer.OrdinalIgnoreCase);
@@ -40,6 +41,9 @@ internal sealed class VirtualKey
     public string? Team { get; }
 
     public string? Customer { get; }
+
+    /// <summary>The key's rate limits, or null when it has none.</summary>
+    public KeyRateLimits? RateLimits { get; }
 
     /// <summary>The owner of the jobs, files and batches this key creates.</summary>
     public string Owner => GovernanceCaller.OwnerPrefix + Id;

@@ -87,6 +87,7 @@ public static class BifrostServiceCollectionExtensions
         AddOnce(services, TelemetryLayer.Registration);
         AddOnce(services, Bifrost.Middleware.Governance.GovernanceLayer.Registration);
         services.TryAddSingleton<Bifrost.Middleware.Governance.VirtualKeyStore>();
+        services.TryAddSingleton<Bifrost.Middleware.Governance.GovernanceRateLimiter>();
         services.TryAddSingleton<LocalProviderAdapter>();
         services.TryAddSingleton<OpenAICompatibleAdapter>();
         services.TryAddSingleton<AnthropicAdapter>();

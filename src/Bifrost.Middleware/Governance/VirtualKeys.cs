@@ -76,6 +76,9 @@ internal sealed class VirtualKey
     public static string HashOf(string secret) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
 }
 
+/// <summary>A team or a customer as the gateway holds it.</summary>
+internal sealed record GovernanceGroup(string Id, string? Name, GovernanceBudgetOptions? Budget);
+
 /// <summary><c>*</c> globs over <c>provider/model</c> (case-insensitive; <c>*</c> matches any run of characters).</summary>
 internal static class Glob
 {
@@ -145,7 +148,23 @@ internal sealed class VirtualKeyStore
 
         _byHash = keys.DistinctBy(static k => k.Hash).ToFrozenDictionary(static k => k.Hash, StringComparer.Ordinal);
         _byId = keys.DistinctBy(static k => k.Id).ToFrozenDictionary(static k => k.Id, StringComparer.Ordinal);
+        _teams = Groups(governance.Teams);
+        _customers = Groups(governance.Customers);
     }
+
+    private readonly FrozenDictionary<string, GovernanceGroup> _teams;
+    private readonly FrozenDictionary<string, GovernanceGroup> _customers;
+
+    /// <summary>A team by id, or null.</summary>
+    public GovernanceGroup? FindTeam(string id) => _teams.GetValueOrDefault(id);
+
+    /// <summary>A customer by id, or null.</summary>
+    public GovernanceGroup? FindCustomer(string id) => _customers.GetValueOrDefault(id);
+
+    private static FrozenDictionary<string, GovernanceGroup> Groups(IList<GovernanceGroupOptions> groups) =>
+        groups.Where(static g => g?.Id is not null)
+            .DistinctBy(static g => g.Id)
+            .ToFrozenDictionary(static g => g.Id!, static g => new GovernanceGroup(g.Id!, g.Name, g.Budget), StringComparer.Ordinal);
 
     public GovernanceMode Mode { get; }
 

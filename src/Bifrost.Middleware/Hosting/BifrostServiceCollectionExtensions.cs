@@ -88,6 +88,9 @@ public static class BifrostServiceCollectionExtensions
         AddOnce(services, Bifrost.Middleware.Governance.GovernanceLayer.Registration);
         services.TryAddSingleton<Bifrost.Middleware.Governance.VirtualKeyStore>();
         services.TryAddSingleton<Bifrost.Middleware.Governance.GovernanceRateLimiter>();
+        services.TryAddSingleton<Bifrost.Middleware.Governance.IGovernanceStore>(static sp => new Bifrost.Middleware.Governance.InMemoryGovernanceStore(sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<Bifrost.Middleware.Governance.UsageLedger>();
+        services.AddHostedService(static sp => sp.GetRequiredService<Bifrost.Middleware.Governance.UsageLedger>());
         services.TryAddSingleton<LocalProviderAdapter>();
         services.TryAddSingleton<OpenAICompatibleAdapter>();
         services.TryAddSingleton<AnthropicAdapter>();

@@ -140,8 +140,11 @@ public sealed class RateLimitTests
         var started = 0;
         setup.Adapter.OnChat = async (context, _, cancellationToken) =>
         {
-            Interlocked.Increment(ref started);
-            await release.Task.WaitAsync(cancellationToken);
+            if (Interlocked.Increment(ref started) <= 2)
+            {
+                await release.Task.WaitAsync(cancellationToken); // only the two calls that hold key a's slots wait
+            }
+
             return Replies.Text(context, "slow");
         };
         await using var host = await setup.StartAsync(new GovernanceRateLimitOptions { Concurrent = 2 });

@@ -21,9 +21,12 @@ public class GovernanceBenchmarks
 
     private ServiceProvider _off = null!;
     private ServiceProvider _required = null!;
+    private ServiceProvider _budgeted = null!;
     private IBifrostClient _offClient = null!;
     private IBifrostClient _requiredClient = null!;
+    private IBifrostClient _budgetedClient = null!;
     private VirtualKeyStore _store = null!;
+    private VirtualKeyStore _budgetedStore = null!;
     private PricingCatalog _pricing = null!;
     private DefaultHttpContext _context = null!;
     private ChatCompletionRequest _request = null!;
@@ -33,9 +36,12 @@ public class GovernanceBenchmarks
     {
         _off = Build(GovernanceMode.Off);
         _required = Build(GovernanceMode.Required);
+        _budgeted = Build(GovernanceMode.Required, budget: true);
         _offClient = _off.GetRequiredService<IBifrostClient>();
         _requiredClient = _required.GetRequiredService<IBifrostClient>();
+        _budgetedClient = _budgeted.GetRequiredService<IBifrostClient>();
         _store = _required.GetRequiredService<VirtualKeyStore>();
+        _budgetedStore = _budgeted.GetRequiredService<VirtualKeyStore>();
         _pricing = _required.GetRequiredService<PricingCatalog>();
         _context = new DefaultHttpContext();
         _context.Request.Headers["x-bf-vk"] = Secret;
@@ -55,7 +61,7 @@ public class GovernanceBenchmarks
         GovernanceCaller.Current = null;
     }
 
-    private static ServiceProvider Build(GovernanceMode mode)
+    private static ServiceProvider Build(GovernanceMode mode, bool budget = false)
     {
         var services = new ServiceCollection();
         services.AddBifrost(options =>
@@ -66,7 +72,20 @@ public class GovernanceBenchmarks
             if (mode != GovernanceMode.Off)
             {
                 // A typical key: restricted to a provider and to models by a glob, so the layer walks its rules.
-                options.Governance.VirtualKeys.Add(new VirtualKeyOptions { Id = "bench", Value = Secret, AllowedProviders = ["local"], AllowedModels = ["local/*"] });
+                options.Governance.VirtualKeys.Add(new VirtualKeyOptions { Id = "bench", Value = Secret, AllowedProviders = ["local"], AllowedModels = ["local/*"], Team = budget ? "team" : null });
+            }
+
+            if (budget)
+            {
+                // The key, its team and the provider config each with a budget, and the key with request and token
+                // limits: one admission over four windows in the in-memory counters, the input estimate reserved, the
+                // real usage settled, a usage record queued for the (in-memory) ledger.
+                options.Pricing["local/echo"] = new ModelPriceOptions { InputPerMillion = 1.0, OutputPerMillion = 2.0 };
+                options.Governance.Teams.Add(new GovernanceGroupOptions { Id = "team", Budget = new() { MaxUsd = 1_000_000_000, Reset = "1M" } });
+                var key = options.Governance.VirtualKeys[0];
+                key.Budget = new GovernanceBudgetOptions { MaxUsd = 1_000_000_000, Reset = "1d" };
+                key.RateLimits = new GovernanceRateLimitOptions { Requests = long.MaxValue, Tokens = long.MaxValue, Period = "1m" };
+                key.Providers["local"] = new VirtualKeyProviderOptions { Budget = new() { MaxUsd = 1_000_000_000 } };
             }
         });
         return services.BuildServiceProvider();
@@ -77,6 +96,7 @@ public class GovernanceBenchmarks
     {
         _off.Dispose();
         _required.Dispose();
+        _budgeted.Dispose();
     }
 
     [Benchmark(Baseline = true, Description = "chat, governance Off")]
@@ -88,6 +108,14 @@ public class GovernanceBenchmarks
     {
         GovernanceCaller.Authenticate(_context, _store);
         return _requiredClient.ChatCompletionAsync(_request);
+    }
+
+    /// <summary>The same with budgets (key, team, provider config) and request/token limits on the key's path.</summary>
+    [Benchmark(Description = "chat, governance Required + virtual key with budgets and limits")]
+    public Task<ChatCompletionResponse> ChatBudgeted()
+    {
+        GovernanceCaller.Authenticate(_context, _budgetedStore);
+        return _budgetedClient.ChatCompletionAsync(_request);
     }
 
     [Benchmark(Description = "Authenticate alone (headers, SHA-256, lookup, caller)")]

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Bifrost.Middleware.Gateway;
+using Bifrost.Middleware.Governance.Pricing;
 using Bifrost.Middleware.Operations;
 
 namespace Bifrost.Middleware.Governance;
@@ -7,12 +8,25 @@ namespace Bifrost.Middleware.Governance;
 /// <summary>
 /// Applies the current caller's virtual key (<see cref="GovernanceCaller.Current"/>) to every operation before anything
 /// reaches a provider: the key must still exist, be active and not expired (401), and of the primary model and its
-/// fallbacks those the key may not use are skipped (403 when none is left). Calls without a key pass (Optional mode; the host's own in-process calls). Absent from
-/// the pipeline when <c>Governance:Mode</c> is Off. A key's rate limits are taken last (429, nothing
-/// sent): the call holds one of its concurrent slots until it (or its stream) ends, and the tokens the provider reported
-/// are settled into the key's window. Budgets will be checked here too (issue 14).
+/// fallbacks those the key may not use are skipped (403 when none is left). Then one admission
+/// (<see cref="IGovernanceCounterStore.TryAdmitAsync"/>) over every budget and request/token limit on the path —
+/// customer → team → key → the key's provider config — reserving the input estimate (tokens, and their cost at the
+/// model's input price): 402 <c>budget_exceeded</c> or 429 (Retry-After), nothing sent. Targets whose provider config
+/// refuses are skipped like disallowed ones. A key's concurrent slots are taken per instance
+/// (<see cref="GovernanceRateLimiter"/>) and held until the call (or its stream) ends. After the call the real usage is
+/// settled (real − reserved; 0 on failure) and recorded in the usage ledger (<see cref="UsageLedger"/>) — also for calls
+/// without a key (Optional mode; the host's own in-process calls). Absent from the pipeline when <c>Governance:Mode</c> is Off.
 /// </summary>
-internal sealed class GovernanceLayer(GatewayHandler inner, VirtualKeyStore store, ProviderRegistry registry, GovernanceRateLimiter limiter) : DelegatingGatewayHandler(inner)
+internal sealed partial class GovernanceLayer(
+    GatewayHandler inner,
+    VirtualKeyStore store,
+    ProviderRegistry registry,
+    GovernanceRateLimiter limiter,
+    IGovernanceCounterStore counters,
+    UsageLedger ledger,
+    PricingCatalog pricing,
+    TimeProvider time,
+    ILogger<GovernanceLayer> logger) : DelegatingGatewayHandler(inner)
 {
     public const int Order = 400;
 
@@ -20,78 +34,310 @@ internal sealed class GovernanceLayer(GatewayHandler inner, VirtualKeyStore stor
         Order,
         "governance",
         static (services, next) => services.GetRequiredService<VirtualKeyStore>() is { Mode: not GovernanceMode.Off } store
-            ? new GovernanceLayer(next, store, services.GetRequiredService<ProviderRegistry>(), services.GetRequiredService<GovernanceRateLimiter>())
+            ? new GovernanceLayer(
+                next,
+                store,
+                services.GetRequiredService<ProviderRegistry>(),
+                services.GetRequiredService<GovernanceRateLimiter>(),
+                services.GetRequiredService<IGovernanceCounterStore>(),
+                services.GetRequiredService<UsageLedger>(),
+                services.GetRequiredService<PricingCatalog>(),
+                services.GetRequiredService<TimeProvider>(),
+                services.GetRequiredService<ILogger<GovernanceLayer>>())
             : next);
 
-    public override Task<TResponse> SendAsync<TRequest, TResponse, TChunk>(InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, CancellationToken cancellationToken)
+    public override async Task<TResponse> SendAsync<TRequest, TResponse, TChunk>(InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, CancellationToken cancellationToken)
     {
-        if (GovernanceCaller.Current is { } caller)
+        var started = time.GetTimestamp();
+        var caller = GovernanceCaller.Current;
+        GovernanceRateLimiter.Lease? slot = null;
+        Ticket? ticket = null;
+        if (caller is not null)
         {
             Check(caller, operation, request, operation.Name);
-            if (Acquire(caller, operation, request, operation.Name) is { } lease)
-            {
-                return LimitedSendAsync(lease, operation, request, cancellationToken);
-            }
+            (slot, ticket) = await AdmitAsync(caller, operation, request, operation.Name, cancellationToken).ConfigureAwait(false);
         }
 
-        return Inner.SendAsync(operation, request, cancellationToken);
-    }
-
-    private async Task<TResponse> LimitedSendAsync<TRequest, TResponse, TChunk>(GovernanceRateLimiter.Lease lease, InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, CancellationToken cancellationToken)
-        where TRequest : class
-        where TResponse : class
-        where TChunk : class
-    {
-        using (lease)
+        using (slot)
         {
-            var response = await Inner.SendAsync(operation, request, cancellationToken).ConfigureAwait(false);
-            lease.Record(operation.UsageOf?.Invoke(response));
+            TResponse response;
+            try
+            {
+                response = await Inner.SendAsync(operation, request, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                await SettleAsync(caller, ticket, operation.Name, UsageSource.Sync, StatusOf(ex, cancellationToken), (ex as BifrostException)?.Error.ExtraFields, null, null, null, started).ConfigureAwait(false);
+                throw;
+            }
+
+            var extra = operation.ExtraFieldsOf(response);
+            var usage = operation.CostUsageOf?.Invoke(response) ?? operation.UsageOf?.Invoke(response);
+            await SettleAsync(caller, ticket, operation.Name, UsageSource.Sync, 200, extra, usage, extra?.Cost, operation.ResponseIdOf?.Invoke(response), started).ConfigureAwait(false);
             return response;
         }
     }
 
-    /// <summary>Takes a call of the caller's key against its rate limits (null when it has none), else throws the 429.</summary>
-    private GovernanceRateLimiter.Lease? Acquire<TRequest, TResponse, TChunk>(GovernanceCaller caller, InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, string requestType)
+    public override IAsyncEnumerable<TChunk> StreamAsync<TRequest, TResponse, TChunk>(InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, CancellationToken cancellationToken) =>
+        GovernedStreamAsync(GovernanceCaller.Current, operation, request, cancellationToken);
+
+    private async IAsyncEnumerable<TChunk> GovernedStreamAsync<TRequest, TResponse, TChunk>(GovernanceCaller? caller, InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
         where TRequest : class
         where TResponse : class
         where TChunk : class
     {
-        if (caller.Key is not { RateLimits: { } limits } key)
+        var started = time.GetTimestamp();
+        var requestType = operation.StreamName ?? operation.Name;
+        GovernanceRateLimiter.Lease? slot = null;
+        Ticket? ticket = null;
+        if (caller is not null)
         {
-            return null;
+            Check(caller, operation, request, requestType);
+            (slot, ticket) = await AdmitAsync(caller, operation, request, requestType, cancellationToken).ConfigureAwait(false);
+        }
+
+        // Settled when the stream ends, however it ends: completed, failed, or cut by the caller (whatever usage was
+        // reported is charged; without any, the reservation is released).
+        var status = 499;
+        BifrostExtraFields? extra = null;
+        TokenCounts? usage = null;
+        double? cost = null;
+        try
+        {
+            await using var chunks = Inner.StreamAsync(operation, request, cancellationToken).GetAsyncEnumerator(cancellationToken);
+            while (true)
+            {
+                try
+                {
+                    if (!await chunks.MoveNextAsync().ConfigureAwait(false))
+                    {
+                        status = 200;
+                        break;
+                    }
+                }
+                catch (Exception ex)
+                {
+                    status = StatusOf(ex, cancellationToken);
+                    extra ??= (ex as BifrostException)?.Error.ExtraFields;
+                    throw;
+                }
+
+                var chunk = chunks.Current;
+                if (operation.ChunkExtraFieldsOf?.Invoke(chunk) is { } chunkExtra)
+                {
+                    extra ??= chunkExtra;
+                    if (operation.ChunkUsageOf?.Invoke(chunk) is { } reported)
+                    {
+                        usage = reported;
+                        cost = chunkExtra.Cost;
+                    }
+                }
+                else if (operation.ChunkUsageOf?.Invoke(chunk) is { } reported)
+                {
+                    usage = reported;
+                }
+
+                yield return chunk;
+            }
+        }
+        finally
+        {
+            slot?.Dispose();
+            await SettleAsync(caller, ticket, requestType, UsageSource.Stream, status, extra, usage, cost, null, started).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Takes the key's concurrent slot and admits the call against every budget and limit on its path (throws the 402/429).</summary>
+    private async ValueTask<(GovernanceRateLimiter.Lease? Slot, Ticket? Ticket)> AdmitAsync<TRequest, TResponse, TChunk>(GovernanceCaller caller, InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, string requestType, CancellationToken cancellationToken)
+        where TRequest : class
+        where TResponse : class
+        where TChunk : class
+    {
+        var key = caller.Key!;
+        GovernanceRateLimiter.Lease? slot = null;
+        if (key.RateLimits?.Concurrent is { } concurrent)
+        {
+            try
+            {
+                slot = limiter.Acquire(key, concurrent);
+            }
+            catch (BifrostException ex)
+            {
+                throw Decorate(ex, requestType, registry.BareModel(operation.Model(request)));
+            }
+        }
+
+        var limits = KeyLimits.Of(key, store);
+        if (limits.IsEmpty)
+        {
+            return (slot, null);
         }
 
         try
         {
-            return limiter.Acquire(key, limits);
+            return (slot, await AdmitAsync(limits, operation, request, requestType, cancellationToken).ConfigureAwait(false));
         }
-        catch (BifrostException ex)
+        catch
         {
-            throw Decorate(ex, requestType, registry.BareModel(operation.Model(request)));
+            slot?.Dispose();
+            throw;
         }
     }
 
-    public override IAsyncEnumerable<TChunk> StreamAsync<TRequest, TResponse, TChunk>(InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, CancellationToken cancellationToken) =>
-        GovernanceCaller.Current is { } caller ? CheckedStreamAsync(caller, operation, request, cancellationToken) : Inner.StreamAsync(operation, request, cancellationToken);
-
-    private async IAsyncEnumerable<TChunk> CheckedStreamAsync<TRequest, TResponse, TChunk>(GovernanceCaller caller, InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private async ValueTask<Ticket> AdmitAsync<TRequest, TResponse, TChunk>(KeyLimits limits, InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, string requestType, CancellationToken cancellationToken)
         where TRequest : class
         where TResponse : class
         where TChunk : class
     {
-        var requestType = operation.StreamName ?? operation.Name;
-        Check(caller, operation, request, requestType);
-        using var lease = Acquire(caller, operation, request, requestType);
-        await foreach (var chunk in Inner.StreamAsync(operation, request, cancellationToken).ConfigureAwait(false))
+        var model = operation.Model(request);
+        var fallbacks = operation.Fallbacks(request);
+        var plan = RequestPlanner.PlanModels(registry, model, fallbacks, requestType);
+        var now = time.GetUtcNow();
+        long reservedTokens = 0;
+        var reservedCost = 0m;
+        if (limits.NeedsEstimate && operation.EstimateInputTokens is { } estimate)
         {
-            if (lease is not null && operation.ChunkUsageOf?.Invoke(chunk) is { } usage)
+            reservedTokens = estimate(request, plan[0].Model);
+            if (pricing.Find(plan[0]) is { } price)
             {
-                lease.Record(usage);
+                reservedCost = (decimal)price.Cost(new TokenCounts(reservedTokens, 0));
+            }
+        }
+
+        // The first provider of the plan whose provider config admits the call (with every common limit) is the one
+        // reserved; targets of providers whose config refused are skipped, like targets the key may not use.
+        BifrostException? first = null;
+        List<string>? refusedProviders = null;
+        for (var i = 0; i < plan.Length; i++)
+        {
+            var provider = plan[i].Provider.Name;
+            if (refusedProviders?.Contains(provider, StringComparer.OrdinalIgnoreCase) == true)
+            {
+                continue;
             }
 
-            yield return chunk;
+            var providerLimits = limits.ForProvider(provider);
+            var path = providerLimits.Length == 0 ? limits.Common : [.. limits.Common, .. providerLimits];
+            var checks = new GovernanceCounterCheck[path.Length];
+            for (var c = 0; c < path.Length; c++)
+            {
+                checks[c] = path[c].Check(now, reservedTokens, reservedCost);
+            }
+
+            var admission = path.Length == 0 ? GovernanceAdmission.Allowed : await counters.TryAdmitAsync(checks, cancellationToken).ConfigureAwait(false);
+            if (admission.Admitted)
+            {
+                if (refusedProviders is not null)
+                {
+                    Skip(operation, request, plan, refusedProviders, first!);
+                }
+
+                return new Ticket(limits, provider, path, checks, limits.Common.Length, now, reservedTokens, reservedCost);
+            }
+
+            var refusedBy = path[admission.RefusedIndex];
+            var refusal = Decorate(refusedBy.Refusal(admission.Counts, checks[admission.RefusedIndex].WindowEnd, now), requestType, plan[i].Model);
+            if (admission.RefusedIndex < limits.Common.Length)
+            {
+                throw refusal;
+            }
+
+            refusal.Error.ExtraFields!.Provider = provider;
+            first ??= refusal;
+            (refusedProviders ??= []).Add(provider);
+        }
+
+        throw first!;
+    }
+
+    /// <summary>Drops the targets of refused providers from the request (the admitted one is left first), or throws when it cannot.</summary>
+    private static void Skip<TRequest, TResponse, TChunk>(InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, ResolvedModel[] plan, List<string> refusedProviders, BifrostException first)
+        where TRequest : class
+        where TResponse : class
+        where TChunk : class
+    {
+        var model = operation.Model(request);
+        var fallbacks = operation.Fallbacks(request);
+        if (fallbacks is null || fallbacks.IsReadOnly)
+        {
+            throw first;
+        }
+
+        var allowed = new List<string>(plan.Length);
+        for (var i = 0; i < plan.Length; i++)
+        {
+            if (!refusedProviders.Contains(plan[i].Provider.Name, StringComparer.OrdinalIgnoreCase))
+            {
+                allowed.Add(i == 0 ? model! : fallbacks[i - 1]);
+            }
+        }
+
+        operation.SetModel(request, allowed[0]);
+        fallbacks.Clear();
+        for (var i = 1; i < allowed.Count; i++)
+        {
+            fallbacks.Add(allowed[i]);
         }
     }
+
+    /// <summary>Charges the counters with the real usage (minus what was reserved) and records the call in the usage ledger.</summary>
+    private async ValueTask SettleAsync(GovernanceCaller? caller, Ticket? ticket, string requestType, string defaultSource, int status, BifrostExtraFields? extra, TokenCounts? usage, double? cost, string? responseId, long started)
+    {
+        var provider = extra?.Provider ?? ticket?.Provider;
+        var model = extra?.ModelRequested;
+        if (usage is { } counts && cost is null && pricing.Find(provider, model) is { } price)
+        {
+            cost = price.Cost(counts);
+        }
+
+        // A failed call is charged what it reported (a cut stream its usage chunk, if any), else nothing.
+        var tokens = usage is { } u ? u.Input + u.Output : 0;
+        var costUsd = usage is null ? 0m : (decimal)(cost ?? 0);
+        if (ticket is not null)
+        {
+            try
+            {
+                var charges = ticket.Charges(provider, tokens, costUsd);
+                if (charges.Count > 0)
+                {
+                    await counters.SettleAsync(charges, CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogSettleFailed(logger, caller?.KeyId, ex);
+            }
+        }
+
+        var source = UsageSource.Current;
+        var key = caller?.Key;
+        ledger.Record(new UsageRecord
+        {
+            Time = time.GetUtcNow(),
+            RequestId = source?.RequestId ?? responseId,
+            VirtualKeyId = caller?.KeyId,
+            Team = key?.Team,
+            Customer = key?.Customer,
+            Provider = provider ?? string.Empty,
+            Model = model ?? string.Empty,
+            Operation = requestType,
+            Source = source?.Source ?? defaultSource,
+            InputTokens = usage?.Input ?? 0,
+            OutputTokens = usage?.Output ?? 0,
+            CachedInputTokens = usage?.CachedInput ?? 0,
+            ReasoningTokens = usage?.Reasoning ?? 0,
+            CostUsd = usage is null ? (status == 200 ? null : 0m) : cost is null ? null : costUsd, // unknown price: null, never a made-up figure
+            Status = status,
+            Duration = time.GetElapsedTime(started),
+        });
+    }
+
+    private static int StatusOf(Exception ex, CancellationToken cancellationToken) => ex switch
+    {
+        BifrostException bifrost => bifrost.StatusCode,
+        OperationCanceledException when cancellationToken.IsCancellationRequested => 499,
+        _ => 500,
+    };
 
     private void Check<TRequest, TResponse, TChunk>(GovernanceCaller caller, InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, string requestType)
         where TRequest : class
@@ -166,5 +412,47 @@ internal sealed class GovernanceLayer(GatewayHandler inner, VirtualKeyStore stor
     {
         ex.Error.ExtraFields ??= new BifrostExtraFields { RequestType = requestType, ModelRequested = model };
         return ex;
+    }
+
+    [LoggerMessage(EventId = 65, Level = LogLevel.Warning, Message = "Could not settle the usage of a call of virtual key {KeyId} into the governance counters.")]
+    private static partial void LogSettleFailed(ILogger logger, string? keyId, Exception exception);
+
+    /// <summary>An admitted call: the limits it was admitted against (windows as at admission) and what was reserved.</summary>
+    private sealed class Ticket(KeyLimits limits, string provider, GovernanceLimit[] path, GovernanceCounterCheck[] checks, int common, DateTimeOffset admittedAt, long reservedTokens, decimal reservedCost)
+    {
+        public string Provider => provider;
+
+        /// <summary>
+        /// What to add to each window: real − reserved where the call was admitted; when another provider answered (a
+        /// fallback), the admitted provider config gets its reservation back and the answering one is charged the real usage.
+        /// </summary>
+        public List<GovernanceCounterCharge> Charges(string? answered, long tokens, decimal cost)
+        {
+            var charges = new List<GovernanceCounterCharge>(path.Length + 2);
+            var same = answered is null || string.Equals(answered, provider, StringComparison.OrdinalIgnoreCase);
+            for (var i = 0; i < checks.Length; i++)
+            {
+                var real = i < common || same;
+                Add(charges, checks[i], (real ? tokens : 0) - reservedTokens, (real ? cost : 0m) - reservedCost);
+            }
+
+            if (!same)
+            {
+                foreach (var limit in limits.ForProvider(answered))
+                {
+                    Add(charges, limit.Check(admittedAt, 0, 0m), tokens, cost);
+                }
+            }
+
+            return charges;
+        }
+
+        private static void Add(List<GovernanceCounterCharge> charges, in GovernanceCounterCheck check, long tokens, decimal cost)
+        {
+            if (tokens != 0 || cost != 0m)
+            {
+                charges.Add(new GovernanceCounterCharge(check.Scope, check.WindowStart, check.WindowEnd, tokens, cost));
+            }
+        }
     }
 }

@@ -65,10 +65,23 @@ public sealed class VirtualKeyOptions
     /// <summary>The customer the key belongs to (exclusive with <see cref="Team"/>).</summary>
     public string? Customer { get; set; }
 
-    /// <summary>The key's budget. Bound but not enforced yet.</summary>
+    /// <summary>The key's budget (402 <c>budget_exceeded</c> once its spend in the period reaches it).</summary>
     public GovernanceBudgetOptions? Budget { get; set; }
 
-    /// <summary>The key's rate limits, enforced per instance (429 with Retry-After when exceeded).</summary>
+    /// <summary>The key's rate limits (429 with Retry-After when exceeded).</summary>
+    public GovernanceRateLimitOptions? RateLimits { get; set; }
+
+    /// <summary>Per provider (its configured name), a budget and rate limits of this key's use of that provider, checked after the key's own (Bifrost's provider configs).</summary>
+    public IDictionary<string, VirtualKeyProviderOptions> Providers { get; set; } = new Dictionary<string, VirtualKeyProviderOptions>(StringComparer.OrdinalIgnoreCase);
+}
+
+/// <summary>A virtual key's budget and rate limits for one provider.</summary>
+public sealed class VirtualKeyProviderOptions
+{
+    /// <summary>The budget of the key's calls to this provider.</summary>
+    public GovernanceBudgetOptions? Budget { get; set; }
+
+    /// <summary>Requests and tokens per period of the key's calls to this provider (<see cref="GovernanceRateLimitOptions.Concurrent"/> is not used here).</summary>
     public GovernanceRateLimitOptions? RateLimits { get; set; }
 }
 
@@ -81,21 +94,31 @@ public sealed class GovernanceGroupOptions
     /// <summary>A display name.</summary>
     public string? Name { get; set; }
 
-    /// <summary>The budget. Bound but not enforced yet.</summary>
+    /// <summary>The budget, shared by every key of the team or customer.</summary>
     public GovernanceBudgetOptions? Budget { get; set; }
 }
 
-/// <summary>A budget in USD (not enforced yet).</summary>
+/// <summary>A budget in USD per period: a call is refused (402 <c>budget_exceeded</c>) once the period's spend reaches <see cref="MaxUsd"/>.</summary>
 public sealed class GovernanceBudgetOptions
 {
-    /// <summary>The most that may be spent per period, in USD.</summary>
+    /// <summary>The most that may be spent per period, in USD (positive).</summary>
     public decimal? MaxUsd { get; set; }
 
-    /// <summary>The reset period (<c>1m</c>, <c>1h</c>, <c>1d</c>, <c>1w</c>, <c>1M</c>, <c>1Y</c>); none: lifetime.</summary>
+    /// <summary>
+    /// The reset period: <c>N</c> of <c>m</c> (minutes), <c>h</c>, <c>d</c>, <c>w</c>, <c>M</c> (calendar months), <c>Y</c>
+    /// (calendar years), e.g. <c>1d</c>, <c>6h</c>, <c>1M</c>; none: lifetime (never resets).
+    /// </summary>
     public string? Reset { get; set; }
+
+    /// <summary>
+    /// Whether the windows start at UTC calendar boundaries (weeks on Monday 00:00). Default false: fixed windows counted
+    /// from the Unix epoch (minutes, hours and days then also start on the minute, hour and midnight; weeks on Thursday);
+    /// months and years are calendar months and years either way.
+    /// </summary>
+    public bool CalendarAligned { get; set; }
 }
 
-/// <summary>A virtual key's rate limits, counted in this process (not shared between instances yet).</summary>
+/// <summary>Rate limits: requests and tokens per fixed window (counted from the Unix epoch, so instances agree), and requests in flight.</summary>
 public sealed class GovernanceRateLimitOptions
 {
     /// <summary>Requests per period (positive).</summary>

@@ -28,6 +28,16 @@ internal static class GovernanceValidation
 
         var teams = Ids(options.Teams, $"{Section}:Teams", builder);
         var customers = Ids(options.Customers, $"{Section}:Customers", builder);
+        for (var i = 0; i < options.Teams.Count; i++)
+        {
+            ValidateBudget(options.Teams[i]?.Budget, $"{Section}:Teams:{i}:Budget", builder);
+        }
+
+        for (var i = 0; i < options.Customers.Count; i++)
+        {
+            ValidateBudget(options.Customers[i]?.Budget, $"{Section}:Customers:{i}:Budget", builder);
+        }
+
         var ids = new HashSet<string>(StringComparer.Ordinal);
         var hashes = new Dictionary<string, string>(StringComparer.Ordinal);
         for (var i = 0; i < options.VirtualKeys.Count; i++)
@@ -113,6 +123,21 @@ internal static class GovernanceValidation
             }
 
             ValidateRateLimits(key.RateLimits, $"{at}:RateLimits", builder);
+            ValidateBudget(key.Budget, $"{at}:Budget", builder);
+            foreach (var (provider, config) in key.Providers)
+            {
+                if (config is null)
+                {
+                    continue;
+                }
+
+                ValidateBudget(config.Budget, $"{at}:Providers:{provider}:Budget", builder);
+                ValidateRateLimits(config.RateLimits, $"{at}:Providers:{provider}:RateLimits", builder);
+                if (config.RateLimits?.Concurrent is not null)
+                {
+                    builder.AddError($"{at}:Providers:{provider}:RateLimits:Concurrent is not supported per provider: set it on the key's RateLimits.");
+                }
+            }
 
             for (var m = 0; m < key.AllowedModels.Count; m++)
             {
@@ -153,6 +178,24 @@ internal static class GovernanceValidation
         else if (limits.Period is null && (limits.Requests is not null || limits.Tokens is not null))
         {
             builder.AddError($"{at}:Period is required with Requests or Tokens (1m, 1h, 1d, ...).");
+        }
+    }
+
+    private static void ValidateBudget(GovernanceBudgetOptions? budget, string at, ValidateOptionsResultBuilder builder)
+    {
+        if (budget is null)
+        {
+            return;
+        }
+
+        if (budget.MaxUsd is not > 0)
+        {
+            builder.AddError($"{at}:MaxUsd must be positive (USD per period).");
+        }
+
+        if (!GovernancePeriod.TryParse(budget.Reset, out _))
+        {
+            builder.AddError($"{at}:Reset '{budget.Reset}' is not a period: use N of m (minutes), h, d, w, M (months) or Y (years), e.g. 1d, 6h, 1M; none for a lifetime budget.");
         }
     }
 

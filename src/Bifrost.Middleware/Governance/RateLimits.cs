@@ -48,103 +48,56 @@ internal static class RateLimitPeriod
 }
 
 /// <summary>
-/// Per virtual key, in this process: requests and tokens per fixed window of the key's period (the window starts with
-/// the first request after the previous one ended, on the injected <see cref="TimeProvider"/>), and requests in flight.
-/// Tokens are settled after the call from the usage the provider reported (nothing is reserved up front), so a call
-/// starts while the window's settled tokens are below the limit. Not shared between instances.
+/// Per virtual key, in this process: requests in flight (<see cref="GovernanceRateLimitOptions.Concurrent"/>). Requests
+/// and tokens per period are counted in the <see cref="IGovernanceCounterStore"/> (shared between instances with the
+/// PostgreSQL store); concurrency stays per instance.
 /// </summary>
-internal sealed class GovernanceRateLimiter(TimeProvider time)
+internal sealed class GovernanceRateLimiter
 {
-    private readonly ConcurrentDictionary<string, Window> _windows = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Slots> _slots = new(StringComparer.Ordinal);
 
-    /// <summary>Admits a call of <paramref name="key"/> or throws the 429; the lease must be disposed when the call (or its stream) ends.</summary>
-    public Lease Acquire(VirtualKey key, KeyRateLimits limits)
+    /// <summary>Takes one of the key's concurrent slots or throws the 429; the lease must be disposed when the call (or its stream) ends.</summary>
+    public Lease Acquire(VirtualKey key, int concurrent)
     {
-        var window = _windows.GetOrAdd(key.Id, static _ => new Window());
-        var now = time.GetUtcNow();
-        lock (window)
+        var slots = _slots.GetOrAdd(key.Id, static _ => new Slots());
+        lock (slots)
         {
-            window.Roll(now, limits.Period);
-            var retryAfter = window.Start + limits.Period - now;
-            if (limits.Tokens is { } tokens && window.Tokens >= tokens)
+            if (slots.InFlight >= concurrent)
             {
-                throw Refused("token_limited", "token_limit_exceeded", $"Virtual key '{key.Id}' used {window.Tokens} of its {tokens} tokens per {limits.Period}.", retryAfter);
+                throw Refused("rate_limited", "concurrency_limit_exceeded", $"Virtual key '{key.Id}' already has {slots.InFlight} of its {concurrent} concurrent requests in flight.", TimeSpan.FromSeconds(1));
             }
 
-            if (limits.Requests is { } requests && window.Requests >= requests)
-            {
-                throw Refused("request_limited", "request_limit_exceeded", $"Virtual key '{key.Id}' made {window.Requests} of its {requests} requests per {limits.Period}.", retryAfter);
-            }
-
-            if (limits.Concurrent is { } concurrent && window.InFlight >= concurrent)
-            {
-                throw Refused("rate_limited", "concurrency_limit_exceeded", $"Virtual key '{key.Id}' already has {window.InFlight} of its {concurrent} concurrent requests in flight.", TimeSpan.FromSeconds(1));
-            }
-
-            window.Requests++;
-            window.InFlight++;
+            slots.InFlight++;
         }
 
-        return new Lease(this, window, limits);
+        return new Lease(slots);
     }
 
-    private void Settle(Window window, KeyRateLimits limits, long tokens)
+    /// <summary>A 429 of a rate limit, with its Retry-After (at least a second).</summary>
+    public static BifrostException Refused(string type, string code, string message, TimeSpan retryAfter, string? param = null)
     {
-        var now = time.GetUtcNow();
-        lock (window)
-        {
-            window.InFlight--;
-            if (tokens > 0)
-            {
-                window.Roll(now, limits.Period);
-                window.Tokens += tokens;
-            }
-        }
+        var error = BifrostException.Gateway(429, type, code, message, param);
+        return new BifrostException(error.Error) { RetryAfter = retryAfter < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(Math.Ceiling(retryAfter.TotalSeconds)), IsRetryable = false };
     }
 
-    private static BifrostException Refused(string type, string code, string message, TimeSpan retryAfter)
+    internal sealed class Slots
     {
-        var error = BifrostException.Gateway(429, type, code, message);
-        return new BifrostException(error.Error) { RetryAfter = retryAfter < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : retryAfter, IsRetryable = false };
-    }
-
-    internal sealed class Window
-    {
-        public DateTimeOffset Start = DateTimeOffset.MinValue;
-        public long Requests;
-        public long Tokens;
         public int InFlight;
-
-        public void Roll(DateTimeOffset now, TimeSpan period)
-        {
-            if (Start == DateTimeOffset.MinValue || now >= Start + period)
-            {
-                Start = now;
-                Requests = 0;
-                Tokens = 0;
-            }
-        }
     }
 
-    /// <summary>A call admitted: <see cref="Dispose"/> ends it (once), settling the tokens recorded with <see cref="Record"/>.</summary>
-    internal sealed class Lease(GovernanceRateLimiter owner, Window window, KeyRateLimits limits) : IDisposable
+    /// <summary>A slot taken: <see cref="Dispose"/> frees it (once).</summary>
+    internal sealed class Lease(Slots slots) : IDisposable
     {
-        private long _tokens;
         private int _disposed;
-
-        public void Record(Operations.TokenCounts? usage)
-        {
-            if (usage is { } counts)
-            {
-                _tokens = counts.Input + counts.Output;
-            }
-        }
 
         public void Dispose()
         {
             if (Interlocked.Exchange(ref _disposed, 1) == 0)
             {
-                owner.Settle(window, limits, _tokens);
+                lock (slots)
+                {
+                    slots.InFlight--;
+                }
             }
         }
     }

@@ -22,6 +22,8 @@ internal sealed class VirtualKey
         Team = options.Team;
         Customer = options.Customer;
         RateLimits = KeyRateLimits.From(options.RateLimits);
+        Budget = options.Budget;
+        Providers = options.Providers.Where(static p => p.Value is not null).ToFrozenDictionary(static p => p.Key, static p => p.Value, StringComparer.OrdinalIgnoreCase);
         _modelPatterns = [.. options.AllowedModels];
         _providers = options.AllowedProviders.Count == 0 ? null : options.AllowedProviders.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
         _providerKeys = options.ProviderKeys.ToFrozenDictionary(static p => p.Key, static p => p.Value.ToFrozenSet(StringComparer.Ordinal), StringComparer.OrdinalIgnoreCase);
@@ -44,6 +46,12 @@ internal sealed class VirtualKey
 
     /// <summary>The key's rate limits, or null when it has none.</summary>
     public KeyRateLimits? RateLimits { get; }
+
+    /// <summary>The key's budget, or null.</summary>
+    public GovernanceBudgetOptions? Budget { get; }
+
+    /// <summary>The key's per-provider budgets and limits (Bifrost's provider configs), by provider name.</summary>
+    public FrozenDictionary<string, VirtualKeyProviderOptions> Providers { get; }
 
     /// <summary>The owner of the jobs, files and batches this key creates.</summary>
     public string Owner => GovernanceCaller.OwnerPrefix + Id;

@@ -15,6 +15,7 @@ internal sealed class OperationJobHandler<TRequest, TResponse, TChunk>(Inference
         var request = JsonSerializer.Deserialize(execution.Job.Payload.Span, operation.RequestInfo)
             ?? throw BifrostErrors.InvalidRequest("invalid_json", "The stored request is empty.");
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, execution.CancellationRequested);
+        Governance.UsageSource.Current = new Governance.UsageSource(Governance.UsageSource.Async, execution.Job.Id); // ends with this method
         var response = await operation.RunAsync(execution.Services, request, linked.Token).ConfigureAwait(false);
         return new JobRunResult(new JobOutcome(200, JsonSerializer.SerializeToUtf8Bytes(response, operation.ResponseInfo)));
     }

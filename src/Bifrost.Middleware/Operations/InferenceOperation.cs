@@ -169,6 +169,9 @@ internal sealed class InferenceOperation<TRequest, TResponse, TChunk> : BifrostO
         init => _chunkExtraFieldsOf = value;
     }
 
+    /// <summary>The local token counter's estimate of the request's input tokens for a (bare) model, reserved by budgets and token limits before the call; null: nothing reserved.</summary>
+    public Func<TRequest, string, long>? EstimateInputTokens { get; init; }
+
     /// <summary>The tokens an answer used, for metrics (default: <see cref="IOperationAnswer.Tokens"/>).</summary>
     public Func<TResponse, TokenCounts?>? UsageOf
     {
@@ -244,6 +247,7 @@ internal sealed class InferenceOperation<TRequest, TResponse, TChunk> : BifrostO
         }
 
         ClearStream?.Invoke(request);
+        Governance.UsageSource.Current = new Governance.UsageSource(Governance.UsageSource.Batch, null); // ends with this method
         var response = await RunAsync(services, request, cancellationToken).ConfigureAwait(false);
         // The line reached the provider as an ordinary call, so its cost (set by the attempt loop) is the ordinary price: a
         // batch discount is the provider's, for batches run on its own batch API.

@@ -1,0 +1,230 @@
+namespace Bifrost.Middleware.Governance;
+
+/// <summary>
+/// The scopes the governance layer counts in (core-owned; opaque to stores): budgets of a customer, a team, a virtual
+/// key and a key's provider config, and the request/token limits of a key and of its provider configs.
+/// </summary>
+internal static class GovernanceScopes
+{
+    public const string BudgetCustomer = "budget:customer:";
+    public const string BudgetTeam = "budget:team:";
+    public const string BudgetKey = "budget:vk:";
+    public const string RateKey = "rate:vk:";
+    public const string ProviderInfix = ":provider:";
+
+    /// <summary>The ledger filter whose spend a budget scope starts from, or null for scopes that are not budgets.</summary>
+    public static UsageQuery? LedgerFilter(string scope, DateTimeOffset start, DateTimeOffset end)
+    {
+        var from = start == DateTimeOffset.MinValue ? (DateTimeOffset?)null : start;
+        var to = end == DateTimeOffset.MaxValue ? (DateTimeOffset?)null : end;
+        if (scope.StartsWith(BudgetCustomer, StringComparison.Ordinal))
+        {
+            return new UsageQuery { Customer = scope[BudgetCustomer.Length..], From = from, To = to };
+        }
+
+        if (scope.StartsWith(BudgetTeam, StringComparison.Ordinal))
+        {
+            return new UsageQuery { Team = scope[BudgetTeam.Length..], From = from, To = to };
+        }
+
+        if (scope.StartsWith(BudgetKey, StringComparison.Ordinal))
+        {
+            var rest = scope[BudgetKey.Length..];
+            var at = rest.LastIndexOf(ProviderInfix, StringComparison.Ordinal);
+            return at < 0
+                ? new UsageQuery { VirtualKeyId = rest, From = from, To = to }
+                : new UsageQuery { VirtualKeyId = rest[..at], Provider = rest[(at + ProviderInfix.Length)..], From = from, To = to };
+        }
+
+        return null;
+    }
+}
+
+/// <summary>
+/// The default <see cref="IGovernanceCounterStore"/>: windows in this process, under one lock (admission over several
+/// scopes is atomic), keyed by (scope, start, end) and forgotten once their end passed. A budget window is seeded on
+/// first use with the spend the usage ledger (<see cref="IGovernanceStore.SumUsageAsync"/>) holds for its scope since the
+/// window's start, so with a durable store a budget's spend survives a restart; request and token windows start at zero.
+/// Not shared between instances (the PostgreSQL store provides a shared one).
+/// </summary>
+internal sealed class LocalGovernanceCounters(IGovernanceStore store, TimeProvider time) : IGovernanceCounterStore
+{
+    private static readonly TimeSpan SweepEvery = TimeSpan.FromMinutes(1);
+
+    private readonly Lock _gate = new();
+    private readonly Dictionary<(string Scope, DateTimeOffset Start, DateTimeOffset End), Counter> _windows = [];
+    private DateTimeOffset _nextSweep = DateTimeOffset.MinValue;
+
+    /// <summary>How many windows are held (tests).</summary>
+    internal int WindowCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _windows.Count;
+            }
+        }
+    }
+
+    public async ValueTask<GovernanceAdmission> TryAdmitAsync(IReadOnlyList<GovernanceCounterCheck> checks, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(checks);
+        while (true)
+        {
+            lock (_gate)
+            {
+                Sweep();
+                if (FirstMissing(checks) < 0)
+                {
+                    return Admit(checks);
+                }
+            }
+
+            for (var i = 0; i < checks.Count; i++)
+            {
+                await EnsureAsync(checks[i].Scope, checks[i].WindowStart, checks[i].WindowEnd, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    public async ValueTask SettleAsync(IReadOnlyList<GovernanceCounterCharge> charges, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(charges);
+        for (var i = 0; i < charges.Count; i++)
+        {
+            await EnsureAsync(charges[i].Scope, charges[i].WindowStart, charges[i].WindowEnd, cancellationToken).ConfigureAwait(false);
+        }
+
+        lock (_gate)
+        {
+            foreach (var charge in charges)
+            {
+                var key = (charge.Scope, charge.WindowStart, charge.WindowEnd);
+                if (!_windows.TryGetValue(key, out var counter))
+                {
+                    _windows[key] = counter = new Counter();
+                }
+
+                counter.Tokens += charge.Tokens;
+                counter.Cost += charge.CostUsd;
+            }
+        }
+    }
+
+    public ValueTask<GovernanceCounts> GetCountsAsync(string scope, DateTimeOffset windowStart, DateTimeOffset windowEnd, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            return ValueTask.FromResult(_windows.TryGetValue((scope, windowStart, windowEnd), out var counter) ? counter.Counts : default);
+        }
+    }
+
+    private int FirstMissing(IReadOnlyList<GovernanceCounterCheck> checks)
+    {
+        for (var i = 0; i < checks.Count; i++)
+        {
+            if (!_windows.ContainsKey((checks[i].Scope, checks[i].WindowStart, checks[i].WindowEnd)))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private GovernanceAdmission Admit(IReadOnlyList<GovernanceCounterCheck> checks)
+    {
+        for (var i = 0; i < checks.Count; i++)
+        {
+            var check = checks[i];
+            var counter = _windows[(check.Scope, check.WindowStart, check.WindowEnd)];
+            if ((check.MaxRequests is { } requests && counter.Requests >= requests)
+                || (check.MaxTokens is { } tokens && counter.Tokens >= tokens)
+                || (check.MaxCostUsd is { } cost && counter.Cost >= cost))
+            {
+                return new GovernanceAdmission(false, i, counter.Counts);
+            }
+        }
+
+        for (var i = 0; i < checks.Count; i++)
+        {
+            var check = checks[i];
+            var counter = _windows[(check.Scope, check.WindowStart, check.WindowEnd)];
+            counter.Requests++;
+            counter.Tokens += check.ReservedTokens;
+            counter.Cost += check.ReservedCostUsd;
+        }
+
+        return GovernanceAdmission.Allowed;
+    }
+
+    /// <summary>Creates a window that does not exist yet, a budget's seeded from the ledger (outside the lock).</summary>
+    private async ValueTask EnsureAsync(string scope, DateTimeOffset start, DateTimeOffset end, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            if (_windows.ContainsKey((scope, start, end)))
+            {
+                return;
+            }
+        }
+
+        var seed = new Counter();
+        if (GovernanceScopes.LedgerFilter(scope, start, end) is { } filter)
+        {
+            try
+            {
+                var totals = await store.SumUsageAsync(filter, cancellationToken).ConfigureAwait(false);
+                seed.Cost = totals.CostUsd;
+                seed.Tokens = totals.InputTokens + totals.OutputTokens;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // The ledger cannot be read: the window starts from what this process charges (fail open, as a
+                // budget must not take the gateway down with its store).
+            }
+        }
+
+        lock (_gate)
+        {
+            _windows.TryAdd((scope, start, end), seed);
+        }
+    }
+
+    private void Sweep()
+    {
+        var now = time.GetUtcNow();
+        if (now < _nextSweep)
+        {
+            return;
+        }
+
+        _nextSweep = now + SweepEvery;
+        List<(string, DateTimeOffset, DateTimeOffset)>? expired = null;
+        foreach (var key in _windows.Keys)
+        {
+            if (key.End <= now)
+            {
+                (expired ??= []).Add(key);
+            }
+        }
+
+        if (expired is not null)
+        {
+            foreach (var key in expired)
+            {
+                _windows.Remove(key);
+            }
+        }
+    }
+
+    private sealed class Counter
+    {
+        public long Requests;
+        public long Tokens;
+        public decimal Cost;
+
+        public GovernanceCounts Counts => new(Requests, Tokens, Cost);
+    }
+}

@@ -307,6 +307,11 @@ public sealed class AdminApiTests
     [InlineData("""{"allowed_model":["local/*"]}""", "invalid_json", null)]
     [InlineData("""{"active":"yes"}""", "invalid_json", "active")]
     [InlineData("""{"id":"has space"}""", "invalid_value", "id")]
+    [InlineData("""{"allowed_models":null,"allowed_providers":["local",null]}""", "invalid_value", "allowed_providers[1]")]
+    [InlineData("""{"provider_keys":{"openai":null}}""", "invalid_value", "provider_keys.openai")]
+    [InlineData("""{"provider_keys":{"openai":[""]}}""", "invalid_value", "provider_keys.openai")]
+    [InlineData("""{"expires_at":"tomorrow"}""", "invalid_json", "expires_at")]
+    [InlineData("""{"rate_limits":{"requests":1e40,"period":"1m"}}""", "invalid_json", "rate_limits.requests")]
     [InlineData("""[1,2]""", "invalid_json", null)]
     [InlineData("""{"name":""", "invalid_json", null)]
     public async Task Invalid_keys_are_answered_400_naming_the_field_and_nothing_is_stored(string body, string code, string? param)
@@ -463,6 +468,22 @@ public sealed class AdminApiTests
             await using var restarted = await Host.StartAsync(store: store, mapAdmin: false, configure: g => g.RefreshInterval = TimeSpan.FromDays(1));
             Assert.Equal(HttpStatusCode.OK, await restarted.ChatAsync(secret));
         }
+    }
+
+    [Fact]
+    public async Task A_bad_document_in_the_store_is_skipped_and_every_other_key_still_loads()
+    {
+        var store = new InMemoryGovernanceStore(TimeProvider.System);
+        Assert.True(await store.CreateEntityAsync(new GovernanceEntity { Kind = GovernanceEntityKind.VirtualKey, Id = "broken", Definition = Encoding.UTF8.GetBytes("""{"value_hash":"x"}""") }, Ct));
+        Assert.True(await store.CreateEntityAsync(new GovernanceEntity { Kind = GovernanceEntityKind.VirtualKey, Id = "nulls", Definition = Encoding.UTF8.GetBytes("{\"value_hash\":\"" + new string('a', 64) + "\",\"allowed_models\":null}") }, Ct));
+        Assert.True(await store.CreateEntityAsync(new GovernanceEntity { Kind = GovernanceEntityKind.Team, Id = "garbled", Definition = Encoding.UTF8.GetBytes("{not json") }, Ct));
+        var logs = new LogSink();
+        await using var host = await Host.StartAsync(store: store, logs: logs);
+
+        Assert.Equal(3, logs.Messages(801).Count); // each named once, at the load at start
+        Assert.Null(host.Services.GetRequiredService<VirtualKeyStore>().FindById("nulls"));
+        var (_, secret) = await CreateKeyAsync(host);
+        Assert.Equal(HttpStatusCode.OK, await host.ChatAsync(secret));
     }
 
     private static async Task WaitUntilAsync(FakeTimeProvider time, Func<Task<bool>> condition)

@@ -554,6 +554,26 @@ internal static partial class GovernanceAdminEndpoints
     /// <summary>The team or customer must exist; then the configuration's own rules (<see cref="GovernanceValidation"/>) apply, each failure a 400 naming the field.</summary>
     private static async Task ValidateKeyAsync(Services s, VirtualKeyOptions key, CancellationToken ct)
     {
+        // JSON can say null where configuration binding never does: absent lists are empty, null entries are refused.
+        key.AllowedModels ??= [];
+        key.AllowedProviders ??= [];
+        key.ProviderKeys ??= new Dictionary<string, IList<string>>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i < key.AllowedProviders.Count; i++)
+        {
+            if (string.IsNullOrWhiteSpace(key.AllowedProviders[i]))
+            {
+                throw BifrostErrors.InvalidValue("A provider name cannot be empty.", $"allowed_providers[{i}]");
+            }
+        }
+
+        foreach (var (provider, ids) in key.ProviderKeys)
+        {
+            if (ids is null || ids.Any(string.IsNullOrWhiteSpace))
+            {
+                throw BifrostErrors.InvalidValue($"provider_keys.{provider} must be a list of the provider's key ids.", $"provider_keys.{provider}");
+            }
+        }
+
         var options = new GovernanceOptions { VirtualKeys = [key] };
         if (key.Team is { } team && key.Customer is null)
         {

@@ -78,6 +78,7 @@ internal sealed partial class GovernanceSnapshotRefresher(
                     switch (entity.Kind)
                     {
                         case GovernanceEntityKind.VirtualKey when GovernanceDefinitions.ReadKey(entity) is { ValueHash: { Length: 64 } hash } key:
+                            _ = new VirtualKey(key, hash); // one bad document must not keep every other key from loading
                             virtualKeys.Add((key, hash));
                             break;
                         case GovernanceEntityKind.VirtualKey:
@@ -91,7 +92,7 @@ internal sealed partial class GovernanceSnapshotRefresher(
                             break;
                     }
                 }
-                catch (JsonException ex)
+                catch (Exception ex) when (ex is JsonException or ArgumentException or NullReferenceException or InvalidOperationException)
                 {
                     LogBadEntity(logger, entity.Kind, entity.Id, ex.Message);
                 }

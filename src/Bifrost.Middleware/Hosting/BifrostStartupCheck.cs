@@ -98,7 +98,7 @@ internal sealed class BifrostStartupCheck(
         if (services.GetService<IAuthorizationPolicyProvider>() is not { } policyProvider || services.GetService<IAuthorizationHandlerProvider>() is null)
         {
             throw new InvalidOperationException(
-                $"'{endpoint}' requires authorization (RequireAuthorization on MapBifrost), but the authorization services are not registered, {Consequence}. "
+                $"'{endpoint}' requires authorization (RequireAuthorization on MapBifrost or MapBifrostAdmin), but the authorization services are not registered, {Consequence}. "
                 + "Call builder.Services.AddAuthorization() and set up authentication (builder.Services.AddAuthentication(...)), or remove RequireAuthorization.");
         }
 

@@ -1,3 +1,5 @@
+using System.ClientModel;
+using System.ClientModel.Primitives;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
@@ -8,6 +10,8 @@ using Bifrost.Middleware.Tests.Infrastructure;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.Time.Testing;
+using OpenAI;
+using OpenAI.Chat;
 
 namespace Bifrost.Middleware.Tests.Governance;
 
@@ -194,6 +198,27 @@ public sealed class AdminApiTests
         Assert.False(stored.RootElement.TryGetProperty("value", out _));
         Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret))), stored.RootElement.GetProperty("value_hash").GetString());
 
+    }
+
+    [Fact]
+    public async Task The_official_OpenAI_sdk_uses_a_created_key_and_is_refused_once_it_is_rotated()
+    {
+        await using var host = await Host.StartAsync();
+        var (id, secret) = await CreateKeyAsync(host);
+        ChatClient Client(string key) => new OpenAIClient(new ApiKeyCredential(key), new OpenAIClientOptions
+        {
+            Endpoint = new Uri(host.App.GetTestServer().BaseAddress, "/openai/v1"),
+            Transport = new HttpClientPipelineTransport(host.App.GetTestServer().CreateClient()),
+            RetryPolicy = new ClientRetryPolicy(0),
+        }).GetChatClient("local/echo");
+
+        var answer = await Client(secret).CompleteChatAsync([new UserChatMessage("hi")], cancellationToken: Ct);
+        Assert.NotEmpty(answer.Value.Content);
+        var rotated = await host.SendAsync("POST", $"{Admin}/virtual-keys/{id}/rotate");
+        var refused = await Assert.ThrowsAsync<ClientResultException>(() => Client(secret).CompleteChatAsync([new UserChatMessage("hi")], cancellationToken: Ct));
+        Assert.Equal(401, refused.Status);
+        var again = await Client(rotated.Json.GetProperty("value").GetString()!).CompleteChatAsync([new UserChatMessage("hi")], cancellationToken: Ct);
+        Assert.NotEmpty(again.Value.Content);
     }
 
     [Fact]
@@ -561,6 +586,21 @@ public sealed class AdminApiTests
     {
         var ex = await Assert.ThrowsAnyAsync<Exception>(() => Host.StartAsync(configure: g => g.RefreshInterval = TimeSpan.Parse(interval, System.Globalization.CultureInfo.InvariantCulture)));
         Assert.Contains("RefreshInterval", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Admin_RequireAuthorization_in_a_host_without_authorization_services_does_not_start()
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
+        builder.WebHost.UseTestServer();
+        builder.Logging.ClearProviders();
+        builder.Services.AddBifrost(options => options.Governance.Mode = GovernanceMode.Required);
+        await using var app = builder.Build();
+        app.MapBifrostAdmin().RequireAuthorization("admin");
+
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => app.StartAsync(Ct));
+        Assert.Contains("AddAuthorization()", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("MapBifrostAdmin", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -25,6 +25,11 @@ app.MapGet("/", () => Results.Text(
 app.MapGet("/health", () => Results.Ok("ok"));
 app.MapBifrost("/openai");
 
+// The governance admin API (virtual keys, teams, customers, usage) is not mapped here: this sample has no
+// authentication, and the admin API must never be open. In a host with authentication, map it behind a policy:
+//   builder.Services.AddAuthorization(o => o.AddPolicy("admin", p => p.RequireRole("bifrost-admin")));
+//   app.MapBifrostAdmin("/bifrost/admin").RequireAuthorization("admin");
+
 app.Run();
 
 /// <summary>The sample's entry point (public for WebApplicationFactory-style tests).</summary>

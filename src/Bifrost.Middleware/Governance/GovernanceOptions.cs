@@ -27,6 +27,13 @@ public sealed class GovernanceOptions
 
     /// <summary>Customers keys may belong to.</summary>
     public IList<GovernanceGroupOptions> Customers { get; set; } = [];
+
+    /// <summary>
+    /// How often each instance checks the governance store for keys, teams and customers changed through the admin API
+    /// (<c>MapBifrostAdmin</c>) on any instance, and reloads them when they changed. Default 5 seconds; a change made
+    /// through this instance's admin API applies here at once.
+    /// </summary>
+    public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>A virtual key: an id, its secret (plaintext or SHA-256), and what it may use.</summary>

@@ -26,6 +26,11 @@ internal static class GovernanceValidation
             builder.AddError($"{Section}:Mode '{options.Mode}' is unknown: use Off, Optional or Required.");
         }
 
+        if (options.RefreshInterval <= TimeSpan.Zero || options.RefreshInterval > TimeSpan.FromDays(1))
+        {
+            builder.AddError($"{Section}:RefreshInterval '{options.RefreshInterval}' must be positive and at most a day (e.g. 00:00:05).");
+        }
+
         var teams = Ids(options.Teams, $"{Section}:Teams", builder);
         var customers = Ids(options.Customers, $"{Section}:Customers", builder);
         for (var i = 0; i < options.Teams.Count; i++)

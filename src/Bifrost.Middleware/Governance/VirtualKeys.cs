@@ -128,59 +128,106 @@ internal static class Glob
     }
 }
 
-/// <summary>The configured virtual keys, by hash and by id. Built once at start from validated options.</summary>
+/// <summary>
+/// The virtual keys, teams and customers the gateway knows: those of configuration and those of the
+/// <see cref="IGovernanceStore"/> (created through the admin API), held as one immutable snapshot swapped atomically
+/// when the store's revision moves (<see cref="GovernanceSnapshotRefresher"/>). An id in configuration wins over the
+/// store. The lookups read the current snapshot without a lock.
+/// </summary>
 internal sealed class VirtualKeyStore
 {
-    private readonly FrozenDictionary<string, VirtualKey> _byHash;
-    private readonly FrozenDictionary<string, VirtualKey> _byId;
+    private readonly KeySnapshot _configured;
+    private volatile KeySnapshot _snapshot;
 
     public VirtualKeyStore(IOptions<BifrostOptions> options, TimeProvider time)
     {
         Time = time;
         var governance = options.Value.Governance ?? new GovernanceOptions();
         Mode = governance.Mode;
-        var keys = new List<VirtualKey>();
-        foreach (var key in governance.VirtualKeys)
-        {
-            if (key?.Id is null)
-            {
-                continue;
-            }
-
-            var hash = key.ValueHash is { Length: > 0 } given ? given.Trim().ToLowerInvariant() : GovernanceValidation.Secret(key.Value) is { } secret ? VirtualKey.HashOf(secret) : null;
-            if (hash is not null)
-            {
-                keys.Add(new VirtualKey(key, hash));
-            }
-        }
-
-        _byHash = keys.DistinctBy(static k => k.Hash).ToFrozenDictionary(static k => k.Hash, StringComparer.Ordinal);
-        _byId = keys.DistinctBy(static k => k.Id).ToFrozenDictionary(static k => k.Id, StringComparer.Ordinal);
-        _teams = Groups(governance.Teams);
-        _customers = Groups(governance.Customers);
+        ConfiguredKeys = [.. governance.VirtualKeys.Where(static k => k?.Id is not null)];
+        ConfiguredTeams = [.. governance.Teams.Where(static g => g?.Id is not null)];
+        ConfiguredCustomers = [.. governance.Customers.Where(static g => g?.Id is not null)];
+        _configured = KeySnapshot.Build(-1, ConfiguredKeys.Select(static key => (key, ConfiguredHash(key))), ConfiguredTeams, ConfiguredCustomers);
+        _snapshot = _configured;
     }
 
-    private readonly FrozenDictionary<string, GovernanceGroup> _teams;
-    private readonly FrozenDictionary<string, GovernanceGroup> _customers;
+    /// <summary>The configured keys (read-only through the admin API).</summary>
+    public IReadOnlyList<VirtualKeyOptions> ConfiguredKeys { get; }
+
+    /// <summary>The configured teams.</summary>
+    public IReadOnlyList<GovernanceGroupOptions> ConfiguredTeams { get; }
+
+    /// <summary>The configured customers.</summary>
+    public IReadOnlyList<GovernanceGroupOptions> ConfiguredCustomers { get; }
+
+    /// <summary>The store revision the current snapshot was built from (-1: configuration only).</summary>
+    public long Revision => _snapshot.Revision;
+
+    /// <summary>Whether an id of this kind comes from configuration (the admin API may not create or change it).</summary>
+    public bool IsConfigured(GovernanceEntityKind kind, string id) => kind switch
+    {
+        GovernanceEntityKind.VirtualKey => _configured.ById.ContainsKey(id),
+        GovernanceEntityKind.Team => _configured.Teams.ContainsKey(id),
+        _ => _configured.Customers.ContainsKey(id),
+    };
+
+    /// <summary>
+    /// Replaces the snapshot with configuration plus the store's keys (given with the hash of their secret), teams and
+    /// customers, as of store revision <paramref name="revision"/>. Store entries whose id is configured are ignored.
+    /// </summary>
+    public void Apply(long revision, IEnumerable<(VirtualKeyOptions Key, string Hash)> keys, IEnumerable<GovernanceGroupOptions> teams, IEnumerable<GovernanceGroupOptions> customers) =>
+        _snapshot = KeySnapshot.Build(
+            revision,
+            ConfiguredKeys.Select(static key => (Key: key, Hash: ConfiguredHash(key))).Concat(keys.Where(k => !_configured.ById.ContainsKey(k.Key.Id!)).Select(static k => (k.Key, (string?)k.Hash))),
+            ConfiguredTeams.Concat(teams),
+            ConfiguredCustomers.Concat(customers));
+
+    private static string? ConfiguredHash(VirtualKeyOptions key) =>
+        key.ValueHash is { Length: > 0 } given ? given.Trim().ToLowerInvariant() : GovernanceValidation.Secret(key.Value) is { } secret ? VirtualKey.HashOf(secret) : null;
 
     /// <summary>A team by id, or null.</summary>
-    public GovernanceGroup? FindTeam(string id) => _teams.GetValueOrDefault(id);
+    public GovernanceGroup? FindTeam(string id) => _snapshot.Teams.GetValueOrDefault(id);
 
     /// <summary>A customer by id, or null.</summary>
-    public GovernanceGroup? FindCustomer(string id) => _customers.GetValueOrDefault(id);
+    public GovernanceGroup? FindCustomer(string id) => _snapshot.Customers.GetValueOrDefault(id);
 
-    private static FrozenDictionary<string, GovernanceGroup> Groups(IList<GovernanceGroupOptions> groups) =>
-        groups.Where(static g => g?.Id is not null)
-            .DistinctBy(static g => g.Id)
-            .ToFrozenDictionary(static g => g.Id!, static g => new GovernanceGroup(g.Id!, g.Name, g.Budget), StringComparer.Ordinal);
+    /// <summary>One immutable generation of the keys, teams and customers (first of an id or hash wins: configuration first).</summary>
+    private sealed class KeySnapshot(long revision, FrozenDictionary<string, VirtualKey> byHash, FrozenDictionary<string, VirtualKey> byId, FrozenDictionary<string, GovernanceGroup> teams, FrozenDictionary<string, GovernanceGroup> customers)
+    {
+        public long Revision { get; } = revision;
+
+        public FrozenDictionary<string, VirtualKey> ByHash { get; } = byHash;
+
+        public FrozenDictionary<string, VirtualKey> ById { get; } = byId;
+
+        public FrozenDictionary<string, GovernanceGroup> Teams { get; } = teams;
+
+        public FrozenDictionary<string, GovernanceGroup> Customers { get; } = customers;
+
+        public static KeySnapshot Build(long revision, IEnumerable<(VirtualKeyOptions Key, string? Hash)> keys, IEnumerable<GovernanceGroupOptions> teams, IEnumerable<GovernanceGroupOptions> customers)
+        {
+            var built = keys.Where(static k => k.Hash is not null).Select(static k => new VirtualKey(k.Key, k.Hash!)).ToList();
+            return new(
+                revision,
+                built.DistinctBy(static k => k.Hash).ToFrozenDictionary(static k => k.Hash, StringComparer.Ordinal),
+                built.DistinctBy(static k => k.Id).ToFrozenDictionary(static k => k.Id, StringComparer.Ordinal),
+                Groups(teams),
+                Groups(customers));
+        }
+
+        private static FrozenDictionary<string, GovernanceGroup> Groups(IEnumerable<GovernanceGroupOptions> groups) =>
+            groups.Where(static g => g?.Id is not null)
+                .DistinctBy(static g => g.Id)
+                .ToFrozenDictionary(static g => g.Id!, static g => new GovernanceGroup(g.Id!, g.Name, g.Budget), StringComparer.Ordinal);
+    }
 
     public GovernanceMode Mode { get; }
 
     public TimeProvider Time { get; }
 
-    public VirtualKey? FindBySecret(string secret) => _byHash.GetValueOrDefault(VirtualKey.HashOf(secret));
+    public VirtualKey? FindBySecret(string secret) => _snapshot.ByHash.GetValueOrDefault(VirtualKey.HashOf(secret));
 
-    public VirtualKey? FindById(string id) => _byId.GetValueOrDefault(id);
+    public VirtualKey? FindById(string id) => _snapshot.ById.GetValueOrDefault(id);
 
     /// <summary>Throws the 401 of a key that may not be used now (inactive or expired).</summary>
     public void CheckUsable(VirtualKey key)

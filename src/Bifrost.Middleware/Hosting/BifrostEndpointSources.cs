@@ -7,6 +7,7 @@ namespace Bifrost.Middleware.Hosting;
 internal sealed class BifrostEndpointSources
 {
     private readonly List<EndpointDataSource> _sources = [];
+    private readonly List<EndpointDataSource> _adminSources = [];
 
     public void Add(EndpointDataSource source)
     {
@@ -21,6 +22,24 @@ internal sealed class BifrostEndpointSources
         lock (_sources)
         {
             return [.. _sources];
+        }
+    }
+
+    /// <summary>Adds a data source of <c>MapBifrostAdmin</c>.</summary>
+    public void AddAdmin(EndpointDataSource source)
+    {
+        lock (_sources)
+        {
+            _adminSources.Add(source);
+        }
+    }
+
+    /// <summary>The data sources <c>MapBifrostAdmin</c> added.</summary>
+    public EndpointDataSource[] AdminSnapshot()
+    {
+        lock (_sources)
+        {
+            return [.. _adminSources];
         }
     }
 }

@@ -91,6 +91,8 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddSingleton<Bifrost.Middleware.Governance.IGovernanceStore>(static sp => new Bifrost.Middleware.Governance.InMemoryGovernanceStore(sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<Bifrost.Middleware.Governance.IGovernanceCounterStore>(static sp => new Bifrost.Middleware.Governance.LocalGovernanceCounters(sp.GetRequiredService<Bifrost.Middleware.Governance.IGovernanceStore>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<Bifrost.Middleware.Governance.UsageLedger>();
+        services.TryAddSingleton<Bifrost.Middleware.Governance.GovernanceSnapshotRefresher>();
+        services.AddHostedService(static sp => sp.GetRequiredService<Bifrost.Middleware.Governance.GovernanceSnapshotRefresher>());
         services.AddHostedService(static sp => sp.GetRequiredService<Bifrost.Middleware.Governance.UsageLedger>());
         services.TryAddSingleton<LocalProviderAdapter>();
         services.TryAddSingleton<OpenAICompatibleAdapter>();

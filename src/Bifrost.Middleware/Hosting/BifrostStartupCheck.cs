@@ -1,6 +1,7 @@
 using Bifrost.Middleware.Configuration;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
@@ -63,7 +64,18 @@ internal sealed class BifrostStartupCheck(
 
     private async Task CheckAuthorizationAsync()
     {
-        foreach (var endpoint in endpoints.Snapshot().SelectMany(static source => source.Endpoints))
+        await CheckAuthorizationAsync(endpoints.Snapshot()).ConfigureAwait(false);
+        var admin = endpoints.AdminSnapshot();
+        if (admin.Length != 0 && !await CheckAuthorizationAsync(admin).ConfigureAwait(false))
+        {
+            HostingLog.AdminWithoutAuthorization(logger, admin.SelectMany(static source => source.Endpoints).Select(static e => (e as RouteEndpoint)?.RoutePattern.RawText).FirstOrDefault(static p => p is not null) ?? "(unknown)");
+        }
+    }
+
+    /// <summary>Checks the first endpoint of <paramref name="sources"/> that requires authorization; false when none does.</summary>
+    private async Task<bool> CheckAuthorizationAsync(EndpointDataSource[] sources)
+    {
+        foreach (var endpoint in sources.SelectMany(static source => source.Endpoints))
         {
             var authorizeData = endpoint.Metadata.GetOrderedMetadata<IAuthorizeData>();
             var policies = endpoint.Metadata.GetOrderedMetadata<AuthorizationPolicy>();
@@ -74,8 +86,10 @@ internal sealed class BifrostStartupCheck(
 
             // Every Bifrost endpoint carries the same conventions; the first one that requires authorization decides.
             await CheckAuthorizationAsync(endpoint.DisplayName ?? "A Bifrost endpoint", authorizeData, policies).ConfigureAwait(false);
-            return;
+            return true;
         }
+
+        return false;
     }
 
     private async Task CheckAuthorizationAsync(string endpoint, IReadOnlyList<IAuthorizeData> authorizeData, IReadOnlyList<AuthorizationPolicy> policies)
@@ -84,7 +98,7 @@ internal sealed class BifrostStartupCheck(
         if (services.GetService<IAuthorizationPolicyProvider>() is not { } policyProvider || services.GetService<IAuthorizationHandlerProvider>() is null)
         {
             throw new InvalidOperationException(
-                $"'{endpoint}' requires authorization (RequireAuthorization on MapBifrost), but the authorization services are not registered, {Consequence}. "
+                $"'{endpoint}' requires authorization (RequireAuthorization on MapBifrost or MapBifrostAdmin), but the authorization services are not registered, {Consequence}. "
                 + "Call builder.Services.AddAuthorization() and set up authentication (builder.Services.AddAuthentication(...)), or remove RequireAuthorization.");
         }
 
@@ -130,6 +144,9 @@ internal static partial class HostingLog
 
     [LoggerMessage(43, LogLevel.Error, "Request {Method} {Path} (request id {RequestId}) to a Bifrost endpoint failed in the host's pipeline before the gateway ran (for example: it requires authorization but app.UseAuthorization() is not between UseRouting and UseEndpoints); answered 500 host_error.")]
     public static partial void HostPipelineFailed(ILogger logger, string method, string path, string requestId, Exception exception);
+
+    [LoggerMessage(45, LogLevel.Warning, "The Bifrost admin API is mapped at '{Prefix}' without any authorization: anyone who can reach it can create, read and delete virtual keys. Add .RequireAuthorization(...) to MapBifrostAdmin (README \"Admin API\").")]
+    public static partial void AdminWithoutAuthorization(ILogger logger, string prefix);
 
     [LoggerMessage(44, LogLevel.Information, "Model '{Model}': '{Prefix}' is not a provider name, so the default provider '{Provider}' (which accepts any model) serves the model whole. Logged once per prefix.")]
     public static partial void ServedWholeByDefault(ILogger logger, string model, string prefix, string provider);

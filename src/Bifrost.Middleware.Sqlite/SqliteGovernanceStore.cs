@@ -57,6 +57,12 @@ internal sealed partial class SqliteGovernanceStore : IGovernanceStore, IDisposa
 
     private const decimal NanosPerUsd = 1_000_000_000m;
 
+    private static readonly string[] InsertUsageParameters =
+    [
+        "$time", "$request_id", "$virtual_key_id", "$team", "$customer", "$provider", "$model", "$operation", "$source",
+        "$input_tokens", "$output_tokens", "$cached_input_tokens", "$reasoning_tokens", "$cost", "$status", "$duration",
+    ];
+
     private readonly TimeProvider _time;
     private readonly SqliteWriter _writer;
     private readonly SqliteReaderPool _readers;
@@ -217,25 +223,26 @@ internal sealed partial class SqliteGovernanceStore : IGovernanceStore, IDisposa
                 writer.Execute("SAVEPOINT bifrost_usage_append;");
                 try
                 {
+                    var command = writer.Prepared(InsertUsageSql, InsertUsageParameters);
+                    var p = command.Parameters;
                     foreach (var record in records)
                     {
-                        var command = writer.Command(InsertUsageSql);
-                        Add(command, "$time", record.Time.UtcTicks);
-                        Add(command, "$request_id", record.RequestId);
-                        Add(command, "$virtual_key_id", record.VirtualKeyId);
-                        Add(command, "$team", record.Team);
-                        Add(command, "$customer", record.Customer);
-                        Add(command, "$provider", record.Provider);
-                        Add(command, "$model", record.Model);
-                        Add(command, "$operation", record.Operation);
-                        Add(command, "$source", record.Source);
-                        Add(command, "$input_tokens", record.InputTokens);
-                        Add(command, "$output_tokens", record.OutputTokens);
-                        Add(command, "$cached_input_tokens", record.CachedInputTokens);
-                        Add(command, "$reasoning_tokens", record.ReasoningTokens);
-                        Add(command, "$cost", record.CostUsd is { } cost ? ToNanos(cost) : null);
-                        Add(command, "$status", record.Status);
-                        Add(command, "$duration", record.Duration.Ticks);
+                        p[0].Value = record.Time.UtcTicks;
+                        p[1].Value = (object?)record.RequestId ?? DBNull.Value;
+                        p[2].Value = (object?)record.VirtualKeyId ?? DBNull.Value;
+                        p[3].Value = (object?)record.Team ?? DBNull.Value;
+                        p[4].Value = (object?)record.Customer ?? DBNull.Value;
+                        p[5].Value = (object?)record.Provider ?? DBNull.Value;
+                        p[6].Value = (object?)record.Model ?? DBNull.Value;
+                        p[7].Value = (object?)record.Operation ?? DBNull.Value;
+                        p[8].Value = (object?)record.Source ?? DBNull.Value;
+                        p[9].Value = record.InputTokens;
+                        p[10].Value = record.OutputTokens;
+                        p[11].Value = record.CachedInputTokens;
+                        p[12].Value = record.ReasoningTokens;
+                        p[13].Value = record.CostUsd is { } cost ? ToNanos(cost) : DBNull.Value;
+                        p[14].Value = record.Status;
+                        p[15].Value = record.Duration.Ticks;
                         command.ExecuteNonQuery();
                     }
 

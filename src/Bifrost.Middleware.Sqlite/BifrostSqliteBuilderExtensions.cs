@@ -1,11 +1,13 @@
 using Bifrost.Middleware;
+using Bifrost.Middleware.Governance;
+using Bifrost.Middleware.Sqlite;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
-/// <summary>Registers the SQLite job store.</summary>
+/// <summary>Registers the SQLite job store and governance store.</summary>
 public static class BifrostSqliteBuilderExtensions
 {
     /// <summary>
@@ -40,6 +42,42 @@ public static class BifrostSqliteBuilderExtensions
         // Replace whatever is registered (AddBifrost's in-memory default uses TryAdd, so a later AddBifrost keeps this one).
         services.RemoveAll<IJobStore>();
         services.AddSingleton<IJobStore>(static sp => sp.GetRequiredService<SqliteJobStore>());
+        return builder;
+    }
+
+    /// <summary>
+    /// Keeps governance's data in a SQLite database file, so it survives restarts: the virtual keys, teams and customers
+    /// created through the admin API, and the usage ledger (one record per settled request, written in the background).
+    /// Replaces the default in-memory governance store. For one instance; several instances share limits and keys
+    /// through PostgreSQL instead.
+    /// </summary>
+    /// <param name="builder">The builder returned by <c>AddBifrost</c>.</param>
+    /// <param name="connectionStringOrPath">
+    /// A file path such as <c>App_Data/bifrost/governance.db</c> (the job store's file may be used too), or a
+    /// Microsoft.Data.Sqlite connection string (<c>Data Source=...</c>). A relative path is resolved against the host's
+    /// content root (else the app's base directory); the directory is created when missing.
+    /// </param>
+    /// <returns>The builder.</returns>
+    public static IBifrostBuilder UseSqliteGovernanceStore(this IBifrostBuilder builder, string connectionStringOrPath)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionStringOrPath);
+
+        // Fails here, at registration, for an in-memory or read-only database.
+        _ = SqliteJobStore.Normalize(connectionStringOrPath, baseDirectory: null);
+
+        var services = builder.Services;
+        services.RemoveAll<SqliteGovernanceStore>();
+        services.AddSingleton(sp =>
+        {
+            var root = sp.GetService<IHostEnvironment>()?.ContentRootPath ?? AppContext.BaseDirectory;
+            var connectionString = SqliteJobStore.Normalize(connectionStringOrPath, root).ToString();
+            return new SqliteGovernanceStore(connectionString, sp.GetService<TimeProvider>() ?? TimeProvider.System, sp.GetService<ILogger<SqliteGovernanceStore>>());
+        });
+
+        // Replace whatever is registered (AddBifrost's in-memory default uses TryAdd, so a later AddBifrost keeps this one).
+        services.RemoveAll<IGovernanceStore>();
+        services.AddSingleton<IGovernanceStore>(static sp => sp.GetRequiredService<SqliteGovernanceStore>());
         return builder;
     }
 }

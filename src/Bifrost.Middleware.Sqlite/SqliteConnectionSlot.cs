@@ -9,6 +9,7 @@ namespace Bifrost.Middleware.Sqlite;
 internal sealed class SqliteConnectionSlot : IDisposable
 {
     private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, SqliteCommand> _prepared = new(StringComparer.Ordinal);
 
     private SqliteConnectionSlot(SqliteConnection connection)
     {
@@ -59,18 +60,42 @@ internal sealed class SqliteConnectionSlot : IDisposable
         return command;
     }
 
+    /// <summary>
+    /// The command for <paramref name="sql"/> with its parameters (<paramref name="parameters"/>, in order) created once
+    /// and kept: callers set <c>Parameters[i].Value</c> for each execution, with no allocation per parameter.
+    /// </summary>
+    public SqliteCommand Prepared(string sql, string[] parameters)
+    {
+        if (!_prepared.TryGetValue(sql, out var command))
+        {
+            command = Connection.CreateCommand();
+#pragma warning disable CA2100 // the SQL is one of the store's constants, never user input
+            command.CommandText = sql;
+#pragma warning restore CA2100
+            foreach (var name in parameters)
+            {
+                command.Parameters.Add(new SqliteParameter { ParameterName = name, Value = DBNull.Value });
+            }
+
+            _prepared[sql] = command;
+        }
+
+        return command;
+    }
+
     public int Execute(string sql) => Command(sql).ExecuteNonQuery();
 
     public object? Scalar(string sql) => Command(sql).ExecuteScalar();
 
     public void Dispose()
     {
-        foreach (var command in _commands.Values)
+        foreach (var command in _commands.Values.Concat(_prepared.Values))
         {
             command.Dispose();
         }
 
         _commands.Clear();
+        _prepared.Clear();
         Connection.Dispose();
     }
 }

@@ -54,6 +54,53 @@ internal static class SqliteSchema
             -- running jobs per owner (the per-owner cap)
             CREATE INDEX ix_bifrost_jobs_owner_running ON bifrost_jobs (owner, lease_expires_at) WHERE status = 1;
             """),
+        (3, "governance: entities (virtual keys, teams, customers) with a revision, and the usage ledger", """
+            CREATE TABLE bifrost_governance_entities (
+                kind       INTEGER NOT NULL,                          -- GovernanceEntityKind: 0 virtual key, 1 team, 2 customer
+                id         TEXT    NOT NULL,                          -- compared ordinally (BINARY collation)
+                definition BLOB    NOT NULL,                          -- the admin API's JSON, byte for byte
+                version    INTEGER NOT NULL,                          -- 1 when created, + 1 per update (compare-and-set)
+                created_at INTEGER NOT NULL,                          -- entity times: .NET UTC ticks from the store's TimeProvider
+                updated_at INTEGER NOT NULL,
+                PRIMARY KEY (kind, id)
+            ) WITHOUT ROWID;
+            -- one row: grows with every change of the entities, in the changing statement's transaction (triggers)
+            CREATE TABLE bifrost_governance_revision (
+                id       INTEGER PRIMARY KEY CHECK (id = 1),
+                revision INTEGER NOT NULL
+            );
+            INSERT INTO bifrost_governance_revision (id, revision) VALUES (1, 0);
+            CREATE TRIGGER tr_bifrost_governance_insert AFTER INSERT ON bifrost_governance_entities
+                BEGIN UPDATE bifrost_governance_revision SET revision = revision + 1 WHERE id = 1; END;
+            CREATE TRIGGER tr_bifrost_governance_update AFTER UPDATE ON bifrost_governance_entities
+                BEGIN UPDATE bifrost_governance_revision SET revision = revision + 1 WHERE id = 1; END;
+            CREATE TRIGGER tr_bifrost_governance_delete AFTER DELETE ON bifrost_governance_entities
+                BEGIN UPDATE bifrost_governance_revision SET revision = revision + 1 WHERE id = 1; END;
+            CREATE TABLE bifrost_usage (
+                seq                 INTEGER PRIMARY KEY,              -- append order: tie-break of equal times
+                time                INTEGER NOT NULL,                 -- .NET UTC ticks
+                request_id          TEXT,
+                virtual_key_id      TEXT,
+                team                TEXT,
+                customer            TEXT,
+                provider            TEXT    NOT NULL,
+                model               TEXT    NOT NULL,
+                operation           TEXT    NOT NULL,
+                source              TEXT    NOT NULL,
+                input_tokens        INTEGER NOT NULL,
+                output_tokens       INTEGER NOT NULL,
+                cached_input_tokens INTEGER NOT NULL,
+                reasoning_tokens    INTEGER NOT NULL,
+                cost_nano_usd       INTEGER,                          -- exact: USD x 10^9 (nano-USD), NULL when the price is unknown
+                status              INTEGER NOT NULL,
+                duration_ticks      INTEGER NOT NULL
+            );
+            -- the ledger read by time, and by key, team or customer over time (newest first, sums over a window)
+            CREATE INDEX ix_bifrost_usage_time ON bifrost_usage (time);
+            CREATE INDEX ix_bifrost_usage_key ON bifrost_usage (virtual_key_id, time) WHERE virtual_key_id IS NOT NULL;
+            CREATE INDEX ix_bifrost_usage_team ON bifrost_usage (team, time) WHERE team IS NOT NULL;
+            CREATE INDEX ix_bifrost_usage_customer ON bifrost_usage (customer, time) WHERE customer IS NOT NULL;
+            """),
     ];
 
     /// <summary>Creates the tables or brings them to <see cref="Latest"/>, in one write transaction. Returns (from, to).</summary>
@@ -79,7 +126,7 @@ internal static class SqliteSchema
         if (current > Latest)
         {
             throw new InvalidOperationException(
-                $"The SQLite job store '{connection.DataSource}' has schema version {current}, newer than this version of Bifrost.Middleware.Sqlite supports ({Latest}). Upgrade the package or use another database file.");
+                $"The SQLite database '{connection.DataSource}' has schema version {current}, newer than this version of Bifrost.Middleware.Sqlite supports ({Latest}). Upgrade the package or use another database file.");
         }
 
         foreach (var (version, description, sql) in Migrations)

@@ -38,7 +38,7 @@ public sealed class TwoInstanceGovernanceTests : IAsyncDisposable
         }
     }
 
-    private async Task<HttpClient> StartHostAsync()
+    private async Task<HttpClient> StartHostAsync(Action<BifrostOptions>? configure = null)
     {
         var connectionString = PostgresTestDatabase.Require();
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = Environments.Production });
@@ -50,7 +50,14 @@ public sealed class TwoInstanceGovernanceTests : IAsyncDisposable
             o.DefaultProvider = "local";
             o.Providers["local"] = new ProviderOptions { Type = "local" };
             o.Governance.Mode = GovernanceMode.Required;
-            o.Governance.VirtualKeys.Add(new VirtualKeyOptions { Id = "shared", Value = Key, RateLimits = new GovernanceRateLimitOptions { Requests = Limit, Period = "1m" } });
+            if (configure is null)
+            {
+                o.Governance.VirtualKeys.Add(new VirtualKeyOptions { Id = "shared", Value = Key, RateLimits = new GovernanceRateLimitOptions { Requests = Limit, Period = "1m" } });
+            }
+            else
+            {
+                configure(o);
+            }
         })
             .UsePostgreSqlGovernanceStore(o =>
             {
@@ -64,40 +71,101 @@ public sealed class TwoInstanceGovernanceTests : IAsyncDisposable
         return app.GetTestClient();
     }
 
+    private static async Task<(HttpStatusCode Status, string? Type)> SendAsync(HttpClient client)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/openai/v1/chat/completions")
+        {
+            Content = new StringContent("""{"model":"local/echo","messages":[{"role":"user","content":"hi"}]}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.TryAddWithoutValidation("x-bf-vk", Key);
+        using var response = await client.SendAsync(request, Ct);
+        if (response.StatusCode == HttpStatusCode.OK)
+        {
+            return (response.StatusCode, null);
+        }
+
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct));
+        return (response.StatusCode, json.RootElement.GetProperty("error").GetProperty("type").GetString());
+    }
+
+    /// <summary>Sends <paramref name="calls"/> calls from <paramref name="clients"/> concurrent clients, alternating between the hosts.</summary>
+    private static async Task<List<(HttpStatusCode Status, string? Type)>> SendConcurrentlyAsync(HttpClient[] hosts, int clients, int calls)
+    {
+        var statuses = new List<(HttpStatusCode Status, string? Type)>();
+        var next = 0;
+        await Task.WhenAll(Enumerable.Range(0, clients).Select(c => Task.Run(async () =>
+        {
+            while (Interlocked.Increment(ref next) <= calls)
+            {
+                var outcome = await SendAsync(hosts[c % hosts.Length]);
+                lock (statuses)
+                {
+                    statuses.Add(outcome);
+                }
+            }
+        }, Ct)));
+        return statuses;
+    }
+
+    /// <summary>The shared ledger's totals for the key, once both hosts' background writers wrote <paramref name="expected"/> records.</summary>
+    private async Task<Governance.UsageTotals> LedgerTotalsAsync(long expected)
+    {
+        await using var dataSource = PostgresTestDatabase.CreateDataSource();
+        var store = new PostgreSqlGovernanceStore(dataSource, _schema, TimeProvider.System);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            var totals = await store.SumUsageAsync(new Governance.UsageQuery { VirtualKeyId = "shared" }, Ct);
+            if (totals.Requests >= expected || DateTime.UtcNow > deadline)
+            {
+                return totals;
+            }
+
+            await Task.Delay(50, Ct);
+        }
+    }
+
     [Fact(Skip = "needs h/budgets counters in the layer")]
     public async Task Two_hosts_on_one_database_enforce_one_request_limit_together()
     {
         var hosts = new[] { await StartHostAsync(), await StartHostAsync() };
-        var statuses = new List<(HttpStatusCode Status, string? Type)>();
-        var next = 0;
-        var clients = Enumerable.Range(0, 16).Select(c => Task.Run(async () =>
-        {
-            var client = hosts[c % 2];
-            while (Interlocked.Increment(ref next) <= 100)
-            {
-                using var request = new HttpRequestMessage(HttpMethod.Post, "/openai/v1/chat/completions")
-                {
-                    Content = new StringContent("""{"model":"local/echo","messages":[{"role":"user","content":"hi"}]}""", Encoding.UTF8, "application/json"),
-                };
-                request.Headers.TryAddWithoutValidation("x-bf-vk", Key);
-                using var response = await client.SendAsync(request, Ct);
-                string? type = null;
-                if (response.StatusCode != HttpStatusCode.OK)
-                {
-                    using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct));
-                    type = json.RootElement.GetProperty("error").GetProperty("type").GetString();
-                }
-
-                lock (statuses)
-                {
-                    statuses.Add((response.StatusCode, type));
-                }
-            }
-        }, Ct)).ToArray();
-        await Task.WhenAll(clients);
+        var statuses = await SendConcurrentlyAsync(hosts, clients: 16, calls: 100);
 
         Assert.Equal(100, statuses.Count);
         Assert.Equal(Limit, statuses.Count(s => s.Status == HttpStatusCode.OK));
         Assert.All(statuses.Where(s => s.Status != HttpStatusCode.OK), s => Assert.Equal((HttpStatusCode.TooManyRequests, "request_limited"), s));
+
+        // both hosts' answered calls are in the one ledger
+        Assert.Equal(Limit, (await LedgerTotalsAsync(Limit)).Requests);
+    }
+
+    /// <summary>
+    /// A key's budget of 3 USD, calls of about 0.1 USD (tokens priced at 0.01 USD), 8 concurrent clients on two hosts, 100
+    /// calls: the answered ones stop at the budget for both hosts together — the spend ends at or above 3 USD but below
+    /// 3 USD plus one call per client (the calls in flight when it was reached; per-instance budgets would let about 6 USD
+    /// through) — and every other call is 402 budget_exceeded.
+    /// </summary>
+    [Fact(Skip = "needs h/budgets counters in the layer")]
+    public async Task Two_hosts_on_one_database_share_one_budget()
+    {
+        const int Clients = 8;
+        const decimal Budget = 3m;
+        static void Configure(BifrostOptions o)
+        {
+            o.Governance.VirtualKeys.Add(new VirtualKeyOptions { Id = "shared", Value = Key, Budget = new GovernanceBudgetOptions { MaxUsd = Budget, Reset = "1d" } });
+            o.Pricing["local/echo"] = new ModelPriceOptions { InputPerMillion = 10_000, OutputPerMillion = 10_000 };
+        }
+
+        var hosts = new[] { await StartHostAsync(Configure), await StartHostAsync(Configure) };
+        var statuses = await SendConcurrentlyAsync(hosts, Clients, calls: 100);
+
+        var answered = statuses.Count(s => s.Status == HttpStatusCode.OK);
+        var totals = await LedgerTotalsAsync(answered);
+        var perCall = totals.CostUsd / answered;
+        TestContext.Current.TestOutputHelper?.WriteLine($"{answered} answered, spend {totals.CostUsd} USD of {Budget} USD ({perCall} USD per call)");
+        Assert.Equal(answered, totals.Requests);
+        Assert.InRange(perCall, 0.01m, 0.5m);
+        Assert.InRange(totals.CostUsd, Budget, Budget + (Clients * perCall) - 0.000001m);
+        Assert.All(statuses.Where(s => s.Status != HttpStatusCode.OK), s => Assert.Equal((HttpStatusCode.PaymentRequired, "budget_exceeded"), s));
     }
 }

@@ -5,6 +5,7 @@
 //   batch lines/s:   a batch of --lines lines, from its creation until it reads completed
 // Usage: dotnet run -c Release --project bench/Bifrost.Middleware.PostgreSql.Benchmarks -- [--postgres <conn>] [--submits 5000]
 //        [--lines 5000] [--concurrency 32] [--rounds 3]   (--postgres defaults to $BIFROST_TEST_POSTGRES; without it only in-memory runs)
+//        --governance [--calls 5000]: the shared governance counters instead (admissions and settlements/s, see GovernanceBench.cs)
 using System.Diagnostics;
 using System.Net.Http.Headers;
 using System.Text;
@@ -14,6 +15,13 @@ using Bifrost.Middleware;
 using Npgsql;
 
 var settings = Settings.Parse(args);
+if (args.Contains("--governance"))
+{
+    return settings.Postgres is { } connectionString
+        ? await GovernanceBench.RunAsync(connectionString, settings.Calls, settings.Rounds)
+        : throw new InvalidOperationException("--governance needs --postgres or BIFROST_TEST_POSTGRES");
+}
+
 var stores = new List<string> { "in-memory" };
 if (settings.Postgres is not null)
 {
@@ -208,13 +216,13 @@ static double Median(IEnumerable<double> values)
 
 static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 
-internal sealed record Settings(string? Postgres, int Submits, int Lines, int Concurrency, int Rounds)
+internal sealed record Settings(string? Postgres, int Submits, int Lines, int Concurrency, int Rounds, int Calls)
 {
     public static Settings Parse(string[] args)
     {
         string? Value(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
         int Int(string name, int fallback) => Value(name) is { } v ? int.Parse(v, System.Globalization.CultureInfo.InvariantCulture) : fallback;
         var postgres = Value("--postgres") ?? Environment.GetEnvironmentVariable("BIFROST_TEST_POSTGRES");
-        return new Settings(string.IsNullOrWhiteSpace(postgres) ? null : postgres, Int("--submits", 5000), Int("--lines", 5000), Int("--concurrency", 32), Int("--rounds", 3));
+        return new Settings(string.IsNullOrWhiteSpace(postgres) ? null : postgres, Int("--submits", 5000), Int("--lines", 5000), Int("--concurrency", 32), Int("--rounds", 3), Int("--calls", 5000));
     }
 }

@@ -10,11 +10,13 @@ var bifrost = builder.Services.AddBifrost(builder.Configuration.GetSection("Bifr
 
 // Several instances sharing jobs, batches and files: set Bifrost:PostgreSql:ConnectionString (e.g. the environment
 // variable Bifrost__PostgreSql__ConnectionString; Schema, UseForFiles, FileChunkSize and Listen may be set beside it).
-// It replaces the SQLite job store and the file-system file store.
+// It replaces the SQLite job store and the file-system file store, and keeps governance (budgets, rate limits, keys
+// created through the admin API, the usage ledger) in the same database, enforced by all instances together.
 var postgres = builder.Configuration.GetSection("Bifrost:PostgreSql");
 if (!string.IsNullOrWhiteSpace(postgres["ConnectionString"]))
 {
-    bifrost.UsePostgreSqlJobStore(options => postgres.Bind(options));
+    bifrost.UsePostgreSqlJobStore(options => postgres.Bind(options))
+        .UsePostgreSqlGovernanceStore(options => postgres.Bind(options));
 }
 
 var app = builder.Build();

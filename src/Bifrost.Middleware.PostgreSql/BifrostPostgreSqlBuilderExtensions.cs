@@ -1,4 +1,5 @@
 using Bifrost.Middleware;
+using Bifrost.Middleware.Governance;
 using Bifrost.Middleware.PostgreSql;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -6,7 +7,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
-/// <summary>Puts the gateway's jobs (and files) in PostgreSQL.</summary>
+/// <summary>Puts the gateway's jobs (and files) and governance state in PostgreSQL.</summary>
 public static class BifrostPostgreSqlBuilderExtensions
 {
     /// <summary>
@@ -71,6 +72,61 @@ public static class BifrostPostgreSqlBuilderExtensions
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PostgreSqlJobListener>());
         }
 
+        return builder;
+    }
+
+    /// <summary>
+    /// Keeps governance in PostgreSQL, shared by every instance using the same database and schema: the virtual keys,
+    /// teams and customers created through the admin API, the usage ledger (<see cref="IGovernanceStore"/>), and the
+    /// budget and rate-limit windows (<see cref="IGovernanceCounterStore"/>), so several instances enforce one limit
+    /// together. Replaces the registered stores. The schema <c>bifrost</c> is created or migrated when the host starts.
+    /// </summary>
+    /// <param name="builder">The builder returned by <c>AddBifrost</c>.</param>
+    /// <param name="connectionString">The Npgsql connection string.</param>
+    /// <returns>The builder.</returns>
+    public static IBifrostBuilder UsePostgreSqlGovernanceStore(this IBifrostBuilder builder, string connectionString)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        return builder.UsePostgreSqlGovernanceStore(options => options.ConnectionString = connectionString);
+    }
+
+    /// <summary>
+    /// Like <see cref="UsePostgreSqlGovernanceStore(IBifrostBuilder, string)"/>, with the options (connection string and
+    /// schema; the file and listening options do not apply). With the same connection string and schema as
+    /// <c>UsePostgreSqlJobStore</c>, both share one connection pool.
+    /// </summary>
+    /// <param name="builder">The builder returned by <c>AddBifrost</c>.</param>
+    /// <param name="configure">Sets the options; <see cref="PostgreSqlStoreOptions.ConnectionString"/> is required.</param>
+    /// <returns>The builder.</returns>
+    public static IBifrostBuilder UsePostgreSqlGovernanceStore(this IBifrostBuilder builder, Action<PostgreSqlStoreOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
+        var options = new PostgreSqlStoreOptions();
+        configure(options);
+        options.Validate();
+
+        var services = builder.Services;
+        services.RemoveAll<PostgreSqlGovernanceResources>();
+        services.RemoveAll<PostgreSqlGovernanceStore>();
+        services.RemoveAll<PostgreSqlGovernanceCounterStore>();
+        services.AddSingleton(sp => new PostgreSqlGovernanceResources(options, sp.GetService<PostgreSqlStoreResources>(), sp.GetService<ILoggerFactory>()));
+        services.AddSingleton(static sp =>
+        {
+            var resources = sp.GetRequiredService<PostgreSqlGovernanceResources>();
+            return new PostgreSqlGovernanceStore(resources.DataSource, resources.Schema, sp.GetRequiredService<TimeProvider>(), sp.GetService<ILogger<PostgreSqlGovernanceStore>>());
+        });
+        services.AddSingleton(static sp =>
+        {
+            var resources = sp.GetRequiredService<PostgreSqlGovernanceResources>();
+            return new PostgreSqlGovernanceCounterStore(resources.DataSource, resources.Schema, sp.GetRequiredService<TimeProvider>(), sp.GetService<ILogger<PostgreSqlGovernanceCounterStore>>());
+        });
+        services.RemoveAll<IGovernanceStore>();
+        services.AddSingleton<IGovernanceStore>(static sp => sp.GetRequiredService<PostgreSqlGovernanceStore>());
+        services.RemoveAll<IGovernanceCounterStore>();
+        services.AddSingleton<IGovernanceCounterStore>(static sp => sp.GetRequiredService<PostgreSqlGovernanceCounterStore>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PostgreSqlGovernanceStartup>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PostgreSqlGovernanceSweeper>());
         return builder;
     }
 }

@@ -27,6 +27,80 @@ internal sealed class PostgreSqlStoreResources(PostgreSqlStoreOptions options, I
     }
 }
 
+/// <summary>
+/// The data source of the governance stores registered by <c>UsePostgreSqlGovernanceStore</c>: the job store's when it
+/// uses the same connection string and schema (one pool), else one of its own (disposed with the container).
+/// </summary>
+internal sealed class PostgreSqlGovernanceResources : IAsyncDisposable, IDisposable
+{
+    private readonly PostgreSqlStoreResources? _owned;
+
+    public PostgreSqlGovernanceResources(PostgreSqlStoreOptions options, PostgreSqlStoreResources? jobs, ILoggerFactory? loggerFactory)
+    {
+        Schema = options.Schema;
+        if (jobs is not null && string.Equals(jobs.Options.ConnectionString, options.ConnectionString, StringComparison.Ordinal)
+            && string.Equals(jobs.Options.Schema, options.Schema, StringComparison.Ordinal))
+        {
+            DataSource = jobs.DataSource;
+        }
+        else
+        {
+            _owned = new PostgreSqlStoreResources(options, loggerFactory);
+            DataSource = _owned.DataSource;
+        }
+    }
+
+    public string Schema { get; }
+
+    public NpgsqlDataSource DataSource { get; }
+
+    public ValueTask DisposeAsync() => _owned?.DisposeAsync() ?? ValueTask.CompletedTask;
+
+    public void Dispose() => _owned?.Dispose();
+}
+
+/// <summary>Creates or migrates the governance tables before any hosted service starts (a database that cannot be reached stops the host with the error).</summary>
+internal sealed class PostgreSqlGovernanceStartup(PostgreSqlGovernanceStore store) : IHostedLifecycleService
+{
+    public Task StartingAsync(CancellationToken cancellationToken) => store.InitializeAsync(cancellationToken);
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
+
+/// <summary>Deletes the expired budget and rate-limit windows every <see cref="Interval"/>; a failure is logged and retried at the next run.</summary>
+internal sealed class PostgreSqlGovernanceSweeper(PostgreSqlGovernanceCounterStore counters, TimeProvider time, ILogger<PostgreSqlGovernanceSweeper> logger) : BackgroundService
+{
+    public static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(Interval, time, stoppingToken).ConfigureAwait(false);
+                await counters.DeleteExpiredAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                PostgreSqlLog.SweepFailed(logger, ex);
+            }
+        }
+    }
+}
+
 /// <summary>Creates or migrates the schema before any hosted service starts (so the job workers never see a missing table); a database that cannot be reached stops the host with the error.</summary>
 internal sealed class PostgreSqlStartup(PostgreSqlJobStore jobs, IServiceProvider services) : IHostedLifecycleService
 {

@@ -21,4 +21,7 @@ internal static partial class PostgreSqlLog
 
     [LoggerMessage(604, LogLevel.Error, "Creating or migrating the PostgreSQL schema {Schema} failed.")]
     public static partial void MigrationFailed(ILogger logger, string schema, Exception exception);
+
+    [LoggerMessage(606, LogLevel.Warning, "Deleting the expired governance counter windows failed; retried at the next run.")]
+    public static partial void SweepFailed(ILogger logger, Exception exception);
 }

@@ -68,6 +68,105 @@ internal static class PostgreSqlSchema
         ("running jobs per owner (fair claims, per-owner quotas)", """
             CREATE INDEX jobs_owner_running ON {s}.jobs (owner) WHERE status = 1;
             """),
+        ("governance: entities, revision, usage ledger, shared counters", """
+            -- virtual keys, teams and customers created through the admin API: opaque documents with a version (compare-and-set)
+            CREATE TABLE {s}.gov_entities (
+                kind smallint NOT NULL,
+                id text NOT NULL,
+                definition bytea NOT NULL,
+                version bigint NOT NULL,
+                created_at timestamptz NOT NULL,
+                updated_at timestamptz NOT NULL,
+                PRIMARY KEY (kind, id)
+            );
+
+            -- one row: bumped in the statement that changes an entity, so a reader never sees the new revision without the change
+            CREATE TABLE {s}.gov_revision (
+                one boolean PRIMARY KEY DEFAULT true CHECK (one),
+                revision bigint NOT NULL
+            );
+            INSERT INTO {s}.gov_revision (one, revision) VALUES (true, 0);
+
+            CREATE TABLE {s}.gov_usage (
+                seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                time timestamptz NOT NULL,
+                request_id text,
+                virtual_key_id text,
+                team text,
+                customer text,
+                provider text NOT NULL,
+                model text NOT NULL,
+                operation text NOT NULL,
+                source text NOT NULL,
+                input_tokens bigint NOT NULL,
+                output_tokens bigint NOT NULL,
+                cached_input_tokens bigint NOT NULL,
+                reasoning_tokens bigint NOT NULL,
+                cost_usd numeric,
+                status integer NOT NULL,
+                duration interval NOT NULL
+            );
+            CREATE INDEX gov_usage_time ON {s}.gov_usage (time DESC, seq DESC);
+            CREATE INDEX gov_usage_key ON {s}.gov_usage (virtual_key_id, time DESC, seq DESC) WHERE virtual_key_id IS NOT NULL;
+            CREATE INDEX gov_usage_team ON {s}.gov_usage (team, time DESC, seq DESC) WHERE team IS NOT NULL;
+            CREATE INDEX gov_usage_customer ON {s}.gov_usage (customer, time DESC, seq DESC) WHERE customer IS NOT NULL;
+
+            -- budget and rate-limit windows shared by every instance; rows are always locked in key order (scope in "C" order)
+            CREATE TABLE {s}.gov_counters (
+                scope text COLLATE "C" NOT NULL,
+                window_start timestamptz NOT NULL,
+                window_end timestamptz NOT NULL,
+                requests bigint NOT NULL DEFAULT 0,
+                tokens bigint NOT NULL DEFAULT 0,
+                cost_usd numeric NOT NULL DEFAULT 0,
+                PRIMARY KEY (scope, window_start, window_end)
+            );
+            CREATE INDEX gov_counters_end ON {s}.gov_counters (window_end);
+
+            -- One admission in one call (one round trip, one transaction): create the missing windows, lock every window in
+            -- key order (concurrent admissions and settlements over overlapping windows queue instead of deadlocking), find
+            -- the first check that refuses (its 0-based index and counts), else add the request and its reservations.
+            -- The commit does not wait for the WAL flush (this transaction only): the windows' row locks are released at
+            -- once, so a hot key admits at the speed of the server, not of its disk; a crash of the database server may lose
+            -- the last fraction of a second of counts (at most 3 x wal_writer_delay), never a committed entity or ledger row.
+            CREATE FUNCTION {s}.gov_admit(p_scope text[], p_start timestamptz[], p_end timestamptz[], p_max_requests bigint[],
+                p_max_tokens bigint[], p_max_cost numeric[], p_tokens bigint[], p_cost numeric[])
+            RETURNS TABLE (r_index integer, r_requests bigint, r_tokens bigint, r_cost numeric)
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM set_config('synchronous_commit', 'off', true);
+
+                INSERT INTO {s}.gov_counters (scope, window_start, window_end)
+                SELECT DISTINCT u.s COLLATE "C", u.ws, u.we FROM unnest(p_scope, p_start, p_end) AS u(s, ws, we)
+                ORDER BY 1, 2, 3
+                ON CONFLICT DO NOTHING;
+
+                PERFORM 1 FROM {s}.gov_counters g
+                WHERE (g.scope, g.window_start, g.window_end) IN (SELECT u.s, u.ws, u.we FROM unnest(p_scope, p_start, p_end) AS u(s, ws, we))
+                ORDER BY g.scope, g.window_start, g.window_end
+                FOR UPDATE;
+
+                RETURN QUERY
+                SELECT (u.i - 1)::integer, g.requests, g.tokens, g.cost_usd
+                FROM unnest(p_scope, p_start, p_end, p_max_requests, p_max_tokens, p_max_cost) WITH ORDINALITY AS u(s, ws, we, mr, mt, mc, i)
+                JOIN {s}.gov_counters g ON g.scope = u.s AND g.window_start = u.ws AND g.window_end = u.we
+                WHERE g.requests >= u.mr OR g.tokens >= u.mt OR g.cost_usd >= u.mc
+                ORDER BY u.i
+                LIMIT 1;
+                IF FOUND THEN
+                    RETURN;
+                END IF;
+
+                UPDATE {s}.gov_counters g
+                SET requests = g.requests + a.n, tokens = g.tokens + a.t, cost_usd = g.cost_usd + a.c
+                FROM (SELECT u.s, u.ws, u.we, count(*) AS n, sum(u.t)::bigint AS t, sum(u.c) AS c
+                      FROM unnest(p_scope, p_start, p_end, p_tokens, p_cost) AS u(s, ws, we, t, c)
+                      GROUP BY u.s, u.ws, u.we) a
+                WHERE g.scope = a.s AND g.window_start = a.ws AND g.window_end = a.we;
+                RETURN QUERY SELECT -1, 0::bigint, 0::bigint, 0::numeric;
+            END
+            $$;
+            """),
     ];
 
     /// <summary>The newest schema version this code knows.</summary>

@@ -125,7 +125,7 @@ public sealed class TwoInstanceGovernanceTests : IAsyncDisposable
         }
     }
 
-    [Fact(Skip = "needs h/budgets counters in the layer")]
+    [Fact]
     public async Task Two_hosts_on_one_database_enforce_one_request_limit_together()
     {
         var hosts = new[] { await StartHostAsync(), await StartHostAsync() };
@@ -145,7 +145,7 @@ public sealed class TwoInstanceGovernanceTests : IAsyncDisposable
     /// 3 USD plus one call per client (the calls in flight when it was reached; per-instance budgets would let about 6 USD
     /// through) — and every other call is 402 budget_exceeded.
     /// </summary>
-    [Fact(Skip = "needs h/budgets counters in the layer")]
+    [Fact]
     public async Task Two_hosts_on_one_database_share_one_budget()
     {
         const int Clients = 8;

@@ -449,7 +449,7 @@ public sealed class AdminApiTests
         Assert.Equal(2, page.Json.GetProperty("totals").GetProperty("requests").GetInt64());
         Assert.Equal("r3", Assert.Single(page.Json.GetProperty("data").EnumerateArray()).GetProperty("request_id").GetString());
         Assert.True(page.Json.GetProperty("has_more").GetBoolean());
-        var next = Uri.EscapeDataString(page.Json.GetProperty("next_before").GetString()!);
+        var next = page.Json.GetProperty("next_before").GetString()!; // sent unescaped, as a hand-written URL would: its '+' arrives as a space
         var second = await host.SendAsync("GET", $"{Admin}/virtual-keys/{id}/usage?from={from}&limit=1&before={next}");
         Assert.Equal("r2", Assert.Single(second.Json.GetProperty("data").EnumerateArray()).GetProperty("request_id").GetString());
         Assert.False(second.Json.GetProperty("has_more").GetBoolean());

@@ -508,7 +508,7 @@ internal static partial class GovernanceAdminEndpoints
 
     private static DateTimeOffset? Time(Microsoft.Extensions.Primitives.StringValues value, string param) =>
         value.ToString() is not { Length: > 0 } text ? null
-        : DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var time) ? time
+        : DateTimeOffset.TryParse(text.Replace(' ', '+'), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var time) ? time // an unescaped '+' of an offset arrives as a space
         : throw BifrostErrors.InvalidValue($"{param} must be a time in ISO 8601 (2026-01-31T00:00:00Z).", param);
 
     // ---- helpers ----

@@ -137,6 +137,7 @@ internal static class Glob
 internal sealed class VirtualKeyStore
 {
     private readonly KeySnapshot _configured;
+    private readonly (VirtualKeyOptions Key, string? Hash)[] _configuredKeys;
     private volatile KeySnapshot _snapshot;
 
     public VirtualKeyStore(IOptions<BifrostOptions> options, TimeProvider time)
@@ -147,7 +148,8 @@ internal sealed class VirtualKeyStore
         ConfiguredKeys = [.. governance.VirtualKeys.Where(static k => k?.Id is not null)];
         ConfiguredTeams = [.. governance.Teams.Where(static g => g?.Id is not null)];
         ConfiguredCustomers = [.. governance.Customers.Where(static g => g?.Id is not null)];
-        _configured = KeySnapshot.Build(-1, ConfiguredKeys.Select(static key => (key, ConfiguredHash(key))), ConfiguredTeams, ConfiguredCustomers);
+        _configuredKeys = [.. ConfiguredKeys.Select(static key => (key, ConfiguredHash(key)))];
+        _configured = KeySnapshot.Build(-1, _configuredKeys, ConfiguredTeams, ConfiguredCustomers);
         _snapshot = _configured;
     }
 
@@ -178,7 +180,7 @@ internal sealed class VirtualKeyStore
     public void Apply(long revision, IEnumerable<(VirtualKeyOptions Key, string Hash)> keys, IEnumerable<GovernanceGroupOptions> teams, IEnumerable<GovernanceGroupOptions> customers) =>
         _snapshot = KeySnapshot.Build(
             revision,
-            ConfiguredKeys.Select(static key => (Key: key, Hash: ConfiguredHash(key))).Concat(keys.Where(k => !_configured.ById.ContainsKey(k.Key.Id!)).Select(static k => (k.Key, (string?)k.Hash))),
+            _configuredKeys.Concat(keys.Where(k => !_configured.ById.ContainsKey(k.Key.Id!)).Select(static k => (k.Key, (string?)k.Hash))),
             ConfiguredTeams.Concat(teams),
             ConfiguredCustomers.Concat(customers));
 

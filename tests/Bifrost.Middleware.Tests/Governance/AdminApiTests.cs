@@ -449,7 +449,7 @@ public sealed class AdminApiTests
         Assert.Equal(2, page.Json.GetProperty("totals").GetProperty("requests").GetInt64());
         Assert.Equal("r3", Assert.Single(page.Json.GetProperty("data").EnumerateArray()).GetProperty("request_id").GetString());
         Assert.True(page.Json.GetProperty("has_more").GetBoolean());
-        var next = Uri.EscapeDataString(page.Json.GetProperty("next_before").GetString()!);
+        var next = page.Json.GetProperty("next_before").GetString()!; // sent unescaped, as a hand-written URL would: its '+' arrives as a space
         var second = await host.SendAsync("GET", $"{Admin}/virtual-keys/{id}/usage?from={from}&limit=1&before={next}");
         Assert.Equal("r2", Assert.Single(second.Json.GetProperty("data").EnumerateArray()).GetProperty("request_id").GetString());
         Assert.False(second.Json.GetProperty("has_more").GetBoolean());
@@ -572,6 +572,13 @@ public sealed class AdminApiTests
         await using var host = await Host.StartAsync(mode: GovernanceMode.Off);
         AssertError(HttpStatusCode.NotFound, await host.SendAsync("GET", Admin + "/nowhere"), "unknown_url");
         AssertError(HttpStatusCode.NotFound, await host.SendAsync("POST", Admin + "/virtual-keys/x/explode"), "unknown_url");
+        foreach (var (method, path, allow) in new[] { ("PUT", "/virtual-keys/x", "GET, PATCH, DELETE"), ("DELETE", "/teams", "GET, POST"), ("GET", "/virtual-keys/x/rotate", "POST"), ("POST", "/virtual-keys/x/usage", "GET") })
+        {
+            var wrongMethod = await host.SendAsync(method, Admin + path);
+            AssertError(HttpStatusCode.MethodNotAllowed, wrongMethod, "method_not_allowed");
+            Assert.Equal(allow, wrongMethod.Response.Content.Headers.Allow.Count == 0 ? string.Join(", ", wrongMethod.Response.Headers.GetValues("Allow")) : string.Join(", ", wrongMethod.Response.Content.Headers.Allow));
+        }
+
 
         // Keys can be prepared while governance is off; requests are not checked.
         var (_, secret) = await CreateKeyAsync(host);

@@ -508,13 +508,33 @@ internal static partial class GovernanceAdminEndpoints
 
     private static DateTimeOffset? Time(Microsoft.Extensions.Primitives.StringValues value, string param) =>
         value.ToString() is not { Length: > 0 } text ? null
-        : DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var time) ? time
+        : DateTimeOffset.TryParse(text.Replace(' ', '+'), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var time) ? time // an unescaped '+' of an offset arrives as a space
         : throw BifrostErrors.InvalidValue($"{param} must be a time in ISO 8601 (2026-01-31T00:00:00Z).", param);
 
     // ---- helpers ----
 
-    private static Task UnknownRouteAsync(HttpContext context) =>
-        BifrostResults.WriteErrorAsync(context, BifrostErrors.NotFound("unknown_url", $"Unknown admin route: {context.Request.Method} {context.Request.Path}."));
+    /// <summary>Any other request under the prefix: 405 (with <c>Allow</c>) for a known path with another method, else 404 <c>unknown_url</c>.</summary>
+    private static Task UnknownRouteAsync(HttpContext context)
+    {
+        var path = context.Request.RouteValues.TryGetValue("path", out var value) ? value as string ?? string.Empty : string.Empty;
+        var segments = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        var collection = segments.Length > 0 && segments[0].ToLowerInvariant() is "virtual-keys" or "teams" or "customers";
+        var allow = !collection ? null : segments.Length switch
+        {
+            1 => "GET, POST",
+            2 => "GET, PATCH, DELETE",
+            3 when string.Equals(segments[0], "virtual-keys", StringComparison.OrdinalIgnoreCase) => segments[2].ToLowerInvariant() switch
+            {
+                "rotate" or "deactivate" or "activate" => "POST",
+                "usage" => "GET",
+                _ => null,
+            },
+            _ => null,
+        };
+        return allow is not null
+            ? BifrostResults.MethodNotAllowedAsync(context, allow)
+            : BifrostResults.WriteErrorAsync(context, BifrostErrors.NotFound("unknown_url", $"Unknown admin route: {context.Request.Method} {context.Request.Path}."));
+    }
 
     private static Task WriteAsync(HttpContext context, JsonNode answer, int status = StatusCodes.Status200OK) =>
         BifrostResults.WriteJsonAsync(context, answer, BifrostJson.Context.JsonNode, status);

@@ -168,6 +168,19 @@ public sealed class SqliteGovernanceStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Records_of_the_same_time_list_the_last_appended_first()
+    {
+        await using var store = new SqliteGovernanceStore(DatabasePath, _time);
+        var time = _time.GetUtcNow();
+        UsageRecord Named(DateTimeOffset at, string id) => new() { Time = at, RequestId = id, Provider = "local", Model = "echo", Operation = "chat_completion", Source = "sync" };
+        await store.AppendUsageAsync([.. Enumerable.Range(0, 3).Select(i => Named(time, $"r{i}"))], Ct);
+        await store.AppendUsageAsync([Named(time, "r3"), Named(time - TimeSpan.FromSeconds(1), "older")], Ct);
+
+        var listed = await store.ListUsageAsync(new UsageQuery(), Ct);
+        Assert.Equal(["r3", "r2", "r1", "r0", "older"], listed.Select(r => r.RequestId));
+    }
+
+    [Fact]
     public async Task A_batch_is_appended_whole_or_not_at_all()
     {
         await using var store = new SqliteGovernanceStore(DatabasePath, _time);

@@ -72,4 +72,50 @@ public sealed class SqliteGovernanceLedgerHttpTests : IDisposable
         Assert.Equal(input, totals.InputTokens);
         Assert.Equal(0, totals.UnknownCostRequests);
     }
+
+    [Fact(Skip = "needs h/budgets usage records")]
+    public async Task A_budget_spent_before_a_restart_stays_spent_with_the_sqlite_store()
+    {
+        // A budget the first priced call overspends: admitted while the spend is below it, then refused (402).
+        static Task<InProcessHost> StartAsync(string root) => InProcessHost.StartAsync(
+            root,
+            b => b.UseSqliteGovernanceStore("App_Data/governance.db"),
+            options =>
+            {
+                options.Governance.Mode = GovernanceMode.Required;
+                options.Governance.VirtualKeys.Add(new VirtualKeyOptions { Id = "vk-spent", Value = Key, Budget = new GovernanceBudgetOptions { MaxUsd = 0.000001m } });
+                options.Governance.VirtualKeys.Add(new VirtualKeyOptions { Id = "vk-fresh", Value = "sk-bf-ledger-0002", Budget = new GovernanceBudgetOptions { MaxUsd = 0.000001m } });
+                options.Pricing["local/echo"] = new ModelPriceOptions { InputPerMillion = 1.0, OutputPerMillion = 2.0 };
+            });
+
+        static async Task<(int Status, string Body)> CallAsync(InProcessHost host, string key)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions")
+            {
+                Content = JsonContent.Create(new { model = "local/echo", messages = new[] { new { role = "user", content = "spend a little" } } }),
+            };
+            request.Headers.Add("x-bf-vk", key);
+            using var response = await host.Client.SendAsync(request, Ct);
+            return ((int)response.StatusCode, await response.Content.ReadAsStringAsync(Ct));
+        }
+
+        await using (var host = await StartAsync(_directory.Path))
+        {
+            Assert.Equal(200, (await CallAsync(host, Key)).Status);
+            await host.Services.GetRequiredService<UsageLedger>().FlushAsync(Ct);
+            var refused = await CallAsync(host, Key);
+            Assert.Equal(402, refused.Status);
+            Assert.Contains("budget_exceeded", refused.Body, StringComparison.Ordinal);
+            await host.Services.GetRequiredService<UsageLedger>().FlushAsync(Ct);
+        }
+
+        // A new process over the same file: the key's spend is read back from the ledger, the other key is untouched.
+        await using (var restarted = await StartAsync(_directory.Path))
+        {
+            var refused = await CallAsync(restarted, Key);
+            Assert.Equal(402, refused.Status);
+            Assert.Contains("budget_exceeded", refused.Body, StringComparison.Ordinal);
+            Assert.Equal(200, (await CallAsync(restarted, "sk-bf-ledger-0002")).Status);
+        }
+    }
 }

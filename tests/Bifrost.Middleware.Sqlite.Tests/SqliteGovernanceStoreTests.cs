@@ -135,6 +135,52 @@ public sealed class SqliteGovernanceStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task A_job_store_file_of_schema_version_2_is_migrated_and_keeps_its_jobs()
+    {
+        await using (var jobs = new SqliteJobStore(DatabasePath, TimeProvider.System))
+        {
+            await jobs.EnqueueAsync(new NewJob { Id = "old-job", Kind = "chat_completion", Owner = "o", Payload = "{}"u8.ToArray(), ResultTtl = TimeSpan.FromMinutes(1), MaxAttempts = 1 }, Ct);
+        }
+
+        // Make the file what a version 2 package left: no governance tables, no migration 3 recorded.
+        using (var connection = new SqliteConnection($"Data Source={DatabasePath};Pooling=False"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = """
+                DROP TABLE bifrost_governance_entities; DROP TABLE bifrost_governance_revision; DROP TABLE bifrost_usage;
+                DELETE FROM bifrost_schema_version WHERE version = 3;
+                """;
+            command.ExecuteNonQuery();
+        }
+
+        await using (var store = new SqliteGovernanceStore(DatabasePath, _time))
+        {
+            Assert.Equal(0, await store.GetRevisionAsync(Ct));
+            Assert.True(await store.CreateEntityAsync(Entity(GovernanceEntityKind.VirtualKey, "vk", "{}"), Ct));
+            Assert.Equal(1, await store.GetRevisionAsync(Ct));
+            await store.AppendUsageAsync([Record(_time.GetUtcNow(), "vk", 0.25m)], Ct);
+            Assert.Equal(0.25m, (await store.SumUsageAsync(new UsageQuery { VirtualKeyId = "vk" }, Ct)).CostUsd);
+        }
+
+        await using var reopened = new SqliteJobStore(DatabasePath, TimeProvider.System);
+        Assert.NotNull(await reopened.GetAsync("old-job", Ct));
+    }
+
+    [Fact]
+    public async Task Records_of_the_same_time_list_the_last_appended_first()
+    {
+        await using var store = new SqliteGovernanceStore(DatabasePath, _time);
+        var time = _time.GetUtcNow();
+        UsageRecord Named(DateTimeOffset at, string id) => new() { Time = at, RequestId = id, Provider = "local", Model = "echo", Operation = "chat_completion", Source = "sync" };
+        await store.AppendUsageAsync([.. Enumerable.Range(0, 3).Select(i => Named(time, $"r{i}"))], Ct);
+        await store.AppendUsageAsync([Named(time, "r3"), Named(time - TimeSpan.FromSeconds(1), "older")], Ct);
+
+        var listed = await store.ListUsageAsync(new UsageQuery(), Ct);
+        Assert.Equal(["r3", "r2", "r1", "r0", "older"], listed.Select(r => r.RequestId));
+    }
+
+    [Fact]
     public async Task A_batch_is_appended_whole_or_not_at_all()
     {
         await using var store = new SqliteGovernanceStore(DatabasePath, _time);

@@ -110,7 +110,8 @@ internal sealed class InMemoryGovernanceStore(TimeProvider time) : IGovernanceSt
         var limit = Math.Max(0, query.Limit);
         lock (_gate)
         {
-            var matches = _usage.Where(r => Matches(r, query) && (query.Before is not { } before || r.Time < before))
+            // Newest first; of records with the same time, the last appended first (as the SQLite store's seq).
+            var matches = _usage.Reverse().Where(r => Matches(r, query) && (query.Before is not { } before || r.Time < before))
                 .OrderByDescending(static r => r.Time)
                 .Take(limit)
                 .ToArray();

@@ -15,7 +15,7 @@ public sealed class SqliteGovernanceLedgerHttpTests : IDisposable
 
     public void Dispose() => _directory.Dispose();
 
-    [Fact(Skip = "needs h/budgets usage records")]
+    [Fact]
     public async Task Every_call_of_a_key_is_in_the_sqlite_ledger_with_its_tokens_and_cost()
     {
         const int calls = 5;
@@ -73,7 +73,7 @@ public sealed class SqliteGovernanceLedgerHttpTests : IDisposable
         Assert.Equal(0, totals.UnknownCostRequests);
     }
 
-    [Fact(Skip = "needs h/budgets usage records")]
+    [Fact]
     public async Task A_budget_spent_before_a_restart_stays_spent_with_the_sqlite_store()
     {
         // A budget the first priced call overspends: admitted while the spend is below it, then refused (402).

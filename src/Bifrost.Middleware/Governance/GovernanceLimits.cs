@@ -100,7 +100,8 @@ internal sealed class KeyLimits
 
     public GovernanceLimit[] ForProvider(string? provider) => provider is not null && Providers.TryGetValue(provider, out var limits) ? limits : [];
 
-    public static KeyLimits Of(VirtualKey key, VirtualKeyStore store) => Cache.GetValue(key, k => Build(k, store));
+    public static KeyLimits Of(VirtualKey key, VirtualKeyStore store) =>
+        Cache.TryGetValue(key, out var limits) ? limits : Cache.GetValue(key, k => Build(k, store));
 
     private static KeyLimits Build(VirtualKey key, VirtualKeyStore store)
     {

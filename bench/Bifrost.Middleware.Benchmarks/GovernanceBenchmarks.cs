@@ -22,6 +22,9 @@ public class GovernanceBenchmarks
     private ServiceProvider _off = null!;
     private ServiceProvider _required = null!;
     private ServiceProvider _budgeted = null!;
+    private ServiceProvider _budgetedQueued = null!;
+    private IBifrostClient _budgetedQueuedClient = null!;
+    private VirtualKeyStore _budgetedQueuedStore = null!;
     private IBifrostClient _offClient = null!;
     private IBifrostClient _requiredClient = null!;
     private IBifrostClient _budgetedClient = null!;
@@ -40,6 +43,9 @@ public class GovernanceBenchmarks
         _off = Build(GovernanceMode.Off);
         _required = Build(GovernanceMode.Required);
         _budgeted = Build(GovernanceMode.Required, budget: true);
+        _budgetedQueued = Build(GovernanceMode.Required, budget: true);
+        _budgetedQueuedClient = _budgetedQueued.GetRequiredService<IBifrostClient>();
+        _budgetedQueuedStore = _budgetedQueued.GetRequiredService<VirtualKeyStore>();
         _offClient = _off.GetRequiredService<IBifrostClient>();
         _requiredClient = _required.GetRequiredService<IBifrostClient>();
         _budgetedClient = _budgeted.GetRequiredService<IBifrostClient>();
@@ -112,6 +118,7 @@ public class GovernanceBenchmarks
         _off.Dispose();
         _required.Dispose();
         _budgeted.Dispose();
+        _budgetedQueued.Dispose();
     }
 
     [Benchmark(Baseline = true, Description = "chat, governance Off")]
@@ -131,6 +138,14 @@ public class GovernanceBenchmarks
     {
         GovernanceCaller.Authenticate(_context, _budgetedStore);
         return _budgetedClient.ChatCompletionAsync(_request);
+    }
+
+    /// <summary>The same without the ledger's background writer running (records only queued, as in the Required case): what the writer costs the measurement.</summary>
+    [Benchmark(Description = "chat, budgets and limits, ledger writer not running")]
+    public Task<ChatCompletionResponse> ChatBudgetedQueued()
+    {
+        GovernanceCaller.Authenticate(_context, _budgetedQueuedStore);
+        return _budgetedQueuedClient.ChatCompletionAsync(_request);
     }
 
     [Benchmark(Description = "input estimate alone (TokenCounter.CountChat of the request)")]

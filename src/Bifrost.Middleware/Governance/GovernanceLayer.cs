@@ -54,8 +54,8 @@ internal sealed partial class GovernanceLayer(
         Ticket? ticket = null;
         if (caller is not null)
         {
-            Check(caller, operation, request, operation.Name);
-            (slot, ticket) = await AdmitAsync(caller, operation, request, operation.Name, cancellationToken).ConfigureAwait(false);
+            var plan = Check(caller, operation, request, operation.Name);
+            (slot, ticket) = await AdmitAsync(caller, operation, request, plan, operation.Name, cancellationToken).ConfigureAwait(false);
         }
 
         using (slot)
@@ -92,8 +92,8 @@ internal sealed partial class GovernanceLayer(
         Ticket? ticket = null;
         if (caller is not null)
         {
-            Check(caller, operation, request, requestType);
-            (slot, ticket) = await AdmitAsync(caller, operation, request, requestType, cancellationToken).ConfigureAwait(false);
+            var plan = Check(caller, operation, request, requestType);
+            (slot, ticket) = await AdmitAsync(caller, operation, request, plan, requestType, cancellationToken).ConfigureAwait(false);
         }
 
         // Settled when the stream ends, however it ends: completed, failed, or cut by the caller (whatever usage was
@@ -148,7 +148,7 @@ internal sealed partial class GovernanceLayer(
     }
 
     /// <summary>Takes the key's concurrent slot and admits the call against every budget and limit on its path (throws the 402/429).</summary>
-    private async ValueTask<(GovernanceRateLimiter.Lease? Slot, Ticket? Ticket)> AdmitAsync<TRequest, TResponse, TChunk>(GovernanceCaller caller, InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, string requestType, CancellationToken cancellationToken)
+    private async ValueTask<(GovernanceRateLimiter.Lease? Slot, Ticket? Ticket)> AdmitAsync<TRequest, TResponse, TChunk>(GovernanceCaller caller, InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, ResolvedModel[]? plan, string requestType, CancellationToken cancellationToken)
         where TRequest : class
         where TResponse : class
         where TChunk : class
@@ -175,7 +175,7 @@ internal sealed partial class GovernanceLayer(
 
         try
         {
-            return (slot, await AdmitAsync(limits, operation, request, requestType, cancellationToken).ConfigureAwait(false));
+            return (slot, await AdmitAsync(limits, operation, request, plan, requestType, cancellationToken).ConfigureAwait(false));
         }
         catch
         {
@@ -184,14 +184,12 @@ internal sealed partial class GovernanceLayer(
         }
     }
 
-    private async ValueTask<Ticket> AdmitAsync<TRequest, TResponse, TChunk>(KeyLimits limits, InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, string requestType, CancellationToken cancellationToken)
+    private async ValueTask<Ticket> AdmitAsync<TRequest, TResponse, TChunk>(KeyLimits limits, InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, ResolvedModel[]? plan, string requestType, CancellationToken cancellationToken)
         where TRequest : class
         where TResponse : class
         where TChunk : class
     {
-        var model = operation.Model(request);
-        var fallbacks = operation.Fallbacks(request);
-        var plan = RequestPlanner.PlanModels(registry, model, fallbacks, requestType);
+        plan ??= RequestPlanner.PlanModels(registry, operation.Model(request), operation.Fallbacks(request), requestType);
         var now = time.GetUtcNow();
         long reservedTokens = 0;
         var reservedCost = 0m;
@@ -216,8 +214,7 @@ internal sealed partial class GovernanceLayer(
                 continue;
             }
 
-            var providerLimits = limits.ForProvider(provider);
-            var path = providerLimits.Length == 0 ? limits.Common : [.. limits.Common, .. providerLimits];
+            var path = limits.PathFor(provider);
             var checks = new GovernanceCounterCheck[path.Length];
             for (var c = 0; c < path.Length; c++)
             {
@@ -339,7 +336,8 @@ internal sealed partial class GovernanceLayer(
         _ => 500,
     };
 
-    private void Check<TRequest, TResponse, TChunk>(GovernanceCaller caller, InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, string requestType)
+    /// <summary>Throws the 401/403s; skips the targets the key may not use. Returns the plan when the request was left unchanged, else null.</summary>
+    private ResolvedModel[]? Check<TRequest, TResponse, TChunk>(GovernanceCaller caller, InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, string requestType)
         where TRequest : class
         where TResponse : class
         where TChunk : class
@@ -381,7 +379,7 @@ internal sealed partial class GovernanceLayer(
 
         if (refused is null)
         {
-            return;
+            return plan;
         }
 
         // As Bifrost (governance runs before each attempt): a target the key may not use is skipped, the next one is
@@ -406,6 +404,8 @@ internal sealed partial class GovernanceLayer(
         {
             fallbacks.Add(allowed[i]);
         }
+
+        return null;
     }
 
     private static BifrostException Decorate(BifrostException ex, string requestType, string? model)

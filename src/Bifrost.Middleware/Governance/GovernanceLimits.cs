@@ -81,10 +81,13 @@ internal sealed class KeyLimits
 {
     private static readonly ConditionalWeakTable<VirtualKey, KeyLimits> Cache = [];
 
+    private readonly FrozenDictionary<string, GovernanceLimit[]> _paths;
+
     private KeyLimits(GovernanceLimit[] common, FrozenDictionary<string, GovernanceLimit[]> providers)
     {
         Common = common;
         Providers = providers;
+        _paths = providers.ToFrozenDictionary(static p => p.Key, p => (GovernanceLimit[])[.. common, .. p.Value], StringComparer.OrdinalIgnoreCase);
         IsEmpty = common.Length == 0 && providers.Count == 0;
         NeedsEstimate = common.Concat(providers.Values.SelectMany(static p => p)).Any(static l => l.IsBudget || l.MaxTokens is not null);
     }
@@ -98,9 +101,13 @@ internal sealed class KeyLimits
     /// <summary>Whether a budget or a token limit is on the path (the call's input estimate is then reserved).</summary>
     public bool NeedsEstimate { get; }
 
+    /// <summary>The common limits followed by those of <paramref name="provider"/>'s config (cached).</summary>
+    public GovernanceLimit[] PathFor(string provider) => _paths.TryGetValue(provider, out var path) ? path : Common;
+
     public GovernanceLimit[] ForProvider(string? provider) => provider is not null && Providers.TryGetValue(provider, out var limits) ? limits : [];
 
-    public static KeyLimits Of(VirtualKey key, VirtualKeyStore store) => Cache.GetValue(key, k => Build(k, store));
+    public static KeyLimits Of(VirtualKey key, VirtualKeyStore store) =>
+        Cache.TryGetValue(key, out var limits) ? limits : Cache.GetValue(key, k => Build(k, store));
 
     private static KeyLimits Build(VirtualKey key, VirtualKeyStore store)
     {

@@ -290,6 +290,38 @@ public sealed class BudgetTests
     }
 
     [Fact]
+    public async Task A_stream_cut_by_the_caller_before_its_usage_gives_its_reservation_back_and_frees_its_slot()
+    {
+        var setup = new Setup();
+        await using var host = await setup.StartAsync(g => g.VirtualKeys.Add(new VirtualKeyOptions { Id = "a", Value = KeyA, Budget = new() { MaxUsd = 15 }, RateLimits = new() { Concurrent = 1 } }));
+        var client = host.Services.GetRequiredService<IBifrostClient>();
+        GovernanceCaller.Current = new GovernanceCaller("a", host.Services.GetRequiredService<VirtualKeyStore>().FindById("a"));
+        try
+        {
+            var request = new ChatCompletionRequest { Model = "acme/m1", Messages = [ChatCompletionMessage.FromText("user", "hello")] };
+            await foreach (var chunk in client.ChatCompletionStreamAsync(request, Ct))
+            {
+                Assert.NotNull(chunk);
+                break; // the caller goes away after the first chunk
+            }
+        }
+        finally
+        {
+            GovernanceCaller.Current = null;
+        }
+
+        var counts = await host.Services.GetRequiredService<IGovernanceCounterStore>().GetCountsAsync("budget:vk:a", DateTimeOffset.MinValue, DateTimeOffset.MaxValue, Ct);
+        Assert.Equal(new GovernanceCounts(1, 0, 0m), counts);
+        await host.Services.GetRequiredService<UsageLedger>().FlushAsync(Ct);
+        var record = Assert.Single(await host.Services.GetRequiredService<IGovernanceStore>().ListUsageAsync(new UsageQuery { VirtualKeyId = "a" }, Ct));
+        Assert.Equal(499, record.Status);
+        Assert.Equal("stream", record.Source);
+        Assert.Equal(0m, record.CostUsd);
+
+        await OkAsync(host, KeyA); // the concurrent slot was freed
+    }
+
+    [Fact]
     public async Task A_new_host_over_the_same_store_still_refuses_an_exhausted_budget()
     {
         var store = new InMemoryGovernanceStore(TimeProvider.System);

@@ -67,30 +67,63 @@ internal sealed class LocalGovernanceCounters(IGovernanceStore store, TimeProvid
         }
     }
 
-    public async ValueTask<GovernanceAdmission> TryAdmitAsync(IReadOnlyList<GovernanceCounterCheck> checks, CancellationToken cancellationToken)
+    public ValueTask<GovernanceAdmission> TryAdmitAsync(IReadOnlyList<GovernanceCounterCheck> checks, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(checks);
+        lock (_gate)
+        {
+            Sweep();
+            if (TryAdmit(checks, out var admission))
+            {
+                return ValueTask.FromResult(admission);
+            }
+        }
+
+        return SeedAndAdmitAsync(checks, cancellationToken);
+    }
+
+    private async ValueTask<GovernanceAdmission> SeedAndAdmitAsync(IReadOnlyList<GovernanceCounterCheck> checks, CancellationToken cancellationToken)
+    {
         while (true)
         {
-            lock (_gate)
-            {
-                Sweep();
-                if (FirstMissing(checks) < 0)
-                {
-                    return Admit(checks);
-                }
-            }
-
             for (var i = 0; i < checks.Count; i++)
             {
                 await EnsureAsync(checks[i].Scope, checks[i].WindowStart, checks[i].WindowEnd, cancellationToken).ConfigureAwait(false);
             }
+
+            lock (_gate)
+            {
+                if (TryAdmit(checks, out var admission))
+                {
+                    return admission;
+                }
+            }
         }
     }
 
-    public async ValueTask SettleAsync(IReadOnlyList<GovernanceCounterCharge> charges, CancellationToken cancellationToken)
+    public ValueTask SettleAsync(IReadOnlyList<GovernanceCounterCharge> charges, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(charges);
+        lock (_gate)
+        {
+            var missing = false;
+            foreach (var charge in charges)
+            {
+                missing |= !_windows.ContainsKey((charge.Scope, charge.WindowStart, charge.WindowEnd));
+            }
+
+            if (!missing)
+            {
+                Apply(charges);
+                return ValueTask.CompletedTask;
+            }
+        }
+
+        return SeedAndSettleAsync(charges, cancellationToken);
+    }
+
+    private async ValueTask SeedAndSettleAsync(IReadOnlyList<GovernanceCounterCharge> charges, CancellationToken cancellationToken)
+    {
         for (var i = 0; i < charges.Count; i++)
         {
             await EnsureAsync(charges[i].Scope, charges[i].WindowStart, charges[i].WindowEnd, cancellationToken).ConfigureAwait(false);
@@ -98,17 +131,22 @@ internal sealed class LocalGovernanceCounters(IGovernanceStore store, TimeProvid
 
         lock (_gate)
         {
-            foreach (var charge in charges)
-            {
-                var key = (charge.Scope, charge.WindowStart, charge.WindowEnd);
-                if (!_windows.TryGetValue(key, out var counter))
-                {
-                    _windows[key] = counter = new Counter();
-                }
+            Apply(charges);
+        }
+    }
 
-                counter.Tokens += charge.Tokens;
-                counter.Cost += charge.CostUsd;
+    private void Apply(IReadOnlyList<GovernanceCounterCharge> charges)
+    {
+        foreach (var charge in charges)
+        {
+            var key = (charge.Scope, charge.WindowStart, charge.WindowEnd);
+            if (!_windows.TryGetValue(key, out var counter))
+            {
+                _windows[key] = counter = new Counter(); // swept meanwhile
             }
+
+            counter.Tokens += charge.Tokens;
+            counter.Cost += charge.CostUsd;
         }
     }
 
@@ -120,43 +158,51 @@ internal sealed class LocalGovernanceCounters(IGovernanceStore store, TimeProvid
         }
     }
 
-    private int FirstMissing(IReadOnlyList<GovernanceCounterCheck> checks)
-    {
-        for (var i = 0; i < checks.Count; i++)
-        {
-            if (!_windows.ContainsKey((checks[i].Scope, checks[i].WindowStart, checks[i].WindowEnd)))
-            {
-                return i;
-            }
-        }
+    [ThreadStatic]
+    private static Counter[]? t_scratch;
 
-        return -1;
-    }
-
-    private GovernanceAdmission Admit(IReadOnlyList<GovernanceCounterCheck> checks)
+    /// <summary>Under the lock: false when a window is missing (to be seeded first); else the admission, applied when admitted.</summary>
+    private bool TryAdmit(IReadOnlyList<GovernanceCounterCheck> checks, out GovernanceAdmission admission)
     {
+        admission = default;
+        var found = t_scratch is { } scratch && scratch.Length >= checks.Count ? scratch : t_scratch = new Counter[Math.Max(8, checks.Count)];
         for (var i = 0; i < checks.Count; i++)
         {
             var check = checks[i];
-            var counter = _windows[(check.Scope, check.WindowStart, check.WindowEnd)];
+            if (!_windows.TryGetValue((check.Scope, check.WindowStart, check.WindowEnd), out var counter))
+            {
+                Array.Clear(found, 0, i);
+                return false;
+            }
+
+            found[i] = counter;
+        }
+
+        for (var i = 0; i < checks.Count; i++)
+        {
+            var check = checks[i];
+            var counter = found[i];
             if ((check.MaxRequests is { } requests && counter.Requests >= requests)
                 || (check.MaxTokens is { } tokens && counter.Tokens >= tokens)
                 || (check.MaxCostUsd is { } cost && counter.Cost >= cost))
             {
-                return new GovernanceAdmission(false, i, counter.Counts);
+                admission = new GovernanceAdmission(false, i, counter.Counts);
+                Array.Clear(found, 0, checks.Count);
+                return true;
             }
         }
 
         for (var i = 0; i < checks.Count; i++)
         {
-            var check = checks[i];
-            var counter = _windows[(check.Scope, check.WindowStart, check.WindowEnd)];
+            var counter = found[i];
             counter.Requests++;
-            counter.Tokens += check.ReservedTokens;
-            counter.Cost += check.ReservedCostUsd;
+            counter.Tokens += checks[i].ReservedTokens;
+            counter.Cost += checks[i].ReservedCostUsd;
         }
 
-        return GovernanceAdmission.Allowed;
+        Array.Clear(found, 0, checks.Count);
+        admission = GovernanceAdmission.Allowed;
+        return true;
     }
 
     /// <summary>Creates a window that does not exist yet, a budget's seeded from the ledger (outside the lock).</summary>

@@ -90,7 +90,10 @@ public sealed class SampleHostMemoryTests
                 Json("v1/embeddings", $$"""{"model":"local/echo","dimensions":3072,"input":[{{string.Join(',', Enumerable.Range(0, 20_000).Select(i => $"\"{i % 10}\""))}}]}"""), 400));
 
             // Finding 5: memory from a form field, part headers and filenames.
-            await Step("a 400 MB purpose field", c => ExpectAsync(c, "400 MB purpose", Upload(new StreamedField("purpose", 400L * 1024 * 1024), new FilePart("a.jsonl", "{}"u8.ToArray())), 400));
+            // The host answers 400 while the client is still sending 400 MB and closes the connection (Kestrel cannot
+            // drain that much); on a loaded machine the client may see the closed connection before the answer. Either
+            // way the upload was refused early; what this step measures is the memory it took.
+            await Step("a 400 MB purpose field", c => ExpectAsync(c, "400 MB purpose", Upload(new StreamedField("purpose", 400L * 1024 * 1024), new FilePart("a.jsonl", "{}"u8.ToArray())), 400, refusedMidUploadIsOk: true));
             await Step("a 1 MB filename", c => ExpectAsync(c, "1 MB filename", Upload(new Field("purpose", "user_data"), new FilePart(new string('f', 1 << 20), "x"u8.ToArray())), 400));
             await Step("a 1 MB part header", c => ExpectAsync(c, "1 MB part header", Upload(new Field("purpose", "user_data"), new FilePart("a.txt", "x"u8.ToArray(), $"X-Fuzz: {new string('h', 1 << 20)}")), 400));
 
@@ -200,11 +203,21 @@ public sealed class SampleHostMemoryTests
 
     private static string Mb(long bytes) => $"{bytes / (1024.0 * 1024):F0} MB";
 
-    private static async Task ExpectAsync(HttpClient client, string what, HttpRequestMessage request, int status)
+    private static async Task ExpectAsync(HttpClient client, string what, HttpRequestMessage request, int status, bool refusedMidUploadIsOk = false)
     {
         using (request)
         {
-            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, Ct);
+            HttpResponseMessage response;
+            try
+            {
+                response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, Ct);
+            }
+            catch (HttpRequestException ex) when (refusedMidUploadIsOk && ex.InnerException is IOException or System.Net.Sockets.SocketException)
+            {
+                return;
+            }
+
+            using var _ = response;
             var text = await ReadBoundedAsync(response);
             Assert.True((int)response.StatusCode == status, $"'{what}' answered {(int)response.StatusCode} (expected {status}): {text}");
             if (status >= 400)

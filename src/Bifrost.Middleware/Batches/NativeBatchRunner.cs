@@ -1,6 +1,9 @@
 using System.Text;
 using System.Text.Json.Nodes;
 using Bifrost.Middleware.Gateway;
+using Bifrost.Middleware.Governance;
+using Bifrost.Middleware.Governance.Pricing;
+using Bifrost.Middleware.Operations;
 using Microsoft.Extensions.Options;
 
 namespace Bifrost.Middleware.Batches;
@@ -9,9 +12,11 @@ namespace Bifrost.Middleware.Batches;
 /// Runs a batch on a provider's own batch API: uploads the input with bare model names, creates the provider's batch,
 /// polls it (mirroring its status and counts into our batch object), forwards a cancel, and copies the output and
 /// error files back into our file store. The provider's batch id is saved as progress before polling starts, so a
-/// resumed run polls the same batch instead of creating another one.
+/// resumed run polls the same batch instead of creating another one. Each output line whose answer reports usage gets
+/// <c>extra_fields.cost</c> at the model's batch price (its <c>BatchDiscount</c> off), so the batch's cost is the sum of
+/// its lines; with governance on, each line is recorded in the usage ledger (source <c>batch</c>).
 /// </summary>
-internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore files, IOptions<BifrostOptions> options, TimeProvider time, ILogger<NativeBatchRunner> logger)
+internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore files, IOptions<BifrostOptions> options, TimeProvider time, ILogger<NativeBatchRunner> logger, PricingCatalog pricing, UsageLedger ledger)
 {
     private static readonly string[] Terminal = [BatchStatus.Completed, BatchStatus.Failed, BatchStatus.Expired, BatchStatus.Cancelled];
 
@@ -114,8 +119,9 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
         }
 
         var suffix = batch.Id.StartsWith("batch_", StringComparison.Ordinal) ? batch.Id[6..] : batch.Id;
-        batch.OutputFileId = await CopyFileAsync(adapter, context, upstream.OutputFileId, $"file-{suffix}-output", $"{batch.Id}_output.jsonl", execution.Job.Owner, cancellationToken).ConfigureAwait(false);
-        batch.ErrorFileId = await CopyFileAsync(adapter, context, upstream.ErrorFileId, $"file-{suffix}-errors", $"{batch.Id}_errors.jsonl", execution.Job.Owner, cancellationToken).ConfigureAwait(false);
+        var costing = new OutputCosting(pricing, options.Value.Governance?.Mode is { } mode && mode != GovernanceMode.Off ? ledger : null, time, provider.Name, batch);
+        batch.OutputFileId = await CopyFileAsync(adapter, context, upstream.OutputFileId, $"file-{suffix}-output", $"{batch.Id}_output.jsonl", execution.Job.Owner, costing, cancellationToken).ConfigureAwait(false);
+        batch.ErrorFileId = await CopyFileAsync(adapter, context, upstream.ErrorFileId, $"file-{suffix}-errors", $"{batch.Id}_errors.jsonl", execution.Job.Owner, null, cancellationToken).ConfigureAwait(false);
         batch.Status = upstream.Status;
         batch.Errors = upstream.Errors;
         var now = Now();
@@ -178,7 +184,7 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
         }
     }
 
-    private async Task<string?> CopyFileAsync(IProviderBatchAdapter adapter, ProviderContext context, string? providerFileId, string id, string filename, string owner, CancellationToken cancellationToken)
+    private async Task<string?> CopyFileAsync(IProviderBatchAdapter adapter, ProviderContext context, string? providerFileId, string id, string filename, string owner, OutputCosting? costing, CancellationToken cancellationToken)
     {
         if (string.IsNullOrEmpty(providerFileId))
         {
@@ -190,7 +196,8 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
             return id; // copied by an earlier run
         }
 
-        await using var content = await adapter.OpenFileAsync(context, providerFileId, cancellationToken).ConfigureAwait(false);
+        await using var upstreamContent = await adapter.OpenFileAsync(context, providerFileId, cancellationToken).ConfigureAwait(false);
+        await using var content = costing is null ? upstreamContent : await costing.RewriteAsync(upstreamContent, cancellationToken).ConfigureAwait(false);
         var stored = await files.SaveAsync(new NewFile { Id = id, Filename = filename, Purpose = "batch_output", Owner = owner }, content, long.MaxValue, cancellationToken).ConfigureAwait(false);
         if (stored.Bytes == 0)
         {
@@ -200,6 +207,108 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
         }
 
         return stored.Id;
+    }
+
+    /// <summary>
+    /// Prices the provider's output lines: a line whose <c>response.body</c> reports <c>usage</c> (OpenAI's chat,
+    /// completions, embeddings and responses shapes) gets <c>response.body.extra_fields.cost</c> at the batch price when
+    /// the model's price is known (lines are otherwise copied unchanged; a line that is not JSON is kept as it came).
+    /// </summary>
+    private sealed class OutputCosting(PricingCatalog pricing, UsageLedger? ledger, TimeProvider time, string provider, BatchObject batch)
+    {
+        public async Task<Stream> RewriteAsync(Stream upstream, CancellationToken cancellationToken)
+        {
+            var temp = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
+            try
+            {
+                using var reader = new StreamReader(upstream, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 65536);
+                string? line;
+                var newline = "\n"u8.ToArray();
+                while ((line = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false)) is not null)
+                {
+                    if (string.IsNullOrWhiteSpace(line))
+                    {
+                        continue;
+                    }
+
+                    var bytes = Price(line) ?? Encoding.UTF8.GetBytes(line);
+                    await temp.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+                    await temp.WriteAsync(newline, cancellationToken).ConfigureAwait(false);
+                }
+
+                temp.Position = 0;
+                return temp;
+            }
+            catch
+            {
+                await temp.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+        }
+
+        private byte[]? Price(string line)
+        {
+            JsonObject? node;
+            try
+            {
+                node = JsonNode.Parse(line) as JsonObject;
+            }
+            catch (JsonException)
+            {
+                return null;
+            }
+
+            if (node?["response"] is not JsonObject response || response["body"] is not JsonObject body || body["usage"] is not JsonObject usage)
+            {
+                return null;
+            }
+
+            var model = body["model"] is JsonValue m && m.TryGetValue<string>(out var name) ? name : null;
+            var tokens = TokensOf(usage);
+            var cost = pricing.Cost(provider, model, tokens, batch: true);
+            if (cost is { } usd)
+            {
+                if (body["extra_fields"] is not JsonObject extra)
+                {
+                    extra = [];
+                    body["extra_fields"] = extra;
+                }
+
+                extra["cost"] = usd;
+            }
+
+            if (ledger is not null)
+            {
+                ledger.Record(new UsageRecord
+                {
+                    Time = time.GetUtcNow(),
+                    RequestId = batch.Id,
+                    VirtualKeyId = null, // a batch created with a virtual key never runs natively
+                    Provider = provider,
+                    Model = model ?? string.Empty,
+                    Operation = batch.Endpoint ?? string.Empty,
+                    Source = "batch",
+                    InputTokens = tokens.Input,
+                    OutputTokens = tokens.Output,
+                    CachedInputTokens = tokens.CachedInput,
+                    ReasoningTokens = tokens.Reasoning,
+                    CostUsd = cost is { } c ? (decimal)c : null,
+                    Status = response["status_code"] is JsonValue s && s.TryGetValue<int>(out var status) ? status : 200,
+                });
+            }
+
+            return cost is null ? null : JsonSerializer.SerializeToUtf8Bytes(node, BifrostJson.Context.JsonNode);
+        }
+
+        private static TokenCounts TokensOf(JsonObject usage)
+        {
+            static long Read(JsonObject? o, string name) => o?[name] is JsonValue v && v.TryGetValue<long>(out var n) ? n : 0;
+            var input = Read(usage, "prompt_tokens") + Read(usage, "input_tokens");
+            var output = Read(usage, "completion_tokens") + Read(usage, "output_tokens");
+            var inputDetails = (usage["prompt_tokens_details"] ?? usage["input_tokens_details"]) as JsonObject;
+            var outputDetails = (usage["completion_tokens_details"] ?? usage["output_tokens_details"]) as JsonObject;
+            return new TokenCounts(input, output, Read(inputDetails, "cached_tokens"), Read(inputDetails, "cache_creation_tokens"), Read(outputDetails, "reasoning_tokens"));
+        }
     }
 
     private static void CopyCounts(BatchRequestCounts from, BatchRequestCounts to)

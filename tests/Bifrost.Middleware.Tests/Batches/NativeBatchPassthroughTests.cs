@@ -52,6 +52,33 @@ public sealed class NativeBatchPassthroughTests : IAsyncLifetime
         var lines = content.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
         Assert.Equal(["c0", "c1", "c2"], lines.Select(l => l.GetProperty("custom_id").GetString()).Order());
         Assert.All(lines, l => Assert.StartsWith("native:", l.GetProperty("response").GetProperty("body").GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString(), StringComparison.Ordinal));
+
+        // Each line is priced at the batch price: gpt-4o-mini's 1M input + 1M output tokens with Bifrost:Pricing's 50% off.
+        Assert.All(lines, l => Assert.Equal(2.5, l.GetProperty("response").GetProperty("body").GetProperty("extra_fields").GetProperty("cost").GetDouble(), 9));
+    }
+
+    [Fact]
+    public async Task With_governance_on_each_native_line_is_in_the_usage_ledger_at_the_batch_price()
+    {
+        await using var host = await StartHostAsync(o => o.Governance.Mode = GovernanceMode.Optional);
+        var fileId = await UploadAsync(host, Lines("openai/gpt-4o-mini", "openai/gpt-4o-mini"));
+        var batch = await CreateBatchAsync(host, fileId, model: null);
+        await WaitForStatusAsync(host, batch, "completed");
+        Assert.Single(_upstream.Batches);
+
+        var ledger = host.Services.GetRequiredService<Bifrost.Middleware.Governance.UsageLedger>();
+        await ledger.FlushAsync(TestContext.Current.CancellationToken);
+        var records = await host.Services.GetRequiredService<Bifrost.Middleware.Governance.IGovernanceStore>()
+            .ListUsageAsync(new Bifrost.Middleware.Governance.UsageQuery { Provider = "openai" }, TestContext.Current.CancellationToken);
+        Assert.Equal(2, records.Count);
+        Assert.All(records, r =>
+        {
+            Assert.Equal("batch", r.Source);
+            Assert.Equal(batch, r.RequestId);
+            Assert.Equal("gpt-4o-mini", r.Model);
+            Assert.Equal(1_000_000, r.InputTokens);
+            Assert.Equal(2.5m, r.CostUsd);
+        });
     }
 
     [Fact]
@@ -84,8 +111,9 @@ public sealed class NativeBatchPassthroughTests : IAsyncLifetime
         Assert.Equal(2, done.GetProperty("request_counts").GetProperty("succeeded").GetInt32());
     }
 
-    private Task<GatewayHost> StartHostAsync() => GatewayHost.StartAsync(options =>
+    private Task<GatewayHost> StartHostAsync(Action<BifrostOptions>? configure = null) => GatewayHost.StartAsync(options =>
     {
+        configure?.Invoke(options);
         options.Files.Directory = _files;
         options.Jobs.PollInterval = TimeSpan.FromMilliseconds(20);
         options.Batches.NativePollInterval = TimeSpan.FromMilliseconds(30);
@@ -97,6 +125,7 @@ public sealed class NativeBatchPassthroughTests : IAsyncLifetime
             MaxRetries = 0,
             Keys = [new ProviderKeyOptions { Value = "sk-upstream" }],
         };
+        options.Pricing["openai/gpt-4o-mini"] = new ModelPriceOptions { InputPerMillion = 1.0, OutputPerMillion = 4.0, BatchDiscount = 0.5 };
     });
 
     private static string Lines(params string?[] models) => string.Join('\n', models.Select((model, i) =>
@@ -249,6 +278,7 @@ public sealed class NativeBatchPassthroughTests : IAsyncLifetime
                                 ["object"] = "chat.completion",
                                 ["model"] = body["model"]!.GetValue<string>(),
                                 ["choices"] = new JsonArray(new JsonObject { ["index"] = 0, ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = "native:" + text }, ["finish_reason"] = "stop" }),
+                                ["usage"] = new JsonObject { ["prompt_tokens"] = 1_000_000, ["completion_tokens"] = 1_000_000, ["total_tokens"] = 2_000_000 },
                             },
                         },
                         ["error"] = null,

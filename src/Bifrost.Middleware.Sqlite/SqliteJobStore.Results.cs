@@ -75,31 +75,11 @@ public sealed partial class SqliteJobStore
     private SqliteConnectionSlot RentReader()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (_readers.TryTake(out var reader))
-        {
-            Interlocked.Decrement(ref _idleReaders);
-            return reader;
-        }
-
-        return SqliteConnectionSlot.Open(_connectionString, _busyTimeoutMs, readOnly: true);
+        return _readers.Rent();
     }
 
-    /// <summary>Gives a rented connection back to the pool (up to <see cref="MaxIdleReaders"/> idle ones), or closes it.</summary>
-    private void ReturnReader(SqliteConnectionSlot reader, bool healthy)
-    {
-        if (healthy && !_disposed && Interlocked.Increment(ref _idleReaders) <= MaxIdleReaders)
-        {
-            _readers.Add(reader);
-            return;
-        }
-
-        if (healthy && !_disposed)
-        {
-            Interlocked.Decrement(ref _idleReaders);
-        }
-
-        reader.Dispose();
-    }
+    /// <summary>Gives a rented connection back to the pool, or closes it.</summary>
+    private void ReturnReader(SqliteConnectionSlot reader, bool healthy) => _readers.Return(reader, healthy);
 
     private sealed class RentedReader(SqliteJobStore store, SqliteConnectionSlot slot) : IAsyncDisposable
     {

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using Bifrost.Middleware.Sqlite;
 using Microsoft.Data.Sqlite;
@@ -39,7 +38,6 @@ public sealed partial class SqliteJobStore : IJobStore, IDisposable, IAsyncDispo
     /// <summary>Longest duration stored (100 years), so <c>now + duration</c> never overflows.</summary>
     private const long MaxDurationMs = 100L * 366 * 24 * 3600 * 1000;
 
-    private const int MaxIdleReaders = 8;
     private const int ExpireChunk = 500;
 
     private const string InsertSql =
@@ -122,8 +120,7 @@ public sealed partial class SqliteJobStore : IJobStore, IDisposable, IAsyncDispo
     private readonly string _connectionString;
     private readonly int _busyTimeoutMs;
     private readonly SqliteWriter _writer;
-    private readonly ConcurrentBag<SqliteConnectionSlot> _readers = [];
-    private int _idleReaders;
+    private readonly SqliteReaderPool _readers;
     private volatile bool _disposed;
 
     /// <summary>
@@ -152,6 +149,7 @@ public sealed partial class SqliteJobStore : IJobStore, IDisposable, IAsyncDispo
         DatabasePath = builder.DataSource;
         _busyTimeoutMs = (int)Math.Clamp(builder.DefaultTimeout * 1000L, 1000, int.MaxValue);
         _connectionString = builder.ToString();
+        _readers = new SqliteReaderPool(_connectionString, _busyTimeoutMs);
         Directory.CreateDirectory(Path.GetDirectoryName(DatabasePath)!);
 
         var connection = SqliteConnectionSlot.Open(_connectionString, _busyTimeoutMs, readOnly: false);
@@ -425,10 +423,7 @@ public sealed partial class SqliteJobStore : IJobStore, IDisposable, IAsyncDispo
 
         _disposed = true;
         _writer.Dispose(); // runs what was queued first
-        while (_readers.TryTake(out var reader))
-        {
-            reader.Dispose();
-        }
+        _readers.Dispose();
     }
 
     /// <summary>Closes the database connections.</summary>
@@ -512,38 +507,7 @@ public sealed partial class SqliteJobStore : IJobStore, IDisposable, IAsyncDispo
     private T Read<T>(Func<SqliteConnectionSlot, T> read)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (_readers.TryTake(out var reader))
-        {
-            Interlocked.Decrement(ref _idleReaders);
-        }
-        else
-        {
-            reader = SqliteConnectionSlot.Open(_connectionString, _busyTimeoutMs, readOnly: true);
-        }
-
-        var healthy = false;
-        try
-        {
-            var result = read(reader);
-            healthy = true;
-            return result;
-        }
-        finally
-        {
-            if (healthy && !_disposed && Interlocked.Increment(ref _idleReaders) <= MaxIdleReaders)
-            {
-                _readers.Add(reader);
-            }
-            else
-            {
-                if (healthy && !_disposed)
-                {
-                    Interlocked.Decrement(ref _idleReaders);
-                }
-
-                reader.Dispose();
-            }
-        }
+        return _readers.Read(read);
     }
 
     private static JobRecord? ReadOne(SqliteCommand command)

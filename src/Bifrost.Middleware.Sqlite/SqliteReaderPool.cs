@@ -15,16 +15,7 @@ internal sealed class SqliteReaderPool(string connectionString, int busyTimeoutM
     /// <summary>Runs <paramref name="read"/> on a pooled read-only connection.</summary>
     public T Read<T>(Func<SqliteConnectionSlot, T> read)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (_idle.TryTake(out var reader))
-        {
-            Interlocked.Decrement(ref _idleCount);
-        }
-        else
-        {
-            reader = SqliteConnectionSlot.Open(connectionString, busyTimeoutMs, readOnly: true);
-        }
-
+        var reader = Rent();
         var healthy = false;
         try
         {
@@ -34,20 +25,38 @@ internal sealed class SqliteReaderPool(string connectionString, int busyTimeoutM
         }
         finally
         {
-            if (healthy && !_disposed && Interlocked.Increment(ref _idleCount) <= MaxIdle)
-            {
-                _idle.Add(reader);
-            }
-            else
-            {
-                if (healthy && !_disposed)
-                {
-                    Interlocked.Decrement(ref _idleCount);
-                }
-
-                reader.Dispose();
-            }
+            Return(reader, healthy);
         }
+    }
+
+    /// <summary>A read-only connection from the pool (or a new one), for a read that outlives one call; give it back with <see cref="Return"/>.</summary>
+    public SqliteConnectionSlot Rent()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_idle.TryTake(out var reader))
+        {
+            Interlocked.Decrement(ref _idleCount);
+            return reader;
+        }
+
+        return SqliteConnectionSlot.Open(connectionString, busyTimeoutMs, readOnly: true);
+    }
+
+    /// <summary>Gives a rented connection back (kept when healthy and fewer than <see cref="MaxIdle"/> are idle), or closes it.</summary>
+    public void Return(SqliteConnectionSlot reader, bool healthy)
+    {
+        if (healthy && !_disposed && Interlocked.Increment(ref _idleCount) <= MaxIdle)
+        {
+            _idle.Add(reader);
+            return;
+        }
+
+        if (healthy && !_disposed)
+        {
+            Interlocked.Decrement(ref _idleCount);
+        }
+
+        reader.Dispose();
     }
 
     public void Dispose()

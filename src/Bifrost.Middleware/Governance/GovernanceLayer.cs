@@ -221,7 +221,19 @@ internal sealed partial class GovernanceLayer(
                 checks[c] = path[c].Check(now, reservedTokens, reservedCost);
             }
 
-            var admission = path.Length == 0 ? GovernanceAdmission.Allowed : await counters.TryAdmitAsync(checks, cancellationToken).ConfigureAwait(false);
+            GovernanceAdmission admission;
+            try
+            {
+                admission = path.Length == 0 ? GovernanceAdmission.Allowed : await counters.TryAdmitAsync(checks, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not BifrostException && !(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+            {
+                // The counter store cannot be reached (e.g. PostgreSQL down): the call is refused with a 503, never
+                // sent unchecked and never a 500.
+                LogAdmitFailed(logger, limits.KeyId, ex);
+                throw Decorate(GovernanceErrors.Unavailable(), requestType, plan[i].Model);
+            }
+
             if (admission.Admitted)
             {
                 if (refusedProviders is not null)
@@ -416,6 +428,9 @@ internal sealed partial class GovernanceLayer(
 
     [LoggerMessage(EventId = 65, Level = LogLevel.Warning, Message = "Could not settle the usage of a call of virtual key {KeyId} into the governance counters.")]
     private static partial void LogSettleFailed(ILogger logger, string? keyId, Exception exception);
+
+    [LoggerMessage(EventId = 66, Level = LogLevel.Error, Message = "The governance counter store failed to admit a call of virtual key {KeyId}; the call was refused with 503.")]
+    private static partial void LogAdmitFailed(ILogger logger, string keyId, Exception exception);
 
     /// <summary>An admitted call: the limits it was admitted against (windows as at admission) and what was reserved.</summary>
     private sealed class Ticket(KeyLimits limits, string provider, GovernanceLimit[] path, GovernanceCounterCheck[] checks, int common, DateTimeOffset admittedAt, long reservedTokens, decimal reservedCost)

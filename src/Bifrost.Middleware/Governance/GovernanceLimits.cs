@@ -83,14 +83,18 @@ internal sealed class KeyLimits
 
     private readonly FrozenDictionary<string, GovernanceLimit[]> _paths;
 
-    private KeyLimits(GovernanceLimit[] common, FrozenDictionary<string, GovernanceLimit[]> providers)
+    private KeyLimits(string keyId, GovernanceLimit[] common, FrozenDictionary<string, GovernanceLimit[]> providers)
     {
+        KeyId = keyId;
         Common = common;
         Providers = providers;
         _paths = providers.ToFrozenDictionary(static p => p.Key, p => (GovernanceLimit[])[.. common, .. p.Value], StringComparer.OrdinalIgnoreCase);
         IsEmpty = common.Length == 0 && providers.Count == 0;
         NeedsEstimate = common.Concat(providers.Values.SelectMany(static p => p)).Any(static l => l.IsBudget || l.MaxTokens is not null);
     }
+
+    /// <summary>The id of the key these limits belong to.</summary>
+    public string KeyId { get; }
 
     public GovernanceLimit[] Common { get; }
 
@@ -138,7 +142,7 @@ internal sealed class KeyLimits
             }
         }
 
-        return new KeyLimits([.. common], providers.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase));
+        return new KeyLimits(key.Id, [.. common], providers.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase));
     }
 
     private static GovernanceRateLimitOptions? RateOptions(KeyRateLimits? limits) =>

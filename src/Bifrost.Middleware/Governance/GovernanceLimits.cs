@@ -111,7 +111,10 @@ internal sealed class KeyLimits
     public GovernanceLimit[] ForProvider(string? provider) => provider is not null && Providers.TryGetValue(provider, out var limits) ? limits : [];
 
     public static KeyLimits Of(VirtualKey key, VirtualKeyStore store) =>
-        Cache.TryGetValue(key, out var limits) ? limits : Cache.GetValue(key, k => Build(k, store));
+        Cache.TryGetValue(key, out var limits) ? limits : BuildCached(key, store);
+
+    // Apart from Of, so the lambda's closure is allocated only when the limits are built, not on every call.
+    private static KeyLimits BuildCached(VirtualKey key, VirtualKeyStore store) => Cache.GetValue(key, k => Build(k, store));
 
     private static KeyLimits Build(VirtualKey key, VirtualKeyStore store)
     {

@@ -84,7 +84,7 @@ internal sealed partial class TokenCounter
 
     /// <summary>The number of tokens of a text split by the encoding's pre-tokenizer pattern and encoded piece by piece,
     /// so that special-token text such as <c>&lt;|endoftext|&gt;</c> is plain text (tiktoken's <c>encode_ordinary</c>).
-    /// <see cref="CountText"/> takes this path only for texts that contain a special token; exposed for tests.</summary>
+    /// <see cref="CountText"/> takes this path too; exposed for tests.</summary>
     /// <param name="text">The text.</param>
     /// <param name="encoding">The encoding.</param>
     internal int CountOrdinary(string text, TokenEncoding encoding)
@@ -445,13 +445,11 @@ internal sealed partial class TokenCounter
     {
         private readonly TiktokenTokenizer _tokenizer;
         private readonly Regex _pattern;
-        private readonly string[] _specialTokens;
 
         public Vocabulary(TiktokenTokenizer tokenizer, Regex pattern)
         {
             _tokenizer = tokenizer;
             _pattern = pattern;
-            _specialTokens = tokenizer.SpecialTokens?.Keys.ToArray() ?? [];
         }
 
         public int Count(string? text)
@@ -461,8 +459,10 @@ internal sealed partial class TokenCounter
                 return 0;
             }
 
-            // The tokenizer turns special-token text into the special token; in a request it is plain text.
-            return ContainsSpecialToken(text) ? CountOrdinary(text) : _tokenizer.CountTokens(text);
+            // Split here by the encoding's pattern (allocation-free) and each piece encoded, rather than by the
+            // tokenizer's own pre-tokenizer (an enumerator and its state per call): the same pieces, so the same count,
+            // and special-token text such as <|endoftext|> stays plain text, as in a request.
+            return CountOrdinary(text);
         }
 
         public int CountOrdinary(string text)
@@ -474,24 +474,6 @@ internal sealed partial class TokenCounter
             }
 
             return total;
-        }
-
-        private bool ContainsSpecialToken(string text)
-        {
-            if (!text.Contains("<|", StringComparison.Ordinal))
-            {
-                return false;
-            }
-
-            foreach (var special in _specialTokens)
-            {
-                if (text.Contains(special, StringComparison.Ordinal))
-                {
-                    return true;
-                }
-            }
-
-            return false;
         }
     }
 }

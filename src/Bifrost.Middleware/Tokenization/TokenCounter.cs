@@ -467,13 +467,48 @@ internal sealed partial class TokenCounter
 
         public int CountOrdinary(string text)
         {
+            // Pieces are mostly common words: their counts are kept per thread (looked up by span, no allocation, no
+            // lock), bounded; the tokenizer encodes only the pieces not seen lately on this thread.
+            var seen = PieceCounts();
             var total = 0;
             foreach (var piece in _pattern.EnumerateMatches(text))
             {
-                total += _tokenizer.CountTokens(text.AsSpan(piece.Index, piece.Length), considerPreTokenization: false, considerNormalization: false);
+                var span = text.AsSpan(piece.Index, piece.Length);
+                if (!seen.TryGetValue(span, out var count))
+                {
+                    count = _tokenizer.CountTokens(span, considerPreTokenization: false, considerNormalization: false);
+                    if (span.Length <= MaxCachedPiece)
+                    {
+                        if (seen.Dictionary.Count >= MaxCachedPieces)
+                        {
+                            seen.Dictionary.Clear();
+                        }
+
+                        seen.Dictionary[span.ToString()] = count;
+                    }
+                }
+
+                total += count;
             }
 
             return total;
+        }
+
+        private const int MaxCachedPieces = 4096;
+        private const int MaxCachedPiece = 32;
+
+        [ThreadStatic]
+        private static Dictionary<Vocabulary, Dictionary<string, int>>? t_pieces;
+
+        private Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> PieceCounts()
+        {
+            var all = t_pieces ??= [];
+            if (!all.TryGetValue(this, out var counts))
+            {
+                all[this] = counts = new Dictionary<string, int>(StringComparer.Ordinal);
+            }
+
+            return counts.GetAlternateLookup<ReadOnlySpan<char>>();
         }
     }
 }

@@ -46,8 +46,23 @@ internal sealed class GovernanceLimit
             ? new GovernanceLimit(scope, label, provider) { MaxRequests = options.Requests, MaxTokens = options.Tokens, RatePeriod = period }
             : null;
 
-    public (DateTimeOffset Start, DateTimeOffset End) WindowAt(DateTimeOffset now) =>
-        IsBudget ? Period.WindowAt(now, CalendarAligned) : GovernancePeriod.RateWindowAt(now, RatePeriod);
+    // The window last computed (windows tile time: while now is inside it, it is the window at now). Replaced as a whole
+    // (one reference) when the window moves, so concurrent readers see a consistent pair.
+    private Window? _current;
+
+    public (DateTimeOffset Start, DateTimeOffset End) WindowAt(DateTimeOffset now)
+    {
+        if (_current is { } current && now >= current.Start && now < current.End)
+        {
+            return (current.Start, current.End);
+        }
+
+        var window = IsBudget ? Period.WindowAt(now, CalendarAligned) : GovernancePeriod.RateWindowAt(now, RatePeriod);
+        _current = new Window(window.Start, window.End);
+        return window;
+    }
+
+    private sealed record Window(DateTimeOffset Start, DateTimeOffset End);
 
     public GovernanceCounterCheck Check(DateTimeOffset now, long reservedTokens, decimal reservedCost)
     {

@@ -23,6 +23,10 @@ public class GovernanceBenchmarks
     private ServiceProvider _required = null!;
     private ServiceProvider _budgeted = null!;
     private ServiceProvider _budgetedQueued = null!;
+    private ServiceProvider _budgetedSqlite = null!;
+    private IBifrostClient _budgetedSqliteClient = null!;
+    private VirtualKeyStore _budgetedSqliteStore = null!;
+    private string _sqliteDirectory = null!;
     private IBifrostClient _budgetedQueuedClient = null!;
     private VirtualKeyStore _budgetedQueuedStore = null!;
     private IBifrostClient _offClient = null!;
@@ -45,6 +49,11 @@ public class GovernanceBenchmarks
         _budgeted = Build(GovernanceMode.Required, budget: true);
         _budgetedQueued = Build(GovernanceMode.Required, budget: true);
         _budgetedQueuedClient = _budgetedQueued.GetRequiredService<IBifrostClient>();
+        _sqliteDirectory = Path.Combine(Path.GetTempPath(), $"bifrost-governance-bench-{Guid.NewGuid():N}");
+        _budgetedSqlite = Build(GovernanceMode.Required, budget: true, sqlitePath: Path.Combine(_sqliteDirectory, "governance.db"));
+        _budgetedSqliteClient = _budgetedSqlite.GetRequiredService<IBifrostClient>();
+        _budgetedSqliteStore = _budgetedSqlite.GetRequiredService<VirtualKeyStore>();
+        _budgetedSqlite.GetRequiredService<UsageLedger>().StartAsync(CancellationToken.None).GetAwaiter().GetResult();
         _budgetedQueuedStore = _budgetedQueued.GetRequiredService<VirtualKeyStore>();
         _offClient = _off.GetRequiredService<IBifrostClient>();
         _requiredClient = _required.GetRequiredService<IBifrostClient>();
@@ -81,10 +90,10 @@ public class GovernanceBenchmarks
         GovernanceCaller.Current = null;
     }
 
-    private static ServiceProvider Build(GovernanceMode mode, bool budget = false)
+    private static ServiceProvider Build(GovernanceMode mode, bool budget = false, string? sqlitePath = null)
     {
         var services = new ServiceCollection();
-        services.AddBifrost(options =>
+        var bifrost = services.AddBifrost(options =>
         {
             options.DefaultProvider = "local";
             options.Providers["local"] = new ProviderOptions { Type = "local", Models = ["echo"] };
@@ -108,6 +117,11 @@ public class GovernanceBenchmarks
                 key.Providers["local"] = new VirtualKeyProviderOptions { Budget = new() { MaxUsd = 1_000_000_000 } };
             }
         });
+        if (sqlitePath is not null)
+        {
+            bifrost.UseSqliteGovernanceStore(sqlitePath);
+        }
+
         return services.BuildServiceProvider();
     }
 
@@ -119,6 +133,16 @@ public class GovernanceBenchmarks
         _required.Dispose();
         _budgeted.Dispose();
         _budgetedQueued.Dispose();
+        _budgetedSqlite.GetRequiredService<UsageLedger>().StopAsync(CancellationToken.None).GetAwaiter().GetResult();
+        _budgetedSqlite.Dispose();
+        try
+        {
+            Directory.Delete(_sqliteDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A file still held: left in the temp directory.
+        }
     }
 
     [Benchmark(Baseline = true, Description = "chat, governance Off")]
@@ -146,6 +170,14 @@ public class GovernanceBenchmarks
     {
         GovernanceCaller.Authenticate(_context, _budgetedQueuedStore);
         return _budgetedQueuedClient.ChatCompletionAsync(_request);
+    }
+
+    /// <summary>The same with the SQLite governance store registered: the ledger writer appends every record to SQLite in the background.</summary>
+    [Benchmark(Description = "chat, budgets and limits, SQLite governance store (writer running)")]
+    public Task<ChatCompletionResponse> ChatBudgetedSqlite()
+    {
+        GovernanceCaller.Authenticate(_context, _budgetedSqliteStore);
+        return _budgetedSqliteClient.ChatCompletionAsync(_request);
     }
 
     [Benchmark(Description = "input estimate alone (TokenCounter.CountChat of the request)")]

@@ -215,13 +215,48 @@ internal sealed partial class GovernanceLayer(
             }
 
             var path = limits.PathFor(provider);
-            var checks = new GovernanceCounterCheck[path.Length];
-            for (var c = 0; c < path.Length; c++)
+            GovernanceAdmission admission;
+            var refusedWindowEnd = default(DateTimeOffset);
+            try
             {
-                checks[c] = path[c].Check(now, reservedTokens, reservedCost);
+                if (path.Length == 0)
+                {
+                    admission = GovernanceAdmission.Allowed;
+                }
+                else
+                {
+                    var checks = RentChecks(path.Length);
+                    for (var c = 0; c < path.Length; c++)
+                    {
+                        checks[c] = path[c].Check(now, reservedTokens, reservedCost);
+                    }
+
+                    // The checks array is reused by the next call on this thread only when the store answered
+                    // synchronously (the in-process counters); a store that went async keeps its own.
+#pragma warning disable CA2012 // awaited once, right below; only asked first whether it completed synchronously
+                    var pending = counters.TryAdmitAsync(checks, cancellationToken);
+#pragma warning restore CA2012
+                    var synchronous = pending.IsCompletedSuccessfully;
+                    admission = await pending.ConfigureAwait(false);
+                    if (!admission.Admitted)
+                    {
+                        refusedWindowEnd = checks[admission.RefusedIndex].WindowEnd;
+                    }
+
+                    if (synchronous)
+                    {
+                        ReturnChecks(checks);
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is not BifrostException && !(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+            {
+                // The counter store cannot be reached (e.g. PostgreSQL down): the call is refused with a 503, never
+                // sent unchecked and never a 500.
+                LogAdmitFailed(logger, limits.KeyId, ex);
+                throw Decorate(GovernanceErrors.Unavailable(), requestType, plan[i].Model);
             }
 
-            var admission = path.Length == 0 ? GovernanceAdmission.Allowed : await counters.TryAdmitAsync(checks, cancellationToken).ConfigureAwait(false);
             if (admission.Admitted)
             {
                 if (refusedProviders is not null)
@@ -229,11 +264,11 @@ internal sealed partial class GovernanceLayer(
                     Skip(operation, request, plan, refusedProviders, first!);
                 }
 
-                return new Ticket(limits, provider, path, checks, limits.Common.Length, now, reservedTokens, reservedCost);
+                return new Ticket(limits, provider, path, limits.Common.Length, now, reservedTokens, reservedCost);
             }
 
             var refusedBy = path[admission.RefusedIndex];
-            var refusal = Decorate(refusedBy.Refusal(admission.Counts, checks[admission.RefusedIndex].WindowEnd, now), requestType, plan[i].Model);
+            var refusal = Decorate(refusedBy.Refusal(admission.Counts, refusedWindowEnd, now), requestType, plan[i].Model);
             if (admission.RefusedIndex < limits.Common.Length)
             {
                 throw refusal;
@@ -290,14 +325,30 @@ internal sealed partial class GovernanceLayer(
         // A failed call is charged what it reported (a cut stream its usage chunk, if any), else nothing.
         var tokens = usage is { } u ? u.Input + u.Output : 0;
         var costUsd = usage is null ? 0m : (decimal)(cost ?? 0);
-        if (ticket is not null)
+        if (ticket is { } admitted)
         {
             try
             {
-                var charges = ticket.Charges(provider, tokens, costUsd);
-                if (charges.Count > 0)
+                // The charges list is reused by the next call on this thread when the store settled synchronously.
+                var charges = t_charges ?? new List<GovernanceCounterCharge>(8);
+                t_charges = null;
+                charges.Clear();
+                admitted.Charges(charges, provider, tokens, costUsd);
+                if (charges.Count == 0)
                 {
-                    await counters.SettleAsync(charges, CancellationToken.None).ConfigureAwait(false);
+                    t_charges = charges;
+                }
+                else
+                {
+#pragma warning disable CA2012 // awaited once, right below; only asked first whether it completed synchronously
+                    var pending = counters.SettleAsync(charges, CancellationToken.None);
+#pragma warning restore CA2012
+                    var synchronous = pending.IsCompletedSuccessfully;
+                    await pending.ConfigureAwait(false);
+                    if (synchronous)
+                    {
+                        t_charges = charges;
+                    }
                 }
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
@@ -363,11 +414,10 @@ internal sealed partial class GovernanceLayer(
         for (var i = 0; i < plan.Length; i++)
         {
             var target = plan[i];
-            var param = i == 0 ? "model" : $"fallbacks[{i - 1}]";
             var refusal = !vk.AllowsProvider(target.Provider.Name)
-                ? GovernanceErrors.Forbidden("provider_blocked", "provider_not_allowed", $"Virtual key '{caller.KeyId}' may not use provider '{target.Provider.Name}'.", param)
+                ? GovernanceErrors.Forbidden("provider_blocked", "provider_not_allowed", $"Virtual key '{caller.KeyId}' may not use provider '{target.Provider.Name}'.", ParamOf(i))
                 : !vk.AllowsModel(target.Provider.Name, target.Model)
-                    ? GovernanceErrors.Forbidden("model_blocked", "model_not_allowed", $"Virtual key '{caller.KeyId}' may not use model '{target.Provider.Name}/{target.Model}'.", param)
+                    ? GovernanceErrors.Forbidden("model_blocked", "model_not_allowed", $"Virtual key '{caller.KeyId}' may not use model '{target.Provider.Name}/{target.Model}'.", ParamOf(i))
                     : null;
             if (refusal is not null)
             {
@@ -408,6 +458,37 @@ internal sealed partial class GovernanceLayer(
         return null;
     }
 
+    private static string ParamOf(int target) => target == 0 ? "model" : $"fallbacks[{target - 1}]";
+
+    [ThreadStatic]
+    private static GovernanceCounterCheck[]?[]? t_checks;
+
+    [ThreadStatic]
+    private static List<GovernanceCounterCharge>? t_charges;
+
+    /// <summary>A checks array of exactly <paramref name="length"/> entries: this thread's spare one, else a new one.</summary>
+    private static GovernanceCounterCheck[] RentChecks(int length)
+    {
+        var spare = t_checks;
+        if (spare is not null && length < spare.Length && spare[length] is { } checks)
+        {
+            spare[length] = null;
+            return checks;
+        }
+
+        return new GovernanceCounterCheck[length];
+    }
+
+    private static void ReturnChecks(GovernanceCounterCheck[] checks)
+    {
+        var spare = t_checks ??= new GovernanceCounterCheck[]?[8];
+        if (checks.Length < spare.Length)
+        {
+            Array.Clear(checks);
+            spare[checks.Length] = checks;
+        }
+    }
+
     private static BifrostException Decorate(BifrostException ex, string requestType, string? model)
     {
         ex.Error.ExtraFields ??= new BifrostExtraFields { RequestType = requestType, ModelRequested = model };
@@ -417,8 +498,11 @@ internal sealed partial class GovernanceLayer(
     [LoggerMessage(EventId = 65, Level = LogLevel.Warning, Message = "Could not settle the usage of a call of virtual key {KeyId} into the governance counters.")]
     private static partial void LogSettleFailed(ILogger logger, string? keyId, Exception exception);
 
+    [LoggerMessage(EventId = 66, Level = LogLevel.Error, Message = "The governance counter store failed to admit a call of virtual key {KeyId}; the call was refused with 503.")]
+    private static partial void LogAdmitFailed(ILogger logger, string keyId, Exception exception);
+
     /// <summary>An admitted call: the limits it was admitted against (windows as at admission) and what was reserved.</summary>
-    private sealed class Ticket(KeyLimits limits, string provider, GovernanceLimit[] path, GovernanceCounterCheck[] checks, int common, DateTimeOffset admittedAt, long reservedTokens, decimal reservedCost)
+    private readonly struct Ticket(KeyLimits limits, string provider, GovernanceLimit[] path, int common, DateTimeOffset admittedAt, long reservedTokens, decimal reservedCost)
     {
         public string Provider => provider;
 
@@ -426,32 +510,30 @@ internal sealed partial class GovernanceLayer(
         /// What to add to each window: real − reserved where the call was admitted; when another provider answered (a
         /// fallback), the admitted provider config gets its reservation back and the answering one is charged the real usage.
         /// </summary>
-        public List<GovernanceCounterCharge> Charges(string? answered, long tokens, decimal cost)
+        public void Charges(List<GovernanceCounterCharge> charges, string? answered, long tokens, decimal cost)
         {
-            var charges = new List<GovernanceCounterCharge>(path.Length + 2);
             var same = answered is null || string.Equals(answered, provider, StringComparison.OrdinalIgnoreCase);
-            for (var i = 0; i < checks.Length; i++)
+            for (var i = 0; i < path.Length; i++)
             {
                 var real = i < common || same;
-                Add(charges, checks[i], (real ? tokens : 0) - reservedTokens, (real ? cost : 0m) - reservedCost);
+                Add(charges, path[i], admittedAt, (real ? tokens : 0) - reservedTokens, (real ? cost : 0m) - reservedCost);
             }
 
             if (!same)
             {
                 foreach (var limit in limits.ForProvider(answered))
                 {
-                    Add(charges, limit.Check(admittedAt, 0, 0m), tokens, cost);
+                    Add(charges, limit, admittedAt, tokens, cost);
                 }
             }
-
-            return charges;
         }
 
-        private static void Add(List<GovernanceCounterCharge> charges, in GovernanceCounterCheck check, long tokens, decimal cost)
+        private static void Add(List<GovernanceCounterCharge> charges, GovernanceLimit limit, DateTimeOffset admittedAt, long tokens, decimal cost)
         {
             if (tokens != 0 || cost != 0m)
             {
-                charges.Add(new GovernanceCounterCharge(check.Scope, check.WindowStart, check.WindowEnd, tokens, cost));
+                var (start, end) = limit.WindowAt(admittedAt); // the window the call was admitted in
+                charges.Add(new GovernanceCounterCharge(limit.Scope, start, end, tokens, cost));
             }
         }
     }

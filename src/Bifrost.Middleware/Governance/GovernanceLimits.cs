@@ -46,8 +46,23 @@ internal sealed class GovernanceLimit
             ? new GovernanceLimit(scope, label, provider) { MaxRequests = options.Requests, MaxTokens = options.Tokens, RatePeriod = period }
             : null;
 
-    public (DateTimeOffset Start, DateTimeOffset End) WindowAt(DateTimeOffset now) =>
-        IsBudget ? Period.WindowAt(now, CalendarAligned) : GovernancePeriod.RateWindowAt(now, RatePeriod);
+    // The window last computed (windows tile time: while now is inside it, it is the window at now). Replaced as a whole
+    // (one reference) when the window moves, so concurrent readers see a consistent pair.
+    private Window? _current;
+
+    public (DateTimeOffset Start, DateTimeOffset End) WindowAt(DateTimeOffset now)
+    {
+        if (_current is { } current && now >= current.Start && now < current.End)
+        {
+            return (current.Start, current.End);
+        }
+
+        var window = IsBudget ? Period.WindowAt(now, CalendarAligned) : GovernancePeriod.RateWindowAt(now, RatePeriod);
+        _current = new Window(window.Start, window.End);
+        return window;
+    }
+
+    private sealed record Window(DateTimeOffset Start, DateTimeOffset End);
 
     public GovernanceCounterCheck Check(DateTimeOffset now, long reservedTokens, decimal reservedCost)
     {
@@ -83,14 +98,18 @@ internal sealed class KeyLimits
 
     private readonly FrozenDictionary<string, GovernanceLimit[]> _paths;
 
-    private KeyLimits(GovernanceLimit[] common, FrozenDictionary<string, GovernanceLimit[]> providers)
+    private KeyLimits(string keyId, GovernanceLimit[] common, FrozenDictionary<string, GovernanceLimit[]> providers)
     {
+        KeyId = keyId;
         Common = common;
         Providers = providers;
         _paths = providers.ToFrozenDictionary(static p => p.Key, p => (GovernanceLimit[])[.. common, .. p.Value], StringComparer.OrdinalIgnoreCase);
         IsEmpty = common.Length == 0 && providers.Count == 0;
         NeedsEstimate = common.Concat(providers.Values.SelectMany(static p => p)).Any(static l => l.IsBudget || l.MaxTokens is not null);
     }
+
+    /// <summary>The id of the key these limits belong to.</summary>
+    public string KeyId { get; }
 
     public GovernanceLimit[] Common { get; }
 
@@ -107,7 +126,10 @@ internal sealed class KeyLimits
     public GovernanceLimit[] ForProvider(string? provider) => provider is not null && Providers.TryGetValue(provider, out var limits) ? limits : [];
 
     public static KeyLimits Of(VirtualKey key, VirtualKeyStore store) =>
-        Cache.TryGetValue(key, out var limits) ? limits : Cache.GetValue(key, k => Build(k, store));
+        Cache.TryGetValue(key, out var limits) ? limits : BuildCached(key, store);
+
+    // Apart from Of, so the lambda's closure is allocated only when the limits are built, not on every call.
+    private static KeyLimits BuildCached(VirtualKey key, VirtualKeyStore store) => Cache.GetValue(key, k => Build(k, store));
 
     private static KeyLimits Build(VirtualKey key, VirtualKeyStore store)
     {
@@ -138,7 +160,7 @@ internal sealed class KeyLimits
             }
         }
 
-        return new KeyLimits([.. common], providers.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase));
+        return new KeyLimits(key.Id, [.. common], providers.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase));
     }
 
     private static GovernanceRateLimitOptions? RateOptions(KeyRateLimits? limits) =>

@@ -258,6 +258,10 @@ internal static class GovernanceErrors
 
     public static BifrostException Forbidden(string type, string code, string message, string? param) =>
         BifrostException.Gateway(403, type, code, message, param);
+
+    /// <summary>The 503 when the governance counter store cannot admit a call (it is unreachable or failed).</summary>
+    public static BifrostException Unavailable() =>
+        BifrostException.Gateway(503, "governance_unavailable", "governance_store_unavailable", "The governance store is unavailable; the call was not sent. Retry later.");
 }
 
 /// <summary>

@@ -84,7 +84,7 @@ internal sealed partial class TokenCounter
 
     /// <summary>The number of tokens of a text split by the encoding's pre-tokenizer pattern and encoded piece by piece,
     /// so that special-token text such as <c>&lt;|endoftext|&gt;</c> is plain text (tiktoken's <c>encode_ordinary</c>).
-    /// <see cref="CountText"/> takes this path only for texts that contain a special token; exposed for tests.</summary>
+    /// <see cref="CountText"/> takes this path too; exposed for tests.</summary>
     /// <param name="text">The text.</param>
     /// <param name="encoding">The encoding.</param>
     internal int CountOrdinary(string text, TokenEncoding encoding)
@@ -445,13 +445,11 @@ internal sealed partial class TokenCounter
     {
         private readonly TiktokenTokenizer _tokenizer;
         private readonly Regex _pattern;
-        private readonly string[] _specialTokens;
 
         public Vocabulary(TiktokenTokenizer tokenizer, Regex pattern)
         {
             _tokenizer = tokenizer;
             _pattern = pattern;
-            _specialTokens = tokenizer.SpecialTokens?.Keys.ToArray() ?? [];
         }
 
         public int Count(string? text)
@@ -461,37 +459,56 @@ internal sealed partial class TokenCounter
                 return 0;
             }
 
-            // The tokenizer turns special-token text into the special token; in a request it is plain text.
-            return ContainsSpecialToken(text) ? CountOrdinary(text) : _tokenizer.CountTokens(text);
+            // Split here by the encoding's pattern (allocation-free) and each piece encoded, rather than by the
+            // tokenizer's own pre-tokenizer (an enumerator and its state per call): the same pieces, so the same count,
+            // and special-token text such as <|endoftext|> stays plain text, as in a request.
+            return CountOrdinary(text);
         }
 
         public int CountOrdinary(string text)
         {
+            // Pieces are mostly common words: their counts are kept per thread (looked up by span, no allocation, no
+            // lock), bounded; the tokenizer encodes only the pieces not seen lately on this thread.
+            var seen = PieceCounts();
             var total = 0;
             foreach (var piece in _pattern.EnumerateMatches(text))
             {
-                total += _tokenizer.CountTokens(text.AsSpan(piece.Index, piece.Length), considerPreTokenization: false, considerNormalization: false);
+                var span = text.AsSpan(piece.Index, piece.Length);
+                if (!seen.TryGetValue(span, out var count))
+                {
+                    count = _tokenizer.CountTokens(span, considerPreTokenization: false, considerNormalization: false);
+                    if (span.Length <= MaxCachedPiece)
+                    {
+                        if (seen.Dictionary.Count >= MaxCachedPieces)
+                        {
+                            seen.Dictionary.Clear();
+                        }
+
+                        seen.Dictionary[span.ToString()] = count;
+                    }
+                }
+
+                total += count;
             }
 
             return total;
         }
 
-        private bool ContainsSpecialToken(string text)
+        private const int MaxCachedPieces = 4096;
+        private const int MaxCachedPiece = 32;
+
+        [ThreadStatic]
+        private static Dictionary<Vocabulary, Dictionary<string, int>>? t_pieces;
+
+        private Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> PieceCounts()
         {
-            if (!text.Contains("<|", StringComparison.Ordinal))
+            var all = t_pieces ??= [];
+            if (!all.TryGetValue(this, out var counts))
             {
-                return false;
+                all[this] = counts = new Dictionary<string, int>(StringComparer.Ordinal);
             }
 
-            foreach (var special in _specialTokens)
-            {
-                if (text.Contains(special, StringComparison.Ordinal))
-                {
-                    return true;
-                }
-            }
-
-            return false;
+            return counts.GetAlternateLookup<ReadOnlySpan<char>>();
         }
     }
 }

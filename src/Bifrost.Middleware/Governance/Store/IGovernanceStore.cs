@@ -84,6 +84,8 @@ public interface IGovernanceStore
 /// <see cref="GovernanceCounterCheck.ReservedTokens"/> and <see cref="GovernanceCounterCheck.ReservedCostUsd"/> to each
 /// window, and <see cref="SettleAsync"/> later adds the difference to the real usage. A window is identified by
 /// (scope, start, end); a window whose end passed may be forgotten.</para>
+/// <para>The lists passed to <see cref="TryAdmitAsync"/> and <see cref="SettleAsync"/> are the caller's: a store must not
+/// keep them once the call has completed (the governance layer reuses them when a call completes synchronously).</para>
 /// </remarks>
 public interface IGovernanceCounterStore
 {

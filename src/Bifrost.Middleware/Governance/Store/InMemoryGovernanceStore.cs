@@ -11,7 +11,11 @@ internal sealed class InMemoryGovernanceStore(TimeProvider time) : IGovernanceSt
 
     private readonly Lock _gate = new();
     private readonly Dictionary<(GovernanceEntityKind, string), GovernanceEntity> _entities = [];
-    private readonly LinkedList<UsageRecord> _usage = new();
+    // The ledger: a ring buffer (grown by doubling up to MaxUsageRecords), oldest at _usageStart; appending is an array
+    // store under the lock, with no node allocated per record.
+    private UsageRecord[] _usage = new UsageRecord[16];
+    private int _usageStart;
+    private int _usageCount;
     private long _revision;
 
     public ValueTask<long> GetRevisionAsync(CancellationToken cancellationToken)
@@ -93,11 +97,7 @@ internal sealed class InMemoryGovernanceStore(TimeProvider time) : IGovernanceSt
         {
             foreach (var record in records)
             {
-                _usage.AddLast(record);
-                if (_usage.Count > MaxUsageRecords)
-                {
-                    _usage.RemoveFirst();
-                }
+                AddUsage(record);
             }
         }
 
@@ -111,7 +111,7 @@ internal sealed class InMemoryGovernanceStore(TimeProvider time) : IGovernanceSt
         lock (_gate)
         {
             // Newest first; of records with the same time, the last appended first (as the SQLite store's seq).
-            var matches = _usage.Reverse().Where(r => Matches(r, query) && (query.Before is not { } before || r.Time < before))
+            var matches = UsageNewestFirst().Where(r => Matches(r, query) && (query.Before is not { } before || r.Time < before))
                 .OrderByDescending(static r => r.Time)
                 .Take(limit)
                 .ToArray();
@@ -126,8 +126,9 @@ internal sealed class InMemoryGovernanceStore(TimeProvider time) : IGovernanceSt
         var cost = 0m;
         lock (_gate)
         {
-            foreach (var r in _usage)
+            for (var i = 0; i < _usageCount; i++)
             {
+                var r = UsageAt(i);
                 if (!Matches(r, query))
                 {
                     continue;
@@ -150,6 +151,44 @@ internal sealed class InMemoryGovernanceStore(TimeProvider time) : IGovernanceSt
         }
 
         return ValueTask.FromResult(new UsageTotals(requests, input, output, cached, reasoning, cost, unknown));
+    }
+
+    /// <summary>Under the lock: appends a record, dropping the oldest once <see cref="MaxUsageRecords"/> are held.</summary>
+    private void AddUsage(UsageRecord record)
+    {
+        if (_usageCount == _usage.Length && _usage.Length < MaxUsageRecords)
+        {
+            var grown = new UsageRecord[Math.Min(MaxUsageRecords, _usage.Length * 2)];
+            for (var i = 0; i < _usageCount; i++)
+            {
+                grown[i] = UsageAt(i);
+            }
+
+            _usage = grown;
+            _usageStart = 0;
+        }
+
+        if (_usageCount < _usage.Length)
+        {
+            _usage[(_usageStart + _usageCount) % _usage.Length] = record;
+            _usageCount++;
+        }
+        else
+        {
+            _usage[_usageStart] = record; // full: the oldest is overwritten
+            _usageStart = (_usageStart + 1) % _usage.Length;
+        }
+    }
+
+    /// <summary>Under the lock: the <paramref name="index"/>-th record, oldest first.</summary>
+    private UsageRecord UsageAt(int index) => _usage[(_usageStart + index) % _usage.Length];
+
+    private IEnumerable<UsageRecord> UsageNewestFirst()
+    {
+        for (var i = _usageCount - 1; i >= 0; i--)
+        {
+            yield return UsageAt(i);
+        }
     }
 
     internal static bool Matches(UsageRecord r, UsageQuery q) =>

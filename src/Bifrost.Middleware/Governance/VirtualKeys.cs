@@ -227,7 +227,23 @@ internal sealed class VirtualKeyStore
 
     public TimeProvider Time { get; }
 
-    public VirtualKey? FindBySecret(string secret) => _snapshot.ByHash.GetValueOrDefault(VirtualKey.HashOf(secret));
+    public VirtualKey? FindBySecret(string secret)
+    {
+        // The SHA-256 and its hex form on the stack, looked up by span: no allocation per request for a presented key.
+        var byteCount = Encoding.UTF8.GetMaxByteCount(secret.Length);
+        if (byteCount > 512)
+        {
+            return _snapshot.ByHash.GetValueOrDefault(VirtualKey.HashOf(secret));
+        }
+
+        Span<byte> utf8 = stackalloc byte[byteCount];
+        var length = Encoding.UTF8.GetBytes(secret, utf8);
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(utf8[..length], hash);
+        Span<char> hex = stackalloc char[SHA256.HashSizeInBytes * 2];
+        Convert.TryToHexStringLower(hash, hex, out _);
+        return _snapshot.ByHash.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(hex, out var key) ? key : null;
+    }
 
     public VirtualKey? FindById(string id) => _snapshot.ById.GetValueOrDefault(id);
 

@@ -24,6 +24,9 @@ public class GovernanceBenchmarks
     private ServiceProvider _budgeted = null!;
     private ServiceProvider _budgetedQueued = null!;
     private ServiceProvider _budgetedSqlite = null!;
+    private ServiceProvider _requiredSqlite = null!;
+    private IBifrostClient _requiredSqliteClient = null!;
+    private VirtualKeyStore _requiredSqliteStore = null!;
     private IBifrostClient _budgetedSqliteClient = null!;
     private VirtualKeyStore _budgetedSqliteStore = null!;
     private string _sqliteDirectory = null!;
@@ -54,6 +57,10 @@ public class GovernanceBenchmarks
         _budgetedSqliteClient = _budgetedSqlite.GetRequiredService<IBifrostClient>();
         _budgetedSqliteStore = _budgetedSqlite.GetRequiredService<VirtualKeyStore>();
         _budgetedSqlite.GetRequiredService<UsageLedger>().StartAsync(CancellationToken.None).GetAwaiter().GetResult();
+        _requiredSqlite = Build(GovernanceMode.Required, sqlitePath: Path.Combine(_sqliteDirectory, "governance-key.db"));
+        _requiredSqliteClient = _requiredSqlite.GetRequiredService<IBifrostClient>();
+        _requiredSqliteStore = _requiredSqlite.GetRequiredService<VirtualKeyStore>();
+        _requiredSqlite.GetRequiredService<UsageLedger>().StartAsync(CancellationToken.None).GetAwaiter().GetResult();
         _budgetedQueuedStore = _budgetedQueued.GetRequiredService<VirtualKeyStore>();
         _offClient = _off.GetRequiredService<IBifrostClient>();
         _requiredClient = _required.GetRequiredService<IBifrostClient>();
@@ -135,6 +142,8 @@ public class GovernanceBenchmarks
         _budgetedQueued.Dispose();
         _budgetedSqlite.GetRequiredService<UsageLedger>().StopAsync(CancellationToken.None).GetAwaiter().GetResult();
         _budgetedSqlite.Dispose();
+        _requiredSqlite.GetRequiredService<UsageLedger>().StopAsync(CancellationToken.None).GetAwaiter().GetResult();
+        _requiredSqlite.Dispose();
         try
         {
             Directory.Delete(_sqliteDirectory, recursive: true);
@@ -170,6 +179,14 @@ public class GovernanceBenchmarks
     {
         GovernanceCaller.Authenticate(_context, _budgetedQueuedStore);
         return _budgetedQueuedClient.ChatCompletionAsync(_request);
+    }
+
+    /// <summary>A key without budgets or limits, with the SQLite governance store: the ledger writer appends every record to SQLite in the background.</summary>
+    [Benchmark(Description = "chat, governance Required + virtual key, SQLite governance store (writer running)")]
+    public Task<ChatCompletionResponse> ChatRequiredSqlite()
+    {
+        GovernanceCaller.Authenticate(_context, _requiredSqliteStore);
+        return _requiredSqliteClient.ChatCompletionAsync(_request);
     }
 
     /// <summary>The same with the SQLite governance store registered: the ledger writer appends every record to SQLite in the background.</summary>

@@ -287,7 +287,7 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
                     Provider = provider,
                     Model = model ?? string.Empty,
                     Operation = batch.Endpoint ?? string.Empty,
-                    Source = "batch",
+                    Source = UsageSource.Batch,
                     InputTokens = tokens.Input,
                     OutputTokens = tokens.Output,
                     CachedInputTokens = tokens.CachedInput,
@@ -300,14 +300,16 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
             return cost is null ? null : JsonSerializer.SerializeToUtf8Bytes(node, BifrostJson.Context.JsonNode);
         }
 
+        /// <summary>OpenAI's usage (chat/completions/embeddings <c>prompt_tokens</c>…, Responses <c>input_tokens</c>…), read as the operations read it.</summary>
         private static TokenCounts TokensOf(JsonObject usage)
         {
-            static long Read(JsonObject? o, string name) => o?[name] is JsonValue v && v.TryGetValue<long>(out var n) ? n : 0;
-            var input = Read(usage, "prompt_tokens") + Read(usage, "input_tokens");
-            var output = Read(usage, "completion_tokens") + Read(usage, "output_tokens");
-            var inputDetails = (usage["prompt_tokens_details"] ?? usage["input_tokens_details"]) as JsonObject;
-            var outputDetails = (usage["completion_tokens_details"] ?? usage["output_tokens_details"]) as JsonObject;
-            return new TokenCounts(input, output, Read(inputDetails, "cached_tokens"), Read(inputDetails, "cache_creation_tokens"), Read(outputDetails, "reasoning_tokens"));
+            static long Read(JsonObject o, string name) => o[name] is JsonValue v && v.TryGetValue<long>(out var n) ? n : 0;
+            static JsonElement? Details(JsonNode? node) => node is JsonObject o ? JsonSerializer.SerializeToElement(o, BifrostJson.Context.JsonNode) : null;
+            return TokenCounts.Of(
+                Read(usage, "prompt_tokens") + Read(usage, "input_tokens"),
+                Read(usage, "completion_tokens") + Read(usage, "output_tokens"),
+                Details(usage["prompt_tokens_details"] ?? usage["input_tokens_details"]),
+                Details(usage["completion_tokens_details"] ?? usage["output_tokens_details"]));
         }
     }
 

@@ -77,6 +77,7 @@ public sealed class NativeBatchPassthroughTests : IAsyncLifetime
             Assert.Equal(batch, r.RequestId);
             Assert.Equal("gpt-4o-mini", r.Model);
             Assert.Equal(1_000_000, r.InputTokens);
+            Assert.Equal(250_000, r.CachedInputTokens); // no cached price configured: cached tokens cost the input price
             Assert.Equal(2.5m, r.CostUsd);
         });
     }
@@ -278,7 +279,7 @@ public sealed class NativeBatchPassthroughTests : IAsyncLifetime
                                 ["object"] = "chat.completion",
                                 ["model"] = body["model"]!.GetValue<string>(),
                                 ["choices"] = new JsonArray(new JsonObject { ["index"] = 0, ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = "native:" + text }, ["finish_reason"] = "stop" }),
-                                ["usage"] = new JsonObject { ["prompt_tokens"] = 1_000_000, ["completion_tokens"] = 1_000_000, ["total_tokens"] = 2_000_000 },
+                                ["usage"] = new JsonObject { ["prompt_tokens"] = 1_000_000, ["completion_tokens"] = 1_000_000, ["total_tokens"] = 2_000_000, ["prompt_tokens_details"] = new JsonObject { ["cached_tokens"] = 250_000 } },
                             },
                         },
                         ["error"] = null,

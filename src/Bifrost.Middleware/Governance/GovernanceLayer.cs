@@ -48,14 +48,14 @@ internal sealed partial class GovernanceLayer(
 
     public override async Task<TResponse> SendAsync<TRequest, TResponse, TChunk>(InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, CancellationToken cancellationToken)
     {
-        var started = time.GetTimestamp();
+        var started = new CallStart(time.GetUtcNow(), time.GetTimestamp());
         var caller = GovernanceCaller.Current;
         GovernanceRateLimiter.Lease? slot = null;
         Ticket? ticket = null;
         if (caller is not null)
         {
             var plan = Check(caller, operation, request, operation.Name);
-            (slot, ticket) = await AdmitAsync(caller, operation, request, plan, operation.Name, cancellationToken).ConfigureAwait(false);
+            (slot, ticket) = await AdmitAsync(caller, operation, request, plan, operation.Name, started.At, cancellationToken).ConfigureAwait(false);
         }
 
         using (slot)
@@ -86,14 +86,14 @@ internal sealed partial class GovernanceLayer(
         where TResponse : class
         where TChunk : class
     {
-        var started = time.GetTimestamp();
+        var started = new CallStart(time.GetUtcNow(), time.GetTimestamp());
         var requestType = operation.StreamName ?? operation.Name;
         GovernanceRateLimiter.Lease? slot = null;
         Ticket? ticket = null;
         if (caller is not null)
         {
             var plan = Check(caller, operation, request, requestType);
-            (slot, ticket) = await AdmitAsync(caller, operation, request, plan, requestType, cancellationToken).ConfigureAwait(false);
+            (slot, ticket) = await AdmitAsync(caller, operation, request, plan, requestType, started.At, cancellationToken).ConfigureAwait(false);
         }
 
         // Settled when the stream ends, however it ends: completed, failed, or cut by the caller (whatever usage was
@@ -148,7 +148,7 @@ internal sealed partial class GovernanceLayer(
     }
 
     /// <summary>Takes the key's concurrent slot and admits the call against every budget and limit on its path (throws the 402/429).</summary>
-    private async ValueTask<(GovernanceRateLimiter.Lease? Slot, Ticket? Ticket)> AdmitAsync<TRequest, TResponse, TChunk>(GovernanceCaller caller, InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, ResolvedModel[]? plan, string requestType, CancellationToken cancellationToken)
+    private ValueTask<(GovernanceRateLimiter.Lease? Slot, Ticket? Ticket)> AdmitAsync<TRequest, TResponse, TChunk>(GovernanceCaller caller, InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, ResolvedModel[]? plan, string requestType, DateTimeOffset now, CancellationToken cancellationToken)
         where TRequest : class
         where TResponse : class
         where TChunk : class
@@ -170,12 +170,23 @@ internal sealed partial class GovernanceLayer(
         var limits = KeyLimits.Of(key, store);
         if (limits.IsEmpty)
         {
-            return (slot, null);
+            return ValueTask.FromResult<(GovernanceRateLimiter.Lease?, Ticket?)>((slot, null));
         }
 
+#pragma warning disable CA2012 // awaited once: here when it completed, else by AdmittedAsync
+        var pending = AdmitCoreAsync(limits, operation, request, plan, requestType, now, cancellationToken);
+#pragma warning restore CA2012
+        return pending.IsCompletedSuccessfully
+            ? ValueTask.FromResult<(GovernanceRateLimiter.Lease?, Ticket?)>((slot, pending.Result))
+            : AdmittedAsync(slot, pending);
+    }
+
+    /// <summary>Awaits an admission that did not complete at once; the concurrent slot is released when it refuses or fails.</summary>
+    private static async ValueTask<(GovernanceRateLimiter.Lease? Slot, Ticket? Ticket)> AdmittedAsync(GovernanceRateLimiter.Lease? slot, ValueTask<Ticket> pending)
+    {
         try
         {
-            return (slot, await AdmitAsync(limits, operation, request, plan, requestType, cancellationToken).ConfigureAwait(false));
+            return (slot, await pending.ConfigureAwait(false));
         }
         catch
         {
@@ -184,13 +195,12 @@ internal sealed partial class GovernanceLayer(
         }
     }
 
-    private async ValueTask<Ticket> AdmitAsync<TRequest, TResponse, TChunk>(KeyLimits limits, InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, ResolvedModel[]? plan, string requestType, CancellationToken cancellationToken)
+    private async ValueTask<Ticket> AdmitCoreAsync<TRequest, TResponse, TChunk>(KeyLimits limits, InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, ResolvedModel[]? plan, string requestType, DateTimeOffset now, CancellationToken cancellationToken)
         where TRequest : class
         where TResponse : class
         where TChunk : class
     {
         plan ??= RequestPlanner.PlanModels(registry, operation.Model(request), operation.Fallbacks(request), requestType);
-        var now = time.GetUtcNow();
         long reservedTokens = 0;
         var reservedCost = 0m;
         if (limits.NeedsEstimate && operation.EstimateInputTokens is { } estimate)
@@ -313,7 +323,7 @@ internal sealed partial class GovernanceLayer(
     }
 
     /// <summary>Charges the counters with the real usage (minus what was reserved) and records the call in the usage ledger.</summary>
-    private async ValueTask SettleAsync(GovernanceCaller? caller, Ticket? ticket, string requestType, string defaultSource, int status, BifrostExtraFields? extra, TokenCounts? usage, double? cost, string? responseId, long started)
+    private async ValueTask SettleAsync(GovernanceCaller? caller, Ticket? ticket, string requestType, string defaultSource, int status, BifrostExtraFields? extra, TokenCounts? usage, double? cost, string? responseId, CallStart started)
     {
         var provider = extra?.Provider ?? ticket?.Provider;
         var model = extra?.ModelRequested;
@@ -357,11 +367,12 @@ internal sealed partial class GovernanceLayer(
             }
         }
 
+        var duration = time.GetElapsedTime(started.Timestamp);
         var source = UsageSource.Current;
         var key = caller?.Key;
         ledger.Record(new UsageRecord
         {
-            Time = time.GetUtcNow(),
+            Time = started.At + duration, // when the call ended, without reading the clock again
             RequestId = source?.RequestId ?? responseId,
             VirtualKeyId = caller?.KeyId,
             Team = key?.Team,
@@ -376,7 +387,7 @@ internal sealed partial class GovernanceLayer(
             ReasoningTokens = usage?.Reasoning ?? 0,
             CostUsd = usage is null ? (status == 200 ? null : 0m) : cost is null ? null : costUsd, // unknown price: null, never a made-up figure
             Status = status,
-            Duration = time.GetElapsedTime(started),
+            Duration = duration,
         });
     }
 
@@ -500,6 +511,9 @@ internal sealed partial class GovernanceLayer(
 
     [LoggerMessage(EventId = 66, Level = LogLevel.Error, Message = "The governance counter store failed to admit a call of virtual key {KeyId}; the call was refused with 503.")]
     private static partial void LogAdmitFailed(ILogger logger, string keyId, Exception exception);
+
+    /// <summary>When a call started: the wall clock (its admission windows) and the timestamp its duration is measured from.</summary>
+    private readonly record struct CallStart(DateTimeOffset At, long Timestamp);
 
     /// <summary>An admitted call: the limits it was admitted against (windows as at admission) and what was reserved.</summary>
     private readonly struct Ticket(KeyLimits limits, string provider, GovernanceLimit[] path, int common, DateTimeOffset admittedAt, long reservedTokens, decimal reservedCost)

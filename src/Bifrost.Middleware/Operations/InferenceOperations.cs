@@ -22,7 +22,7 @@ internal static class InferenceOperations
         Call = static (call, r, ct) => call.Adapter.ChatCompletionAsync(call.Context, r.ForProvider(call.Target.Model, stream: false), ct),
         CallStream = static (call, r, ct) => call.Adapter.StreamChatCompletionAsync(call.Context, r.ForProvider(call.Target.Model, stream: true), ct),
         ChunksOf = static whole => ChatCompletionChunks.Of(whole, includeUsage: true),
-        EstimateInputTokens = static (r, model) => r.Messages is { } messages ? Tokenization.TokenCounter.Shared.CountChat(model, messages, r.Tools).Tokens : 0,
+        EstimateInputTokens = static (r, _) => Tokenization.TokenEstimate.Chat(r.Messages, r.Tools),
         ClientCall = static (client, r, ct) => client.ChatCompletionAsync(r, ct),
         ClientStream = static (client, r, ct) => client.ChatCompletionStreamAsync(r, ct),
         Pending = static (job, _, model) => PendingEnvelope<ChatCompletionResponse, ChatChoice>(new(), job, model, "chat_completion"),

@@ -192,6 +192,11 @@ public sealed class GovernanceTests
     [InlineData("other/echo", "OTHER/echo", true)]
     [InlineData("*/echo", "other/echo", true)]
     [InlineData("*/echo", "other/echo2", false)]
+    [InlineData("openai/gpt*4o*mini", "openai/gpt-4o-mini", true)]
+    [InlineData("openai/gpt*mini*4o", "openai/gpt-4o-mini", false)]
+    [InlineData("openrouter/*", "openrouter/openai/gpt-4o", true)]
+    [InlineData("ab/c*c/ab", "ab/c/ab", false)]
+    [InlineData("ab/c*c/ab", "ab/cc/ab", true)]
     public void Model_globs(string pattern, string model, bool match)
     {
         Assert.True(Middleware.Governance.Glob.IsValid(pattern));

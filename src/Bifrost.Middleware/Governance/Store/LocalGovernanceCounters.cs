@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Bifrost.Middleware.Governance;
 
 /// <summary>
@@ -52,7 +54,10 @@ internal sealed class LocalGovernanceCounters(IGovernanceStore store, TimeProvid
     private static readonly TimeSpan SweepEvery = TimeSpan.FromMinutes(1);
 
     private readonly Lock _gate = new();
+    private const int RecentSlots = 64;
+
     private readonly Dictionary<(string Scope, DateTimeOffset Start, DateTimeOffset End), Counter> _windows = [];
+    private readonly Recent[] _recent = new Recent[RecentSlots];
     private DateTimeOffset _nextSweep = DateTimeOffset.MinValue;
 
     /// <summary>How many windows are held (tests).</summary>
@@ -106,20 +111,28 @@ internal sealed class LocalGovernanceCounters(IGovernanceStore store, TimeProvid
         ArgumentNullException.ThrowIfNull(charges);
         lock (_gate)
         {
-            var missing = false;
-            foreach (var charge in charges)
+            var found = Scratch(charges.Count);
+            for (var i = 0; i < charges.Count; i++)
             {
-                missing |= !_windows.ContainsKey((charge.Scope, charge.WindowStart, charge.WindowEnd));
+                var charge = charges[i];
+                if (!TryFind(charge.Scope, charge.WindowStart, charge.WindowEnd, out var counter))
+                {
+                    Array.Clear(found, 0, i);
+                    return SeedAndSettleAsync(charges, cancellationToken);
+                }
+
+                found[i] = counter;
             }
 
-            if (!missing)
+            for (var i = 0; i < charges.Count; i++)
             {
-                Apply(charges);
-                return ValueTask.CompletedTask;
+                found[i].Tokens += charges[i].Tokens;
+                found[i].Cost += charges[i].CostUsd;
             }
+
+            Array.Clear(found, 0, charges.Count);
+            return ValueTask.CompletedTask;
         }
-
-        return SeedAndSettleAsync(charges, cancellationToken);
     }
 
     private async ValueTask SeedAndSettleAsync(IReadOnlyList<GovernanceCounterCharge> charges, CancellationToken cancellationToken)
@@ -139,10 +152,9 @@ internal sealed class LocalGovernanceCounters(IGovernanceStore store, TimeProvid
     {
         foreach (var charge in charges)
         {
-            var key = (charge.Scope, charge.WindowStart, charge.WindowEnd);
-            if (!_windows.TryGetValue(key, out var counter))
+            if (!TryFind(charge.Scope, charge.WindowStart, charge.WindowEnd, out var counter))
             {
-                _windows[key] = counter = new Counter(); // swept meanwhile
+                _windows[(charge.Scope, charge.WindowStart, charge.WindowEnd)] = counter = new Counter(); // swept meanwhile
             }
 
             counter.Tokens += charge.Tokens;
@@ -161,15 +173,41 @@ internal sealed class LocalGovernanceCounters(IGovernanceStore store, TimeProvid
     [ThreadStatic]
     private static Counter[]? t_scratch;
 
+    private static Counter[] Scratch(int count) =>
+        t_scratch is { } scratch && scratch.Length >= count ? scratch : t_scratch = new Counter[Math.Max(8, count)];
+
+    /// <summary>
+    /// Under the lock: the counter of a window. The scopes of a key's limits are the same string instances call after call,
+    /// so a small cache indexed by the scope instance's identity answers most lookups without hashing the scope's text;
+    /// a miss (another instance of an equal scope, another window) falls back to the dictionary and takes the slot.
+    /// </summary>
+    private bool TryFind(string scope, DateTimeOffset start, DateTimeOffset end, out Counter counter)
+    {
+        ref var recent = ref _recent[RuntimeHelpers.GetHashCode(scope) & (RecentSlots - 1)];
+        if (ReferenceEquals(recent.Scope, scope) && recent.Start == start && recent.End == end)
+        {
+            counter = recent.Counter!;
+            return true;
+        }
+
+        if (!_windows.TryGetValue((scope, start, end), out counter!))
+        {
+            return false;
+        }
+
+        recent = new Recent(scope, start, end, counter);
+        return true;
+    }
+
     /// <summary>Under the lock: false when a window is missing (to be seeded first); else the admission, applied when admitted.</summary>
     private bool TryAdmit(IReadOnlyList<GovernanceCounterCheck> checks, out GovernanceAdmission admission)
     {
         admission = default;
-        var found = t_scratch is { } scratch && scratch.Length >= checks.Count ? scratch : t_scratch = new Counter[Math.Max(8, checks.Count)];
+        var found = Scratch(checks.Count);
         for (var i = 0; i < checks.Count; i++)
         {
             var check = checks[i];
-            if (!_windows.TryGetValue((check.Scope, check.WindowStart, check.WindowEnd), out var counter))
+            if (!TryFind(check.Scope, check.WindowStart, check.WindowEnd, out var counter))
             {
                 Array.Clear(found, 0, i);
                 return false;
@@ -262,8 +300,12 @@ internal sealed class LocalGovernanceCounters(IGovernanceStore store, TimeProvid
             {
                 _windows.Remove(key);
             }
+
+            Array.Clear(_recent); // none may point at a removed window
         }
     }
+
+    private readonly record struct Recent(string Scope, DateTimeOffset Start, DateTimeOffset End, Counter Counter);
 
     private sealed class Counter
     {

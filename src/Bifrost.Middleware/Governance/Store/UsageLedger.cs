@@ -5,7 +5,10 @@ namespace Bifrost.Middleware.Governance;
 
 /// <summary>
 /// Takes settled requests off the request's path: <see cref="Record"/> only queues (never blocks, never throws); a
-/// background loop appends them to the <see cref="IGovernanceStore"/> in batches of up to <see cref="MaxBatch"/>. When the
+/// background loop appends them to the <see cref="IGovernanceStore"/> in batches of up to <see cref="MaxBatch"/>, pausing
+/// <see cref="Pace"/> once the queue is drained so records gather: a loop woken by every record would make each
+/// request pay for waking it (a thread-pool hop and a thread wake-up, microseconds) and the store take one write per
+/// request. A record is in the store within about <see cref="Pace"/> of its call; <see cref="FlushAsync"/> cuts the pause short. When the
 /// queue is full (the store is down or far behind) records are dropped and counted, never the request.
 /// On stop the queue is drained for up to <see cref="DrainTimeout"/>.
 /// </summary>
@@ -14,6 +17,7 @@ internal sealed partial class UsageLedger(IGovernanceStore store, ILogger<UsageL
     public const int Capacity = 100_000;
     public const int MaxBatch = 500;
     public static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
+    public static readonly TimeSpan Pace = TimeSpan.FromMilliseconds(50);
 
     private readonly Channel<UsageRecord> _queue = Channel.CreateBounded<UsageRecord>(new BoundedChannelOptions(Capacity)
     {
@@ -23,6 +27,7 @@ internal sealed partial class UsageLedger(IGovernanceStore store, ILogger<UsageL
 
     private long _dropped;
     private long _written;
+    private volatile TaskCompletionSource? _pause; // completed to end the writer's pause early
 
     /// <summary>Records dropped because the queue was full or the store failed.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
@@ -44,6 +49,7 @@ internal sealed partial class UsageLedger(IGovernanceStore store, ILogger<UsageL
     {
         while (_queue.Reader.Count > 0 || Volatile.Read(ref _writing) != 0)
         {
+            _pause?.TrySetResult();
             await Task.Delay(5, cancellationToken).ConfigureAwait(false);
         }
     }
@@ -58,6 +64,13 @@ internal sealed partial class UsageLedger(IGovernanceStore store, ILogger<UsageL
             while (await _queue.Reader.WaitToReadAsync(stoppingToken).ConfigureAwait(false))
             {
                 await WriteAvailableAsync(batch, stoppingToken).ConfigureAwait(false);
+
+                // The queue was drained: let the next records gather (a flush or the stop ends the pause early).
+                var pause = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                _pause = pause;
+                await Task.WhenAny(Task.Delay(Pace, stoppingToken), pause.Task).ConfigureAwait(false);
+                _pause = null;
+                stoppingToken.ThrowIfCancellationRequested();
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -74,6 +87,7 @@ internal sealed partial class UsageLedger(IGovernanceStore store, ILogger<UsageL
         }
     }
 
+    /// <summary>Writes what is queued, batch after batch, until a batch does not fill.</summary>
     private async Task WriteAvailableAsync(List<UsageRecord> batch, CancellationToken cancellationToken)
     {
         Volatile.Write(ref _writing, 1);
@@ -101,6 +115,11 @@ internal sealed partial class UsageLedger(IGovernanceStore store, ILogger<UsageL
                 {
                     Interlocked.Add(ref _dropped, batch.Count);
                     LogWriteFailed(logger, batch.Count, ex);
+                }
+
+                if (batch.Count < MaxBatch)
+                {
+                    return;
                 }
             }
         }

@@ -203,15 +203,10 @@ internal sealed partial class LocalProviderAdapter(TimeProvider time) : IProvide
         return count;
     }
 
-    private static string NewId() => string.Create(33, Random.Shared.NextInt64(), static (span, seed) =>
+    private static string NewId() => string.Create(33, 0, static (span, _) =>
     {
         "chatcmpl-".AsSpan().CopyTo(span);
-        var random = new Random((int)seed ^ (int)(seed >> 32));
-        const string alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-        for (var i = 9; i < span.Length; i++)
-        {
-            span[i] = alphabet[random.Next(alphabet.Length)];
-        }
+        Random.Shared.GetItems("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", span[9..]);
     });
 
     /// <summary>Reads the request's script, waits its <c>local_delay_ms</c>, then fails as scripted (<c>local_status</c>).</summary>

@@ -197,7 +197,7 @@ public class GovernanceBenchmarks
         return _budgetedSqliteClient.ChatCompletionAsync(_request);
     }
 
-    [Benchmark(Description = "input estimate alone (TokenCounter.CountChat of the request)")]
+    [Benchmark(Description = "input estimate alone (TokenEstimate.Chat of the request)")]
     public long EstimateOnly() => InferenceOperations.Chat.EstimateInputTokens!(_request, "echo");
 
     [Benchmark(Description = "admission + settlement alone (4 windows, in-process counters)")]

@@ -169,7 +169,7 @@ internal sealed class InferenceOperation<TRequest, TResponse, TChunk> : BifrostO
         init => _chunkExtraFieldsOf = value;
     }
 
-    /// <summary>The local token counter's estimate of the request's input tokens for a (bare) model, reserved by budgets and token limits before the call; null: nothing reserved.</summary>
+    /// <summary>A quick estimate of the request's input tokens for a (bare) model (<c>TokenEstimate</c>), reserved by budgets and token limits before the call and settled after it; null: nothing reserved.</summary>
     public Func<TRequest, string, long>? EstimateInputTokens { get; init; }
 
     /// <summary>The tokens an answer used, for metrics (default: <see cref="IOperationAnswer.Tokens"/>).</summary>

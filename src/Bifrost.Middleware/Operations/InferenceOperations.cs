@@ -43,6 +43,7 @@ internal static class InferenceOperations
         Call = static (call, r, ct) => call.Adapter.TextCompletionAsync(call.Context, r.ForProvider(call.Target.Model, stream: false), ct),
         CallStream = static (call, r, ct) => call.Adapter.StreamTextCompletionAsync(call.Context, r.ForProvider(call.Target.Model, stream: true), ct),
         ChunksOf = static whole => [whole],
+        EstimateInputTokens = static (r, _) => Tokenization.TokenEstimate.Text(r.Prompt),
         ClientCall = static (client, r, ct) => client.TextCompletionAsync(r, ct),
         ClientStream = static (client, r, ct) => client.TextCompletionStreamAsync(r, ct),
         Pending = static (job, _, model) => PendingEnvelope<TextCompletionResponse, TextChoice>(new(), job, model, "text_completion"),
@@ -58,6 +59,7 @@ internal static class InferenceOperations
         RequestInfo = BifrostJson.Context.EmbeddingRequest,
         ResponseInfo = BifrostJson.Context.EmbeddingResponse,
         Validate = RequestValidator.Validate,
+        EstimateInputTokens = static (r, _) => Tokenization.TokenEstimate.Text(r.Input),
         Call = static (call, r, ct) => call.Adapter.EmbeddingsAsync(call.Context, r.ForProvider(call.Target.Model), ct),
         Complete = static (request, response, target) =>
         {

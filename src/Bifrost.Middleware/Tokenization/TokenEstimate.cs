@@ -99,6 +99,31 @@ internal static class TokenEstimate
         return tokens + ((bytes + BytesPerToken - 1) / BytesPerToken);
     }
 
+    /// <summary>The input of an embeddings or text-completion request: a quarter of each text's UTF-8 bytes, or the token ids given.</summary>
+    public static long Text(TextInput? input)
+    {
+        long tokens = 0;
+        if (input?.Texts is { } texts)
+        {
+            long bytes = 0;
+            for (var i = 0; i < texts.Count; i++)
+            {
+                bytes += Bytes(texts[i]);
+            }
+
+            tokens = (bytes + BytesPerToken - 1) / BytesPerToken;
+        }
+        else if (input?.Tokens is { } ids)
+        {
+            for (var i = 0; i < ids.Count; i++)
+            {
+                tokens += ids[i]?.Length ?? 0;
+            }
+        }
+
+        return tokens;
+    }
+
     private static int Bytes(string? text) => text is null ? 0 : Encoding.UTF8.GetByteCount(text);
 
     // The JSON text of a value as it was read (no copy); a value built in code is measured the same way.

@@ -322,6 +322,58 @@ public sealed class BudgetTests
     }
 
     [Fact]
+    public async Task An_embeddings_call_in_flight_holds_its_input_estimate_and_is_settled_with_its_real_usage()
+    {
+        var setup = new Setup();
+        var embeddings = new HeldEmbeddings();
+        await using var host = await GatewayHost.StartAsync(
+            options =>
+            {
+                options.Governance.Mode = GovernanceMode.Required;
+                options.Pricing["emb/e1"] = new ModelPriceOptions { InputPerMillion = 1_000_000 };
+                options.Governance.VirtualKeys.Add(new VirtualKeyOptions { Id = "a", Value = KeyA, Budget = new() { MaxUsd = 1_000 } });
+            },
+            b => b.AddProvider("emb", _ => embeddings),
+            s => s.AddSingleton<TimeProvider>(setup.Time));
+        var counters = host.Services.GetRequiredService<IGovernanceCounterStore>();
+
+        // 40 + 24 UTF-8 bytes of input: an estimate of 16 tokens, $16 at $1 per token, held while the call is in flight.
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/openai/v1/embeddings")
+        {
+            Content = new StringContent("""{"model":"emb/e1","input":["0123456789012345678901234567890123456789","abcdefghijklmnopqrstuvwx"]}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.TryAddWithoutValidation("x-bf-vk", KeyA);
+        var call = host.Client.SendAsync(request, Ct);
+        await embeddings.Started.Task.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        Assert.Equal(new GovernanceCounts(1, 16, 16m), await counters.GetCountsAsync("budget:vk:a", DateTimeOffset.MinValue, DateTimeOffset.MaxValue, Ct));
+
+        embeddings.Release.SetResult();
+        using var response = await call;
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(new GovernanceCounts(1, 9, 9m), await counters.GetCountsAsync("budget:vk:a", DateTimeOffset.MinValue, DateTimeOffset.MaxValue, Ct)); // the provider reported 9
+    }
+
+    /// <summary>Answers embeddings (9 prompt tokens) once released.</summary>
+    private sealed class HeldEmbeddings : ScriptedAdapter, IProviderAdapter
+    {
+        public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        async Task<EmbeddingResponse> IProviderAdapter.EmbeddingsAsync(ProviderContext context, EmbeddingRequest request, CancellationToken cancellationToken)
+        {
+            Started.TrySetResult();
+            await Release.Task.WaitAsync(cancellationToken);
+            return new EmbeddingResponse
+            {
+                Model = context.Model,
+                Data = [.. Enumerable.Range(0, request.Input!.Count).Select(i => new EmbeddingData { Index = i, Embedding = new EmbeddingVector([0.5f, 0.5f]) })],
+                Usage = new EmbeddingUsage { PromptTokens = 9, TotalTokens = 9 },
+            };
+        }
+    }
+
+    [Fact]
     public async Task A_new_host_over_the_same_store_still_refuses_an_exhausted_budget()
     {
         var store = new InMemoryGovernanceStore(TimeProvider.System);

@@ -106,4 +106,16 @@ public sealed class TokenEstimateTests
         Assert.True(with >= exact / 2.0 && with <= exact * 2.0, $"estimate {with}, exact {exact}");
         Assert.True(TokenEstimate.Chat(messages, null) > TokenEstimate.Chat([messages[0]], null) + (Json.Length / 4));
     }
+
+    [Fact]
+    public void Embeddings_and_prompts_count_a_quarter_of_their_bytes_or_the_token_ids_given()
+    {
+        Assert.Equal(0, TokenEstimate.Text(null));
+        Assert.Equal(3, TokenEstimate.Text("abcdefghij")); // 10 bytes
+        Assert.Equal(16, TokenEstimate.Text(new[] { new string('x', 40), new string('y', 24) }));
+        Assert.Equal(5, TokenEstimate.Text(new TextInput([[1, 2, 3], [4, 5]])));
+        var exact = TokenCounter.Shared.CountText(Prose, TokenEncoding.O200kBase);
+        var estimate = TokenEstimate.Text(Prose);
+        Assert.True(estimate >= exact * 0.7 && estimate <= exact * 1.3, $"estimate {estimate}, exact {exact}");
+    }
 }

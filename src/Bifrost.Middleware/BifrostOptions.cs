@@ -43,6 +43,33 @@ public sealed class BifrostOptions
     public IDictionary<string, ModelPriceOptions> Pricing { get; set; } = new Dictionary<string, ModelPriceOptions>(StringComparer.OrdinalIgnoreCase);
     /// <summary>Governance: the mode and the virtual keys (checked at start by the options validator).</summary>
     public GovernanceOptions Governance { get; set; } = new();
+
+    /// <summary>Traces: what the gateway's spans carry (<c>Bifrost:Telemetry</c>).</summary>
+    public TelemetryOptions Telemetry { get; set; } = new();
+}
+
+/// <summary>
+/// Options of the gateway's spans (ActivitySource <c>Bifrost.Middleware</c>, OpenTelemetry GenAI semantic conventions).
+/// The host chooses exporters; with no listener attached no span is created.
+/// </summary>
+public sealed class TelemetryOptions
+{
+    /// <summary>
+    /// Whether chat spans carry the messages (an event <c>gen_ai.client.inference.operation.details</c> with
+    /// <c>gen_ai.input.messages</c> and, for whole answers, <c>gen_ai.output.messages</c>). Off by default: prompts and
+    /// answers may hold personal data. The convention's environment variable
+    /// <c>OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true</c> turns it on too.
+    /// </summary>
+    public bool CaptureMessageContent { get; set; }
+
+    /// <summary>
+    /// How many lines of each batch get spans of their own (the first ones run); the others are summarised on the batch's
+    /// span (counts by outcome, and an event per failed line up to <see cref="BatchFailureEvents"/>). Default 10; 0: none.
+    /// </summary>
+    public int BatchLineSpans { get; set; } = 10;
+
+    /// <summary>How many failed lines of a batch are recorded as events on the batch's span. Default 100.</summary>
+    public int BatchFailureEvents { get; set; } = 100;
 }
 
 /// <summary>Options of the files API.</summary>

@@ -21,6 +21,7 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
     private readonly BatchesOptions _options = options.Value.Batches;
     private readonly FilesOptions _files = options.Value.Files;
     private readonly TimeSpan _maxLineDuration = options.Value.Jobs.MaxRunDuration;
+    private readonly TelemetryOptions _telemetry = options.Value.Telemetry;
 
     public string Kind => JobKind;
 
@@ -64,6 +65,7 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
         await using var errors = await files.OpenAppendAsync(new NewFile { Id = $"file-{suffix}-errors", Filename = $"{batch.Id}_errors.jsonl", Purpose = "batch_output", Owner = owner }, cancellationToken).ConfigureAwait(false);
 
         var run = new RunState(batch.RequestCounts.Total);
+        using var trace = Diagnostics.BatchTrace.Start(batch.Id, batch.Endpoint, batch.RequestCounts.Total, _telemetry);
         await ReadExistingAsync(output, run, isErrorFile: false, cancellationToken).ConfigureAwait(false);
         await ReadExistingAsync(errors, run, isErrorFile: true, cancellationToken).ConfigureAwait(false);
 
@@ -89,7 +91,7 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
             await Parallel.ForEachAsync(
                 PendingLinesAsync(reader, run, stopFeeding.Token, cancellationToken),
                 new ParallelOptions { MaxDegreeOfParallelism = _options.Concurrency, CancellationToken = cancellationToken },
-                async (line, token) => await RunLineAsync(batch, spec, line, output, errors, writeLock, run, Stopped, token).ConfigureAwait(false)).ConfigureAwait(false);
+                async (line, token) => await RunLineAsync(batch, spec, line, output, errors, writeLock, run, Stopped, trace, token).ConfigureAwait(false)).ConfigureAwait(false);
         }
         finally
         {
@@ -126,6 +128,7 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
         batch.Status = BatchStatus.Finalizing;
         batch.FinalizingAt = Now();
         run.CopyTo(batch.RequestCounts);
+        trace?.Finish(run.Succeeded, run.Failed, run.Expired, run.Canceled);
         await execution.SaveProgressAsync(Serialize(state), cancellationToken).ConfigureAwait(false);
 
         batch.OutputFileId = output.Length > 0 ? (await output.CommitAsync(cancellationToken).ConfigureAwait(false)).Id : null;
@@ -184,7 +187,7 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
         return (batch, result.Models);
     }
 
-    private async Task RunLineAsync(BatchObject batch, BatchSpec spec, InputLine line, IAppendableFile output, IAppendableFile errors, SemaphoreSlim writeLock, RunState run, Func<bool?> stopped, CancellationToken cancellationToken)
+    private async Task RunLineAsync(BatchObject batch, BatchSpec spec, InputLine line, IAppendableFile output, IAppendableFile errors, SemaphoreSlim writeLock, RunState run, Func<bool?> stopped, Diagnostics.BatchTrace? trace, CancellationToken cancellationToken)
     {
         // The last look before the line starts: a cancel (or the window's end) that came after the line was read stops it here.
         if (stopped() is { } cancelled)
@@ -193,6 +196,7 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
             return;
         }
 
+        using var quiet = trace?.EnterLine(); // past the first lines, the line's spans are left out
         byte[] result;
         bool success;
         try
@@ -221,6 +225,7 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
         {
             result = ResponseLine(batch.Id, line.CustomId, ex.StatusCode, null, writer => JsonSerializer.Serialize(writer, ex.Error, BifrostJson.Context.BifrostError));
             success = false;
+            trace?.LineFailed(line.CustomId, ex.StatusCode, ex.Error.Error.Code);
         }
         catch (JsonException ex)
         {
@@ -228,6 +233,7 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
             var error = BifrostException.InvalidJson(ex).Error;
             result = ResponseLine(batch.Id, line.CustomId, error.StatusCode, null, writer => JsonSerializer.Serialize(writer, error, BifrostJson.Context.BifrostError));
             success = false;
+            trace?.LineFailed(line.CustomId, error.StatusCode, error.Error.Code);
         }
 
         await WriteAsync(success ? output : errors, writeLock, result, cancellationToken).ConfigureAwait(false);

@@ -19,6 +19,10 @@ internal sealed class BifrostOptionsValidator(ProviderRegistrations registration
     {
         var builder = new ValidateOptionsResultBuilder();
         builder.AddResult(_attributes.Validate(name, options));
+        if (options.Telemetry is { } telemetry && (telemetry.BatchLineSpans < 0 || telemetry.BatchFailureEvents < 0))
+        {
+            builder.AddError("Bifrost:Telemetry:BatchLineSpans and BatchFailureEvents must not be negative.");
+        }
 
         foreach (var (providerName, provider) in options.Providers)
         {

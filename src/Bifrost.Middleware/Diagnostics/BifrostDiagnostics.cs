@@ -11,6 +11,8 @@ internal static class BifrostTelemetry
     public const string OperationDuration = "gen_ai.client.operation.duration";
     public const string TokenUsage = "gen_ai.client.token.usage";
     public const string Attempts = "bifrost.provider.attempts";
+    public const string TimeToFirstChunk = "gen_ai.client.operation.time_to_first_chunk";
+    public const string Cost = "bifrost.cost";
 
     public const string OperationNameTag = "gen_ai.operation.name";
     public const string ProviderTag = "gen_ai.provider.name";
@@ -19,7 +21,7 @@ internal static class BifrostTelemetry
     public const string ErrorTypeTag = "error.type";
     public const string OutcomeTag = "bifrost.outcome";
 
-    public static readonly ActivitySource ActivitySource = new(Name);
+    public static readonly ActivitySource ActivitySource = new(Name, typeof(BifrostTelemetry).Assembly.GetName().Version?.ToString());
 }
 
 /// <summary>The gateway's instruments, created from the host's <see cref="IMeterFactory"/>.</summary>
@@ -35,7 +37,17 @@ internal sealed class BifrostMetrics
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92] });
         TokenUsage = meter.CreateHistogram<long>(BifrostTelemetry.TokenUsage, unit: "{token}", description: "Tokens used per request, by token type.");
         Attempts = meter.CreateCounter<long>(BifrostTelemetry.Attempts, unit: "{attempt}", description: "Provider attempts, by outcome (success, retry, fallback, error).");
+        TimeToFirstChunk = meter.CreateHistogram<double>(
+            BifrostTelemetry.TimeToFirstChunk,
+            unit: "s",
+            description: "Time from a streamed request to its first chunk (streams that fail before it record nothing here).",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24] });
+        Cost = meter.CreateCounter<double>(BifrostTelemetry.Cost, unit: "{USD}", description: "Cost of the answers at the pricing catalog's prices (answers of unpriced models are not counted).");
     }
+
+    public Histogram<double> TimeToFirstChunk { get; }
+
+    public Counter<double> Cost { get; }
 
     public Histogram<double> Duration { get; }
 
@@ -44,7 +56,23 @@ internal sealed class BifrostMetrics
     public Counter<long> Attempts { get; }
 
     /// <summary>Whether anyone listens to the per-operation instruments (checked per call, so a listener may attach at any time).</summary>
-    public bool IsEnabled => Duration.Enabled || TokenUsage.Enabled;
+    public bool IsEnabled => Duration.Enabled || TokenUsage.Enabled || TimeToFirstChunk.Enabled || Cost.Enabled;
+
+    public void RecordTimeToFirstChunk(string operation, string? provider, string? model, double seconds)
+    {
+        if (TimeToFirstChunk.Enabled)
+        {
+            TimeToFirstChunk.Record(seconds, new TagList { { BifrostTelemetry.OperationNameTag, operation }, { BifrostTelemetry.ProviderTag, provider }, { BifrostTelemetry.RequestModelTag, model } });
+        }
+    }
+
+    public void RecordCost(string operation, string? provider, string? model, double? usd)
+    {
+        if (usd is { } cost && Cost.Enabled)
+        {
+            Cost.Add(cost, new TagList { { BifrostTelemetry.OperationNameTag, operation }, { BifrostTelemetry.ProviderTag, provider }, { BifrostTelemetry.RequestModelTag, model } });
+        }
+    }
 
     public void RecordAttempt(string provider, string outcome)
     {

@@ -40,13 +40,14 @@ internal abstract class DelegatingGatewayHandler(GatewayHandler inner) : Gateway
 /// next stage, or returns it unchanged when the layer has nothing to do in this host (e.g. no plugins registered).
 /// </summary>
 /// <remarks>
-/// Orders of the built-in layers: plugins 300, governance 400 (when Governance:Mode is not Off), telemetry 500. Later layers (caching) take their place
-/// between them so that, e.g., a cache answer is still seen by plugins and a refused request never reaches the provider.
+/// Orders of the built-in layers: telemetry 100 (outermost: the operation's span and metrics cover everything inside,
+/// refusals included), plugins 300, governance 400 (when Governance:Mode is not Off). Later layers (caching) take their
+/// place between them so that, e.g., a cache answer is still seen by plugins and a refused request never reaches the provider.
 /// </remarks>
 internal sealed record GatewayLayer(int Order, string Name, Func<IServiceProvider, GatewayHandler, GatewayHandler> Create)
 {
     public const int PluginsOrder = 300;
-    public const int TelemetryOrder = 500;
+    public const int TelemetryOrder = 100;
 }
 
 /// <summary>The composed pipeline: the registered layers, in order, around the attempt loop. Built once.</summary>

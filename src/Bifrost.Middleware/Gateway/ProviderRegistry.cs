@@ -179,7 +179,11 @@ internal sealed class ProviderRegistry
 
 internal readonly record struct ResolvedModel(ProviderRuntime Provider, string Model);
 
-internal sealed record ProviderKey(string? Id, string Value, double Weight, FrozenSet<string>? Models);
+internal sealed record ProviderKey(string? Id, string Value, double Weight, FrozenSet<string>? Models)
+{
+    /// <summary>Never the secret (a record would print every property).</summary>
+    public override string ToString() => $"ProviderKey {{ Id = {Id} }}";
+}
 
 /// <summary>A provider ready to serve: its adapter, options and usable keys.</summary>
 internal sealed class ProviderRuntime
@@ -218,7 +222,7 @@ internal sealed class ProviderRuntime
     /// Picks a key by weighted random choice among the keys allowed for the model (among all keys for a provider-wide
     /// call such as the model list, whose model is empty); null when the provider has none.
     /// </summary>
-    public string? SelectKey(string model, Random random, IReadOnlySet<string>? allowedIds = null)
+    public ProviderKey? SelectKey(string model, Random random, IReadOnlySet<string>? allowedIds = null)
     {
         if (_keys.Length == 0)
         {
@@ -242,7 +246,7 @@ internal sealed class ProviderRuntime
         if (_keys.Length == 1)
         {
             var only = _keys[0];
-            return only.Models is null || only.Models.Contains(model) ? only.Value : throw NoKey(model);
+            return only.Models is null || only.Models.Contains(model) ? only : throw NoKey(model);
         }
 
         var anyRestricted = false;
@@ -266,9 +270,9 @@ internal sealed class ProviderRuntime
     }
 
     /// <summary>Any usable key (for provider-wide calls such as native batches), or null when the provider has none.</summary>
-    public string? SelectAnyKey(Random random) => _keys.Length == 0 ? null : Pick(_keys, _totalWeight, random);
+    public string? SelectAnyKey(Random random) => _keys.Length == 0 ? null : Pick(_keys, _totalWeight, random).Value;
 
-    private static string Pick(ProviderKey[] keys, double total, Random random)
+    private static ProviderKey Pick(ProviderKey[] keys, double total, Random random)
     {
         var point = random.NextDouble() * total;
         foreach (var key in keys)
@@ -276,11 +280,11 @@ internal sealed class ProviderRuntime
             point -= key.Weight;
             if (point < 0)
             {
-                return key.Value;
+                return key;
             }
         }
 
-        return keys[^1].Value;
+        return keys[^1];
     }
 
     private BifrostException NoKey(string model) =>

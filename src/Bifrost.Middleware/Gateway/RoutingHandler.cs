@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using Bifrost.Middleware.Diagnostics;
@@ -24,16 +25,21 @@ internal sealed class RoutingHandler(ProviderRegistry registry, PricingCatalog p
             for (var attempt = 0; ; attempt++)
             {
                 TResponse response;
+                var outer = Activity.Current;
+                Activity? span = null;
                 try
                 {
-                    response = await operation.Call(new ProviderCall(CreateContext(target, attempt), target, time), request, cancellationToken).ConfigureAwait(false)
+                    var context = CreateContext(target, attempt, out var keyId);
+                    span = GatewayTracing.StartAttempt(operation.Metric, target, i, attempt, keyId);
+                    response = await operation.Call(new ProviderCall(context, target, time), request, cancellationToken).ConfigureAwait(false)
                         ?? throw BifrostErrors.ProviderError(502, BifrostErrors.ApiErrorType, "empty_response", $"Provider '{target.Provider.Name}' returned no response.");
                     metrics.RecordAttempt(target.Provider.Name, "success");
+                    GatewayTracing.EndAttempt(span, "success", null);
                 }
                 catch (Exception ex) when (!IsCallerCancellation(ex, cancellationToken))
                 {
                     var error = Normalize(ex, target.Provider.Name);
-                    var outcome = await HandleFailureAsync(error, target, attempt, i + 1 < plan.Length ? plan[i + 1] : null, cancellationToken).ConfigureAwait(false);
+                    var outcome = await HandleFailureAsync(error, target, attempt, i + 1 < plan.Length ? plan[i + 1] : null, span, cancellationToken).ConfigureAwait(false);
                     if (outcome == Outcome.Fail)
                     {
                         throw Decorate(error, target, operation.Name);
@@ -46,6 +52,14 @@ internal sealed class RoutingHandler(ProviderRegistry registry, PricingCatalog p
                     }
 
                     continue;
+                }
+                finally
+                {
+                    if (span is not null)
+                    {
+                        span.Dispose(); // a caller's cancellation ends it here; otherwise it already ended with its outcome
+                        Activity.Current = outer; // ended in another flow (the failure handling): the next attempt is a sibling, not a child
+                    }
                 }
 
                 if (operation.Complete is { } complete)
@@ -77,9 +91,10 @@ internal sealed class RoutingHandler(ProviderRegistry registry, PricingCatalog p
         var decorate = operation.WithChunkExtraFields;
         var start = time.GetTimestamp();
         var plan = RequestPlanner.Plan(registry, operation, request, requestType);
-        var (enumerator, target) = await StartAsync(plan, requestType, request, open, cancellationToken).ConfigureAwait(false);
+        var (enumerator, target, span) = await StartAsync(plan, operation.Metric, requestType, request, open, cancellationToken).ConfigureAwait(false);
         if (enumerator is null)
         {
+            GatewayTracing.EndAttempt(span, "success", null);
             yield break;
         }
 
@@ -104,17 +119,19 @@ internal sealed class RoutingHandler(ProviderRegistry registry, PricingCatalog p
 
                 yield return chunk;
             }
-            while (await NextAsync(enumerator, target, requestType, cancellationToken).ConfigureAwait(false));
+            while (await NextAsync(enumerator, target, requestType, span, cancellationToken).ConfigureAwait(false));
         }
         finally
         {
             await enumerator.DisposeAsync().ConfigureAwait(false);
+            GatewayTracing.EndAttempt(span, "success", null); // the attempt that streamed ends with its stream
         }
     }
 
     /// <summary>Opens a stream and reads its first item, retrying and falling back; after it, no retry ever happens.</summary>
-    private async Task<(IAsyncEnumerator<TChunk>? Enumerator, ResolvedModel Target)> StartAsync<TRequest, TChunk>(
+    private async Task<(IAsyncEnumerator<TChunk>? Enumerator, ResolvedModel Target, Activity? Span)> StartAsync<TRequest, TChunk>(
         ResolvedModel[] plan,
+        string operationName,
         string requestType,
         TRequest request,
         Func<ProviderCall, TRequest, CancellationToken, IAsyncEnumerable<TChunk>> open,
@@ -127,17 +144,21 @@ internal sealed class RoutingHandler(ProviderRegistry registry, PricingCatalog p
             for (var attempt = 0; ; attempt++)
             {
                 IAsyncEnumerator<TChunk>? enumerator = null;
+                var outer = Activity.Current;
+                Activity? span = null;
                 try
                 {
-                    enumerator = open(new ProviderCall(CreateContext(target, attempt), target, time), request, cancellationToken).GetAsyncEnumerator(cancellationToken);
+                    var context = CreateContext(target, attempt, out var keyId);
+                    span = GatewayTracing.StartAttempt(operationName, target, i, attempt, keyId);
+                    enumerator = open(new ProviderCall(context, target, time), request, cancellationToken).GetAsyncEnumerator(cancellationToken);
                     if (await enumerator.MoveNextAsync().ConfigureAwait(false))
                     {
                         metrics.RecordAttempt(target.Provider.Name, "success");
-                        return (enumerator, target);
+                        return (enumerator, target, span);
                     }
 
                     await enumerator.DisposeAsync().ConfigureAwait(false);
-                    return (null, target);
+                    return (null, target, span);
                 }
                 catch (Exception ex) when (!IsCallerCancellation(ex, cancellationToken))
                 {
@@ -147,7 +168,12 @@ internal sealed class RoutingHandler(ProviderRegistry registry, PricingCatalog p
                     }
 
                     var error = Normalize(ex, target.Provider.Name);
-                    var outcome = await HandleFailureAsync(error, target, attempt, i + 1 < plan.Length ? plan[i + 1] : null, cancellationToken).ConfigureAwait(false);
+                    var outcome = await HandleFailureAsync(error, target, attempt, i + 1 < plan.Length ? plan[i + 1] : null, span, cancellationToken).ConfigureAwait(false);
+                    if (span is not null)
+                    {
+                        Activity.Current = outer; // the next attempt is a sibling of this one
+                    }
+
                     if (outcome == Outcome.Fail)
                     {
                         throw Decorate(error, target, requestType);
@@ -166,6 +192,7 @@ internal sealed class RoutingHandler(ProviderRegistry registry, PricingCatalog p
                         await enumerator.DisposeAsync().ConfigureAwait(false);
                     }
 
+                    span?.Dispose();
                     throw;
                 }
             }
@@ -175,7 +202,7 @@ internal sealed class RoutingHandler(ProviderRegistry registry, PricingCatalog p
     }
 
     /// <summary>The next item of a started stream; a failure now is final (it reaches the client as an SSE error event).</summary>
-    private async ValueTask<bool> NextAsync<TChunk>(IAsyncEnumerator<TChunk> enumerator, ResolvedModel target, string requestType, CancellationToken cancellationToken)
+    private async ValueTask<bool> NextAsync<TChunk>(IAsyncEnumerator<TChunk> enumerator, ResolvedModel target, string requestType, Activity? span, CancellationToken cancellationToken)
     {
         try
         {
@@ -184,6 +211,7 @@ internal sealed class RoutingHandler(ProviderRegistry registry, PricingCatalog p
         catch (Exception ex) when (!IsCallerCancellation(ex, cancellationToken))
         {
             var error = Normalize(ex, target.Provider.Name);
+            GatewayTracing.EndAttempt(span, "error", error);
             Log.StreamFailedAfterStart(logger, target.Provider.Name, ex);
             throw Decorate(error, target, requestType);
         }
@@ -197,12 +225,13 @@ internal sealed class RoutingHandler(ProviderRegistry registry, PricingCatalog p
     }
 
     /// <summary>Decides what follows a failed attempt, and waits the backoff when it is a retry.</summary>
-    private async ValueTask<Outcome> HandleFailureAsync(BifrostException error, ResolvedModel target, int attempt, ResolvedModel? next, CancellationToken cancellationToken)
+    private async ValueTask<Outcome> HandleFailureAsync(BifrostException error, ResolvedModel target, int attempt, ResolvedModel? next, Activity? span, CancellationToken cancellationToken)
     {
         var provider = target.Provider;
         if (!error.IsRetryable)
         {
             metrics.RecordAttempt(provider.Name, "error");
+            GatewayTracing.EndAttempt(span, "error", error);
             Log.ProviderFailed(logger, provider.Name, error.StatusCode, error.Error.Error.Code, error.Message);
             return Outcome.Fail;
         }
@@ -211,6 +240,7 @@ internal sealed class RoutingHandler(ProviderRegistry registry, PricingCatalog p
         if (delay is { } wait)
         {
             metrics.RecordAttempt(provider.Name, "retry");
+            GatewayTracing.EndAttempt(span, "retry", error); // before the backoff: the wait is not the attempt's
             Log.Retrying(logger, provider.Name, attempt + 1, error.StatusCode, error.Error.Error.Code, (long)wait.TotalMilliseconds);
             if (wait > TimeSpan.Zero)
             {
@@ -223,11 +253,13 @@ internal sealed class RoutingHandler(ProviderRegistry registry, PricingCatalog p
         if (next is { } fallback)
         {
             metrics.RecordAttempt(provider.Name, "fallback");
+            GatewayTracing.EndAttempt(span, "fallback", error);
             Log.FallingBack(logger, provider.Name, error.StatusCode, error.Error.Error.Code, fallback.Provider.Name + "/" + fallback.Model);
             return Outcome.NextTarget;
         }
 
         metrics.RecordAttempt(provider.Name, "error");
+        GatewayTracing.EndAttempt(span, "error", error);
         Log.ProviderFailed(logger, provider.Name, error.StatusCode, error.Error.Error.Code, error.Message);
         return Outcome.Fail;
     }
@@ -246,8 +278,15 @@ internal sealed class RoutingHandler(ProviderRegistry registry, PricingCatalog p
         return extra;
     }
 
-    internal static ProviderContext CreateContext(ResolvedModel target, int attempt) =>
-        new(target.Provider.Name, target.Provider.Options, target.Model, target.Provider.SelectKey(target.Model, Random.Shared, Governance.GovernanceCaller.Current?.Key?.ProviderKeysFor(target.Provider.Name))) { Attempt = attempt };
+    internal static ProviderContext CreateContext(ResolvedModel target, int attempt) => CreateContext(target, attempt, out _);
+
+    /// <summary>The attempt's context with the key chosen for it; <paramref name="keyId"/> is that key's id (never its value), if it has one.</summary>
+    internal static ProviderContext CreateContext(ResolvedModel target, int attempt, out string? keyId)
+    {
+        var key = target.Provider.SelectKey(target.Model, Random.Shared, Governance.GovernanceCaller.Current?.Key?.ProviderKeysFor(target.Provider.Name));
+        keyId = key?.Id;
+        return new(target.Provider.Name, target.Provider.Options, target.Model, key?.Value) { Attempt = attempt };
+    }
 
     internal static bool IsCallerCancellation(Exception ex, CancellationToken cancellationToken) =>
         ex is OperationCanceledException && cancellationToken.IsCancellationRequested;

@@ -1,0 +1,230 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.Json;
+using Bifrost.Middleware.Tests.Infrastructure;
+
+namespace Bifrost.Middleware.Tests.Operations;
+
+/// <summary>
+/// The gateway's spans (ActivitySource "Bifrost.Middleware", GenAI semantic conventions): one per operation with the
+/// request parameters and what the answer said, one Client span per provider attempt beneath it (retries, fallbacks, the
+/// provider key's id), streams ended with their stream, content only when opted in, and a batch's lines summarised.
+/// Each test runs its calls under a root span of its own and looks only at spans of that trace (or of its batch).
+/// </summary>
+public sealed class TracingTests : IDisposable
+{
+    private static readonly ActivitySource TestSource = new("Bifrost.Middleware.Tests.Tracing");
+
+    private readonly ConcurrentQueue<Activity> _stopped = new();
+    private readonly ActivityListener _listener;
+
+    public TracingTests()
+    {
+        _listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name is "Bifrost.Middleware" or "Bifrost.Middleware.Tests.Tracing",
+            Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = _stopped.Enqueue,
+        };
+        ActivitySource.AddActivityListener(_listener);
+    }
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public void Dispose() => _listener.Dispose();
+
+    private List<Activity> SpansOf(ActivityTraceId trace) => [.. _stopped.Where(a => a.TraceId == trace && a.Source.Name == "Bifrost.Middleware")];
+
+    private static object? Tag(Activity activity, string name) => activity.GetTagItem(name);
+
+    [Fact]
+    public async Task A_chat_call_has_an_operation_span_with_the_genai_attributes_and_an_attempt_span_beneath_it()
+    {
+        await using var host = await GatewayHost.StartAsync(o => o.Providers["local"] = new ProviderOptions { Type = "local", Keys = [new ProviderKeyOptions { Id = "primary", Value = "sk-local-secret" }] });
+        var client = host.Services.GetRequiredService<IBifrostClient>();
+        using var root = TestSource.StartActivity("test")!;
+
+        var response = await client.ChatCompletionAsync(
+            new ChatCompletionRequest { Model = "local/echo", Temperature = 0.25, MaxTokens = 50, Seed = 7, Stop = ["END"], Messages = [ChatCompletionMessage.FromText("user", "one two three")] },
+            Ct);
+        root.Stop();
+
+        var spans = SpansOf(root.TraceId);
+        var operation = Assert.Single(spans, s => s.Kind == ActivityKind.Internal);
+        Assert.Equal("chat local/echo", operation.DisplayName);
+        Assert.Equal(root.SpanId, operation.ParentSpanId);
+        Assert.Equal("chat", Tag(operation, "gen_ai.operation.name"));
+        Assert.Equal("local/echo", Tag(operation, "gen_ai.request.model"));
+        Assert.Equal("local", Tag(operation, "gen_ai.provider.name"));
+        Assert.Equal(response.Id, Tag(operation, "gen_ai.response.id"));
+        Assert.Equal(response.Model, Tag(operation, "gen_ai.response.model"));
+        Assert.Equal(["stop"], Assert.IsType<string[]>(Tag(operation, "gen_ai.response.finish_reasons")));
+        Assert.Equal((long)response.Usage!.PromptTokens, Tag(operation, "gen_ai.usage.input_tokens"));
+        Assert.Equal((long)response.Usage.CompletionTokens, Tag(operation, "gen_ai.usage.output_tokens"));
+        Assert.Equal(0.25, Tag(operation, "gen_ai.request.temperature"));
+        Assert.Equal(50, Tag(operation, "gen_ai.request.max_tokens"));
+        Assert.Equal(7L, Tag(operation, "gen_ai.request.seed"));
+        Assert.Equal(["END"], Assert.IsType<string[]>(Tag(operation, "gen_ai.request.stop_sequences")));
+        Assert.Equal(ActivityStatusCode.Unset, operation.Status);
+        Assert.Empty(operation.Events); // no content unless opted in
+
+        var attempt = Assert.Single(spans, s => s.Kind == ActivityKind.Client);
+        Assert.Equal(operation.SpanId, attempt.ParentSpanId);
+        Assert.Equal("chat local/echo", attempt.DisplayName);
+        Assert.Equal("local", Tag(attempt, "gen_ai.provider.name"));
+        Assert.Equal("echo", Tag(attempt, "gen_ai.request.model"));
+        Assert.Equal(0, Tag(attempt, "bifrost.attempt"));
+        Assert.Equal(0, Tag(attempt, "bifrost.fallback_index"));
+        Assert.Equal("primary", Tag(attempt, "bifrost.provider.key_id"));
+        Assert.Equal("success", Tag(attempt, "bifrost.outcome"));
+        Assert.DoesNotContain(attempt.TagObjects, t => t.Value is string s && s.Contains("sk-local-secret", StringComparison.Ordinal));
+        Assert.DoesNotContain(operation.TagObjects, t => t.Value is string s && s.Contains("sk-local-secret", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Retries_and_fallbacks_are_one_attempt_span_each_with_its_outcome_and_error()
+    {
+        var calls = 0;
+        var flaky = new ScriptedAdapter
+        {
+            OnChat = (_, _, _) => throw BifrostErrors.ProviderError(503, BifrostErrors.ApiErrorType, "overloaded", $"busy {Interlocked.Increment(ref calls)}"),
+        };
+        var other = new ScriptedAdapter();
+        await using var host = await GatewayHost.StartAsync(
+            o =>
+            {
+                o.Providers["flaky"] = new ProviderOptions { MaxRetries = 1, RetryBaseDelay = TimeSpan.Zero, RetryMaxDelay = TimeSpan.Zero };
+                o.Providers["other"] = new ProviderOptions();
+            },
+            b => b.AddProvider("flaky", _ => flaky).AddProvider("other", _ => other));
+        var client = host.Services.GetRequiredService<IBifrostClient>();
+        using var root = TestSource.StartActivity("test")!;
+
+        await client.ChatCompletionAsync(new ChatCompletionRequest { Model = "flaky/m1", Fallbacks = ["other/m2"], Messages = [ChatCompletionMessage.FromText("user", "hi")] }, Ct);
+        root.Stop();
+
+        var spans = SpansOf(root.TraceId);
+        var operation = Assert.Single(spans, s => s.Kind == ActivityKind.Internal);
+        Assert.Equal("other", Tag(operation, "gen_ai.provider.name"));
+        var attempts = spans.Where(s => s.Kind == ActivityKind.Client).OrderBy(s => s.StartTimeUtc).ToList();
+        Assert.Equal(
+            [("flaky", 0, 0, "retry"), ("flaky", 0, 1, "fallback"), ("other", 1, 0, "success")],
+            attempts.Select(a => ((string)Tag(a, "gen_ai.provider.name")!, (int)Tag(a, "bifrost.fallback_index")!, (int)Tag(a, "bifrost.attempt")!, (string)Tag(a, "bifrost.outcome")!)).ToList());
+        Assert.All(attempts, a => Assert.Equal(operation.SpanId, a.ParentSpanId));
+        Assert.All(attempts.Take(2), a =>
+        {
+            Assert.Equal("overloaded", Tag(a, "error.type"));
+            Assert.Equal(503, Tag(a, "bifrost.status_code"));
+            Assert.Equal(ActivityStatusCode.Error, a.Status);
+        });
+        Assert.Equal(ActivityStatusCode.Unset, attempts[2].Status);
+    }
+
+    [Fact]
+    public async Task A_failed_call_marks_its_operation_span_with_the_error_type()
+    {
+        await using var host = await GatewayHost.StartAsync();
+        var client = host.Services.GetRequiredService<IBifrostClient>();
+        using var root = TestSource.StartActivity("test")!;
+
+        var request = new ChatCompletionRequest { Model = "local/echo", Messages = [ChatCompletionMessage.FromText("user", "x")], Metadata = new Dictionary<string, string> { ["local_status"] = "400" } };
+        var error = await Assert.ThrowsAsync<BifrostException>(() => client.ChatCompletionAsync(request, Ct));
+        root.Stop();
+
+        var operation = Assert.Single(SpansOf(root.TraceId), s => s.Kind == ActivityKind.Internal);
+        Assert.Equal(ActivityStatusCode.Error, operation.Status);
+        Assert.Equal(error.Error.Error.Code, Tag(operation, "error.type"));
+        Assert.Equal(400, Tag(operation, "bifrost.status_code"));
+        Assert.Equal("local", Tag(operation, "gen_ai.provider.name"));
+        var attempt = Assert.Single(SpansOf(root.TraceId), s => s.Kind == ActivityKind.Client);
+        Assert.Equal("error", Tag(attempt, "bifrost.outcome"));
+    }
+
+    [Fact]
+    public async Task A_stream_span_ends_with_its_stream_and_carries_its_time_to_first_chunk_and_usage()
+    {
+        await using var host = await GatewayHost.StartAsync();
+        var client = host.Services.GetRequiredService<IBifrostClient>();
+        using var root = TestSource.StartActivity("test")!;
+
+        var chunks = 0;
+        await foreach (var chunk in client.ChatCompletionStreamAsync(new ChatCompletionRequest { Model = "local/echo", StreamOptions = new() { IncludeUsage = true }, Messages = [ChatCompletionMessage.FromText("user", "one two three four")] }, Ct))
+        {
+            chunks++;
+            Assert.DoesNotContain(SpansOf(root.TraceId), s => s.Kind == ActivityKind.Internal); // still open while chunks flow
+        }
+
+        root.Stop();
+        Assert.True(chunks > 1);
+        var spans = SpansOf(root.TraceId);
+        var operation = Assert.Single(spans, s => s.Kind == ActivityKind.Internal);
+        Assert.Equal(true, Tag(operation, "bifrost.stream"));
+        Assert.True((double)Tag(operation, "bifrost.time_to_first_chunk")! > 0);
+        Assert.True((long)Tag(operation, "gen_ai.usage.output_tokens")! > 0);
+        var attempt = Assert.Single(spans, s => s.Kind == ActivityKind.Client);
+        Assert.Equal(operation.SpanId, attempt.ParentSpanId);
+        Assert.True(attempt.StartTimeUtc + attempt.Duration >= operation.StartTimeUtc + TimeSpan.FromTicks(operation.Duration.Ticks / 2), "the attempt that streamed ends with its stream");
+    }
+
+    [Fact]
+    public async Task Message_content_is_on_the_span_only_when_opted_in()
+    {
+        await using var host = await GatewayHost.StartAsync(o => o.Telemetry.CaptureMessageContent = true);
+        var client = host.Services.GetRequiredService<IBifrostClient>();
+        using var root = TestSource.StartActivity("test")!;
+
+        await client.ChatCompletionAsync(new ChatCompletionRequest { Model = "local/echo", Messages = [ChatCompletionMessage.FromText("user", "the secret recipe")], Metadata = new Dictionary<string, string> { ["local_reply"] = "flour and water" } }, Ct);
+        root.Stop();
+
+        var operation = Assert.Single(SpansOf(root.TraceId), s => s.Kind == ActivityKind.Internal);
+        var details = Assert.Single(operation.Events);
+        Assert.Equal("gen_ai.client.inference.operation.details", details.Name);
+        var tags = details.Tags.ToDictionary(t => t.Key, t => t.Value);
+        using var input = JsonDocument.Parse((string)tags["gen_ai.input.messages"]!);
+        Assert.Equal("the secret recipe", input.RootElement[0].GetProperty("content").GetString());
+        using var output = JsonDocument.Parse((string)tags["gen_ai.output.messages"]!);
+        Assert.Equal("flour and water", output.RootElement[0].GetProperty("message").GetProperty("content").GetString());
+    }
+
+    [Fact]
+    public async Task A_batch_has_one_span_with_its_counts_and_failures_and_only_its_first_lines_traced()
+    {
+        await using var host = await FileBatchHost.StartAsync(o =>
+        {
+            o.Batches.Concurrency = 1;
+            o.Telemetry.BatchLineSpans = 3;
+            o.Telemetry.BatchFailureEvents = 1;
+        });
+        var lines = Enumerable.Range(1, 12).Select(i => BatchLines.Chat($"line-{i:D2}", metadata: i is 5 or 9 ? [("local_status", "400")] : null));
+        var file = await host.UploadOkAsync(BatchLines.Jsonl(lines));
+        var created = await host.CreateBatchAsync(file.GetProperty("id").GetString()!);
+        var id = created.GetProperty("id").GetString()!;
+        var done = await host.WaitForEndAsync(id);
+        Assert.Equal("completed", done.GetProperty("status").GetString());
+
+        Activity? batch = null;
+        for (var i = 0; i < 100 && batch is null; i++)
+        {
+            batch = _stopped.FirstOrDefault(a => Equals(a.GetTagItem("bifrost.batch.id"), id));
+            if (batch is null)
+            {
+                await Task.Delay(50, Ct);
+            }
+        }
+
+        Assert.NotNull(batch);
+        Assert.Equal($"batch {id}", batch.DisplayName);
+        Assert.Equal(12, Tag(batch, "bifrost.batch.lines"));
+        Assert.Equal(10, Tag(batch, "bifrost.batch.lines.succeeded"));
+        Assert.Equal(2, Tag(batch, "bifrost.batch.lines.failed"));
+        Assert.Equal(3, Tag(batch, "bifrost.batch.lines.traced"));
+        var failure = Assert.Single(batch.Events); // BatchFailureEvents = 1
+        Assert.Equal("bifrost.batch.line.failed", failure.Name);
+        Assert.Equal("line-05", failure.Tags.First(t => t.Key == "bifrost.batch.custom_id").Value);
+
+        var lineSpans = SpansOf(batch.TraceId).Where(s => s.Kind == ActivityKind.Internal && s.ParentSpanId == batch.SpanId).ToList();
+        Assert.Equal(3, lineSpans.Count);
+        Assert.All(lineSpans, s => Assert.Equal("chat", Tag(s, "gen_ai.operation.name")));
+        Assert.Equal(3, SpansOf(batch.TraceId).Count(s => s.Kind == ActivityKind.Client));
+    }
+}

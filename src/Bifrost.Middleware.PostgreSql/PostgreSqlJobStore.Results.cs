@@ -9,6 +9,9 @@ public sealed partial class PostgreSqlJobStore
 {
     private string? _openResultSql;
 
+    // The result's length and body follow the job's columns.
+    private static readonly int LengthOrdinal = Columns.Split(',').Length;
+
     // The job's columns as GetAsync reads them, but without the result body in the record and, once the job finished,
     // without its payload; then the result's length and the result itself, read last as a stream.
     private string OpenResultSql => _openResultSql ??=
@@ -37,14 +40,14 @@ public sealed partial class PostgreSqlJobStore
             }
 
             var job = Read(reader);
-            var length = await reader.IsDBNullAsync(20, cancellationToken).ConfigureAwait(false) ? (long?)null : reader.GetInt32(20);
+            var length = await reader.IsDBNullAsync(LengthOrdinal, cancellationToken).ConfigureAwait(false) ? (long?)null : reader.GetInt32(LengthOrdinal);
             if (!job.IsFinished || length is null)
             {
                 await DisposeAllAsync(reader, command, connection).ConfigureAwait(false);
                 return new JobResultReader(job, null, null);
             }
 
-            var stream = await reader.GetStreamAsync(21, cancellationToken).ConfigureAwait(false);
+            var stream = await reader.GetStreamAsync(LengthOrdinal + 1, cancellationToken).ConfigureAwait(false);
             return new JobResultReader(job, stream, length, new Held(reader, command, connection));
         }
         catch

@@ -23,7 +23,7 @@ namespace Bifrost.Middleware.PostgreSql;
 /// </remarks>
 public sealed partial class PostgreSqlJobStore : IJobStore
 {
-    private const string Columns = "id, kind, owner, payload, status, version, attempts, max_attempts, created_at, started_at, completed_at, expires_at, result_ttl_us, not_before, lease_owner, lease_expires_at, cancellation_requested, progress, status_code, result";
+    private const string Columns = "id, kind, owner, payload, status, version, attempts, max_attempts, created_at, started_at, completed_at, expires_at, result_ttl_us, not_before, lease_owner, lease_expires_at, cancellation_requested, progress, status_code, result, trace_parent";
     private const string Fence = "id = @id AND version = @version AND status = 1 AND lease_expires_at > @now";
     private const string NotExpired = "NOT (status >= 2 AND expires_at <= @now)";
 
@@ -66,8 +66,8 @@ public sealed partial class PostgreSqlJobStore : IJobStore
         var nextSeq = $"nextval('{q}.job_seq')";
         _enqueueSql = $"""
             WITH n AS (SELECT {nextSeq} AS seq)
-            INSERT INTO {q}.jobs (id, seq, ready_seq, kind, owner, payload, status, max_attempts, created_at, result_ttl_us)
-            SELECT @id, n.seq, n.seq, @kind, @owner, @payload, 0, @max_attempts, @now, @ttl FROM n
+            INSERT INTO {q}.jobs (id, seq, ready_seq, kind, owner, payload, status, max_attempts, created_at, result_ttl_us, trace_parent)
+            SELECT @id, n.seq, n.seq, @kind, @owner, @payload, 0, @max_attempts, @now, @ttl, @trace_parent FROM n
             RETURNING {Columns}
             """;
         _getSql = $"SELECT {Columns} FROM {q}.jobs WHERE id = @id AND {NotExpired}";
@@ -175,6 +175,7 @@ public sealed partial class PostgreSqlJobStore : IJobStore
         Add(command, "max_attempts", Math.Max(1, job.MaxAttempts));
         Add(command, "now", Now());
         Add(command, "ttl", Microseconds(job.ResultTtl));
+        command.Parameters.Add(new NpgsqlParameter("trace_parent", NpgsqlDbType.Text) { Value = (object?)job.TraceParent ?? DBNull.Value });
         try
         {
             var stored = await ReadOneAsync(command, cancellationToken).ConfigureAwait(false)
@@ -449,6 +450,7 @@ public sealed partial class PostgreSqlJobStore : IJobStore
         Progress = reader.IsDBNull(17) ? (ReadOnlyMemory<byte>?)null : new ReadOnlyMemory<byte>(reader.GetFieldValue<byte[]>(17)),
         StatusCode = reader.IsDBNull(18) ? null : reader.GetInt32(18),
         Result = reader.IsDBNull(19) ? (ReadOnlyMemory<byte>?)null : new ReadOnlyMemory<byte>(reader.GetFieldValue<byte[]>(19)),
+        TraceParent = reader.IsDBNull(20) ? null : reader.GetString(20),
     };
 
     private static DateTimeOffset? NullableTime(NpgsqlDataReader reader, int ordinal) =>

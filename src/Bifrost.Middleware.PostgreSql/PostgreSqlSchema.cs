@@ -167,6 +167,9 @@ internal static class PostgreSqlSchema
             END
             $$;
             """),
+        ("jobs: the W3C traceparent of the span that submitted the job", """
+            ALTER TABLE {s}.jobs ADD COLUMN trace_parent text;
+            """),
     ];
 
     /// <summary>The newest schema version this code knows.</summary>

@@ -33,7 +33,7 @@ public sealed partial class SqliteJobStore : IJobStore, IDisposable, IAsyncDispo
 {
     private const string Columns =
         "id, kind, owner, payload, status, version, attempts, max_attempts, created_at, started_at, completed_at, expires_at, " +
-        "result_ttl_ms, not_before, lease_owner, lease_expires_at, cancellation_requested, progress, status_code, result";
+        "result_ttl_ms, not_before, lease_owner, lease_expires_at, cancellation_requested, progress, status_code, result, trace_parent";
 
     /// <summary>Longest duration stored (100 years), so <c>now + duration</c> never overflows.</summary>
     private const long MaxDurationMs = 100L * 366 * 24 * 3600 * 1000;
@@ -41,8 +41,8 @@ public sealed partial class SqliteJobStore : IJobStore, IDisposable, IAsyncDispo
     private const int ExpireChunk = 500;
 
     private const string InsertSql =
-        "INSERT INTO bifrost_jobs (id, kind, owner, payload, status, max_attempts, created_at, result_ttl_ms, ready_at) " +
-        "VALUES ($id, $kind, $owner, $payload, 0, $max_attempts, $now, $ttl, $now);";
+        "INSERT INTO bifrost_jobs (id, kind, owner, payload, status, max_attempts, created_at, result_ttl_ms, ready_at, trace_parent) " +
+        "VALUES ($id, $kind, $owner, $payload, 0, $max_attempts, $now, $ttl, $now, $trace_parent);";
 
     private const string GetSql =
         "SELECT " + Columns + " FROM bifrost_jobs WHERE id = $id AND NOT (status >= 2 AND expires_at <= $now);";
@@ -203,6 +203,7 @@ public sealed partial class SqliteJobStore : IJobStore, IDisposable, IAsyncDispo
                 Add(command, "$max_attempts", maxAttempts);
                 Add(command, "$now", now);
                 Add(command, "$ttl", ttl);
+                Add(command, "$trace_parent", (object?)job.TraceParent ?? DBNull.Value);
                 try
                 {
                     command.ExecuteNonQuery();
@@ -223,6 +224,7 @@ public sealed partial class SqliteJobStore : IJobStore, IDisposable, IAsyncDispo
             Kind = job.Kind,
             Owner = job.Owner,
             Payload = payload,
+            TraceParent = job.TraceParent,
             Status = JobStatus.Pending,
             MaxAttempts = maxAttempts,
             CreatedAt = FromMs(createdAt),
@@ -538,6 +540,7 @@ public sealed partial class SqliteJobStore : IJobStore, IDisposable, IAsyncDispo
         Progress = Blob(row, 17) is { } progress ? new ReadOnlyMemory<byte>(progress) : (ReadOnlyMemory<byte>?)null,
         StatusCode = row.IsDBNull(18) ? null : row.GetInt32(18),
         Result = Blob(row, 19) is { } result ? new ReadOnlyMemory<byte>(result) : (ReadOnlyMemory<byte>?)null,
+        TraceParent = row.IsDBNull(20) ? null : row.GetString(20),
     };
 
     private static byte[]? Blob(SqliteDataReader row, int ordinal) => row.IsDBNull(ordinal) ? null : row.GetFieldValue<byte[]>(ordinal);

@@ -101,6 +101,9 @@ internal static class SqliteSchema
             CREATE INDEX ix_bifrost_usage_team ON bifrost_usage (team, time) WHERE team IS NOT NULL;
             CREATE INDEX ix_bifrost_usage_customer ON bifrost_usage (customer, time) WHERE customer IS NOT NULL;
             """),
+        (4, "jobs: the W3C traceparent of the span that submitted the job (its run span links to it)", """
+            ALTER TABLE bifrost_jobs ADD COLUMN trace_parent TEXT;
+            """),
     ];
 
     /// <summary>Creates the tables or brings them to <see cref="Latest"/>, in one write transaction. Returns (from, to).</summary>

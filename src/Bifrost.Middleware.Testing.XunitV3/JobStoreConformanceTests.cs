@@ -78,6 +78,24 @@ public abstract class JobStoreConformanceTests<TStore>
         Assert.Null(await store.GetAsync("no-such-job", Token));
     });
 
+    /// <summary>The submitter's W3C traceparent is stored as given (and read back by a claim); a job without one has none.</summary>
+    [Fact]
+    public Task The_submitters_trace_context_is_kept_as_given_and_absent_when_not_given() => RunAsync(async store =>
+    {
+        const string traceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        var traced = new NewJob { Id = Guid.NewGuid().ToString(), Kind = "chat_completion", Owner = "owner-a", Payload = "{}"u8.ToArray(), ResultTtl = TimeSpan.FromMinutes(10), TraceParent = traceParent };
+        var plain = Job();
+
+        Assert.Equal(traceParent, (await store.EnqueueAsync(traced, Token)).TraceParent);
+        await store.EnqueueAsync(plain, Token);
+
+        Assert.Equal(traceParent, (await store.GetAsync(traced.Id, Token))!.TraceParent);
+        Assert.Null((await store.GetAsync(plain.Id, Token))!.TraceParent);
+        var lease = await store.TryClaimAsync("w", Lease, Token); // the worker reads it from the claimed job
+        Assert.Equal(traced.Id, lease!.Job.Id);
+        Assert.Equal(traceParent, lease.Job.TraceParent);
+    });
+
     /// <summary>Jobs are claimed oldest first, each claim moves the job to processing with a higher version.</summary>
     [Fact]
     public Task Claims_are_first_in_first_out() => RunAsync(async store =>

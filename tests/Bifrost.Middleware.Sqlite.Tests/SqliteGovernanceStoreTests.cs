@@ -131,7 +131,7 @@ public sealed class SqliteGovernanceStoreTests : IDisposable
         connection.Open();
         using var command = connection.CreateCommand();
         command.CommandText = "SELECT group_concat(version) FROM bifrost_schema_version;";
-        Assert.Equal("1,2,3", command.ExecuteScalar());
+        Assert.Equal("1,2,3,4", command.ExecuteScalar());
     }
 
     [Fact]
@@ -142,14 +142,15 @@ public sealed class SqliteGovernanceStoreTests : IDisposable
             await jobs.EnqueueAsync(new NewJob { Id = "old-job", Kind = "chat_completion", Owner = "o", Payload = "{}"u8.ToArray(), ResultTtl = TimeSpan.FromMinutes(1), MaxAttempts = 1 }, Ct);
         }
 
-        // Make the file what a version 2 package left: no governance tables, no migration 3 recorded.
+        // Make the file what a version 2 package left: no governance tables, no trace column, no later migration recorded.
         using (var connection = new SqliteConnection($"Data Source={DatabasePath};Pooling=False"))
         {
             connection.Open();
             using var command = connection.CreateCommand();
             command.CommandText = """
                 DROP TABLE bifrost_governance_entities; DROP TABLE bifrost_governance_revision; DROP TABLE bifrost_usage;
-                DELETE FROM bifrost_schema_version WHERE version = 3;
+                ALTER TABLE bifrost_jobs DROP COLUMN trace_parent;
+                DELETE FROM bifrost_schema_version WHERE version >= 3;
                 """;
             command.ExecuteNonQuery();
         }

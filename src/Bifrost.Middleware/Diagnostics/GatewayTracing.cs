@@ -98,6 +98,34 @@ internal static class GatewayTracing
         return activity;
     }
 
+    /// <summary>
+    /// The span of one run of a job (<c>job {kind}</c>, kind Consumer), linked to the span that submitted it (the job's
+    /// <see cref="Jobs.JobRecord.TraceParent"/>); the gateway operation it runs is its child. Null when nothing listens.
+    /// </summary>
+    public static Activity? StartJob(Jobs.JobRecord job)
+    {
+        if (!IsEnabled)
+        {
+            return null;
+        }
+
+        ActivityLink[]? links = null;
+        if (job.TraceParent is { } parent && ActivityContext.TryParse(parent, null, out var submitted))
+        {
+            links = [new ActivityLink(submitted)];
+        }
+
+        var activity = BifrostTelemetry.ActivitySource.StartActivity(ActivityKind.Consumer, parentContext: default, links: links, name: "job " + job.Kind);
+        if (activity is { IsAllDataRequested: true })
+        {
+            activity.SetTag(JobId, job.Id);
+            activity.SetTag("bifrost.job.kind", job.Kind);
+            activity.SetTag("bifrost.job.attempt", job.Attempts);
+        }
+
+        return activity;
+    }
+
     /// <summary>The span of one attempt at one provider (a Client span: the call that leaves the process), or null.</summary>
     public static Activity? StartAttempt(string operation, ResolvedModel target, int targetIndex, int attempt, string? keyId)
     {

@@ -120,6 +120,7 @@ internal sealed class AsyncJobService(IJobStore store, JobDoorbell doorbell, IFi
                 Payload = payload,
                 ResultTtl = resultTtl ?? _options.ResultTtl,
                 MaxAttempts = _options.MaxAttempts,
+                TraceParent = System.Diagnostics.Activity.Current is { IdFormat: System.Diagnostics.ActivityIdFormat.W3C } submit ? submit.Id : null,
             },
             cancellationToken).ConfigureAwait(false);
         doorbell.Ring();

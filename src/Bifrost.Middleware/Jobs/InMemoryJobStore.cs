@@ -38,6 +38,7 @@ public sealed class InMemoryJobStore : IJobStore
             Kind = job.Kind,
             Owner = job.Owner,
             Payload = job.Payload.ToArray(),
+            TraceParent = job.TraceParent,
             ResultTtl = job.ResultTtl,
             MaxAttempts = Math.Max(1, job.MaxAttempts),
             CreatedAt = now,
@@ -425,6 +426,8 @@ public sealed class InMemoryJobStore : IJobStore
 
         public DateTimeOffset ReadyAt { get; set; }
 
+        public string? TraceParent { get; init; }
+
         public JobStatus Status { get; set; }
 
         public long Version { get; set; }
@@ -457,6 +460,7 @@ public sealed class InMemoryJobStore : IJobStore
             Kind = Kind,
             Owner = Owner,
             Payload = Payload,
+            TraceParent = TraceParent,
             Status = Status,
             Version = Version,
             Attempts = Attempts,

@@ -39,6 +39,12 @@ public sealed class NewJob
 
     /// <summary>How many runs may fail with a retryable error before the job fails for good.</summary>
     public int MaxAttempts { get; init; } = 3;
+
+    /// <summary>
+    /// The W3C <c>traceparent</c> of the span that submitted the job, or null: the job's run span links to it, so a trace
+    /// viewer leads from the submit to the run. Stores keep it as given.
+    /// </summary>
+    public string? TraceParent { get; init; }
 }
 
 /// <summary>A stored job, as read from the store (a snapshot: it does not change when the store does).</summary>
@@ -55,6 +61,9 @@ public sealed class JobRecord
 
     /// <summary>The serialized request.</summary>
     public required ReadOnlyMemory<byte> Payload { get; init; }
+
+    /// <summary>The W3C <c>traceparent</c> of the span that submitted the job (<see cref="NewJob.TraceParent"/>), or null.</summary>
+    public string? TraceParent { get; init; }
 
     /// <summary>The status.</summary>
     public JobStatus Status { get; init; }

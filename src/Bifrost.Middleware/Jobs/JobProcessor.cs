@@ -151,6 +151,7 @@ internal sealed class JobProcessor : BackgroundService
             // A job created with a virtual key runs under it: the governance layer re-applies the key's rules.
             Governance.GovernanceCaller.Current = _keys.Mode == GovernanceMode.Off ? null : Governance.GovernanceCaller.FromOwner(job.Owner, _keys);
             JobRunResult result;
+            using var span = Diagnostics.GatewayTracing.StartJob(job); // linked to the submit's span; the run's spans are its children
             try
             {
                 result = await handler.ExecuteAsync(new JobExecution(lease, _store, _services, cancelRequested.Token), jobCts.Token).ConfigureAwait(false);

@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json;
 using Bifrost.Middleware.Tests.Infrastructure;
+using Bifrost.Middleware.Tests.Jobs;
+using ScriptedAdapter = Bifrost.Middleware.Tests.Infrastructure.ScriptedAdapter;
 
 namespace Bifrost.Middleware.Tests.Operations;
 
@@ -22,7 +24,7 @@ public sealed class TracingTests : IDisposable
     {
         _listener = new ActivityListener
         {
-            ShouldListenTo = source => source.Name is "Bifrost.Middleware" or "Bifrost.Middleware.Tests.Tracing",
+            ShouldListenTo = source => source.Name is "Bifrost.Middleware" or "Bifrost.Middleware.Tests.Tracing" or "Microsoft.AspNetCore",
             Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
             ActivityStopped = _stopped.Enqueue,
         };
@@ -184,6 +186,39 @@ public sealed class TracingTests : IDisposable
         Assert.Equal("the secret recipe", input.RootElement[0].GetProperty("content").GetString());
         using var output = JsonDocument.Parse((string)tags["gen_ai.output.messages"]!);
         Assert.Equal("flour and water", output.RootElement[0].GetProperty("message").GetProperty("content").GetString());
+    }
+
+    [Fact]
+    public async Task An_async_jobs_run_span_links_to_the_span_that_submitted_it_and_holds_the_gateway_span()
+    {
+        await using var host = await GatewayHost.StartAsync();
+        const string traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+        // The caller's trace context reaches the server span (ASP.NET Core), whose id the job keeps.
+        var id = await host.SubmitAsync("""{"model":"local/echo","messages":[{"role":"user","content":"later"}]}""", ("traceparent", $"00-{traceId}-00f067aa0ba902b7-01"));
+        var (status, _) = await host.PollUntilFinishedAsync(id);
+        Assert.Equal(System.Net.HttpStatusCode.OK, status);
+
+        var server = Assert.Single(_stopped, a => a.Source.Name == "Microsoft.AspNetCore" && a.TraceId.ToHexString() == traceId && a.GetTagItem("url.path") is null or "/openai/v1/chat/completions" && a.OperationName.Contains("HttpRequestIn", StringComparison.Ordinal) && a.StartTimeUtc == _stopped.Where(b => b.TraceId.ToHexString() == traceId && b.Source.Name == "Microsoft.AspNetCore").Min(b => b.StartTimeUtc));
+        Activity? job = null;
+        for (var i = 0; i < 100 && job is null; i++)
+        {
+            job = _stopped.FirstOrDefault(a => a.Source.Name == "Bifrost.Middleware" && Equals(a.GetTagItem("bifrost.job.id"), id) && a.Kind == ActivityKind.Consumer);
+            if (job is null)
+            {
+                await Task.Delay(50, Ct);
+            }
+        }
+
+        Assert.NotNull(job);
+        Assert.Equal("job chat_completion", job.DisplayName);
+        var link = Assert.Single(job.Links);
+        Assert.Equal(server.TraceId, link.Context.TraceId);
+        Assert.Equal(server.SpanId, link.Context.SpanId);
+        Assert.NotEqual(server.TraceId, job.TraceId); // a trace of its own, led to by the link
+        var operation = Assert.Single(SpansOf(job.TraceId), s => s.Kind == ActivityKind.Internal);
+        Assert.Equal(job.SpanId, operation.ParentSpanId);
+        Assert.Equal(id, Tag(operation, "bifrost.job.id"));
     }
 
     [Fact]

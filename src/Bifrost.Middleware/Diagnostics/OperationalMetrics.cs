@@ -27,6 +27,9 @@ internal static class OperationalTelemetry
 
     /// <summary>The admission source of governance's 401/402/403/429s.</summary>
     public const string GovernanceSource = "governance";
+
+    /// <summary>The admission source of the uploads refused with 413 <c>owner_storage_full</c> (the caller's storage quota).</summary>
+    public const string FileUploadSource = "file_upload";
 }
 
 /// <summary>
@@ -45,7 +48,8 @@ internal sealed class OperationalMetrics
         HistogramBucketBoundaries = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400],
     };
 
-    private readonly IJobStore _store;
+    private readonly IServiceProvider _services;
+    private IJobStore? _store;
     private readonly Counter<long> _finished;
     private readonly Histogram<double> _wait;
     private readonly Histogram<double> _run;
@@ -58,9 +62,9 @@ internal sealed class OperationalMetrics
     private long _unfinished = -1;
     private int _refreshing;
 
-    public OperationalMetrics(IMeterFactory meterFactory, IJobStore store)
+    public OperationalMetrics(IMeterFactory meterFactory, IServiceProvider services)
     {
-        _store = store;
+        _services = services; // the job store is resolved at the first collection, not when the pipeline is built
         var meter = meterFactory.Create(BifrostTelemetry.Name);
         meter.CreateObservableGauge(
             OperationalTelemetry.JobsQueued,
@@ -75,7 +79,7 @@ internal sealed class OperationalMetrics
         _finished = meter.CreateCounter<long>(OperationalTelemetry.JobsFinished, unit: "{job}", description: "Jobs that reached a final status (completed, failed, cancelled), by job kind.");
         _wait = meter.CreateHistogram(OperationalTelemetry.JobWaitDuration, unit: "s", description: "Time a job waited from its submission to its first start by a worker, by job kind.", advice: JobSeconds);
         _run = meter.CreateHistogram(OperationalTelemetry.JobRunDuration, unit: "s", description: "Time one run of a job took, from its claim to its end, by job kind and the run's outcome.", advice: JobSeconds);
-        _refusals = meter.CreateCounter<long>(OperationalTelemetry.AdmissionRefusals, unit: "{request}", description: "Requests refused before any work was done: the job queue's 429s and governance's 401/402/403/429s, by error code.");
+        _refusals = meter.CreateCounter<long>(OperationalTelemetry.AdmissionRefusals, unit: "{request}", description: "Requests refused before any work was done: the job queue's 429s, uploads over the storage quota (413) and governance's 401/402/403/429s, by error code.");
         _batchLines = meter.CreateCounter<long>(OperationalTelemetry.BatchLines, unit: "{line}", description: "Batch lines done, by outcome (succeeded, failed, expired, cancelled).");
         _fileBytes = meter.CreateCounter<long>(OperationalTelemetry.FilesStoredBytes, unit: "By", description: "Bytes written to the file store (uploads, inline batch inputs, batch output and error files), by purpose.");
         _files = meter.CreateCounter<long>(OperationalTelemetry.FilesStored, unit: "{file}", description: "Files written to the file store, by purpose.");
@@ -214,7 +218,8 @@ internal sealed class OperationalMetrics
             Task? running = null;
             try
             {
-                var pending = _store.CountUnfinishedAsync(CancellationToken.None);
+                var store = _store ??= _services.GetRequiredService<IJobStore>();
+                var pending = store.CountUnfinishedAsync(CancellationToken.None);
                 if (pending.IsCompletedSuccessfully)
                 {
                     Volatile.Write(ref _unfinished, pending.Result);

@@ -52,13 +52,13 @@ internal sealed class AsyncJobService(IJobStore store, JobDoorbell doorbell, IFi
         return _options.MaxStoredBytesPerOwner - usage.StoredBytes - fileBytes;
     }
 
-    /// <summary>The 413 of an upload that does not fit in the owner's storage quota (nothing of it is kept).</summary>
-    public BifrostException StorageFullForUpload(long remaining) => BifrostErrors.TooLarge(
+    /// <summary>The 413 of an upload that does not fit in the owner's storage quota (nothing of it is kept), counted as an admission refusal: throw it.</summary>
+    public BifrostException StorageFullForUpload(long remaining) => metrics.Refused(BifrostErrors.TooLarge(
         "owner_storage_full",
         remaining <= 0
             ? $"Your stored files and job results already take the storage allowed per caller ({_options.MaxStoredBytesPerOwner} bytes). Delete files, or wait for job results to expire, and upload again."
             : $"The file does not fit in the storage left for you ({remaining} of {_options.MaxStoredBytesPerOwner} bytes allowed per caller). Delete files, or wait for job results to expire, and upload again.",
-        "file");
+        "file"), Diagnostics.OperationalTelemetry.FileUploadSource);
 
     /// <summary>Drops the owner's file bytes kept for submissions (after an upload, so the next submission counts it).</summary>
     public void ForgetFileBytes(string owner) => _fileBytes.TryRemove(owner, out _);

@@ -144,6 +144,26 @@ public sealed class OperationalMetricsTests
     }
 
     [Fact]
+    public async Task Uploads_over_the_storage_quota_are_counted_as_refusals()
+    {
+        await using var host = await FileBatchHost.StartAsync(o => o.Jobs.MaxStoredBytesPerOwner = 10_000);
+        using var refusals = Collect<long>(host.Host, "bifrost.admission.refusals");
+
+        await host.UploadOkAsync(new byte[6000], purpose: "user_data", filename: "a.bin", auth: "owner-a");
+        using (var refused = await host.UploadAsync(new byte[6000], purpose: "user_data", filename: "b.bin", auth: "owner-a"))
+        {
+            var error = await FileBatchHost.ExpectErrorAsync(refused, HttpStatusCode.RequestEntityTooLarge);
+            Assert.Equal("owner_storage_full", error.GetProperty("code").GetString());
+        }
+
+        var counted = Assert.Single(refusals.GetMeasurementSnapshot());
+        Assert.Equal(1, counted.Value);
+        Assert.Equal("owner_storage_full", Tag(counted, "error.type"));
+        Assert.Equal("413", Tag(counted, "http.response.status_code"));
+        Assert.Equal("file_upload", Tag(counted, "bifrost.admission.source"));
+    }
+
+    [Fact]
     public async Task Governance_refusals_are_counted_with_their_status_and_code()
     {
         const string keyA = "sk-bf-metrics-a-0001";

@@ -1,3 +1,8 @@
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
 // A minimal host: the gateway mounted at /openai, configured entirely from configuration
 // (appsettings.json, environment variables such as Bifrost__Providers__openai__BaseUrl, command line).
 var builder = WebApplication.CreateBuilder(args);
@@ -19,12 +24,34 @@ if (!string.IsNullOrWhiteSpace(postgres["ConnectionString"]))
         .UsePostgreSqlGovernanceStore(options => postgres.Bind(options));
 }
 
+// Observability: the gateway emits traces (ActivitySource "Bifrost.Middleware") and metrics (meter "Bifrost.Middleware")
+// through System.Diagnostics only; the host picks the exporters. Here: a Prometheus scrape endpoint at /metrics, and OTLP
+// (traces and metrics) when OTEL_EXPORTER_OTLP_ENDPOINT is set (e.g. http://localhost:4317 for a collector or Aspire's dashboard).
+var telemetry = builder.Services.AddOpenTelemetry()
+    .ConfigureResource(resource => resource.AddService("bifrost-sample"))
+    .WithTracing(tracing => tracing
+        .AddSource("Bifrost.Middleware")
+        .AddAspNetCoreInstrumentation()
+        .AddHttpClientInstrumentation())
+    .WithMetrics(metrics => metrics
+        .AddMeter("Bifrost.Middleware")
+        .AddAspNetCoreInstrumentation()
+        .AddPrometheusExporter());
+if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+{
+    telemetry.UseOtlpExporter();
+}
+
+// Health: the gateway's checks (job store reachable, job workers alive, file store writable) in the host's own endpoint.
+builder.Services.AddHealthChecks().AddBifrost();
+
 var app = builder.Build();
 
 app.MapGet("/", () => Results.Text(
     "Bifrost sample host. Try: curl -s localhost:5050/openai/v1/chat/completions -H 'Content-Type: application/json' " +
     "-d '{\"model\":\"local/echo\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'\n"));
-app.MapGet("/health", () => Results.Ok("ok"));
+app.MapHealthChecks("/health");
+app.MapPrometheusScrapingEndpoint("/metrics");
 app.MapBifrost("/openai");
 
 // The governance admin API (virtual keys, teams, customers, usage) is not mapped here: this sample has no

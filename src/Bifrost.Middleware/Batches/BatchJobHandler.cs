@@ -22,6 +22,7 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
     private readonly FilesOptions _files = options.Value.Files;
     private readonly TimeSpan _maxLineDuration = options.Value.Jobs.MaxRunDuration;
     private readonly TelemetryOptions _telemetry = options.Value.Telemetry;
+    private readonly Diagnostics.OperationalMetrics _metrics = services.GetRequiredService<Diagnostics.OperationalMetrics>();
 
     public string Kind => JobKind;
 
@@ -56,6 +57,11 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
         if (state.NativeProvider is not null)
         {
             var outcome = await native.RunAsync(execution, state, spec, cancellationToken).ConfigureAwait(false);
+            var counts = outcome.RequestCounts; // a native batch's lines are known when it ends
+            _metrics.BatchLines("succeeded", counts.Succeeded);
+            _metrics.BatchLines("failed", counts.Failed);
+            _metrics.BatchLines("expired", counts.Expired);
+            _metrics.BatchLines("cancelled", counts.Canceled);
             return Finish(outcome, outcome.Status == BatchStatus.Cancelled);
         }
 
@@ -64,7 +70,7 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
         await using var output = await files.OpenAppendAsync(new NewFile { Id = $"file-{suffix}-output", Filename = $"{batch.Id}_output.jsonl", Purpose = "batch_output", Owner = owner }, cancellationToken).ConfigureAwait(false);
         await using var errors = await files.OpenAppendAsync(new NewFile { Id = $"file-{suffix}-errors", Filename = $"{batch.Id}_errors.jsonl", Purpose = "batch_output", Owner = owner }, cancellationToken).ConfigureAwait(false);
 
-        var run = new RunState(batch.RequestCounts.Total);
+        var run = new RunState(batch.RequestCounts.Total, _metrics);
         using var trace = Diagnostics.BatchTrace.Start(batch.Id, batch.Endpoint, batch.RequestCounts.Total, _telemetry);
         await ReadExistingAsync(output, run, isErrorFile: false, cancellationToken).ConfigureAwait(false);
         await ReadExistingAsync(errors, run, isErrorFile: true, cancellationToken).ConfigureAwait(false);
@@ -131,8 +137,8 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
         trace?.Finish(run.Succeeded, run.Failed, run.Expired, run.Canceled);
         await execution.SaveProgressAsync(Serialize(state), cancellationToken).ConfigureAwait(false);
 
-        batch.OutputFileId = output.Length > 0 ? (await output.CommitAsync(cancellationToken).ConfigureAwait(false)).Id : null;
-        batch.ErrorFileId = errors.Length > 0 ? (await errors.CommitAsync(cancellationToken).ConfigureAwait(false)).Id : null;
+        batch.OutputFileId = output.Length > 0 ? Stored(await output.CommitAsync(cancellationToken).ConfigureAwait(false)).Id : null;
+        batch.ErrorFileId = errors.Length > 0 ? Stored(await errors.CommitAsync(cancellationToken).ConfigureAwait(false)).Id : null;
         var now = Now();
         if (cancelled)
         {
@@ -152,6 +158,12 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
 
         BatchLog.Finished(logger, batch.Id, batch.Status, batch.RequestCounts.Succeeded, batch.RequestCounts.Failed);
         return Finish(batch, cancelled);
+    }
+
+    private StoredFile Stored(StoredFile file)
+    {
+        _metrics.FileStored(file.Purpose, file.Bytes);
+        return file;
     }
 
     /// <summary>The <c>validating</c> phase: the input exists, every line is well-formed and calls the batch's endpoint. Returns the failed batch, or null.</summary>
@@ -246,6 +258,8 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
         {
             Interlocked.Increment(ref run.Failed);
         }
+
+        _metrics.BatchLines(success ? "succeeded" : "failed");
     }
 
     /// <summary>One line's request through the gateway, by the operation that serves the batch's endpoint.</summary>
@@ -459,7 +473,7 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
     private readonly record struct InputLine(string CustomId, string Json);
 
     /// <summary>Which custom_ids have a result (from earlier runs or this one), and the counts.</summary>
-    private sealed class RunState(int total)
+    private sealed class RunState(int total, Diagnostics.OperationalMetrics metrics)
     {
         private readonly ConcurrentDictionary<string, byte> _done = new(StringComparer.Ordinal);
         public int Succeeded;
@@ -485,6 +499,8 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
             {
                 Interlocked.Increment(ref Expired);
             }
+
+            metrics.BatchLines(cancelled ? "cancelled" : "expired");
         }
 
         public void CopyTo(BatchRequestCounts counts)

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Options;
 namespace Bifrost.Middleware.Batches;
 
 /// <summary>The batch lifecycle on top of the job store: create (a job of kind <c>batch</c>), read, list, cancel.</summary>
-internal sealed class BatchService(AsyncJobService jobs, IFileStore files, ProviderRegistry registry, Operations.OperationRegistry operations, IOptions<BifrostOptions> options, TimeProvider time, IJobCancellationSignal cancellations)
+internal sealed class BatchService(AsyncJobService jobs, IFileStore files, ProviderRegistry registry, Operations.OperationRegistry operations, IOptions<BifrostOptions> options, TimeProvider time, IJobCancellationSignal cancellations, Diagnostics.OperationalMetrics metrics)
 {
     /// <summary>The batch endpoints OpenAI documents (a request for one the gateway does not serve says "not supported yet").</summary>
     internal static readonly string[] OpenAIEndpoints = ["/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses"];
@@ -171,7 +171,9 @@ internal sealed class BatchService(AsyncJobService jobs, IFileStore files, Provi
 
         spool.Position = 0;
         var id = "file-" + Guid.CreateVersion7().ToString("N");
-        return await files.SaveAsync(new NewFile { Id = id, Filename = "requests.jsonl", Purpose = "batch", Owner = owner }, spool, options.Value.Files.MaxUploadBytes, cancellationToken).ConfigureAwait(false);
+        var stored = await files.SaveAsync(new NewFile { Id = id, Filename = "requests.jsonl", Purpose = "batch", Owner = owner }, spool, options.Value.Files.MaxUploadBytes, cancellationToken).ConfigureAwait(false);
+        metrics.FileStored(stored.Purpose, stored.Bytes);
+        return stored;
     }
 
     public async Task<BatchObject> GetAsync(string owner, string id, CancellationToken cancellationToken)
@@ -220,6 +222,10 @@ internal sealed class BatchService(AsyncJobService jobs, IFileStore files, Provi
         if (!updated.IsFinished)
         {
             cancellations.CancellationRequested(id);
+        }
+        else if (job.Status == JobStatus.Pending && updated.Status == JobStatus.Cancelled)
+        {
+            metrics.JobFinished(BatchJobHandler.JobKind, "cancelled"); // it never ran: cancelled here, not by a worker
         }
 
         return answer;

@@ -16,7 +16,7 @@ namespace Bifrost.Middleware.Batches;
 /// <c>extra_fields.cost</c> at the model's batch price (its <c>BatchDiscount</c> off), so the batch's cost is the sum of
 /// its lines; with governance on, each line is recorded in the usage ledger (source <c>batch</c>).
 /// </summary>
-internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore files, IOptions<BifrostOptions> options, TimeProvider time, ILogger<NativeBatchRunner> logger, PricingCatalog pricing, UsageLedger ledger)
+internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore files, IOptions<BifrostOptions> options, TimeProvider time, ILogger<NativeBatchRunner> logger, PricingCatalog pricing, UsageLedger ledger, Diagnostics.OperationalMetrics metrics)
 {
     private static readonly string[] Terminal = [BatchStatus.Completed, BatchStatus.Failed, BatchStatus.Expired, BatchStatus.Cancelled];
 
@@ -206,6 +206,7 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
             return null;
         }
 
+        metrics.FileStored(stored.Purpose, stored.Bytes);
         return stored.Id;
     }
 

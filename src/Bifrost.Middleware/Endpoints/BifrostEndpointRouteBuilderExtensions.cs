@@ -95,7 +95,16 @@ public static class BifrostEndpointRouteBuilderExtensions
     /// <summary>Reads and checks the request's virtual key before the route runs (governance on): 401s in the Bifrost shape.</summary>
     private static RequestDelegate WithVirtualKey(Bifrost.Middleware.Governance.VirtualKeyStore keys, RequestDelegate handler) => context =>
     {
-        Bifrost.Middleware.Governance.GovernanceCaller.Authenticate(context, keys);
+        try
+        {
+            Bifrost.Middleware.Governance.GovernanceCaller.Authenticate(context, keys);
+        }
+        catch (BifrostException ex)
+        {
+            context.RequestServices.GetRequiredService<Bifrost.Middleware.Diagnostics.OperationalMetrics>().GovernanceRefused(ex);
+            throw;
+        }
+
         return handler(context);
     };
 }

@@ -18,7 +18,13 @@ internal static class FileEndpoints
         var cancellationToken = context.RequestAborted;
 
         var quota = await FileUploadQuota.ReserveAsync(store, context.RequestServices.GetRequiredService<AsyncJobService>(), options, owner, cancellationToken).ConfigureAwait(false);
-        Task<StoredFile> SaveAsync(NewFile file, Stream content) => quota.SaveAsync(file, content, cancellationToken);
+        var metrics = context.RequestServices.GetRequiredService<Diagnostics.OperationalMetrics>();
+        async Task<StoredFile> SaveAsync(NewFile file, Stream content)
+        {
+            var stored = await quota.SaveAsync(file, content, cancellationToken).ConfigureAwait(false);
+            metrics.FileStored(stored.Purpose, stored.Bytes);
+            return stored;
+        }
 
         var reader = new MultipartReader(MultipartUpload.Boundary(context.Request.ContentType), context.Request.Body)
         {

@@ -26,7 +26,8 @@ internal sealed partial class GovernanceLayer(
     UsageLedger ledger,
     PricingCatalog pricing,
     TimeProvider time,
-    ILogger<GovernanceLayer> logger) : DelegatingGatewayHandler(inner)
+    ILogger<GovernanceLayer> logger,
+    Diagnostics.OperationalMetrics metrics) : DelegatingGatewayHandler(inner)
 {
     public const int Order = 400;
 
@@ -43,7 +44,8 @@ internal sealed partial class GovernanceLayer(
                 services.GetRequiredService<UsageLedger>(),
                 services.GetRequiredService<PricingCatalog>(),
                 services.GetRequiredService<TimeProvider>(),
-                services.GetRequiredService<ILogger<GovernanceLayer>>())
+                services.GetRequiredService<ILogger<GovernanceLayer>>(),
+                services.GetRequiredService<Diagnostics.OperationalMetrics>())
             : next);
 
     public override async Task<TResponse> SendAsync<TRequest, TResponse, TChunk>(InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, CancellationToken cancellationToken)
@@ -54,8 +56,16 @@ internal sealed partial class GovernanceLayer(
         Ticket? ticket = null;
         if (caller is not null)
         {
-            var plan = Check(caller, operation, request, operation.Name);
-            (slot, ticket) = await AdmitAsync(caller, operation, request, plan, operation.Name, started.At, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                var plan = Check(caller, operation, request, operation.Name);
+                (slot, ticket) = await AdmitAsync(caller, operation, request, plan, operation.Name, started.At, cancellationToken).ConfigureAwait(false);
+            }
+            catch (BifrostException ex)
+            {
+                metrics.GovernanceRefused(ex);
+                throw;
+            }
         }
 
         using (slot)
@@ -92,8 +102,16 @@ internal sealed partial class GovernanceLayer(
         Ticket? ticket = null;
         if (caller is not null)
         {
-            var plan = Check(caller, operation, request, requestType);
-            (slot, ticket) = await AdmitAsync(caller, operation, request, plan, requestType, started.At, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                var plan = Check(caller, operation, request, requestType);
+                (slot, ticket) = await AdmitAsync(caller, operation, request, plan, requestType, started.At, cancellationToken).ConfigureAwait(false);
+            }
+            catch (BifrostException ex)
+            {
+                metrics.GovernanceRefused(ex);
+                throw;
+            }
         }
 
         // Settled when the stream ends, however it ends: completed, failed, or cut by the caller (whatever usage was

@@ -7,7 +7,7 @@ namespace Bifrost.Middleware.Jobs;
 /// Submits jobs: admission control (the global queue limit, then the owner's queue and storage quotas), then the store
 /// (durable before the reply), then the doorbell. Also answers how many bytes an owner may still store (file uploads).
 /// </summary>
-internal sealed class AsyncJobService(IJobStore store, JobDoorbell doorbell, IFileStore files, IOptions<BifrostOptions> options, TimeProvider time)
+internal sealed class AsyncJobService(IJobStore store, JobDoorbell doorbell, IFileStore files, IOptions<BifrostOptions> options, TimeProvider time, Diagnostics.OperationalMetrics metrics)
 {
     /// <summary>How long an owner's file bytes, read for a submission, are reused for the next submissions of that owner.</summary>
     private static readonly TimeSpan FileBytesReuse = TimeSpan.FromSeconds(1);
@@ -52,13 +52,13 @@ internal sealed class AsyncJobService(IJobStore store, JobDoorbell doorbell, IFi
         return _options.MaxStoredBytesPerOwner - usage.StoredBytes - fileBytes;
     }
 
-    /// <summary>The 413 of an upload that does not fit in the owner's storage quota (nothing of it is kept).</summary>
-    public BifrostException StorageFullForUpload(long remaining) => BifrostErrors.TooLarge(
+    /// <summary>The 413 of an upload that does not fit in the owner's storage quota (nothing of it is kept), counted as an admission refusal: throw it.</summary>
+    public BifrostException StorageFullForUpload(long remaining) => metrics.Refused(BifrostErrors.TooLarge(
         "owner_storage_full",
         remaining <= 0
             ? $"Your stored files and job results already take the storage allowed per caller ({_options.MaxStoredBytesPerOwner} bytes). Delete files, or wait for job results to expire, and upload again."
             : $"The file does not fit in the storage left for you ({remaining} of {_options.MaxStoredBytesPerOwner} bytes allowed per caller). Delete files, or wait for job results to expire, and upload again.",
-        "file");
+        "file"), Diagnostics.OperationalTelemetry.FileUploadSource);
 
     /// <summary>Drops the owner's file bytes kept for submissions (after an upload, so the next submission counts it).</summary>
     public void ForgetFileBytes(string owner) => _fileBytes.TryRemove(owner, out _);
@@ -85,10 +85,10 @@ internal sealed class AsyncJobService(IJobStore store, JobDoorbell doorbell, IFi
         var unfinished = await store.CountUnfinishedAsync(cancellationToken).ConfigureAwait(false);
         if (unfinished + othersInFlight >= _options.MaxQueuedJobs)
         {
-            throw BifrostErrors.TooManyRequests(
+            throw metrics.Refused(BifrostErrors.TooManyRequests(
                 "job_queue_full",
                 $"The job queue is full ({unfinished} unfinished jobs, limit {_options.MaxQueuedJobs}). Retry later.",
-                _options.QueueFullRetryAfter);
+                _options.QueueFullRetryAfter), Diagnostics.OperationalTelemetry.JobQueueSource);
         }
 
         // The owner's share: a caller that fills its own queue or storage is refused while others are still served. As above,
@@ -96,19 +96,19 @@ internal sealed class AsyncJobService(IJobStore store, JobDoorbell doorbell, IFi
         var usage = await store.GetOwnerUsageAsync(owner, cancellationToken).ConfigureAwait(false);
         if (usage.UnfinishedJobs + ownerOthersInFlight >= _options.MaxQueuedJobsPerOwner)
         {
-            throw BifrostErrors.TooManyRequests(
+            throw metrics.Refused(BifrostErrors.TooManyRequests(
                 "owner_queue_full",
                 $"You have {usage.UnfinishedJobs} unfinished jobs, the most one caller may have queued ({_options.MaxQueuedJobsPerOwner}). Retry when some have finished.",
-                _options.QueueFullRetryAfter);
+                _options.QueueFullRetryAfter), Diagnostics.OperationalTelemetry.JobQueueSource);
         }
 
         var stored = usage.StoredBytes + await FileBytesAsync(owner, fresh: false, cancellationToken).ConfigureAwait(false);
         if (stored + payload.Length > _options.MaxStoredBytesPerOwner)
         {
-            throw BifrostErrors.TooManyRequests(
+            throw metrics.Refused(BifrostErrors.TooManyRequests(
                 "owner_storage_full",
                 $"Your stored job results and files take {stored} bytes; with this request you would exceed the storage allowed per caller ({_options.MaxStoredBytesPerOwner} bytes). Retry when results have expired, or delete files.",
-                _options.QueueFullRetryAfter);
+                _options.QueueFullRetryAfter), Diagnostics.OperationalTelemetry.JobQueueSource);
         }
 
         var job = await store.EnqueueAsync(

@@ -26,6 +26,7 @@ internal sealed class JobProcessor : BackgroundService
     private readonly IServiceProvider _services;
     private readonly JobCancellationRegistry _cancellations;
     private readonly Governance.VirtualKeyStore _keys;
+    private readonly Diagnostics.OperationalMetrics _metrics;
 
     public JobProcessor(IJobStore store, JobDoorbell doorbell, IEnumerable<IJobHandler> handlers, Operations.OperationRegistry operations, IOptions<BifrostOptions> options, TimeProvider time, ILogger<JobProcessor> logger, IServiceProvider services, JobCancellationRegistry cancellations)
     {
@@ -43,6 +44,8 @@ internal sealed class JobProcessor : BackgroundService
         _options = options.Value.Jobs;
         _time = time;
         _logger = logger;
+        _metrics = services.GetRequiredService<Diagnostics.OperationalMetrics>();
+        _metrics.TrackRunning(_handlers.Keys, () => _running.Values.Select(static lease => lease.Job.Kind));
     }
 
     /// <summary>Jobs this instance runs right now.</summary>
@@ -123,6 +126,12 @@ internal sealed class JobProcessor : BackgroundService
         var job = lease.Job;
         _running[job.Id] = lease;
         _handlers.TryGetValue(job.Kind, out var handler);
+        var runStarted = _time.GetTimestamp();
+        var run = new RunMetrics(_metrics, job.Kind);
+        if (job.Version == 1)
+        {
+            _metrics.JobStarted(job, _time.GetUtcNow()); // the first claim: the time the job waited in the queue
+        }
 
         // The run's deadline (Jobs:MaxRunDuration), on the injected clock; handlers that bound their own time have none.
         using var deadline = handler?.HasRunDeadline == true ? new CancellationTokenSource(_options.MaxRunDuration, _time) : null;
@@ -139,7 +148,7 @@ internal sealed class JobProcessor : BackgroundService
         {
             if (handler is null)
             {
-                await _store.FailAsync(lease, ErrorOutcome(BifrostErrors.Internal("unknown_job_kind", $"No handler for job kind '{job.Kind}'.")), CancellationToken.None).ConfigureAwait(false);
+                run.Failed(await _store.FailAsync(lease, ErrorOutcome(BifrostErrors.Internal("unknown_job_kind", $"No handler for job kind '{job.Kind}'.")), CancellationToken.None).ConfigureAwait(false), "unknown_job_kind");
                 return;
             }
 
@@ -162,7 +171,9 @@ internal sealed class JobProcessor : BackgroundService
                 // Ran past Jobs:MaxRunDuration: a final failure (a retry would most likely run as long again).
                 JobLog.TimedOut(_logger, job.Id, job.Kind, (long)_options.MaxRunDuration.TotalMilliseconds);
                 var error = BifrostErrors.Timeout("job_timeout", $"The job ran longer than the gateway allows one job to run (Jobs:MaxRunDuration = {_options.MaxRunDuration}) and was stopped.");
-                if (!await _store.FailAsync(lease, ErrorOutcome(error), CancellationToken.None).ConfigureAwait(false))
+                var failed = await _store.FailAsync(lease, ErrorOutcome(error), CancellationToken.None).ConfigureAwait(false);
+                run.Failed(failed, "job_timeout", cancelRequested.IsCancellationRequested);
+                if (!failed)
                 {
                     JobLog.LeaseLost(_logger, job.Id);
                 }
@@ -171,18 +182,18 @@ internal sealed class JobProcessor : BackgroundService
             }
             catch (Exception ex) when ((jobCts.IsCancellationRequested || cancelRequested.IsCancellationRequested) && ex is OperationCanceledException or BifrostException)
             {
-                await OnCancelledAsync(lease, state, cancelRequested.IsCancellationRequested).ConfigureAwait(false);
+                await OnCancelledAsync(lease, state, cancelRequested.IsCancellationRequested, run).ConfigureAwait(false);
                 return;
             }
             catch (BifrostException ex)
             {
-                await OnFailedAsync(lease, ex).ConfigureAwait(false);
+                await OnFailedAsync(lease, ex, run, cancelRequested.IsCancellationRequested).ConfigureAwait(false);
                 return;
             }
             catch (Exception ex)
             {
                 JobLog.JobCrashed(_logger, job.Id, job.Kind, ex);
-                await _store.FailAsync(lease, ErrorOutcome(BifrostErrors.Internal("internal_error", $"The job failed unexpectedly (job {job.Id}); the error is logged under that id.")), CancellationToken.None).ConfigureAwait(false);
+                run.Failed(await _store.FailAsync(lease, ErrorOutcome(BifrostErrors.Internal("internal_error", $"The job failed unexpectedly (job {job.Id}); the error is logged under that id.")), CancellationToken.None).ConfigureAwait(false), "internal_error", cancelRequested.IsCancellationRequested);
                 return;
             }
 
@@ -193,6 +204,9 @@ internal sealed class JobProcessor : BackgroundService
             {
                 JobLog.LeaseLost(_logger, job.Id);
             }
+
+            // A completion on a job whose cancel was requested is stored cancelled (the store's contract).
+            run.Ended(stored, result.Cancelled || cancelRequested.IsCancellationRequested ? "cancelled" : "completed");
         }
         catch (Exception ex)
         {
@@ -203,30 +217,33 @@ internal sealed class JobProcessor : BackgroundService
             await renewal.CancelAsync().ConfigureAwait(false);
             await renewTask.ConfigureAwait(false);
             _running.TryRemove(job.Id, out _);
+            _metrics.JobRunEnded(job.Kind, run.Outcome, _time.GetElapsedTime(runStarted));
         }
     }
 
-    private async Task OnCancelledAsync(JobLease lease, RunState state, bool cancellationRequested)
+    private async Task OnCancelledAsync(JobLease lease, RunState state, bool cancellationRequested, RunMetrics run)
     {
         if (state.LeaseLost)
         {
             JobLog.LeaseLost(_logger, lease.JobId);
+            run.Outcome = "lease_lost";
             return;
         }
 
         if (cancellationRequested && !_abort.IsCancellationRequested)
         {
             var error = BifrostErrors.JobCancelled();
-            await _store.MarkCancelledAsync(lease, ErrorOutcome(error), CancellationToken.None).ConfigureAwait(false);
+            run.Ended(await _store.MarkCancelledAsync(lease, ErrorOutcome(error), CancellationToken.None).ConfigureAwait(false), "cancelled");
             return;
         }
 
         // Shutdown: hand the job back untouched so the next start resumes it.
         await _store.ReleaseAsync(lease, null, countAttempt: false, CancellationToken.None).ConfigureAwait(false);
+        run.Outcome = "released";
         JobLog.Released(_logger, lease.JobId);
     }
 
-    private async Task OnFailedAsync(JobLease lease, BifrostException error)
+    private async Task OnFailedAsync(JobLease lease, BifrostException error, RunMetrics run, bool cancellationRequested)
     {
         var job = lease.Job;
         // Jobs:MaxAttempts runs at most (a lease lost to a dead worker is not counted: at-least-once), waiting as the one
@@ -236,10 +253,11 @@ internal sealed class JobProcessor : BackgroundService
         {
             JobLog.Retrying(_logger, job.Id, job.Attempts + 1, error.StatusCode, (long)delay.TotalMilliseconds);
             await _store.ReleaseAsync(lease, _time.GetUtcNow() + delay, countAttempt: true, CancellationToken.None).ConfigureAwait(false);
+            run.Outcome = "retry";
             return;
         }
 
-        await _store.FailAsync(lease, ErrorOutcome(error), CancellationToken.None).ConfigureAwait(false);
+        run.Failed(await _store.FailAsync(lease, ErrorOutcome(error), CancellationToken.None).ConfigureAwait(false), error.Error.Error.Code ?? error.Error.Error.Type, cancellationRequested);
     }
 
     /// <summary>
@@ -326,6 +344,30 @@ internal sealed class JobProcessor : BackgroundService
     private sealed class RunState
     {
         public volatile bool LeaseLost;
+    }
+
+    /// <summary>What a run ended with, for <c>bifrost.job.run.duration</c>; a final status also counts in <c>bifrost.jobs.finished</c>.</summary>
+    private sealed class RunMetrics(Diagnostics.OperationalMetrics metrics, string kind)
+    {
+        /// <summary>The run's outcome: completed, failed, cancelled, retry, released, lease_lost, or error (the store failed).</summary>
+        public string Outcome { get; set; } = "error";
+
+        /// <summary>A final status the store accepted (<paramref name="stored"/>) or refused (the lease was lost).</summary>
+        public void Ended(bool stored, string status, string? errorType = null)
+        {
+            if (!stored)
+            {
+                Outcome = "lease_lost";
+                return;
+            }
+
+            Outcome = status;
+            metrics.JobFinished(kind, status, errorType);
+        }
+
+        /// <summary>A failure stored; a job whose cancel was requested is stored cancelled instead (the store's contract).</summary>
+        public void Failed(bool stored, string? errorType, bool cancellationRequested = false) =>
+            Ended(stored, cancellationRequested ? "cancelled" : "failed", cancellationRequested ? null : errorType ?? "unknown");
     }
 }
 

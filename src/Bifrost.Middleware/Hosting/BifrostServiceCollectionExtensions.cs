@@ -66,6 +66,7 @@ public static class BifrostServiceCollectionExtensions
         services.AddMetrics();
         services.AddLogging();
         services.TryAddSingleton<BifrostMetrics>();
+        services.TryAddSingleton<Bifrost.Middleware.Dashboard.DashboardStats>();
         services.TryAddSingleton<ProviderRegistrations>();
         services.TryAddSingleton<ProviderRegistry>();
         services.TryAddSingleton(Bifrost.Middleware.Tokenization.TokenCounter.Shared);

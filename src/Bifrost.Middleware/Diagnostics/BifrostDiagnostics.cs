@@ -29,7 +29,7 @@ internal sealed class BifrostMetrics
 {
     public BifrostMetrics(IMeterFactory meterFactory)
     {
-        var meter = meterFactory.Create(BifrostTelemetry.Name);
+        var meter = Meter = meterFactory.Create(BifrostTelemetry.Name);
         Duration = meter.CreateHistogram<double>(
             BifrostTelemetry.OperationDuration,
             unit: "s",
@@ -48,6 +48,9 @@ internal sealed class BifrostMetrics
     public Histogram<double> TimeToFirstChunk { get; }
 
     public Counter<double> Cost { get; }
+
+    /// <summary>This host's meter (the dashboard listens to it alone).</summary>
+    public Meter Meter { get; }
 
     public Histogram<double> Duration { get; }
 

@@ -67,6 +67,7 @@ public static class BifrostServiceCollectionExtensions
         services.AddLogging();
         services.TryAddSingleton<BifrostMetrics>();
         services.TryAddSingleton<OperationalMetrics>();
+        services.TryAddSingleton<Bifrost.Middleware.Dashboard.DashboardStats>();
         services.TryAddSingleton<ProviderRegistrations>();
         services.TryAddSingleton<ProviderRegistry>();
         services.TryAddSingleton(Bifrost.Middleware.Tokenization.TokenCounter.Shared);

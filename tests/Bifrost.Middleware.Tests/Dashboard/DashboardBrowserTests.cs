@@ -1,0 +1,175 @@
+using System.Net;
+using System.Text;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Playwright;
+
+namespace Bifrost.Middleware.Tests.Dashboard;
+
+/// <summary>
+/// The dashboard in a real browser: Debian's Chromium (<c>/usr/bin/chromium</c>, installed by <c>.ci/run</c>) driven by
+/// Playwright against the gateway on Kestrel (loopback). Loads each page, makes calls through the gateway, and checks
+/// that the numbers and rows appear and update; no JavaScript error in the console; screenshots saved under
+/// <c>TestResults/dashboard</c>. Without Chromium the test fails in CI (<c>CI=true</c>) and is skipped elsewhere.
+/// </summary>
+public sealed class DashboardBrowserTests
+{
+    private const string Chromium = "/usr/bin/chromium";
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task The_overview_and_providers_pages_show_the_calls_as_they_happen_without_console_errors()
+    {
+        if (!File.Exists(Chromium))
+        {
+            Assert.False(string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase), $"{Chromium} is missing: .ci/run installs Debian's chromium.");
+            Assert.Skip($"{Chromium} is not installed (apt-get install chromium).");
+        }
+
+        await using var app = await StartAsync();
+        var baseUrl = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        using var http = new HttpClient { BaseAddress = new Uri(baseUrl) };
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = Chromium,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        });
+        var page = await browser.NewPageAsync();
+        var problems = new List<string>();
+        page.Console += (_, message) =>
+        {
+            if (message.Type is "error" or "warning")
+            {
+                problems.Add($"{message.Type}: {message.Text} ({message.Location})");
+            }
+        };
+        page.PageError += (_, error) => problems.Add("page error: " + error);
+
+        // The prefix without its slash is sent to the page's own address, whose relative links then resolve.
+        var response = await page.GotoAsync(baseUrl + "/bifrost");
+        Assert.Equal(200, response!.Status);
+        Assert.EndsWith("/bifrost/", page.Url, StringComparison.Ordinal);
+        await Assertions.Expect(page.GetByTestId("requests-total")).ToHaveTextAsync("0");
+        await Assertions.Expect(page.GetByTestId("status")).ToContainTextAsync("updated");
+        await Screenshot(page, "overview-empty");
+
+        for (var i = 0; i < 5; i++)
+        {
+            using var ok = await PostAsync(http, """{"model":"local/echo","messages":[{"role":"user","content":"one two three"}]}""");
+            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        }
+
+        using (var failed = await PostAsync(http, """{"model":"local/echo","metadata":{"local_status":"400"},"messages":[{"role":"user","content":"x"}]}"""))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, failed.StatusCode);
+        }
+
+        // The page polls every 2 s: the numbers arrive without a reload.
+        await Assertions.Expect(page.GetByTestId("requests-total")).ToHaveTextAsync("6", new() { Timeout = 15_000 });
+        await Assertions.Expect(page.GetByTestId("error-rate")).ToHaveTextAsync("16.7 %");
+        await Assertions.Expect(page.GetByTestId("latency")).ToContainTextAsync(" ms");
+        await Assertions.Expect(page.GetByTestId("tokens")).Not.ToHaveTextAsync("0 / 0");
+        var model = page.GetByTestId("models").Locator("tbody tr");
+        await Assertions.Expect(model).ToHaveCountAsync(1);
+        await Assertions.Expect(model.Locator("[data-cell=model]")).ToHaveTextAsync("echo");
+        await Assertions.Expect(model.Locator("[data-cell=requests]")).ToHaveTextAsync("6");
+        await Assertions.Expect(model.Locator("[data-cell=errors]")).ToHaveTextAsync("1");
+        Assert.True(await page.Locator("#chart-requests polyline[data-series=requests]").CountAsync() == 1);
+        await Screenshot(page, "overview-after-calls");
+
+        // Five more: the total moves on while the page stays open.
+        for (var i = 0; i < 5; i++)
+        {
+            using var ok = await PostAsync(http, """{"model":"local/echo","messages":[{"role":"user","content":"again"}]}""");
+            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        }
+
+        await Assertions.Expect(page.GetByTestId("requests-total")).ToHaveTextAsync("11", new() { Timeout = 15_000 });
+
+        await page.GetByRole(AriaRole.Link, new() { Name = "Providers" }).ClickAsync();
+        var provider = page.GetByTestId("providers").Locator("tbody tr");
+        await Assertions.Expect(provider).ToHaveCountAsync(1);
+        await Assertions.Expect(provider.Locator("[data-cell=provider]")).ToHaveTextAsync("local");
+        await Assertions.Expect(provider.Locator("[data-cell=requests]")).ToHaveTextAsync("11");
+        await Assertions.Expect(provider.Locator("[data-cell=errors]")).ToHaveTextAsync("1");
+        await Assertions.Expect(provider.Locator("[data-cell=attempts]")).ToHaveTextAsync("10 / 0 / 0 / 1");
+        await Assertions.Expect(provider.Locator("[data-cell=last-errors]")).ToContainTextAsync("(echo)");
+        await Assertions.Expect(page.Locator("#page-overview")).ToBeHiddenAsync();
+        await Screenshot(page, "providers");
+
+        Assert.Empty(problems);
+    }
+
+    [Fact]
+    public async Task The_dashboard_answers_only_local_requests_unless_the_host_authorizes_it_and_never_shows_a_key()
+    {
+        await using var app = await StartAsync();
+        var baseUrl = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        using var http = new HttpClient { BaseAddress = new Uri(baseUrl) };
+
+        using var page = await http.GetAsync("/bifrost/", Ct);
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Equal("text/html", page.Content.Headers.ContentType!.MediaType);
+        Assert.Contains("script-src 'self'", page.Headers.GetValues("Content-Security-Policy").Single(), StringComparison.Ordinal);
+        using var script = await http.GetAsync("/bifrost/app.js", Ct);
+        Assert.Equal("text/javascript", script.Content.Headers.ContentType!.MediaType);
+        Assert.DoesNotContain("http://", (await script.Content.ReadAsStringAsync(Ct)).Replace("http://www.w3.org/2000/svg", string.Empty, StringComparison.Ordinal), StringComparison.Ordinal); // no CDN
+
+        using (await PostAsync(http, """{"model":"local/echo","messages":[{"role":"user","content":"hi"}]}"""))
+        {
+        }
+
+        var overview = await (await http.GetAsync("/bifrost/api/overview", Ct)).Content.ReadAsStringAsync(Ct);
+        Assert.Contains("\"requests\":1", overview, StringComparison.Ordinal);
+        Assert.DoesNotContain("sk-local-dashboard-secret", overview, StringComparison.Ordinal);
+
+        // A request from another machine (here: a forwarded address, as a reverse proxy's middleware would set it) is refused.
+        await using var remote = await StartAsync(remoteAddress: IPAddress.Parse("203.0.113.7"));
+        var remoteUrl = remote.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        using var remoteHttp = new HttpClient { BaseAddress = new Uri(remoteUrl) };
+        using var refused = await remoteHttp.GetAsync("/bifrost/api/overview", Ct);
+        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+        Assert.Contains("dashboard_local_only", await refused.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+    }
+
+    private static async Task<WebApplication> StartAsync(IPAddress? remoteAddress = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Development" });
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        builder.Services.AddBifrost(options =>
+        {
+            options.DefaultProvider = "local";
+            options.Providers["local"] = new ProviderOptions { Type = "local", Keys = [new ProviderKeyOptions { Id = "k1", Value = "sk-local-dashboard-secret" }] };
+        });
+        var app = builder.Build();
+        if (remoteAddress is not null)
+        {
+            app.Use((context, next) =>
+            {
+                context.Connection.RemoteIpAddress = remoteAddress;
+                return next(context);
+            });
+        }
+
+        app.MapBifrost();
+        app.MapBifrostDashboard();
+        await app.StartAsync(Ct);
+        return app;
+    }
+
+    private static Task<HttpResponseMessage> PostAsync(HttpClient http, string json) =>
+        http.PostAsync("/openai/v1/chat/completions", new StringContent(json, Encoding.UTF8, "application/json"), Ct);
+
+    private static async Task Screenshot(IPage page, string name)
+    {
+        var directory = Path.Combine(AppContext.BaseDirectory, "TestResults", "dashboard");
+        Directory.CreateDirectory(directory);
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(directory, name + ".png"), FullPage = true });
+        Assert.True(new FileInfo(Path.Combine(directory, name + ".png")).Length > 1000);
+    }
+}

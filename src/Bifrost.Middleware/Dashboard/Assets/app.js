@@ -36,6 +36,16 @@
       line.setAttribute("stroke-width", "2");
       line.setAttribute("data-series", s.name);
       svg.appendChild(line);
+      if (points.length > 0) {
+        // the latest point as a dot: a series of one point draws no line
+        var last = points[points.length - 1].split(",");
+        var dot = document.createElementNS(SVG, "circle");
+        dot.setAttribute("cx", last[0]);
+        dot.setAttribute("cy", last[1]);
+        dot.setAttribute("r", "3");
+        dot.setAttribute("fill", s.color);
+        svg.appendChild(dot);
+      }
     });
     var label = document.createElementNS(SVG, "text");
     label.setAttribute("x", "4");

@@ -26,20 +26,21 @@ if (!string.IsNullOrWhiteSpace(postgres["ConnectionString"]))
 
 // Observability: the gateway emits traces (ActivitySource "Bifrost.Middleware") and metrics (meter "Bifrost.Middleware")
 // through System.Diagnostics only; the host picks the exporters. Here: a Prometheus scrape endpoint at /metrics, and OTLP
-// (traces and metrics) when OTEL_EXPORTER_OTLP_ENDPOINT is set (e.g. http://localhost:4317 for a collector or Aspire's dashboard).
+// (traces and metrics) when OTEL_EXPORTER_OTLP_ENDPOINT is set (e.g. http://localhost:4317 for a collector or Aspire's
+// dashboard). Traces are collected only then: spans nobody exports would cost every request for nothing.
 var telemetry = builder.Services.AddOpenTelemetry()
     .ConfigureResource(resource => resource.AddService("bifrost-sample"))
-    .WithTracing(tracing => tracing
-        .AddSource("Bifrost.Middleware")
-        .AddAspNetCoreInstrumentation()
-        .AddHttpClientInstrumentation())
     .WithMetrics(metrics => metrics
         .AddMeter("Bifrost.Middleware")
         .AddAspNetCoreInstrumentation()
         .AddPrometheusExporter());
 if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
 {
-    telemetry.UseOtlpExporter();
+    telemetry.WithTracing(tracing => tracing
+            .AddSource("Bifrost.Middleware")
+            .AddAspNetCoreInstrumentation()
+            .AddHttpClientInstrumentation())
+        .UseOtlpExporter();
 }
 
 // Health: the gateway's checks (job store reachable, job workers alive, file store writable) in the host's own endpoint.
@@ -49,10 +50,14 @@ var app = builder.Build();
 
 app.MapGet("/", () => Results.Text(
     "Bifrost sample host. Try: curl -s localhost:5050/openai/v1/chat/completions -H 'Content-Type: application/json' " +
-    "-d '{\"model\":\"local/echo\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'\n"));
+    "-d '{\"model\":\"local/echo\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'\n" +
+    "Dashboard: http://localhost:5050/bifrost/ · metrics: /metrics · health: /health\n"));
 app.MapHealthChecks("/health");
 app.MapPrometheusScrapingEndpoint("/metrics");
 app.MapBifrost("/openai");
+
+// The dashboard (http://localhost:5050/bifrost/): answers local requests only, as this sample has no authentication.
+app.MapBifrostDashboard("/bifrost");
 
 // The governance admin API (virtual keys, teams, customers, usage) is not mapped here: this sample has no
 // authentication, and the admin API must never be open. In a host with authentication, map it behind a policy:

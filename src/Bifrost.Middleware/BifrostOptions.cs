@@ -43,6 +43,10 @@ public sealed class BifrostOptions
     public IDictionary<string, ModelPriceOptions> Pricing { get; set; } = new Dictionary<string, ModelPriceOptions>(StringComparer.OrdinalIgnoreCase);
     /// <summary>Governance: the mode and the virtual keys (checked at start by the options validator).</summary>
     public GovernanceOptions Governance { get; set; } = new();
+
+    /// <summary>The request log: on by default (in memory, the newest 10,000 calls), its retention and content capture.</summary>
+    [Microsoft.Extensions.Options.ValidateObjectMembers]
+    public RequestLog.RequestLogOptions RequestLog { get; set; } = new();
 }
 
 /// <summary>Options of the files API.</summary>

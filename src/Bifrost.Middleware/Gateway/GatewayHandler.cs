@@ -40,7 +40,8 @@ internal abstract class DelegatingGatewayHandler(GatewayHandler inner) : Gateway
 /// next stage, or returns it unchanged when the layer has nothing to do in this host (e.g. no plugins registered).
 /// </summary>
 /// <remarks>
-/// Orders of the built-in layers: plugins 300, governance 400 (when Governance:Mode is not Off), telemetry 500. Later layers (caching) take their place
+/// Orders of the built-in layers: plugins 300, request log 350 (when RequestLog:Enabled; outside governance, so refusals are
+/// recorded), governance 400 (when Governance:Mode is not Off), telemetry 500. Later layers (caching) take their place
 /// between them so that, e.g., a cache answer is still seen by plugins and a refused request never reaches the provider.
 /// </remarks>
 internal sealed record GatewayLayer(int Order, string Name, Func<IServiceProvider, GatewayHandler, GatewayHandler> Create)

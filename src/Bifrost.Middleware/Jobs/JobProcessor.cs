@@ -150,6 +150,7 @@ internal sealed class JobProcessor : BackgroundService
 
             // A job created with a virtual key runs under it: the governance layer re-applies the key's rules.
             Governance.GovernanceCaller.Current = _keys.Mode == GovernanceMode.Off ? null : Governance.GovernanceCaller.FromOwner(job.Owner, _keys);
+            RequestLog.RequestLogCaller.Current = new RequestLog.RequestLogCaller(job.Owner, null); // the request log's owner of the job's calls
             JobRunResult result;
             try
             {

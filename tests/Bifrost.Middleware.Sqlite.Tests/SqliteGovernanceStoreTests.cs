@@ -131,7 +131,7 @@ public sealed class SqliteGovernanceStoreTests : IDisposable
         connection.Open();
         using var command = connection.CreateCommand();
         command.CommandText = "SELECT group_concat(version) FROM bifrost_schema_version;";
-        Assert.Equal("1,2,3", command.ExecuteScalar());
+        Assert.Equal("1,2,3,4", command.ExecuteScalar());
     }
 
     [Fact]
@@ -149,7 +149,8 @@ public sealed class SqliteGovernanceStoreTests : IDisposable
             using var command = connection.CreateCommand();
             command.CommandText = """
                 DROP TABLE bifrost_governance_entities; DROP TABLE bifrost_governance_revision; DROP TABLE bifrost_usage;
-                DELETE FROM bifrost_schema_version WHERE version = 3;
+                DROP TABLE bifrost_request_log;
+                DELETE FROM bifrost_schema_version WHERE version >= 3;
                 """;
             command.ExecuteNonQuery();
         }

@@ -3,20 +3,23 @@ namespace Bifrost.Middleware.RequestLog;
 /// <summary>
 /// The default request-log store: a ring buffer of the newest <c>capacity</c> entries (the oldest is overwritten), with an
 /// index by id. Memory is bounded by the capacity (<see cref="RequestLogOptions.MaxEntries"/>) whatever the traffic; the
-/// log is lost with the process. A query scans the ring (entries are few) and sorts the matches.
+/// log is lost with the process. The array grows (doubling) up to the capacity as entries come, so a large
+/// <c>MaxEntries</c> costs memory only once it fills. A query scans the ring and sorts the matches.
 /// </summary>
 internal sealed class InMemoryRequestLogStore : IRequestLogStore
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<string, int> _slots; // id → slot
-    private readonly RequestLogEntry?[] _ring;
+    private readonly int _capacity;
+    private RequestLogEntry?[] _ring;
     private int _next; // the slot the next entry takes
     private int _count;
 
     public InMemoryRequestLogStore(int capacity)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
-        _ring = new RequestLogEntry?[capacity];
+        _capacity = capacity;
+        _ring = new RequestLogEntry?[Math.Min(capacity, 1024)];
         _slots = new Dictionary<string, int>(Math.Min(capacity, 1024), StringComparer.Ordinal);
     }
 
@@ -32,7 +35,7 @@ internal sealed class InMemoryRequestLogStore : IRequestLogStore
         }
     }
 
-    public int Capacity => _ring.Length;
+    public int Capacity => _capacity;
 
     public ValueTask AppendAsync(IReadOnlyList<RequestLogEntry> entries, CancellationToken cancellationToken)
     {
@@ -49,6 +52,13 @@ internal sealed class InMemoryRequestLogStore : IRequestLogStore
                 if (_slots.ContainsKey(entry.Id))
                 {
                     continue; // ids are unique: a repeated append keeps the first
+                }
+
+                if (_count == _ring.Length && _ring.Length < _capacity)
+                {
+                    // Not full yet: entries fill [0, count) in order, so growing keeps the ring's order.
+                    Array.Resize(ref _ring, (int)Math.Min((long)_ring.Length * 2, _capacity));
+                    _next = _count;
                 }
 
                 if (_ring[_next] is { } evicted)

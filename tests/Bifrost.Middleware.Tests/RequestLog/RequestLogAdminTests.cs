@@ -149,6 +149,17 @@ public sealed class RequestLogAdminTests
         Assert.Equal(param, error.GetProperty("error").GetProperty("param").GetString());
     }
 
+    [Theory]
+    [InlineData("POST", "/requests")]
+    [InlineData("DELETE", "/requests/req_1")]
+    public async Task The_request_log_is_read_only_405_with_allow_get(string method, string path)
+    {
+        await using var app = await StartAsync();
+        using var response = await app.GetTestClient().SendAsync(new HttpRequestMessage(new HttpMethod(method), Admin + path), Ct);
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
+        Assert.Equal("GET", string.Join(", ", response.Content.Headers.Allow));
+    }
+
     [Fact]
     public async Task Calls_governance_refuses_are_recorded_with_their_key_status_and_code()
     {

@@ -282,6 +282,29 @@ public sealed class RequestLogTests
         Assert.Equal("ok", answer.RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
     }
 
+    private sealed class DroppingRedactor : IRequestLogRedactor
+    {
+        public RequestLogEntry? Redact(RequestLogEntry entry) =>
+            entry.RequestContent!.Contains("throw", StringComparison.Ordinal) ? throw new InvalidOperationException("redactor bug")
+            : entry.RequestContent.Contains("drop", StringComparison.Ordinal) ? null
+            : entry;
+    }
+
+    [Fact]
+    public async Task An_entry_the_redactor_drops_or_fails_on_is_never_stored()
+    {
+        await using var host = await StartAsync(Acme(), o => o.RequestLog.CaptureContent = true, s => s.AddSingleton<IRequestLogRedactor, DroppingRedactor>());
+        foreach (var text in new[] { "keep", "drop", "throw" })
+        {
+            using var response = await PostAsync(host.Client, $$"""{"model":"acme/m1","messages":[{"role":"user","content":"{{text}}"}]}""");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode); // the caller never sees the log's troubles
+        }
+
+        var kept = Assert.Single(await AllAsync(host.Services));
+        Assert.Contains("keep", kept.RequestContent, StringComparison.Ordinal);
+        Assert.Equal(1, host.Services.GetRequiredService<RequestLogWriter>().Dropped); // the failure is counted (a deliberate drop is not)
+    }
+
     [Fact]
     public async Task Five_thousand_parallel_client_calls_leave_exactly_five_thousand_entries()
     {

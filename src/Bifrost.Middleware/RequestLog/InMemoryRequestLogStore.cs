@@ -82,6 +82,7 @@ internal sealed class InMemoryRequestLogStore : IRequestLogStore
     public ValueTask<RequestLogPage> QueryAsync(RequestLogQuery query, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(query);
+        ArgumentOutOfRangeException.ThrowIfLessThan(query.Limit, 1, nameof(query));
         cancellationToken.ThrowIfCancellationRequested();
         var matches = new List<RequestLogEntry>();
         lock (_lock)

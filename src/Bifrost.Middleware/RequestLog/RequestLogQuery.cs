@@ -107,10 +107,12 @@ public sealed record RequestLogPage(IReadOnlyList<RequestLogEntry> Entries, Requ
     /// <param name="query">The query.</param>
     /// <param name="listed">Up to <see cref="RequestLogQuery.Limit"/> + 1 matching entries, in listing order.</param>
     /// <returns>The page.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">The query's <see cref="RequestLogQuery.Limit"/> is below 1.</exception>
     public static RequestLogPage Of(RequestLogQuery query, IReadOnlyList<RequestLogEntry> listed)
     {
         ArgumentNullException.ThrowIfNull(query);
         ArgumentNullException.ThrowIfNull(listed);
+        ArgumentOutOfRangeException.ThrowIfLessThan(query.Limit, 1, nameof(query));
         if (listed.Count <= query.Limit)
         {
             return new RequestLogPage(listed, null);

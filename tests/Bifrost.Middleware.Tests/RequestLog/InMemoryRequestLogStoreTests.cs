@@ -32,4 +32,13 @@ public sealed class InMemoryRequestLogStoreConformanceTests : RequestLogStoreCon
         Assert.Equal(["r12", "r11", "r10"], (await store.QueryAsync(new RequestLogQuery(), ct)).Entries.Select(e => e.Id));
         Assert.Equal(3, store.Count);
     }
+
+    [Fact]
+    public async Task A_limit_out_of_range_is_refused()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var store = new InMemoryRequestLogStore(10);
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () => await store.QueryAsync(new RequestLogQuery { Limit = 0 }, ct));
+        Assert.Throws<ArgumentOutOfRangeException>(() => RequestLogPage.Of(new RequestLogQuery { Limit = 0 }, []));
+    }
 }

@@ -167,6 +167,13 @@ internal sealed class RequestLogLayer(GatewayHandler inner, RequestLogWriter wri
 
         public TimeSpan? FirstChunk { get; set; }
 
+        /// <summary><c>req_</c> + a version 7 (time-ordered) GUID, in one allocation.</summary>
+        private static string NewId(DateTimeOffset at) => string.Create(36, Guid.CreateVersion7(at), static (span, guid) =>
+        {
+            "req_".CopyTo(span);
+            guid.TryFormat(span[4..], out _, "N");
+        });
+
         public void Fail(Exception ex, CancellationToken cancellationToken)
         {
             switch (ex)
@@ -189,7 +196,7 @@ internal sealed class RequestLogLayer(GatewayHandler inner, RequestLogWriter wri
 
         public RequestLogEntry Entry(TimeProvider time, string? responseContent) => new()
         {
-            Id = "req_" + Guid.CreateVersion7(At).ToString("N"),
+            Id = NewId(At),
             Time = At,
             Owner = Owner,
             VirtualKeyId = VirtualKeyId,

@@ -8,7 +8,8 @@ namespace Bifrost.Middleware.RequestLog;
 /// Takes request-log entries off the request's path, as the usage ledger does: <see cref="Record"/> only queues (never
 /// blocks, never throws); a background loop applies the <see cref="IRequestLogRedactor"/> (when content is captured) and
 /// appends them to the <see cref="IRequestLogStore"/> in batches of up to <see cref="MaxBatch"/>, pausing
-/// <see cref="Pace"/> once the queue is drained so entries gather. When the queue is full (the store is down or far
+/// <see cref="Pace"/> once the queue is drained so entries gather. The queue holds <see cref="RequestLogOptions.MaxEntries"/>
+/// entries (at least <see cref="MinCapacity"/>, at most <see cref="Capacity"/>). When the queue is full (the store is down or far
 /// behind) entries are dropped and counted (<see cref="Dropped"/>), never the request. Every <see cref="PruneInterval"/>
 /// the store is pruned to <see cref="RequestLogOptions.Retention"/> and <see cref="RequestLogOptions.MaxEntries"/>.
 /// On stop the queue is drained for up to <see cref="DrainTimeout"/>.
@@ -21,6 +22,7 @@ internal sealed partial class RequestLogWriter(
     IRequestLogRedactor? redactor = null) : BackgroundService
 {
     public const int Capacity = 100_000;
+    public const int MinCapacity = 1_000;
     public const int MaxBatch = 500;
     public static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
     public static readonly TimeSpan Pace = TimeSpan.FromMilliseconds(50);
@@ -28,9 +30,11 @@ internal sealed partial class RequestLogWriter(
 
     private readonly RequestLogOptions _options = options.Value.RequestLog;
 
-    private readonly Channel<RequestLogEntry> _queue = Channel.CreateBounded<RequestLogEntry>(new BoundedChannelOptions(Capacity)
+    // As many entries as the log keeps (1,000 to 100,000): memory stays bounded by MaxEntries even when the writer
+    // never runs (a ServiceProvider used without a host starts no hosted service).
+    private readonly Channel<RequestLogEntry> _queue = Channel.CreateBounded<RequestLogEntry>(new BoundedChannelOptions(Math.Clamp(options.Value.RequestLog.MaxEntries, MinCapacity, Capacity))
     {
-        FullMode = BoundedChannelFullMode.DropWrite,
+        FullMode = BoundedChannelFullMode.Wait, // TryWrite never waits: it answers false when full (a Drop mode would answer true and drop uncounted)
         SingleReader = true,
     });
 

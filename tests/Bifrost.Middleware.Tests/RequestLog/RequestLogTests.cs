@@ -67,6 +67,7 @@ public sealed class RequestLogTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
 
         var entry = Assert.Single(await AllAsync(host.Services));
+        Assert.Matches("^req_[0-9a-f]{32}$", entry.Id);
         Assert.Equal("chat_completion", entry.Operation);
         Assert.Equal("sync", entry.Source);
         Assert.Equal("acme", entry.Provider);
@@ -337,6 +338,29 @@ public sealed class RequestLogTests
         Assert.Equal(100, store.Count);
         Assert.Equal(100, store.Capacity);
         Assert.Equal(1000, host.Services.GetRequiredService<RequestLogWriter>().Written);
+    }
+
+    [Fact]
+    public async Task Without_a_host_the_queue_stays_bounded_and_drops_what_exceeds_it()
+    {
+        var services = new ServiceCollection();
+        services.AddBifrost(options =>
+        {
+            options.DefaultProvider = "local";
+            options.Providers["local"] = new ProviderOptions { Type = "local" };
+            options.RequestLog.MaxEntries = 10; // the queue holds at least 1,000
+        });
+        await using var provider = services.BuildServiceProvider(); // no host: the writer never runs
+        var client = provider.GetRequiredService<IBifrostClient>();
+        var request = new ChatCompletionRequest { Model = "local/echo", Messages = [new ChatCompletionMessage { Role = "user", Content = new ChatCompletionContent("hi") }] };
+        for (var i = 0; i < 1500; i++)
+        {
+            await client.ChatCompletionAsync(request, Ct);
+        }
+
+        var writer = provider.GetRequiredService<RequestLogWriter>();
+        Assert.Equal(500, writer.Dropped);
+        Assert.Equal(0, writer.Written);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using Bifrost.Middleware;
 using Bifrost.Middleware.Governance;
+using Bifrost.Middleware.RequestLog;
 using Bifrost.Middleware.Sqlite;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -7,7 +8,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
-/// <summary>Registers the SQLite job store and governance store.</summary>
+/// <summary>Registers the SQLite job store, governance store and request log.</summary>
 public static class BifrostSqliteBuilderExtensions
 {
     /// <summary>
@@ -78,6 +79,41 @@ public static class BifrostSqliteBuilderExtensions
         // Replace whatever is registered (AddBifrost's in-memory default uses TryAdd, so a later AddBifrost keeps this one).
         services.RemoveAll<IGovernanceStore>();
         services.AddSingleton<IGovernanceStore>(static sp => sp.GetRequiredService<SqliteGovernanceStore>());
+        return builder;
+    }
+
+    /// <summary>
+    /// Keeps the request log in a SQLite database file, so it survives restarts: replaces the default in-memory ring
+    /// buffer. Retention still applies (<c>Bifrost:RequestLog:Retention</c> by age, <c>MaxEntries</c> by count, swept every
+    /// minute). For one instance.
+    /// </summary>
+    /// <param name="builder">The builder returned by <c>AddBifrost</c>.</param>
+    /// <param name="connectionStringOrPath">
+    /// A file path such as <c>App_Data/bifrost/requests.db</c> (the job or governance store's file may be used too), or a
+    /// Microsoft.Data.Sqlite connection string (<c>Data Source=...</c>). A relative path is resolved against the host's
+    /// content root (else the app's base directory); the directory is created when missing.
+    /// </param>
+    /// <returns>The builder.</returns>
+    public static IBifrostBuilder UseSqliteRequestLog(this IBifrostBuilder builder, string connectionStringOrPath)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionStringOrPath);
+
+        // Fails here, at registration, for an in-memory or read-only database.
+        _ = SqliteJobStore.Normalize(connectionStringOrPath, baseDirectory: null);
+
+        var services = builder.Services;
+        services.RemoveAll<SqliteRequestLogStore>();
+        services.AddSingleton(sp =>
+        {
+            var root = sp.GetService<IHostEnvironment>()?.ContentRootPath ?? AppContext.BaseDirectory;
+            var connectionString = SqliteJobStore.Normalize(connectionStringOrPath, root).ToString();
+            return new SqliteRequestLogStore(connectionString, sp.GetService<TimeProvider>() ?? TimeProvider.System, sp.GetService<ILogger<SqliteRequestLogStore>>());
+        });
+
+        // Replace whatever is registered (AddBifrost's in-memory default uses TryAdd, so a later AddBifrost keeps this one).
+        services.RemoveAll<IRequestLogStore>();
+        services.AddSingleton<IRequestLogStore>(static sp => sp.GetRequiredService<SqliteRequestLogStore>());
         return builder;
     }
 }

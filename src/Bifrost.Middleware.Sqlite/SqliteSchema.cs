@@ -101,7 +101,42 @@ internal static class SqliteSchema
             CREATE INDEX ix_bifrost_usage_team ON bifrost_usage (team, time) WHERE team IS NOT NULL;
             CREATE INDEX ix_bifrost_usage_customer ON bifrost_usage (customer, time) WHERE customer IS NOT NULL;
             """),
-        (4, "jobs: the W3C traceparent of the span that submitted the job (its run span links to it)", """
+        (4, "request log: one row per gateway call, indexed by time, provider, model, status and owner", """
+            CREATE TABLE bifrost_request_log (
+                seq                   INTEGER PRIMARY KEY,            -- append order
+                id                    TEXT    NOT NULL UNIQUE,
+                time                  INTEGER NOT NULL,               -- .NET UTC ticks of the call's start
+                owner                 TEXT,
+                virtual_key_id        TEXT,
+                operation             TEXT    NOT NULL,
+                source                TEXT    NOT NULL,
+                provider              TEXT,
+                model                 TEXT,
+                status                INTEGER NOT NULL,
+                error_code            TEXT,
+                latency_ms            INTEGER NOT NULL,
+                ttfc_ms               INTEGER,
+                input_tokens          INTEGER,
+                output_tokens         INTEGER,
+                cost_nano_usd         INTEGER,                        -- exact: USD x 10^9, NULL when unknown
+                job_id                TEXT,
+                batch_id              TEXT,
+                custom_id             TEXT,
+                request_id            TEXT,
+                response_id           TEXT,
+                request_content       TEXT,
+                response_content      TEXT
+            );
+            -- listing order (newest first, ties by id) and retention by age; each filter over time
+            CREATE INDEX ix_bifrost_request_log_time ON bifrost_request_log (time, id);
+            CREATE INDEX ix_bifrost_request_log_provider ON bifrost_request_log (provider COLLATE NOCASE, time);
+            CREATE INDEX ix_bifrost_request_log_model ON bifrost_request_log (model, time);
+            CREATE INDEX ix_bifrost_request_log_status ON bifrost_request_log (status, time);
+            CREATE INDEX ix_bifrost_request_log_owner ON bifrost_request_log (owner, time) WHERE owner IS NOT NULL;
+            CREATE INDEX ix_bifrost_request_log_key ON bifrost_request_log (virtual_key_id, time) WHERE virtual_key_id IS NOT NULL;
+            CREATE INDEX ix_bifrost_request_log_batch ON bifrost_request_log (batch_id, time) WHERE batch_id IS NOT NULL;
+            """),
+        (5, "jobs: the W3C traceparent of the span that submitted the job (its run span links to it)", """
             ALTER TABLE bifrost_jobs ADD COLUMN trace_parent TEXT;
             """),
     ];

@@ -46,6 +46,10 @@ public sealed class BifrostOptions
 
     /// <summary>Traces: what the gateway's spans carry (<c>Bifrost:Telemetry</c>).</summary>
     public TelemetryOptions Telemetry { get; set; } = new();
+
+    /// <summary>The request log: on by default (in memory, the newest 10,000 calls), its retention and content capture.</summary>
+    [Microsoft.Extensions.Options.ValidateObjectMembers]
+    public RequestLog.RequestLogOptions RequestLog { get; set; } = new();
 }
 
 /// <summary>

@@ -131,7 +131,7 @@ public sealed class SqliteGovernanceStoreTests : IDisposable
         connection.Open();
         using var command = connection.CreateCommand();
         command.CommandText = "SELECT group_concat(version) FROM bifrost_schema_version;";
-        Assert.Equal("1,2,3,4", command.ExecuteScalar());
+        Assert.Equal("1,2,3,4,5", command.ExecuteScalar());
     }
 
     [Fact]
@@ -149,6 +149,7 @@ public sealed class SqliteGovernanceStoreTests : IDisposable
             using var command = connection.CreateCommand();
             command.CommandText = """
                 DROP TABLE bifrost_governance_entities; DROP TABLE bifrost_governance_revision; DROP TABLE bifrost_usage;
+                DROP TABLE bifrost_request_log;
                 ALTER TABLE bifrost_jobs DROP COLUMN trace_parent;
                 DELETE FROM bifrost_schema_version WHERE version >= 3;
                 """;

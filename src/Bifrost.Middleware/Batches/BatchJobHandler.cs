@@ -222,7 +222,7 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
             BatchLineAnswer call;
             try
             {
-                call = await CallAsync(batch.Endpoint, body, spec.Model, lineCts.Token).ConfigureAwait(false);
+                call = await CallAsync(batch.Endpoint, body, spec.Model, new BatchLineId(batch.Id, line.CustomId), lineCts.Token).ConfigureAwait(false);
             }
             catch (Exception ex) when (lineDeadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested && ex is OperationCanceledException or BifrostException)
             {
@@ -263,9 +263,9 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
     }
 
     /// <summary>One line's request through the gateway, by the operation that serves the batch's endpoint.</summary>
-    private Task<BatchLineAnswer> CallAsync(string endpoint, JsonElement body, string? defaultModel, CancellationToken cancellationToken) =>
+    private Task<BatchLineAnswer> CallAsync(string endpoint, JsonElement body, string? defaultModel, BatchLineId line, CancellationToken cancellationToken) =>
         (operations.ForBatchUrl(endpoint) ?? throw BifrostErrors.InvalidValue($"Batch lines of '{endpoint}' are not served by this gateway.", "url"))
-            .RunBatchLineAsync(services, body, defaultModel, cancellationToken);
+            .RunBatchLineAsync(services, body, defaultModel, line, cancellationToken);
 
     /// <summary>Reports a line that never ran because the batch was cancelled or its window ended.</summary>
     private static async Task WriteStoppedAsync(string batchId, string customId, IAppendableFile errors, SemaphoreSlim writeLock, RunState run, bool cancelled, CancellationToken cancellationToken)

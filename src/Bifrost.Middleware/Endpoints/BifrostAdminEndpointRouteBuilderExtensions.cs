@@ -11,7 +11,7 @@ public static class BifrostAdminEndpointRouteBuilderExtensions
     /// <summary>
     /// Maps the governance admin API under <paramref name="prefix"/>: create, list, get, update (<c>PATCH</c>, JSON merge
     /// patch), delete virtual keys, teams and customers; rotate, deactivate and activate a key; a key's usage from the
-    /// ledger. Nothing is mapped unless the host calls this, and the API can create keys: protect it with the returned
+    /// ledger; and the request log (<c>GET requests</c> with filters and a cursor, <c>GET requests/{id}</c>). Nothing is mapped unless the host calls this, and the API can create keys: protect it with the returned
     /// builder (<c>.RequireAuthorization("admin")</c>); mapped without any authorization, a warning is logged at start.
     /// Keys and groups from configuration are listed, read-only. A key's secret is answered once, by create and rotate.
     /// </summary>
@@ -31,6 +31,7 @@ public static class BifrostAdminEndpointRouteBuilderExtensions
 
         var sourcesBefore = endpoints.DataSources.Count;
         var group = endpoints.MapGroup(prefix).WithMetadata(BifrostEndpointMetadata.Instance);
+        Bifrost.Middleware.RequestLog.RequestLogAdminEndpoints.Map(group); // GET requests, GET requests/{id}
         GovernanceAdminEndpoints.Map(group);
 
         // Checked at start with every convention the host adds: authorization it cannot run stops the start, none at all is a warning.

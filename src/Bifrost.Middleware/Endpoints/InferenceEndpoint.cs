@@ -83,6 +83,7 @@ internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOp
             return;
         }
 
+        RequestLog.RequestLogCaller.Enter(context); // the caller as the request log records it (flows into the pipeline)
         if (operation.Streams && operation.IsStreamRequested?.Invoke(request) == true)
         {
             var chunks = operation.StreamAsync(context.RequestServices, request, context.RequestAborted);

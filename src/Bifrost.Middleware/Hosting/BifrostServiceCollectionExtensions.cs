@@ -96,6 +96,7 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddSingleton<Bifrost.Middleware.Governance.GovernanceSnapshotRefresher>();
         services.AddHostedService(static sp => sp.GetRequiredService<Bifrost.Middleware.Governance.GovernanceSnapshotRefresher>());
         services.AddHostedService(static sp => sp.GetRequiredService<Bifrost.Middleware.Governance.UsageLedger>());
+        Bifrost.Middleware.RequestLog.RequestLogServices.Add(services); // the request log: layer, writer, in-memory store, query service
         services.TryAddSingleton<LocalProviderAdapter>();
         services.TryAddSingleton<OpenAICompatibleAdapter>();
         services.TryAddSingleton<AnthropicAdapter>();

@@ -159,6 +159,7 @@ internal sealed class JobProcessor : BackgroundService
 
             // A job created with a virtual key runs under it: the governance layer re-applies the key's rules.
             Governance.GovernanceCaller.Current = _keys.Mode == GovernanceMode.Off ? null : Governance.GovernanceCaller.FromOwner(job.Owner, _keys);
+            RequestLog.RequestLogCaller.Current = new RequestLog.RequestLogCaller(job.Owner, null); // the request log's owner of the job's calls
             JobRunResult result;
             using var span = Diagnostics.GatewayTracing.StartJob(job); // linked to the submit's span; the run's spans are its children
             try

@@ -35,11 +35,14 @@ internal abstract class BifrostOperation
 
     /// <summary>Runs one batch line of this operation through the gateway (only when <see cref="BatchUrl"/> is set).</summary>
     /// <returns>The response's id (the line's <c>request_id</c>) and a writer of its JSON body.</returns>
-    public virtual Task<BatchLineAnswer> RunBatchLineAsync(IServiceProvider services, System.Text.Json.JsonElement body, string? defaultModel, CancellationToken cancellationToken) =>
+    public virtual Task<BatchLineAnswer> RunBatchLineAsync(IServiceProvider services, System.Text.Json.JsonElement body, string? defaultModel, BatchLineId line, CancellationToken cancellationToken) =>
         throw new NotSupportedException($"Operation '{Name}' has no batch lines.");
 
     internal string Metric => MetricName ?? Name;
 }
+
+/// <summary>Which batch line runs: the batch's id and the line's <c>custom_id</c> (for the usage mark and the request log).</summary>
+internal readonly record struct BatchLineId(string BatchId, string CustomId);
 
 /// <summary>What one batch line answered: the response id and how to write its body.</summary>
 internal readonly record struct BatchLineAnswer(string? RequestId, Action<System.Text.Json.Utf8JsonWriter> WriteBody);

@@ -238,7 +238,7 @@ internal sealed class InferenceOperation<TRequest, TResponse, TChunk> : BifrostO
 
     public override IJobHandler? CreateJobHandler() => Async ? new OperationJobHandler<TRequest, TResponse, TChunk>(this) : null;
 
-    public override async Task<BatchLineAnswer> RunBatchLineAsync(IServiceProvider services, JsonElement body, string? defaultModel, CancellationToken cancellationToken)
+    public override async Task<BatchLineAnswer> RunBatchLineAsync(IServiceProvider services, JsonElement body, string? defaultModel, BatchLineId line, CancellationToken cancellationToken)
     {
         var request = body.Deserialize(RequestInfo) ?? throw new JsonException("empty body");
         if (string.IsNullOrEmpty(Model(request)))
@@ -247,7 +247,7 @@ internal sealed class InferenceOperation<TRequest, TResponse, TChunk> : BifrostO
         }
 
         ClearStream?.Invoke(request);
-        Governance.UsageSource.Current = new Governance.UsageSource(Governance.UsageSource.Batch, null); // ends with this method
+        Governance.UsageSource.Current = new Governance.UsageSource(Governance.UsageSource.Batch, null) { BatchId = line.BatchId, CustomId = line.CustomId }; // ends with this method
         var response = await RunAsync(services, request, cancellationToken).ConfigureAwait(false);
         // The line reached the provider as an ordinary call, so its cost (set by the attempt loop) is the ordinary price: a
         // batch discount is the provider's, for batches run on its own batch API.

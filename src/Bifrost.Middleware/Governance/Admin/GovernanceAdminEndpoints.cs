@@ -519,7 +519,8 @@ internal static partial class GovernanceAdminEndpoints
         var path = context.Request.RouteValues.TryGetValue("path", out var value) ? value as string ?? string.Empty : string.Empty;
         var segments = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
         var collection = segments.Length > 0 && segments[0].ToLowerInvariant() is "virtual-keys" or "teams" or "customers";
-        var allow = !collection ? null : segments.Length switch
+        var allow = segments.Length is 1 or 2 && string.Equals(segments[0], "requests", StringComparison.OrdinalIgnoreCase) ? "GET" // the request log (read-only)
+            : !collection ? null : segments.Length switch
         {
             1 => "GET, POST",
             2 => "GET, PATCH, DELETE",

@@ -1,0 +1,24 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Bifrost.Middleware.RequestLog;
+
+/// <summary>Options of the request log (<c>Bifrost:RequestLog</c>).</summary>
+public sealed class RequestLogOptions
+{
+    /// <summary>Whether every gateway call is recorded. Default true (in memory unless another store is registered).</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Entries kept at most: the in-memory ring's size, and the count retention of other stores. Default 10,000.</summary>
+    [Range(1, 100_000_000)]
+    public int MaxEntries { get; set; } = 10_000;
+
+    /// <summary>How long entries are kept. Default 7 days.</summary>
+    [Range(typeof(TimeSpan), "00:01:00", "3650.00:00:00")]
+    public TimeSpan Retention { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>
+    /// Whether the request and (whole) response JSON are stored with each entry, after the registered
+    /// <see cref="IRequestLogRedactor"/>. Default false: prompts and answers are not logged.
+    /// </summary>
+    public bool CaptureContent { get; set; }
+}

@@ -29,7 +29,8 @@ public sealed class BatchLeaseTests
     [Fact]
     public async Task One_failed_renewal_does_not_stop_the_renewals_and_no_other_worker_takes_the_batch_over()
     {
-        var (host, store, adapter) = await StartAsync(TimeSpan.FromMilliseconds(400));
+        // A lease of 1.2 s is renewed every 0.4 s: one failed renewal leaves 0.8 s of lease, enough on a loaded 2-core machine.
+        var (host, store, adapter) = await StartAsync(TimeSpan.FromMilliseconds(1200));
         await using var _ = host;
         var ids = Enumerable.Range(1, 30).Select(i => $"l-{i:D2}").ToList();
         store.FailRenewals(1);

@@ -21,7 +21,9 @@ internal sealed partial class UsageLedger(IGovernanceStore store, ILogger<UsageL
 
     private readonly Channel<UsageRecord> _queue = Channel.CreateBounded<UsageRecord>(new BoundedChannelOptions(Capacity)
     {
-        FullMode = BoundedChannelFullMode.DropWrite,
+        // Wait (never awaited: only TryWrite is used) so a full queue makes TryWrite answer false and the record is counted
+        // as dropped; DropWrite would answer true and drop it uncounted.
+        FullMode = BoundedChannelFullMode.Wait,
         SingleReader = true,
     });
 

@@ -167,11 +167,21 @@ internal sealed class RequestLogLayer(GatewayHandler inner, RequestLogWriter wri
 
         public TimeSpan? FirstChunk { get; set; }
 
-        /// <summary><c>req_</c> + a version 7 (time-ordered) GUID, in one allocation.</summary>
-        private static string NewId(DateTimeOffset at) => string.Create(36, Guid.CreateVersion7(at), static (span, guid) =>
+        // A per-process random part, drawn once: ids of several instances sharing a store do not collide.
+        private static readonly uint ProcessPart = BitConverter.ToUInt32(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
+        private static long sequence;
+
+        /// <summary>
+        /// <c>req_</c> + 32 hex digits, time-ordered like a version 7 UUID: the call's Unix time in milliseconds (12), this
+        /// process's random part (8), a per-process sequence (12); in one allocation and without a random draw per call (a
+        /// GUID per call read the OS's random source: a system call on every request).
+        /// </summary>
+        private static string NewId(DateTimeOffset at) => string.Create(36, (Ms: at.ToUnixTimeMilliseconds(), Seq: Interlocked.Increment(ref sequence)), static (span, id) =>
         {
             "req_".CopyTo(span);
-            guid.TryFormat(span[4..], out _, "N");
+            ((ulong)id.Ms & 0xFFFF_FFFF_FFFFUL).TryFormat(span.Slice(4, 12), out _, "x12", System.Globalization.CultureInfo.InvariantCulture);
+            ProcessPart.TryFormat(span.Slice(16, 8), out _, "x8", System.Globalization.CultureInfo.InvariantCulture);
+            ((ulong)id.Seq & 0xFFFF_FFFF_FFFFUL).TryFormat(span.Slice(24, 12), out _, "x12", System.Globalization.CultureInfo.InvariantCulture);
         });
 
         public void Fail(Exception ex, CancellationToken cancellationToken)

@@ -34,6 +34,12 @@ internal static class DashboardEndpoints
         }
 
         group.MapGet("/api/overview", static (DashboardStats stats) => TypedResults.Json(stats.Snapshot(), DashboardJsonContext.Default.DashboardOverview)).ExcludeFromDescription();
+
+        // The request log, as the admin API answers it (same filters, cursor and shapes; bad values 400).
+        var list = BifrostResults.Guard(null, RequestLog.RequestLogAdminEndpoints.ListAsync);
+        var get = BifrostResults.Guard(null, RequestLog.RequestLogAdminEndpoints.GetAsync);
+        group.MapGet("/api/requests", (HttpContext context) => list(context)).ExcludeFromDescription();
+        group.MapGet("/api/requests/{id}", (HttpContext context) => get(context)).ExcludeFromDescription();
     }
 
     private static IResult Asset(HttpContext context, string name)

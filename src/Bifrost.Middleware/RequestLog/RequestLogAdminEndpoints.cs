@@ -17,7 +17,7 @@ internal static class RequestLogAdminEndpoints
         group.MapMethods("/requests/{id}", ["GET"], BifrostResults.Guard(null, GetAsync)).WithDisplayName("Bifrost admin get request").ExcludeFromDescription();
     }
 
-    private static async Task ListAsync(HttpContext context)
+    internal static async Task ListAsync(HttpContext context)
     {
         var query = Parse(context.Request.Query);
         var log = context.RequestServices.GetRequiredService<IBifrostRequestLog>();
@@ -31,7 +31,7 @@ internal static class RequestLogAdminEndpoints
         await BifrostResults.WriteJsonAsync(context, answer, RequestLogJsonContext.Default.RequestLogListAnswer).ConfigureAwait(false);
     }
 
-    private static async Task GetAsync(HttpContext context)
+    internal static async Task GetAsync(HttpContext context)
     {
         var id = context.Request.RouteValues["id"] as string ?? string.Empty;
         var log = context.RequestServices.GetRequiredService<IBifrostRequestLog>();

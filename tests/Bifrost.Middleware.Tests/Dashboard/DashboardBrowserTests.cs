@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Bifrost.Middleware.RequestLog;
 using Microsoft.Playwright;
 
 namespace Bifrost.Middleware.Tests.Dashboard;
@@ -90,6 +91,24 @@ public sealed class DashboardBrowserTests
 
         await Assertions.Expect(page.GetByTestId("requests-total")).ToHaveTextAsync("11", new() { Timeout = 15_000 });
 
+        // The request log page: the newest calls, filtered, and one call's details.
+        await page.GetByRole(AriaRole.Link, new() { Name = "Requests" }).ClickAsync();
+        var requests = page.GetByTestId("requests").Locator("tbody tr");
+        await Assertions.Expect(requests).ToHaveCountAsync(11);
+        await Assertions.Expect(requests.First.Locator("[data-cell=provider]")).ToHaveTextAsync("local");
+        await Assertions.Expect(requests.First.Locator("[data-cell=source]")).ToHaveTextAsync("sync");
+        await page.GetByTestId("filter-status").SelectOptionAsync("4xx");
+        await Assertions.Expect(requests).ToHaveCountAsync(1);
+        await Assertions.Expect(requests.First.Locator("[data-cell=status]")).ToContainTextAsync("400");
+        await requests.First.ClickAsync();
+        await Assertions.Expect(page.GetByTestId("request-detail")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#request-detail [data-field=status]")).ToHaveTextAsync("400");
+        await Assertions.Expect(page.Locator("#request-detail [data-field=operation]")).ToHaveTextAsync("chat_completion");
+        await Assertions.Expect(page.Locator("#request-detail [data-field=error_code]")).Not.ToBeEmptyAsync();
+        await Screenshot(page, "requests");
+        await page.GetByTestId("filter-status").SelectOptionAsync(string.Empty);
+        await Assertions.Expect(requests).ToHaveCountAsync(11);
+
         await page.GetByRole(AriaRole.Link, new() { Name = "Providers" }).ClickAsync();
         var provider = page.GetByTestId("providers").Locator("tbody tr");
         await Assertions.Expect(provider).ToHaveCountAsync(1);
@@ -126,14 +145,25 @@ public sealed class DashboardBrowserTests
         var overview = await (await http.GetAsync("/bifrost/api/overview", Ct)).Content.ReadAsStringAsync(Ct);
         Assert.Contains("\"requests\":1", overview, StringComparison.Ordinal);
         Assert.DoesNotContain("sk-local-dashboard-secret", overview, StringComparison.Ordinal);
+        await app.Services.GetRequiredService<IBifrostRequestLog>().FlushAsync(Ct);
+        using var log = await http.GetAsync("/bifrost/api/requests?limit=10", Ct);
+        var logText = await log.Content.ReadAsStringAsync(Ct);
+        Assert.Equal(HttpStatusCode.OK, log.StatusCode);
+        Assert.Contains("\"provider\":\"local\"", logText, StringComparison.Ordinal);
+        Assert.DoesNotContain("sk-local-dashboard-secret", logText, StringComparison.Ordinal);
+        using var badFilter = await http.GetAsync("/bifrost/api/requests?status=6xx", Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, badFilter.StatusCode);
 
         // A request from another machine (here: a forwarded address, as a reverse proxy's middleware would set it) is refused.
         await using var remote = await StartAsync(remoteAddress: IPAddress.Parse("203.0.113.7"));
         var remoteUrl = remote.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         using var remoteHttp = new HttpClient { BaseAddress = new Uri(remoteUrl) };
-        using var refused = await remoteHttp.GetAsync("/bifrost/api/overview", Ct);
-        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
-        Assert.Contains("dashboard_local_only", await refused.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        foreach (var path in (string[])["/bifrost/api/overview", "/bifrost/api/requests", "/bifrost/"])
+        {
+            using var refused = await remoteHttp.GetAsync(path, Ct);
+            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+            Assert.Contains("dashboard_local_only", await refused.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        }
     }
 
     private static async Task<WebApplication> StartAsync(IPAddress? remoteAddress = null)

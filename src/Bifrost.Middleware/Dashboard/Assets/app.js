@@ -121,12 +121,98 @@
       .then(function () { setTimeout(poll, 2000); });
   }
 
+  // The request log page: the newest 100 entries matching the filters, refreshed every 2 s while the page is shown.
+  var selected = null;
+
+  function requestsQuery() {
+    var form = document.getElementById("request-filters");
+    var params = new URLSearchParams();
+    ["provider", "model", "status", "source"].forEach(function (name) {
+      var value = form.elements[name].value.trim();
+      if (value) { params.set(name, value); }
+    });
+    params.set("limit", "100");
+    return "api/requests?" + params.toString();
+  }
+
+  function renderRequests(list) {
+    var body = document.querySelector('[data-testid="requests"] tbody');
+    while (body.firstChild) { body.removeChild(body.firstChild); }
+    list.data.forEach(function (e) {
+      var tr = document.createElement("tr");
+      tr.className = "clickable" + (e.id === selected ? " selected" : "");
+      tr.setAttribute("data-id", e.id);
+      var tokens = e.input_tokens === null && e.output_tokens === null ? "–" : number(e.input_tokens) + " / " + number(e.output_tokens);
+      [[new Date(e.time).toLocaleTimeString("en-GB"), "time"], [e.operation, "operation"], [e.source, "source"], [e.provider || "–", "provider"],
+        [e.model || "–", "model"], [String(e.status) + (e.error_code ? " " + e.error_code : ""), "status"], [number(e.latency_ms), "latency"],
+        [e.time_to_first_chunk_ms === null ? "–" : number(e.time_to_first_chunk_ms), "ttfc"], [tokens, "tokens"],
+        [e.cost_usd === null ? "–" : usd(e.cost_usd), "cost"], [e.virtual_key_id ? "vk:" + e.virtual_key_id : (e.owner || "–"), "owner"]]
+        .forEach(function (cell) {
+          var td = document.createElement("td");
+          td.textContent = cell[0];
+          td.setAttribute("data-cell", cell[1]);
+          if (cell[1] === "status" && e.status >= 400) { td.className = "status-error"; }
+          tr.appendChild(td);
+        });
+      tr.addEventListener("click", function () { detail(e.id); });
+      body.appendChild(tr);
+    });
+    text("requests-status", list.data.length + (list.has_more ? "+" : "") + " shown");
+  }
+
+  function detail(id) {
+    selected = id;
+    fetch("api/requests/" + encodeURIComponent(id), { headers: { "Accept": "application/json" }, cache: "no-store" })
+      .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.json(); })
+      .then(function (e) {
+        var aside = document.getElementById("request-detail");
+        var dl = aside.querySelector("dl");
+        while (dl.firstChild) { dl.removeChild(dl.firstChild); }
+        Object.keys(e).forEach(function (key) {
+          if (e[key] === null || e[key] === undefined) { return; }
+          var dt = document.createElement("dt");
+          dt.textContent = key;
+          var dd = document.createElement("dd");
+          dd.textContent = typeof e[key] === "object" ? JSON.stringify(e[key], null, 2) : String(e[key]);
+          dd.setAttribute("data-field", key);
+          dl.appendChild(dt);
+          dl.appendChild(dd);
+        });
+        text("detail-id", e.id);
+        aside.hidden = false;
+        document.querySelectorAll('[data-testid="requests"] tbody tr').forEach(function (tr) {
+          tr.className = "clickable" + (tr.getAttribute("data-id") === id ? " selected" : "");
+        });
+      })
+      .catch(function (err) { text("requests-status", "cannot read the request (" + err.message + ")"); });
+  }
+
+  function pollRequests() {
+    if (document.getElementById("page-requests").hidden) { setTimeout(pollRequests, 2000); return; }
+    fetch(requestsQuery(), { headers: { "Accept": "application/json" }, cache: "no-store" })
+      .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.json(); })
+      .then(renderRequests)
+      .catch(function (err) { text("requests-status", "cannot read the request log (" + err.message + ")"); })
+      .then(function () { setTimeout(pollRequests, 2000); });
+  }
+
+  function refreshRequests() {
+    fetch(requestsQuery(), { headers: { "Accept": "application/json" }, cache: "no-store" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (list) { if (list) { renderRequests(list); } });
+  }
+
+  document.getElementById("request-filters").addEventListener("input", refreshRequests);
+  document.getElementById("request-filters").addEventListener("submit", function (e) { e.preventDefault(); });
+
   function show(page) {
     document.querySelectorAll(".page").forEach(function (p) { p.hidden = p.id !== "page-" + page; });
     document.querySelectorAll("nav a").forEach(function (a) { a.className = a.getAttribute("data-page") === page ? "active" : ""; });
+    if (page === "requests") { refreshRequests(); }
   }
 
   window.addEventListener("hashchange", function () { show((location.hash || "#overview").substring(1)); });
   show((location.hash || "#overview").substring(1));
   poll();
+  pollRequests();
 })();

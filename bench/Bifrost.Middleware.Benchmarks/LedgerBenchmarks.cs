@@ -5,8 +5,8 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Bifrost.Middleware.Benchmarks;
 
 /// <summary>
-/// The usage ledger's write path (issue 14): <see cref="UsageLedger.Record"/> of <see cref="Records"/> settled requests
-/// (what the request path pays: a queue write), then <see cref="UsageLedger.FlushAsync"/> until the background writer has
+/// The usage ledger's write path (issue 14): <c>UsageLedger.Record</c> of <see cref="Records"/> settled requests
+/// (what the request path pays: a queue write), then <c>UsageLedger.FlushAsync</c> until the background writer has
 /// appended them all to the store in batches, for the in-memory store and the SQLite store
 /// (<c>UseSqliteGovernanceStore</c>, a file in the temp directory). Reported per record (OperationsPerInvoke).
 /// </summary>

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text;
 using Bifrost.Middleware.Governance;
 using Microsoft.Data.Sqlite;
@@ -78,32 +77,11 @@ internal sealed partial class SqliteGovernanceStore : IGovernanceStore, IDisposa
         _time = timeProvider ?? throw new ArgumentNullException(nameof(timeProvider));
         ILogger log = logger ?? (ILogger)NullLogger.Instance;
 
-        var builder = SqliteJobStore.Normalize(connectionStringOrPath, baseDirectory: null);
-        DatabasePath = builder.DataSource;
-        var busyTimeoutMs = (int)Math.Clamp(builder.DefaultTimeout * 1000L, 1000, int.MaxValue);
-        var connectionString = builder.ToString();
-        Directory.CreateDirectory(Path.GetDirectoryName(DatabasePath)!);
-
-        var connection = SqliteConnectionSlot.Open(connectionString, busyTimeoutMs, readOnly: false);
-        try
-        {
-            var journal = Convert.ToString(connection.Scalar("PRAGMA journal_mode = WAL;"), CultureInfo.InvariantCulture) ?? "unknown";
-            var (from, to) = SqliteSchema.Migrate(connection.Connection, _time.GetUtcNow().ToUnixTimeMilliseconds());
-            if (from != to)
-            {
-                LogMigrated(log, DatabasePath, from, to);
-            }
-
-            LogOpened(log, DatabasePath, to, journal);
-            _writer = new SqliteWriter(connection, SqliteDurability.Acknowledged, SqliteWriterMode.GroupCommit);
-        }
-        catch
-        {
-            connection.Dispose();
-            throw;
-        }
-
-        _readers = new SqliteReaderPool(connectionString, busyTimeoutMs);
+        (DatabasePath, _writer, _readers) = SqliteStoreFile.Open(
+            connectionStringOrPath,
+            _time,
+            (path, from, to) => LogMigrated(log, path, from, to),
+            (path, version, journal) => LogOpened(log, path, version, journal));
     }
 
     /// <summary>The full path of the database file.</summary>

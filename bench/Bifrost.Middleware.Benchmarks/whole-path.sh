@@ -22,6 +22,15 @@
 #                                BUILD_DIR/sample-base), to compare a change with its base in the same interleaved run:
 #                                git worktree add /tmp/base REV && dotnet publish -c Release -o /tmp/bench-build/sample-base \
 #                                  /tmp/base/samples/Bifrost.Sample; ORDER="floor bifrost-base bifrost" whole-path.sh
+#                                Telemetry (the same sample, told through its configuration what a host would set):
+#                                bifrost-otel-off — OTEL_SDK_DISABLED=true: the OpenTelemetry SDK registers nothing, so
+#                                  nothing listens to the gateway's ActivitySource and Meter ("telemetry off");
+#                                bifrost-traced-gw — as shipped (Prometheus metrics) plus tracing of the gateway's
+#                                  ActivitySource only, exported over OTLP/HTTP to a local sink (Sample:Tracing:HostInstrumentation=false);
+#                                bifrost-traced — the same with the host's ASP.NET Core and HttpClient spans too (what
+#                                  the sample does with OTEL_EXPORTER_OTLP_ENDPOINT set).
+#                                bifrost-sqlitelog — as shipped plus the request log in a SQLite file (Bifrost:Sqlite:RequestLogPath).
+#   REF=floor                    the candidate the last column divides by (e.g. REF=bifrost-otel-off for telemetry overhead)
 #   SKIP_PUBLISH=1               reuse what is already published in BUILD_DIR
 set -euo pipefail
 
@@ -55,7 +64,21 @@ fi
 # it logs every request at Information to the console) and which its configuration file watcher watches recursively
 # (a busy /tmp would cost both candidates inotify traffic).
 RUN_CWD=$(mktemp -d /tmp/bench-cwd.XXXXXX)
-trap 'rmdir "$RUN_CWD" 2>/dev/null || true' EXIT
+SINK_PID=
+cleanup() { [[ -n $SINK_PID ]] && kill "$SINK_PID" 2>/dev/null; rm -rf "$RUN_CWD" 2>/dev/null || true; }
+trap cleanup EXIT
+
+# An OTLP/HTTP sink for the traced candidates: answers every export with 200 and an empty protobuf message, as a
+# collector does, so the exporter's full work (batching, protobuf encoding, the HTTP post) is on the gateway's bill.
+OTLP_PORT=${OTLP_PORT:-14318}
+if [[ " $ORDER " == *" bifrost-traced"* ]]; then
+  node -e '
+    const http = require("http"); let n = 0, bytes = 0;
+    http.createServer((q, s) => { q.on("data", (d) => (bytes += d.length)); q.on("end", () => { n++; s.writeHead(200, { "content-type": "application/x-protobuf" }); s.end(); }); })
+      .listen(+process.argv[1], "127.0.0.1");
+    process.on("SIGTERM", () => { console.log(`otlp sink: ${n} exports, ${bytes} bytes`); process.exit(0); });' "$OTLP_PORT" >"$OUT_ROOT/otlp-sink.log" 2>&1 &
+  SINK_PID=$!
+fi
 
 run_candidate() {
   local sample_env="Bifrost__Providers__openai__BaseUrl=http://127.0.0.1:18080/v1 OPENAI_API_KEY=sk-mock"
@@ -64,11 +87,15 @@ run_candidate() {
       CANDIDATE_NAME=floor CANDIDATE_URL=http://127.0.0.1:5080/v1/chat/completions \
       CANDIDATE_CMD="dotnet $BUILD_DIR/passthrough/DotnetPassthrough.dll --urls http://127.0.0.1:5080 --contentRoot $BUILD_DIR/passthrough" \
       "$BENCH_DIR/peer-overhead.sh" ;;
-    bifrost|bifrost-nolog|bifrost-base)
+    bifrost|bifrost-nolog|bifrost-base|bifrost-otel-off|bifrost-traced|bifrost-traced-gw|bifrost-sqlitelog)
       # The sample as published (its appsettings.json), its "openai" provider pointed at the mock through configuration
       # bound from the environment, with a key (OPENAI_API_KEY, which appsettings.json names) so an Authorization header
       # goes upstream as the floor forwards the client's.
       [[ $1 == bifrost-nolog ]] && sample_env="$sample_env Logging__LogLevel__Microsoft.AspNetCore.Hosting.Diagnostics=None"
+      [[ $1 == bifrost-otel-off ]] && sample_env="$sample_env OTEL_SDK_DISABLED=true"
+      [[ $1 == bifrost-traced* ]] && sample_env="$sample_env OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$OTLP_PORT OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"
+      [[ $1 == bifrost-traced-gw ]] && sample_env="$sample_env Sample__Tracing__HostInstrumentation=false"
+      [[ $1 == bifrost-sqlitelog ]] && sample_env="$sample_env Bifrost__Sqlite__RequestLogPath=$RUN_CWD/requests.db"
       local dir=$BUILD_DIR/sample
       [[ $1 == bifrost-base ]] && dir=${BASE_SAMPLE_DIR:-$BUILD_DIR/sample-base}
       CANDIDATE_NAME=$1 CANDIDATE_URL=http://127.0.0.1:5081/openai/v1/chat/completions \
@@ -79,6 +106,9 @@ run_candidate() {
   esac
 }
 
+machine() { echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(dotnet --version 2>/dev/null | head -1) SDK; load average $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%FT%TZ)"; }
+echo "machine at start: $(machine)" >"$OUT_ROOT/machine.txt"
+echo "knobs: ORDER=[$ORDER] ROUNDS=$ROUNDS CONNS=[$CONNS] RATES=[$RATES] DURATION=${DURATION:-10s} WARMUP=${WARMUP:-3s} STREAM=${STREAM:-0} PIN=${PIN:-0}" >>"$OUT_ROOT/machine.txt"
 for round in $(seq 1 "$ROUNDS"); do
   for c in $ORDER; do
     echo "[whole-path] === round $round/$ROUNDS: $c (conns=[$CONNS] rates=[$RATES]) ===" >&2
@@ -87,10 +117,12 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
+echo "machine at end:   $(machine)" >>"$OUT_ROOT/machine.txt"
+cat "$OUT_ROOT/machine.txt" | tee "$OUT_ROOT/summary.txt"
 # Summaries: per candidate, medians over rounds (the harness's columns), then the side-by-side table.
-node - "$OUT_ROOT" "$ROUNDS" $ORDER <<'JS' | tee "$OUT_ROOT/summary.txt"
+node - "$OUT_ROOT" "$ROUNDS" "${REF:-floor}" $ORDER <<'JS' | tee -a "$OUT_ROOT/summary.txt"
 const fs = require("fs");
-const [root, rounds, ...cands] = process.argv.slice(2);
+const [root, rounds, ref, ...cands] = process.argv.slice(2);
 const med = (a) => { const s = a.filter((x) => x !== "" && !isNaN(+x)).map(Number).sort((x, y) => x - y); if (!s.length) return NaN; const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 const runs = {};  // cand -> [ {key -> row} per round ]
 for (const c of cands) {
@@ -121,10 +153,10 @@ for (const c of cands) {
   }
 }
 console.log("\n===== side by side: deltas vs the direct run of the same harness run, medians over rounds (us)");
-console.log(["candidate".padEnd(14), pad("load", 6), pad("+p50", 7), pad("+p90", 7), pad("+p99", 7), pad("rps_ratio", 9), pad("gw_cpu_us/req", 13), pad("rss_MB", 7), pad("cpu_vs_floor", 12)].join(" "));
+console.log(["candidate".padEnd(14), pad("load", 6), pad("+p50", 7), pad("+p90", 7), pad("+p99", 7), pad("rps_ratio", 9), pad("gw_cpu_us/req", 13), pad("rss_MB", 7), pad(`cpu_vs_${ref}`, 12)].join(" "));
 for (const l of loads) for (const c of cands) {
   const cpu = agg(c, `${c}|${l}`, "gw_cpu_us_per_req");
-  const fl = cands.includes("floor") && c !== "floor" ? agg("floor", `floor|${l}`, "gw_cpu_us_per_req") : NaN;
+  const fl = cands.includes(ref) && c !== ref ? agg(ref, `${ref}|${l}`, "gw_cpu_us_per_req") : NaN;
   const rr = med(runs[c].map((r) => (r[`${c}|${l}`] && r[`direct|${l}`] ? r[`${c}|${l}`].rps / r[`direct|${l}`].rps : NaN)));
   console.log([c.padEnd(14), pad(l, 6), pad(sg(delta(c, l, "p50_us")), 7), pad(sg(delta(c, l, "p90_us")), 7), pad(sg(delta(c, l, "p99_us")), 7), pad(isNaN(rr) ? "-" : rr.toFixed(3), 9), pad(f1(cpu), 13), pad(f1(agg(c, `${c}|${l}`, "gw_rss_kb") / 1024), 7), pad(isNaN(fl) ? "-" : (cpu / fl).toFixed(2) + "x", 12)].join(" "));
 }

@@ -13,6 +13,13 @@ var builder = WebApplication.CreateBuilder(args);
 var bifrost = builder.Services.AddBifrost(builder.Configuration.GetSection("Bifrost"))
     .UseSqliteJobStore(builder.Configuration["Bifrost:Sqlite:Path"] is { Length: > 0 } path ? path : "App_Data/bifrost/jobs.db");
 
+// The request log (the dashboard's Requests page at /bifrost/#requests) keeps the last 10,000 calls in memory;
+// Bifrost:Sqlite:RequestLogPath keeps it in a SQLite file instead (retention by age and count: Bifrost:RequestLog).
+if (builder.Configuration["Bifrost:Sqlite:RequestLogPath"] is { Length: > 0 } requestLogPath)
+{
+    bifrost.UseSqliteRequestLog(requestLogPath);
+}
+
 // Several instances sharing jobs, batches and files: set Bifrost:PostgreSql:ConnectionString (e.g. the environment
 // variable Bifrost__PostgreSql__ConnectionString; Schema, UseForFiles, FileChunkSize and Listen may be set beside it).
 // It replaces the SQLite job store and the file-system file store, and keeps governance (budgets, rate limits, keys
@@ -34,12 +41,18 @@ var telemetry = builder.Services.AddOpenTelemetry()
         .AddMeter("Bifrost.Middleware")
         .AddAspNetCoreInstrumentation()
         .AddPrometheusExporter());
+// Sample:Tracing:HostInstrumentation=false keeps only the gateway's spans (no ASP.NET Core / HttpClient spans).
 if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
 {
-    telemetry.WithTracing(tracing => tracing
-            .AddSource("Bifrost.Middleware")
-            .AddAspNetCoreInstrumentation()
-            .AddHttpClientInstrumentation())
+    var hostSpans = builder.Configuration.GetValue("Sample:Tracing:HostInstrumentation", defaultValue: true);
+    telemetry.WithTracing(tracing =>
+        {
+            tracing.AddSource("Bifrost.Middleware");
+            if (hostSpans)
+            {
+                tracing.AddAspNetCoreInstrumentation().AddHttpClientInstrumentation();
+            }
+        })
         .UseOtlpExporter();
 }
 

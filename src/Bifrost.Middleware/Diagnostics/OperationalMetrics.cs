@@ -15,12 +15,14 @@ internal static class OperationalTelemetry
     public const string BatchLines = "bifrost.batch.lines";
     public const string FilesStoredBytes = "bifrost.files.stored.bytes";
     public const string FilesStored = "bifrost.files.stored";
+    public const string RecordsDropped = "bifrost.records.dropped";
 
     public const string JobKindTag = "bifrost.job.kind";
     public const string JobStatusTag = "bifrost.job.status";
     public const string AdmissionSourceTag = "bifrost.admission.source";
     public const string StatusCodeTag = "http.response.status_code";
     public const string FilePurposeTag = "bifrost.file.purpose";
+    public const string RecordKindTag = "bifrost.record.kind";
 
     /// <summary>The admission source of the job queue's 429s (<c>job_queue_full</c>, <c>owner_queue_full</c>, <c>owner_storage_full</c>).</summary>
     public const string JobQueueSource = "job_queue";
@@ -83,6 +85,22 @@ internal sealed class OperationalMetrics
         _batchLines = meter.CreateCounter<long>(OperationalTelemetry.BatchLines, unit: "{line}", description: "Batch lines done, by outcome (succeeded, failed, expired, cancelled).");
         _fileBytes = meter.CreateCounter<long>(OperationalTelemetry.FilesStoredBytes, unit: "By", description: "Bytes written to the file store (uploads, inline batch inputs, batch output and error files), by purpose.");
         _files = meter.CreateCounter<long>(OperationalTelemetry.FilesStored, unit: "{file}", description: "Files written to the file store, by purpose.");
+        meter.CreateObservableCounter(
+            OperationalTelemetry.RecordsDropped,
+            ObserveDropped,
+            unit: "{record}",
+            description: "Records the background writers dropped instead of storing (queue full, store failing, redactor failing), by record kind (request_log, usage): 0 while the request log and the usage ledger are complete.");
+    }
+
+    private IEnumerable<Measurement<long>> ObserveDropped()
+    {
+        var log = _services.GetService<RequestLog.RequestLogWriter>();
+        var ledger = _services.GetService<Governance.UsageLedger>();
+        return
+        [
+            new(log?.Dropped ?? 0, new KeyValuePair<string, object?>(OperationalTelemetry.RecordKindTag, "request_log")),
+            new(ledger?.Dropped ?? 0, new KeyValuePair<string, object?>(OperationalTelemetry.RecordKindTag, "usage")),
+        ];
     }
 
     /// <summary>Makes the workers' running jobs observable: <paramref name="kinds"/> are reported (0 included), <paramref name="running"/> gives the kinds of the jobs running now.</summary>

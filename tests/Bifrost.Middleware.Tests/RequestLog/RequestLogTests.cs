@@ -361,6 +361,16 @@ public sealed class RequestLogTests
         var writer = provider.GetRequiredService<RequestLogWriter>();
         Assert.Equal(500, writer.Dropped);
         Assert.Equal(0, writer.Written);
+
+        // Operators see it: bifrost.records.dropped{bifrost.record.kind=request_log} (and the ledger's, 0 here). In a host
+        // the job workers create the operational instruments at start; without one, resolving them does.
+        _ = provider.GetRequiredService<Bifrost.Middleware.Diagnostics.OperationalMetrics>();
+        using var dropped = new Microsoft.Extensions.Diagnostics.Metrics.Testing.MetricCollector<long>(
+            provider.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), "Bifrost.Middleware", "bifrost.records.dropped");
+        dropped.RecordObservableInstruments();
+        var byKind = dropped.GetMeasurementSnapshot().ToDictionary(m => (string)m.Tags["bifrost.record.kind"]!, m => m.Value);
+        Assert.Equal(500, byKind["request_log"]);
+        Assert.Equal(0, byKind["usage"]);
     }
 
     [Fact]

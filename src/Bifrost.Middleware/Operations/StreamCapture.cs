@@ -72,6 +72,11 @@ internal abstract class StreamCapture<TChunk>(int limit)
         }
 
         var taken = Take(piece.Length);
+        if (taken > 0 && taken < piece.Length && char.IsHighSurrogate(piece[taken - 1]))
+        {
+            taken--; // never half a character
+        }
+
         if (taken > 0)
         {
             (builder ??= new StringBuilder()).Append(piece, 0, taken);

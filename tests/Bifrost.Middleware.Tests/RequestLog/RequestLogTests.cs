@@ -544,6 +544,15 @@ public sealed class RequestLogTests
     }
 
     [Fact]
+    public async Task A_stream_content_length_below_one_stops_the_start_for_the_log_and_for_spans()
+    {
+        var log = await Assert.ThrowsAsync<OptionsValidationException>(() => GatewayHost.StartAsync(o => o.RequestLog.MaxStreamContentLength = 0));
+        Assert.Contains("MaxStreamContentLength", log.Message, StringComparison.Ordinal);
+        var spans = await Assert.ThrowsAsync<OptionsValidationException>(() => GatewayHost.StartAsync(o => o.Telemetry.MaxStreamContentLength = -1));
+        Assert.Contains("MaxStreamContentLength", spans.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_retention_sweep_prunes_by_age_on_the_gateway_clock()
     {
         var t0 = new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero);

@@ -45,6 +45,7 @@ public sealed class BifrostOptions
     public GovernanceOptions Governance { get; set; } = new();
 
     /// <summary>Traces: what the gateway's spans carry (<c>Bifrost:Telemetry</c>).</summary>
+    [Microsoft.Extensions.Options.ValidateObjectMembers]
     public TelemetryOptions Telemetry { get; set; } = new();
 
     /// <summary>The request log: on by default (in memory, the newest 10,000 calls), its retention and content capture.</summary>
@@ -60,11 +61,19 @@ public sealed class TelemetryOptions
 {
     /// <summary>
     /// Whether chat spans carry the messages (an event <c>gen_ai.client.inference.operation.details</c> with
-    /// <c>gen_ai.input.messages</c> and, for whole answers, <c>gen_ai.output.messages</c>). Off by default: prompts and
-    /// answers may hold personal data. The convention's environment variable
+    /// <c>gen_ai.input.messages</c> and <c>gen_ai.output.messages</c>; for a stream, the event is added when it ends, with
+    /// the choices it assembled to, as far as it got, up to <see cref="MaxStreamContentLength"/>). Off by default: prompts
+    /// and answers may hold personal data. The convention's environment variable
     /// <c>OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true</c> turns it on too.
     /// </summary>
     public bool CaptureMessageContent { get; set; }
+
+    /// <summary>
+    /// With content capture: the most characters of a streamed answer's content (text and tool calls) kept for the span;
+    /// what exceeds it is dropped and the event carries <c>bifrost.output.truncated = true</c>. Default 65,536.
+    /// </summary>
+    [Range(1, 100_000_000)]
+    public int MaxStreamContentLength { get; set; } = 65_536;
 
     /// <summary>
     /// How many lines of each batch get spans of their own (the first ones run); the others are summarised on the batch's

@@ -4,6 +4,7 @@ using Bifrost.Middleware.Gateway;
 using Bifrost.Middleware.Governance;
 using Bifrost.Middleware.Governance.Pricing;
 using Bifrost.Middleware.Operations;
+using Bifrost.Middleware.RequestLog;
 using Microsoft.Extensions.Options;
 
 namespace Bifrost.Middleware.Batches;
@@ -14,9 +15,14 @@ namespace Bifrost.Middleware.Batches;
 /// error files back into our file store. The provider's batch id is saved as progress before polling starts, so a
 /// resumed run polls the same batch instead of creating another one. Each output line whose answer reports usage gets
 /// <c>extra_fields.cost</c> at the model's batch price (its <c>BatchDiscount</c> off), so the batch's cost is the sum of
-/// its lines; with governance on, each line is recorded in the usage ledger (source <c>batch</c>).
+/// its lines; with governance on, each line is recorded in the usage ledger (source <c>batch</c>). Each line the provider
+/// answered (output and error files) is recorded in the request log as the line-by-line path records its lines (source
+/// <c>batch</c>, the batch and custom ids, the provider, the answer's model, the line's <c>status_code</c>, tokens, cost;
+/// the time is when the output was copied back, the latency 0: the provider reports no per-line times). The run has a
+/// span (<see cref="Diagnostics.BatchTrace.StartNative"/>): the provider's batch id, polls and status changes, counts,
+/// <c>error.type</c> on failure.
 /// </summary>
-internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore files, IOptions<BifrostOptions> options, TimeProvider time, ILogger<NativeBatchRunner> logger, PricingCatalog pricing, UsageLedger ledger, Diagnostics.OperationalMetrics metrics)
+internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore files, IOptions<BifrostOptions> options, TimeProvider time, ILogger<NativeBatchRunner> logger, PricingCatalog pricing, UsageLedger ledger, Diagnostics.OperationalMetrics metrics, RequestLogWriter requestLog, OperationRegistry operations)
 {
     private static readonly string[] Terminal = [BatchStatus.Completed, BatchStatus.Failed, BatchStatus.Expired, BatchStatus.Cancelled];
 
@@ -61,6 +67,35 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
     public async Task<BatchObject> RunAsync(JobExecution execution, BatchProgress state, BatchSpec spec, CancellationToken cancellationToken)
     {
         var batch = state.Batch;
+        using var trace = Diagnostics.BatchTrace.StartNative(batch.Id, batch.Endpoint, batch.RequestCounts.Total, state.NativeProvider ?? string.Empty, state.NativeBatchId, options.Value.Telemetry);
+        BatchObject outcome;
+        try
+        {
+            outcome = await RunCoreAsync(execution, state, spec, trace, cancellationToken).ConfigureAwait(false);
+        }
+        catch (BifrostException ex)
+        {
+            trace?.Failed(ex);
+            throw;
+        }
+
+        if (trace is not null)
+        {
+            var counts = outcome.RequestCounts;
+            trace.Finish(counts.Succeeded, counts.Failed, counts.Expired, counts.Canceled);
+            if (outcome.Status is BatchStatus.Failed or BatchStatus.Expired)
+            {
+                var error = outcome.Errors?.Data.FirstOrDefault();
+                trace.Failed(error?.Code ?? (outcome.Status == BatchStatus.Expired ? "batch_expired" : "batch_failed"), error?.Message);
+            }
+        }
+
+        return outcome;
+    }
+
+    private async Task<BatchObject> RunCoreAsync(JobExecution execution, BatchProgress state, BatchSpec spec, Diagnostics.BatchTrace? trace, CancellationToken cancellationToken)
+    {
+        var batch = state.Batch;
         var provider = registry.Providers.FirstOrDefault(p => string.Equals(p.Name, state.NativeProvider, StringComparison.OrdinalIgnoreCase));
         if (provider?.Adapter is not IProviderBatchAdapter adapter)
         {
@@ -82,6 +117,7 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
                 new ProviderBatchRequest { Endpoint = batch.Endpoint, CompletionWindow = batch.CompletionWindow, Metadata = batch.Metadata },
                 cancellationToken).ConfigureAwait(false);
             state.NativeBatchId = created.Id;
+            trace?.ProviderBatchCreated(created.Id);
             await execution.SaveProgressAsync(Serialize(state), cancellationToken).ConfigureAwait(false);
             NativeLog.Created(logger, batch.Id, provider.Name, created.Id);
         }
@@ -97,6 +133,7 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
             }
 
             upstream = await adapter.GetBatchAsync(context, state.NativeBatchId, cancellationToken).ConfigureAwait(false);
+            trace?.Polled(upstream.Status, upstream.RequestCounts);
             CopyCounts(upstream.RequestCounts, batch.RequestCounts);
             var terminal = Array.IndexOf(Terminal, upstream.Status) >= 0;
             batch.Status = terminal ? BatchStatus.Finalizing : state.NativeCancelSent ? BatchStatus.Cancelling : BatchStatus.InProgress;
@@ -119,9 +156,11 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
         }
 
         var suffix = batch.Id.StartsWith("batch_", StringComparison.Ordinal) ? batch.Id[6..] : batch.Id;
-        var costing = new OutputCosting(pricing, options.Value.Governance?.Mode is { } mode && mode != GovernanceMode.Off ? ledger : null, time, provider.Name, batch);
+        var log = requestLog.Enabled ? new LineLog(requestLog, operations.ForBatchUrl(batch.Endpoint)?.Name ?? batch.Endpoint, execution.Job.Owner) : null;
+        var costing = new OutputLines(pricing, options.Value.Governance?.Mode is { } mode && mode != GovernanceMode.Off ? ledger : null, log, time, provider.Name, batch, price: true);
         batch.OutputFileId = await CopyFileAsync(adapter, context, upstream.OutputFileId, $"file-{suffix}-output", $"{batch.Id}_output.jsonl", execution.Job.Owner, costing, cancellationToken).ConfigureAwait(false);
-        batch.ErrorFileId = await CopyFileAsync(adapter, context, upstream.ErrorFileId, $"file-{suffix}-errors", $"{batch.Id}_errors.jsonl", execution.Job.Owner, null, cancellationToken).ConfigureAwait(false);
+        var failures = log is null ? null : new OutputLines(pricing, null, log, time, provider.Name, batch, price: false); // read for the request log only
+        batch.ErrorFileId = await CopyFileAsync(adapter, context, upstream.ErrorFileId, $"file-{suffix}-errors", $"{batch.Id}_errors.jsonl", execution.Job.Owner, failures, cancellationToken).ConfigureAwait(false);
         batch.Status = upstream.Status;
         batch.Errors = upstream.Errors;
         var now = Now();
@@ -184,7 +223,7 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
         }
     }
 
-    private async Task<string?> CopyFileAsync(IProviderBatchAdapter adapter, ProviderContext context, string? providerFileId, string id, string filename, string owner, OutputCosting? costing, CancellationToken cancellationToken)
+    private async Task<string?> CopyFileAsync(IProviderBatchAdapter adapter, ProviderContext context, string? providerFileId, string id, string filename, string owner, OutputLines? costing, CancellationToken cancellationToken)
     {
         if (string.IsNullOrEmpty(providerFileId))
         {
@@ -210,12 +249,18 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
         return stored.Id;
     }
 
+    /// <summary>Where a native batch's lines go in the request log: the writer, the operation's name, the batch's owner.</summary>
+    private sealed record LineLog(RequestLogWriter Writer, string Operation, string Owner);
+
     /// <summary>
-    /// Prices the provider's output lines: a line whose <c>response.body</c> reports <c>usage</c> (OpenAI's chat,
-    /// completions, embeddings and responses shapes) gets <c>response.body.extra_fields.cost</c> at the batch price when
-    /// the model's price is known (lines are otherwise copied unchanged; a line that is not JSON is kept as it came).
+    /// Reads the provider's output (or error) lines as they are copied: with <c>price</c>, a line whose
+    /// <c>response.body</c> reports <c>usage</c> (OpenAI's chat, completions, embeddings and responses shapes) gets
+    /// <c>response.body.extra_fields.cost</c> at the batch price when the model's price is known and goes to the usage
+    /// ledger (lines are otherwise copied unchanged; a line that is not JSON is kept as it came); each line with a
+    /// <c>response</c> is recorded in the request log (lines without one never reached the model: not recorded, as the
+    /// lines a cancel or expiry stops on the line-by-line path).
     /// </summary>
-    private sealed class OutputCosting(PricingCatalog pricing, UsageLedger? ledger, TimeProvider time, string provider, BatchObject batch)
+    private sealed class OutputLines(PricingCatalog pricing, UsageLedger? ledger, LineLog? log, TimeProvider time, string provider, BatchObject batch, bool price)
     {
         public async Task<Stream> RewriteAsync(Stream upstream, CancellationToken cancellationToken)
         {
@@ -259,28 +304,31 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
                 return null;
             }
 
-            if (node?["response"] is not JsonObject response || response["body"] is not JsonObject body || body["usage"] is not JsonObject usage)
+            if (node?["response"] is not JsonObject response)
             {
                 return null;
             }
 
-            var model = body["model"] is JsonValue m && m.TryGetValue<string>(out var name) ? name : null;
-            var tokens = TokensOf(usage);
-            var cost = pricing.Cost(provider, model, tokens, batch: true);
-            if (cost is { } usd)
+            var body = response["body"] as JsonObject;
+            var status = response["status_code"] is JsonValue s && s.TryGetValue<int>(out var code) ? code : 200;
+            var model = body?["model"] is JsonValue m && m.TryGetValue<string>(out var name) ? name : null;
+            TokenCounts? tokens = body?["usage"] is JsonObject usage ? TokensOf(usage) : null;
+            double? cost = null;
+            if (price && tokens is { } counted)
             {
-                if (body["extra_fields"] is not JsonObject extra)
+                cost = pricing.Cost(provider, model, counted, batch: true);
+                if (cost is { } usd)
                 {
-                    extra = [];
-                    body["extra_fields"] = extra;
+                    if (body!["extra_fields"] is not JsonObject extra)
+                    {
+                        extra = [];
+                        body["extra_fields"] = extra;
+                    }
+
+                    extra["cost"] = usd;
                 }
 
-                extra["cost"] = usd;
-            }
-
-            if (ledger is not null)
-            {
-                ledger.Record(new UsageRecord
+                ledger?.Record(new UsageRecord
                 {
                     Time = time.GetUtcNow(),
                     RequestId = batch.Id,
@@ -289,17 +337,50 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
                     Model = model ?? string.Empty,
                     Operation = batch.Endpoint ?? string.Empty,
                     Source = UsageSource.Batch,
-                    InputTokens = tokens.Input,
-                    OutputTokens = tokens.Output,
-                    CachedInputTokens = tokens.CachedInput,
-                    ReasoningTokens = tokens.Reasoning,
+                    InputTokens = counted.Input,
+                    OutputTokens = counted.Output,
+                    CachedInputTokens = counted.CachedInput,
+                    ReasoningTokens = counted.Reasoning,
                     CostUsd = cost is { } c ? (decimal)c : null,
-                    Status = response["status_code"] is JsonValue s && s.TryGetValue<int>(out var status) ? status : 200,
+                    Status = status,
                 });
+            }
+
+            if (log is not null)
+            {
+                Record(log, node, body, status, model, tokens, cost);
             }
 
             return cost is null ? null : JsonSerializer.SerializeToUtf8Bytes(node, BifrostJson.Context.JsonNode);
         }
+
+        private void Record(LineLog log, JsonObject line, JsonObject? body, int status, string? model, TokenCounts? tokens, double? cost)
+        {
+            var now = time.GetUtcNow();
+            var error = body?["error"] as JsonObject;
+            log.Writer.Record(new RequestLogEntry
+            {
+                Id = RequestLogIds.New(now),
+                Time = now,
+                Owner = log.Owner,
+                Operation = log.Operation,
+                Source = RequestLogEntry.SourceBatch,
+                Provider = provider,
+                Model = model,
+                Status = status,
+                ErrorCode = status is >= 200 and < 300 ? null : Text(error?["code"]) ?? Text(error?["type"]) ?? "provider_error",
+                LatencyMs = 0,
+                InputTokens = tokens?.Input,
+                OutputTokens = tokens?.Output,
+                CostUsd = tokens is not null && cost is { } usd && double.IsFinite(usd) ? (decimal)usd : null,
+                BatchId = batch.Id,
+                CustomId = Text(line["custom_id"]),
+                ResponseId = Text(body?["id"]),
+                ResponseContent = log.Writer.CaptureContent && body is not null ? JsonSerializer.Serialize<JsonNode>(body, BifrostJson.Context.JsonNode) : null,
+            });
+        }
+
+        private static string? Text(JsonNode? node) => node is JsonValue value && value.TryGetValue<string>(out var text) ? text : null;
 
         /// <summary>OpenAI's usage (chat/completions/embeddings <c>prompt_tokens</c>…, Responses <c>input_tokens</c>…), read as the operations read it.</summary>
         private static TokenCounts TokensOf(JsonObject usage)

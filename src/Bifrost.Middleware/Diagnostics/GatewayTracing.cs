@@ -50,6 +50,7 @@ internal static class GatewayTracing
     public const string ContentEvent = "gen_ai.client.inference.operation.details";
     public const string InputMessages = "gen_ai.input.messages";
     public const string OutputMessages = "gen_ai.output.messages";
+    public const string OutputTruncated = "bifrost.output.truncated";
 
     private static readonly AsyncLocal<bool> SuppressedFlow = new();
 
@@ -254,8 +255,14 @@ internal static class GatewayTracing
         options.CaptureMessageContent
         || string.Equals(Environment.GetEnvironmentVariable(CaptureContentVariable), "true", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>The chat's messages (and, for a whole answer, its choices' messages) as an event on the span.</summary>
-    public static void AddContent(Activity activity, object request, object? answer)
+    /// <summary>Whether <see cref="AddContent"/> has something to record for the request (chat).</summary>
+    public static bool HasContent(object request) => request is ChatCompletionRequest { Messages: not null };
+
+    /// <summary>
+    /// The chat's messages and the answer's choices (a whole answer, or the one a stream assembled to) as an event on the
+    /// span; <paramref name="truncated"/> (streams): whether the output was cut at the configured length.
+    /// </summary>
+    public static void AddContent(Activity activity, object request, object? answer, bool? truncated = null)
     {
         if (request is not ChatCompletionRequest { Messages: { } messages })
         {
@@ -269,6 +276,11 @@ internal static class GatewayTracing
         if (answer is ChatCompletionResponse chat)
         {
             tags[OutputMessages] = JsonSerializer.Serialize(chat.Choices, BifrostJson.Context.IListChatChoice);
+        }
+
+        if (truncated is { } cut)
+        {
+            tags[OutputTruncated] = cut;
         }
 
         activity.AddEvent(new ActivityEvent(ContentEvent, tags: tags));
@@ -295,17 +307,23 @@ internal static class GatewayTracing
 /// <see cref="TelemetryOptions.BatchLineSpans"/> lines get their operation and attempt spans beneath it; the others run
 /// quiet (<see cref="GatewayTracing.Suppressed"/>, under a span that is not recorded) so a 50,000-line batch does not
 /// flood the exporter; the batch's span counts every line by outcome and carries an event per failed line, up to
-/// <see cref="TelemetryOptions.BatchFailureEvents"/>.
+/// <see cref="TelemetryOptions.BatchFailureEvents"/>. A batch run on a provider's own batch API has the same span, marked
+/// native (<see cref="StartNative"/>).
 /// </summary>
 internal sealed class BatchTrace : IDisposable
 {
     public const string LineFailedEvent = "bifrost.batch.line.failed";
+    public const string StatusEvent = "bifrost.batch.status";
+    public const string Native = "bifrost.batch.native";
+    public const string ProviderBatchId = "bifrost.batch.provider_batch_id";
 
     private readonly Activity _activity;
     private readonly TelemetryOptions _options;
     private readonly Lock _events = new();
     private int _lines;
     private int _failureEvents;
+    private int _polls;
+    private string? _lastStatus;
 
     private BatchTrace(Activity activity, TelemetryOptions options)
     {
@@ -360,6 +378,76 @@ internal sealed class BatchTrace : IDisposable
         }
     }
 
+    /// <summary>
+    /// The trace of a batch run on a provider's own batch API (<c>batch {id}</c>, <c>bifrost.batch.native = true</c>, the
+    /// provider): its lines are not gateway calls, so the span carries the provider's batch id, each poll counted and each
+    /// status change as an event (<see cref="StatusEvent"/>), the counts at the end, and <c>error.type</c> on failure. Null
+    /// when nothing listens.
+    /// </summary>
+    public static BatchTrace? StartNative(string batchId, string endpoint, int lines, string provider, string? providerBatchId, TelemetryOptions options)
+    {
+        if (Start(batchId, endpoint, lines, options) is not { } trace)
+        {
+            return null;
+        }
+
+        if (trace._activity.IsAllDataRequested)
+        {
+            trace._activity.SetTag(Native, true);
+            trace._activity.SetTag(GatewayTracing.ProviderName, provider);
+            trace._activity.SetTag(ProviderBatchId, providerBatchId);
+        }
+
+        return trace;
+    }
+
+    /// <summary>The provider's batch id, once created.</summary>
+    public void ProviderBatchCreated(string providerBatchId)
+    {
+        if (_activity.IsAllDataRequested)
+        {
+            _activity.SetTag(ProviderBatchId, providerBatchId);
+        }
+    }
+
+    /// <summary>One poll of a native batch: counted; a status other than the last one polled is an event with the counts.</summary>
+    public void Polled(string status, BatchRequestCounts counts)
+    {
+        _polls++;
+        if (!_activity.IsAllDataRequested || status == _lastStatus)
+        {
+            return;
+        }
+
+        _lastStatus = status;
+        _activity.AddEvent(new ActivityEvent(StatusEvent, tags: new ActivityTagsCollection
+        {
+            ["bifrost.batch.status"] = status,
+            ["bifrost.batch.poll"] = _polls,
+            ["bifrost.batch.lines.completed"] = counts.Completed,
+            ["bifrost.batch.lines.failed"] = counts.Failed,
+        }));
+    }
+
+    /// <summary>Marks the run failed (<c>error.type</c>: the code, status Error).</summary>
+    public void Failed(string code, string? message)
+    {
+        if (_activity.IsAllDataRequested)
+        {
+            _activity.SetTag(GatewayTracing.ErrorType, code);
+            _activity.SetStatus(ActivityStatusCode.Error, message);
+        }
+    }
+
+    /// <summary>Marks the run failed with a gateway error (<c>error.type</c>, status code, status Error).</summary>
+    public void Failed(BifrostException error)
+    {
+        if (_activity.IsAllDataRequested)
+        {
+            GatewayTracing.SetError(_activity, error);
+        }
+    }
+
     /// <summary>The run's counts, set before the span ends.</summary>
     public void Finish(int succeeded, int failed, int expired, int cancelled)
     {
@@ -369,7 +457,14 @@ internal sealed class BatchTrace : IDisposable
             _activity.SetTag("bifrost.batch.lines.failed", failed);
             _activity.SetTag("bifrost.batch.lines.expired", expired);
             _activity.SetTag("bifrost.batch.lines.cancelled", cancelled);
-            _activity.SetTag("bifrost.batch.lines.traced", Math.Min(Volatile.Read(ref _lines), _options.BatchLineSpans));
+            if (_activity.GetTagItem(Native) is null)
+            {
+                _activity.SetTag("bifrost.batch.lines.traced", Math.Min(Volatile.Read(ref _lines), _options.BatchLineSpans));
+            }
+            else
+            {
+                _activity.SetTag("bifrost.batch.polls", _polls);
+            }
         }
     }
 

@@ -12,8 +12,9 @@ namespace Bifrost.Middleware.Gateway;
 /// <c>gen_ai.client.token.usage</c>), time to the first chunk of a stream, and cost — for whole answers and streams
 /// alike, including a stream that fails before its first chunk, one that fails after it, and one the caller stops
 /// reading, and calls the layers inside refuse (governance's 401/402/403/429). The provider and model come from the
-/// <c>extra_fields</c> the attempt loop fills (of the answer, the first chunk, or the error). With neither a meter
-/// listener nor a span listener, the call passes straight through.
+/// <c>extra_fields</c> the attempt loop fills (of the answer, the first chunk, or the error). With content capture on,
+/// a stream's output is assembled while it is relayed (<see cref="StreamCapture{TChunk}"/>, bounded) and put on the span
+/// when it ends. With neither a meter listener nor a span listener, the call passes straight through.
 /// </summary>
 internal sealed class TelemetryLayer(GatewayHandler inner, BifrostMetrics metrics, TelemetryOptions options, TimeProvider time) : DelegatingGatewayHandler(inner)
 {
@@ -92,9 +93,12 @@ internal sealed class TelemetryLayer(GatewayHandler inner, BifrostMetrics metric
         if (activity is { IsAllDataRequested: true })
         {
             GatewayTracing.TagRequest(activity, request);
-            AddContent(activity, request, null);
         }
 
+        // With content capture, the answer is assembled while it is relayed and goes on the span when the stream ends.
+        var capture = _captureContent && activity is { IsAllDataRequested: true } && GatewayTracing.HasContent(request)
+            ? operation.NewStreamCapture?.Invoke(options.MaxStreamContentLength)
+            : null;
         BifrostExtraFields? served = null;
         TokenCounts? usage = null;
         BifrostException? failure = null;
@@ -141,6 +145,7 @@ internal sealed class TelemetryLayer(GatewayHandler inner, BifrostMetrics metric
                         cost = chunkCost; // the chunk that carries the usage carries the cost
                     }
 
+                    capture?.Add(chunk);
                     yield return chunk;
                 }
             }
@@ -171,6 +176,11 @@ internal sealed class TelemetryLayer(GatewayHandler inner, BifrostMetrics metric
                     else if (!completed)
                     {
                         activity.SetTag(GatewayTracing.ErrorType, "cancelled");
+                    }
+
+                    if (_captureContent)
+                    {
+                        GatewayTracing.AddContent(activity, request, capture?.Answer, capture?.Truncated); // what was relayed, however it ended
                     }
                 }
 

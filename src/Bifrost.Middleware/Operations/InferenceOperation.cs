@@ -63,6 +63,7 @@ internal sealed class InferenceOperation<TRequest, TResponse, TChunk> : BifrostO
     private Func<TChunk, TokenCounts?>? _chunkUsageOf;
     private Func<TResponse, TokenCounts?>? _costUsageOf;
     private Func<TResponse, string?>? _responseIdOf;
+    private Func<int, StreamCapture<TChunk>>? _newStreamCapture;
 
     /// <summary>The paths of its routes relative to the prefix and version (e.g. <c>chat/completions</c>).</summary>
     public required IReadOnlyList<string> Paths { get; init; }
@@ -205,6 +206,17 @@ internal sealed class InferenceOperation<TRequest, TResponse, TChunk> : BifrostO
     {
         get => _responseIdOf ??= Is<TResponse, IOperationAnswer>() ? static r => ((IOperationAnswer)r).Id : null;
         init => _responseIdOf = value;
+    }
+
+    /// <summary>
+    /// A capture of what a stream says, bounded to the given number of characters, for content capture (request log,
+    /// spans): the operation's assembled shape where it has one (chat, Responses), else the chunks as a JSON array
+    /// (default, with <see cref="ChunkInfo"/>); null when neither.
+    /// </summary>
+    public Func<int, StreamCapture<TChunk>>? NewStreamCapture
+    {
+        get => _newStreamCapture ??= ChunkInfo is { } info ? limit => new ChunkArrayCapture<TChunk>(limit, chunk => JsonSerializer.Serialize(chunk, info)) : null;
+        init => _newStreamCapture = value;
     }
 
     /// <summary>A whole answer as stream chunks (a plugin's pre-hook answer to a streamed call).</summary>

@@ -22,6 +22,7 @@ internal static class InferenceOperations
         Call = static (call, r, ct) => call.Adapter.ChatCompletionAsync(call.Context, r.ForProvider(call.Target.Model, stream: false), ct),
         CallStream = static (call, r, ct) => call.Adapter.StreamChatCompletionAsync(call.Context, r.ForProvider(call.Target.Model, stream: true), ct),
         ChunksOf = static whole => ChatCompletionChunks.Of(whole, includeUsage: true),
+        NewStreamCapture = static limit => new ChatStreamCapture(limit),
         EstimateInputTokens = static (r, _) => Tokenization.TokenEstimate.Chat(r.Messages, r.Tools),
         ClientCall = static (client, r, ct) => client.ChatCompletionAsync(r, ct),
         ClientStream = static (client, r, ct) => client.ChatCompletionStreamAsync(r, ct),
@@ -99,6 +100,7 @@ internal static class InferenceOperations
         RequestInfo = BifrostJson.Context.ResponsesRequest,
         ResponseInfo = BifrostJson.Context.ResponsesResponse,
         StreamShape = StreamShape.Events,
+        NewStreamCapture = static limit => new ResponsesStreamCapture(limit),
         Validate = RequestValidator.Validate,
         CheckBeforeQueue = static (request, target) =>
         {

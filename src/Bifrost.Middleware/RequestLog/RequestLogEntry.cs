@@ -87,6 +87,12 @@ public sealed record RequestLogEntry
     /// <summary>The request's JSON, only with <see cref="RequestLogOptions.CaptureContent"/>.</summary>
     public string? RequestContent { get; init; }
 
-    /// <summary>The whole answer's JSON (not captured for streams), only with <see cref="RequestLogOptions.CaptureContent"/>.</summary>
+    /// <summary>
+    /// The answer's JSON, only with <see cref="RequestLogOptions.CaptureContent"/>: a whole answer as it went out; a stream
+    /// as the answer it assembles to (chat: a <c>chat.completion</c>; Responses: the final <c>response</c>; other
+    /// operations: a JSON array of its chunks), with a <c>bifrost_capture</c> marker (<c>complete</c>: false when it
+    /// failed or the caller left it, <c>truncated</c>: true when cut at <see cref="RequestLogOptions.MaxStreamContentLength"/>).
+    /// A native batch line: its <c>response.body</c> as the provider returned it (priced).
+    /// </summary>
     public string? ResponseContent { get; init; }
 }

@@ -7,7 +7,8 @@ namespace Bifrost.Middleware.RequestLog;
 
 /// <summary>
 /// Records every call in the request log (<see cref="RequestLogWriter"/>, off the request's path): whole answers and
-/// streams (the time to the first chunk; a stream that fails before or after it; one the caller stops reading: 499),
+/// streams (the time to the first chunk; a stream that fails before or after it; one the caller stops reading: 499;
+/// with content capture, what the stream said, assembled while it is relayed: <see cref="StreamCapture{TChunk}"/>),
 /// with the caller (<see cref="RequestLogCaller"/>, <see cref="GovernanceCaller"/>), how it came
 /// (<see cref="UsageSource"/>: sync, stream, async job, batch line), the provider and model that served it, its
 /// status and error code, tokens and <c>extra_fields.cost</c>. Placed outside governance (order 350, between plugins
@@ -58,6 +59,7 @@ internal sealed class RequestLogLayer(GatewayHandler inner, RequestLogWriter wri
         where TChunk : class
     {
         call.Status = 499; // until the stream ends: a stream the caller stops reading stays 499
+        var capture = writer.CaptureContent ? operation.NewStreamCapture?.Invoke(writer.MaxStreamContentLength) : null; // none when capture is off
         try
         {
             await using var chunks = Inner.StreamAsync(operation, request, cancellationToken).GetAsyncEnumerator(cancellationToken);
@@ -92,12 +94,14 @@ internal sealed class RequestLogLayer(GatewayHandler inner, RequestLogWriter wri
                     call.ResponseId = answer.Id;
                 }
 
+                capture?.Add(chunk);
                 yield return chunk;
             }
         }
         finally
         {
-            writer.Record(call.Entry(Time, null));
+            // A stream that failed or was left keeps what was relayed so far, marked incomplete.
+            writer.Record(call.Entry(Time, capture?.ToJson(complete: call.Status == 200)));
         }
     }
 
@@ -167,23 +171,6 @@ internal sealed class RequestLogLayer(GatewayHandler inner, RequestLogWriter wri
 
         public TimeSpan? FirstChunk { get; set; }
 
-        // A per-process random part, drawn once: ids of several instances sharing a store do not collide.
-        private static readonly uint ProcessPart = BitConverter.ToUInt32(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
-        private static long sequence;
-
-        /// <summary>
-        /// <c>req_</c> + 32 hex digits, time-ordered like a version 7 UUID: the call's Unix time in milliseconds (12), this
-        /// process's random part (8), a per-process sequence (12); in one allocation and without a random draw per call (a
-        /// GUID per call read the OS's random source: a system call on every request).
-        /// </summary>
-        private static string NewId(DateTimeOffset at) => string.Create(36, (Ms: at.ToUnixTimeMilliseconds(), Seq: Interlocked.Increment(ref sequence)), static (span, id) =>
-        {
-            "req_".CopyTo(span);
-            ((ulong)id.Ms & 0xFFFF_FFFF_FFFFUL).TryFormat(span.Slice(4, 12), out _, "x12", System.Globalization.CultureInfo.InvariantCulture);
-            ProcessPart.TryFormat(span.Slice(16, 8), out _, "x8", System.Globalization.CultureInfo.InvariantCulture);
-            ((ulong)id.Seq & 0xFFFF_FFFF_FFFFUL).TryFormat(span.Slice(24, 12), out _, "x12", System.Globalization.CultureInfo.InvariantCulture);
-        });
-
         public void Fail(Exception ex, CancellationToken cancellationToken)
         {
             switch (ex)
@@ -206,7 +193,7 @@ internal sealed class RequestLogLayer(GatewayHandler inner, RequestLogWriter wri
 
         public RequestLogEntry Entry(TimeProvider time, string? responseContent) => new()
         {
-            Id = NewId(At),
+            Id = RequestLogIds.New(At),
             Time = At,
             Owner = Owner,
             VirtualKeyId = VirtualKeyId,
@@ -230,4 +217,25 @@ internal sealed class RequestLogLayer(GatewayHandler inner, RequestLogWriter wri
             ResponseContent = responseContent,
         };
     }
+}
+
+/// <summary>Ids of request-log entries (the gateway's calls, native batch lines).</summary>
+internal static class RequestLogIds
+{
+    // A per-process random part, drawn once: ids of several instances sharing a store do not collide.
+    private static readonly uint ProcessPart = BitConverter.ToUInt32(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
+    private static long sequence;
+
+    /// <summary>
+    /// <c>req_</c> + 32 hex digits, time-ordered like a version 7 UUID: the call's Unix time in milliseconds (12), this
+    /// process's random part (8), a per-process sequence (12); in one allocation and without a random draw per call (a
+    /// GUID per call read the OS's random source: a system call on every request).
+    /// </summary>
+    public static string New(DateTimeOffset at) => string.Create(36, (Ms: at.ToUnixTimeMilliseconds(), Seq: Interlocked.Increment(ref sequence)), static (span, id) =>
+    {
+        "req_".CopyTo(span);
+        ((ulong)id.Ms & 0xFFFF_FFFF_FFFFUL).TryFormat(span.Slice(4, 12), out _, "x12", System.Globalization.CultureInfo.InvariantCulture);
+        ProcessPart.TryFormat(span.Slice(16, 8), out _, "x8", System.Globalization.CultureInfo.InvariantCulture);
+        ((ulong)id.Seq & 0xFFFF_FFFF_FFFFUL).TryFormat(span.Slice(24, 12), out _, "x12", System.Globalization.CultureInfo.InvariantCulture);
+    });
 }

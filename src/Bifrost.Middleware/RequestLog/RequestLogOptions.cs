@@ -17,8 +17,18 @@ public sealed class RequestLogOptions
     public TimeSpan Retention { get; set; } = TimeSpan.FromDays(7);
 
     /// <summary>
-    /// Whether the request and (whole) response JSON are stored with each entry, after the registered
-    /// <see cref="IRequestLogRedactor"/>. Default false: prompts and answers are not logged.
+    /// Whether the request and response JSON are stored with each entry, after the registered
+    /// <see cref="IRequestLogRedactor"/>: a whole answer as it went out; a stream as the answer it assembles to (chat: the
+    /// <c>chat.completion</c> with the text, tool calls, finish reason and usage; Responses: the final <c>response</c>;
+    /// other operations: the chunks as a JSON array), marked with <c>bifrost_capture</c> (whether it completed, whether
+    /// it was truncated at <see cref="MaxStreamContentLength"/>). Default false: prompts and answers are not logged.
     /// </summary>
     public bool CaptureContent { get; set; }
+
+    /// <summary>
+    /// With <see cref="CaptureContent"/>: the most characters of a stream's content kept per entry (text, tool calls, or
+    /// chunks); what exceeds it is dropped and the entry marked <c>"truncated": true</c>. Default 65,536.
+    /// </summary>
+    [Range(1, 100_000_000)]
+    public int MaxStreamContentLength { get; set; } = 65_536;
 }

@@ -31,6 +31,9 @@ internal sealed partial class RequestLogWriter(
     /// <summary>Whether request and response content are captured.</summary>
     public bool CaptureContent => _options.CaptureContent;
 
+    /// <summary>The most characters of a stream's content captured (<see cref="RequestLogOptions.MaxStreamContentLength"/>).</summary>
+    public int MaxStreamContentLength => _options.MaxStreamContentLength;
+
     public TimeProvider Time => time;
 
     /// <summary>Applies the retention now: entries older than <see cref="RequestLogOptions.Retention"/>, and beyond <see cref="RequestLogOptions.MaxEntries"/>.</summary>

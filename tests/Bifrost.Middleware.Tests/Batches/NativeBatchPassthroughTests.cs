@@ -83,6 +83,109 @@ public sealed class NativeBatchPassthroughTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_native_batch_has_a_span_and_its_answered_lines_are_in_the_request_log_and_the_lines_metric()
+    {
+        var spans = new ConcurrentQueue<System.Diagnostics.Activity>();
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "Bifrost.Middleware",
+            Sample = static (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = spans.Enqueue,
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        await using var host = await StartHostAsync(o => o.RequestLog.CaptureContent = true);
+        using var metric = new Microsoft.Extensions.Diagnostics.Metrics.Testing.MetricCollector<long>(host.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), "Bifrost.Middleware", "bifrost.batch.lines");
+        var jsonl = string.Join('\n', new[] { "hello", "please fail", "again" }.Select((text, i) => new JsonObject
+        {
+            ["custom_id"] = $"c{i}",
+            ["method"] = "POST",
+            ["url"] = "/v1/chat/completions",
+            ["body"] = new JsonObject { ["model"] = "openai/gpt-4o-mini", ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = text }) },
+        }.ToJsonString())) + "\n";
+        var fileId = await UploadAsync(host, jsonl);
+        var batch = await CreateBatchAsync(host, fileId, model: null);
+        var done = await WaitForStatusAsync(host, batch, "completed");
+        Assert.Equal(2, done.GetProperty("request_counts").GetProperty("succeeded").GetInt32());
+        Assert.Equal(1, done.GetProperty("request_counts").GetProperty("failed").GetInt32());
+        Assert.NotEqual(JsonValueKind.Null, done.GetProperty("error_file_id").ValueKind);
+        var upstream = _upstream.Batches.Values.Single();
+
+        // The request log: one entry per answered line, as the line-by-line path records lines.
+        var log = host.Services.GetRequiredService<Bifrost.Middleware.RequestLog.IBifrostRequestLog>();
+        await log.FlushAsync(TestContext.Current.CancellationToken);
+        var entries = (await log.QueryAsync(new Bifrost.Middleware.RequestLog.RequestLogQuery { BatchId = batch }, TestContext.Current.CancellationToken)).Entries.OrderBy(e => e.CustomId, StringComparer.Ordinal).ToList();
+        Assert.Equal(["c0", "c1", "c2"], entries.Select(e => e.CustomId));
+        Assert.All(entries, e =>
+        {
+            Assert.Equal("batch", e.Source);
+            Assert.Equal("chat_completion", e.Operation);
+            Assert.Equal("openai", e.Provider);
+            Assert.Equal(batch, e.BatchId);
+            Assert.Equal("anonymous", e.Owner);
+            Assert.Matches("^req_[0-9a-f]{32}$", e.Id);
+        });
+        foreach (var ok in new[] { entries[0], entries[2] })
+        {
+            Assert.Equal(200, ok.Status);
+            Assert.Null(ok.ErrorCode);
+            Assert.Equal("gpt-4o-mini", ok.Model);
+            Assert.Equal(1_000_000, ok.InputTokens);
+            Assert.Equal(1_000_000, ok.OutputTokens);
+            Assert.Equal(2.5m, ok.CostUsd); // the batch price
+            Assert.Equal("chatcmpl-native", ok.ResponseId);
+            using var body = JsonDocument.Parse(ok.ResponseContent!);
+            Assert.StartsWith("native:", body.RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString(), StringComparison.Ordinal);
+        }
+
+        Assert.Equal(400, entries[1].Status);
+        Assert.Equal("invalid_value", entries[1].ErrorCode);
+        Assert.Null(entries[1].InputTokens);
+        Assert.Null(entries[1].CostUsd);
+
+        // The lines metric counts the native lines by outcome.
+        var byOutcome = metric.GetMeasurementSnapshot().GroupBy(m => m.Tags["bifrost.outcome"]?.ToString()!).ToDictionary(g => g.Key, g => g.Sum(m => m.Value));
+        Assert.Equal(2, byOutcome["succeeded"]);
+        Assert.Equal(1, byOutcome["failed"]);
+
+        // The span: native, the provider and its batch id, each poll counted, status changes as events, the counts.
+        var span = Assert.Single(spans, a => a.DisplayName == "batch " + batch);
+        Assert.Equal(true, span.GetTagItem("bifrost.batch.native"));
+        Assert.Equal("openai", span.GetTagItem("gen_ai.provider.name"));
+        Assert.Equal(upstream.Id, span.GetTagItem("bifrost.batch.provider_batch_id"));
+        Assert.Equal(3, span.GetTagItem("bifrost.batch.lines"));
+        Assert.Equal(2, span.GetTagItem("bifrost.batch.lines.succeeded"));
+        Assert.Equal(1, span.GetTagItem("bifrost.batch.lines.failed"));
+        Assert.Equal(upstream.Polls, span.GetTagItem("bifrost.batch.polls"));
+        var statuses = span.Events.Where(e => e.Name == "bifrost.batch.status").Select(e => e.Tags.Single(t => t.Key == "bifrost.batch.status").Value).ToList();
+        Assert.Equal(["in_progress", "completed"], statuses);
+        Assert.Null(span.GetTagItem("error.type"));
+        Assert.Equal(System.Diagnostics.ActivityStatusCode.Unset, span.Status);
+    }
+
+    [Fact]
+    public async Task A_native_batch_that_cannot_be_created_upstream_has_error_type_on_its_span()
+    {
+        var spans = new ConcurrentQueue<System.Diagnostics.Activity>();
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "Bifrost.Middleware",
+            Sample = static (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = spans.Enqueue,
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        _upstream.RefuseBatches = true;
+        await using var host = await StartHostAsync();
+        var fileId = await UploadAsync(host, Lines("openai/gpt-4o-mini"));
+        var batch = await CreateBatchAsync(host, fileId, model: null);
+        await WaitForStatusAsync(host, batch, "failed");
+
+        var span = Assert.Single(spans, a => a.DisplayName == "batch " + batch);
+        Assert.Equal(true, span.GetTagItem("bifrost.batch.native"));
+        Assert.NotNull(span.GetTagItem("error.type"));
+        Assert.Equal(System.Diagnostics.ActivityStatusCode.Error, span.Status);
+    }
+
+    [Fact]
     public async Task Cancel_is_forwarded_to_the_provider()
     {
         _upstream.CompleteAfterPolls = int.MaxValue;
@@ -196,6 +299,8 @@ public sealed class NativeBatchPassthroughTests : IAsyncLifetime
 
         public int CompleteAfterPolls { get; set; } = 2;
 
+        public bool RefuseBatches { get; set; }
+
         public static async Task<FakeBatchUpstream> StartAsync()
         {
             var upstream = new FakeBatchUpstream();
@@ -229,6 +334,11 @@ public sealed class NativeBatchPassthroughTests : IAsyncLifetime
             });
             app.MapPost("/v1/batches", async (HttpContext context) =>
             {
+                if (upstream.RefuseBatches)
+                {
+                    return Results.Json(new JsonObject { ["error"] = new JsonObject { ["message"] = "Batches are off.", ["type"] = "invalid_request_error", ["code"] = "batches_disabled" } }, statusCode: 400);
+                }
+
                 var body = (await JsonNode.ParseAsync(context.Request.Body))!;
                 var input = Encoding.UTF8.GetString(upstream._fileContents[body["input_file_id"]!.GetValue<string>()]);
                 var batch = new UpstreamBatch("batch-up-" + upstream.Batches.Count, input.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!).ToList());
@@ -258,10 +368,31 @@ public sealed class NativeBatchPassthroughTests : IAsyncLifetime
         {
             var status = batch.CancelRequested ? "cancelled" : batch.Polls >= CompleteAfterPolls ? "completed" : "in_progress";
             string? outputId = null;
+            string? errorId = null;
+            static bool Fails(JsonNode line) => line["body"]!["messages"]![0]!["content"]!.GetValue<string>().Contains("fail", StringComparison.Ordinal);
+            var failing = batch.Lines.Count(Fails);
+            if (status == "completed" && failing > 0)
+            {
+                // A line the provider refused: in the error file, with its status and error body.
+                errorId = "file-up-err-" + batch.Id;
+                _fileContents.TryAdd(errorId, Encoding.UTF8.GetBytes(string.Concat(batch.Lines.Where(Fails).Select(line => new JsonObject
+                {
+                    ["id"] = "batch_req_err",
+                    ["custom_id"] = line["custom_id"]!.GetValue<string>(),
+                    ["response"] = new JsonObject
+                    {
+                        ["status_code"] = 400,
+                        ["request_id"] = "req-up-err",
+                        ["body"] = new JsonObject { ["error"] = new JsonObject { ["message"] = "Bad line.", ["type"] = "invalid_request_error", ["code"] = "invalid_value" } },
+                    },
+                    ["error"] = null,
+                }.ToJsonString() + "\n"))));
+            }
+
             if (status == "completed")
             {
                 outputId = "file-up-out-" + batch.Id;
-                _fileContents.TryAdd(outputId, Encoding.UTF8.GetBytes(string.Concat(batch.Lines.Select(line =>
+                _fileContents.TryAdd(outputId, Encoding.UTF8.GetBytes(string.Concat(batch.Lines.Where(line => !Fails(line)).Select(line =>
                 {
                     var body = line["body"]!;
                     var text = body["messages"]![0]!["content"]!.GetValue<string>();
@@ -298,9 +429,9 @@ public sealed class NativeBatchPassthroughTests : IAsyncLifetime
                 ["completion_window"] = "24h",
                 ["status"] = status,
                 ["output_file_id"] = outputId,
-                ["error_file_id"] = null,
+                ["error_file_id"] = errorId,
                 ["created_at"] = 1,
-                ["request_counts"] = new JsonObject { ["total"] = batch.Lines.Count, ["completed"] = done, ["failed"] = 0 },
+                ["request_counts"] = new JsonObject { ["total"] = batch.Lines.Count, ["completed"] = done == 0 ? 0 : done - failing, ["failed"] = done == 0 ? 0 : failing },
             };
         }
 

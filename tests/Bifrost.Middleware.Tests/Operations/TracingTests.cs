@@ -188,6 +188,78 @@ public sealed class TracingTests : IDisposable
         Assert.Equal("flour and water", output.RootElement[0].GetProperty("message").GetProperty("content").GetString());
     }
 
+    private async Task<Dictionary<string, object?>?> StreamedContentAsync(GatewayHost host, string model, string? reply = null)
+    {
+        var client = host.Services.GetRequiredService<IBifrostClient>();
+        using var root = TestSource.StartActivity("test")!;
+        var request = new ChatCompletionRequest { Model = model, StreamOptions = new() { IncludeUsage = true }, Messages = [ChatCompletionMessage.FromText("user", "the secret recipe")] };
+        if (reply is not null)
+        {
+            request.Metadata = new Dictionary<string, string> { ["local_reply"] = reply };
+        }
+
+        var chunks = 0;
+        await foreach (var chunk in client.ChatCompletionStreamAsync(request, Ct))
+        {
+            chunks++;
+        }
+
+        root.Stop();
+        Assert.True(chunks > 3, $"{chunks} chunks");
+        var operation = Assert.Single(SpansOf(root.TraceId), s => s.Kind == ActivityKind.Internal);
+        var details = operation.Events.Where(e => e.Name == "gen_ai.client.inference.operation.details").ToList();
+        return details.Count == 0 ? null : Assert.Single(details).Tags.ToDictionary(t => t.Key, t => t.Value);
+    }
+
+    [Fact]
+    public async Task A_streams_output_is_on_the_span_when_it_ends_assembled_with_its_tool_calls_cut_at_the_limit_and_only_when_opted_in()
+    {
+        const string Reply = "flour and water and a pinch of salt";
+        await using (var off = await GatewayHost.StartAsync())
+        {
+            Assert.Null(await StreamedContentAsync(off, "local/echo", Reply));
+        }
+
+        await using (var on = await GatewayHost.StartAsync(o => o.Telemetry.CaptureMessageContent = true, b => b.AddProvider("acme", _ => RequestLog.RequestLogTests.ToolAcme())))
+        {
+            var text = (await StreamedContentAsync(on, "local/echo", Reply))!;
+            using (var input = JsonDocument.Parse((string)text["gen_ai.input.messages"]!))
+            {
+                Assert.Equal("the secret recipe", input.RootElement[0].GetProperty("content").GetString());
+            }
+
+            using (var output = JsonDocument.Parse((string)text["gen_ai.output.messages"]!))
+            {
+                var choice = Assert.Single(output.RootElement.EnumerateArray());
+                Assert.Equal(Reply, choice.GetProperty("message").GetProperty("content").GetString()); // the pieces joined
+                Assert.Equal("stop", choice.GetProperty("finish_reason").GetString());
+            }
+
+            Assert.Equal(false, text["bifrost.output.truncated"]);
+
+            var tools = (await StreamedContentAsync(on, "acme/m1"))!;
+            using var toolOutput = JsonDocument.Parse((string)tools["gen_ai.output.messages"]!);
+            var message = toolOutput.RootElement[0].GetProperty("message");
+            Assert.Equal("Let me check pin-4711.", message.GetProperty("content").GetString());
+            Assert.Equal("tool_calls", toolOutput.RootElement[0].GetProperty("finish_reason").GetString());
+            var calls = message.GetProperty("tool_calls");
+            Assert.Equal(2, calls.GetArrayLength());
+            Assert.Equal("lookup", calls[0].GetProperty("function").GetProperty("name").GetString());
+            Assert.Equal("""{"city":"Oslo"}""", calls[0].GetProperty("function").GetProperty("arguments").GetString());
+            Assert.Equal("call_2", calls[1].GetProperty("id").GetString());
+        }
+
+        await using var capped = await GatewayHost.StartAsync(o =>
+        {
+            o.Telemetry.CaptureMessageContent = true;
+            o.Telemetry.MaxStreamContentLength = 5;
+        });
+        var cut = (await StreamedContentAsync(capped, "local/echo", Reply))!;
+        using var cutOutput = JsonDocument.Parse((string)cut["gen_ai.output.messages"]!);
+        Assert.Equal("flour", cutOutput.RootElement[0].GetProperty("message").GetProperty("content").GetString());
+        Assert.Equal(true, cut["bifrost.output.truncated"]);
+    }
+
     [Fact]
     public async Task An_async_jobs_run_span_links_to_the_span_that_submitted_it_and_holds_the_gateway_span()
     {

@@ -283,6 +283,161 @@ public sealed class RequestLogTests
         Assert.Equal("ok", answer.RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
     }
 
+    /// <summary>Masks the secret in the request and in the answer.</summary>
+    private sealed class BothWaysRedactor : IRequestLogRedactor
+    {
+        public RequestLogEntry? Redact(RequestLogEntry entry) => entry with
+        {
+            RequestContent = entry.RequestContent?.Replace("pin-4711", "[redacted]", StringComparison.Ordinal),
+            ResponseContent = entry.ResponseContent?.Replace("pin-4711", "[redacted]", StringComparison.Ordinal),
+        };
+    }
+
+    /// <summary>Text in two pieces, two tool calls (the first's arguments split over two deltas), the finish reason, the usage; optionally failing before the finish.</summary>
+    internal static async IAsyncEnumerable<ChatCompletionChunk> ToolStream(ProviderContext context, bool fail, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await Task.Yield();
+        yield return Replies.Chunk(context, new ChatDelta { Role = "assistant", Content = string.Empty }, null);
+        yield return Replies.Chunk(context, new ChatDelta { Content = "Let me " }, null);
+        yield return Replies.Chunk(context, new ChatDelta { Content = "check pin-4711." }, null);
+        yield return Replies.Chunk(context, new ChatDelta { ToolCalls = [new ChatCompletionToolCall { Index = 0, Id = "call_1", Type = "function", Function = new ChatCompletionFunctionCall { Name = "lookup", Arguments = "{\"ci" } }] }, null);
+        yield return Replies.Chunk(context, new ChatDelta { ToolCalls = [new ChatCompletionToolCall { Index = 0, Function = new ChatCompletionFunctionCall { Arguments = "ty\":\"Oslo\"}" } }] }, null);
+        yield return Replies.Chunk(context, new ChatDelta { ToolCalls = [new ChatCompletionToolCall { Index = 1, Id = "call_2", Type = "function", Function = new ChatCompletionFunctionCall { Name = "time", Arguments = "{}" } }] }, null);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (fail)
+        {
+            throw BifrostErrors.ProviderError(502, "server_error", "upstream_broke", "The upstream broke mid-stream.");
+        }
+
+        yield return Replies.Chunk(context, new ChatDelta(), "tool_calls");
+        var usage = Replies.Chunk(context, new ChatDelta(), null);
+        usage.Choices.Clear();
+        usage.Usage = new ChatUsage { PromptTokens = 4, CompletionTokens = 6, TotalTokens = 10 };
+        yield return usage;
+    }
+
+    internal static ScriptedAdapter ToolAcme(bool fail = false) => new() { OnChat = (c, _, _) => Task.FromResult(Priced(c)), OnStream = (c, _, ct) => ToolStream(c, fail, ct) };
+
+    private static JsonElement Capture(JsonElement answer) => answer.GetProperty("bifrost_capture");
+
+    [Fact]
+    public async Task A_streams_answer_is_stored_assembled_with_its_text_tool_calls_and_usage_only_when_opted_in_and_after_the_redactor()
+    {
+        const string Secret = """{"model":"acme/m1","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"my pin-4711"}]}""";
+        await using (var off = await StartAsync(ToolAcme(), services: s => s.AddSingleton<IRequestLogRedactor, BothWaysRedactor>()))
+        {
+            using var response = await PostAsync(off.Client, Secret);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Contains("[DONE]", await response.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+            var entry = Assert.Single(await AllAsync(off.Services));
+            Assert.Equal("stream", entry.Source);
+            Assert.Null(entry.RequestContent);
+            Assert.Null(entry.ResponseContent);
+        }
+
+        await using var on = await StartAsync(ToolAcme(), o => o.RequestLog.CaptureContent = true, s => s.AddSingleton<IRequestLogRedactor, BothWaysRedactor>());
+        using (var response = await PostAsync(on.Client, Secret))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var sse = await response.Content.ReadAsStringAsync(Ct);
+            Assert.Contains("pin-4711", sse, StringComparison.Ordinal); // the caller got the answer as it was; only the log is redacted
+        }
+
+        var captured = Assert.Single(await AllAsync(on.Services));
+        Assert.Equal(200, captured.Status);
+        Assert.Equal("stream", captured.Source);
+        Assert.Contains("my [redacted]", captured.RequestContent, StringComparison.Ordinal);
+        Assert.DoesNotContain("pin-4711", captured.ResponseContent, StringComparison.Ordinal);
+        using var answer = JsonDocument.Parse(captured.ResponseContent!);
+        var root = answer.RootElement;
+        Assert.Equal("chat.completion", root.GetProperty("object").GetString());
+        Assert.Equal("chatcmpl-test", root.GetProperty("id").GetString());
+        var choice = Assert.Single(root.GetProperty("choices").EnumerateArray());
+        Assert.Equal("tool_calls", choice.GetProperty("finish_reason").GetString());
+        var message = choice.GetProperty("message");
+        Assert.Equal("assistant", message.GetProperty("role").GetString());
+        Assert.Equal("Let me check [redacted].", message.GetProperty("content").GetString());
+        var calls = message.GetProperty("tool_calls");
+        Assert.Equal(2, calls.GetArrayLength());
+        Assert.Equal("call_1", calls[0].GetProperty("id").GetString());
+        Assert.Equal("lookup", calls[0].GetProperty("function").GetProperty("name").GetString());
+        Assert.Equal("""{"city":"Oslo"}""", calls[0].GetProperty("function").GetProperty("arguments").GetString());
+        Assert.Equal("call_2", calls[1].GetProperty("id").GetString());
+        Assert.Equal("time", calls[1].GetProperty("function").GetProperty("name").GetString());
+        Assert.Equal(4, root.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+        Assert.Equal(6, root.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+        Assert.True(Capture(root).GetProperty("stream").GetBoolean());
+        Assert.True(Capture(root).GetProperty("complete").GetBoolean());
+        Assert.False(Capture(root).GetProperty("truncated").GetBoolean());
+        Assert.Equal(8, Capture(root).GetProperty("chunks").GetInt32());
+    }
+
+    [Fact]
+    public async Task A_streams_captured_answer_is_cut_at_the_limit_and_a_failed_or_left_stream_keeps_what_was_relayed_marked()
+    {
+        await using (var capped = await StartAsync(ToolAcme(), o =>
+        {
+            o.RequestLog.CaptureContent = true;
+            o.RequestLog.MaxStreamContentLength = 10;
+        }))
+        {
+            using var response = await PostAsync(capped.Client, Body(stream: true));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Contains("[DONE]", await response.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+            var entry = Assert.Single(await AllAsync(capped.Services));
+            using var answer = JsonDocument.Parse(entry.ResponseContent!);
+            var message = answer.RootElement.GetProperty("choices")[0].GetProperty("message");
+            Assert.Equal("Let me che", message.GetProperty("content").GetString()); // 10 characters, the rest dropped
+            Assert.DoesNotContain("Oslo", entry.ResponseContent, StringComparison.Ordinal);
+            Assert.True(Capture(answer.RootElement).GetProperty("truncated").GetBoolean());
+            Assert.True(Capture(answer.RootElement).GetProperty("complete").GetBoolean());
+            Assert.Equal(4, answer.RootElement.GetProperty("usage").GetProperty("prompt_tokens").GetInt32()); // usage is not content: kept
+        }
+
+        await using (var failing = await StartAsync(ToolAcme(fail: true), o => o.RequestLog.CaptureContent = true))
+        {
+            var client = failing.Services.GetRequiredService<IBifrostClient>();
+            var relayed = 0;
+            var error = await Assert.ThrowsAsync<BifrostException>(async () =>
+            {
+                await foreach (var chunk in client.ChatCompletionStreamAsync(Request(), Ct))
+                {
+                    relayed++;
+                }
+            });
+            Assert.Equal(502, error.StatusCode);
+            Assert.Equal(6, relayed);
+            var entry = Assert.Single(await AllAsync(failing.Services));
+            Assert.Equal(502, entry.Status);
+            Assert.Equal("upstream_broke", entry.ErrorCode);
+            using var answer = JsonDocument.Parse(entry.ResponseContent!);
+            var choice = answer.RootElement.GetProperty("choices")[0];
+            Assert.Equal("Let me check pin-4711.", choice.GetProperty("message").GetProperty("content").GetString());
+            Assert.Equal("""{"city":"Oslo"}""", choice.GetProperty("message").GetProperty("tool_calls")[0].GetProperty("function").GetProperty("arguments").GetString());
+            Assert.Equal(JsonValueKind.Null, choice.GetProperty("finish_reason").ValueKind); // it never finished
+            Assert.False(Capture(answer.RootElement).GetProperty("complete").GetBoolean());
+            Assert.Equal(6, Capture(answer.RootElement).GetProperty("chunks").GetInt32());
+        }
+
+        await using var left = await StartAsync(ToolAcme(), o => o.RequestLog.CaptureContent = true);
+        var leftClient = left.Services.GetRequiredService<IBifrostClient>();
+        var read = 0;
+        await foreach (var chunk in leftClient.ChatCompletionStreamAsync(Request(), Ct))
+        {
+            if (++read == 2)
+            {
+                break; // the caller leaves after "Let me "
+            }
+        }
+
+        var cut = Assert.Single(await AllAsync(left.Services));
+        Assert.Equal(499, cut.Status);
+        using var partial = JsonDocument.Parse(cut.ResponseContent!);
+        Assert.Equal("Let me ", partial.RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+        Assert.False(Capture(partial.RootElement).GetProperty("complete").GetBoolean());
+        Assert.Equal(2, Capture(partial.RootElement).GetProperty("chunks").GetInt32());
+    }
+
     private sealed class DroppingRedactor : IRequestLogRedactor
     {
         public RequestLogEntry? Redact(RequestLogEntry entry) =>
@@ -396,6 +551,15 @@ public sealed class RequestLogTests
             o.RequestLog.Retention = TimeSpan.Parse(retention, System.Globalization.CultureInfo.InvariantCulture);
         }));
         Assert.Contains(maxEntries == 0 ? "MaxEntries" : "Retention", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_stream_content_length_below_one_stops_the_start_for_the_log_and_for_spans()
+    {
+        var log = await Assert.ThrowsAsync<OptionsValidationException>(() => GatewayHost.StartAsync(o => o.RequestLog.MaxStreamContentLength = 0));
+        Assert.Contains("MaxStreamContentLength", log.Message, StringComparison.Ordinal);
+        var spans = await Assert.ThrowsAsync<OptionsValidationException>(() => GatewayHost.StartAsync(o => o.Telemetry.MaxStreamContentLength = -1));
+        Assert.Contains("MaxStreamContentLength", spans.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -233,6 +233,41 @@ public sealed class PostgreSqlRequestLogTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task With_CaptureContent_the_content_columns_are_filled()
+    {
+        var connectionString = PostgresTestDatabase.Require();
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
+        builder.WebHost.UseTestServer();
+        builder.Logging.ClearProviders();
+        builder.Services.AddBifrost(o =>
+        {
+            o.DefaultProvider = "local";
+            o.Providers["local"] = new ProviderOptions { Type = "local" };
+            o.RequestLog.CaptureContent = true;
+        }).UsePostgreSqlRequestLog(o => { o.ConnectionString = connectionString; o.Schema = _schema; });
+        _app = builder.Build();
+        _app.MapBifrost("/openai");
+        await _app.StartAsync(Ct);
+
+        using (var response = await _app.GetTestClient().PostAsync(
+            "/openai/v1/chat/completions",
+            new StringContent("""{"model":"local/echo","messages":[{"role":"user","content":"captured words"}]}""", Encoding.UTF8, "application/json"),
+            Ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        await _app.Services.GetRequiredService<IBifrostRequestLog>().FlushAsync(Ct);
+        await using var dataSource = NewDataSource();
+        await using var command = dataSource.CreateCommand($"SELECT request_content, response_content FROM \"{_schema}\".request_log");
+        await using var reader = await command.ExecuteReaderAsync(Ct);
+        Assert.True(await reader.ReadAsync(Ct));
+        Assert.Contains("captured words", reader.GetString(0), StringComparison.Ordinal);
+        Assert.Contains("chat.completion", reader.GetString(1), StringComparison.Ordinal);
+        Assert.False(await reader.ReadAsync(Ct));
+    }
+
+    [Fact]
     public void Bad_options_are_refused_when_registering()
     {
         var builder = new ServiceCollection().AddBifrost();

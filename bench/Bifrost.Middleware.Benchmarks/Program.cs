@@ -7,6 +7,7 @@ using Bifrost.Middleware.Benchmarks.Batches;
 //   dotnet run -c Release --project bench/Bifrost.Middleware.Benchmarks -- --filter '*GatewayBenchmarks*' --job short
 //   bench/Bifrost.Middleware.Benchmarks/bin/Release/net10.0/Bifrost.Middleware.Benchmarks batches all   (batch, upload, async)
 //   bench/Bifrost.Middleware.Benchmarks/bin/Release/net10.0/Bifrost.Middleware.Benchmarks request-log 5000 20   (paced, SQLite log)
+//   BIFROST_BENCH_POSTGRES=... bench/Bifrost.Middleware.Benchmarks/bin/Release/net10.0/Bifrost.Middleware.Benchmarks request-log 5000 10 postgres   (paced, PostgreSQL log)
 if (args is [BatchCommand.Name, .. var rest])
 {
     return await BatchCommand.RunAsync(rest);

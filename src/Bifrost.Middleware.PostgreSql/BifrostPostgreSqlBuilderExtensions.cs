@@ -1,6 +1,7 @@
 using Bifrost.Middleware;
 using Bifrost.Middleware.Governance;
 using Bifrost.Middleware.PostgreSql;
+using Bifrost.Middleware.RequestLog;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -127,6 +128,57 @@ public static class BifrostPostgreSqlBuilderExtensions
         services.AddSingleton<IGovernanceCounterStore>(static sp => sp.GetRequiredService<PostgreSqlGovernanceCounterStore>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PostgreSqlGovernanceStartup>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PostgreSqlGovernanceSweeper>());
+        return builder;
+    }
+
+    /// <summary>
+    /// Keeps the request log in PostgreSQL (table <c>request_log</c> of the schema <c>bifrost</c>, created or migrated when
+    /// the host starts): durable, and shared by every instance using the same database and schema, so the admin API and
+    /// the dashboard of any instance list the calls of all of them. Replaces the registered <see cref="IRequestLogStore"/>
+    /// (the in-memory ring by default). Retention applies as for the other stores (<c>Bifrost:RequestLog:Retention</c> by
+    /// age, <c>MaxEntries</c> by count, swept every minute by each instance); with several instances the count bound is
+    /// approximate: the newest <c>MaxEntries</c> are always kept, and between sweeps the table grows by what all the
+    /// instances write in a minute.
+    /// </summary>
+    /// <param name="builder">The builder returned by <c>AddBifrost</c>.</param>
+    /// <param name="connectionString">The Npgsql connection string.</param>
+    /// <returns>The builder.</returns>
+    public static IBifrostBuilder UsePostgreSqlRequestLog(this IBifrostBuilder builder, string connectionString)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        return builder.UsePostgreSqlRequestLog(options => options.ConnectionString = connectionString);
+    }
+
+    /// <summary>
+    /// Like <see cref="UsePostgreSqlRequestLog(IBifrostBuilder, string)"/>, with the options (connection string and schema;
+    /// the file and listening options do not apply). With the same connection string as <c>UsePostgreSqlJobStore</c>, both
+    /// share one connection pool.
+    /// </summary>
+    /// <param name="builder">The builder returned by <c>AddBifrost</c>.</param>
+    /// <param name="configure">Sets the options; <see cref="PostgreSqlStoreOptions.ConnectionString"/> is required.</param>
+    /// <returns>The builder.</returns>
+    public static IBifrostBuilder UsePostgreSqlRequestLog(this IBifrostBuilder builder, Action<PostgreSqlStoreOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
+        var options = new PostgreSqlStoreOptions();
+        configure(options);
+        options.Validate();
+
+        var services = builder.Services;
+        services.RemoveAll<PostgreSqlRequestLogResources>();
+        services.RemoveAll<PostgreSqlRequestLogStore>();
+        services.AddSingleton(sp => new PostgreSqlRequestLogResources(options, sp.GetService<PostgreSqlStoreResources>(), sp.GetService<ILoggerFactory>()));
+        services.AddSingleton(static sp =>
+        {
+            var resources = sp.GetRequiredService<PostgreSqlRequestLogResources>();
+            return new PostgreSqlRequestLogStore(resources.DataSource, resources.Schema, sp.GetService<ILogger<PostgreSqlRequestLogStore>>());
+        });
+
+        // Replace whatever is registered (AddBifrost's in-memory default uses TryAdd, so a later AddBifrost keeps this one).
+        services.RemoveAll<IRequestLogStore>();
+        services.AddSingleton<IRequestLogStore>(static sp => sp.GetRequiredService<PostgreSqlRequestLogStore>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PostgreSqlRequestLogStartup>());
         return builder;
     }
 }

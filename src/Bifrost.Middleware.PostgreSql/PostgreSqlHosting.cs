@@ -201,3 +201,50 @@ internal sealed class PostgreSqlJobListener(PostgreSqlStoreResources resources, 
         }
     }
 }
+
+/// <summary>
+/// The data source of the request log registered by <c>UsePostgreSqlRequestLog</c>: the job store's when it uses the same
+/// connection string (one pool, whatever the schemas), else one of its own (disposed with the container).
+/// </summary>
+internal sealed class PostgreSqlRequestLogResources : IAsyncDisposable, IDisposable
+{
+    private readonly PostgreSqlStoreResources? _owned;
+
+    public PostgreSqlRequestLogResources(PostgreSqlStoreOptions options, PostgreSqlStoreResources? jobs, ILoggerFactory? loggerFactory)
+    {
+        Schema = options.Schema;
+        if (jobs is not null && string.Equals(jobs.Options.ConnectionString, options.ConnectionString, StringComparison.Ordinal))
+        {
+            DataSource = jobs.DataSource;
+        }
+        else
+        {
+            _owned = new PostgreSqlStoreResources(options, loggerFactory);
+            DataSource = _owned.DataSource;
+        }
+    }
+
+    public string Schema { get; }
+
+    public NpgsqlDataSource DataSource { get; }
+
+    public ValueTask DisposeAsync() => _owned?.DisposeAsync() ?? ValueTask.CompletedTask;
+
+    public void Dispose() => _owned?.Dispose();
+}
+
+/// <summary>Creates or migrates the request log's table before any hosted service starts (the request-log writer among them); a database that cannot be reached stops the host with the error.</summary>
+internal sealed class PostgreSqlRequestLogStartup(PostgreSqlRequestLogStore store) : IHostedLifecycleService
+{
+    public Task StartingAsync(CancellationToken cancellationToken) => store.InitializeAsync(cancellationToken);
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

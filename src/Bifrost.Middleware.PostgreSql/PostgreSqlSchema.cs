@@ -170,6 +170,43 @@ internal static class PostgreSqlSchema
         ("jobs: the W3C traceparent of the span that submitted the job", """
             ALTER TABLE {s}.jobs ADD COLUMN trace_parent text;
             """),
+        ("request log", """
+            -- one row per gateway call (PostgreSqlRequestLogStore); time in .NET UTC ticks (100 ns, exact round trip, and
+            -- the admin API's cursor), cost as numeric; ids in "C" order (the listing's tie-break is ordinal)
+            CREATE TABLE {s}.request_log (
+                id text COLLATE "C" PRIMARY KEY,
+                time bigint NOT NULL,
+                owner text,
+                virtual_key_id text,
+                operation text NOT NULL,
+                source text NOT NULL,
+                provider text,
+                model text,
+                status integer NOT NULL,
+                error_code text,
+                latency_ms bigint NOT NULL,
+                ttfc_ms bigint,
+                input_tokens bigint,
+                output_tokens bigint,
+                cost_usd numeric,
+                job_id text,
+                batch_id text,
+                custom_id text,
+                request_id text,
+                response_id text,
+                request_content text,
+                response_content text
+            );
+            -- listing order (newest first, then id), the cursor, the time range and both retention bounds
+            CREATE INDEX request_log_time ON {s}.request_log (time DESC, id DESC);
+            -- the common filters over time (the provider ignoring case, as the query compares it)
+            CREATE INDEX request_log_provider ON {s}.request_log (lower(provider), time DESC);
+            CREATE INDEX request_log_model ON {s}.request_log (model, time DESC);
+            CREATE INDEX request_log_status ON {s}.request_log (status, time DESC);
+            CREATE INDEX request_log_owner ON {s}.request_log (owner, time DESC) WHERE owner IS NOT NULL;
+            CREATE INDEX request_log_key ON {s}.request_log (virtual_key_id, time DESC) WHERE virtual_key_id IS NOT NULL;
+            CREATE INDEX request_log_batch ON {s}.request_log (batch_id, time DESC) WHERE batch_id IS NOT NULL;
+            """),
     ];
 
     /// <summary>The newest schema version this code knows.</summary>

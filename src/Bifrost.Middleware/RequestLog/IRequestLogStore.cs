@@ -2,7 +2,8 @@ namespace Bifrost.Middleware.RequestLog;
 
 /// <summary>
 /// Where the request log is kept: an in-memory ring buffer by default (the newest <see cref="RequestLogOptions.MaxEntries"/>),
-/// SQLite with <c>UseSqliteRequestLog</c>. The gateway appends from a background writer, never on a request's path.
+/// SQLite with <c>UseSqliteRequestLog</c>, PostgreSQL (shared by instances) with <c>UsePostgreSqlRequestLog</c>. The gateway
+/// appends from a background writer, never on a request's path.
 /// </summary>
 /// <remarks>
 /// <para>Contract every implementation keeps (see <c>RequestLogStoreConformanceTests</c>):</para>

@@ -70,7 +70,7 @@ non2xx=$(sed -E 's/.*non2xx=([0-9]+).*/\1/' <<<"$bench")
 sleep 3 # the writer's pace is 50 ms; three seconds is many of them
 rows=$(sqlite3 "$WORK/requests.db" "select count(*) from bifrost_request_log")
 ok_rows=$(sqlite3 "$WORK/requests.db" "select count(*) from bifrost_request_log where status between 200 and 299")
-drops=$(curl -s http://127.0.0.1:5081/metrics | awk '/^bifrost_request_log_dropped/ {s+=$2} END {print s+0}')
+drops=$(curl -s http://127.0.0.1:5081/metrics | awk '/^bifrost_records_dropped/ && /request_log/ { v = $0; sub(/^[^}]*} /, "", v); split(v, a, " "); s += a[1] } END { print s + 0 }')
 {
   echo "wrk: $bench"
   echo "offered ${RATE}/s for ${SECS} s over $CONNS connections: wrk completed $requests calls ($non2xx non-2xx)"

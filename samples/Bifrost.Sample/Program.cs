@@ -23,12 +23,13 @@ if (builder.Configuration["Bifrost:Sqlite:RequestLogPath"] is { Length: > 0 } re
 // Several instances sharing jobs, batches and files: set Bifrost:PostgreSql:ConnectionString (e.g. the environment
 // variable Bifrost__PostgreSql__ConnectionString; Schema, UseForFiles, FileChunkSize and Listen may be set beside it).
 // It replaces the SQLite job store and the file-system file store, and keeps governance (budgets, rate limits, keys
-// created through the admin API, the usage ledger) in the same database, enforced by all instances together.
+// created through the admin API, the usage ledger) and the request log in the same database, shared by all instances.
 var postgres = builder.Configuration.GetSection("Bifrost:PostgreSql");
 if (!string.IsNullOrWhiteSpace(postgres["ConnectionString"]))
 {
     bifrost.UsePostgreSqlJobStore(options => postgres.Bind(options))
-        .UsePostgreSqlGovernanceStore(options => postgres.Bind(options));
+        .UsePostgreSqlGovernanceStore(options => postgres.Bind(options))
+        .UsePostgreSqlRequestLog(options => postgres.Bind(options));
 }
 
 // Observability: the gateway emits traces (ActivitySource "Bifrost.Middleware") and metrics (meter "Bifrost.Middleware")

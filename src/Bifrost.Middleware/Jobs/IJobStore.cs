@@ -122,6 +122,23 @@ public interface IJobStore
     /// <param name="cancellationToken">Cancels the call.</param>
     ValueTask<IReadOnlyList<JobRecord>> ListAsync(string owner, string? kind, int limit, string? after, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Lists jobs of every owner (an operator's view, such as the dashboard's Jobs page), newest first, after the job id
+    /// <paramref name="after"/> (exclusive) when given, with the same order and cursor as <see cref="ListAsync"/>. Expired jobs are left out.
+    /// </summary>
+    /// <remarks>
+    /// The default throws <see cref="NotSupportedException"/> (so stores written against an older version keep compiling; the
+    /// dashboard then says the store cannot list). The built-in stores answer it with one query.
+    /// </remarks>
+    /// <param name="kind">Only jobs of this kind, or null for all.</param>
+    /// <param name="exceptKind">Leave out jobs of this kind (e.g. <c>batch</c> to list async inference jobs only), or null.</param>
+    /// <param name="unfinished">True: pending and processing jobs only; false: finished ones only; null: both.</param>
+    /// <param name="limit">At most this many.</param>
+    /// <param name="after">A job id from a previous page, or null.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<IReadOnlyList<JobRecord>> ListAllAsync(string? kind, string? exceptKind, bool? unfinished, int limit, string? after, CancellationToken cancellationToken) =>
+        ValueTask.FromException<IReadOnlyList<JobRecord>>(new NotSupportedException($"{GetType().Name} cannot list the jobs of every owner (IJobStore.ListAllAsync is not implemented)."));
+
     /// <summary>Deletes finished jobs whose <see cref="JobRecord.ExpiresAt"/> is at or before now.</summary>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>How many were deleted.</returns>

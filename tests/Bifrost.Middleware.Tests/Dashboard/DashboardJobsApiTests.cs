@@ -145,7 +145,7 @@ public sealed class DashboardJobsApiTests
         {
             using var bad = await host.GetAsync("/bifrost/api/jobs" + query);
             var error = await ExpectErrorAsync(bad, HttpStatusCode.BadRequest);
-            Assert.Equal(param, error.GetProperty("error").GetProperty("param").GetString());
+            Assert.Equal(param, error.GetProperty("param").GetString());
         }
 
         // Stop the slow work (the test's end would otherwise wait for it).
@@ -172,7 +172,7 @@ public sealed class DashboardJobsApiTests
         using (var refused = await CancelAsync(host, id, header: false))
         {
             var error = await ExpectErrorAsync(refused, HttpStatusCode.Forbidden);
-            Assert.Equal("dashboard_header_required", error.GetProperty("error").GetProperty("code").GetString());
+            Assert.Equal("dashboard_header_required", error.GetProperty("code").GetString());
         }
 
         using (var wrongValue = new HttpRequestMessage(HttpMethod.Post, $"/bifrost/api/jobs/{id}/cancel"))
@@ -218,13 +218,13 @@ public sealed class DashboardJobsApiTests
         using (var late = await CancelAsync(host, quick))
         {
             var error = await ExpectErrorAsync(late, HttpStatusCode.Conflict);
-            Assert.Equal("batch_not_cancellable", error.GetProperty("error").GetProperty("code").GetString());
+            Assert.Equal("batch_not_cancellable", error.GetProperty("code").GetString());
         }
 
         using (var unknown = await CancelAsync(host, "batch_does_not_exist"))
         {
             var error = await ExpectErrorAsync(unknown, HttpStatusCode.NotFound);
-            Assert.Equal("job_not_found", error.GetProperty("error").GetProperty("code").GetString());
+            Assert.Equal("job_not_found", error.GetProperty("code").GetString());
         }
 
         // An async job: running → cancelling → cancelled; a finished one: 409.
@@ -244,7 +244,7 @@ public sealed class DashboardJobsApiTests
         using (var late = await CancelAsync(host, fastJob))
         {
             var error = await ExpectErrorAsync(late, HttpStatusCode.Conflict);
-            Assert.Equal("job_not_cancellable", error.GetProperty("error").GetProperty("code").GetString());
+            Assert.Equal("job_not_cancellable", error.GetProperty("code").GetString());
         }
 
     }
@@ -257,7 +257,7 @@ public sealed class DashboardJobsApiTests
             services: services => services.AddSingleton<IJobStore>(new DelegatingJobStore(new InMemoryJobStore(TimeProvider.System))));
         using var response = await host.GetAsync("/bifrost/api/jobs");
         var error = await ExpectErrorAsync(response, HttpStatusCode.NotImplemented);
-        Assert.Equal("job_listing_not_supported", error.GetProperty("error").GetProperty("code").GetString());
-        Assert.Contains("DelegatingJobStore", error.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal("job_listing_not_supported", error.GetProperty("code").GetString());
+        Assert.Contains("DelegatingJobStore", error.GetProperty("message").GetString(), StringComparison.Ordinal);
     }
 }

@@ -152,7 +152,7 @@ public sealed partial class PostgreSqlJobStore : IJobStore
             ORDER BY seq DESC
             LIMIT @limit
             """;
-        // Every owner's jobs (the dashboard): the seq order newest first, filters on the way (no index serves them better).
+        // Every owner's jobs (the dashboard): an index scan of jobs_seq newest first, filters on the way, stops at the page.
         _listEveryOwnerSql = $"""
             SELECT {Columns} FROM {q}.jobs
             WHERE (@kind IS NULL OR kind = @kind) AND (@except IS NULL OR kind <> @except)

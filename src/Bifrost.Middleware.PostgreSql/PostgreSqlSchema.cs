@@ -170,6 +170,12 @@ internal static class PostgreSqlSchema
         ("jobs: the W3C traceparent of the span that submitted the job", """
             ALTER TABLE {s}.jobs ADD COLUMN trace_parent text;
             """),
+        // J (dashboard Jobs page): meant as version 6 — P's request-log migration takes 5; the lead orders them at merge.
+        // Without it the cross-owner listing (IJobStore.ListAllAsync) sorts the whole table on every dashboard poll
+        // (200,000 jobs: 38 ms, parallel seq scan + top-N sort); with it an index scan stops at the page (0.2 ms).
+        ("jobs: every owner's jobs newest first (the dashboard's Jobs page)", """
+            CREATE INDEX jobs_seq ON {s}.jobs (seq DESC);
+            """),
     ];
 
     /// <summary>The newest schema version this code knows.</summary>

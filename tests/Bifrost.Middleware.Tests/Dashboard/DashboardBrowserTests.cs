@@ -145,7 +145,7 @@ public sealed class DashboardBrowserTests
         });
         var baseUrl = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         using var http = new HttpClient { BaseAddress = new Uri(baseUrl) };
-        const int SlowLines = 40;
+        const int SlowLines = 80;
         var slow = await CreateBatchAsync(http, Enumerable.Range(1, SlowLines).Select(i => BatchLines.Chat($"slow-{i:D2}", metadata: [("local_delay_ms", "250")])));
 
         using var playwright = await Playwright.CreateAsync();

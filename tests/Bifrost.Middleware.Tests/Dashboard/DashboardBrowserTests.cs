@@ -279,9 +279,17 @@ public sealed class DashboardBrowserTests
         await using var remote = await StartAsync(remoteAddress: IPAddress.Parse("203.0.113.7"));
         var remoteUrl = remote.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         using var remoteHttp = new HttpClient { BaseAddress = new Uri(remoteUrl) };
-        foreach (var path in (string[])["/bifrost/api/overview", "/bifrost/api/requests", "/bifrost/"])
+        foreach (var path in (string[])["/bifrost/api/overview", "/bifrost/api/requests", "/bifrost/api/jobs", "/bifrost/"])
         {
             using var refused = await remoteHttp.GetAsync(path, Ct);
+            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+            Assert.Contains("dashboard_local_only", await refused.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+        }
+
+        using (var cancel = new HttpRequestMessage(HttpMethod.Post, "/bifrost/api/jobs/any-job/cancel"))
+        {
+            cancel.Headers.Add("X-Bifrost-Dashboard", "1");
+            using var refused = await remoteHttp.SendAsync(cancel, Ct);
             Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
             Assert.Contains("dashboard_local_only", await refused.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
         }

@@ -9,8 +9,8 @@ namespace Bifrost.Middleware.Testing;
 /// The contract of <see cref="IJobStore"/>, as tests. Derive from it in your test project with your store
 /// (<c>public sealed class MyStoreTests : JobStoreConformanceTests&lt;MyStore&gt;</c>) and every test runs against it:
 /// claim exclusivity under concurrency, FIFO order, lease expiry and recovery, fencing of stale workers, retries with
-/// backoff, cancellation, TTL expiry, owner isolation, admission counting, and fairness across owners (interleaved claims,
-/// the per-owner cap of running jobs under concurrent claims, per-owner usage).
+/// backoff, cancellation, TTL expiry, owner isolation, admission counting, fairness across owners (interleaved claims,
+/// the per-owner cap of running jobs under concurrent claims, per-owner usage), and the operator's listing across owners.
 /// </summary>
 /// <typeparam name="TStore">The store under test.</typeparam>
 public abstract class JobStoreConformanceTests<TStore>

@@ -26,6 +26,7 @@ namespace Bifrost.Middleware.Jobs;
 /// the next job is the oldest claimable one of the owner with the fewest running jobs (owners interleave instead of
 /// strict FIFO across all of them).</item>
 /// <item><see cref="GetOwnerUsageAsync"/> counts one owner's unfinished and running jobs and the bytes its stored jobs hold.</item>
+/// <item><see cref="ListAllAsync"/> lists every owner's jobs newest first, filtered by kind and by finished or not, with the cursor of <see cref="ListAsync"/>.</item>
 /// </list>
 /// <para>The members added for fairness have default implementations so stores written against an older version keep
 /// compiling; those defaults are not fair (they claim FIFO, ignoring the cap) and count usage by paging <see cref="ListAsync"/>.

@@ -44,6 +44,7 @@ public sealed partial class PostgreSqlJobStore : IJobStore
     private readonly string _releaseSql;
     private readonly string _cancelSql;
     private readonly string _listSql;
+    private readonly string _listEveryOwnerSql;
     private readonly string _expireSql;
     private readonly string _countSql;
 
@@ -147,6 +148,16 @@ public sealed partial class PostgreSqlJobStore : IJobStore
         _listSql = $"""
             SELECT {Columns} FROM {q}.jobs
             WHERE owner = @owner AND (@kind IS NULL OR kind = @kind) AND {NotExpired}
+              AND seq < COALESCE((SELECT seq FROM {q}.jobs WHERE id = @after), 9223372036854775807)
+            ORDER BY seq DESC
+            LIMIT @limit
+            """;
+        // Every owner's jobs (the dashboard): an index scan of jobs_seq newest first, filters on the way, stops at the page.
+        _listEveryOwnerSql = $"""
+            SELECT {Columns} FROM {q}.jobs
+            WHERE (@kind IS NULL OR kind = @kind) AND (@except IS NULL OR kind <> @except)
+              AND (@unfinished IS NULL OR (@unfinished AND status < 2) OR (NOT @unfinished AND status >= 2))
+              AND {NotExpired}
               AND seq < COALESCE((SELECT seq FROM {q}.jobs WHERE id = @after), 9223372036854775807)
             ORDER BY seq DESC
             LIMIT @limit
@@ -372,6 +383,27 @@ public sealed partial class PostgreSqlJobStore : IJobStore
         await using var command = _dataSource.CreateCommand(_listSql);
         Add(command, "owner", owner);
         command.Parameters.Add(new NpgsqlParameter("kind", NpgsqlDbType.Text) { Value = (object?)kind ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter("after", NpgsqlDbType.Text) { Value = (object?)after ?? DBNull.Value });
+        Add(command, "now", Now());
+        Add(command, "limit", Math.Max(0, limit));
+        var jobs = new List<JobRecord>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            jobs.Add(Read(reader));
+        }
+
+        return jobs;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<JobRecord>> ListAllAsync(string? kind, string? exceptKind, bool? unfinished, int limit, string? after, CancellationToken cancellationToken)
+    {
+        await _initializer.EnsureAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _dataSource.CreateCommand(_listEveryOwnerSql);
+        command.Parameters.Add(new NpgsqlParameter("kind", NpgsqlDbType.Text) { Value = (object?)kind ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter("except", NpgsqlDbType.Text) { Value = (object?)exceptKind ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter("unfinished", NpgsqlDbType.Boolean) { Value = unfinished is { } u ? u : DBNull.Value });
         command.Parameters.Add(new NpgsqlParameter("after", NpgsqlDbType.Text) { Value = (object?)after ?? DBNull.Value });
         Add(command, "now", Now());
         Add(command, "limit", Math.Max(0, limit));

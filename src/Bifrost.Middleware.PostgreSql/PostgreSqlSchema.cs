@@ -207,6 +207,12 @@ internal static class PostgreSqlSchema
             CREATE INDEX request_log_key ON {s}.request_log (virtual_key_id, time DESC) WHERE virtual_key_id IS NOT NULL;
             CREATE INDEX request_log_batch ON {s}.request_log (batch_id, time DESC) WHERE batch_id IS NOT NULL;
             """),
+        // Version 6.
+        // Without it the cross-owner listing (IJobStore.ListAllAsync) sorts the whole table on every dashboard poll
+        // (200,000 jobs: 38 ms, parallel seq scan + top-N sort); with it an index scan stops at the page (0.2 ms).
+        ("jobs: every owner's jobs newest first (the dashboard's Jobs page)", """
+            CREATE INDEX jobs_seq ON {s}.jobs (seq DESC);
+            """),
     ];
 
     /// <summary>The newest schema version this code knows.</summary>

@@ -103,6 +103,14 @@ public sealed partial class SqliteJobStore : IJobStore, IDisposable, IAsyncDispo
         "AND seq < COALESCE((SELECT seq FROM bifrost_jobs WHERE id = $after), 9223372036854775807) " +
         "AND NOT (status >= 2 AND expires_at <= $now) ORDER BY seq DESC LIMIT $limit;";
 
+    // Every owner's jobs (the dashboard): walks the primary key newest first, so a page reads about as many rows as it answers
+    // unless the filters skip many (no index serves the kind/state filters better than seq order).
+    private const string ListEveryOwnerSql =
+        "SELECT " + Columns + " FROM bifrost_jobs WHERE ($kind IS NULL OR kind = $kind) AND ($except IS NULL OR kind <> $except) " +
+        "AND ($unfinished IS NULL OR ($unfinished = 1 AND status < 2) OR ($unfinished = 0 AND status >= 2)) " +
+        "AND seq < COALESCE((SELECT seq FROM bifrost_jobs WHERE id = $after), 9223372036854775807) " +
+        "AND NOT (status >= 2 AND expires_at <= $now) ORDER BY seq DESC LIMIT $limit;";
+
     private const string ListAllSql =
         "SELECT " + Columns + " FROM bifrost_jobs WHERE owner = $owner " +
         "AND seq < COALESCE((SELECT seq FROM bifrost_jobs WHERE id = $after), 9223372036854775807) " +
@@ -369,6 +377,35 @@ public sealed partial class SqliteJobStore : IJobStore, IDisposable, IAsyncDispo
                 Add(command, "$kind", kind);
             }
 
+            Add(command, "$after", (object?)after ?? DBNull.Value);
+            Add(command, "$now", Now());
+            Add(command, "$limit", limit);
+            var page = new List<JobRecord>();
+            using var rows = command.ExecuteReader();
+            while (rows.Read())
+            {
+                page.Add(Map(rows));
+            }
+
+            return page;
+        }));
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<JobRecord>> ListAllAsync(string? kind, string? exceptKind, bool? unfinished, int limit, string? after, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        if (limit <= 0)
+        {
+            return ValueTask.FromResult<IReadOnlyList<JobRecord>>([]);
+        }
+
+        return ValueTask.FromResult<IReadOnlyList<JobRecord>>(Read(reader =>
+        {
+            var command = reader.Command(ListEveryOwnerSql);
+            Add(command, "$kind", (object?)kind ?? DBNull.Value);
+            Add(command, "$except", (object?)exceptKind ?? DBNull.Value);
+            Add(command, "$unfinished", unfinished is { } u ? (u ? 1 : 0) : DBNull.Value);
             Add(command, "$after", (object?)after ?? DBNull.Value);
             Add(command, "$now", Now());
             Add(command, "$limit", limit);

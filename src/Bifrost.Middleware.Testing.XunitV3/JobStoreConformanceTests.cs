@@ -9,8 +9,8 @@ namespace Bifrost.Middleware.Testing;
 /// The contract of <see cref="IJobStore"/>, as tests. Derive from it in your test project with your store
 /// (<c>public sealed class MyStoreTests : JobStoreConformanceTests&lt;MyStore&gt;</c>) and every test runs against it:
 /// claim exclusivity under concurrency, FIFO order, lease expiry and recovery, fencing of stale workers, retries with
-/// backoff, cancellation, TTL expiry, owner isolation, admission counting, and fairness across owners (interleaved claims,
-/// the per-owner cap of running jobs under concurrent claims, per-owner usage).
+/// backoff, cancellation, TTL expiry, owner isolation, admission counting, fairness across owners (interleaved claims,
+/// the per-owner cap of running jobs under concurrent claims, per-owner usage), and the operator's listing across owners.
 /// </summary>
 /// <typeparam name="TStore">The store under test.</typeparam>
 public abstract class JobStoreConformanceTests<TStore>
@@ -497,6 +497,90 @@ public abstract class JobStoreConformanceTests<TStore>
         Assert.All(first.Concat(second), j => Assert.Equal("me", j.Owner));
         Assert.Equal(10, (await store.ListAsync("me", null, 100, null, Token)).Count);
         Assert.Empty(await store.ListAsync("nobody", null, 100, null, Token));
+    });
+
+    /// <summary>
+    /// The operator's listing spans owners, newest first, paged with the same cursor as the per-owner list, filtered by kind
+    /// (or every kind but one) and by finished or not, and leaves expired jobs out.
+    /// </summary>
+    [Fact]
+    public Task List_all_spans_owners_newest_first_filtered_and_paged() => RunAsync(async store =>
+    {
+        var all = new List<NewJob>();
+        for (var i = 0; i < 4; i++)
+        {
+            foreach (var job in (NewJob[])[Job(owner: "owner-a", kind: "batch"), Job(owner: "owner-b", kind: "chat_completion"), Job(owner: "owner-c", kind: "batch")])
+            {
+                all.Add(job);
+                await store.EnqueueAsync(job, Token);
+                Time.Advance(TimeSpan.FromMilliseconds(1));
+            }
+        }
+
+        // Finish the two oldest jobs (one failed, one completed), and cancel the third (pending: cancelled at once).
+        var first = await store.TryClaimAsync("w", Lease, Token);
+        Assert.Equal(all[0].Id, first!.JobId);
+        Assert.True(await store.FailAsync(first, new JobOutcome(500, "{}"u8.ToArray()), Token));
+        var second = await store.TryClaimAsync("w", Lease, Token);
+        Assert.Equal(all[1].Id, second!.JobId);
+        Assert.True(await store.CompleteAsync(second, new JobOutcome(200, "{}"u8.ToArray()), Token));
+        Assert.Equal(JobStatus.Cancelled, (await store.RequestCancellationAsync(all[2].Id, Token))!.Status);
+        var running = await store.TryClaimAsync("w", Lease, Token); // all[3], processing: unfinished
+        Assert.Equal(all[3].Id, running!.JobId);
+
+        var newestFirst = Enumerable.Reverse(all).Select(j => j.Id).ToList();
+        var everything = await store.ListAllAsync(null, null, null, 100, null, Token);
+        Assert.Equal(newestFirst, everything.Select(j => j.Id));
+        Assert.Equal(["owner-a", "owner-b", "owner-c"], everything.Select(j => j.Owner).Distinct().Order(StringComparer.Ordinal));
+
+        // Paging: pages of 5 chain through the cursor to the same order, without repeats.
+        var paged = new List<string>();
+        string? after = null;
+        var pages = 0;
+        while (true)
+        {
+            var page = await store.ListAllAsync(null, null, null, 5, after, Token);
+            pages++;
+            paged.AddRange(page.Select(j => j.Id));
+            if (page.Count < 5)
+            {
+                break;
+            }
+
+            after = page[^1].Id;
+        }
+
+        Assert.Equal(newestFirst, paged);
+        Assert.Equal(3, pages); // 5 + 5 + 2
+
+        // Kind filters.
+        var batches = await store.ListAllAsync("batch", null, null, 100, null, Token);
+        Assert.Equal(newestFirst.Where(id => all.Single(j => j.Id == id).Kind == "batch"), batches.Select(j => j.Id));
+        Assert.Equal(8, batches.Count);
+        Assert.Equal(["owner-a", "owner-c"], batches.Select(j => j.Owner).Distinct().Order(StringComparer.Ordinal));
+        var notBatches = await store.ListAllAsync(null, "batch", null, 100, null, Token);
+        Assert.Equal(4, notBatches.Count);
+        Assert.All(notBatches, j => Assert.Equal("chat_completion", j.Kind));
+        Assert.Empty(await store.ListAllAsync("batch", "batch", null, 100, null, Token));
+
+        // State filters: three finished (failed, completed, cancelled), nine unfinished (one processing).
+        var finished = await store.ListAllAsync(null, null, false, 100, null, Token);
+        Assert.Equal([all[2].Id, all[1].Id, all[0].Id], finished.Select(j => j.Id));
+        Assert.Equal([JobStatus.Cancelled, JobStatus.Completed, JobStatus.Failed], finished.Select(j => j.Status));
+        var unfinished = await store.ListAllAsync(null, null, true, 100, null, Token);
+        Assert.Equal(newestFirst.Take(9), unfinished.Select(j => j.Id));
+        Assert.Equal(JobStatus.Processing, unfinished[^1].Status);
+        Assert.All(unfinished.Take(8), j => Assert.Equal(JobStatus.Pending, j.Status));
+        var finishedBatches = await store.ListAllAsync("batch", null, false, 100, null, Token);
+        Assert.Equal([all[2].Id, all[0].Id], finishedBatches.Select(j => j.Id));
+        var unfinishedAsync = await store.ListAllAsync(null, "batch", true, 2, null, Token);
+        Assert.Equal([all[10].Id, all[7].Id], unfinishedAsync.Select(j => j.Id));
+        Assert.Empty(await store.ListAllAsync(null, null, null, 0, null, Token));
+
+        // Expired finished jobs are left out, the running one stays.
+        Time.Advance(TimeSpan.FromMinutes(11));
+        Assert.Equal(9, (await store.ListAllAsync(null, null, null, 100, null, Token)).Count);
+        Assert.Empty(await store.ListAllAsync(null, null, false, 100, null, Token));
     });
 
     /// <summary>The admission figure counts pending and processing jobs, not finished ones.</summary>

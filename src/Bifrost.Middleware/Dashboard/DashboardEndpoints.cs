@@ -40,6 +40,9 @@ internal static class DashboardEndpoints
         var get = BifrostResults.Guard(null, RequestLog.RequestLogAdminEndpoints.GetAsync);
         group.MapGet("/api/requests", (HttpContext context) => list(context)).ExcludeFromDescription();
         group.MapGet("/api/requests/{id}", (HttpContext context) => get(context)).ExcludeFromDescription();
+
+        // Jobs and batches of every owner, and their cancel (POST with the dashboard's CSRF header).
+        DashboardJobs.Map(group);
     }
 
     private static IResult Asset(HttpContext context, string name)

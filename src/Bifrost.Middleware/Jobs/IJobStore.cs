@@ -26,6 +26,7 @@ namespace Bifrost.Middleware.Jobs;
 /// the next job is the oldest claimable one of the owner with the fewest running jobs (owners interleave instead of
 /// strict FIFO across all of them).</item>
 /// <item><see cref="GetOwnerUsageAsync"/> counts one owner's unfinished and running jobs and the bytes its stored jobs hold.</item>
+/// <item><see cref="ListAllAsync"/> lists every owner's jobs newest first, filtered by kind and by finished or not, with the cursor of <see cref="ListAsync"/>.</item>
 /// </list>
 /// <para>The members added for fairness have default implementations so stores written against an older version keep
 /// compiling; those defaults are not fair (they claim FIFO, ignoring the cap) and count usage by paging <see cref="ListAsync"/>.
@@ -121,6 +122,23 @@ public interface IJobStore
     /// <param name="after">A job id from a previous page, or null.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     ValueTask<IReadOnlyList<JobRecord>> ListAsync(string owner, string? kind, int limit, string? after, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Lists jobs of every owner (an operator's view, such as the dashboard's Jobs page), newest first, after the job id
+    /// <paramref name="after"/> (exclusive) when given, with the same order and cursor as <see cref="ListAsync"/>. Expired jobs are left out.
+    /// </summary>
+    /// <remarks>
+    /// The default throws <see cref="NotSupportedException"/> (so stores written against an older version keep compiling; the
+    /// dashboard then says the store cannot list). The built-in stores answer it with one query.
+    /// </remarks>
+    /// <param name="kind">Only jobs of this kind, or null for all.</param>
+    /// <param name="exceptKind">Leave out jobs of this kind (e.g. <c>batch</c> to list async inference jobs only), or null.</param>
+    /// <param name="unfinished">True: pending and processing jobs only; false: finished ones only; null: both.</param>
+    /// <param name="limit">At most this many.</param>
+    /// <param name="after">A job id from a previous page, or null.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<IReadOnlyList<JobRecord>> ListAllAsync(string? kind, string? exceptKind, bool? unfinished, int limit, string? after, CancellationToken cancellationToken) =>
+        ValueTask.FromException<IReadOnlyList<JobRecord>>(new NotSupportedException($"{GetType().Name} cannot list the jobs of every owner (IJobStore.ListAllAsync is not implemented)."));
 
     /// <summary>Deletes finished jobs whose <see cref="JobRecord.ExpiresAt"/> is at or before now.</summary>
     /// <param name="cancellationToken">Cancels the call.</param>

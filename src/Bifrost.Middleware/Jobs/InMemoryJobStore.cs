@@ -291,6 +291,24 @@ public sealed class InMemoryJobStore : IJobStore
     }
 
     /// <inheritdoc />
+    public ValueTask<IReadOnlyList<JobRecord>> ListAllAsync(string? kind, string? exceptKind, bool? unfinished, int limit, string? after, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        lock (_lock)
+        {
+            long? afterSequence = after is not null && _jobs.TryGetValue(after, out var cursor) ? cursor.Sequence : null;
+            IReadOnlyList<JobRecord> page = [.. _jobs.Values
+                .Where(e => (kind is null || e.Kind == kind) && (exceptKind is null || e.Kind != exceptKind)
+                    && (unfinished is null || unfinished == (e.Status is JobStatus.Pending or JobStatus.Processing))
+                    && !IsExpired(e, now) && (afterSequence is null || e.Sequence < afterSequence))
+                .OrderByDescending(e => e.Sequence)
+                .Take(Math.Max(0, limit))
+                .Select(e => e.Snapshot())];
+            return ValueTask.FromResult(page);
+        }
+    }
+
+    /// <inheritdoc />
     public ValueTask<int> ExpireAsync(CancellationToken cancellationToken)
     {
         var now = _time.GetUtcNow();

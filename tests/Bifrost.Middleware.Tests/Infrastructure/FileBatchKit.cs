@@ -69,7 +69,8 @@ public sealed class FileBatchHost : IAsyncDisposable
         Action<BifrostOptions>? configure = null,
         Action<IBifrostBuilder>? bifrost = null,
         Action<IServiceCollection>? services = null,
-        string? directory = null)
+        string? directory = null,
+        bool dashboard = false)
     {
         var owned = directory is null ? new TempDirectory() : null;
         var path = directory ?? owned!.Path;
@@ -84,7 +85,8 @@ public sealed class FileBatchHost : IAsyncDisposable
                     configure?.Invoke(options);
                 },
                 bifrost,
-                services);
+                services,
+                dashboard: dashboard);
             return new FileBatchHost(host, path, owned);
         }
         catch

@@ -21,12 +21,13 @@ public sealed class GatewayHost : IAsyncDisposable
 
     public IServiceProvider Services => App.Services;
 
-    /// <summary>Starts a host. By default it has the local provider as the default provider.</summary>
+    /// <summary>Starts a host. By default it has the local provider as the default provider; <paramref name="dashboard"/> maps the dashboard at /bifrost too.</summary>
     public static async Task<GatewayHost> StartAsync(
         Action<BifrostOptions>? configure = null,
         Action<IBifrostBuilder>? bifrost = null,
         Action<IServiceCollection>? services = null,
-        string prefix = "/openai")
+        string prefix = "/openai",
+        bool dashboard = false)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
         builder.WebHost.UseTestServer();
@@ -41,6 +42,11 @@ public sealed class GatewayHost : IAsyncDisposable
         services?.Invoke(builder.Services);
         var app = builder.Build();
         app.MapBifrost(prefix);
+        if (dashboard)
+        {
+            app.MapBifrostDashboard(); // at /bifrost
+        }
+
         await app.StartAsync();
         return new GatewayHost(app);
     }

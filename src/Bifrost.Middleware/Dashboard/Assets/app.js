@@ -1,4 +1,4 @@
-// Bifrost dashboard: polls api/overview every 2 s and renders it. No dependencies, no inline code (the page's CSP
+// Bifrost dashboard: polls api/overview every 2 s and renders it; the Requests and Jobs pages poll while shown. No dependencies, no inline code (the page's CSP
 // allows scripts and styles from this origin only).
 (function () {
   "use strict";
@@ -205,14 +205,140 @@
   document.getElementById("request-filters").addEventListener("input", refreshRequests);
   document.getElementById("request-filters").addEventListener("submit", function (e) { e.preventDefault(); });
 
+  // The Jobs page: batches and async jobs of every owner (api/jobs), refreshed every 1.5 s while the page is shown. A
+  // cancel asks first, then posts with the X-Bifrost-Dashboard header (the API refuses a cancel without it: CSRF).
+  var jobsShown = {};
+
+  function jobsQuery(kind) {
+    var params = new URLSearchParams();
+    params.set("kind", kind);
+    var state = document.getElementById("jobs-state").value;
+    if (state) { params.set("state", state); }
+    params.set("limit", "50");
+    return "api/jobs?" + params.toString();
+  }
+
+  function time(t) { return t ? new Date(t).toLocaleTimeString("en-GB") : "–"; }
+
+  function addCell(tr, value, name, cls) {
+    var td = document.createElement("td");
+    if (typeof value === "string") { td.textContent = value; } else { td.appendChild(value); }
+    td.setAttribute("data-cell", name);
+    if (cls) { td.className = cls; }
+    tr.appendChild(td);
+    return td;
+  }
+
+  function cancelCell(tr, job) {
+    var td = addCell(tr, "", "actions");
+    if (!job.cancellable) { return; }
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "cancel";
+    button.textContent = "Cancel";
+    button.setAttribute("data-testid", "cancel-" + job.id);
+    button.addEventListener("click", function () {
+      var what = job.type === "batch" ? "batch " + job.id + "? Lines not yet run will not run; finished lines are kept." : "job " + job.id + "?";
+      if (!window.confirm("Cancel " + what)) { return; }
+      button.disabled = true;
+      fetch("api/jobs/" + encodeURIComponent(job.id) + "/cancel", { method: "POST", headers: { "Accept": "application/json", "X-Bifrost-Dashboard": "1" }, cache: "no-store" })
+        .then(function (r) {
+          return r.json().then(function (body) {
+            if (!r.ok) { throw new Error(body && body.error && body.error.message ? body.error.message : "HTTP " + r.status); }
+          });
+        })
+        .then(function () { text("jobs-message", "cancel requested for " + job.id); refreshJobs(); })
+        .catch(function (err) { button.disabled = false; text("jobs-message", "cannot cancel " + job.id + " (" + err.message + ")"); });
+    });
+    td.appendChild(button);
+  }
+
+  function renderJobs(testid, list, cells) {
+    var key = JSON.stringify(list.data);
+    if (jobsShown[testid] === key) { return; } // unchanged: keep the rows (and a button about to be clicked)
+    jobsShown[testid] = key;
+    var body = document.querySelector('[data-testid="' + testid + '"] tbody');
+    while (body.firstChild) { body.removeChild(body.firstChild); }
+    list.data.forEach(function (job) {
+      var tr = document.createElement("tr");
+      tr.setAttribute("data-id", job.id);
+      cells(tr, job);
+      body.appendChild(tr);
+    });
+  }
+
+  function batchCells(tr, b) {
+    var c = b.request_counts || { total: 0, completed: 0, failed: 0 };
+    var done = c.completed + c.failed;
+    addCell(tr, b.id, "id");
+    addCell(tr, b.status, "status", "status-" + b.status);
+    addCell(tr, b.endpoint || "–", "endpoint");
+    addCell(tr, b.model ? (b.provider ? b.provider + "/" : "") + b.model : "–", "model");
+    var wrap = document.createElement("span");
+    var bar = document.createElement("progress");
+    bar.max = Math.max(1, c.total);
+    bar.value = done;
+    bar.setAttribute("data-cell", "bar");
+    var label = document.createElement("span");
+    label.setAttribute("data-cell", "progress");
+    label.textContent = done + " / " + c.total + (c.failed ? " (" + c.failed + " failed)" : "");
+    wrap.appendChild(bar);
+    wrap.appendChild(label);
+    addCell(tr, wrap, "progress-cell");
+    addCell(tr, time(b.created_at), "created");
+    addCell(tr, b.owner, "owner");
+    cancelCell(tr, b);
+  }
+
+  function asyncCells(tr, j) {
+    addCell(tr, j.id, "id");
+    addCell(tr, j.kind, "kind");
+    addCell(tr, j.status, "status", "status-" + j.status);
+    addCell(tr, time(j.created_at), "created");
+    addCell(tr, number(j.waited_ms), "waited");
+    addCell(tr, number(j.ran_ms), "ran");
+    addCell(tr, j.error_code || "–", "error");
+    addCell(tr, j.owner, "owner");
+    cancelCell(tr, j);
+  }
+
+  function fetchJson(url) {
+    return fetch(url, { headers: { "Accept": "application/json" }, cache: "no-store" })
+      .then(function (r) {
+        return r.json().then(function (body) {
+          if (!r.ok) { throw new Error(body && body.error && body.error.message ? body.error.message : "HTTP " + r.status); }
+          return body;
+        });
+      });
+  }
+
+  function refreshJobs() {
+    return Promise.all([fetchJson(jobsQuery("batch")), fetchJson(jobsQuery("async"))])
+      .then(function (lists) {
+        renderJobs("batches", lists[0], batchCells);
+        renderJobs("async-jobs", lists[1], asyncCells);
+        text("jobs-status", lists[0].data.length + (lists[0].has_more ? "+" : "") + " batches, " + lists[1].data.length + (lists[1].has_more ? "+" : "") + " async jobs shown");
+      })
+      .catch(function (err) { text("jobs-status", "cannot list the jobs (" + err.message + ")"); });
+  }
+
+  function pollJobs() {
+    if (document.getElementById("page-jobs").hidden) { setTimeout(pollJobs, 1500); return; }
+    refreshJobs().then(function () { setTimeout(pollJobs, 1500); });
+  }
+
+  document.getElementById("jobs-state").addEventListener("change", function () { jobsShown = {}; refreshJobs(); });
+
   function show(page) {
     document.querySelectorAll(".page").forEach(function (p) { p.hidden = p.id !== "page-" + page; });
     document.querySelectorAll("nav a").forEach(function (a) { a.className = a.getAttribute("data-page") === page ? "active" : ""; });
     if (page === "requests") { refreshRequests(); }
+    if (page === "jobs") { refreshJobs(); }
   }
 
   window.addEventListener("hashchange", function () { show((location.hash || "#overview").substring(1)); });
   show((location.hash || "#overview").substring(1));
   poll();
   pollRequests();
+  pollJobs();
 })();

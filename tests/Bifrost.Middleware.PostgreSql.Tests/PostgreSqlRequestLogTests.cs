@@ -127,11 +127,11 @@ public sealed class PostgreSqlRequestLogTests : IAsyncDisposable
         PostgresTestDatabase.Require();
         var dataSource = NewDataSource();
 
-        // a schema as version 4 left it (jobs, files, governance), with a job in it
+        // a schema as version 4 left it (jobs, files, governance), with a job in it: the later migrations undone
         var jobs = new PostgreSqlJobStore(dataSource, _schema, TimeProvider.System);
         await jobs.InitializeAsync(Ct);
         var job = await jobs.EnqueueAsync(new NewJob { Id = "job-v4", Kind = "chat_completion", Owner = "user:a", Payload = "{}"u8.ToArray(), ResultTtl = TimeSpan.FromMinutes(5) }, Ct);
-        await using (var downgrade = dataSource.CreateCommand($"DROP TABLE \"{_schema}\".request_log; DELETE FROM \"{_schema}\".bifrost_migrations WHERE version >= 5"))
+        await using (var downgrade = dataSource.CreateCommand($"DROP TABLE \"{_schema}\".request_log; DROP INDEX \"{_schema}\".jobs_seq; DELETE FROM \"{_schema}\".bifrost_migrations WHERE version >= 5"))
         {
             await downgrade.ExecuteNonQueryAsync(Ct);
         }

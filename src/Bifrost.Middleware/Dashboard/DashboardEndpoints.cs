@@ -8,7 +8,8 @@ namespace Bifrost.Middleware.Dashboard;
 /// <summary>
 /// The dashboard's routes: the page and its assets, embedded in the assembly (no CDN, works offline), and the JSON it
 /// polls. Secure by default: unless the host puts its own authorization on the returned builder, only requests from the
-/// local machine (loopback) are answered; the others get 403 in the Bifrost error shape. No secret is ever shown: the
+/// local machine (loopback), addressed to <c>localhost</c> or a loopback address, are answered; the others get 403 in the
+/// Bifrost error shape. No secret is ever shown: the
 /// overview holds counts, latencies, tokens, costs, provider names, models and error codes only.
 /// </summary>
 internal static class DashboardEndpoints
@@ -65,13 +66,28 @@ internal static class DashboardEndpoints
     {
         var context = invocation.HttpContext;
         var authorized = context.GetEndpoint()?.Metadata.GetMetadata<IAuthorizeData>() is not null;
-        if (authorized || IsLocal(context.Connection))
+        if (authorized || (IsLocal(context.Connection) && IsLocalHostName(context.Request.Host)))
         {
             return next(invocation);
         }
 
-        var error = BifrostException.Gateway(403, "permission_error", "dashboard_local_only", "The Bifrost dashboard answers only local requests unless the host adds its own authorization (MapBifrostDashboard(...).RequireAuthorization(...)).", null);
+        var error = BifrostException.Gateway(403, "permission_error", "dashboard_local_only", "The Bifrost dashboard answers only local requests addressed to localhost or a loopback address unless the host adds its own authorization (MapBifrostDashboard(...).RequireAuthorization(...)).", null);
         return ValueTask.FromResult<object?>(TypedResults.Json(error.Error, BifrostJson.Context.BifrostError, statusCode: 403));
+    }
+
+    /// <summary>
+    /// The name the browser used must be local too: a page from another site whose name is re-pointed at 127.0.0.1 (DNS
+    /// rebinding) reaches the dashboard from a loopback address, as its own origin, but with its own name in Host.
+    /// </summary>
+    private static bool IsLocalHostName(HostString host)
+    {
+        var name = host.Host;
+        if (name.Length == 0 || name.Equals("localhost", StringComparison.OrdinalIgnoreCase) || name.EndsWith(".localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            return true;
+        }
+
+        return IPAddress.TryParse(name.Trim('[', ']'), out var address) && IPAddress.IsLoopback(address);
     }
 
     private static bool IsLocal(ConnectionInfo connection) =>

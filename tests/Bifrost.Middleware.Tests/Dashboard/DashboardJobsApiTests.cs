@@ -260,4 +260,31 @@ public sealed class DashboardJobsApiTests
         Assert.Equal("job_listing_not_supported", error.GetProperty("code").GetString());
         Assert.Contains("DelegatingJobStore", error.GetProperty("message").GetString(), StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("evil.example", HttpStatusCode.Forbidden)] // DNS rebinding: another site's name pointed at 127.0.0.1
+    [InlineData("evil.example:5050", HttpStatusCode.Forbidden)]
+    [InlineData("10.1.2.3", HttpStatusCode.Forbidden)]
+    [InlineData("localhost:5050", HttpStatusCode.OK)]
+    [InlineData("127.0.0.1:5050", HttpStatusCode.OK)]
+    [InlineData("[::1]:5050", HttpStatusCode.OK)]
+    [InlineData("app.localhost", HttpStatusCode.OK)]
+    public async Task A_local_request_must_also_name_a_local_host(string hostHeader, HttpStatusCode expected)
+    {
+        await using var host = await StartAsync(dashboard: true);
+        foreach (var (method, path) in (ValueTuple<HttpMethod, string>[])[(HttpMethod.Get, "/bifrost/api/jobs"), (HttpMethod.Get, "/bifrost/api/requests"), (HttpMethod.Get, "/bifrost/"), (HttpMethod.Post, "/bifrost/api/jobs/job_unknown/cancel")])
+        {
+            using var request = new HttpRequestMessage(method, path);
+            request.Headers.Host = hostHeader;
+            request.Headers.Add("X-Bifrost-Dashboard", "1");
+            using var response = await host.Client.SendAsync(request, Ct);
+            var wanted = expected == HttpStatusCode.OK && method == HttpMethod.Post ? HttpStatusCode.NotFound : expected;
+            Assert.True(wanted == response.StatusCode, $"{method} {path} Host {hostHeader}: {response.StatusCode}");
+            if (expected == HttpStatusCode.Forbidden)
+            {
+                var error = await ExpectErrorAsync(response, HttpStatusCode.Forbidden);
+                Assert.Equal("dashboard_local_only", error.GetProperty("code").GetString());
+            }
+        }
+    }
 }

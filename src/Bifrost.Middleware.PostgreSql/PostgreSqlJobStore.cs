@@ -153,8 +153,13 @@ public sealed partial class PostgreSqlJobStore : IJobStore
             LIMIT @limit
             """;
         // Every owner's jobs (the dashboard): an index scan of jobs_seq newest first, filters on the way, stops at the page.
+        // Bodies over IJobStore.ListAllBodyLimit left out (octet_length reads a TOASTed value's size, not its content).
+        var listColumns = Columns
+            .Replace("payload,", "CASE WHEN octet_length(payload) <= 65536 THEN payload ELSE ''::bytea END AS payload,", StringComparison.Ordinal)
+            .Replace("progress,", "CASE WHEN octet_length(progress) <= 65536 THEN progress END AS progress,", StringComparison.Ordinal)
+            .Replace("result,", "CASE WHEN octet_length(result) <= 65536 THEN result END AS result,", StringComparison.Ordinal);
         _listEveryOwnerSql = $"""
-            SELECT {Columns} FROM {q}.jobs
+            SELECT {listColumns} FROM {q}.jobs
             WHERE (@kind IS NULL OR kind = @kind) AND (@except IS NULL OR kind <> @except)
               AND (@unfinished IS NULL OR (@unfinished AND status < 2) OR (NOT @unfinished AND status >= 2))
               AND {NotExpired}

@@ -105,8 +105,12 @@ public sealed partial class SqliteJobStore : IJobStore, IDisposable, IAsyncDispo
 
     // Every owner's jobs (the dashboard): walks the primary key newest first, so a page reads about as many rows as it answers
     // unless the filters skip many (no index serves the kind/state filters better than seq order).
-    private const string ListEveryOwnerSql =
-        "SELECT " + Columns + " FROM bifrost_jobs WHERE ($kind IS NULL OR kind = $kind) AND ($except IS NULL OR kind <> $except) " +
+    // The listing's columns: bodies over IJobStore.ListAllBodyLimit left out (length() of a blob reads no content).
+    private static readonly string ListEveryOwnerSql =
+        "SELECT " + System.Text.RegularExpressions.Regex.Replace(
+            System.Text.RegularExpressions.Regex.Replace(Columns, @"\b(progress|result)\b", "CASE WHEN length($1) <= 65536 THEN $1 END"),
+            @"\bpayload\b",
+            "CASE WHEN length(payload) <= 65536 THEN payload ELSE X'' END") + " FROM bifrost_jobs WHERE ($kind IS NULL OR kind = $kind) AND ($except IS NULL OR kind <> $except) " +
         "AND ($unfinished IS NULL OR ($unfinished = 1 AND status < 2) OR ($unfinished = 0 AND status >= 2)) " +
         "AND seq < COALESCE((SELECT seq FROM bifrost_jobs WHERE id = $after), 9223372036854775807) " +
         "AND NOT (status >= 2 AND expires_at <= $now) ORDER BY seq DESC LIMIT $limit;";

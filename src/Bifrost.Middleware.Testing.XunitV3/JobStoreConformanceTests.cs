@@ -583,6 +583,46 @@ public abstract class JobStoreConformanceTests<TStore>
         Assert.Empty(await store.ListAllAsync(null, null, false, 100, null, Token));
     });
 
+    /// <summary>
+    /// A listing never carries a body over <see cref="IJobStore.ListAllBodyLimit"/> (payload returned empty, progress and
+    /// result null), and carries the ones up to it whole; reading the job gives every body.
+    /// </summary>
+    [Fact]
+    public Task List_all_leaves_out_bodies_over_the_limit() => RunAsync(async store =>
+    {
+        var limit = IJobStore.ListAllBodyLimit;
+        byte[] Body(int length, byte fill) => Enumerable.Repeat(fill, length).ToArray();
+        NewJob Sized(int length, byte fill) => new() { Id = Guid.NewGuid().ToString(), Kind = "chat_completion", Owner = "owner-a", Payload = Body(length, fill), ResultTtl = TimeSpan.FromMinutes(10), MaxAttempts = 3 };
+        var big = Sized(limit + 1, (byte)'p');
+        var fits = Sized(limit, (byte)'q');
+        await store.EnqueueAsync(big, Token);
+        Time.Advance(TimeSpan.FromMilliseconds(1));
+        await store.EnqueueAsync(fits, Token);
+
+        var first = await store.TryClaimAsync("w", Lease, Token);
+        Assert.Equal(big.Id, first!.JobId);
+        Assert.True(await store.SaveProgressAsync(first, Body(limit + 1, (byte)'s'), Token));
+        Assert.True(await store.CompleteAsync(first, new JobOutcome(200, Body(limit + 1, (byte)'r')), Token));
+        var second = await store.TryClaimAsync("w", Lease, Token);
+        Assert.Equal(fits.Id, second!.JobId);
+        Assert.True(await store.SaveProgressAsync(second, Body(limit, (byte)'t'), Token));
+        Assert.True(await store.CompleteAsync(second, new JobOutcome(200, Body(limit, (byte)'u')), Token));
+
+        var listed = (await store.ListAllAsync(null, null, null, 10, null, Token)).ToDictionary(j => j.Id);
+        Assert.Equal(0, listed[big.Id].Payload.Length);
+        Assert.Null(listed[big.Id].Progress);
+        Assert.Null(listed[big.Id].Result);
+        Assert.Equal(JobStatus.Completed, listed[big.Id].Status);
+        Assert.Equal(limit, listed[fits.Id].Payload.Length);
+        Assert.Equal(limit, listed[fits.Id].Progress!.Value.Length);
+        Assert.Equal(limit, listed[fits.Id].Result!.Value.Length);
+        Assert.True(listed[fits.Id].Result!.Value.Span.IndexOfAnyExcept((byte)'u') < 0);
+
+        var read = await store.GetAsync(big.Id, Token);
+        Assert.Equal(limit + 1, read!.Payload.Length);
+        Assert.Equal(limit + 1, read.Result!.Value.Length);
+    });
+
     /// <summary>The admission figure counts pending and processing jobs, not finished ones.</summary>
     [Fact]
     public Task Unfinished_count_tracks_pending_and_processing() => RunAsync(async store =>

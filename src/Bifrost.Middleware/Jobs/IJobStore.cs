@@ -124,8 +124,17 @@ public interface IJobStore
     ValueTask<IReadOnlyList<JobRecord>> ListAsync(string owner, string? kind, int limit, string? after, CancellationToken cancellationToken);
 
     /// <summary>
+    /// The largest body (<see cref="JobRecord.Payload"/>, <see cref="JobRecord.Progress"/>, <see cref="JobRecord.Result"/>)
+    /// <see cref="ListAllAsync"/> returns: 64 KiB. Larger ones are left out of a listing.
+    /// </summary>
+    const int ListAllBodyLimit = 64 * 1024;
+
+    /// <summary>
     /// Lists jobs of every owner (an operator's view, such as the dashboard's Jobs page), newest first, after the job id
     /// <paramref name="after"/> (exclusive) when given, with the same order and cursor as <see cref="ListAsync"/>. Expired jobs are left out.
+    /// A listing is an overview, so a page never reads large request or result bodies: a <see cref="JobRecord.Payload"/>
+    /// longer than <see cref="ListAllBodyLimit"/> is returned empty, and a longer <see cref="JobRecord.Progress"/> or
+    /// <see cref="JobRecord.Result"/> as null (read the job with <see cref="GetAsync"/> for them).
     /// </summary>
     /// <remarks>
     /// The default throws <see cref="NotSupportedException"/> (so stores written against an older version keep compiling; the

@@ -285,7 +285,7 @@ public sealed class InMemoryJobStore : IJobStore
                 .Where(e => e.Owner == owner && (kind is null || e.Kind == kind) && !IsExpired(e, now) && (afterSequence is null || e.Sequence < afterSequence))
                 .OrderByDescending(e => e.Sequence)
                 .Take(Math.Max(0, limit))
-                .Select(e => e.Snapshot())];
+                .Select(e => e.Snapshot(IJobStore.ListAllBodyLimit))];
             return ValueTask.FromResult(page);
         }
     }
@@ -303,7 +303,7 @@ public sealed class InMemoryJobStore : IJobStore
                     && !IsExpired(e, now) && (afterSequence is null || e.Sequence < afterSequence))
                 .OrderByDescending(e => e.Sequence)
                 .Take(Math.Max(0, limit))
-                .Select(e => e.Snapshot())];
+                .Select(e => e.Snapshot(IJobStore.ListAllBodyLimit))];
             return ValueTask.FromResult(page);
         }
     }
@@ -472,12 +472,12 @@ public sealed class InMemoryJobStore : IJobStore
 
         public byte[]? Progress { get; set; }
 
-        public JobRecord Snapshot() => new()
+        public JobRecord Snapshot(int bodyLimit = int.MaxValue) => new()
         {
             Id = Id,
             Kind = Kind,
             Owner = Owner,
-            Payload = Payload,
+            Payload = Payload.Length <= bodyLimit ? Payload : ReadOnlyMemory<byte>.Empty,
             TraceParent = TraceParent,
             Status = Status,
             Version = Version,
@@ -493,8 +493,8 @@ public sealed class InMemoryJobStore : IJobStore
             LeaseExpiresAt = LeaseExpiresAt,
             CancellationRequested = CancellationRequested,
             StatusCode = StatusCode,
-            Result = Result is { } result ? new ReadOnlyMemory<byte>(result) : (ReadOnlyMemory<byte>?)null,
-            Progress = Progress is { } progress ? new ReadOnlyMemory<byte>(progress) : (ReadOnlyMemory<byte>?)null,
+            Result = Result is { } result && result.Length <= bodyLimit ? new ReadOnlyMemory<byte>(result) : (ReadOnlyMemory<byte>?)null,
+            Progress = Progress is { } progress && progress.Length <= bodyLimit ? new ReadOnlyMemory<byte>(progress) : (ReadOnlyMemory<byte>?)null,
         };
     }
 }

@@ -285,7 +285,7 @@ public sealed class InMemoryJobStore : IJobStore
                 .Where(e => e.Owner == owner && (kind is null || e.Kind == kind) && !IsExpired(e, now) && (afterSequence is null || e.Sequence < afterSequence))
                 .OrderByDescending(e => e.Sequence)
                 .Take(Math.Max(0, limit))
-                .Select(e => e.Snapshot(IJobStore.ListAllBodyLimit))];
+                .Select(e => e.Snapshot())];
             return ValueTask.FromResult(page);
         }
     }
@@ -297,14 +297,38 @@ public sealed class InMemoryJobStore : IJobStore
         lock (_lock)
         {
             long? afterSequence = after is not null && _jobs.TryGetValue(after, out var cursor) ? cursor.Sequence : null;
-            IReadOnlyList<JobRecord> page = [.. _jobs.Values
-                .Where(e => (kind is null || e.Kind == kind) && (exceptKind is null || e.Kind != exceptKind)
+            if (limit <= 0)
+            {
+                return ValueTask.FromResult<IReadOnlyList<JobRecord>>([]);
+            }
+
+            // The newest `limit` matches in one pass (a heap of `limit` entries, oldest on top), not a sort of every job
+            // under the store's lock: the dashboard polls this.
+            var newest = new PriorityQueue<Entry, long>(Math.Min(limit, 1024));
+            foreach (var e in _jobs.Values)
+            {
+                if ((kind is null || e.Kind == kind) && (exceptKind is null || e.Kind != exceptKind)
                     && (unfinished is null || unfinished == (e.Status is JobStatus.Pending or JobStatus.Processing))
                     && !IsExpired(e, now) && (afterSequence is null || e.Sequence < afterSequence))
-                .OrderByDescending(e => e.Sequence)
-                .Take(Math.Max(0, limit))
-                .Select(e => e.Snapshot(IJobStore.ListAllBodyLimit))];
-            return ValueTask.FromResult(page);
+                {
+                    if (newest.Count < limit)
+                    {
+                        newest.Enqueue(e, e.Sequence);
+                    }
+                    else if (newest.TryPeek(out _, out var oldest) && e.Sequence > oldest)
+                    {
+                        newest.EnqueueDequeue(e, e.Sequence);
+                    }
+                }
+            }
+
+            var page = new JobRecord[newest.Count];
+            for (var i = page.Length - 1; i >= 0; i--)
+            {
+                page[i] = newest.Dequeue().Snapshot(IJobStore.ListAllBodyLimit);
+            }
+
+            return ValueTask.FromResult<IReadOnlyList<JobRecord>>(page);
         }
     }
 

@@ -126,7 +126,7 @@ public static class BifrostPostgreSqlBuilderExtensions
         services.AddSingleton<IGovernanceStore>(static sp => sp.GetRequiredService<PostgreSqlGovernanceStore>());
         services.RemoveAll<IGovernanceCounterStore>();
         services.AddSingleton<IGovernanceCounterStore>(static sp => sp.GetRequiredService<PostgreSqlGovernanceCounterStore>());
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PostgreSqlGovernanceStartup>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PostgreSqlMigrationStartup<PostgreSqlGovernanceStore>>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PostgreSqlGovernanceSweeper>());
         return builder;
     }
@@ -178,7 +178,7 @@ public static class BifrostPostgreSqlBuilderExtensions
         // Replace whatever is registered (AddBifrost's in-memory default uses TryAdd, so a later AddBifrost keeps this one).
         services.RemoveAll<IRequestLogStore>();
         services.AddSingleton<IRequestLogStore>(static sp => sp.GetRequiredService<PostgreSqlRequestLogStore>());
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PostgreSqlRequestLogStartup>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PostgreSqlMigrationStartup<PostgreSqlRequestLogStore>>());
         return builder;
     }
 }

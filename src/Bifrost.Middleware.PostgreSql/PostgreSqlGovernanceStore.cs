@@ -21,7 +21,7 @@ namespace Bifrost.Middleware.PostgreSql;
 /// <para>Entity times come from the <see cref="TimeProvider"/> given, at microsecond precision. The schema is created or
 /// migrated on first use (or by <see cref="InitializeAsync"/>).</para>
 /// </remarks>
-public sealed class PostgreSqlGovernanceStore : IGovernanceStore
+public sealed class PostgreSqlGovernanceStore : IGovernanceStore, IPostgreSqlMigrated
 {
     private const string EntityColumns = "kind, id, definition, version, created_at, updated_at";
     private const string UsageColumns = "time, request_id, virtual_key_id, team, customer, provider, model, operation, source, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, cost_usd, status, duration";

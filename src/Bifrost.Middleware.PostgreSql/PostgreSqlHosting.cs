@@ -28,18 +28,18 @@ internal sealed class PostgreSqlStoreResources(PostgreSqlStoreOptions options, I
 }
 
 /// <summary>
-/// The data source of the governance stores registered by <c>UsePostgreSqlGovernanceStore</c>: the job store's when it
-/// uses the same connection string and schema (one pool), else one of its own (disposed with the container).
+/// The data source of a store registered beside the job store: the job store's when it uses the same connection string
+/// (and, when the subclass asks, the same schema) — one pool — else one of its own (disposed with the container).
 /// </summary>
-internal sealed class PostgreSqlGovernanceResources : IAsyncDisposable, IDisposable
+internal abstract class PostgreSqlSharedDataSource : IAsyncDisposable, IDisposable
 {
     private readonly PostgreSqlStoreResources? _owned;
 
-    public PostgreSqlGovernanceResources(PostgreSqlStoreOptions options, PostgreSqlStoreResources? jobs, ILoggerFactory? loggerFactory)
+    protected PostgreSqlSharedDataSource(PostgreSqlStoreOptions options, PostgreSqlStoreResources? jobs, ILoggerFactory? loggerFactory, bool sameSchema)
     {
         Schema = options.Schema;
         if (jobs is not null && string.Equals(jobs.Options.ConnectionString, options.ConnectionString, StringComparison.Ordinal)
-            && string.Equals(jobs.Options.Schema, options.Schema, StringComparison.Ordinal))
+            && (!sameSchema || string.Equals(jobs.Options.Schema, options.Schema, StringComparison.Ordinal)))
         {
             DataSource = jobs.DataSource;
         }
@@ -59,8 +59,23 @@ internal sealed class PostgreSqlGovernanceResources : IAsyncDisposable, IDisposa
     public void Dispose() => _owned?.Dispose();
 }
 
-/// <summary>Creates or migrates the governance tables before any hosted service starts (a database that cannot be reached stops the host with the error).</summary>
-internal sealed class PostgreSqlGovernanceStartup(PostgreSqlGovernanceStore store) : IHostedLifecycleService
+/// <summary>The data source of the governance stores registered by <c>UsePostgreSqlGovernanceStore</c> (shared with the job store's for the same connection string and schema).</summary>
+internal sealed class PostgreSqlGovernanceResources(PostgreSqlStoreOptions options, PostgreSqlStoreResources? jobs, ILoggerFactory? loggerFactory)
+    : PostgreSqlSharedDataSource(options, jobs, loggerFactory, sameSchema: true);
+
+/// <summary>The data source of the request log registered by <c>UsePostgreSqlRequestLog</c> (shared with the job store's for the same connection string, whatever the schemas).</summary>
+internal sealed class PostgreSqlRequestLogResources(PostgreSqlStoreOptions options, PostgreSqlStoreResources? jobs, ILoggerFactory? loggerFactory)
+    : PostgreSqlSharedDataSource(options, jobs, loggerFactory, sameSchema: false);
+
+/// <summary>A store whose tables are created or migrated when the host starts.</summary>
+internal interface IPostgreSqlMigrated
+{
+    Task InitializeAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>Creates or migrates a store's tables before any hosted service starts (a database that cannot be reached stops the host with the error).</summary>
+internal sealed class PostgreSqlMigrationStartup<TStore>(TStore store) : IHostedLifecycleService
+    where TStore : IPostgreSqlMigrated
 {
     public Task StartingAsync(CancellationToken cancellationToken) => store.InitializeAsync(cancellationToken);
 
@@ -200,51 +215,4 @@ internal sealed class PostgreSqlJobListener(PostgreSqlStoreResources resources, 
             }
         }
     }
-}
-
-/// <summary>
-/// The data source of the request log registered by <c>UsePostgreSqlRequestLog</c>: the job store's when it uses the same
-/// connection string (one pool, whatever the schemas), else one of its own (disposed with the container).
-/// </summary>
-internal sealed class PostgreSqlRequestLogResources : IAsyncDisposable, IDisposable
-{
-    private readonly PostgreSqlStoreResources? _owned;
-
-    public PostgreSqlRequestLogResources(PostgreSqlStoreOptions options, PostgreSqlStoreResources? jobs, ILoggerFactory? loggerFactory)
-    {
-        Schema = options.Schema;
-        if (jobs is not null && string.Equals(jobs.Options.ConnectionString, options.ConnectionString, StringComparison.Ordinal))
-        {
-            DataSource = jobs.DataSource;
-        }
-        else
-        {
-            _owned = new PostgreSqlStoreResources(options, loggerFactory);
-            DataSource = _owned.DataSource;
-        }
-    }
-
-    public string Schema { get; }
-
-    public NpgsqlDataSource DataSource { get; }
-
-    public ValueTask DisposeAsync() => _owned?.DisposeAsync() ?? ValueTask.CompletedTask;
-
-    public void Dispose() => _owned?.Dispose();
-}
-
-/// <summary>Creates or migrates the request log's table before any hosted service starts (the request-log writer among them); a database that cannot be reached stops the host with the error.</summary>
-internal sealed class PostgreSqlRequestLogStartup(PostgreSqlRequestLogStore store) : IHostedLifecycleService
-{
-    public Task StartingAsync(CancellationToken cancellationToken) => store.InitializeAsync(cancellationToken);
-
-    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

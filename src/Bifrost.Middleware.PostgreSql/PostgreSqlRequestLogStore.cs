@@ -27,7 +27,7 @@ namespace Bifrost.Middleware.PostgreSql;
 /// count bound holds approximately: never fewer than the newest <c>maxCount</c> are kept (unless older than the age
 /// cut-off), and between sweeps the table grows by what all instances write in a minute.</para>
 /// </remarks>
-internal sealed partial class PostgreSqlRequestLogStore : IRequestLogStore
+internal sealed partial class PostgreSqlRequestLogStore : IRequestLogStore, IPostgreSqlMigrated
 {
     private const string Columns =
         "id, time, owner, virtual_key_id, operation, source, provider, model, status, error_code, latency_ms, ttfc_ms, " +

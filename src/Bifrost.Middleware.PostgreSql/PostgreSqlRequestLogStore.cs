@@ -302,35 +302,9 @@ internal sealed partial class PostgreSqlRequestLogStore : IRequestLogStore, IPos
         return terms.ToString();
     }
 
-    private static RequestLogEntry Map(NpgsqlDataReader row) => new()
-    {
-        Id = row.GetString(0),
-        Time = new DateTimeOffset(Math.Clamp(row.GetInt64(1), DateTimeOffset.MinValue.UtcTicks, DateTimeOffset.MaxValue.UtcTicks), TimeSpan.Zero),
-        Owner = Text(row, 2),
-        VirtualKeyId = Text(row, 3),
-        Operation = row.GetString(4),
-        Source = row.GetString(5),
-        Provider = Text(row, 6),
-        Model = Text(row, 7),
-        Status = row.GetInt32(8),
-        ErrorCode = Text(row, 9),
-        LatencyMs = row.GetInt64(10),
-        TimeToFirstChunkMs = Number(row, 11),
-        InputTokens = Number(row, 12),
-        OutputTokens = Number(row, 13),
-        CostUsd = row.IsDBNull(14) ? null : row.GetDecimal(14),
-        JobId = Text(row, 15),
-        BatchId = Text(row, 16),
-        CustomId = Text(row, 17),
-        RequestId = Text(row, 18),
-        ResponseId = Text(row, 19),
-        RequestContent = Text(row, 20),
-        ResponseContent = Text(row, 21),
-    };
+    private static RequestLogEntry Map(NpgsqlDataReader row) => RequestLogRows.Map(row, static (r, i) => r.IsDBNull(i) ? null : r.GetDecimal(i));
 
-    private static string? Text(NpgsqlDataReader row, int ordinal) => row.IsDBNull(ordinal) ? null : row.GetString(ordinal);
 
-    private static long? Number(NpgsqlDataReader row, int ordinal) => row.IsDBNull(ordinal) ? null : row.GetInt64(ordinal);
 
     [LoggerMessage(EventId = 950, Level = LogLevel.Information, Message = "PostgreSQL request log ready in schema {Schema} (table request_log).")]
     private static partial void LogReady(ILogger logger, string schema);

@@ -256,35 +256,9 @@ internal sealed partial class SqliteRequestLogStore : IRequestLogStore, IDisposa
         Add("$cursor_id", query.CursorId);
     }
 
-    private static RequestLogEntry Map(SqliteDataReader row) => new()
-    {
-        Id = row.GetString(0),
-        Time = new DateTimeOffset(Math.Clamp(row.GetInt64(1), DateTimeOffset.MinValue.UtcTicks, DateTimeOffset.MaxValue.UtcTicks), TimeSpan.Zero),
-        Owner = Text(row, 2),
-        VirtualKeyId = Text(row, 3),
-        Operation = row.GetString(4),
-        Source = row.GetString(5),
-        Provider = Text(row, 6),
-        Model = Text(row, 7),
-        Status = row.GetInt32(8),
-        ErrorCode = Text(row, 9),
-        LatencyMs = row.GetInt64(10),
-        TimeToFirstChunkMs = Number(row, 11),
-        InputTokens = Number(row, 12),
-        OutputTokens = Number(row, 13),
-        CostUsd = Number(row, 14) is { } nanos ? SqliteGovernanceStore.FromNanos(nanos) : null,
-        JobId = Text(row, 15),
-        BatchId = Text(row, 16),
-        CustomId = Text(row, 17),
-        RequestId = Text(row, 18),
-        ResponseId = Text(row, 19),
-        RequestContent = Text(row, 20),
-        ResponseContent = Text(row, 21),
-    };
+    private static RequestLogEntry Map(SqliteDataReader row) => RequestLogRows.Map(row, static (r, i) => RequestLogRows.Number(r, i) is { } nanos ? SqliteGovernanceStore.FromNanos(nanos) : null);
 
-    private static string? Text(SqliteDataReader row, int ordinal) => row.IsDBNull(ordinal) ? null : row.GetString(ordinal);
 
-    private static long? Number(SqliteDataReader row, int ordinal) => row.IsDBNull(ordinal) ? null : row.GetInt64(ordinal);
 
     private T Read<T>(Func<SqliteConnectionSlot, T> read)
     {

@@ -1,5 +1,10 @@
+using System.ClientModel;
+using System.ClientModel.Primitives;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using OpenAI;
+using OpenAI.Chat;
 
 namespace Bifrost.Middleware.Tests.Cohere;
 
@@ -129,6 +134,64 @@ public sealed class CohereStreamingTests : CohereTestBase
         Assert.Contains("\"echo:\"", text, StringComparison.Ordinal);
         Assert.Contains("generation failed upstream", text, StringComparison.Ordinal);
         Assert.Contains("provider_generation_error", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_official_OpenAI_sdk_streams_text_and_tool_calls_from_Cohere_and_sends_the_tool_result_back()
+    {
+        var turn = 0;
+        Upstream.Respond = request => Interlocked.Increment(ref turn) == 1
+            ? FakeCohereUpstream.Answer([], "TOOL_CALL", toolCalls: new JsonArray(FakeCohereUpstream.ToolCall("get_weather_1", "get_weather", """{"city":"Paris"}""")), toolPlan: "I will check the weather.")
+            : FakeCohereUpstream.Answer(new JsonArray(FakeCohereUpstream.Text("It is sunny in Paris.")));
+        await using var host = await StartHostAsync();
+        var client = new OpenAIClient(new ApiKeyCredential("sk-test"), new OpenAIClientOptions
+        {
+            Endpoint = new Uri(host.Server.BaseAddress, "/openai/v1"),
+            Transport = new HttpClientPipelineTransport(host.Server.CreateClient()),
+            RetryPolicy = new ClientRetryPolicy(0),
+        }).GetChatClient("cohere/command-a-03-2025");
+        var tool = global::OpenAI.Chat.ChatTool.CreateFunctionTool("get_weather", "Weather", BinaryData.FromString("""{"type":"object","properties":{"city":{"type":"string"}}}"""));
+        var options = new ChatCompletionOptions { Tools = { tool } };
+        List<global::OpenAI.Chat.ChatMessage> messages = [new UserChatMessage("Weather in Paris?")];
+
+        string? id = null, name = null;
+        var args = new StringBuilder();
+        ChatFinishReason? finish = null;
+        await foreach (var update in client.CompleteChatStreamingAsync(messages, options, Ct))
+        {
+            foreach (var call in update.ToolCallUpdates)
+            {
+                Assert.Equal(0, call.Index);
+                id ??= call.ToolCallId;
+                name ??= call.FunctionName;
+                args.Append(call.FunctionArgumentsUpdate?.ToString());
+            }
+
+            finish ??= update.FinishReason;
+        }
+
+        Assert.Equal(ChatFinishReason.ToolCalls, finish);
+        Assert.Equal("get_weather_1", id);
+        Assert.Equal("get_weather", name);
+        Assert.Equal("""{"city":"Paris"}""", args.ToString());
+
+        messages.Add(new AssistantChatMessage([global::OpenAI.Chat.ChatToolCall.CreateFunctionToolCall(id, name, BinaryData.FromString(args.ToString()))]));
+        messages.Add(new ToolChatMessage(id, "sunny"));
+        var text = new StringBuilder();
+        await foreach (var update in client.CompleteChatStreamingAsync(messages, options, Ct))
+        {
+            foreach (var part in update.ContentUpdate)
+            {
+                text.Append(part.Text);
+            }
+        }
+
+        Assert.Equal("It is sunny in Paris.", text.ToString());
+        var second = Upstream.ChatRequests.Last().Body!["messages"]!.AsArray();
+        Assert.Equal(3, second.Count);
+        Assert.Equal("get_weather_1", second[1]!["tool_calls"]![0]!["id"]!.GetValue<string>());
+        Assert.Equal("""{"city":"Paris"}""", second[1]!["tool_calls"]![0]!["function"]!["arguments"]!.GetValue<string>());
+        AssertJson("""{"role":"tool","content":"sunny","tool_call_id":"get_weather_1"}""", second[2]);
     }
 
     private static JsonElement? Extra(ChatCompletionChunk chunk, string name) =>

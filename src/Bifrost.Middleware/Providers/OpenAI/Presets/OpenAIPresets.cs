@@ -206,7 +206,7 @@ internal sealed class PresetProviderType(OpenAIPreset preset) : IProviderType
 /// <summary>The preset adapters of one service provider: one OpenAI-compatible adapter per preset, created on first use.</summary>
 internal sealed partial class PresetAdapters : IDisposable
 {
-    private readonly ConcurrentDictionary<string, OpenAICompatibleAdapter> _adapters = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, Lazy<OpenAICompatibleAdapter>> _adapters = new(StringComparer.OrdinalIgnoreCase);
     private readonly IHttpClientFactory _httpClientFactory;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -219,17 +219,20 @@ internal sealed partial class PresetAdapters : IDisposable
     }
 
     public OpenAICompatibleAdapter For(OpenAIPreset preset) =>
-        _adapters.GetOrAdd(preset.Name, static (_, state) => new OpenAICompatibleAdapter(state.Self._httpClientFactory, state.Self._time)
+        _adapters.GetOrAdd(preset.Name, static (_, state) => new Lazy<OpenAICompatibleAdapter>(() => new OpenAICompatibleAdapter(state.Self._httpClientFactory, state.Self._time)
         {
             Preset = state.Preset,
             PresetChanged = state.Self.LogChanges,
-        }, (Self: this, Preset: preset));
+        }), (Self: this, Preset: preset)).Value; // Lazy: a lost race creates no second adapter
 
     public void Dispose()
     {
         foreach (var adapter in _adapters.Values)
         {
-            adapter.Dispose();
+            if (adapter.IsValueCreated)
+            {
+                adapter.Value.Dispose();
+            }
         }
     }
 

@@ -1,3 +1,4 @@
+using Bifrost.Middleware;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
@@ -32,6 +33,31 @@ if (!string.IsNullOrWhiteSpace(postgres["ConnectionString"]))
         .UsePostgreSqlRequestLog(options => postgres.Bind(options));
 }
 
+// Providers of the named OpenAI-compatible presets ("Type": "groq" and a key is a whole provider): one for each whose key
+// is in the environment (for local servers: whose base URL is), unless the configuration already names a provider so.
+// With none of these variables set, the sample serves local/echo (and openai/... when OPENAI_API_KEY is set) as before.
+(string Type, string Variable, bool Local)[] presets =
+[
+    ("groq", "GROQ_API_KEY", false), ("mistral", "MISTRAL_API_KEY", false), ("xai", "XAI_API_KEY", false),
+    ("deepseek", "DEEPSEEK_API_KEY", false), ("openrouter", "OPENROUTER_API_KEY", false), ("together", "TOGETHER_API_KEY", false),
+    ("fireworks", "FIREWORKS_API_KEY", false), ("cerebras", "CEREBRAS_API_KEY", false), ("perplexity", "PERPLEXITY_API_KEY", false),
+    ("ollama", "OLLAMA_BASE_URL", true), ("vllm", "VLLM_BASE_URL", true), ("lmstudio", "LMSTUDIO_BASE_URL", true),
+];
+builder.Services.Configure<BifrostOptions>(options =>
+{
+    foreach (var (type, variable, local) in presets)
+    {
+        if (string.IsNullOrWhiteSpace(builder.Configuration[variable]) || options.Providers.ContainsKey(type))
+        {
+            continue;
+        }
+
+        options.Providers[type] = local
+            ? new ProviderOptions { Type = type, BaseUrl = builder.Configuration[variable] }
+            : new ProviderOptions { Type = type, Keys = [new ProviderKeyOptions { Value = "env:" + variable }] };
+    }
+});
+
 // Observability: the gateway emits traces (ActivitySource "Bifrost.Middleware") and metrics (meter "Bifrost.Middleware")
 // through System.Diagnostics only; the host picks the exporters. Here: a Prometheus scrape endpoint at /metrics, and OTLP
 // (traces and metrics) when OTEL_EXPORTER_OTLP_ENDPOINT is set (e.g. http://localhost:4317 for a collector or Aspire's
@@ -62,9 +88,10 @@ builder.Services.AddHealthChecks().AddBifrost();
 
 var app = builder.Build();
 
-app.MapGet("/", () => Results.Text(
+app.MapGet("/", (Microsoft.Extensions.Options.IOptions<BifrostOptions> options) => Results.Text(
     "Bifrost sample host. Try: curl -s localhost:5050/openai/v1/chat/completions -H 'Content-Type: application/json' " +
     "-d '{\"model\":\"local/echo\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'\n" +
+    "Providers: " + string.Join(", ", options.Value.Providers.Keys.Order(StringComparer.Ordinal)) + "\n" +
     "Dashboard: http://localhost:5050/bifrost/ · metrics: /metrics · health: /health\n"));
 app.MapHealthChecks("/health");
 app.MapPrometheusScrapingEndpoint("/metrics");

@@ -110,6 +110,7 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, CohereProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, LocalProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, ChatClientProviderType>());
+        Bifrost.Middleware.Providers.OpenAI.Presets.OpenAIPresets.Register(services); // groq, mistral, ..., ollama, vllm, lmstudio
         services.TryAddSingleton<BifrostMarkerService>();
 
         // Start-time checks (configuration traps, endpoints requiring authorization the host cannot run) and the last

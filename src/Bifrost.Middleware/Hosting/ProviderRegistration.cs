@@ -11,7 +11,7 @@ internal sealed class ProviderRegistration(string name, IProviderType type)
 /// <summary>
 /// The provider types by name (built-in and <c>AddProviderType</c>; for one name the last registered wins) and the providers
 /// registered by name (<c>AddProvider</c>; likewise). Which type serves a configured provider: its registration by name, else
-/// its <c>Type</c>, else the type named like the provider, else <c>openai</c>.
+/// its <c>Type</c>, else the type named like the provider (unless that type is only chosen explicitly, as the presets), else <c>openai</c>.
 /// </summary>
 internal sealed class ProviderRegistrations(IEnumerable<IProviderType> types, IEnumerable<ProviderRegistration> registrations)
 {
@@ -42,7 +42,7 @@ internal sealed class ProviderRegistrations(IEnumerable<IProviderType> types, IE
             return _types.GetValueOrDefault(options.Type.Trim());
         }
 
-        return _types.GetValueOrDefault(name) ?? _types.GetValueOrDefault(DefaultType);
+        return (_types.TryGetValue(name, out var named) && named.ImpliedByProviderName ? named : null) ?? _types.GetValueOrDefault(DefaultType);
     }
 
     private static Dictionary<string, T> LastByName<T>(IEnumerable<T> items, Func<T, string> name)

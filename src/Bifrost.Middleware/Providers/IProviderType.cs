@@ -16,6 +16,12 @@ internal interface IProviderType
     /// <summary>The adapter for provider <paramref name="providerName"/> (usually one singleton serving every provider of the type).</summary>
     IProviderAdapter CreateAdapter(IServiceProvider services, string providerName);
 
+    /// <summary>
+    /// Whether a provider configured without <c>Type</c> but named like this type gets it (true, the default: a provider named
+    /// <c>anthropic</c> is Anthropic). The OpenAI-compatible presets say false: only <c>Type: groq</c> selects them.
+    /// </summary>
+    bool ImpliedByProviderName => true;
+
     /// <summary>Adds an error for each option this type requires and the provider lacks (<paramref name="prefix"/> names the provider's section).</summary>
     void Validate(string prefix, ProviderOptions options, ValidateOptionsResultBuilder errors)
     {

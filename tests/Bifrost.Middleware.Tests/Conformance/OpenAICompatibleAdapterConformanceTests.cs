@@ -7,7 +7,7 @@ using Bifrost.Middleware.Tests.Infrastructure;
 namespace Bifrost.Middleware.Tests.Conformance;
 
 /// <summary>The OpenAI-compatible adapter against the adapter conformance suite, over HTTP to a scripted fake OpenAI upstream.</summary>
-public sealed class OpenAICompatibleAdapterConformanceTests : ProviderAdapterConformanceTests<IProviderAdapter>
+public class OpenAICompatibleAdapterConformanceTests : ProviderAdapterConformanceTests<IProviderAdapter>
 {
     private LocalServer _server = null!;
     private ServiceProvider _services = null!;

@@ -1,6 +1,7 @@
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using Bifrost.Middleware.Providers.Http;
+using Bifrost.Middleware.Providers.OpenAI.Presets;
 
 namespace Bifrost.Middleware.Providers.OpenAI;
 
@@ -19,14 +20,44 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
     /// <summary>Registers the adapter's named client (<see cref="UpstreamClient.Register"/>).</summary>
     internal static void AddHttpClient(IServiceCollection services) => UpstreamClient.Register(services, HttpClientName);
 
+    /// <summary>The named preset this instance serves (<c>Type: groq</c>, ...): its default base URL and quirks; null for <c>openai</c>.</summary>
+    internal OpenAIPreset? Preset { get; init; }
+
+    /// <summary>Told what a preset changed in a request (field names only).</summary>
+    internal Action<ProviderContext, OpenAIPreset, IReadOnlyList<string>>? PresetChanged { get; init; }
+
     public Task<ChatCompletionResponse> ChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, CancellationToken cancellationToken) =>
-        PostAsync(context, "chat/completions", request, BifrostJson.Context.ChatCompletionRequest, BifrostJson.Context.ChatCompletionResponse, cancellationToken);
+        Preset is null
+            ? PostAsync(context, "chat/completions", request, BifrostJson.Context.ChatCompletionRequest, BifrostJson.Context.ChatCompletionResponse, cancellationToken)
+            : PresetChatCompletionAsync(context, request, cancellationToken);
+
+    private async Task<ChatCompletionResponse> PresetChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, CancellationToken cancellationToken)
+    {
+        var message = CreateRequest(context, HttpMethod.Post, "chat/completions", stream: false);
+        message.Content = ChatBody(context, request);
+        var response = await _http.SendForJsonAsync(context, message, BifrostJson.Context.ChatCompletionResponse, cancellationToken).ConfigureAwait(false);
+        Preset?.Normalize(response);
+        return response;
+    }
+
+    /// <summary>The chat request body: as the caller sent it, or adjusted to the preset's provider.</summary>
+    private ByteArrayContent ChatBody(ProviderContext context, ChatCompletionRequest request)
+    {
+        if (Preset is not { } preset)
+        {
+            return UpstreamClient.Json(request, BifrostJson.Context.ChatCompletionRequest);
+        }
+
+        var body = preset.Rewrite(request, out var changes);
+        PresetChanged?.Invoke(context, preset, changes);
+        return UpstreamClient.Json(body);
+    }
 
     public async IAsyncEnumerable<ChatCompletionChunk> StreamChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         using var deadline = _http.UntilFirstChunk(context, cancellationToken);
         using var message = CreateRequest(context, HttpMethod.Post, "chat/completions", stream: true);
-        message.Content = UpstreamClient.Json(request, BifrostJson.Context.ChatCompletionRequest);
+        message.Content = ChatBody(context, request);
         using var response = await _http.SendSuccessAsync(context, message, cancellationToken).ConfigureAwait(false);
         var mediaType = response.Content.Headers.ContentType?.MediaType;
         if (mediaType is not null && mediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase))
@@ -45,6 +76,7 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
 
             foreach (var chunk in Operations.ChatCompletionChunks.Of(whole ?? throw UpstreamHttp.InvalidResponse(context, "an empty body"), request.StreamOptions?.IncludeUsage == true))
             {
+                Preset?.Normalize(chunk);
                 yield return chunk;
             }
 
@@ -69,6 +101,7 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
             if (evt.Chunk is not null)
             {
                 deadline.Disarm();
+                Preset?.Normalize(evt.Chunk);
                 yield return evt.Chunk;
             }
         }
@@ -76,7 +109,7 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
 
     public async Task<IReadOnlyList<ModelInfo>> ListModelsAsync(ProviderContext context, CancellationToken cancellationToken)
     {
-        if (context.Options.Models.Count > 0)
+        if (context.Options.Models.Count > 0 || Preset is { HasModelsEndpoint: false })
         {
             return [.. context.Options.Models.Select(m => new ModelInfo { Id = m, OwnedBy = context.ProviderName })];
         }
@@ -86,7 +119,7 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
     }
 
     private HttpRequestMessage CreateRequest(ProviderContext context, HttpMethod method, string path, bool stream) =>
-        _http.CreateRequest(context, method, Endpoints.For(context, path), stream);
+        _http.CreateRequest(context, method, Endpoints.For(context, path, Preset?.BaseUrl), stream);
 
     /// <summary>Releases the upstream client.</summary>
     public void Dispose() => _http.Dispose();
@@ -112,9 +145,9 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
 
         private Uri Models { get; }
 
-        public static Uri For(ProviderContext context, string path)
+        public static Uri For(ProviderContext context, string path, string? defaultBaseUrl)
         {
-            var baseUrl = context.Options.BaseUrl ?? throw new InvalidOperationException($"Provider '{context.ProviderName}' has no BaseUrl.");
+            var baseUrl = (string.IsNullOrWhiteSpace(context.Options.BaseUrl) ? defaultBaseUrl : context.Options.BaseUrl) ?? throw new InvalidOperationException($"Provider '{context.ProviderName}' has no BaseUrl.");
             if (!Cache.TryGetValue(context.Options, out var endpoints) || !ReferenceEquals(endpoints.BaseUrl, baseUrl))
             {
                 endpoints = new Endpoints(baseUrl);

@@ -15,7 +15,9 @@ internal class OpenAIProviderType : IProviderType
     {
         if (string.IsNullOrWhiteSpace(options.BaseUrl))
         {
-            errors.AddError($"{prefix}:BaseUrl is required for an OpenAI-compatible provider (e.g. https://api.openai.com/v1).");
+            var name = prefix[(prefix.LastIndexOf(':') + 1)..];
+            var hint = Presets.OpenAIPresets.Find(name) is { } preset ? $", or set \"Type\": \"{preset.Name}\" to use {preset.BaseUrl}" : string.Empty;
+            errors.AddError($"{prefix}:BaseUrl is required for an OpenAI-compatible provider (e.g. https://api.openai.com/v1){hint}.");
         }
         else
         {

@@ -6,6 +6,7 @@ using Bifrost.Middleware.Hosting;
 using Bifrost.Middleware.Operations;
 using Bifrost.Middleware.Providers.Anthropic;
 using Bifrost.Middleware.Providers.ChatClient;
+using Bifrost.Middleware.Providers.Gemini;
 using Bifrost.Middleware.Providers.Local;
 using Bifrost.Middleware.Providers.OpenAI;
 using Microsoft.Extensions.Configuration;
@@ -100,11 +101,13 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddSingleton<LocalProviderAdapter>();
         services.TryAddSingleton<OpenAICompatibleAdapter>();
         services.TryAddSingleton<AnthropicAdapter>();
+        services.TryAddSingleton<GeminiAdapter>();
 
         // Provider types by name (as YARP's named policies): Providers:<name>:Type picks one; AddProviderType adds more.
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, OpenAIProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, OpenAICompatibleProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, AnthropicProviderType>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, GeminiProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, LocalProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, ChatClientProviderType>());
         services.TryAddSingleton<BifrostMarkerService>();
@@ -155,6 +158,7 @@ public static class BifrostServiceCollectionExtensions
         services.AddHostedService(static sp => sp.GetRequiredService<JobProcessor>());
         OpenAICompatibleAdapter.AddHttpClient(services);
         AnthropicAdapter.AddHttpClient(services);
+        GeminiAdapter.AddHttpClient(services);
 
         return new BifrostBuilder(services);
     }

@@ -76,6 +76,50 @@ public sealed class GeminiErrorTests : GeminiTestBase
         Assert.Null(error.RetryAfter);
     }
 
+    [Fact]
+    public async Task An_error_body_that_is_not_Googles_shape_passes_its_status_and_text()
+    {
+        await using var proxy = await NotJsonUpstream.StartAsync();
+
+        var error = await Assert.ThrowsAsync<BifrostException>(() => Adapter.ChatCompletionAsync(Context(configure: o => o.BaseUrl = proxy.BaseUrl), Hello, Ct));
+
+        Assert.Equal(502, error.StatusCode);
+        Assert.True(error.IsRetryable);
+        Assert.Equal("<html>Bad Gateway</html>", error.Error.Error.Message);
+        Assert.Equal("api_error", error.Error.Error.Type);
+    }
+
+    /// <summary>A proxy in front of Gemini that answers 502 with an HTML page.</summary>
+    private sealed class NotJsonUpstream : IAsyncDisposable
+    {
+        private WebApplication _app = null!;
+
+        public string BaseUrl { get; private set; } = string.Empty;
+
+        public static async Task<NotJsonUpstream> StartAsync()
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+            var app = builder.Build();
+            app.Run(async context =>
+            {
+                context.Response.StatusCode = 502;
+                context.Response.ContentType = "text/html";
+                await context.Response.WriteAsync("<html>Bad Gateway</html>");
+            });
+            await app.StartAsync();
+            var address = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.First();
+            return new NotJsonUpstream { _app = app, BaseUrl = address + "/v1beta" };
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+    }
+
     [Theory]
     [InlineData("30s", 30.0)]
     [InlineData("12.5s", 12.5)]

@@ -273,6 +273,22 @@ public sealed class GeminiTranslationTests : GeminiTestBase
     }
 
     [Fact]
+    public async Task Each_candidate_becomes_a_choice_with_its_index_and_finish_reason()
+    {
+        Upstream.Respond = _ =>
+        {
+            var response = FakeGeminiUpstream.Response(new JsonArray(FakeGeminiUpstream.Text("first")));
+            response["candidates"]!.AsArray().Add(new JsonObject { ["content"] = new JsonObject { ["role"] = "model", ["parts"] = new JsonArray(FakeGeminiUpstream.Text("second")) }, ["finishReason"] = "MAX_TOKENS", ["index"] = 1 });
+            return response;
+        };
+
+        var response = await Adapter.ChatCompletionAsync(Context(), Chat("""{"model":"m","messages":[{"role":"user","content":"x"}],"n":2}"""), Ct);
+
+        Assert.Equal(2, Sent(Assert.Single(Upstream.Requests))["generationConfig"]!["candidateCount"]!.GetValue<int>());
+        Assert.Equal([(0, "first", "stop"), (1, "second", "length")], response.Choices.Select(c => (c.Index, c.Message!.Content, c.FinishReason)));
+    }
+
+    [Fact]
     public async Task Gemini_extras_top_k_safety_settings_and_cached_content_are_forwarded()
     {
         await Adapter.ChatCompletionAsync(Context(), Chat("""{"model":"m","messages":[{"role":"user","content":"x"}],"top_k":40,"safety_settings":[{"category":"HARM_CATEGORY_HARASSMENT","threshold":"BLOCK_NONE"}],"cached_content":"cachedContents/abc"}"""), Ct);

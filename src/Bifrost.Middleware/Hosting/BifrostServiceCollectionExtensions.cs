@@ -7,6 +7,7 @@ using Bifrost.Middleware.Operations;
 using Bifrost.Middleware.Providers.Anthropic;
 using Bifrost.Middleware.Providers.ChatClient;
 using Bifrost.Middleware.Providers.Cohere;
+using Bifrost.Middleware.Providers.Gemini;
 using Bifrost.Middleware.Providers.Local;
 using Bifrost.Middleware.Providers.OpenAI;
 using Microsoft.Extensions.Configuration;
@@ -102,12 +103,14 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddSingleton<OpenAICompatibleAdapter>();
         services.TryAddSingleton<AnthropicAdapter>();
         services.TryAddSingleton<CohereAdapter>();
+        services.TryAddSingleton<GeminiAdapter>();
 
         // Provider types by name (as YARP's named policies): Providers:<name>:Type picks one; AddProviderType adds more.
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, OpenAIProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, OpenAICompatibleProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, AnthropicProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, CohereProviderType>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, GeminiProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, LocalProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, ChatClientProviderType>());
         Bifrost.Middleware.Providers.OpenAI.Presets.OpenAIPresets.Register(services); // groq, mistral, ..., ollama, vllm, lmstudio
@@ -160,6 +163,7 @@ public static class BifrostServiceCollectionExtensions
         OpenAICompatibleAdapter.AddHttpClient(services);
         AnthropicAdapter.AddHttpClient(services);
         CohereAdapter.AddHttpClient(services);
+        GeminiAdapter.AddHttpClient(services);
 
         return new BifrostBuilder(services);
     }

@@ -217,8 +217,11 @@ public sealed class JobsOptions
 public sealed class ProviderOptions
 {
     /// <summary>
-    /// The adapter type: <c>openai</c> (any OpenAI-compatible HTTP API), <c>anthropic</c> (Anthropic's Messages API) or
-    /// <c>local</c> (the built-in deterministic provider). Not needed for a provider registered with <c>AddProvider</c>.
+    /// The adapter type: <c>openai</c> (any OpenAI-compatible HTTP API), <c>anthropic</c> (Anthropic's Messages API),
+    /// <c>gemini</c> (Google's Gemini API), <c>cohere</c> (Cohere's v2 API), a named preset of the OpenAI-compatible type
+    /// (<c>groq</c>, <c>mistral</c>, <c>xai</c>, <c>deepseek</c>, <c>openrouter</c>, <c>together</c>, <c>fireworks</c>,
+    /// <c>cerebras</c>, <c>perplexity</c>, <c>ollama</c>, <c>vllm</c>, <c>lmstudio</c>) or <c>local</c> (the built-in
+    /// deterministic provider). Not needed for a provider registered with <c>AddProvider</c>.
     /// When empty, a provider named <c>local</c> is local, one named <c>anthropic</c> is Anthropic and every other is <c>openai</c>.
     /// </summary>
     public string? Type { get; set; }

@@ -166,12 +166,15 @@ public sealed class PresetRoutingTests : PresetTestBase
         Assert.Contains("set \"Type\": \"groq\" to use https://api.groq.com/openai/v1", ex.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task A_provider_named_like_a_preset_with_a_BaseUrl_and_no_Type_is_passed_through_unchanged()
+    [Theory]
+    [InlineData("groq")]
+    [InlineData("gemini")] // e.g. Google's OpenAI-compatible endpoint (…/v1beta/openai): only Type gemini is the native API
+    [InlineData("cohere")] // e.g. Cohere's compatibility API: only Type cohere is the native v2 API
+    public async Task A_provider_named_like_a_preset_with_a_BaseUrl_and_no_Type_is_passed_through_unchanged(string name)
     {
-        await using var host = await StartAsync(type: null!, name: "groq", configure: p => p.BaseUrl = Upstream.BaseUrl);
+        await using var host = await StartAsync(type: null!, name: name, configure: p => p.BaseUrl = Upstream.BaseUrl);
 
-        await ChatAsync(host, Chat("groq/m", ("logprobs", true), ("seed", 7), ("store", true)));
+        await ChatAsync(host, Chat(name + "/m", ("logprobs", true), ("seed", 7), ("store", true)));
 
         var body = SentBody();
         Assert.True(body.GetProperty("logprobs").GetBoolean());

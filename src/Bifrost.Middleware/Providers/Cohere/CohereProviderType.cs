@@ -9,6 +9,12 @@ internal sealed class CohereProviderType : IProviderType
 
     public string Name => TypeName;
 
+    /// <summary>
+    /// Only an explicit <c>Type</c> selects it: a provider merely named so stays <c>openai</c>, as before this type existed
+    /// (such a provider may well point at the vendor's OpenAI-compatible endpoint).
+    /// </summary>
+    public bool ImpliedByProviderName => false;
+
     public IProviderAdapter CreateAdapter(IServiceProvider services, string providerName) => services.GetRequiredService<CohereAdapter>();
 
     public void Validate(string prefix, ProviderOptions options, ValidateOptionsResultBuilder errors) => ProviderTypeChecks.HttpBaseUrl(prefix, options, errors);

@@ -33,11 +33,13 @@ if (!string.IsNullOrWhiteSpace(postgres["ConnectionString"]))
         .UsePostgreSqlRequestLog(options => postgres.Bind(options));
 }
 
-// Providers of the named OpenAI-compatible presets ("Type": "groq" and a key is a whole provider): one for each whose key
-// is in the environment (for local servers: whose base URL is), unless the configuration already names a provider so.
+// Providers that need only a type and a key (Gemini, Cohere, and the named OpenAI-compatible presets: "Type": "groq" and
+// a key is a whole provider): one for each whose key is in the environment (for local servers: whose base URL is),
+// unless the configuration already names a provider so.
 // With none of these variables set, the sample serves local/echo (and openai/... when OPENAI_API_KEY is set) as before.
 (string Type, string Variable, bool Local)[] presets =
 [
+    ("gemini", "GEMINI_API_KEY", false), ("cohere", "COHERE_API_KEY", false),
     ("groq", "GROQ_API_KEY", false), ("mistral", "MISTRAL_API_KEY", false), ("xai", "XAI_API_KEY", false),
     ("deepseek", "DEEPSEEK_API_KEY", false), ("openrouter", "OPENROUTER_API_KEY", false), ("together", "TOGETHER_API_KEY", false),
     ("fireworks", "FIREWORKS_API_KEY", false), ("cerebras", "CEREBRAS_API_KEY", false), ("perplexity", "PERPLEXITY_API_KEY", false),

@@ -268,6 +268,18 @@ public sealed class ProviderOptions
     [Range(typeof(TimeSpan), "00:00:00.001", "1.00:00:00")]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// <c>azure</c> only: the Azure OpenAI API version. Empty or <c>v1</c> (the default): the v1 API,
+    /// <c>{BaseUrl}/openai/v1/chat/completions</c> with the deployment name as the body's <c>model</c>. A dated version
+    /// (e.g. <c>2024-10-21</c>): the deployment URLs <c>{BaseUrl}/openai/deployments/{deployment}/chat/completions?api-version=...</c>.
+    /// </summary>
+    public string? ApiVersion { get; set; }
+
+    /// <summary>
+    /// <c>azure</c> only: model name → Azure deployment name. A model not listed is sent as its own deployment name.
+    /// </summary>
+    public IDictionary<string, string> Deployments { get; set; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
     /// <summary>Retries after a retryable failure (429, 5xx, timeout, connection failure) before trying the fallbacks. Default 2.</summary>
     [Range(0, 10)]
     public int MaxRetries { get; set; } = 2;

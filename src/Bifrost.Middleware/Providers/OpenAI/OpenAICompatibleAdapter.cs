@@ -9,12 +9,33 @@ namespace Bifrost.Middleware.Providers.OpenAI;
 /// Ollama, LM Studio, ...): <c>POST {BaseUrl}/chat/completions</c> (JSON or SSE) and <c>GET {BaseUrl}/models</c>.
 /// Requests are forwarded with every field the caller sent, including ones the gateway does not model.
 /// </summary>
-internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpClientFactory, TimeProvider time) : IProviderAdapter, IDisposable
+internal sealed partial class OpenAICompatibleAdapter : IProviderAdapter, IDisposable
 {
     /// <summary>The adapter's named HttpClient (a host may configure it further by this name).</summary>
     internal const string HttpClientName = "Bifrost.Upstream";
 
-    private readonly UpstreamClient _http = new(httpClientFactory, HttpClientName, time, UpstreamAuth.Bearer, UpstreamHttp.FromErrorObject);
+    private readonly UpstreamClient _http;
+
+    /// <summary>True for type <c>azure</c>: Azure's URLs, deployments, <c>api-key</c> and errors (<see cref="Azure.AzureOpenAI"/>).</summary>
+    private readonly bool _azure;
+
+    /// <summary>The adapter of types <c>openai</c> and <c>openai-compatible</c>.</summary>
+    public OpenAICompatibleAdapter(IHttpClientFactory httpClientFactory, TimeProvider time)
+        : this(httpClientFactory, time, azure: false)
+    {
+    }
+
+    private OpenAICompatibleAdapter(IHttpClientFactory httpClientFactory, TimeProvider time, bool azure)
+    {
+        _azure = azure;
+        _http = azure
+            ? new(httpClientFactory, HttpClientName, time, Azure.AzureOpenAI.Auth, Azure.AzureOpenAI.ParseError)
+            : new(httpClientFactory, HttpClientName, time, UpstreamAuth.Bearer, UpstreamHttp.FromErrorObject);
+    }
+
+    /// <summary>The adapter of type <c>azure</c>.</summary>
+    internal static OpenAICompatibleAdapter ForAzure(IServiceProvider services) =>
+        new(services.GetRequiredService<IHttpClientFactory>(), services.GetRequiredService<TimeProvider>(), azure: true);
 
     /// <summary>Registers the adapter's named client (<see cref="UpstreamClient.Register"/>).</summary>
     internal static void AddHttpClient(IServiceCollection services) => UpstreamClient.Register(services, HttpClientName);
@@ -26,7 +47,7 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
     {
         using var deadline = _http.UntilFirstChunk(context, cancellationToken);
         using var message = CreateRequest(context, HttpMethod.Post, "chat/completions", stream: true);
-        message.Content = UpstreamClient.Json(request, BifrostJson.Context.ChatCompletionRequest);
+        message.Content = Body(context, request, BifrostJson.Context.ChatCompletionRequest);
         using var response = await _http.SendSuccessAsync(context, message, cancellationToken).ConfigureAwait(false);
         var mediaType = response.Content.Headers.ContentType?.MediaType;
         if (mediaType is not null && mediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase))
@@ -86,7 +107,11 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
     }
 
     private HttpRequestMessage CreateRequest(ProviderContext context, HttpMethod method, string path, bool stream) =>
-        _http.CreateRequest(context, method, Endpoints.For(context, path), stream);
+        _http.CreateRequest(context, method, _azure ? Azure.AzureOpenAI.For(context, path) : Endpoints.For(context, path), stream);
+
+    /// <summary>A request's JSON body (for <c>azure</c>, with the deployment as the v1 API's <c>model</c>).</summary>
+    private ByteArrayContent Body<T>(ProviderContext context, T request, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) =>
+        _azure ? Azure.AzureOpenAI.Body(context, request, type) : UpstreamClient.Json(request, type);
 
     /// <summary>Releases the upstream client.</summary>
     public void Dispose() => _http.Dispose();

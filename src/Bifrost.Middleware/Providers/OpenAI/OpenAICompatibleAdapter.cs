@@ -74,6 +74,7 @@ internal sealed partial class OpenAICompatibleAdapter : IProviderAdapter, IDispo
 
         await using var body = await response.Content.ReadAsStreamAsync(deadline.Token).ConfigureAwait(false);
         var parser = SseParser.Create(body, static (eventType, data) => UpstreamEvent.Parse(eventType, data));
+        var annotations = _azure ? new Azure.AzureStreamAnnotations() : null;
         await foreach (var item in parser.EnumerateAsync(deadline.Token).ConfigureAwait(false))
         {
             var evt = item.Data;
@@ -87,7 +88,7 @@ internal sealed partial class OpenAICompatibleAdapter : IProviderAdapter, IDispo
                 throw evt.Error;
             }
 
-            if (evt.Chunk is not null)
+            if (evt.Chunk is not null && (annotations is null || annotations.Complete(evt.Chunk)))
             {
                 deadline.Disarm();
                 yield return evt.Chunk;

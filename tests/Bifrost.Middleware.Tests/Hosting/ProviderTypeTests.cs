@@ -114,7 +114,7 @@ public sealed class ProviderTypeTests
 
         var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync(Ct));
 
-        Assert.Contains("Bifrost:Providers:mystery:Type 'grpc' is unknown. Known types: acme, anthropic, chatclient, local, openai, openai-compatible;", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Bifrost:Providers:mystery:Type 'grpc' is unknown. Known types: acme, anthropic, azure, chatclient, local, openai, openai-compatible;", ex.Message, StringComparison.Ordinal);
         Assert.Contains("AddProviderType", ex.Message, StringComparison.Ordinal);
     }
 

@@ -217,15 +217,17 @@ public sealed class JobsOptions
 public sealed class ProviderOptions
 {
     /// <summary>
-    /// The adapter type: <c>openai</c> (any OpenAI-compatible HTTP API), <c>anthropic</c> (Anthropic's Messages API) or
-    /// <c>local</c> (the built-in deterministic provider). Not needed for a provider registered with <c>AddProvider</c>.
-    /// When empty, a provider named <c>local</c> is local, one named <c>anthropic</c> is Anthropic and every other is <c>openai</c>.
+    /// The adapter type: <c>openai</c> (any OpenAI-compatible HTTP API), <c>anthropic</c> (Anthropic's Messages API),
+    /// <c>azure</c> (Azure OpenAI) or <c>local</c> (the built-in deterministic provider). Not needed for a provider registered
+    /// with <c>AddProvider</c>. When empty, a provider named like a type (<c>local</c>, <c>anthropic</c>, <c>azure</c>) is of
+    /// that type and every other is <c>openai</c>.
     /// </summary>
     public string? Type { get; set; }
 
     /// <summary>
     /// Base URL of an HTTP provider, including the version segment, e.g. <c>https://api.openai.com/v1</c>.
     /// For <c>anthropic</c>: optional, default <c>https://api.anthropic.com</c> (<c>/v1</c> is added when missing).
+    /// For <c>azure</c>: the resource endpoint, e.g. <c>https://my-resource.openai.azure.com</c>.
     /// </summary>
     public string? BaseUrl { get; set; }
 

@@ -173,7 +173,7 @@ internal sealed class ProviderRegistry
             keys.Add(new ProviderKey(key.Id, value, key.Weight, key.Models.Count == 0 ? null : key.Models.ToFrozenSet(StringComparer.Ordinal)));
         }
 
-        return new ProviderRuntime(name, options, adapter, [.. keys]) { Authenticator = services.GetKeyedService<IUpstreamAuthenticator>(name) };
+        return new ProviderRuntime(name, options, adapter, [.. keys]) { Authenticator = UpstreamAuthenticatorRegistration.Find(services, name) };
     }
 }
 

@@ -218,7 +218,8 @@ public static class BifrostServiceCollectionExtensions
     /// Registers the <see cref="IUpstreamAuthenticator"/> of provider <paramref name="providerName"/> (a keyed singleton,
     /// keyed by the provider name): the built-in HTTP adapters call it on every upstream request of that provider, so a
     /// credential that is not a static key (an Entra ID or Google token, a request signature) is added or refreshed
-    /// there. A provider with an authenticator needs no <c>Keys</c>. Registering again for a name replaces it.
+    /// there. A provider with an authenticator needs no <c>Keys</c>. Names are compared ignoring case; registering again
+    /// for a name replaces it.
     /// </summary>
     /// <param name="builder">The builder.</param>
     /// <param name="providerName">The provider name, as configured under <c>Providers</c> (the prefix of model strings).</param>
@@ -230,6 +231,7 @@ public static class BifrostServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(factory);
         ValidateProviderName(providerName);
         builder.Services.AddKeyedSingleton<IUpstreamAuthenticator>(providerName, (services, _) => factory(services));
+        builder.Services.AddSingleton(new UpstreamAuthenticatorRegistration(providerName));
         return builder;
     }
 

@@ -228,9 +228,9 @@ public sealed class AzureOpenAITests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task An_authenticator_failure_is_a_502_upstream_auth_failed_not_a_500()
+    public async Task An_authenticator_failure_is_a_502_upstream_auth_failed_not_a_500_and_the_provider_name_ignores_case()
     {
-        await using var host = await StartAsync(p => p.Keys = [], b => b.AddUpstreamAuthenticator("azure", _ => new FailingAuthenticator()));
+        await using var host = await StartAsync(p => p.Keys = [], b => b.AddUpstreamAuthenticator("AZURE", _ => new FailingAuthenticator()));
 
         var json = await ChatAsync(host, "azure/gpt-4o", HttpStatusCode.BadGateway);
 

@@ -253,6 +253,27 @@ public sealed class AzureOpenAITests : IAsyncLifetime
         Assert.Contains("Bifrost:Providers:az2:Deployments:m needs a deployment name", ex.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void ApiVersion_and_Deployments_bind_from_configuration()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Bifrost:Providers:azure:Type"] = "azure",
+            ["Bifrost:Providers:azure:BaseUrl"] = "https://res.openai.azure.com",
+            ["Bifrost:Providers:azure:ApiVersion"] = "2024-10-21",
+            ["Bifrost:Providers:azure:Deployments:gpt-4.1"] = "prod-41",
+        }).Build();
+        using var services = new ServiceCollection().AddLogging().AddBifrost(configuration.GetSection("Bifrost")).Services.BuildServiceProvider();
+
+        var azure = services.GetRequiredService<IOptions<BifrostOptions>>().Value.Providers["azure"];
+
+        Assert.Equal("2024-10-21", azure.ApiVersion);
+        Assert.Equal("prod-41", azure.Deployments["gpt-4.1"]);
+        Assert.Equal(
+            "https://res.openai.azure.com/openai/deployments/prod-41/chat/completions?api-version=2024-10-21",
+            AzureOpenAI.For(new ProviderContext("azure", azure, "gpt-4.1", null), "chat/completions").ToString());
+    }
+
     private Task<GatewayHost> StartAsync(Action<ProviderOptions>? configure = null, Action<IBifrostBuilder>? bifrost = null) => GatewayHost.StartAsync(
         o =>
         {

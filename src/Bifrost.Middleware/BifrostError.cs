@@ -43,4 +43,11 @@ public sealed class BifrostErrorDetail
 
     /// <summary>An optional event id.</summary>
     public string? EventId { get; set; }
+
+    /// <summary>
+    /// The provider's own error details, when kept: e.g. Azure OpenAI's <c>innererror</c> of a <c>content_filter</c> error
+    /// (<c>code</c>, <c>content_filter_result</c> with each category's <c>filtered</c>/<c>severity</c>/<c>detected</c>).
+    /// </summary>
+    [JsonPropertyName("innererror")]
+    public JsonElement? InnerError { get; set; }
 }

@@ -218,10 +218,10 @@ public sealed class ProviderOptions
 {
     /// <summary>
     /// The adapter type: <c>openai</c> (any OpenAI-compatible HTTP API), <c>anthropic</c> (Anthropic's Messages API),
-    /// <c>gemini</c> (Google's Gemini API), <c>cohere</c> (Cohere's v2 API), a named preset of the OpenAI-compatible type
-    /// (<c>groq</c>, <c>mistral</c>, <c>xai</c>, <c>deepseek</c>, <c>openrouter</c>, <c>together</c>, <c>fireworks</c>,
-    /// <c>cerebras</c>, <c>perplexity</c>, <c>ollama</c>, <c>vllm</c>, <c>lmstudio</c>) or <c>local</c> (the built-in
-    /// deterministic provider). Not needed for a provider registered with <c>AddProvider</c>.
+    /// <c>gemini</c> (Google's Gemini API), <c>cohere</c> (Cohere's v2 API), <c>azure</c> (Azure OpenAI), a named preset of
+    /// the OpenAI-compatible type (<c>groq</c>, <c>mistral</c>, <c>xai</c>, <c>deepseek</c>, <c>openrouter</c>,
+    /// <c>together</c>, <c>fireworks</c>, <c>cerebras</c>, <c>perplexity</c>, <c>ollama</c>, <c>vllm</c>, <c>lmstudio</c>) or
+    /// <c>local</c> (the built-in deterministic provider). Not needed for a provider registered with <c>AddProvider</c>.
     /// When empty, a provider named <c>local</c> is local, one named <c>anthropic</c> is Anthropic and every other is <c>openai</c>.
     /// </summary>
     public string? Type { get; set; }
@@ -229,6 +229,7 @@ public sealed class ProviderOptions
     /// <summary>
     /// Base URL of an HTTP provider, including the version segment, e.g. <c>https://api.openai.com/v1</c>.
     /// For <c>anthropic</c>: optional, default <c>https://api.anthropic.com</c> (<c>/v1</c> is added when missing).
+    /// For <c>azure</c>: the resource endpoint, e.g. <c>https://my-resource.openai.azure.com</c>.
     /// </summary>
     public string? BaseUrl { get; set; }
 
@@ -270,6 +271,18 @@ public sealed class ProviderOptions
     /// <summary>Time allowed for one attempt until the response headers arrive (for streams, until the first chunk arrives). Default 10 minutes.</summary>
     [Range(typeof(TimeSpan), "00:00:00.001", "1.00:00:00")]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// <c>azure</c> only: the Azure OpenAI API version. Empty or <c>v1</c> (the default): the v1 API,
+    /// <c>{BaseUrl}/openai/v1/chat/completions</c> with the deployment name as the body's <c>model</c>. A dated version
+    /// (e.g. <c>2024-10-21</c>): the deployment URLs <c>{BaseUrl}/openai/deployments/{deployment}/chat/completions?api-version=...</c>.
+    /// </summary>
+    public string? ApiVersion { get; set; }
+
+    /// <summary>
+    /// <c>azure</c> only: model name → Azure deployment name. A model not listed is sent as its own deployment name.
+    /// </summary>
+    public IDictionary<string, string> Deployments { get; set; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
     /// <summary>Retries after a retryable failure (429, 5xx, timeout, connection failure) before trying the fallbacks. Default 2.</summary>
     [Range(0, 10)]

@@ -102,7 +102,7 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
             return Fail(batch, "provider_unavailable", $"Provider '{state.NativeProvider}' is no longer configured for native batches.");
         }
 
-        var context = new ProviderContext(provider.Name, provider.Options, string.Empty, provider.SelectAnyKey(Random.Shared));
+        var context = new ProviderContext(provider.Name, provider.Options, string.Empty, provider.SelectAnyKey(Random.Shared)) { Authenticator = provider.Authenticator };
         if (state.NativeBatchId is null)
         {
             await using var input = await RewriteInputAsync(batch, spec, cancellationToken).ConfigureAwait(false);

@@ -114,7 +114,7 @@ internal sealed class BifrostGateway(GatewayPipeline pipeline, ProviderRegistry 
     {
         try
         {
-            var context = new ProviderContext(provider.Name, provider.Options, string.Empty, provider.SelectAnyKey(Random.Shared));
+            var context = new ProviderContext(provider.Name, provider.Options, string.Empty, provider.SelectAnyKey(Random.Shared)) { Authenticator = provider.Authenticator };
             return await provider.Adapter.ListModelsAsync(context, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (!RoutingHandler.IsCallerCancellation(ex, cancellationToken))

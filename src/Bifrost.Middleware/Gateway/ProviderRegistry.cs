@@ -173,7 +173,7 @@ internal sealed class ProviderRegistry
             keys.Add(new ProviderKey(key.Id, value, key.Weight, key.Models.Count == 0 ? null : key.Models.ToFrozenSet(StringComparer.Ordinal)));
         }
 
-        return new ProviderRuntime(name, options, adapter, [.. keys]);
+        return new ProviderRuntime(name, options, adapter, [.. keys]) { Authenticator = UpstreamAuthenticatorRegistration.Find(services, name) };
     }
 }
 
@@ -208,6 +208,9 @@ internal sealed class ProviderRuntime
     public ProviderOptions Options { get; }
 
     public IProviderAdapter Adapter { get; }
+
+    /// <summary>The provider's upstream authenticator (keyed by provider name), if one is registered.</summary>
+    public IUpstreamAuthenticator? Authenticator { get; init; }
 
     public FrozenSet<string>? AllowedModels { get; }
 

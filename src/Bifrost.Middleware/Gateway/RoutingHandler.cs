@@ -285,7 +285,7 @@ internal sealed class RoutingHandler(ProviderRegistry registry, PricingCatalog p
     {
         var key = target.Provider.SelectKey(target.Model, Random.Shared, Governance.GovernanceCaller.Current?.Key?.ProviderKeysFor(target.Provider.Name));
         keyId = key?.Id;
-        return new(target.Provider.Name, target.Provider.Options, target.Model, key?.Value) { Attempt = attempt };
+        return new(target.Provider.Name, target.Provider.Options, target.Model, key?.Value) { Attempt = attempt, Authenticator = target.Provider.Authenticator };
     }
 
     internal static bool IsCallerCancellation(Exception ex, CancellationToken cancellationToken) =>

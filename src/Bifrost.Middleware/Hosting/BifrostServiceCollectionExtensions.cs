@@ -104,6 +104,7 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddSingleton<AnthropicAdapter>();
         services.TryAddSingleton<CohereAdapter>();
         services.TryAddSingleton<GeminiAdapter>();
+        services.TryAddKeyedSingleton(Bifrost.Middleware.Providers.Azure.AzureProviderType.AdapterKey, static (sp, _) => OpenAICompatibleAdapter.ForAzure(sp));
 
         // Provider types by name (as YARP's named policies): Providers:<name>:Type picks one; AddProviderType adds more.
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, OpenAIProviderType>());
@@ -111,6 +112,7 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, AnthropicProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, CohereProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, GeminiProviderType>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, Bifrost.Middleware.Providers.Azure.AzureProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, LocalProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, ChatClientProviderType>());
         Bifrost.Middleware.Providers.OpenAI.Presets.OpenAIPresets.Register(services); // groq, mistral, ..., ollama, vllm, lmstudio
@@ -218,6 +220,27 @@ public static class BifrostServiceCollectionExtensions
         ArgumentException.ThrowIfNullOrWhiteSpace(typeName);
         builder.Services.TryAddSingleton<TAdapter>();
         builder.Services.AddSingleton<IProviderType>(AdapterType<TAdapter>(typeName.Trim()));
+        return builder;
+    }
+
+    /// <summary>
+    /// Registers the <see cref="IUpstreamAuthenticator"/> of provider <paramref name="providerName"/> (a keyed singleton,
+    /// keyed by the provider name): the built-in HTTP adapters call it on every upstream request of that provider, so a
+    /// credential that is not a static key (an Entra ID or Google token, a request signature) is added or refreshed
+    /// there. A provider with an authenticator needs no <c>Keys</c>. Names are compared ignoring case; registering again
+    /// for a name replaces it.
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="providerName">The provider name, as configured under <c>Providers</c> (the prefix of model strings).</param>
+    /// <param name="factory">Creates the authenticator once.</param>
+    /// <returns>The builder.</returns>
+    public static IBifrostBuilder AddUpstreamAuthenticator(this IBifrostBuilder builder, string providerName, Func<IServiceProvider, IUpstreamAuthenticator> factory)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(factory);
+        ValidateProviderName(providerName);
+        builder.Services.AddKeyedSingleton<IUpstreamAuthenticator>(providerName, (services, _) => factory(services));
+        builder.Services.AddSingleton(new UpstreamAuthenticatorRegistration(providerName));
         return builder;
     }
 

@@ -8,6 +8,19 @@ internal sealed class ProviderRegistration(string name, IProviderType type)
     public IProviderType Type { get; } = type;
 }
 
+/// <summary>The name an <see cref="IUpstreamAuthenticator"/> was registered under (its DI key), found ignoring case.</summary>
+internal sealed class UpstreamAuthenticatorRegistration(string providerName)
+{
+    public string ProviderName { get; } = providerName;
+
+    /// <summary>The authenticator of provider <paramref name="name"/> (the last registered for it, names compared ignoring case), or null.</summary>
+    public static IUpstreamAuthenticator? Find(IServiceProvider services, string name)
+    {
+        var key = services.GetServices<UpstreamAuthenticatorRegistration>().LastOrDefault(r => string.Equals(r.ProviderName, name, StringComparison.OrdinalIgnoreCase))?.ProviderName;
+        return key is null ? null : services.GetKeyedService<IUpstreamAuthenticator>(key);
+    }
+}
+
 /// <summary>
 /// The provider types by name (built-in and <c>AddProviderType</c>; for one name the last registered wins) and the providers
 /// registered by name (<c>AddProvider</c>; likewise). Which type serves a configured provider: its registration by name, else

@@ -131,6 +131,12 @@ public sealed class ProviderContext
 
     /// <summary>The attempt number for this provider, from 0.</summary>
     public int Attempt { get; init; }
+
+    /// <summary>
+    /// The provider's <see cref="IUpstreamAuthenticator"/> (registered with <c>AddUpstreamAuthenticator</c>), or null.
+    /// The built-in HTTP adapters call it on every upstream request; a custom HTTP adapter should too.
+    /// </summary>
+    public IUpstreamAuthenticator? Authenticator { get; init; }
 }
 
 /// <summary>Errors adapters commonly raise.</summary>

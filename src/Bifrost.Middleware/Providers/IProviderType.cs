@@ -4,8 +4,8 @@ namespace Bifrost.Middleware.Providers;
 
 /// <summary>
 /// A provider type: the name <c>Providers:&lt;name&gt;:Type</c> selects, how the adapter serving such providers is made,
-/// and what the type requires of a provider's options. Built-in types (<c>openai</c>, <c>anthropic</c>, <c>local</c>,
-/// <c>chatclient</c>) are registered with <c>TryAddEnumerable</c>, one class each; user types (<c>AddProviderType</c>) and
+/// and what the type requires of a provider's options. Built-in types (<c>openai</c>, <c>anthropic</c>, <c>azure</c>,
+/// <c>local</c>, <c>chatclient</c>) are registered with <c>TryAddEnumerable</c>, one class each; user types (<c>AddProviderType</c>) and
 /// named providers (<c>AddProvider</c>) the same way, so the registry finds every adapter by name, never by a type switch.
 /// </summary>
 internal interface IProviderType

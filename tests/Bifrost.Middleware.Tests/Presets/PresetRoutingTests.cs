@@ -170,6 +170,7 @@ public sealed class PresetRoutingTests : PresetTestBase
     [InlineData("groq")]
     [InlineData("gemini")] // e.g. Google's OpenAI-compatible endpoint (…/v1beta/openai): only Type gemini is the native API
     [InlineData("cohere")] // e.g. Cohere's compatibility API: only Type cohere is the native v2 API
+    [InlineData("azure")] // only Type azure uses Azure's URLs and api-key header
     public async Task A_provider_named_like_a_preset_with_a_BaseUrl_and_no_Type_is_passed_through_unchanged(string name)
     {
         await using var host = await StartAsync(type: null!, name: name, configure: p => p.BaseUrl = Upstream.BaseUrl);

@@ -124,8 +124,52 @@ internal sealed class UpstreamClient : IDisposable
     /// arrive (504 <c>provider_timeout</c>, on the injected clock); a transport failure is a 502 <c>provider_unreachable</c>;
     /// both retryable. The caller's token cancels it at any time, and its cancellation is never taken for a timeout.
     /// </summary>
+    /// <remarks>
+    /// With the provider's <see cref="ProviderContext.Authenticator"/>, the request is authenticated first; a 401 answer to a
+    /// request whose body can be sent again (none, or bytes) is retried once, as a copy authenticated with
+    /// <see cref="UpstreamAuthContext.Unauthorized"/> set.
+    /// </remarks>
+    public ValueTask<HttpResponseMessage> SendAsync(ProviderContext context, HttpRequestMessage message, CancellationToken cancellationToken) =>
+        context.Authenticator is { } authenticator
+            ? SendAuthenticatedAsync(context, authenticator, message, cancellationToken)
+            : SendOnceAsync(context, message, cancellationToken);
+
+    private async ValueTask<HttpResponseMessage> SendAuthenticatedAsync(ProviderContext context, IUpstreamAuthenticator authenticator, HttpRequestMessage message, CancellationToken cancellationToken)
+    {
+        await AuthenticateAsync(context, authenticator, message, unauthorized: false, cancellationToken).ConfigureAwait(false);
+        var response = await SendOnceAsync(context, message, cancellationToken).ConfigureAwait(false);
+        if (response.StatusCode != HttpStatusCode.Unauthorized || message.Content is not (null or ByteArrayContent))
+        {
+            return response;
+        }
+
+        response.Dispose();
+        // The same message cannot be sent twice; its copy shares the body (bytes, readable again) and is not disposed, so
+        // the caller's disposal of the original still releases the body once.
+        var again = new HttpRequestMessage(message.Method, message.RequestUri) { Version = message.Version, VersionPolicy = message.VersionPolicy, Content = message.Content };
+        foreach (var header in message.Headers)
+        {
+            again.Headers.TryAddWithoutValidation(header.Key, header.Value);
+        }
+
+        await AuthenticateAsync(context, authenticator, again, unauthorized: true, cancellationToken).ConfigureAwait(false);
+        return await SendOnceAsync(context, again, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async ValueTask AuthenticateAsync(ProviderContext context, IUpstreamAuthenticator authenticator, HttpRequestMessage message, bool unauthorized, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await authenticator.AuthenticateAsync(message, new UpstreamAuthContext(context, unauthorized), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not BifrostException and not OperationCanceledException)
+        {
+            throw Retryable(502, "upstream_auth_failed", $"Provider '{context.ProviderName}' could not authenticate its upstream request ({ex.GetType().Name}: {ex.Message}).", ex);
+        }
+    }
+
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<HttpResponseMessage> SendAsync(ProviderContext context, HttpRequestMessage message, CancellationToken cancellationToken)
+    private async ValueTask<HttpResponseMessage> SendOnceAsync(ProviderContext context, HttpRequestMessage message, CancellationToken cancellationToken)
     {
         var invoker = _invoker ?? CreateInvoker();
         // The timeout ends with this call: the handlers return once the headers are read, and a stream's body is bounded

@@ -70,7 +70,7 @@ internal sealed partial class OpenAICompatibleAdapter
         where TResponse : class
     {
         var message = CreateRequest(context, HttpMethod.Post, path, stream: false);
-        message.Content = UpstreamClient.Json(request, requestType);
+        message.Content = Body(context, request, requestType);
         return _http.SendForJsonAsync(context, message, responseType, cancellationToken);
     }
 
@@ -78,7 +78,7 @@ internal sealed partial class OpenAICompatibleAdapter
     private async Task<HttpResponseMessage> SendAsync<TRequest>(ProviderContext context, string path, TRequest request, JsonTypeInfo<TRequest> requestType, bool stream, CancellationToken cancellationToken)
     {
         using var message = CreateRequest(context, HttpMethod.Post, path, stream);
-        message.Content = UpstreamClient.Json(request, requestType);
+        message.Content = Body(context, request, requestType);
         return await _http.SendSuccessAsync(context, message, cancellationToken).ConfigureAwait(false);
     }
 

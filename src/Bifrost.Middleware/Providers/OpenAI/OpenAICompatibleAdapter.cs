@@ -10,12 +10,33 @@ namespace Bifrost.Middleware.Providers.OpenAI;
 /// Ollama, LM Studio, ...): <c>POST {BaseUrl}/chat/completions</c> (JSON or SSE) and <c>GET {BaseUrl}/models</c>.
 /// Requests are forwarded with every field the caller sent, including ones the gateway does not model.
 /// </summary>
-internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpClientFactory, TimeProvider time) : IProviderAdapter, IDisposable
+internal sealed partial class OpenAICompatibleAdapter : IProviderAdapter, IDisposable
 {
     /// <summary>The adapter's named HttpClient (a host may configure it further by this name).</summary>
     internal const string HttpClientName = "Bifrost.Upstream";
 
-    private readonly UpstreamClient _http = new(httpClientFactory, HttpClientName, time, UpstreamAuth.Bearer, UpstreamHttp.FromErrorObject);
+    private readonly UpstreamClient _http;
+
+    /// <summary>True for type <c>azure</c>: Azure's URLs, deployments, <c>api-key</c> and errors (<see cref="Azure.AzureOpenAI"/>).</summary>
+    private readonly bool _azure;
+
+    /// <summary>The adapter of types <c>openai</c> and <c>openai-compatible</c>.</summary>
+    public OpenAICompatibleAdapter(IHttpClientFactory httpClientFactory, TimeProvider time)
+        : this(httpClientFactory, time, azure: false)
+    {
+    }
+
+    private OpenAICompatibleAdapter(IHttpClientFactory httpClientFactory, TimeProvider time, bool azure)
+    {
+        _azure = azure;
+        _http = azure
+            ? new(httpClientFactory, HttpClientName, time, Azure.AzureOpenAI.Auth, Azure.AzureOpenAI.ParseError)
+            : new(httpClientFactory, HttpClientName, time, UpstreamAuth.Bearer, UpstreamHttp.FromErrorObject);
+    }
+
+    /// <summary>The adapter of type <c>azure</c>.</summary>
+    internal static OpenAICompatibleAdapter ForAzure(IServiceProvider services) =>
+        new(services.GetRequiredService<IHttpClientFactory>(), services.GetRequiredService<TimeProvider>(), azure: true);
 
     /// <summary>Registers the adapter's named client (<see cref="UpstreamClient.Register"/>).</summary>
     internal static void AddHttpClient(IServiceCollection services) => UpstreamClient.Register(services, HttpClientName);
@@ -45,7 +66,7 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
     {
         if (Preset is not { } preset)
         {
-            return UpstreamClient.Json(request, BifrostJson.Context.ChatCompletionRequest);
+            return Body(context, request, BifrostJson.Context.ChatCompletionRequest);
         }
 
         var body = preset.Rewrite(request, out var changes);
@@ -85,6 +106,7 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
 
         await using var body = await response.Content.ReadAsStreamAsync(deadline.Token).ConfigureAwait(false);
         var parser = SseParser.Create(body, static (eventType, data) => UpstreamEvent.Parse(eventType, data));
+        var annotations = _azure ? new Azure.AzureStreamAnnotations() : null;
         await foreach (var item in parser.EnumerateAsync(deadline.Token).ConfigureAwait(false))
         {
             var evt = item.Data;
@@ -98,7 +120,7 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
                 throw evt.Error;
             }
 
-            if (evt.Chunk is not null)
+            if (evt.Chunk is not null && (annotations is null || annotations.Complete(evt.Chunk)))
             {
                 deadline.Disarm();
                 Preset?.Normalize(evt.Chunk);
@@ -119,7 +141,11 @@ internal sealed partial class OpenAICompatibleAdapter(IHttpClientFactory httpCli
     }
 
     private HttpRequestMessage CreateRequest(ProviderContext context, HttpMethod method, string path, bool stream) =>
-        _http.CreateRequest(context, method, Endpoints.For(context, path, Preset?.BaseUrl), stream);
+        _http.CreateRequest(context, method, _azure ? Azure.AzureOpenAI.For(context, path) : Endpoints.For(context, path, Preset?.BaseUrl), stream);
+
+    /// <summary>A request's JSON body (for <c>azure</c>, with the deployment as the v1 API's <c>model</c>).</summary>
+    private ByteArrayContent Body<T>(ProviderContext context, T request, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) =>
+        _azure ? Azure.AzureOpenAI.Body(context, request, type) : UpstreamClient.Json(request, type);
 
     /// <summary>Releases the upstream client.</summary>
     public void Dispose() => _http.Dispose();

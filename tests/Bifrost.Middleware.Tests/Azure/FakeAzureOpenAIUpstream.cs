@@ -1,0 +1,319 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Bifrost.Middleware.Testing;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+
+namespace Bifrost.Middleware.Tests.Azure;
+
+/// <summary>
+/// A fake Azure OpenAI resource on 127.0.0.1 (Kestrel), answering as the docs describe:
+/// the v1 API <c>/openai/v1/chat/completions</c> (deployment in the body's <c>model</c>) and the deployment URLs
+/// <c>/openai/deployments/{deployment}/chat/completions?api-version=</c> (https://learn.microsoft.com/azure/ai-foundry/openai/reference,
+/// https://learn.microsoft.com/azure/ai-foundry/openai/api-version-lifecycle); auth by <c>api-key</c> or
+/// <c>Authorization: Bearer</c> (Entra ID); <c>prompt_filter_results</c> / <c>content_filter_results</c> in answers and
+/// chunks, and the 400 <c>content_filter</c> error with <c>innererror.content_filter_result</c>
+/// (https://learn.microsoft.com/azure/ai-foundry/openai/concepts/content-filter). Records every request.
+/// </summary>
+public sealed class FakeAzureOpenAIUpstream : IAsyncDisposable
+{
+    public const string ApiKey = "azure-key-0123456789abcdef";
+
+    private WebApplication _app = null!;
+
+    /// <summary>The resource endpoint, e.g. <c>http://127.0.0.1:5123</c>.</summary>
+    public string Endpoint { get; private set; } = string.Empty;
+
+    public ConcurrentQueue<Recorded> Requests { get; } = new();
+
+    /// <summary>Files uploaded: purpose and content.</summary>
+    public ConcurrentQueue<(string Purpose, string Content)> Uploads { get; } = new();
+
+    /// <summary>Bearer tokens accepted besides the api-key.</summary>
+    public ConcurrentDictionary<string, bool> Tokens { get; } = new();
+
+    /// <summary>The conformance script, if any.</summary>
+    public ProviderScript? Script { get; set; }
+
+    /// <summary>When set, the prompt is "filtered": a 400 content_filter error.</summary>
+    public bool FilterPrompt { get; set; }
+
+    /// <summary>When set, the output is "filtered": finish_reason content_filter.</summary>
+    public bool FilterOutput { get; set; }
+
+    public static async Task<FakeAzureOpenAIUpstream> StartAsync()
+    {
+        var upstream = new FakeAzureOpenAIUpstream();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        var app = builder.Build();
+        app.Map("/{**path}", upstream.HandleAsync);
+        await app.StartAsync();
+        upstream._app = app;
+        upstream.Endpoint = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return upstream;
+    }
+
+    public async ValueTask DisposeAsync() => await _app.DisposeAsync();
+
+    private async Task HandleAsync(HttpContext context)
+    {
+        JsonNode? body = null;
+        if (context.Request.ContentType?.StartsWith("application/json", StringComparison.Ordinal) == true)
+        {
+            body = await JsonNode.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted);
+        }
+
+        var path = context.Request.Path.Value!;
+        var recorded = new Recorded(context.Request.Method, path, context.Request.Query["api-version"].FirstOrDefault(), context.Request.Headers["api-key"].FirstOrDefault(), context.Request.Headers.Authorization.FirstOrDefault(), body);
+        Requests.Enqueue(recorded);
+
+        var authorized = recorded.ApiKeyHeader == ApiKey
+            || (recorded.Authorization is { } auth && auth.StartsWith("Bearer ", StringComparison.Ordinal) && Tokens.ContainsKey(auth["Bearer ".Length..]));
+        if (!authorized)
+        {
+            await ErrorAsync(context, 401, new JsonObject { ["code"] = "401", ["message"] = "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource." });
+            return;
+        }
+
+        string? deployment;
+        string operation;
+        if (path == "/openai/models" || path == "/openai/v1/models")
+        {
+            await context.Response.WriteAsJsonAsync(new JsonObject { ["object"] = "list", ["data"] = new JsonArray(new JsonObject { ["id"] = "gpt-4o", ["object"] = "model", ["created"] = 1, ["owned_by"] = "system", ["status"] = "succeeded" }) });
+            return;
+        }
+        else if (path is "/openai/files" or "/openai/batches" || path.StartsWith("/openai/batches/", StringComparison.Ordinal))
+        {
+            // the batch API on a dated version: https://learn.microsoft.com/azure/ai-foundry/openai/how-to/batch
+            if (recorded.ApiVersion is null)
+            {
+                await ErrorAsync(context, 404, new JsonObject { ["code"] = "404", ["message"] = "Resource not found" });
+                return;
+            }
+
+            if (path == "/openai/files")
+            {
+                var form = await context.Request.ReadFormAsync(context.RequestAborted);
+                Uploads.Enqueue((form["purpose"].ToString(), await new StreamReader(form.Files[0].OpenReadStream()).ReadToEndAsync(context.RequestAborted)));
+                await context.Response.WriteAsJsonAsync(new JsonObject { ["id"] = "file-azure-1", ["object"] = "file", ["purpose"] = "batch", ["status"] = "processed" });
+                return;
+            }
+
+            await context.Response.WriteAsJsonAsync(new JsonObject
+            {
+                ["id"] = "batch_azure_1",
+                ["object"] = "batch",
+                ["endpoint"] = body?["endpoint"]?.GetValue<string>() ?? "/chat/completions",
+                ["input_file_id"] = body?["input_file_id"]?.GetValue<string>() ?? "file-azure-1",
+                ["completion_window"] = "24h",
+                ["status"] = path.EndsWith("/cancel", StringComparison.Ordinal) ? "cancelling" : "validating",
+                ["created_at"] = 1,
+            });
+            return;
+        }
+        else if (path.StartsWith("/openai/v1/", StringComparison.Ordinal))
+        {
+            operation = path["/openai/v1/".Length..];
+            deployment = body?["model"]?.GetValue<string>();
+        }
+        else if (path.StartsWith("/openai/deployments/", StringComparison.Ordinal))
+        {
+            var rest = path["/openai/deployments/".Length..];
+            var slash = rest.IndexOf('/', StringComparison.Ordinal);
+            deployment = Uri.UnescapeDataString(rest[..slash]);
+            operation = rest[(slash + 1)..];
+            if (recorded.ApiVersion is null)
+            {
+                await ErrorAsync(context, 404, new JsonObject { ["code"] = "404", ["message"] = "Resource not found" });
+                return;
+            }
+        }
+        else
+        {
+            await ErrorAsync(context, 404, new JsonObject { ["code"] = "404", ["message"] = "Resource not found" });
+            return;
+        }
+
+        if (Script is { } script)
+        {
+            if (script.ResponseDelay > TimeSpan.Zero)
+            {
+                await Task.Delay(script.ResponseDelay, context.RequestAborted);
+            }
+
+            if (script.FailWithStatus is { } status)
+            {
+                if (script.RetryAfter is { } retryAfter)
+                {
+                    context.Response.Headers.RetryAfter = ((int)retryAfter.TotalSeconds).ToString(CultureInfo.InvariantCulture);
+                }
+
+                await ErrorAsync(context, status, new JsonObject { ["code"] = status.ToString(CultureInfo.InvariantCulture), ["message"] = script.FailWithMessage });
+                return;
+            }
+        }
+
+        if (FilterPrompt)
+        {
+            await ErrorAsync(context, 400, new JsonObject
+            {
+                ["message"] = "The response was filtered due to the prompt triggering Azure OpenAI's content management policy. Please modify your prompt and retry.",
+                ["type"] = null,
+                ["param"] = "prompt",
+                ["code"] = "content_filter",
+                ["status"] = 400,
+                ["innererror"] = new JsonObject
+                {
+                    ["code"] = "ResponsibleAIPolicyViolation",
+                    ["content_filter_result"] = new JsonObject
+                    {
+                        ["hate"] = Severity(false, "safe"),
+                        ["jailbreak"] = new JsonObject { ["filtered"] = true, ["detected"] = true },
+                        ["self_harm"] = Severity(false, "safe"),
+                        ["sexual"] = Severity(false, "safe"),
+                        ["violence"] = Severity(false, "safe"),
+                    },
+                },
+            });
+            return;
+        }
+
+        switch (operation)
+        {
+            case "chat/completions":
+                await ChatAsync(context, body!, deployment ?? string.Empty);
+                return;
+            case "completions":
+                await CompletionAsync(context, body!, deployment ?? string.Empty);
+                return;
+            case "embeddings":
+                await context.Response.WriteAsJsonAsync(new JsonObject
+                {
+                    ["object"] = "list",
+                    ["model"] = deployment,
+                    ["data"] = new JsonArray(new JsonObject { ["object"] = "embedding", ["index"] = 0, ["embedding"] = new JsonArray(0.25, 0.5) }),
+                    ["usage"] = new JsonObject { ["prompt_tokens"] = 2, ["total_tokens"] = 2 },
+                });
+                return;
+            default:
+                await ErrorAsync(context, 404, new JsonObject { ["code"] = "404", ["message"] = "Resource not found" });
+                return;
+        }
+    }
+
+    private async Task ChatAsync(HttpContext context, JsonNode request, string deployment)
+    {
+        var reply = FilterOutput ? "Partial" : Script?.Reply ?? "Hello from Azure.";
+        var pieces = reply.Split(' ').Select((w, i) => i == 0 ? w : " " + w).ToList();
+        var finish = FilterOutput ? "content_filter" : "stop";
+        if (request["stream"]?.GetValue<bool>() != true)
+        {
+            await context.Response.WriteAsJsonAsync(new JsonObject
+            {
+                ["id"] = "chatcmpl-azure",
+                ["object"] = "chat.completion",
+                ["created"] = 1,
+                ["model"] = "gpt-4o-2024-11-20",
+                ["prompt_filter_results"] = new JsonArray(new JsonObject { ["prompt_index"] = 0, ["content_filter_results"] = Categories(false) }),
+                ["choices"] = new JsonArray(new JsonObject
+                {
+                    ["index"] = 0,
+                    ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = reply },
+                    ["finish_reason"] = finish,
+                    ["content_filter_results"] = Categories(FilterOutput),
+                }),
+                ["usage"] = new JsonObject { ["prompt_tokens"] = 10, ["completion_tokens"] = pieces.Count, ["total_tokens"] = 10 + pieces.Count },
+                ["x_deployment"] = deployment,
+            });
+            return;
+        }
+
+        // Azure's stream: first a chunk with no choices, an empty id and model, and the prompt's filter results.
+        var events = new List<JsonObject>
+        {
+            new() { ["id"] = string.Empty, ["object"] = string.Empty, ["created"] = 0, ["model"] = string.Empty, ["choices"] = new JsonArray(), ["prompt_filter_results"] = new JsonArray(new JsonObject { ["prompt_index"] = 0, ["content_filter_results"] = Categories(false) }) },
+        };
+        JsonObject Chunk(JsonObject delta, string? finishReason, JsonObject? filter = null)
+        {
+            var choice = new JsonObject { ["index"] = 0, ["delta"] = delta, ["finish_reason"] = finishReason };
+            if (filter is not null)
+            {
+                choice["content_filter_results"] = filter;
+            }
+
+            return new() { ["id"] = "chatcmpl-azure", ["object"] = "chat.completion.chunk", ["created"] = 1, ["model"] = "gpt-4o-2024-11-20", ["choices"] = new JsonArray(choice) };
+        }
+
+        events.Add(Chunk(new JsonObject { ["role"] = "assistant", ["content"] = string.Empty }, null));
+        events.AddRange(pieces.Select(p => Chunk(new JsonObject { ["content"] = p }, null, Categories(false))));
+        events.Add(Chunk(new JsonObject(), finish, Categories(FilterOutput)));
+        if (request["stream_options"]?["include_usage"]?.GetValue<bool>() == true)
+        {
+            events.Add(new JsonObject { ["id"] = "chatcmpl-azure", ["object"] = "chat.completion.chunk", ["created"] = 1, ["model"] = "gpt-4o-2024-11-20", ["choices"] = new JsonArray(), ["usage"] = new JsonObject { ["prompt_tokens"] = 10, ["completion_tokens"] = pieces.Count, ["total_tokens"] = 10 + pieces.Count } });
+        }
+
+        context.Response.ContentType = "text/event-stream";
+        for (var i = 0; i < events.Count; i++)
+        {
+            if (i > 1 && Script?.ChunkDelay is { } delay && delay > TimeSpan.Zero)
+            {
+                await Task.Delay(delay, context.RequestAborted);
+            }
+
+            await context.Response.WriteAsync("data: " + events[i].ToJsonString() + "\n\n", context.RequestAborted);
+            await context.Response.Body.FlushAsync(context.RequestAborted);
+        }
+
+        await context.Response.WriteAsync("data: [DONE]\n\n", context.RequestAborted);
+    }
+
+    private static async Task CompletionAsync(HttpContext context, JsonNode request, string deployment)
+    {
+        JsonObject Completion(string text, string? finish) => new()
+        {
+            ["id"] = "cmpl-azure",
+            ["object"] = "text_completion",
+            ["created"] = 1,
+            ["model"] = deployment,
+            ["choices"] = new JsonArray(new JsonObject { ["index"] = 0, ["text"] = text, ["finish_reason"] = finish }),
+        };
+
+        if (request["stream"]?.GetValue<bool>() == true)
+        {
+            context.Response.ContentType = "text/event-stream";
+            foreach (var chunk in new[] { Completion("some", null), Completion(" thing", "stop") })
+            {
+                await context.Response.WriteAsync("data: " + chunk.ToJsonString() + "\n\n", context.RequestAborted);
+            }
+
+            await context.Response.WriteAsync("data: [DONE]\n\n", context.RequestAborted);
+            return;
+        }
+
+        var body = Completion("something", "stop");
+        body["usage"] = new JsonObject { ["prompt_tokens"] = 1, ["completion_tokens"] = 1, ["total_tokens"] = 2 };
+        await context.Response.WriteAsJsonAsync(body);
+    }
+
+    private static JsonObject Severity(bool filtered, string severity) => new() { ["filtered"] = filtered, ["severity"] = severity };
+
+    private static JsonObject Categories(bool violence) => new()
+    {
+        ["hate"] = Severity(false, "safe"),
+        ["self_harm"] = Severity(false, "safe"),
+        ["sexual"] = Severity(false, "safe"),
+        ["violence"] = Severity(violence, violence ? "high" : "safe"),
+    };
+
+    private static async Task ErrorAsync(HttpContext context, int status, JsonObject error)
+    {
+        context.Response.StatusCode = status;
+        await context.Response.WriteAsJsonAsync(new JsonObject { ["error"] = error });
+    }
+
+    /// <summary>One request as received.</summary>
+    public sealed record Recorded(string Method, string Path, string? ApiVersion, string? ApiKeyHeader, string? Authorization, JsonNode? Body);
+}

@@ -58,6 +58,14 @@ builder.Services.Configure<BifrostOptions>(options =>
             ? new ProviderOptions { Type = type, BaseUrl = builder.Configuration[variable] }
             : new ProviderOptions { Type = type, Keys = [new ProviderKeyOptions { Value = "env:" + variable }] };
     }
+
+    // Azure OpenAI with a key: AZURE_OPENAI_ENDPOINT (https://{resource}.openai.azure.com) and AZURE_OPENAI_API_KEY; the
+    // v1 API, deployments named like the models. (Entra ID instead of a key: the Bifrost.Middleware.Azure package.)
+    if (builder.Configuration["AZURE_OPENAI_ENDPOINT"] is { Length: > 0 } azureEndpoint
+        && !string.IsNullOrWhiteSpace(builder.Configuration["AZURE_OPENAI_API_KEY"]) && !options.Providers.ContainsKey("azure"))
+    {
+        options.Providers["azure"] = new ProviderOptions { Type = "azure", BaseUrl = azureEndpoint, Keys = [new ProviderKeyOptions { Value = "env:AZURE_OPENAI_API_KEY" }] };
+    }
 });
 
 // Observability: the gateway emits traces (ActivitySource "Bifrost.Middleware") and metrics (meter "Bifrost.Middleware")

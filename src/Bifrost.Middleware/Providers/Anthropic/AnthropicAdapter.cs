@@ -1,4 +1,3 @@
-using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using System.Text.Json.Serialization.Metadata;
 using Bifrost.Middleware.Providers.Http;
@@ -49,33 +48,14 @@ internal sealed partial class AnthropicAdapter(IHttpClientFactory httpClientFact
         message.Content = UpstreamClient.Json(body, AnthropicJsonContext.Wire.AnthropicRequest);
         using var response = await _http.SendSuccessAsync(context, message, cancellationToken).ConfigureAwait(false);
         var translator = new AnthropicStreamTranslator(context.Model, time.GetUtcNow().ToUnixTimeSeconds(), request.StreamOptions?.IncludeUsage == true);
-        var chunks = new List<ChatCompletionChunk>(4);
-        await using var stream = await response.Content.ReadAsStreamAsync(deadline.Token).ConfigureAwait(false);
-        var parser = SseParser.Create(stream, static (eventType, data) => ParseEvent(eventType, data));
-        await foreach (var item in parser.EnumerateAsync(deadline.Token).ConfigureAwait(false))
+        await foreach (var chunk in SseChatRelay.RelayAsync(response, deadline, static (eventType, data) => ParseEvent(eventType, data), translator).ConfigureAwait(false))
         {
-            if (item.Data.Failure is { } failure)
-            {
-                throw failure;
-            }
+            yield return chunk;
+        }
 
-            if (item.Data.Event is not { } evt)
-            {
-                continue;
-            }
-
-            chunks.Clear();
-            translator.Translate(evt, chunks);
-            foreach (var chunk in chunks)
-            {
-                deadline.Disarm();
-                yield return chunk;
-            }
-
-            if (translator.Completed)
-            {
-                yield break; // nothing follows message_stop
-            }
+        if (translator.Completed)
+        {
+            yield break; // nothing follows message_stop
         }
 
         Log.StreamEndedEarly(logger, context.ProviderName);

@@ -143,7 +143,7 @@ internal static class AnthropicResponseTranslator
 /// <c>delta.reasoning_details</c> when it ends); <c>message_stop</c> → one chunk with the finish reason, then the usage
 /// chunk when asked. An <c>error</c> event is thrown as the provider's error.
 /// </summary>
-internal sealed class AnthropicStreamTranslator(string model, long created, bool includeUsage)
+internal sealed class AnthropicStreamTranslator(string model, long created, bool includeUsage) : Http.IChatStreamTranslator<AnthropicStreamEvent>
 {
     private readonly Dictionary<int, int> _toolIndexByBlock = [];
     private readonly Dictionary<int, (StringBuilder Text, string? Signature)> _thinking = [];

@@ -125,7 +125,7 @@ internal static class CohereResponseTranslator
 /// finish reason, then the usage chunk when asked. A <c>message-end</c> carrying an error (finish ERROR/TIMEOUT) is
 /// thrown as the provider's error.
 /// </summary>
-internal sealed class CohereStreamTranslator(string model, long created, bool includeUsage)
+internal sealed class CohereStreamTranslator(string model, long created, bool includeUsage) : Http.IChatStreamTranslator<CohereStreamEvent>
 {
     private readonly Dictionary<int, int> _toolIndex = [];
     private string _id = "chatcmpl-cohere";

@@ -1,4 +1,3 @@
-using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using Bifrost.Middleware.Providers.Http;
 using Bifrost.Middleware.Responses;
@@ -56,28 +55,9 @@ internal sealed partial class GeminiAdapter(IHttpClientFactory httpClientFactory
         message.Content = UpstreamClient.Json(body, GeminiJsonContext.Wire.GeminiRequest);
         using var response = await _http.SendSuccessAsync(context, message, cancellationToken).ConfigureAwait(false);
         var translator = new GeminiStreamTranslator(context.Model, time.GetUtcNow().ToUnixTimeSeconds(), request.StreamOptions?.IncludeUsage == true);
-        var chunks = new List<ChatCompletionChunk>(4);
-        await using var stream = await response.Content.ReadAsStreamAsync(deadline.Token).ConfigureAwait(false);
-        var parser = SseParser.Create(stream, static (_, data) => ParseEvent(data));
-        await foreach (var item in parser.EnumerateAsync(deadline.Token).ConfigureAwait(false))
+        await foreach (var chunk in SseChatRelay.RelayAsync(response, deadline, static (_, data) => ParseEvent(data), translator).ConfigureAwait(false))
         {
-            if (item.Data.Failure is { } failure)
-            {
-                throw failure;
-            }
-
-            if (item.Data.Event is not { } evt)
-            {
-                continue;
-            }
-
-            chunks.Clear();
-            translator.Translate(evt, chunks);
-            foreach (var chunk in chunks)
-            {
-                deadline.Disarm();
-                yield return chunk;
-            }
+            yield return chunk;
         }
 
         // Gemini sends no end marker: the body ends after the event with the finish reason.
@@ -87,7 +67,7 @@ internal sealed partial class GeminiAdapter(IHttpClientFactory httpClientFactory
             throw BifrostErrors.ProviderError(502, BifrostErrors.ApiErrorType, "incomplete_stream", $"Provider '{context.ProviderName}' ended the stream before a finish reason.");
         }
 
-        chunks.Clear();
+        var chunks = new List<ChatCompletionChunk>(2);
         translator.Finish(chunks);
         foreach (var chunk in chunks)
         {

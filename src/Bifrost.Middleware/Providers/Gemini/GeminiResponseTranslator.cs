@@ -209,7 +209,7 @@ internal static class GeminiResponseTranslator
 /// until the stream ends (the finish chunk per candidate, then the usage chunk when asked: the last
 /// <c>usageMetadata</c>, which is cumulative). An <c>error</c> event is thrown as the provider's error.
 /// </summary>
-internal sealed class GeminiStreamTranslator(string model, long created, bool includeUsage)
+internal sealed class GeminiStreamTranslator(string model, long created, bool includeUsage) : Http.IChatStreamTranslator<GeminiResponse>
 {
     private readonly SortedDictionary<int, (string? Reason, int ToolCalls)> _candidates = [];
     private string? _id;
@@ -218,6 +218,9 @@ internal sealed class GeminiStreamTranslator(string model, long created, bool in
     private bool _blocked;
 
     /// <summary>Whether a finish reason (or a prompt block) arrived, so the stream may end.</summary>
+    /// <summary>Always false: Gemini's stream has no end marker (the body ends after the event with the finish reason).</summary>
+    public bool Completed => false;
+
     public bool Finished => _blocked || (_candidates.Count > 0 && _candidates.Values.All(static c => c.Reason is not null));
 
     public void Translate(GeminiResponse evt, List<ChatCompletionChunk> output)

@@ -354,31 +354,8 @@ internal static class AnthropicRequestTranslator
                 throw Invalid("A tool call needs an 'id' and a 'function.name'.", param);
             }
 
-            blocks.Add(new AnthropicContentBlock { Type = "tool_use", Id = call.Id, Name = call.Function.Name, Input = ParseArguments(call.Function.Arguments, param + ".function.arguments") });
+            blocks.Add(new AnthropicContentBlock { Type = "tool_use", Id = call.Id, Name = call.Function.Name, Input = ToolCallArguments.ParseObject(call.Function.Arguments, param + ".function.arguments", "Anthropic") });
         }
-    }
-
-    private static JsonElement ParseArguments(string? arguments, string param)
-    {
-        if (string.IsNullOrWhiteSpace(arguments))
-        {
-            arguments = "{}";
-        }
-
-        try
-        {
-            using var document = JsonDocument.Parse(arguments);
-            if (document.RootElement.ValueKind == JsonValueKind.Object)
-            {
-                return document.RootElement.Clone();
-            }
-        }
-        catch (JsonException)
-        {
-            // reported below
-        }
-
-        throw Invalid("Tool call arguments must be a JSON object for Anthropic.", param);
     }
 
     private static void TranslateTools(ChatCompletionRequest request, AnthropicRequest result)

@@ -341,7 +341,7 @@ internal static class GeminiRequestTranslator
 
             parts.Add(new GeminiPart
             {
-                FunctionCall = new GeminiFunctionCall { Id = call.Id, Name = call.Function.Name, Args = ParseArguments(call.Function.Arguments, param + ".function.arguments") },
+                FunctionCall = new GeminiFunctionCall { Id = call.Id, Name = call.Function.Name, Args = ToolCallArguments.ParseObject(call.Function.Arguments, param + ".function.arguments", "Gemini") },
                 ThoughtSignature = signature,
             });
         }
@@ -390,29 +390,6 @@ internal static class GeminiRequestTranslator
 
     private static JsonElement Wrap(string text) =>
         ParseElement("{\"content\":" + JsonSerializer.Serialize(text, GeminiJsonContext.Wire.String) + "}");
-
-    private static JsonElement ParseArguments(string? arguments, string param)
-    {
-        if (string.IsNullOrWhiteSpace(arguments))
-        {
-            arguments = "{}";
-        }
-
-        try
-        {
-            using var document = JsonDocument.Parse(arguments);
-            if (document.RootElement.ValueKind == JsonValueKind.Object)
-            {
-                return document.RootElement.Clone();
-            }
-        }
-        catch (JsonException)
-        {
-            // reported below
-        }
-
-        throw Invalid("Tool call arguments must be a JSON object for Gemini.", param);
-    }
 
     private static void TranslateTools(ChatCompletionRequest request, GeminiRequest result)
     {

@@ -2,8 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Bifrost.Middleware.Testing;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
+using Bifrost.Middleware.Tests.Infrastructure;
 
 namespace Bifrost.Middleware.Tests.Anthropic;
 
@@ -14,14 +13,14 @@ namespace Bifrost.Middleware.Tests.Anthropic;
 /// </summary>
 public sealed class FakeAnthropicUpstream : IAsyncDisposable
 {
-    private WebApplication _app = null!;
+    private LocalServer _server = null!;
     private int _messageCounter;
     private int _batchCounter;
 
     /// <summary>The server's root, e.g. <c>http://127.0.0.1:5123</c> (the adapter adds <c>/v1</c>).</summary>
     public string BaseUrl { get; private set; } = string.Empty;
 
-    public ConcurrentQueue<RecordedRequest> Requests { get; } = new();
+    public ConcurrentQueue<UpstreamRequest> Requests { get; } = new();
 
     /// <summary>The conformance script for <c>/v1/messages</c>.</summary>
     public ProviderScript? Script { get; set; }
@@ -46,70 +45,63 @@ public sealed class FakeAnthropicUpstream : IAsyncDisposable
 
     public int CompleteAfterPolls { get; set; } = 2;
 
-    public IEnumerable<RecordedRequest> MessageRequests => Requests.Where(r => r.Path == "/v1/messages");
+    public IEnumerable<UpstreamRequest> MessageRequests => Requests.Where(r => r.Path == "/v1/messages");
 
     public static async Task<FakeAnthropicUpstream> StartAsync()
     {
         var upstream = new FakeAnthropicUpstream();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
-        app.MapPost("/v1/messages", (HttpContext context) => upstream.MessagesAsync(context));
-        app.MapPost("/v1/messages/count_tokens", async (HttpContext context) =>
+        upstream._server = await LocalServer.StartAsync(app =>
         {
-            await upstream.RecordAsync(context);
-            return Results.Json(new JsonObject { ["input_tokens"] = upstream.CountTokensResult });
-        });
-        app.MapGet("/v1/models", async (HttpContext context) =>
-        {
-            await upstream.RecordAsync(context);
-            var after = context.Request.Query["after_id"].ToString();
-            var start = string.IsNullOrEmpty(after) ? 0 : upstream.Models.IndexOf(after) + 1;
-            var page = upstream.Models.Skip(start).Take(2).ToList();
-            var data = new JsonArray([.. page.Select(id => (JsonNode)new JsonObject { ["type"] = "model", ["id"] = id, ["display_name"] = id.ToUpperInvariant(), ["created_at"] = "2025-01-01T00:00:00Z" })]);
-            return Results.Json(new JsonObject { ["data"] = data, ["has_more"] = start + page.Count < upstream.Models.Count, ["first_id"] = page.FirstOrDefault(), ["last_id"] = page.LastOrDefault() });
-        });
-        app.MapPost("/v1/messages/batches", (HttpContext context) => upstream.CreateBatchAsync(context));
-        app.MapGet("/v1/messages/batches/{id}", async (HttpContext context, string id) =>
-        {
-            await upstream.RecordAsync(context);
-            if (!upstream.Batches.TryGetValue(id, out var batch))
+            app.MapPost("/v1/messages", (HttpContext context) => upstream.MessagesAsync(context));
+            app.MapPost("/v1/messages/count_tokens", async (HttpContext context) =>
             {
-                return Results.Json(Error("not_found_error", "No such batch."), statusCode: 404);
-            }
+                await upstream.RecordAsync(context);
+                return Results.Json(new JsonObject { ["input_tokens"] = upstream.CountTokensResult });
+            });
+            app.MapGet("/v1/models", async (HttpContext context) =>
+            {
+                await upstream.RecordAsync(context);
+                var after = context.Request.Query["after_id"].ToString();
+                var start = string.IsNullOrEmpty(after) ? 0 : upstream.Models.IndexOf(after) + 1;
+                var page = upstream.Models.Skip(start).Take(2).ToList();
+                var data = new JsonArray([.. page.Select(id => (JsonNode)new JsonObject { ["type"] = "model", ["id"] = id, ["display_name"] = id.ToUpperInvariant(), ["created_at"] = "2025-01-01T00:00:00Z" })]);
+                return Results.Json(new JsonObject { ["data"] = data, ["has_more"] = start + page.Count < upstream.Models.Count, ["first_id"] = page.FirstOrDefault(), ["last_id"] = page.LastOrDefault() });
+            });
+            app.MapPost("/v1/messages/batches", (HttpContext context) => upstream.CreateBatchAsync(context));
+            app.MapGet("/v1/messages/batches/{id}", async (HttpContext context, string id) =>
+            {
+                await upstream.RecordAsync(context);
+                if (!upstream.Batches.TryGetValue(id, out var batch))
+                {
+                    return Results.Json(Error("not_found_error", "No such batch."), statusCode: 404);
+                }
 
-            batch.Polls++;
-            return Results.Json(upstream.Describe(batch));
-        });
-        app.MapPost("/v1/messages/batches/{id}/cancel", async (HttpContext context, string id) =>
-        {
-            await upstream.RecordAsync(context);
-            var batch = upstream.Batches[id];
-            batch.CancelRequested = true;
-            return Results.Json(upstream.Describe(batch));
-        });
-        app.MapGet("/v1/messages/batches/{id}/results", async (HttpContext context, string id) =>
-        {
-            await upstream.RecordAsync(context);
-            var batch = upstream.Batches[id];
-            context.Response.ContentType = "application/binary";
-            foreach (var line in BatchResults(batch))
+                batch.Polls++;
+                return Results.Json(upstream.Describe(batch));
+            });
+            app.MapPost("/v1/messages/batches/{id}/cancel", async (HttpContext context, string id) =>
             {
-                await context.Response.WriteAsync(line.ToJsonString() + "\n");
-            }
+                await upstream.RecordAsync(context);
+                var batch = upstream.Batches[id];
+                batch.CancelRequested = true;
+                return Results.Json(upstream.Describe(batch));
+            });
+            app.MapGet("/v1/messages/batches/{id}/results", async (HttpContext context, string id) =>
+            {
+                await upstream.RecordAsync(context);
+                var batch = upstream.Batches[id];
+                context.Response.ContentType = "application/binary";
+                foreach (var line in BatchResults(batch))
+                {
+                    await context.Response.WriteAsync(line.ToJsonString() + "\n");
+                }
+            });
         });
-        await app.StartAsync();
-        upstream._app = app;
-        upstream.BaseUrl = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        upstream.BaseUrl = upstream._server.Address;
         return upstream;
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => _server.DisposeAsync();
 
     public static JsonObject Error(string type, string message) =>
         new() { ["type"] = "error", ["error"] = new JsonObject { ["type"] = type, ["message"] = message } };
@@ -161,19 +153,9 @@ public sealed class FakeAnthropicUpstream : IAsyncDisposable
 
     private async Task<JsonObject?> RecordAsync(HttpContext context)
     {
-        JsonObject? body = null;
-        if (context.Request.ContentLength is > 0 || context.Request.Headers.TransferEncoding.Count > 0)
-        {
-            body = (await JsonNode.ParseAsync(context.Request.Body))?.AsObject();
-        }
-
-        Requests.Enqueue(new RecordedRequest(
-            context.Request.Method,
-            context.Request.Path.Value!,
-            context.Request.QueryString.Value ?? string.Empty,
-            context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()),
-            body));
-        return body;
+        var request = await UpstreamRequest.ReadAsync(context);
+        Requests.Enqueue(request);
+        return request.Body;
     }
 
     private async Task MessagesAsync(HttpContext context)
@@ -415,7 +397,6 @@ public sealed class FakeAnthropicUpstream : IAsyncDisposable
         }
     }
 
-    public sealed record RecordedRequest(string Method, string Path, string Query, IReadOnlyDictionary<string, string> Headers, JsonObject? Body);
 
     public sealed record Failure(int Status, string Type, string Message, TimeSpan? RetryAfter = null);
 

@@ -2,8 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Bifrost.Middleware.Testing;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
+using Bifrost.Middleware.Tests.Infrastructure;
 
 namespace Bifrost.Middleware.Tests.Azure;
 
@@ -20,7 +19,7 @@ public sealed class FakeAzureOpenAIUpstream : IAsyncDisposable
 {
     public const string ApiKey = "azure-key-0123456789abcdef";
 
-    private WebApplication _app = null!;
+    private LocalServer _server = null!;
 
     /// <summary>The resource endpoint, e.g. <c>http://127.0.0.1:5123</c>.</summary>
     public string Endpoint { get; private set; } = string.Empty;
@@ -45,18 +44,15 @@ public sealed class FakeAzureOpenAIUpstream : IAsyncDisposable
     public static async Task<FakeAzureOpenAIUpstream> StartAsync()
     {
         var upstream = new FakeAzureOpenAIUpstream();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
-        app.Map("/{**path}", upstream.HandleAsync);
-        await app.StartAsync();
-        upstream._app = app;
-        upstream.Endpoint = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        upstream._server = await LocalServer.StartAsync(app =>
+        {
+            app.Map("/{**path}", upstream.HandleAsync);
+        });
+        upstream.Endpoint = upstream._server.Address;
         return upstream;
     }
 
-    public async ValueTask DisposeAsync() => await _app.DisposeAsync();
+    public ValueTask DisposeAsync() => _server.DisposeAsync();
 
     private async Task HandleAsync(HttpContext context)
     {

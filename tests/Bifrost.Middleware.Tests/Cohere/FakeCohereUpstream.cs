@@ -2,8 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Bifrost.Middleware.Testing;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
+using Bifrost.Middleware.Tests.Infrastructure;
 
 namespace Bifrost.Middleware.Tests.Cohere;
 
@@ -19,13 +18,13 @@ namespace Bifrost.Middleware.Tests.Cohere;
 /// </summary>
 public sealed class FakeCohereUpstream : IAsyncDisposable
 {
-    private WebApplication _app = null!;
+    private LocalServer _server = null!;
     private int _counter;
 
     /// <summary>The server's root, e.g. <c>http://127.0.0.1:5123</c> (the adapter adds <c>/v2/...</c>).</summary>
     public string BaseUrl { get; private set; } = string.Empty;
 
-    public ConcurrentQueue<RecordedRequest> Requests { get; } = new();
+    public ConcurrentQueue<UpstreamRequest> Requests { get; } = new();
 
     /// <summary>The conformance script for <c>/v2/chat</c>.</summary>
     public ProviderScript? Script { get; set; }
@@ -47,73 +46,66 @@ public sealed class FakeCohereUpstream : IAsyncDisposable
 
     public List<(string Name, bool Deprecated)> Models { get; set; } = [("command-a-03-2025", false), ("embed-v4.0", false), ("command-r-03-2024", true), ("rerank-v3.5", false)];
 
-    public IEnumerable<RecordedRequest> ChatRequests => Requests.Where(r => r.Path == "/v2/chat");
+    public IEnumerable<UpstreamRequest> ChatRequests => Requests.Where(r => r.Path == "/v2/chat");
 
     public static async Task<FakeCohereUpstream> StartAsync()
     {
         var upstream = new FakeCohereUpstream();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
-        app.MapPost("/v2/chat", (HttpContext context) => upstream.ChatAsync(context));
-        app.MapPost("/v2/embed", async (HttpContext context) =>
+        upstream._server = await LocalServer.StartAsync(app =>
         {
-            var request = (await upstream.RecordAsync(context))!;
-            if (await upstream.FailAsync(context, null))
+            app.MapPost("/v2/chat", (HttpContext context) => upstream.ChatAsync(context));
+            app.MapPost("/v2/embed", async (HttpContext context) =>
             {
-                return;
-            }
+                var request = (await upstream.RecordAsync(context))!;
+                if (await upstream.FailAsync(context, null))
+                {
+                    return;
+                }
 
-            var answer = upstream.RespondEmbed?.Invoke(request) ?? DefaultEmbed(request);
-            await context.Response.WriteAsJsonAsync(answer);
-        });
-        app.MapPost("/v2/rerank", async (HttpContext context) =>
-        {
-            var request = (await upstream.RecordAsync(context))!;
-            if (await upstream.FailAsync(context, null))
+                var answer = upstream.RespondEmbed?.Invoke(request) ?? DefaultEmbed(request);
+                await context.Response.WriteAsJsonAsync(answer);
+            });
+            app.MapPost("/v2/rerank", async (HttpContext context) =>
             {
-                return;
-            }
+                var request = (await upstream.RecordAsync(context))!;
+                if (await upstream.FailAsync(context, null))
+                {
+                    return;
+                }
 
-            var answer = upstream.RespondRerank?.Invoke(request) ?? DefaultRerank(request);
-            await context.Response.WriteAsJsonAsync(answer);
-        });
-        app.MapGet("/v1/models", async (HttpContext context) =>
-        {
-            await upstream.RecordAsync(context);
-            var token = context.Request.Query["page_token"].ToString();
-            var start = string.IsNullOrEmpty(token) ? 0 : int.Parse(token, CultureInfo.InvariantCulture);
-            var page = upstream.Models.Skip(start).Take(2).ToList();
-            var models = new JsonArray([.. page.Select(m => (JsonNode)new JsonObject
+                var answer = upstream.RespondRerank?.Invoke(request) ?? DefaultRerank(request);
+                await context.Response.WriteAsJsonAsync(answer);
+            });
+            app.MapGet("/v1/models", async (HttpContext context) =>
             {
-                ["name"] = m.Name,
-                ["is_deprecated"] = m.Deprecated,
-                ["endpoints"] = new JsonArray(m.Name.StartsWith("embed", StringComparison.Ordinal) ? "embed" : m.Name.StartsWith("rerank", StringComparison.Ordinal) ? "rerank" : "chat"),
-                ["finetuned"] = false,
-                ["context_length"] = 256000,
-                ["features"] = new JsonArray("tools"),
-            })]);
-            var next = start + page.Count < upstream.Models.Count ? (start + page.Count).ToString(CultureInfo.InvariantCulture) : null;
-            var body = new JsonObject { ["models"] = models };
-            if (next is not null)
-            {
-                body["next_page_token"] = next;
-            }
+                await upstream.RecordAsync(context);
+                var token = context.Request.Query["page_token"].ToString();
+                var start = string.IsNullOrEmpty(token) ? 0 : int.Parse(token, CultureInfo.InvariantCulture);
+                var page = upstream.Models.Skip(start).Take(2).ToList();
+                var models = new JsonArray([.. page.Select(m => (JsonNode)new JsonObject
+                {
+                    ["name"] = m.Name,
+                    ["is_deprecated"] = m.Deprecated,
+                    ["endpoints"] = new JsonArray(m.Name.StartsWith("embed", StringComparison.Ordinal) ? "embed" : m.Name.StartsWith("rerank", StringComparison.Ordinal) ? "rerank" : "chat"),
+                    ["finetuned"] = false,
+                    ["context_length"] = 256000,
+                    ["features"] = new JsonArray("tools"),
+                })]);
+                var next = start + page.Count < upstream.Models.Count ? (start + page.Count).ToString(CultureInfo.InvariantCulture) : null;
+                var body = new JsonObject { ["models"] = models };
+                if (next is not null)
+                {
+                    body["next_page_token"] = next;
+                }
 
-            await context.Response.WriteAsJsonAsync(body);
+                await context.Response.WriteAsJsonAsync(body);
+            });
         });
-        await app.StartAsync();
-        upstream._app = app;
-        upstream.BaseUrl = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        upstream.BaseUrl = upstream._server.Address;
         return upstream;
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => _server.DisposeAsync();
 
     /// <summary>A chat answer: <c>{"finish_reason","message":{"role","content":[...],"tool_calls"?},"usage":{"billed_units","tokens"}}</c>.</summary>
     public static JsonObject Answer(JsonArray content, string finishReason = "COMPLETE", int input = 12, int output = 7, JsonArray? toolCalls = null, string? toolPlan = null, int? cached = null)
@@ -294,19 +286,9 @@ public sealed class FakeCohereUpstream : IAsyncDisposable
 
     private async Task<JsonObject?> RecordAsync(HttpContext context)
     {
-        JsonObject? body = null;
-        if (context.Request.ContentLength is > 0 || context.Request.Headers.TransferEncoding.Count > 0)
-        {
-            body = (await JsonNode.ParseAsync(context.Request.Body))?.AsObject();
-        }
-
-        Requests.Enqueue(new RecordedRequest(
-            context.Request.Method,
-            context.Request.Path.Value!,
-            context.Request.QueryString.Value ?? string.Empty,
-            context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()),
-            body));
-        return body;
+        var request = await UpstreamRequest.ReadAsync(context);
+        Requests.Enqueue(request);
+        return request.Body;
     }
 
     private async Task<bool> FailAsync(HttpContext context, ProviderScript? script)
@@ -368,7 +350,6 @@ public sealed class FakeCohereUpstream : IAsyncDisposable
         }
     }
 
-    public sealed record RecordedRequest(string Method, string Path, string Query, IReadOnlyDictionary<string, string> Headers, JsonObject? Body);
 
     public sealed record Failure(int Status, string Message, TimeSpan? RetryAfter = null);
 }

@@ -2,8 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Bifrost.Middleware.Testing;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
+using Bifrost.Middleware.Tests.Infrastructure;
 
 namespace Bifrost.Middleware.Tests.Gemini;
 
@@ -20,13 +19,13 @@ public sealed class FakeGeminiUpstream : IAsyncDisposable
 {
     public const string Key = "AIza-test-key-0123456789";
 
-    private WebApplication _app = null!;
+    private LocalServer _server = null!;
     private int _counter;
 
     /// <summary>The API root including the version, e.g. <c>http://127.0.0.1:5123/v1beta</c>.</summary>
     public string BaseUrl { get; private set; } = string.Empty;
 
-    public ConcurrentQueue<RecordedRequest> Requests { get; } = new();
+    public ConcurrentQueue<UpstreamRequest> Requests { get; } = new();
 
     /// <summary>The conformance script for generateContent / streamGenerateContent.</summary>
     public ProviderScript? Script { get; set; }
@@ -44,48 +43,41 @@ public sealed class FakeGeminiUpstream : IAsyncDisposable
 
     public List<string> Models { get; set; } = ["gemini-2.5-pro", "gemini-2.5-flash", "gemini-embedding-001"];
 
-    public IEnumerable<RecordedRequest> GenerateRequests => Requests.Where(r => r.Path.EndsWith(":generateContent", StringComparison.Ordinal) || r.Path.EndsWith(":streamGenerateContent", StringComparison.Ordinal));
+    public IEnumerable<UpstreamRequest> GenerateRequests => Requests.Where(r => r.Path.EndsWith(":generateContent", StringComparison.Ordinal) || r.Path.EndsWith(":streamGenerateContent", StringComparison.Ordinal));
 
     public static async Task<FakeGeminiUpstream> StartAsync()
     {
         var upstream = new FakeGeminiUpstream();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
-        app.MapPost("/v1beta/models/{**rest}", (HttpContext context, string rest) => upstream.ModelMethodAsync(context, rest));
-        app.MapGet("/v1beta/models", async (HttpContext context) =>
+        upstream._server = await LocalServer.StartAsync(app =>
         {
-            await upstream.RecordAsync(context);
-            var token = context.Request.Query["pageToken"].ToString();
-            var start = string.IsNullOrEmpty(token) ? 0 : int.Parse(token, CultureInfo.InvariantCulture);
-            var page = upstream.Models.Skip(start).Take(2).ToList();
-            var models = new JsonArray([.. page.Select(id => (JsonNode)new JsonObject
+            app.MapPost("/v1beta/models/{**rest}", (HttpContext context, string rest) => upstream.ModelMethodAsync(context, rest));
+            app.MapGet("/v1beta/models", async (HttpContext context) =>
             {
-                ["name"] = "models/" + id,
-                ["displayName"] = id.ToUpperInvariant(),
-                ["inputTokenLimit"] = 1048576,
-                ["supportedGenerationMethods"] = new JsonArray("generateContent", "countTokens"),
-            })]);
-            var body = new JsonObject { ["models"] = models };
-            if (start + page.Count < upstream.Models.Count)
-            {
-                body["nextPageToken"] = (start + page.Count).ToString(CultureInfo.InvariantCulture);
-            }
+                await upstream.RecordAsync(context);
+                var token = context.Request.Query["pageToken"].ToString();
+                var start = string.IsNullOrEmpty(token) ? 0 : int.Parse(token, CultureInfo.InvariantCulture);
+                var page = upstream.Models.Skip(start).Take(2).ToList();
+                var models = new JsonArray([.. page.Select(id => (JsonNode)new JsonObject
+                {
+                    ["name"] = "models/" + id,
+                    ["displayName"] = id.ToUpperInvariant(),
+                    ["inputTokenLimit"] = 1048576,
+                    ["supportedGenerationMethods"] = new JsonArray("generateContent", "countTokens"),
+                })]);
+                var body = new JsonObject { ["models"] = models };
+                if (start + page.Count < upstream.Models.Count)
+                {
+                    body["nextPageToken"] = (start + page.Count).ToString(CultureInfo.InvariantCulture);
+                }
 
-            return Results.Json(body);
+                return Results.Json(body);
+            });
         });
-        await app.StartAsync();
-        upstream._app = app;
-        upstream.BaseUrl = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/v1beta";
+        upstream.BaseUrl = upstream._server.Address + "/v1beta";
         return upstream;
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => _server.DisposeAsync();
 
     /// <summary>Google's status name of an HTTP status (https://ai.google.dev/gemini-api/docs/troubleshooting).</summary>
     public static string GoogleStatus(int status) => status switch
@@ -164,19 +156,9 @@ public sealed class FakeGeminiUpstream : IAsyncDisposable
 
     private async Task<JsonObject?> RecordAsync(HttpContext context)
     {
-        JsonObject? body = null;
-        if (context.Request.ContentLength is > 0 || context.Request.Headers.TransferEncoding.Count > 0)
-        {
-            body = (await JsonNode.ParseAsync(context.Request.Body))?.AsObject();
-        }
-
-        Requests.Enqueue(new RecordedRequest(
-            context.Request.Method,
-            context.Request.Path.Value!,
-            context.Request.QueryString.Value ?? string.Empty,
-            context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()),
-            body));
-        return body;
+        var request = await UpstreamRequest.ReadAsync(context);
+        Requests.Enqueue(request);
+        return request.Body;
     }
 
     private async Task ModelMethodAsync(HttpContext context, string rest)
@@ -366,7 +348,6 @@ public sealed class FakeGeminiUpstream : IAsyncDisposable
         }
     }
 
-    public sealed record RecordedRequest(string Method, string Path, string Query, IReadOnlyDictionary<string, string> Headers, JsonObject? Body);
 
     /// <summary>A scripted failure: the HTTP status, the message, an ErrorInfo reason and a RetryInfo delay.</summary>
     public sealed record Failure(int Status, string Message, string? Reason = null, TimeSpan? RetryDelay = null);

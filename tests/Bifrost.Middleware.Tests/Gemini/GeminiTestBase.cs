@@ -57,7 +57,7 @@ public abstract class GeminiTestBase : IAsyncLifetime
     protected static ChatCompletionRequest Chat(string json) =>
         JsonSerializer.Deserialize(json, BifrostJson.Context.ChatCompletionRequest)!;
 
-    protected static JsonObject Sent(FakeGeminiUpstream.RecordedRequest request) => request.Body!;
+    protected static JsonObject Sent(UpstreamRequest request) => request.Body!;
 
     protected static async Task<List<ChatCompletionChunk>> CollectAsync(IAsyncEnumerable<ChatCompletionChunk> stream)
     {

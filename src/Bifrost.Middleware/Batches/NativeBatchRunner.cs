@@ -26,7 +26,7 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
 {
     private static readonly string[] Terminal = [BatchStatus.Completed, BatchStatus.Failed, BatchStatus.Expired, BatchStatus.Cancelled];
 
-    /// <summary>The provider to run natively on: every line resolves to it, it opted in, and its adapter can. Otherwise null.</summary>
+    /// <summary>The provider to run natively on: every line resolves to it, it opted in, and its adapter can (one model only, for an <see cref="IOneModelBatchAdapter"/>). Otherwise null.</summary>
     public static ProviderRuntime? ChooseProvider(ProviderRegistry registry, IReadOnlySet<string> models, string? batchModel)
     {
         if (models.Count == 0 || models.Count >= 256)
@@ -35,6 +35,7 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
         }
 
         ProviderRuntime? chosen = null;
+        var bareModels = new HashSet<string>(StringComparer.Ordinal);
         foreach (var lineModel in models)
         {
             var model = lineModel.Length == 0 ? batchModel : lineModel;
@@ -59,9 +60,10 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
             }
 
             chosen = resolved.Provider;
+            bareModels.Add(resolved.Model);
         }
 
-        return chosen is { Options.NativeBatches: true, Adapter: IProviderBatchAdapter } ? chosen : null;
+        return chosen is { Options.NativeBatches: true, Adapter: IProviderBatchAdapter adapter } && (adapter is not IOneModelBatchAdapter || bareModels.Count == 1) ? chosen : null;
     }
 
     public async Task<BatchObject> RunAsync(JobExecution execution, BatchProgress state, BatchSpec spec, CancellationToken cancellationToken)

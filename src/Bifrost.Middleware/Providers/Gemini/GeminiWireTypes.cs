@@ -324,6 +324,12 @@ internal sealed class GeminiExtraGoogle
 [JsonSerializable(typeof(GeminiPromptTokensDetails))]
 [JsonSerializable(typeof(GeminiCompletionTokensDetails))]
 [JsonSerializable(typeof(GeminiExtraContent))]
+[JsonSerializable(typeof(GeminiBatchInputLine))]
+[JsonSerializable(typeof(GeminiBatchResultLine))]
+[JsonSerializable(typeof(GeminiUploadStart))]
+[JsonSerializable(typeof(GeminiFileEnvelope))]
+[JsonSerializable(typeof(GeminiBatchCreateRequest))]
+[JsonSerializable(typeof(GeminiBatchOperation))]
 [JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(string))]
 internal sealed partial class GeminiJsonContext : JsonSerializerContext

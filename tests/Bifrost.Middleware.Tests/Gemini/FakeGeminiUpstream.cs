@@ -15,7 +15,7 @@ namespace Bifrost.Middleware.Tests.Gemini;
 /// (https://ai.google.dev/api/models), and Google's error body with ErrorInfo/RetryInfo details
 /// (https://ai.google.dev/gemini-api/docs/troubleshooting). It checks <c>x-goog-api-key</c> and records every request.
 /// </summary>
-public sealed class FakeGeminiUpstream : IAsyncDisposable
+public sealed partial class FakeGeminiUpstream : IAsyncDisposable
 {
     public const string Key = "AIza-test-key-0123456789";
 
@@ -51,6 +51,7 @@ public sealed class FakeGeminiUpstream : IAsyncDisposable
         upstream._server = await LocalServer.StartAsync(app =>
         {
             app.MapPost("/v1beta/models/{**rest}", (HttpContext context, string rest) => upstream.ModelMethodAsync(context, rest));
+            upstream.MapBatches(app);
             app.MapGet("/v1beta/models", async (HttpContext context) =>
             {
                 await upstream.RecordAsync(context);
@@ -185,6 +186,9 @@ public sealed class FakeGeminiUpstream : IAsyncDisposable
                 return;
             case "embedContent":
                 await context.Response.WriteAsJsonAsync(new JsonObject { ["embedding"] = Embedding(request) });
+                return;
+            case "batchGenerateContent":
+                await CreateBatchAsync(context, request, model);
                 return;
             case "batchEmbedContents":
                 var embeddings = new JsonArray([.. request["requests"]!.AsArray().Select(r => (JsonNode)Embedding(r!.AsObject()))]);

@@ -13,7 +13,7 @@ namespace Bifrost.Middleware.Tests.Cohere;
 /// content-start, content-delta, content-end, tool-plan-delta, tool-call-start/-delta/-end, message-end with
 /// finish_reason and usage; no [DONE]), <c>POST /v2/embed</c> (https://docs.cohere.com/reference/embed, embeddings by
 /// type), <c>POST /v2/rerank</c> (https://docs.cohere.com/reference/rerank) and <c>GET /v1/models</c>
-/// (https://docs.cohere.com/reference/list-models, paged by page_token). Errors are <c>{"message":"..."}</c>
+/// (https://docs.cohere.com/reference/list-models, paged by page_token) and <c>POST /v1/tokenize</c> (https://docs.cohere.com/reference/tokenize). Errors are <c>{"message":"..."}</c>
 /// (https://docs.cohere.com/errors-reference). It records every request; answers are scripted per test.
 /// </summary>
 public sealed class FakeCohereUpstream : IAsyncDisposable
@@ -75,6 +75,32 @@ public sealed class FakeCohereUpstream : IAsyncDisposable
 
                 var answer = upstream.RespondRerank?.Invoke(request) ?? DefaultRerank(request);
                 await context.Response.WriteAsJsonAsync(answer);
+            });
+            app.MapPost("/v1/tokenize", async (HttpContext context) =>
+            {
+                // https://docs.cohere.com/reference/tokenize: {text (1..65,536 characters), model} → {tokens, token_strings, meta}
+                var request = (await upstream.RecordAsync(context))!;
+                if (await upstream.FailAsync(context, null))
+                {
+                    return;
+                }
+
+                var text = request["text"]?.GetValue<string>() ?? string.Empty;
+                if (text.Length is 0 or > 65536 || request["model"] is null)
+                {
+                    context.Response.StatusCode = 400;
+                    await context.Response.WriteAsJsonAsync(new JsonObject { ["message"] = "invalid request: text must be 1 to 65536 characters and model is required" });
+                    return;
+                }
+
+                // A deterministic tokenizer: one token per whitespace-separated word.
+                var words = text.Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries);
+                await context.Response.WriteAsJsonAsync(new JsonObject
+                {
+                    ["tokens"] = new JsonArray([.. words.Select((_, i) => (JsonNode)(1000 + i))]),
+                    ["token_strings"] = new JsonArray([.. words.Select(w => (JsonNode)w)]),
+                    ["meta"] = new JsonObject { ["api_version"] = new JsonObject { ["version"] = "1" } },
+                });
             });
             app.MapGet("/v1/models", async (HttpContext context) =>
             {

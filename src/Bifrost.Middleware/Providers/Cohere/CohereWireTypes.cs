@@ -310,6 +310,20 @@ internal sealed class CoherePromptTokensDetails
     public int CachedTokens { get; set; }
 }
 
+/// <summary>The body of <c>POST /v1/tokenize</c> (https://docs.cohere.com/reference/tokenize): <c>text</c> of 1 to 65,536 characters.</summary>
+internal sealed class CohereTokenizeRequest
+{
+    public string Text { get; set; } = string.Empty;
+
+    public string Model { get; set; } = string.Empty;
+}
+
+/// <summary><c>{"tokens": [int], "token_strings": [string], "meta"}</c>.</summary>
+internal sealed class CohereTokenizeResponse
+{
+    public IList<long>? Tokens { get; set; }
+}
+
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
@@ -325,6 +339,8 @@ internal sealed class CoherePromptTokensDetails
 [JsonSerializable(typeof(CohereRerankResponse))]
 [JsonSerializable(typeof(CohereModelList))]
 [JsonSerializable(typeof(CoherePromptTokensDetails))]
+[JsonSerializable(typeof(CohereTokenizeRequest))]
+[JsonSerializable(typeof(CohereTokenizeResponse))]
 [JsonSerializable(typeof(IList<CohereContentBlock>))]
 [JsonSerializable(typeof(CohereContentBlock))]
 [JsonSerializable(typeof(CohereToolCall))]

@@ -36,6 +36,9 @@ public sealed partial class FakeGeminiUpstream
     /// <summary>When set, batchGenerateContent answers this failure.</summary>
     public Failure? CreateBatchFailure { get; set; }
 
+    /// <summary>Name the responses file only in the finished operation's <c>response</c>, not in <c>metadata.output</c>.</summary>
+    public bool OutputOnlyInOperationResponse { get; set; }
+
     /// <summary>When set, a batch ends <c>BATCH_STATE_FAILED</c> with this operation error (gRPC code, message).</summary>
     public (int Code, string Message)? FailBatchWith { get; set; }
 
@@ -57,7 +60,7 @@ public sealed partial class FakeGeminiUpstream
             }
 
             batch.Poll(this);
-            await context.Response.WriteAsJsonAsync(batch.Operation());
+            await context.Response.WriteAsJsonAsync(batch.Operation(OutputOnlyInOperationResponse));
         });
         app.MapPost("/v1beta/batches/{**rest}", async (HttpContext context, string rest) =>
         {
@@ -248,7 +251,7 @@ public sealed partial class FakeGeminiUpstream
             _state = "BATCH_STATE_SUCCEEDED";
         }
 
-        public JsonObject Operation()
+        public JsonObject Operation(bool outputOnlyInResponse = false)
         {
             var ended = _state is not ("BATCH_STATE_PENDING" or "BATCH_STATE_RUNNING");
             var metadata = new JsonObject
@@ -275,7 +278,11 @@ public sealed partial class FakeGeminiUpstream
                 operation["done"] = true;
                 if (_responsesFile is not null)
                 {
-                    metadata["output"] = new JsonObject { ["responsesFile"] = _responsesFile };
+                    if (!outputOnlyInResponse)
+                    {
+                        metadata["output"] = new JsonObject { ["responsesFile"] = _responsesFile };
+                    }
+
                     operation["response"] = new JsonObject { ["@type"] = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput", ["responsesFile"] = _responsesFile };
                 }
 

@@ -110,6 +110,50 @@ public sealed class GeminiNativeBatchTests : GeminiTestBase
     }
 
     [Fact]
+    public async Task The_responses_file_named_only_by_the_finished_operation_is_read()
+    {
+        Upstream.OutputOnlyInOperationResponse = true;
+        await using var host = await StartBatchHostAsync();
+        var fileId = await UploadAsync(host, Lines(("a", "gemini/gemini-2.5-flash", "one")));
+        var batchId = await CreateBatchAsync(host, fileId, null);
+
+        var done = await WaitForStatusAsync(host, batchId, "completed");
+
+        var output = await ReadLinesAsync(host, done.GetProperty("output_file_id").GetString()!);
+        Assert.Equal("batch: one", Assert.Single(output).GetProperty("response").GetProperty("body").GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+    }
+
+    [Fact]
+    public async Task A_line_Gemini_cannot_take_fails_the_batch_with_a_400_naming_the_line_before_anything_is_uploaded()
+    {
+        await using var host = await StartBatchHostAsync();
+        var image = new JsonObject
+        {
+            ["custom_id"] = "img",
+            ["method"] = "POST",
+            ["url"] = "/v1/chat/completions",
+            ["body"] = new JsonObject
+            {
+                ["model"] = "gemini/gemini-2.5-flash",
+                ["messages"] = new JsonArray(new JsonObject
+                {
+                    ["role"] = "user",
+                    ["content"] = new JsonArray(new JsonObject { ["type"] = "image_url", ["image_url"] = new JsonObject { ["url"] = "https://example.com/cat.png" } }),
+                }),
+            },
+        };
+        var fileId = await UploadAsync(host, Lines(("a", "gemini/gemini-2.5-flash", "one")) + image.ToJsonString() + "\n");
+        var batchId = await CreateBatchAsync(host, fileId, null);
+
+        var failed = await WaitForStatusAsync(host, batchId, "failed");
+
+        var message = failed.GetProperty("errors").GetProperty("data")[0].GetProperty("message").GetString();
+        Assert.Contains("line 2 (custom_id 'img') cannot run on Gemini", message, StringComparison.Ordinal);
+        Assert.Empty(Upstream.UploadedFiles);
+        Assert.Empty(Upstream.Batches);
+    }
+
+    [Fact]
     public async Task Cancel_is_forwarded_and_the_requests_not_run_are_counted_cancelled()
     {
         Upstream.CompleteAfterPolls = int.MaxValue;

@@ -23,7 +23,8 @@ public sealed class GeminiNativeBatchTests : GeminiTestBase
     [Fact]
     public async Task Batch_runs_on_the_Gemini_Batch_API_and_results_come_back_as_OpenAI_batch_output()
     {
-        await using var host = await StartBatchHostAsync();
+        var logs = new LogSink();
+        await using var host = await StartBatchHostAsync(services: services => services.AddSingleton<ILoggerProvider>(logs));
         var fileId = await UploadAsync(host, Lines(("c0", "gemini/gemini-2.5-flash", "hello"), ("line 1 / é", null, "world"), ("c-2", "gemini/gemini-2.5-flash", "please fail")));
         var batchId = await CreateBatchAsync(host, fileId, "gemini/gemini-2.5-flash");
 
@@ -60,6 +61,8 @@ public sealed class GeminiNativeBatchTests : GeminiTestBase
         Assert.StartsWith("bifrost-", create.Body!["batch"]!["displayName"]!.GetValue<string>(), StringComparison.Ordinal);
         var upstreamBatch = Assert.Single(Upstream.Batches.Values);
         Assert.Equal("gemini-2.5-flash", upstreamBatch.Model);
+        Assert.Equal($"Provider 'gemini' created Gemini batch {upstreamBatch.Id} for model 'gemini-2.5-flash'.", Assert.Single(logs.Messages(1120)));
+        Assert.All(logs.Entries, e => Assert.DoesNotContain(FakeGeminiUpstream.Key, e.Message + e.Exception, StringComparison.Ordinal));
 
         // The key travels in the header only, never in a URL.
         Assert.All(Upstream.Requests, r => Assert.DoesNotContain(FakeGeminiUpstream.Key, r.Query, StringComparison.Ordinal));
@@ -208,18 +211,33 @@ public sealed class GeminiNativeBatchTests : GeminiTestBase
     }
 
     [Fact]
-    public async Task An_invalid_key_fails_the_batch_at_the_upload_without_echoing_the_key()
+    public async Task An_invalid_key_fails_the_batch_at_the_upload_without_echoing_the_key_in_the_batch_logs_or_spans()
     {
-        await using var host = await StartBatchHostAsync(p => p.Keys = [new ProviderKeyOptions { Value = "AIza-wrong-key-987654321" }]);
+        const string wrongKey = "AIza-wrong-key-987654321";
+        var logs = new LogSink();
+        var spans = new System.Collections.Concurrent.ConcurrentQueue<System.Diagnostics.Activity>();
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "Bifrost.Middleware",
+            Sample = static (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = spans.Enqueue,
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        await using var host = await StartBatchHostAsync(p => p.Keys = [new ProviderKeyOptions { Value = wrongKey }], services => services.AddSingleton<ILoggerProvider>(logs));
         var fileId = await UploadAsync(host, Lines(("a", "gemini/gemini-2.5-flash", "one")));
         var batchId = await CreateBatchAsync(host, fileId, null);
 
         var failed = await WaitForStatusAsync(host, batchId, "failed");
 
         Assert.Contains("API key not valid", failed.GetProperty("errors").GetProperty("data")[0].GetProperty("message").GetString(), StringComparison.Ordinal);
-        Assert.DoesNotContain("AIza-wrong-key-987654321", failed.GetRawText(), StringComparison.Ordinal);
+        Assert.DoesNotContain(wrongKey, failed.GetRawText(), StringComparison.Ordinal);
         Assert.Empty(Upstream.UploadedFiles);
         Assert.Empty(Upstream.Batches);
+        Assert.Equal(wrongKey, Assert.Single(Upstream.Requests).Headers["x-goog-api-key"]); // it was sent, in the header only
+        Assert.All(logs.Entries, e => Assert.DoesNotContain(wrongKey, e.Message + e.Exception, StringComparison.Ordinal));
+        var span = Assert.Single(spans, a => a.DisplayName == "batch " + batchId);
+        Assert.NotNull(span.GetTagItem("error.type"));
+        Assert.All(spans.SelectMany(a => a.TagObjects), tag => Assert.DoesNotContain(wrongKey, tag.Value?.ToString() ?? string.Empty, StringComparison.Ordinal));
     }
 
     [Fact]
@@ -285,7 +303,8 @@ public sealed class GeminiNativeBatchTests : GeminiTestBase
         Assert.Equal(expected, GeminiAdapter.FilesEndpoint(context, "upload", "files").AbsoluteUri);
     }
 
-    private Task<GatewayHost> StartBatchHostAsync(Action<ProviderOptions>? provider = null) => GatewayHost.StartAsync(o =>
+    private Task<GatewayHost> StartBatchHostAsync(Action<ProviderOptions>? provider = null, Action<IServiceCollection>? services = null) => GatewayHost.StartAsync(
+        o =>
     {
         var gemini = new ProviderOptions
         {
@@ -303,7 +322,8 @@ public sealed class GeminiNativeBatchTests : GeminiTestBase
         o.Jobs.MaxAttempts = 1;
         o.Batches.NativePollInterval = TimeSpan.FromMilliseconds(30);
         o.Batches.ProgressInterval = TimeSpan.FromMilliseconds(20);
-    });
+    },
+        services: services);
 
     private static string Lines(params (string CustomId, string? Model, string Text)[] lines) => string.Join('\n', lines.Select(line =>
     {

@@ -66,7 +66,7 @@ internal sealed partial class OpenAICompatibleAdapter : IProviderAdapter, IDispo
     {
         if (Preset is not { } preset)
         {
-            return Body(context, request, BifrostJson.Context.ChatCompletionRequest);
+            return Body(context, "chat/completions", request, BifrostJson.Context.ChatCompletionRequest);
         }
 
         var body = preset.Rewrite(request, out var changes);
@@ -143,9 +143,9 @@ internal sealed partial class OpenAICompatibleAdapter : IProviderAdapter, IDispo
     private HttpRequestMessage CreateRequest(ProviderContext context, HttpMethod method, string path, bool stream) =>
         _http.CreateRequest(context, method, _azure ? Azure.AzureOpenAI.For(context, path) : Endpoints.For(context, path, Preset?.BaseUrl), stream);
 
-    /// <summary>A request's JSON body (for <c>azure</c>, with the deployment as the v1 API's <c>model</c>).</summary>
-    private ByteArrayContent Body<T>(ProviderContext context, T request, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) =>
-        _azure ? Azure.AzureOpenAI.Body(context, request, type) : UpstreamClient.Json(request, type);
+    /// <summary>A request's JSON body (for <c>azure</c>, with the deployment as <c>model</c> where the URL does not name it).</summary>
+    private ByteArrayContent Body<T>(ProviderContext context, string path, T request, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) =>
+        _azure ? Azure.AzureOpenAI.Body(context, path, request, type) : UpstreamClient.Json(request, type);
 
     /// <summary>Releases the upstream client.</summary>
     public void Dispose() => _http.Dispose();

@@ -66,7 +66,7 @@ public sealed class AzureBatchAndResponsesTests : IAsyncLifetime
         var body = lines[0].GetProperty("response").GetProperty("body");
         Assert.Equal("batched by gpt-4o-global-batch", body.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
 
-        // Priced at the batch price: Azure's gpt-4o-2024-08-06 at OpenAI's gpt-4o prices (2.50 + 10.00 per 1M) with 50% off.
+        // Priced at the batch price from the catalog: Azure's gpt-4o-2024-08-06 at OpenAI's gpt-4o prices (2.50 + 10.00 per 1M), 50% off.
         Assert.Equal(6.25, body.GetProperty("extra_fields").GetProperty("cost").GetDouble(), 9);
     }
 
@@ -241,6 +241,30 @@ public sealed class AzureBatchAndResponsesTests : IAsyncLifetime
         Assert.Null(AzureOpenAI.ParseError(new Providers.Http.UpstreamError(503, null, text, null)).RetryAfter);
     }
 
+    [Fact]
+    public async Task An_azure_answer_is_priced_at_openais_price_of_the_model_unless_azure_has_its_own()
+    {
+        await using var host = await StartAsync(p => p.Deployments["gpt-4o-mini"] = "prod-mini");
+
+        using var mini = await host.PostJsonAsync("/openai/v1/chat/completions", """{"model":"azure/gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}""", Ct);
+        using var unknown = await host.PostJsonAsync("/openai/v1/chat/completions", """{"model":"azure/my-own-finetune","messages":[{"role":"user","content":"hi"}]}""", Ct);
+        var priced = await GatewayHost.ReadJsonAsync(mini);
+        var unpriced = await GatewayHost.ReadJsonAsync(unknown);
+
+        // the fake's usage: 10 prompt + 3 completion tokens; openai/gpt-4o-mini is 0.15 / 0.60 per 1M
+        Assert.Equal((10 * 0.15 / 1e6) + (3 * 0.60 / 1e6), priced.GetProperty("extra_fields").GetProperty("cost").GetDouble(), 12);
+        Assert.False(unpriced.GetProperty("extra_fields").TryGetProperty("cost", out _));
+
+        var catalog = new Bifrost.Middleware.Governance.Pricing.PricingCatalog(new BifrostOptions
+        {
+            Providers = { ["work-azure"] = new ProviderOptions { Type = "azure" }, ["azure"] = new ProviderOptions { Type = "azure" } },
+            Pricing = { ["azure/gpt-4o"] = new ModelPriceOptions { InputPerMillion = 2.75, OutputPerMillion = 11 } },
+        });
+        Assert.Equal(2.75, catalog.Find("azure", "gpt-4o")!.InputPerMillion); // Azure's own entry wins
+        Assert.Equal(0.15, catalog.Find("work-azure", "gpt-4o-mini-2024-07-18")!.InputPerMillion); // by type, then OpenAI's
+        Assert.Null(catalog.Find("openai-compatible-thing", "gpt-4o-mini"));
+    }
+
     private Task<GatewayHost> StartAsync(Action<ProviderOptions>? configure = null) => GatewayHost.StartAsync(o =>
     {
         o.Files.Directory = _files;
@@ -257,7 +281,6 @@ public sealed class AzureBatchAndResponsesTests : IAsyncLifetime
         };
         configure?.Invoke(azure);
         o.Providers["azure"] = azure;
-        o.Pricing["azure/gpt-4o"] = new ModelPriceOptions { InputPerMillion = 2.5, OutputPerMillion = 10.0, BatchDiscount = 0.5 };
     });
 
     private static string Lines(params string[] models) => string.Join('\n', models.Select((model, i) => new JsonObject

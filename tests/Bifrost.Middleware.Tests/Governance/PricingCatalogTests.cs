@@ -11,7 +11,7 @@ public sealed class PricingCatalogTests
 {
     private static readonly PricingCatalog Embedded = new(new BifrostOptions());
 
-    /// <summary>The per-million prices cited in EmbeddedPrices (OpenAI and Anthropic published prices, read 2026-12-06).</summary>
+    /// <summary>The per-million prices cited in EmbeddedPrices (OpenAI, Anthropic, Gemini, Cohere, Groq and xAI published prices, read 2026-12-06).</summary>
     public static TheoryData<string, string, double, double, double?, double?, double> Published => new()
     {
         { "openai", "gpt-4o", 2.50, 10.00, 1.25, null, 0.5 },
@@ -27,6 +27,19 @@ public sealed class PricingCatalogTests
         { "anthropic", "claude-haiku-4-5", 1.00, 5.00, 0.10, 1.25, 0.5 },
         { "anthropic", "claude-opus-4-5", 5.00, 25.00, 0.50, 6.25, 0.5 },
         { "anthropic", "claude-opus-4-1", 15.00, 75.00, 1.50, 18.75, 0.5 },
+        { "gemini", "gemini-2.5-pro", 1.25, 10.00, null, null, 0.5 },
+        { "gemini", "gemini-2.5-flash", 0.30, 2.50, null, null, 0.5 },
+        { "gemini", "gemini-2.5-flash-lite", 0.10, 0.40, null, null, 0.5 },
+        { "gemini", "gemini-2.0-flash", 0.10, 0.40, null, null, 0.5 },
+        { "gemini", "gemini-embedding-001", 0.15, 0, null, null, 0 },
+        { "cohere", "command-a-03-2025", 2.50, 10.00, null, null, 0 },
+        { "cohere", "command-r-plus-08-2024", 2.50, 10.00, null, null, 0 },
+        { "cohere", "embed-v4.0", 0.12, 0, null, null, 0 },
+        { "groq", "llama-3.3-70b-versatile", 0.59, 0.79, null, null, 0 },
+        { "groq", "llama-3.1-8b-instant", 0.05, 0.08, null, null, 0 },
+        { "groq", "openai/gpt-oss-120b", 0.15, 0.60, null, null, 0 },
+        { "xai", "grok-4.3", 1.25, 2.50, null, null, 0 },
+        { "xai", "grok-4.5", 2.00, 6.00, null, null, 0 },
     };
 
     [Theory]

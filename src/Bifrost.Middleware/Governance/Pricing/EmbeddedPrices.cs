@@ -5,7 +5,8 @@ namespace Bifrost.Middleware.Governance.Pricing;
 /// <c>gpt-4o-mini-2024-07-18</c> or <c>claude-haiku-4-5-20251001</c> match their family, see <see cref="PricingCatalog"/>).
 /// Never guessed: a model not listed here (nor in <c>Bifrost:Pricing</c>) has no cost. Read on 2026-12-06 from public
 /// copies of the providers' price tables (the sources are named per family); check them against the providers' pages
-/// (https://openai.com/api/pricing, https://www.anthropic.com/pricing) when updating.
+/// (https://openai.com/api/pricing, https://www.anthropic.com/pricing, https://ai.google.dev/gemini-api/docs/pricing,
+/// https://cohere.com/pricing, https://groq.com/pricing, https://docs.x.ai/developers/models) when updating.
 /// </summary>
 internal static class EmbeddedPrices
 {
@@ -36,5 +37,48 @@ internal static class EmbeddedPrices
         ("anthropic", "claude-haiku-4-5", new(1.00, 5.00, CachedInputPerMillion: 0.10, CacheWritePerMillion: 1.25, BatchDiscount: 0.5)),
         ("anthropic", "claude-opus-4-5", new(5.00, 25.00, CachedInputPerMillion: 0.50, CacheWritePerMillion: 6.25, BatchDiscount: 0.5)),
         ("anthropic", "claude-opus-4-1", new(15.00, 75.00, CachedInputPerMillion: 1.50, CacheWritePerMillion: 18.75, BatchDiscount: 0.5)),
+
+        // Google Gemini API (type gemini), https://ai.google.dev/gemini-api/docs/pricing, paid tier, text input, read 2026-12-06
+        // from public copies of that page that agree: a transcript "found verbatim in the fetched page text" (api-evangelist/gemini
+        // plans/gemini-plans-pricing.yml, 2026-09-20: 2.5 Pro input "$1.25, prompts <= 200k tokens", 2.5 Flash input "$0.30
+        // (text / image / video)", 2.5 Flash-Lite output "$0.40", "Batch API (50% cost reduction)", embeddings "$0.15 / 1M
+        // tokens") and two price tables citing the page (morphllm.com/gemini-api-pricing: 2.5 Pro 1.25/10.00, 2.5 Flash 0.30/2.50,
+        // 2.5 Flash-Lite 0.10/0.40, 2.0 Flash 0.10/0.40; deploybase.ai/articles/gemini-api-pricing: 2.5 Pro 1.25/10, 2.5 Flash
+        // 0.30/2.50). Output includes thinking tokens. The prompts > 200k tier of 2.5 Pro (2.50/15.00) is not modelled (no
+        // long-context tiers in the catalog); cached-input prices were not verified, so cached tokens cost the input price.
+        ("gemini", "gemini-2.5-pro", new(1.25, 10.00, BatchDiscount: 0.5)),
+        ("gemini", "gemini-2.5-flash", new(0.30, 2.50, BatchDiscount: 0.5)),
+        ("gemini", "gemini-2.5-flash-lite", new(0.10, 0.40, BatchDiscount: 0.5)),
+        ("gemini", "gemini-2.0-flash", new(0.10, 0.40, BatchDiscount: 0.5)),
+        ("gemini", "gemini-embedding-001", new(0.15, 0)),
+
+        // Cohere (type cohere), https://cohere.com/pricing, read 2026-12-06 from copies that agree: Command A and Command R+
+        // (08-2024) 2.50 / 10.00 (the Lava gateway's Cohere price table, lava-a04d7b3f.mintlify.dev/docs/gateway/providers/cohere;
+        // Command R+ 08-2024 also in api-evangelist/cohere plans/cohere-plans-pricing.yml); Embed v4 text input 0.12 ("$0.12 per
+        // million tokens at listed AI Gateway rates", vercel.com/ai-gateway/models/embed-v4.0). Left out: Command R 08-2024 (the
+        // copies disagree: 0.15/0.60 and 0.30/1.20), Embed v3 (not found). Cohere ids carry no date suffix the catalog strips:
+        // the ids are exact.
+        ("cohere", "command-a-03-2025", new(2.50, 10.00)),
+        ("cohere", "command-r-plus-08-2024", new(2.50, 10.00)),
+        ("cohere", "embed-v4.0", new(0.12, 0)),
+
+        // Groq (type groq), https://console.groq.com/docs/models and https://groq.com/pricing, read 2026-12-06 from copies that
+        // agree: the aicost crate's Groq table (docs.rs/crate/aicost, data_groq.rs: llama-3.3-70b-versatile 0.59/0.79,
+        // llama-3.1-8b-instant 0.05/0.08, gpt-oss-120b 0.15/0.60) and braintrustdata/braintrust-proxy issues #479 and #566
+        // ("Groq models docs ... openai/gpt-oss-120b at $0.15 input / $0.60 output"). Cached prices not published: not set.
+        ("groq", "llama-3.3-70b-versatile", new(0.59, 0.79)),
+        ("groq", "llama-3.1-8b-instant", new(0.05, 0.08)),
+        ("groq", "openai/gpt-oss-120b", new(0.15, 0.60)),
+
+        // xAI (type xai), https://docs.x.ai/developers/models, read 2026-12-06 from copies that agree: grok-4.3 1.25/2.50
+        // (mandark-droid/genai_otel_instrument v1.2.2 "per docs.x.ai/developers/models"; docs.sim.ai/models/xai; docs.apiyi.com
+        // "list prices match xAI's", checked 2026-07-13) and grok-4.5 2.00/6.00 (docs.sim.ai; docs.apiyi.com). Their tier above
+        // ~200k input tokens is not modelled; cached-input prices were not verified (cached tokens cost the input price).
+        ("xai", "grok-4.3", new(1.25, 2.50)),
+        ("xai", "grok-4.5", new(2.00, 6.00)),
+
+        // Not in the catalog (add them under Bifrost:Pricing): Mistral (its -latest aliases moved to new models at new prices
+        // during 2026 and the copies found disagree), DeepSeek (peak / off-peak prices by time of day, which the catalog cannot
+        // express), the other presets (prices per hosted model vary). Azure OpenAI: priced as OpenAI (see PricingCatalog.Find).
     ];
 }

@@ -8,7 +8,8 @@ namespace Bifrost.Middleware.Governance.Pricing;
 /// <summary>
 /// Prices of models: the embedded list (<see cref="EmbeddedPrices"/>) with <c>Bifrost:Pricing</c> added on top, looked up
 /// by provider name (then by the provider's type, so a provider named <c>work-openai</c> of type <c>openai</c> is priced
-/// as OpenAI) and model (a dated id matches its family). The one cost step: the attempt loop fills
+/// as OpenAI; a provider of type <c>azure</c> without an entry of its own is priced as OpenAI's model of the same name) and
+/// model (a dated id matches its family). The one cost step: the attempt loop fills
 /// <c>extra_fields.cost</c> with it, and governance (budgets) reads the same numbers. Lookups allocate nothing.
 /// </summary>
 internal sealed class PricingCatalog
@@ -56,7 +57,17 @@ internal sealed class PricingCatalog
             return price;
         }
 
-        return _typeOfProvider.TryGetValue(provider, out var type) && _providers.TryGetValue(type, out models) ? FindModel(models, model) : null;
+        var type = _typeOfProvider.TryGetValue(provider, out var configured) ? configured : provider;
+        if (!ReferenceEquals(type, provider) && _providers.TryGetValue(type, out models) && FindModel(models, model) is { } byType)
+        {
+            return byType;
+        }
+
+        // Azure OpenAI's models are OpenAI's: an azure provider without its own entry is priced at OpenAI's list price
+        // (Azure's Global deployments; Data Zone and Regional deployments cost more — add them under Pricing:azure/<model>).
+        return string.Equals(type, Providers.Azure.AzureProviderType.TypeName, StringComparison.OrdinalIgnoreCase) && _providers.TryGetValue("openai", out models)
+            ? FindModel(models, model)
+            : null;
     }
 
     public ModelPrice? Find(ResolvedModel target) => Find(target.Provider.Name, target.Model);

@@ -8,7 +8,7 @@ namespace Bifrost.Middleware.Providers.Azure;
 /// Sources: https://learn.microsoft.com/azure/ai-foundry/openai/api-version-lifecycle (v1 API vs dated versions) and
 /// https://learn.microsoft.com/azure/ai-foundry/openai/reference (deployment URLs, <c>api-key</c>).
 /// </summary>
-internal static class AzureOpenAI
+internal static partial class AzureOpenAI
 {
     /// <summary>The key goes in <c>api-key</c> (an Entra ID token, from an <see cref="IUpstreamAuthenticator"/>, in <c>Authorization</c>).</summary>
     public static readonly UpstreamAuth Auth = new("api-key", []);
@@ -35,19 +35,22 @@ internal static class AzureOpenAI
         }
 
         var version = "?api-version=" + Uri.EscapeDataString(context.Options.ApiVersion!.Trim());
-        return path is "chat/completions" or "completions" or "embeddings"
+        return InDeploymentUrl(path)
             ? new Uri(resource + "/openai/deployments/" + Uri.EscapeDataString(Deployment(context)) + "/" + path + version, UriKind.Absolute)
             : new Uri(resource + "/openai/" + path + version, UriKind.Absolute);
     }
 
     /// <summary>
-    /// The JSON body: on the v1 API the deployment name goes in <c>model</c>, so a mapped model is replaced there; otherwise
-    /// (the deployment URLs ignore it) the body is the request as is.
+    /// The JSON body: where the URL does not name the deployment — the v1 API, and on a dated version the operations under
+    /// <c>{resource}/openai/</c> such as <c>responses</c> (<c>/openai/responses?api-version=2025-03-01-preview</c> with the
+    /// deployment as <c>model</c>, https://learn.microsoft.com/azure/ai-foundry/openai/how-to/responses) — the deployment name
+    /// goes in <c>model</c>, so a mapped model is replaced there; otherwise (the deployment URLs ignore it) the body is the
+    /// request as is.
     /// </summary>
-    public static ByteArrayContent Body<T>(ProviderContext context, T request, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
+    public static ByteArrayContent Body<T>(ProviderContext context, string path, T request, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
     {
         var deployment = Deployment(context);
-        if (!IsV1(context.Options) || string.Equals(deployment, context.Model, StringComparison.Ordinal))
+        if ((!IsV1(context.Options) && InDeploymentUrl(path)) || string.Equals(deployment, context.Model, StringComparison.Ordinal))
         {
             return UpstreamClient.Json(request, type);
         }
@@ -64,6 +67,11 @@ internal static class AzureOpenAI
     /// </summary>
     public static BifrostException ParseError(UpstreamError answer)
     {
+        if (answer.Status == 429 && answer.RetryAfter is null && RetryHint(answer.Text) is { } hint)
+        {
+            answer = answer with { RetryAfter = hint };
+        }
+
         var exception = UpstreamHttp.FromErrorObject(answer);
         var detail = exception.Error.Error;
         if (!string.Equals(detail.Code, "content_filter", StringComparison.Ordinal))
@@ -88,6 +96,34 @@ internal static class AzureOpenAI
 
         return filtered;
     }
+
+    /// <summary>
+    /// The wait Azure's 429 message asks for when neither <c>retry-after-ms</c> nor <c>Retry-After</c> came: "... Please
+    /// retry after 37 seconds." (https://learn.microsoft.com/answers/questions/2140040/) or "Rate limit is exceeded. Try again
+    /// in 5 seconds." (https://learn.microsoft.com/azure/ai-foundry/openai/quotas-limits); at most an hour, else null.
+    /// </summary>
+    internal static TimeSpan? RetryHint(string text)
+    {
+        System.Text.RegularExpressions.Match match;
+        try
+        {
+            match = RetryHintPattern().Match(text);
+        }
+        catch (System.Text.RegularExpressions.RegexMatchTimeoutException)
+        {
+            return null;
+        }
+
+        return match.Success && int.TryParse(match.Groups[1].ValueSpan, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds <= 3600
+            ? TimeSpan.FromSeconds(seconds)
+            : null;
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"(?:retry after|try again in)\s+(\d{1,6})\s+seconds?\b", System.Text.RegularExpressions.RegexOptions.IgnoreCase | System.Text.RegularExpressions.RegexOptions.CultureInvariant, matchTimeoutMilliseconds: 100)]
+    private static partial System.Text.RegularExpressions.Regex RetryHintPattern();
+
+    /// <summary>Whether a dated version names the deployment in the URL of this operation (<c>/openai/deployments/{deployment}/...</c>).</summary>
+    private static bool InDeploymentUrl(string path) => path is "chat/completions" or "completions" or "embeddings";
 
     private static string Resource(ProviderContext context)
     {

@@ -9,6 +9,18 @@ internal sealed partial class OpenAICompatibleAdapter : IProviderBatchAdapter
     public async Task<BatchObject> CreateBatchAsync(ProviderContext context, Stream input, ProviderBatchRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        if (_azure)
+        {
+            // Azure: each line names its Global Batch deployment; a dated api-version spells the urls without /v1.
+            await using var rewritten = await Azure.AzureBatches.RewriteInputAsync(context.Options, input, cancellationToken).ConfigureAwait(false);
+            return await CreateBatchCoreAsync(context, rewritten, Azure.AzureBatches.Endpoint(context.Options, request.Endpoint), request, cancellationToken).ConfigureAwait(false);
+        }
+
+        return await CreateBatchCoreAsync(context, input, request.Endpoint, request, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<BatchObject> CreateBatchCoreAsync(ProviderContext context, Stream input, string endpoint, ProviderBatchRequest request, CancellationToken cancellationToken)
+    {
         string fileId;
         using (var upload = CreateRequest(context, HttpMethod.Post, "files", stream: false))
         {
@@ -29,7 +41,7 @@ internal sealed partial class OpenAICompatibleAdapter : IProviderBatchAdapter
         {
             writer.WriteStartObject();
             writer.WriteString("input_file_id", fileId);
-            writer.WriteString("endpoint", request.Endpoint);
+            writer.WriteString("endpoint", endpoint);
             writer.WriteString("completion_window", request.CompletionWindow);
             if (request.Metadata is { Count: > 0 } metadata)
             {
@@ -83,6 +95,11 @@ internal sealed partial class OpenAICompatibleAdapter : IProviderBatchAdapter
         await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            if (_azure)
+            {
+                return Azure.AzureBatches.Read(await System.Text.Json.Nodes.JsonNode.ParseAsync(body, cancellationToken: cancellationToken).ConfigureAwait(false));
+            }
+
             return await JsonSerializer.DeserializeAsync(body, BifrostJson.Context.BatchObject, cancellationToken).ConfigureAwait(false)
                 ?? throw UpstreamHttp.InvalidResponse(context, "an empty batch object");
         }

@@ -56,8 +56,9 @@ internal sealed partial class OpenAICompatibleAdapter
 
     public async Task<int?> CountInputTokensAsync(ProviderContext context, ResponsesRequest request, CancellationToken cancellationToken)
     {
-        if (!SupportsNativeResponses(context))
+        if (_azure || !SupportsNativeResponses(context))
         {
+            // Azure documents no responses/input_tokens route: the gateway counts.
             return null;
         }
 
@@ -70,7 +71,7 @@ internal sealed partial class OpenAICompatibleAdapter
         where TResponse : class
     {
         var message = CreateRequest(context, HttpMethod.Post, path, stream: false);
-        message.Content = Body(context, request, requestType);
+        message.Content = Body(context, path, request, requestType);
         return _http.SendForJsonAsync(context, message, responseType, cancellationToken);
     }
 
@@ -78,7 +79,7 @@ internal sealed partial class OpenAICompatibleAdapter
     private async Task<HttpResponseMessage> SendAsync<TRequest>(ProviderContext context, string path, TRequest request, JsonTypeInfo<TRequest> requestType, bool stream, CancellationToken cancellationToken)
     {
         using var message = CreateRequest(context, HttpMethod.Post, path, stream);
-        message.Content = Body(context, request, requestType);
+        message.Content = Body(context, path, request, requestType);
         return await _http.SendSuccessAsync(context, message, cancellationToken).ConfigureAwait(false);
     }
 

@@ -31,7 +31,7 @@ internal sealed partial class OpenAICompatibleAdapter : IProviderAdapter, IDispo
         _azure = azure;
         _http = azure
             ? new(httpClientFactory, HttpClientName, time, Azure.AzureOpenAI.Auth, Azure.AzureOpenAI.ParseError)
-            : new(httpClientFactory, HttpClientName, time, UpstreamAuth.Bearer, UpstreamHttp.FromErrorObject);
+            : new(httpClientFactory, HttpClientName, time, UpstreamAuth.Bearer, answer => Preset is null ? UpstreamHttp.FromErrorObject(answer) : PresetErrors.Parse(answer));
     }
 
     /// <summary>The adapter of type <c>azure</c>.</summary>
@@ -66,7 +66,7 @@ internal sealed partial class OpenAICompatibleAdapter : IProviderAdapter, IDispo
     {
         if (Preset is not { } preset)
         {
-            return Body(context, request, BifrostJson.Context.ChatCompletionRequest);
+            return Body(context, "chat/completions", request, BifrostJson.Context.ChatCompletionRequest);
         }
 
         var body = preset.Rewrite(request, out var changes);
@@ -143,9 +143,9 @@ internal sealed partial class OpenAICompatibleAdapter : IProviderAdapter, IDispo
     private HttpRequestMessage CreateRequest(ProviderContext context, HttpMethod method, string path, bool stream) =>
         _http.CreateRequest(context, method, _azure ? Azure.AzureOpenAI.For(context, path) : Endpoints.For(context, path, Preset?.BaseUrl), stream);
 
-    /// <summary>A request's JSON body (for <c>azure</c>, with the deployment as the v1 API's <c>model</c>).</summary>
-    private ByteArrayContent Body<T>(ProviderContext context, T request, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) =>
-        _azure ? Azure.AzureOpenAI.Body(context, request, type) : UpstreamClient.Json(request, type);
+    /// <summary>A request's JSON body (for <c>azure</c>, with the deployment as <c>model</c> where the URL does not name it).</summary>
+    private ByteArrayContent Body<T>(ProviderContext context, string path, T request, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) =>
+        _azure ? Azure.AzureOpenAI.Body(context, path, request, type) : UpstreamClient.Json(request, type);
 
     /// <summary>Releases the upstream client.</summary>
     public void Dispose() => _http.Dispose();
@@ -224,12 +224,19 @@ internal sealed partial class OpenAICompatibleAdapter : IProviderAdapter, IDispo
                 return new UpstreamEvent { Error = UpstreamHttp.InvalidStreamEvent(ex) };
             }
 
-            if (chunk?.AdditionalProperties is { } extra && extra.TryGetValue("error", out var error) && (chunk.Choices.Count == 0 || eventType == "error"))
+            // An error event: a chunk with an error and no choices, an SSE "error" event, or OpenRouter's mid-stream error — a
+            // chunk with a top-level error and finish_reason "error" after 200 OK (https://openrouter.ai/docs/api/reference/streaming,
+            // "errors that occur mid-generation still arrive as regular data: events with an error field"; its error.code is the
+            // HTTP status as a number or a string such as "server_error", https://openrouter.ai/docs/api/reference/errors-and-debugging).
+            if (chunk?.AdditionalProperties is { } extra && extra.TryGetValue("error", out var error)
+                && (chunk.Choices.Count == 0 || eventType == "error" || chunk.Choices.Any(c => c.FinishReason == "error")))
             {
                 var message = error.ValueKind == JsonValueKind.Object && error.TryGetProperty("message", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : error.ToString();
                 var type = error.ValueKind == JsonValueKind.Object && error.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
                 var code = error.ValueKind == JsonValueKind.Object && error.TryGetProperty("code", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
-                var status = error.ValueKind == JsonValueKind.Object && error.TryGetProperty("status_code", out var s) && s.TryGetInt32(out var sc) ? sc : 500;
+                var status = error.ValueKind == JsonValueKind.Object && error.TryGetProperty("status_code", out var s) && s.TryGetInt32(out var sc) ? sc
+                    : error.ValueKind == JsonValueKind.Object && error.TryGetProperty("code", out var n) && n.ValueKind == JsonValueKind.Number && n.TryGetInt32(out var nc) && nc is >= 400 and < 600 ? nc
+                    : 500;
                 return new UpstreamEvent { Error = BifrostErrors.ProviderError(status, type, code, message ?? "Provider stream failed.") };
             }
 

@@ -165,6 +165,19 @@ public sealed class AzureBatchAndResponsesTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Input_tokens_are_counted_by_the_gateway_even_with_native_responses()
+    {
+        await using var host = await StartAsync(p => p.NativeResponses = true);
+
+        using var response = await host.PostJsonAsync("/openai/v1/responses/input_tokens", """{"model":"azure/gpt-4o","input":"hello there"}""", Ct);
+        var json = await GatewayHost.ReadJsonAsync(response);
+
+        Assert.True(response.StatusCode == HttpStatusCode.OK, json.ToString());
+        Assert.True(json.GetProperty("input_tokens").GetInt32() > 0);
+        Assert.Empty(_upstream.Requests); // Azure documents no responses/input_tokens route
+    }
+
+    [Fact]
     public async Task Native_responses_stream_from_a_dated_version()
     {
         await using var host = await StartAsync(p =>

@@ -27,6 +27,20 @@ public sealed class GeminiPricingTests : GeminiTestBase
     }
 
     [Fact]
+    public async Task Cached_prompt_tokens_cost_the_cached_price()
+    {
+        Upstream.Respond = _ => FakeGeminiUpstream.Response(new JsonArray(FakeGeminiUpstream.Text("Hi.")), prompt: 1_000_000, candidates: 0, cached: 800_000);
+        await using var host = await StartHostAsync();
+
+        var (_, body) = await PostAsync(host, "/openai/v1/chat/completions", new JsonObject { ["model"] = "gemini/gemini-2.5-pro", ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = "hi" }) });
+
+        var json = JsonDocument.Parse(body).RootElement;
+        Assert.Equal(800_000, json.GetProperty("usage").GetProperty("prompt_tokens_details").GetProperty("cached_tokens").GetInt32());
+        // gemini-2.5-pro: 200k uncached at 1.25 + 800k cached at 0.125
+        Assert.Equal((0.2 * 1.25) + (0.8 * 0.125), json.GetProperty("extra_fields").GetProperty("cost").GetDouble(), 9);
+    }
+
+    [Fact]
     public async Task A_dated_or_unknown_gemini_model_is_priced_only_when_listed()
     {
         Upstream.Respond = _ => FakeGeminiUpstream.Response(new JsonArray(FakeGeminiUpstream.Text("Hi.")), prompt: 2_000_000, candidates: 1_000_000);

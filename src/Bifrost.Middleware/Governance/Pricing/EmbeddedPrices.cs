@@ -45,9 +45,12 @@ internal static class EmbeddedPrices
         // tokens") and two price tables citing the page (morphllm.com/gemini-api-pricing: 2.5 Pro 1.25/10.00, 2.5 Flash 0.30/2.50,
         // 2.5 Flash-Lite 0.10/0.40, 2.0 Flash 0.10/0.40; deploybase.ai/articles/gemini-api-pricing: 2.5 Pro 1.25/10, 2.5 Flash
         // 0.30/2.50). Output includes thinking tokens. The prompts > 200k tier of 2.5 Pro (2.50/15.00) is not modelled (no
-        // long-context tiers in the catalog); cached-input prices were not verified, so cached tokens cost the input price.
-        ("gemini", "gemini-2.5-pro", new(1.25, 10.00, BatchDiscount: 0.5)),
-        ("gemini", "gemini-2.5-flash", new(0.30, 2.50, BatchDiscount: 0.5)),
+        // long-context tiers in the catalog). Cached input ("context caching price"), 2.5 models only: 90% off the input price
+        // (deploybase.ai's table: "Context Caching 90% discount" for 2.5 Pro and 2.5 Flash; 2.5 Pro's "$0.125, prompts <= 200k
+        // tokens" quoted from the page in discuss.ai.google.dev/t/question-about-gemini-api-caching-pricing/107349); the others'
+        // cached prices were not verified, so their cached tokens cost the input price.
+        ("gemini", "gemini-2.5-pro", new(1.25, 10.00, CachedInputPerMillion: 0.125, BatchDiscount: 0.5)),
+        ("gemini", "gemini-2.5-flash", new(0.30, 2.50, CachedInputPerMillion: 0.03, BatchDiscount: 0.5)),
         ("gemini", "gemini-2.5-flash-lite", new(0.10, 0.40, BatchDiscount: 0.5)),
         ("gemini", "gemini-2.0-flash", new(0.10, 0.40, BatchDiscount: 0.5)),
         ("gemini", "gemini-embedding-001", new(0.15, 0)),

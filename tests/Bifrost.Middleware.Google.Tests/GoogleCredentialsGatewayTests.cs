@@ -96,6 +96,29 @@ public sealed class GoogleCredentialsGatewayTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Application_Default_Credentials_come_from_GOOGLE_APPLICATION_CREDENTIALS_by_default()
+    {
+        var path = Path.Combine(Path.GetTempPath(), "bifrost-adc-" + Guid.NewGuid().ToString("N") + ".json");
+        await File.WriteAllTextAsync(path, _google.ServiceAccountJson(), Ct);
+        Environment.SetEnvironmentVariable("GOOGLE_APPLICATION_CREDENTIALS", path); // only this test of the assembly reads it
+        try
+        {
+            await using var app = await StartAsync(b => b.UseGoogleCredentials("vertex"));
+            using var client = app.GetTestClient();
+
+            Assert.Equal(HttpStatusCode.OK, (await PostAsync(client)).Status);
+
+            Assert.Equal(GoogleCredentialOptions.CloudPlatformScope, Assert.Single(_google.Grants)["scope"]!.GetValue<string>());
+            Assert.Equal(["Bearer ya29.fake-1"], _google.VertexRequests.Select(static r => r.Authorization));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("GOOGLE_APPLICATION_CREDENTIALS", null);
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public async Task A_credential_given_by_the_host_is_scoped_and_used()
     {
         var credential = CredentialFactory.FromJson(_google.ServiceAccountJson(), JsonCredentialParameters.ServiceAccountCredentialType);

@@ -290,7 +290,7 @@ public sealed class ProviderOptions
     /// </summary>
     public string? Region { get; set; }
 
-    /// <summary><c>vertex</c> only: the Google Cloud project id (required), the <c>projects/{project}</c> of every Vertex AI URL.</summary>
+    /// <summary><c>vertex</c> only: the Google Cloud project id, the <c>projects/{project}</c> of every Vertex AI URL (required, except in express mode: an API key in <c>x-goog-api-key</c>).</summary>
     public string? ProjectId { get; set; }
 
     /// <summary>Retries after a retryable failure (429, 5xx, timeout, connection failure) before trying the fallbacks. Default 2.</summary>

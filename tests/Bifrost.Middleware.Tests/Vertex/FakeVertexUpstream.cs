@@ -22,11 +22,16 @@ namespace Bifrost.Middleware.Tests.Vertex;
 /// and with <c>anthropic_version: vertex-2023-10-16</c>, answered with Anthropic's message / SSE events
 /// (https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude/use-claude — the Anthropic fake's shapes).</item>
 /// </list>
-/// It checks <c>Authorization: Bearer</c> (a 401 in Google's envelope otherwise) and records every request.
+/// It checks <c>Authorization: Bearer</c> (a 401 in Google's envelope otherwise) and records every request. Express mode
+/// (https://cloud.google.com/vertex-ai/generative-ai/docs/start/express-mode/vertex-ai-express-mode-api-reference):
+/// <c>/v1/publishers/google/models/{model}:{method}</c> without project and location, the API key in <c>x-goog-api-key</c>
+/// (a bad key: 400 <c>API_KEY_INVALID</c>, as the Gemini API answers).
 /// </summary>
 public sealed class FakeVertexUpstream : IAsyncDisposable
 {
     public const string Token = "ya29.test-access-token-0123456789";
+
+    public const string ExpressKey = "AQ.express-test-key-0123456789";
 
     private LocalServer _server = null!;
     private int _counter;
@@ -63,14 +68,17 @@ public sealed class FakeVertexUpstream : IAsyncDisposable
     {
         var upstream = new FakeVertexUpstream();
         upstream._server = await LocalServer.StartAsync(app =>
-            app.MapPost("/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{**rest}", (HttpContext context, string publisher, string rest) => upstream.ModelMethodAsync(context, publisher, rest)));
+        {
+            app.MapPost("/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{**rest}", (HttpContext context, string publisher, string rest) => upstream.ModelMethodAsync(context, publisher, rest, express: false));
+            app.MapPost("/v1/publishers/{publisher}/models/{**rest}", (HttpContext context, string publisher, string rest) => upstream.ModelMethodAsync(context, publisher, rest, express: true));
+        });
         upstream.BaseUrl = upstream._server.Address + "/v1";
         return upstream;
     }
 
     public ValueTask DisposeAsync() => _server.DisposeAsync();
 
-    private async Task ModelMethodAsync(HttpContext context, string publisher, string rest)
+    private async Task ModelMethodAsync(HttpContext context, string publisher, string rest, bool express)
     {
         var request = await UpstreamRequest.ReadAsync(context);
         Requests.Enqueue(request);
@@ -79,7 +87,13 @@ public sealed class FakeVertexUpstream : IAsyncDisposable
         var model = colon < 0 ? rest : rest[..colon];
         var method = colon < 0 ? string.Empty : rest[(colon + 1)..];
         var authorization = context.Request.Headers.Authorization.ToString();
-        if (!authorization.StartsWith("Bearer ", StringComparison.Ordinal) || !ValidTokens.ContainsKey(authorization["Bearer ".Length..]))
+        if (express && context.Request.Headers["x-goog-api-key"].ToString() != ExpressKey)
+        {
+            await WriteGoogleErrorAsync(context, new Failure(400, "API key not valid. Please pass a valid API key.", "API_KEY_INVALID"));
+            return;
+        }
+
+        if (!express && (!authorization.StartsWith("Bearer ", StringComparison.Ordinal) || !ValidTokens.ContainsKey(authorization["Bearer ".Length..])))
         {
             // https://cloud.google.com/docs/authentication/troubleshoot-adc: a missing or expired token is 401 UNAUTHENTICATED
             await WriteGoogleErrorAsync(context, new Failure(401, "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential."));

@@ -27,6 +27,53 @@ public sealed class VertexAdapterTests : VertexTestBase
     }
 
     [Fact]
+    public void Express_mode_urls_have_no_project_or_location()
+    {
+        var context = new ProviderContext("vertex", new ProviderOptions { Type = "vertex", Region = "europe-west4", AuthHeader = "x-goog-api-key" }, "gemini-2.5-flash", "k");
+
+        Assert.Equal("https://aiplatform.googleapis.com/v1/publishers/google/models/gemini-2.5-flash:streamGenerateContent?alt=sse", VertexAdapter.Endpoint(context, "streamGenerateContent", "?alt=sse").AbsoluteUri);
+    }
+
+    [Fact]
+    public async Task Express_mode_sends_the_API_key_in_x_goog_api_key_to_the_project_less_url()
+    {
+        var context = Context(configure: o => { o.ProjectId = null; o.AuthHeader = "x-goog-api-key"; }, key: FakeVertexUpstream.ExpressKey);
+
+        var response = await Adapter.ChatCompletionAsync(context, Hello("gemini-2.5-flash"), Ct);
+
+        var sent = Assert.Single(Upstream.Requests);
+        Assert.Equal("/v1/publishers/google/models/gemini-2.5-flash:generateContent", sent.Path);
+        Assert.Equal(FakeVertexUpstream.ExpressKey, sent.Headers["x-goog-api-key"]);
+        Assert.False(sent.Headers.ContainsKey("authorization"));
+        Assert.Equal("echo: Hi Vertex", Assert.Single(response.Choices).Message!.Content);
+    }
+
+    [Fact]
+    public async Task Express_mode_refuses_Claude_models_without_calling_Vertex()
+    {
+        var context = Context(Claude, o => { o.ProjectId = null; o.AuthHeader = "x-goog-api-key"; }, FakeVertexUpstream.ExpressKey);
+
+        var error = await Assert.ThrowsAsync<BifrostException>(() => Adapter.ChatCompletionAsync(context, Hello(Claude), Ct));
+
+        Assert.Equal(400, error.StatusCode);
+        Assert.Contains("Claude models in Vertex AI express mode", error.Error.Error.Message, StringComparison.Ordinal);
+        Assert.Empty(Upstream.Requests);
+    }
+
+    [Fact]
+    public async Task An_invalid_express_key_is_a_401_without_the_key()
+    {
+        const string key = "AQ.WRONG-secret-express-key";
+        var context = Context(configure: o => { o.ProjectId = null; o.AuthHeader = "x-goog-api-key"; }, key: key);
+
+        var error = await Assert.ThrowsAsync<BifrostException>(() => Adapter.ChatCompletionAsync(context, Hello("gemini-2.5-flash"), Ct));
+
+        Assert.Equal(401, error.StatusCode);
+        Assert.Equal("API_KEY_INVALID", error.Error.Error.Code);
+        Assert.DoesNotContain(key, error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_model_name_is_one_escaped_path_segment()
     {
         var context = new ProviderContext("vertex", new ProviderOptions { Type = "vertex", ProjectId = Project, BaseUrl = "https://proxy.example.com/v1/" }, "tuned/../x?y", "t");

@@ -89,7 +89,7 @@ public sealed class VertexEndpointTests : VertexTestBase
     }
 
     [Theory]
-    [InlineData(null, "us-central1", true, "Bifrost:Providers:vertex:ProjectId is required for a Vertex AI provider")]
+    [InlineData(null, "us-central1", true, "Bifrost:Providers:vertex:ProjectId is required for a Vertex AI provider (the Google Cloud project id, e.g. my-project), unless it uses Vertex AI express mode: Keys with express-mode API keys and AuthHeader 'x-goog-api-key'.")]
     [InlineData("my-project", "us central1", true, "Bifrost:Providers:vertex:Region 'us central1' is not a Vertex AI location")]
     [InlineData("my/project", null, true, "Bifrost:Providers:vertex:ProjectId 'my/project' is not a Google Cloud project id")]
     [InlineData("my-project", null, false, "Bifrost:Providers:vertex has no credentials: add Keys (an OAuth access token, e.g. from 'gcloud auth print-access-token') or register Google credentials for it with builder.UseGoogleCredentials(\"vertex\")")]
@@ -121,6 +121,22 @@ public sealed class VertexEndpointTests : VertexTestBase
         var (status, _) = await PostAsync(host, "/openai/v1/chat/completions", Body("gemini-2.5-flash"));
 
         Assert.Equal(HttpStatusCode.OK, status);
+    }
+
+    [Fact]
+    public async Task An_express_mode_provider_needs_no_project()
+    {
+        await using var host = await StartHostAsync(o =>
+        {
+            o.ProjectId = null;
+            o.AuthHeader = "x-goog-api-key";
+            o.Keys = [new ProviderKeyOptions { Value = FakeVertexUpstream.ExpressKey }];
+        });
+
+        var (status, _) = await PostAsync(host, "/openai/v1/chat/completions", Body("gemini-2.5-flash"));
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal("/v1/publishers/google/models/gemini-2.5-flash:generateContent", Assert.Single(Upstream.Requests).Path);
     }
 
     [Fact]

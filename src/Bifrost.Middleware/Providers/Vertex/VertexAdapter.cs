@@ -17,12 +17,22 @@ namespace Bifrost.Middleware.Providers.Vertex;
 /// <c>:generateContent</c>, <c>:streamGenerateContent?alt=sse</c>, <c>:countTokens</c> and <c>:predict</c> (embeddings).
 /// The translators are the <c>anthropic</c> and <c>gemini</c> adapters' own. Auth: a configured key is sent as
 /// <c>Authorization: Bearer</c> (an OAuth access token); otherwise the provider's <see cref="IUpstreamAuthenticator"/>
-/// (<c>Bifrost.Middleware.Google</c>) adds one. Models are the configured <c>Models</c> (no Model Garden listing).
+/// (<c>Bifrost.Middleware.Google</c>) adds one. Without a <c>ProjectId</c>, the provider is in express mode
+/// (https://cloud.google.com/vertex-ai/generative-ai/docs/start/express-mode/vertex-ai-express-mode-api-reference):
+/// <c>{BaseUrl}/publishers/google/models/{model}:{method}</c> on <c>https://aiplatform.googleapis.com/v1</c>, the key an
+/// express-mode API key sent in <c>x-goog-api-key</c> (the provider's <c>AuthHeader</c>), Gemini models only.
+/// Models are the configured <c>Models</c> (no Model Garden listing).
 /// </summary>
 internal sealed partial class VertexAdapter(IHttpClientFactory httpClientFactory, TimeProvider time, ILogger<VertexAdapter> logger) : IProviderAdapter, IDisposable
 {
     /// <summary>The location used when <see cref="ProviderOptions.Region"/> is not set.</summary>
     internal const string DefaultRegion = "us-central1";
+
+    /// <summary>The base URL of express mode (no project, no location).</summary>
+    internal const string ExpressBaseUrl = "https://aiplatform.googleapis.com/v1";
+
+    /// <summary>The header of express-mode API keys.</summary>
+    internal const string ApiKeyHeader = "x-goog-api-key";
 
     /// <summary>The location served by the global endpoint <c>aiplatform.googleapis.com</c>.</summary>
     internal const string GlobalRegion = "global";
@@ -52,10 +62,23 @@ internal sealed partial class VertexAdapter(IHttpClientFactory httpClientFactory
     /// <summary>Whether a model is served by publisher <c>anthropic</c> (Claude) rather than <c>google</c>.</summary>
     internal static bool IsClaude(string model) => model.StartsWith("claude-", StringComparison.OrdinalIgnoreCase);
 
+    /// <summary>Whether the provider uses express mode: no <c>ProjectId</c> (an express-mode API key instead of a project).</summary>
+    internal static bool IsExpress(ProviderOptions options) => string.IsNullOrWhiteSpace(options.ProjectId);
+
+    /// <summary>Claude on Vertex needs a project: express mode serves Gemini models only.</summary>
+    private static void RequireProjectForClaude(ProviderContext context)
+    {
+        if (IsClaude(context.Model) && IsExpress(context.Options))
+        {
+            throw ProviderErrors.Unsupported(context, "Claude models in Vertex AI express mode (set ProjectId, with an access token or Google credentials)");
+        }
+    }
+
     public Task<ChatCompletionResponse> ChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(request);
+        RequireProjectForClaude(context);
         return IsClaude(context.Model) ? ClaudeChatAsync(context, request, cancellationToken) : GeminiChatAsync(context, request, cancellationToken);
     }
 
@@ -63,6 +86,7 @@ internal sealed partial class VertexAdapter(IHttpClientFactory httpClientFactory
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(request);
+        RequireProjectForClaude(context);
         return IsClaude(context.Model) ? StreamClaudeAsync(context, request, cancellationToken) : StreamGeminiAsync(context, request, cancellationToken);
     }
 
@@ -279,16 +303,23 @@ internal sealed partial class VertexAdapter(IHttpClientFactory httpClientFactory
 
     /// <summary>
     /// <c>{BaseUrl}/projects/{project}/locations/{location}/publishers/{anthropic|google}/models/{model}:{method}{query}</c>;
-    /// BaseUrl includes the version (default <see cref="DefaultBaseUrl"/> of the location). The model is one path segment
-    /// (escaped, with the <c>@</c> of Claude versions kept).
+    /// BaseUrl includes the version (default <see cref="DefaultBaseUrl"/> of the location). In express mode (no project):
+    /// <c>{BaseUrl}/publishers/google/models/{model}:{method}{query}</c>, BaseUrl default <see cref="ExpressBaseUrl"/>. The
+    /// model is one path segment (escaped, with the <c>@</c> of Claude versions kept).
     /// </summary>
     internal static Uri Endpoint(ProviderContext context, string method, string query = "")
     {
-        var location = Location(context.Options);
-        var baseUrl = string.IsNullOrWhiteSpace(context.Options.BaseUrl) ? DefaultBaseUrl(location) : context.Options.BaseUrl.TrimEnd('/');
         var publisher = IsClaude(context.Model) ? "anthropic" : "google";
         var model = Uri.EscapeDataString(context.Model).Replace("%40", "@", StringComparison.Ordinal);
-        return new Uri($"{baseUrl}/projects/{Uri.EscapeDataString(context.Options.ProjectId?.Trim() ?? string.Empty)}/locations/{Uri.EscapeDataString(location)}/publishers/{publisher}/models/{model}:{method}{query}", UriKind.Absolute);
+        var configured = string.IsNullOrWhiteSpace(context.Options.BaseUrl) ? null : context.Options.BaseUrl.TrimEnd('/');
+        if (IsExpress(context.Options))
+        {
+            return new Uri($"{configured ?? ExpressBaseUrl}/publishers/{publisher}/models/{model}:{method}{query}", UriKind.Absolute);
+        }
+
+        var location = Location(context.Options);
+        var baseUrl = configured ?? DefaultBaseUrl(location);
+        return new Uri($"{baseUrl}/projects/{Uri.EscapeDataString(context.Options.ProjectId!.Trim())}/locations/{Uri.EscapeDataString(location)}/publishers/{publisher}/models/{model}:{method}{query}", UriKind.Absolute);
     }
 
     /// <summary>The configured location (<see cref="ProviderOptions.Region"/>), default <see cref="DefaultRegion"/>.</summary>

@@ -7,7 +7,8 @@ namespace Bifrost.Middleware.Providers.Vertex;
 /// Type <c>vertex</c>: Google Cloud Vertex AI (Gemini and Claude models). Requires <c>ProjectId</c>; <c>Region</c> is a
 /// location name (default <c>us-central1</c>, or <c>global</c>); BaseUrl is optional. Credentials: <c>Keys</c> (OAuth access
 /// tokens) or an <see cref="IUpstreamAuthenticator"/> registered for the provider (<c>UseGoogleCredentials</c> of
-/// <c>Bifrost.Middleware.Google</c>) — one of the two, checked at start.
+/// <c>Bifrost.Middleware.Google</c>) — one of the two, checked at start. Express mode instead of a project: no
+/// <c>ProjectId</c>, <c>Keys</c> holding express-mode API keys and <c>AuthHeader: x-goog-api-key</c>.
 /// </summary>
 internal sealed class VertexProviderType(IEnumerable<UpstreamAuthenticatorRegistration> authenticators) : IProviderType
 {
@@ -25,9 +26,13 @@ internal sealed class VertexProviderType(IEnumerable<UpstreamAuthenticatorRegist
     public void Validate(string prefix, ProviderOptions options, ValidateOptionsResultBuilder errors)
     {
         ProviderTypeChecks.HttpBaseUrl(prefix, options, errors);
+        var express = string.Equals(options.AuthHeader?.Trim(), VertexAdapter.ApiKeyHeader, StringComparison.OrdinalIgnoreCase);
         if (string.IsNullOrWhiteSpace(options.ProjectId))
         {
-            errors.AddError($"{prefix}:ProjectId is required for a Vertex AI provider (the Google Cloud project id, e.g. my-project).");
+            if (!express || options.Keys.Count == 0)
+            {
+                errors.AddError($"{prefix}:ProjectId is required for a Vertex AI provider (the Google Cloud project id, e.g. my-project), unless it uses Vertex AI express mode: Keys with express-mode API keys and AuthHeader '{VertexAdapter.ApiKeyHeader}'.");
+            }
         }
         else if (!IsName(options.ProjectId.Trim(), allowDotsAndColons: true))
         {

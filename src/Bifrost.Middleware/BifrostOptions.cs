@@ -218,7 +218,7 @@ public sealed class ProviderOptions
 {
     /// <summary>
     /// The adapter type: <c>openai</c> (any OpenAI-compatible HTTP API), <c>anthropic</c> (Anthropic's Messages API),
-    /// <c>gemini</c> (Google's Gemini API), <c>cohere</c> (Cohere's v2 API), <c>azure</c> (Azure OpenAI), a named preset of
+    /// <c>gemini</c> (Google's Gemini API), <c>vertex</c> (Google Cloud Vertex AI: Gemini and Claude), <c>cohere</c> (Cohere's v2 API), <c>azure</c> (Azure OpenAI), a named preset of
     /// the OpenAI-compatible type (<c>groq</c>, <c>mistral</c>, <c>xai</c>, <c>deepseek</c>, <c>openrouter</c>,
     /// <c>together</c>, <c>fireworks</c>, <c>cerebras</c>, <c>perplexity</c>, <c>ollama</c>, <c>vllm</c>, <c>lmstudio</c>) or
     /// <c>local</c> (the built-in deterministic provider). Not needed for a provider registered with <c>AddProvider</c>.
@@ -283,6 +283,15 @@ public sealed class ProviderOptions
     /// <c>azure</c> only: model name → Azure deployment name. A model not listed is sent as its own deployment name.
     /// </summary>
     public IDictionary<string, string> Deployments { get; set; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The cloud region of a regional provider: for <c>vertex</c> the Google Cloud location (default <c>us-central1</c>;
+    /// <c>global</c> uses the global endpoint <c>aiplatform.googleapis.com</c>), for <c>bedrock</c> the AWS region.
+    /// </summary>
+    public string? Region { get; set; }
+
+    /// <summary><c>vertex</c> only: the Google Cloud project id, the <c>projects/{project}</c> of every Vertex AI URL (required, except in express mode: an API key in <c>x-goog-api-key</c>).</summary>
+    public string? ProjectId { get; set; }
 
     /// <summary>Retries after a retryable failure (429, 5xx, timeout, connection failure) before trying the fallbacks. Default 2.</summary>
     [Range(0, 10)]

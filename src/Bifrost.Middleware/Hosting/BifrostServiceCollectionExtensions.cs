@@ -104,6 +104,7 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddSingleton<AnthropicAdapter>();
         services.TryAddSingleton<CohereAdapter>();
         services.TryAddSingleton<GeminiAdapter>();
+        services.TryAddSingleton<Bifrost.Middleware.Providers.Vertex.VertexAdapter>();
         services.TryAddKeyedSingleton(Bifrost.Middleware.Providers.Azure.AzureProviderType.AdapterKey, static (sp, _) => OpenAICompatibleAdapter.ForAzure(sp));
 
         // Provider types by name (as YARP's named policies): Providers:<name>:Type picks one; AddProviderType adds more.
@@ -112,6 +113,7 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, AnthropicProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, CohereProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, GeminiProviderType>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, Bifrost.Middleware.Providers.Vertex.VertexProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, Bifrost.Middleware.Providers.Azure.AzureProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, LocalProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, ChatClientProviderType>());
@@ -166,6 +168,7 @@ public static class BifrostServiceCollectionExtensions
         AnthropicAdapter.AddHttpClient(services);
         CohereAdapter.AddHttpClient(services);
         GeminiAdapter.AddHttpClient(services);
+        Bifrost.Middleware.Providers.Vertex.VertexAdapter.AddHttpClient(services);
 
         return new BifrostBuilder(services);
     }

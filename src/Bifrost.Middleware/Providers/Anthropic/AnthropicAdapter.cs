@@ -155,7 +155,7 @@ internal sealed partial class AnthropicAdapter(IHttpClientFactory httpClientFact
         _http.CreateRequest(context, method, Endpoint(context, path), stream);
 
     /// <summary>Passes Anthropic's status, error type and message through (<c>{"type":"error","error":{"type","message"}}</c>), with its Retry-After.</summary>
-    private static BifrostException ParseError(UpstreamError answer)
+    internal static BifrostException ParseError(UpstreamError answer)
     {
         AnthropicErrorDetail? detail = null;
         try
@@ -170,7 +170,7 @@ internal sealed partial class AnthropicAdapter(IHttpClientFactory httpClientFact
         return AnthropicResponseTranslator.Error(answer.Status, detail, answer.Message, answer.RetryAfter);
     }
 
-    private static (AnthropicStreamEvent? Event, BifrostException? Failure) ParseEvent(string eventType, ReadOnlySpan<byte> data)
+    internal static (AnthropicStreamEvent? Event, BifrostException? Failure) ParseEvent(string eventType, ReadOnlySpan<byte> data)
     {
         var trimmed = data.Trim((byte)' ');
         if (trimmed.IsEmpty)

@@ -209,7 +209,7 @@ internal sealed partial class GeminiAdapter(IHttpClientFactory httpClientFactory
         _http.CreateRequest(context, method, Endpoint(context, path), stream);
 
     /// <summary>Google's error body → the Bifrost error (see <see cref="GeminiResponseTranslator.Error"/>).</summary>
-    private static BifrostException ParseError(UpstreamError answer)
+    internal static BifrostException ParseError(UpstreamError answer)
     {
         GeminiErrorDetail? detail = null;
         try
@@ -231,7 +231,7 @@ internal sealed partial class GeminiAdapter(IHttpClientFactory httpClientFactory
         return GeminiResponseTranslator.Error(answer.Status, detail, answer.Message, answer.RetryAfter);
     }
 
-    private static (GeminiResponse? Event, BifrostException? Failure) ParseEvent(ReadOnlySpan<byte> data)
+    internal static (GeminiResponse? Event, BifrostException? Failure) ParseEvent(ReadOnlySpan<byte> data)
     {
         var trimmed = data.Trim((byte)' ');
         if (trimmed.IsEmpty)

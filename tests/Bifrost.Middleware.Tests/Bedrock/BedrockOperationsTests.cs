@@ -75,6 +75,32 @@ public sealed class BedrockOperationsTests : BedrockTestBase
     }
 
     [Fact]
+    public async Task Input_tokens_are_counted_with_count_tokens_over_the_converse_messages_and_system()
+    {
+        await using var host = await StartHostAsync();
+        var request = new ResponsesRequest { Model = Model, Instructions = "Be brief.", Input = new ResponsesInput("How many tokens here?") };
+
+        var count = await Adapter(host).CountInputTokensAsync(Context(), request, Ct);
+
+        Assert.Equal(6, count); // "Be brief." (2) + "How many tokens here?" (4)
+        var sent = Assert.Single(Upstream.Requests);
+        Assert.Equal("/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/count-tokens", sent.RawTarget);
+        AssertJson("""{"input":{"converse":{"messages":[{"role":"user","content":[{"text":"How many tokens here?"}]}],"system":[{"text":"Be brief."}]}}}""", sent.Body);
+    }
+
+    [Fact]
+    public async Task A_model_that_cannot_count_answers_null_so_the_gateway_estimates()
+    {
+        Upstream.Failures.Enqueue(new FakeBedrockUpstream.Failure(400, "The provided model doesn't support counting tokens."));
+        await using var host = await StartHostAsync();
+
+        var count = await Adapter(host).CountInputTokensAsync(Context("us.amazon.nova-pro-v1:0"), new ResponsesRequest { Model = "us.amazon.nova-pro-v1:0", Input = new ResponsesInput("hi") }, Ct);
+
+        Assert.Null(count);
+        Assert.Single(Upstream.Requests);
+    }
+
+    [Fact]
     public async Task Models_are_the_configured_ones_without_an_upstream_call()
     {
         await using var host = await StartHostAsync(p => p.Models = [Model, "amazon.titan-embed-text-v2:0"]);

@@ -246,6 +246,17 @@ public sealed class FakeBedrockUpstream : IAsyncDisposable
             case "converse" or "converse-stream":
                 await ChatAsync(context, recorded, body!);
                 break;
+            case "count-tokens":
+                if (Failures.TryDequeue(out var refused))
+                {
+                    await WriteErrorAsync(context, refused);
+                    return;
+                }
+
+                // https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_CountTokens.html: {"inputTokens": n}; here, words of the text blocks
+                var words = body!["input"]!["converse"]!.ToJsonString().Split("\"text\":\"").Skip(1).Sum(t => t.Split('"')[0].Split(' ').Length);
+                await context.Response.WriteAsJsonAsync(new JsonObject { ["inputTokens"] = words });
+                break;
             case "invoke":
                 if (Failures.TryDequeue(out var failure))
                 {

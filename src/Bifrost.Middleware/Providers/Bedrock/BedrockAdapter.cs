@@ -15,7 +15,8 @@ namespace Bifrost.Middleware.Providers.Bedrock;
 /// provider's <see cref="IUpstreamAuthenticator"/> signs each request (SigV4, package Bifrost.Middleware.Bedrock). The model
 /// id (a foundation model id, an inference profile id or an ARN) is one URL path segment, percent-encoded (<c>:</c> →
 /// <c>%3A</c>, <c>/</c> → <c>%2F</c>). Models are the configured <c>Models</c> (no control-plane call); text completions
-/// and native Responses do not exist (Responses run through chat); input-token counting answers null.
+/// and native Responses do not exist (Responses run through chat); input tokens are counted by CountTokens where the model
+/// supports it.
 /// </summary>
 internal sealed partial class BedrockAdapter(IHttpClientFactory httpClientFactory, TimeProvider time, ILogger<BedrockAdapter> logger) : IProviderAdapter, IDisposable
 {
@@ -194,6 +195,38 @@ internal sealed partial class BedrockAdapter(IHttpClientFactory httpClientFactor
         return new EmbeddingResponse { Data = data, Model = context.Model, Usage = new EmbeddingUsage { PromptTokens = tokens, TotalTokens = tokens } };
     }
 
+    /// <summary>
+    /// <c>POST /model/{modelId}/count-tokens</c> with the request's messages and system blocks as Converse would get them
+    /// (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_CountTokensInput.html): Bedrock's
+    /// <c>inputTokens</c>. Only some models can count (bare foundation model ids, not inference profiles): Bedrock's 400
+    /// or 404 for the others answers null, and the gateway estimates.
+    /// </summary>
+    public async Task<int?> CountInputTokensAsync(ProviderContext context, ResponsesRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(request);
+        var converse = BedrockRequestTranslator.Translate(new ChatCompletionRequest { Model = request.Model, Messages = Responses.ResponsesChatConverter.ToChatMessages(request) });
+        var body = new BedrockCountTokensRequest { Input = new BedrockCountTokensInput { Converse = new ConverseRequest { Messages = converse.Messages, System = converse.System } } };
+        using var message = CreateRequest(context, "count-tokens", stream: false);
+        message.Content = UpstreamClient.Json(body, BedrockJsonContext.Wire.BedrockCountTokensRequest);
+        HttpResponseMessage response;
+        try
+        {
+            response = await SendAsync(context, message, cancellationToken).ConfigureAwait(false);
+        }
+        catch (BifrostException ex) when (ex.StatusCode is 400 or 404)
+        {
+            Log.CountTokensRefused(logger, context.ProviderName, context.Model, ex.StatusCode);
+            return null;
+        }
+
+        using (response)
+        {
+            var answer = await ReadJsonAsync(context, response, BedrockJsonContext.Wire.BedrockCountTokensResponse, cancellationToken).ConfigureAwait(false);
+            return answer.InputTokens is > 0 ? answer.InputTokens : null;
+        }
+    }
+
     /// <summary><c>{BaseUrl or https://bedrock-runtime.{Region}.amazonaws.com}/model/{percent-encoded model id}/{operation}</c>.</summary>
     internal static Uri Endpoint(ProviderContext context, string operation)
     {
@@ -360,5 +393,8 @@ internal sealed partial class BedrockAdapter(IHttpClientFactory httpClientFactor
     {
         [LoggerMessage(1080, LogLevel.Warning, "Provider '{Provider}' ended a Bedrock ConverseStream before messageStop.")]
         public static partial void StreamEndedEarly(ILogger logger, string provider);
+
+        [LoggerMessage(1082, LogLevel.Debug, "Provider '{Provider}' cannot count the tokens of model '{Model}' (Bedrock answered {Status}): the gateway estimates.")]
+        public static partial void CountTokensRefused(ILogger logger, string provider, string model, int status);
     }
 }

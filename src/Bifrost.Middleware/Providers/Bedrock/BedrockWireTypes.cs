@@ -262,6 +262,23 @@ internal sealed class BedrockCohereEmbedResponse
     public JsonElement? Embeddings { get; set; }
 }
 
+/// <summary>The body of <c>POST /model/{modelId}/count-tokens</c> (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_CountTokensInput.html).</summary>
+internal sealed class BedrockCountTokensRequest
+{
+    public BedrockCountTokensInput Input { get; set; } = new();
+}
+
+internal sealed class BedrockCountTokensInput
+{
+    /// <summary>A ConverseTokensRequest: the messages and system blocks of a Converse request.</summary>
+    public ConverseRequest? Converse { get; set; }
+}
+
+internal sealed class BedrockCountTokensResponse
+{
+    public int? InputTokens { get; set; }
+}
+
 internal sealed class BedrockPromptTokensDetails
 {
     [JsonPropertyName("cached_tokens")]
@@ -284,6 +301,8 @@ internal sealed class BedrockPromptTokensDetails
 [JsonSerializable(typeof(BedrockCohereEmbedRequest))]
 [JsonSerializable(typeof(BedrockCohereEmbedResponse))]
 [JsonSerializable(typeof(BedrockPromptTokensDetails))]
+[JsonSerializable(typeof(BedrockCountTokensRequest))]
+[JsonSerializable(typeof(BedrockCountTokensResponse))]
 [JsonSerializable(typeof(IList<float[]>))]
 [JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(string))]

@@ -102,6 +102,33 @@ public sealed class SigV4GatewayTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task By_default_the_sdks_chain_reads_the_environment_credentials()
+    {
+        // The only test of this assembly that uses the default chain (the SDK caches what it resolves, process-wide).
+        _upstream.Verify = r => Verify(r, Secret, token: null);
+        Environment.SetEnvironmentVariable("AWS_ACCESS_KEY_ID", "AKIAENVIRONMENTEXAMPLE");
+        Environment.SetEnvironmentVariable("AWS_SECRET_ACCESS_KEY", Secret);
+        Environment.SetEnvironmentVariable("AWS_SESSION_TOKEN", null);
+        try
+        {
+            await using var app = await StartAsync(b => b.UseBedrockSigV4("aws"));
+            using var client = app.GetTestClient();
+
+            using var response = await PostAsync(client, "/openai/v1/chat/completions", $$"""{"model":"aws/{{Model}}","messages":[{"role":"user","content":"hi"}]}""");
+
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var sent = Assert.Single(_upstream.Requests);
+            Assert.StartsWith("AWS4-HMAC-SHA256 Credential=AKIAENVIRONMENTEXAMPLE/20261206/eu-west-3/bedrock/aws4_request, SignedHeaders=content-length;content-type;host;x-amz-date, Signature=", sent.Headers["authorization"], StringComparison.Ordinal);
+            Assert.False(sent.Headers.ContainsKey("x-amz-security-token"));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("AWS_ACCESS_KEY_ID", null);
+            Environment.SetEnvironmentVariable("AWS_SECRET_ACCESS_KEY", null);
+        }
+    }
+
+    [Fact]
     public async Task Without_keys_or_signing_the_provider_fails_validation_at_start()
     {
         var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => StartAsync(_ => { }));

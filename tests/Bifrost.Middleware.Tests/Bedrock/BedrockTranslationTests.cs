@@ -158,6 +158,49 @@ public sealed class BedrockTranslationTests : BedrockTestBase
         Assert.Equal(100, usage.GetProperty("prompt_tokens_details").GetProperty("cached_tokens").GetInt32());
     }
 
+    [Fact]
+    public async Task A_json_schema_response_format_is_a_forced_tool_whose_input_is_the_content()
+    {
+        Upstream.Respond = _ => FakeBedrockUpstream.Answer(new JsonArray(FakeBedrockUpstream.ToolUse("tooluse_s", "city", new JsonObject { ["name"] = "Oslo", ["population"] = 709000 })), "tool_use");
+        await using var host = await StartHostAsync();
+        var body = new JsonObject
+        {
+            ["model"] = "bedrock/" + Model,
+            ["messages"] = Messages(User("A city?")),
+            ["response_format"] = JsonNode.Parse("""{"type":"json_schema","json_schema":{"name":"city","schema":{"type":"object","properties":{"name":{"type":"string"},"population":{"type":"integer"}}}}}"""),
+        };
+
+        var json = await PostAsync(host, "/openai/v1/chat/completions", body);
+
+        AssertJson("""
+        {
+          "tools": [{"toolSpec": {"name": "city", "description": "Answer with this tool: its input is the response.", "inputSchema": {"json": {"type": "object", "properties": {"name": {"type": "string"}, "population": {"type": "integer"}}}}}}],
+          "toolChoice": {"tool": {"name": "city"}}
+        }
+        """, Assert.Single(Upstream.Requests).Body!["toolConfig"]);
+        var choice = json.GetProperty("choices")[0];
+        Assert.Equal("stop", choice.GetProperty("finish_reason").GetString());
+        Assert.False(choice.GetProperty("message").TryGetProperty("tool_calls", out _));
+        AssertJson("""{"name":"Oslo","population":709000}""", JsonNode.Parse(choice.GetProperty("message").GetProperty("content").GetString()!));
+    }
+
+    [Fact]
+    public async Task A_streamed_json_object_response_format_streams_the_tools_input_as_content()
+    {
+        Upstream.Respond = _ => FakeBedrockUpstream.Answer(new JsonArray(FakeBedrockUpstream.ToolUse("tooluse_s", "json_response", new JsonObject { ["ok"] = true, ["n"] = 12 })), "tool_use");
+        await using var host = await StartHostAsync();
+        var request = Request("json please", stream: true);
+        request.ResponseFormat = new ChatCompletionResponseFormat { Type = "json_object" };
+
+        var chunks = await CollectAsync(Adapter(host).StreamChatCompletionAsync(Context(), request, Ct));
+
+        AssertJson("""{"tool":{"name":"json_response"}}""", Assert.Single(Upstream.Requests).Body!["toolConfig"]!["toolChoice"]);
+        AssertJson("""{"type":"object"}""", Upstream.Requests.Single().Body!["toolConfig"]!["tools"]![0]!["toolSpec"]!["inputSchema"]!["json"]);
+        AssertJson("""{"ok":true,"n":12}""", JsonNode.Parse(string.Concat(chunks.Select(c => c.Choices.FirstOrDefault()?.Delta.Content))));
+        Assert.DoesNotContain(chunks, c => c.Choices.Any(ch => ch.Delta.ToolCalls is not null));
+        Assert.Equal("stop", Assert.Single(chunks, c => c.Choices.Count > 0 && c.Choices[0].FinishReason is not null).Choices[0].FinishReason);
+    }
+
     [Theory]
     [InlineData("end_turn", "stop")]
     [InlineData("stop_sequence", "stop")]
@@ -191,7 +234,8 @@ public sealed class BedrockTranslationTests : BedrockTestBase
     [Theory]
     [InlineData("""{"n":2}""", "n")]
     [InlineData("""{"logprobs":true}""", "logprobs")]
-    [InlineData("""{"response_format":{"type":"json_object"}}""", "response_format")]
+    [InlineData("""{"response_format":{"type":"json_object"},"tools":[{"type":"function","function":{"name":"f"}}]}""", "response_format")]
+    [InlineData("""{"response_format":{"type":"json_schema","json_schema":{"name":"x"}}}""", "response_format.json_schema.schema")]
     [InlineData("""{"reasoning_effort":"high"}""", "reasoning_effort")]
     [InlineData("""{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://example.com/cat.png"}}]}]}""", "messages[0].content[0].image_url.url")]
     [InlineData("""{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/tiff;base64,AAAA"}}]}]}""", "messages[0].content[0].image_url.url")]

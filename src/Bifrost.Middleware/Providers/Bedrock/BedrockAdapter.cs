@@ -44,7 +44,7 @@ internal sealed partial class BedrockAdapter(IHttpClientFactory httpClientFactor
         message.Content = UpstreamClient.Json(body, BedrockJsonContext.Wire.ConverseRequest);
         using var response = await SendAsync(context, message, cancellationToken).ConfigureAwait(false);
         var answer = await ReadJsonAsync(context, response, BedrockJsonContext.Wire.ConverseResponse, cancellationToken).ConfigureAwait(false);
-        return BedrockResponseTranslator.ToChat(answer, ResponseId(response), context.Model, time.GetUtcNow().ToUnixTimeSeconds());
+        return BedrockResponseTranslator.ToChat(answer, ResponseId(response), context.Model, time.GetUtcNow().ToUnixTimeSeconds(), body.StructuredOutputTool);
     }
 
     public async IAsyncEnumerable<ChatCompletionChunk> StreamChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
@@ -57,7 +57,7 @@ internal sealed partial class BedrockAdapter(IHttpClientFactory httpClientFactor
         message.Content = UpstreamClient.Json(body, BedrockJsonContext.Wire.ConverseRequest);
         using var response = await SendAsync(context, message, cancellationToken).ConfigureAwait(false);
         var includeUsage = request.StreamOptions?.IncludeUsage == true;
-        var translator = new BedrockStreamTranslator(ResponseId(response), context.Model, time.GetUtcNow().ToUnixTimeSeconds(), includeUsage);
+        var translator = new BedrockStreamTranslator(ResponseId(response), context.Model, time.GetUtcNow().ToUnixTimeSeconds(), includeUsage, body.StructuredOutputTool);
         await using var stream = await response.Content.ReadAsStreamAsync(deadline.Token).ConfigureAwait(false);
         var reader = new EventStreamReader(stream);
         var chunks = new List<ChatCompletionChunk>(4);

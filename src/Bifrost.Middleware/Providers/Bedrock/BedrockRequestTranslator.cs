@@ -10,9 +10,10 @@ namespace Bifrost.Middleware.Providers.Bedrock;
 /// without a choice when the history holds tool calls, which Converse requires). <c>max_completion_tokens</c>/<c>max_tokens</c>,
 /// <c>temperature</c>, <c>top_p</c>, <c>stop</c> → <c>inferenceConfig</c>. Converse's own fields sent alongside
 /// (<c>additionalModelRequestFields</c>, <c>guardrailConfig</c>, <c>performanceConfig</c>, <c>requestMetadata</c>,
-/// <c>additionalModelResponseFieldPaths</c>, <c>promptVariables</c>) are forwarded. Refused with a 400: n &gt; 1, logprobs,
-/// response_format json_object / json_schema, reasoning_effort (use <c>additionalModelRequestFields</c>), image URLs that are
-/// not data URLs, audio and file parts. Hints without an equivalent (seed, penalties, logit_bias, user, ...) are not sent.
+/// <c>additionalModelResponseFieldPaths</c>, <c>promptVariables</c>) are forwarded. <c>response_format</c> json_schema /
+/// json_object → one forced tool with that schema (Converse has no JSON mode), whose input becomes the answer's content.
+/// Refused with a 400: n &gt; 1, logprobs, response_format with tools, reasoning_effort (use
+/// <c>additionalModelRequestFields</c>), image URLs that are not data URLs, audio and file parts. Hints without an equivalent (seed, penalties, logit_bias, user, ...) are not sent.
 /// </summary>
 internal static class BedrockRequestTranslator
 {
@@ -34,10 +35,7 @@ internal static class BedrockRequestTranslator
             throw Invalid("'logprobs' is not supported by Bedrock.", "logprobs");
         }
 
-        if (request.ResponseFormat?.Type is { } format && format != "text")
-        {
-            throw Invalid($"'response_format' '{format}' is not supported by the Bedrock adapter (Converse has no JSON mode): describe the format in the prompt, or use a tool.", "response_format");
-        }
+        var structured = StructuredOutput(request);
 
         if (request.ReasoningEffort is { } effort && effort != "none")
         {
@@ -134,7 +132,20 @@ internal static class BedrockRequestTranslator
             throw Invalid("'messages' needs at least one user or assistant message besides the system messages.", "messages");
         }
 
-        TranslateTools(request, result, hasToolHistory);
+        if (structured is { } forcedOutput)
+        {
+            // Converse has no JSON mode: one forced tool whose input schema is the response format's schema; its input is the answer.
+            result.ToolConfig = new ConverseToolConfig
+            {
+                Tools = [new ConverseTool { ToolSpec = new ConverseToolSpec { Name = forcedOutput.Name, Description = "Answer with this tool: its input is the response.", InputSchema = new ConverseToolInputSchema { Json = forcedOutput.Schema } } }],
+                ToolChoice = Parse("{\"tool\":{\"name\":" + JsonSerializer.Serialize(forcedOutput.Name, BedrockJsonContext.Wire.String) + "}}"),
+            };
+            result.StructuredOutputTool = forcedOutput.Name;
+        }
+        else
+        {
+            TranslateTools(request, result, hasToolHistory);
+        }
         if (request.AdditionalProperties is { Count: > 0 } extra)
         {
             foreach (var (key, value) in extra)
@@ -151,6 +162,38 @@ internal static class BedrockRequestTranslator
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// <c>response_format</c> json_schema / json_object → the forced tool standing for it (its name: the schema's name, else
+    /// <c>json_response</c>; json_object: any object). With <c>tools</c> too it is refused: the forced tool would hide them.
+    /// </summary>
+    private static (string Name, JsonElement Schema)? StructuredOutput(ChatCompletionRequest request)
+    {
+        var format = request.ResponseFormat;
+        if (format?.Type is null or "text")
+        {
+            return null;
+        }
+
+        if (format.Type is not ("json_schema" or "json_object"))
+        {
+            throw Invalid($"'response_format' type '{format.Type}' is not supported by Bedrock; use text, json_object or json_schema.", "response_format.type");
+        }
+
+        if (request.Tools is { Count: > 0 })
+        {
+            throw Invalid("'response_format' with 'tools' is not supported by the Bedrock adapter: Converse has no JSON mode, and the forced tool that stands for it would hide your tools.", "response_format");
+        }
+
+        if (format.Type == "json_object")
+        {
+            return ("json_response", Parse("""{"type":"object"}"""));
+        }
+
+        var schema = format.JsonSchema?.Schema ?? throw Invalid("'response_format.json_schema.schema' is required for a json_schema response format.", "response_format.json_schema.schema");
+        var name = format.JsonSchema.Name is { Length: > 0 } given && given.All(static c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-') ? given : "json_response";
+        return (name, schema);
     }
 
     /// <summary>Adds <paramref name="blocks"/> as a turn of <paramref name="role"/>, or to the last turn when it has that role.</summary>

@@ -36,10 +36,20 @@ internal static class BedrockResponseTranslator
         return result;
     }
 
-    public static ChatCompletionResponse ToChat(ConverseResponse response, string id, string model, long created)
+    /// <param name="response">Bedrock's answer.</param>
+    /// <param name="id">The completion id.</param>
+    /// <param name="model">The model as requested.</param>
+    /// <param name="created">The creation time.</param>
+    /// <param name="structuredTool">The forced tool standing for <c>response_format</c>: its input is the content, the finish <c>stop</c>.</param>
+    public static ChatCompletionResponse ToChat(ConverseResponse response, string id, string model, long created, string? structuredTool = null)
     {
         ArgumentNullException.ThrowIfNull(response);
         var finish = FinishReason(response.StopReason);
+        if (structuredTool is not null && finish == "tool_calls")
+        {
+            finish = "stop";
+        }
+
         var text = new StringBuilder();
         StringBuilder? reasoning = null;
         List<ChatCompletionToolCall>? calls = null;
@@ -48,6 +58,10 @@ internal static class BedrockResponseTranslator
             if (block.Text is { } piece)
             {
                 text.Append(piece);
+            }
+            else if (block.ToolUse is { } answer && structuredTool is not null && answer.Name == structuredTool)
+            {
+                text.Append(answer.Input is { } json ? json.GetRawText() : "{}");
             }
             else if (block.ToolUse is { } use)
             {
@@ -111,9 +125,10 @@ internal static class BedrockResponseTranslator
 /// tool calls) and its <c>toolUse.input</c> deltas → arguments; messageStop → the finish chunk; metadata (after messageStop)
 /// → the usage chunk when asked, and the end.
 /// </summary>
-internal sealed class BedrockStreamTranslator(string id, string model, long created, bool includeUsage) : Http.IChatStreamTranslator<BedrockStreamEvent>
+internal sealed class BedrockStreamTranslator(string id, string model, long created, bool includeUsage, string? structuredTool = null) : Http.IChatStreamTranslator<BedrockStreamEvent>
 {
     private readonly Dictionary<int, int> _toolIndex = [];
+    private readonly HashSet<int> _structured = [];
 
     /// <summary>Whether metadata (the last event) arrived.</summary>
     public bool Completed { get; private set; }
@@ -128,6 +143,9 @@ internal sealed class BedrockStreamTranslator(string id, string model, long crea
             case "messageStart":
                 output.Add(Chunk(new ChatDelta { Role = "assistant", Content = string.Empty }));
                 break;
+            case "contentBlockStart" when evt.Start?.ToolUse is { } structuredUse && structuredTool is not null && structuredUse.Name == structuredTool:
+                _structured.Add(evt.ContentBlockIndex ?? -1); // its input is streamed as content
+                break;
             case "contentBlockStart" when evt.Start?.ToolUse is { } use:
                 var index = _toolIndex.Count;
                 _toolIndex[evt.ContentBlockIndex ?? index] = index;
@@ -140,6 +158,10 @@ internal sealed class BedrockStreamTranslator(string id, string model, long crea
                 if (!string.IsNullOrEmpty(delta.Text))
                 {
                     output.Add(Chunk(new ChatDelta { Content = delta.Text }));
+                }
+                else if (delta.ToolUse?.Input is { Length: > 0 } json && _structured.Contains(evt.ContentBlockIndex ?? -1))
+                {
+                    output.Add(Chunk(new ChatDelta { Content = json }));
                 }
                 else if (delta.ToolUse?.Input is { Length: > 0 } arguments && _toolIndex.TryGetValue(evt.ContentBlockIndex ?? -1, out var toolIndex))
                 {
@@ -161,7 +183,7 @@ internal sealed class BedrockStreamTranslator(string id, string model, long crea
                     Id = id,
                     Created = created,
                     Model = model,
-                    Choices = [new ChatChunkChoice { Index = 0, Delta = new ChatDelta(), FinishReason = BedrockResponseTranslator.FinishReason(evt.StopReason) }],
+                    Choices = [new ChatChunkChoice { Index = 0, Delta = new ChatDelta(), FinishReason = _structured.Count > 0 && evt.StopReason == "tool_use" ? "stop" : BedrockResponseTranslator.FinishReason(evt.StopReason) }],
                 });
                 break;
             case "metadata" when Stopped:

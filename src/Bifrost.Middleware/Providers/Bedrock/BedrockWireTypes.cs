@@ -25,6 +25,10 @@ internal sealed class ConverseRequest
     /// <summary>Converse's own fields the caller sent (<c>guardrailConfig</c>, <c>performanceConfig</c>, <c>requestMetadata</c>, ...).</summary>
     [JsonExtensionData]
     public IDictionary<string, JsonElement>? AdditionalProperties { get; set; }
+
+    /// <summary>Not sent: the forced tool standing for <c>response_format</c>, whose input is the answer's content.</summary>
+    [JsonIgnore]
+    public string? StructuredOutputTool { get; set; }
 }
 
 /// <summary>A message: role <c>user</c> or <c>assistant</c>, a list of content blocks.</summary>

@@ -218,7 +218,8 @@ public sealed class ProviderOptions
 {
     /// <summary>
     /// The adapter type: <c>openai</c> (any OpenAI-compatible HTTP API), <c>anthropic</c> (Anthropic's Messages API),
-    /// <c>gemini</c> (Google's Gemini API), <c>vertex</c> (Google Cloud Vertex AI: Gemini and Claude), <c>cohere</c> (Cohere's v2 API), <c>azure</c> (Azure OpenAI), a named preset of
+    /// <c>gemini</c> (Google's Gemini API), <c>vertex</c> (Google Cloud Vertex AI: Gemini and Claude), <c>cohere</c> (Cohere's v2 API), <c>azure</c> (Azure OpenAI), <c>bedrock</c>
+    /// (Amazon Bedrock's Converse API), a named preset of
     /// the OpenAI-compatible type (<c>groq</c>, <c>mistral</c>, <c>xai</c>, <c>deepseek</c>, <c>openrouter</c>,
     /// <c>together</c>, <c>fireworks</c>, <c>cerebras</c>, <c>perplexity</c>, <c>ollama</c>, <c>vllm</c>, <c>lmstudio</c>) or
     /// <c>local</c> (the built-in deterministic provider). Not needed for a provider registered with <c>AddProvider</c>.
@@ -230,6 +231,7 @@ public sealed class ProviderOptions
     /// Base URL of an HTTP provider, including the version segment, e.g. <c>https://api.openai.com/v1</c>.
     /// For <c>anthropic</c>: optional, default <c>https://api.anthropic.com</c> (<c>/v1</c> is added when missing).
     /// For <c>azure</c>: the resource endpoint, e.g. <c>https://my-resource.openai.azure.com</c>.
+    /// For <c>bedrock</c>: optional, default <c>https://bedrock-runtime.{Region}.amazonaws.com</c>.
     /// </summary>
     public string? BaseUrl { get; set; }
 
@@ -286,7 +288,8 @@ public sealed class ProviderOptions
 
     /// <summary>
     /// The cloud region of a regional provider: for <c>vertex</c> the Google Cloud location (default <c>us-central1</c>;
-    /// <c>global</c> uses the global endpoint <c>aiplatform.googleapis.com</c>), for <c>bedrock</c> the AWS region.
+    /// <c>global</c> uses the global endpoint <c>aiplatform.googleapis.com</c>), for <c>bedrock</c> the AWS region (e.g. <c>us-east-1</c>) of the
+    /// Bedrock Runtime endpoint and of SigV4 signatures (required unless BaseUrl is set).
     /// </summary>
     public string? Region { get; set; }
 

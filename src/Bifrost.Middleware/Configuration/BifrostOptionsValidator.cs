@@ -10,7 +10,7 @@ internal sealed partial class BifrostOptionsAttributeValidator : IValidateOption
 internal sealed partial class ProviderOptionsAttributeValidator : IValidateOptions<ProviderOptions>;
 
 /// <summary>Cross-field checks the attributes cannot express: provider types, URLs, keys, the default provider.</summary>
-internal sealed class BifrostOptionsValidator(ProviderRegistrations registrations) : IValidateOptions<BifrostOptions>
+internal sealed class BifrostOptionsValidator(ProviderRegistrations registrations, IEnumerable<UpstreamAuthenticatorRegistration> authenticators) : IValidateOptions<BifrostOptions>
 {
     private readonly BifrostOptionsAttributeValidator _attributes = new();
     private readonly ProviderOptionsAttributeValidator _providerAttributes = new();
@@ -56,6 +56,11 @@ internal sealed class BifrostOptionsValidator(ProviderRegistrations registration
             else
             {
                 type.Validate(prefix, provider, builder);
+                if (type.CredentialsRequired is { } credentials && provider.Keys.Count == 0
+                    && !authenticators.Any(a => string.Equals(a.ProviderName, providerName, StringComparison.OrdinalIgnoreCase)))
+                {
+                    builder.AddError($"{prefix} has no credentials: it needs {credentials}.");
+                }
             }
 
             if (string.IsNullOrWhiteSpace(provider.AuthHeader))

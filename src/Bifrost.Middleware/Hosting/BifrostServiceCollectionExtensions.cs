@@ -105,6 +105,7 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddSingleton<CohereAdapter>();
         services.TryAddSingleton<GeminiAdapter>();
         services.TryAddSingleton<Bifrost.Middleware.Providers.Vertex.VertexAdapter>();
+        services.TryAddSingleton<Bifrost.Middleware.Providers.Bedrock.BedrockAdapter>();
         services.TryAddKeyedSingleton(Bifrost.Middleware.Providers.Azure.AzureProviderType.AdapterKey, static (sp, _) => OpenAICompatibleAdapter.ForAzure(sp));
 
         // Provider types by name (as YARP's named policies): Providers:<name>:Type picks one; AddProviderType adds more.
@@ -115,6 +116,7 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, GeminiProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, Bifrost.Middleware.Providers.Vertex.VertexProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, Bifrost.Middleware.Providers.Azure.AzureProviderType>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, Bifrost.Middleware.Providers.Bedrock.BedrockProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, LocalProviderType>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IProviderType, ChatClientProviderType>());
         Bifrost.Middleware.Providers.OpenAI.Presets.OpenAIPresets.Register(services); // groq, mistral, ..., ollama, vllm, lmstudio
@@ -169,6 +171,7 @@ public static class BifrostServiceCollectionExtensions
         CohereAdapter.AddHttpClient(services);
         GeminiAdapter.AddHttpClient(services);
         Bifrost.Middleware.Providers.Vertex.VertexAdapter.AddHttpClient(services);
+        Bifrost.Middleware.Providers.Bedrock.BedrockAdapter.AddHttpClient(services);
 
         return new BifrostBuilder(services);
     }

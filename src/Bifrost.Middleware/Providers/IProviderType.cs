@@ -22,6 +22,12 @@ internal interface IProviderType
     /// </summary>
     bool ImpliedByProviderName => true;
 
+    /// <summary>
+    /// Null (the default): the type works without <c>Keys</c>. Otherwise it needs a key or an <see cref="IUpstreamAuthenticator"/>
+    /// registered for the provider, and this text says which credentials it takes (the start-up validation error names them).
+    /// </summary>
+    string? CredentialsRequired => null;
+
     /// <summary>Adds an error for each option this type requires and the provider lacks (<paramref name="prefix"/> names the provider's section).</summary>
     void Validate(string prefix, ProviderOptions options, ValidateOptionsResultBuilder errors)
     {

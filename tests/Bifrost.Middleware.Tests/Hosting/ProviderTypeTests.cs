@@ -114,7 +114,7 @@ public sealed class ProviderTypeTests
 
         var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync(Ct));
 
-        Assert.Contains("Bifrost:Providers:mystery:Type 'grpc' is unknown. Known types: acme, anthropic, azure, cerebras, chatclient, cohere, deepseek, fireworks, gemini, groq, lmstudio, local, mistral, ollama, openai, openai-compatible, openrouter, perplexity, together, vertex, vllm, xai;", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Bifrost:Providers:mystery:Type 'grpc' is unknown. Known types: acme, anthropic, azure, bedrock, cerebras, chatclient, cohere, deepseek, fireworks, gemini, groq, lmstudio, local, mistral, ollama, openai, openai-compatible, openrouter, perplexity, together, vertex, vllm, xai;", ex.Message, StringComparison.Ordinal);
         Assert.Contains("AddProviderType", ex.Message, StringComparison.Ordinal);
     }
 

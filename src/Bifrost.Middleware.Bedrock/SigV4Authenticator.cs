@@ -1,0 +1,45 @@
+using Amazon.Runtime;
+using Bifrost.Middleware.Providers;
+using Microsoft.Extensions.Logging;
+
+namespace Bifrost.Middleware.Bedrock;
+
+/// <summary>
+/// Signs every upstream request of a Bedrock provider with SigV4 (<see cref="SigV4Signer"/>), with credentials the AWS SDK
+/// caches and refreshes before they expire; after a 401 the SDK's cached credentials are cleared and fetched again. A
+/// Bedrock API key the provider may also have is replaced by the signature. The secret key and session token are never
+/// logged nor put in an error message.
+/// </summary>
+internal sealed partial class SigV4Authenticator(AWSCredentials credentials, BedrockSigV4Options options, TimeProvider time, ILogger<SigV4Authenticator> logger) : IUpstreamAuthenticator
+{
+    public async ValueTask AuthenticateAsync(HttpRequestMessage request, UpstreamAuthContext context, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(context);
+        var region = options.Region ?? context.Options.Region;
+        if (string.IsNullOrWhiteSpace(region))
+        {
+            throw new InvalidOperationException($"Provider '{context.ProviderName}' has no Region to sign its requests for: set Providers:{context.ProviderName}:Region.");
+        }
+
+        if (context.Unauthorized && credentials is RefreshingAWSCredentials refreshing)
+        {
+            Log.RefreshingAfterUnauthorized(logger, context.ProviderName);
+            refreshing.ClearCredentials();
+        }
+
+        var current = await credentials.GetCredentialsAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (current is null || string.IsNullOrEmpty(current.AccessKey) || string.IsNullOrEmpty(current.SecretKey))
+        {
+            throw new InvalidOperationException($"Provider '{context.ProviderName}' found no AWS credentials to sign with.");
+        }
+
+        await SigV4Signer.SignAsync(request, current, region.Trim(), options.Service, time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1081, LogLevel.Information, "Provider '{Provider}' was refused with a 401: its AWS credentials are fetched again.")]
+        public static partial void RefreshingAfterUnauthorized(ILogger logger, string provider);
+    }
+}

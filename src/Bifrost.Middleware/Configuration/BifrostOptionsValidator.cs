@@ -59,7 +59,7 @@ internal sealed class BifrostOptionsValidator(ProviderRegistrations registration
                 if (type.CredentialsRequired is { } credentials && provider.Keys.Count == 0
                     && !authenticators.Any(a => string.Equals(a.ProviderName, providerName, StringComparison.OrdinalIgnoreCase)))
                 {
-                    builder.AddError($"{prefix} has no credentials: it needs {credentials}.");
+                    builder.AddError($"{prefix} has no credentials: it needs {credentials.Replace("<provider>", providerName, StringComparison.Ordinal)}.");
                 }
             }
 

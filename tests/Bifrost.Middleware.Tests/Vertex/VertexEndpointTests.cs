@@ -92,7 +92,7 @@ public sealed class VertexEndpointTests : VertexTestBase
     [InlineData(null, "us-central1", true, "Bifrost:Providers:vertex:ProjectId is required for a Vertex AI provider (the Google Cloud project id, e.g. my-project), unless it uses Vertex AI express mode: Keys with express-mode API keys and AuthHeader 'x-goog-api-key'.")]
     [InlineData("my-project", "us central1", true, "Bifrost:Providers:vertex:Region 'us central1' is not a Vertex AI location")]
     [InlineData("my/project", null, true, "Bifrost:Providers:vertex:ProjectId 'my/project' is not a Google Cloud project id")]
-    [InlineData("my-project", null, false, "Bifrost:Providers:vertex has no credentials: add Keys (an OAuth access token, e.g. from 'gcloud auth print-access-token') or register Google credentials for it with builder.UseGoogleCredentials(\"vertex\")")]
+    [InlineData("my-project", null, false, "Bifrost:Providers:vertex has no credentials: it needs Keys (an OAuth access token, e.g. from 'gcloud auth print-access-token'), or Google credentials registered with builder.UseGoogleCredentials(\"vertex\")")]
     public async Task Invalid_options_stop_the_host_with_a_clear_message(string? project, string? region, bool withKey, string message)
     {
         var builder = WebApplication.CreateBuilder();

@@ -1,4 +1,3 @@
-using Bifrost.Middleware.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace Bifrost.Middleware.Providers.Vertex;
@@ -10,16 +9,18 @@ namespace Bifrost.Middleware.Providers.Vertex;
 /// <c>Bifrost.Middleware.Google</c>) — one of the two, checked at start. Express mode instead of a project: no
 /// <c>ProjectId</c>, <c>Keys</c> holding express-mode API keys and <c>AuthHeader: x-goog-api-key</c>.
 /// </summary>
-internal sealed class VertexProviderType(IEnumerable<UpstreamAuthenticatorRegistration> authenticators) : IProviderType
+internal sealed class VertexProviderType : IProviderType
 {
     public const string TypeName = "vertex";
-
-    private const string SectionPrefix = "Bifrost:Providers:";
 
     public string Name => TypeName;
 
     /// <summary>Only an explicit <c>Type</c> selects it: a provider merely named so stays <c>openai</c>, as before this type existed.</summary>
     public bool ImpliedByProviderName => false;
+
+    /// <summary>Vertex AI needs an access token: a key or an authenticator (checked at start by the options validator).</summary>
+    public string? CredentialsRequired =>
+        "Keys (an OAuth access token, e.g. from 'gcloud auth print-access-token'), or Google credentials registered with builder.UseGoogleCredentials(\"<provider>\") from the Bifrost.Middleware.Google package";
 
     public IProviderAdapter CreateAdapter(IServiceProvider services, string providerName) => services.GetRequiredService<VertexAdapter>();
 
@@ -44,11 +45,6 @@ internal sealed class VertexProviderType(IEnumerable<UpstreamAuthenticatorRegist
             errors.AddError($"{prefix}:Region '{options.Region}' is not a Vertex AI location (e.g. us-central1, europe-west4, global).");
         }
 
-        var providerName = prefix.StartsWith(SectionPrefix, StringComparison.Ordinal) ? prefix[SectionPrefix.Length..] : prefix;
-        if (options.Keys.Count == 0 && !authenticators.Any(a => string.Equals(a.ProviderName, providerName, StringComparison.OrdinalIgnoreCase)))
-        {
-            errors.AddError($"{prefix} has no credentials: add Keys (an OAuth access token, e.g. from 'gcloud auth print-access-token') or register Google credentials for it with builder.UseGoogleCredentials(\"{providerName}\") from the Bifrost.Middleware.Google package.");
-        }
     }
 
     private static bool IsName(string value, bool allowDotsAndColons)

@@ -1,0 +1,120 @@
+using System.ClientModel;
+using System.ClientModel.Primitives;
+using Azure.AI.OpenAI;
+using Microsoft.AspNetCore.TestHost;
+using OpenAI.Chat;
+using OpenAI.Embeddings;
+
+namespace Bifrost.Middleware.Compatibility.Tests;
+
+/// <summary>
+/// The Azure OpenAI SDK (<see cref="AzureOpenAIClient"/>, endpoint = the host's <c>/openai</c>, an API key) against
+/// <c>MapBifrostAzure</c>: chat, streaming and embeddings on deployments mapped to the local provider.
+/// </summary>
+public sealed class AzureSdkCompatibilityTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static async Task<(WebApplication App, AzureOpenAIClient Client, HttpClient Http)> StartAsync()
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
+        builder.WebHost.UseTestServer();
+        builder.Logging.ClearProviders();
+        builder.Services.AddBifrost(options =>
+        {
+            options.DefaultProvider = "local";
+            options.Providers["local"] = new ProviderOptions { Type = "local", MaxRetries = 0 };
+            options.AzureInbound.Deployments["chat-deployment"] = "local/echo";
+            options.AzureInbound.Deployments["embedding-deployment"] = "local/echo";
+            options.AzureInbound.RequireApiVersion = true; // the SDK always sends it
+        });
+        var app = builder.Build();
+        app.MapBifrost("/openai");
+        app.MapBifrostAzure("/openai");
+        await app.StartAsync(Ct);
+        var server = app.GetTestServer();
+        var http = server.CreateClient();
+        var client = new AzureOpenAIClient(
+            new Uri(server.BaseAddress, "/openai"),
+            new ApiKeyCredential("azure-key"),
+            new AzureOpenAIClientOptions { Transport = new HttpClientPipelineTransport(http), RetryPolicy = new ClientRetryPolicy(0) });
+        return (app, client, http);
+    }
+
+    [Fact]
+    public async Task Chat_through_the_Azure_SDK_is_answered_by_the_mapped_deployment()
+    {
+        var (app, client, http) = await StartAsync();
+        await using var _ = app;
+        using var __ = http;
+
+        ChatCompletion completion = await client.GetChatClient("chat-deployment").CompleteChatAsync([new UserChatMessage("Hello from Azure")], cancellationToken: Ct);
+
+        Assert.Equal("Hello from Azure", Assert.Single(completion.Content).Text);
+        Assert.Equal(ChatFinishReason.Stop, completion.FinishReason);
+        Assert.Equal("echo", completion.Model);
+        Assert.StartsWith("chatcmpl-", completion.Id, StringComparison.Ordinal);
+        Assert.True(completion.Usage.OutputTokenCount > 0);
+    }
+
+    [Fact]
+    public async Task Chat_streaming_through_the_Azure_SDK_assembles_the_text()
+    {
+        var (app, client, http) = await StartAsync();
+        await using var _ = app;
+        using var __ = http;
+
+        var text = new System.Text.StringBuilder();
+        var updates = 0;
+        ChatFinishReason? finish = null;
+        await foreach (var update in client.GetChatClient("chat-deployment").CompleteChatStreamingAsync([new UserChatMessage("stream through azure")], cancellationToken: Ct))
+        {
+            updates++;
+            foreach (var part in update.ContentUpdate)
+            {
+                text.Append(part.Text);
+            }
+
+            finish ??= update.FinishReason;
+        }
+
+        Assert.Equal("stream through azure", text.ToString());
+        Assert.True(updates >= 2, $"{updates} updates");
+        Assert.Equal(ChatFinishReason.Stop, finish);
+    }
+
+    [Fact]
+    public async Task Embeddings_through_the_Azure_SDK_are_the_same_as_through_the_OpenAI_route()
+    {
+        var (app, client, http) = await StartAsync();
+        await using var _ = app;
+        using var __ = http;
+
+        OpenAIEmbeddingCollection embeddings = await client.GetEmbeddingClient("embedding-deployment").GenerateEmbeddingsAsync(["first", "second text"], cancellationToken: Ct);
+
+        Assert.Equal(2, embeddings.Count);
+        Assert.Equal(256, embeddings[0].ToFloats().Length);
+        Assert.Equal(1.0, Math.Sqrt(embeddings[1].ToFloats().ToArray().Sum(v => (double)v * v)), 4);
+        Assert.Equal("echo", embeddings.Model);
+
+        // The same vector as the OpenAI-shaped route gives for the same model and text.
+        var openai = new OpenAI.OpenAIClient(
+            new ApiKeyCredential("sk-test"),
+            new OpenAI.OpenAIClientOptions { Endpoint = new Uri(app.GetTestServer().BaseAddress, "/openai/v1"), Transport = new HttpClientPipelineTransport(http) });
+        OpenAIEmbedding direct = await openai.GetEmbeddingClient("local/echo").GenerateEmbeddingAsync("second text", cancellationToken: Ct);
+        Assert.Equal(direct.ToFloats().ToArray(), embeddings[1].ToFloats().ToArray());
+    }
+
+    [Fact]
+    public async Task An_unknown_route_error_reaches_the_Azure_SDK_as_a_ClientResultException_with_the_status()
+    {
+        var (app, client, http) = await StartAsync();
+        await using var _ = app;
+        using var __ = http;
+
+        // An empty message list is refused by the gateway's validation with 400, which the SDK surfaces with its status.
+        var ex = await Assert.ThrowsAsync<ClientResultException>(() => client.GetChatClient("chat-deployment").CompleteChatAsync([], cancellationToken: Ct));
+        Assert.Equal(400, ex.Status);
+        Assert.Contains("messages", ex.Message, StringComparison.Ordinal);
+    }
+}

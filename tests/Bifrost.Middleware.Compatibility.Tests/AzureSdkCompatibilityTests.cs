@@ -98,23 +98,24 @@ public sealed class AzureSdkCompatibilityTests
         Assert.Equal("echo", embeddings.Model);
 
         // The same vector as the OpenAI-shaped route gives for the same model and text.
-        var openai = new OpenAI.OpenAIClient(
+        var openai = new global::OpenAI.OpenAIClient(
             new ApiKeyCredential("sk-test"),
-            new OpenAI.OpenAIClientOptions { Endpoint = new Uri(app.GetTestServer().BaseAddress, "/openai/v1"), Transport = new HttpClientPipelineTransport(http) });
+            new global::OpenAI.OpenAIClientOptions { Endpoint = new Uri(app.GetTestServer().BaseAddress, "/openai/v1"), Transport = new HttpClientPipelineTransport(http) });
         OpenAIEmbedding direct = await openai.GetEmbeddingClient("local/echo").GenerateEmbeddingAsync("second text", cancellationToken: Ct);
         Assert.Equal(direct.ToFloats().ToArray(), embeddings[1].ToFloats().ToArray());
     }
 
     [Fact]
-    public async Task An_unknown_route_error_reaches_the_Azure_SDK_as_a_ClientResultException_with_the_status()
+    public async Task A_gateway_error_reaches_the_Azure_SDK_as_a_ClientResultException_with_its_status_and_message()
     {
         var (app, client, http) = await StartAsync();
         await using var _ = app;
         using var __ = http;
 
-        // An empty message list is refused by the gateway's validation with 400, which the SDK surfaces with its status.
-        var ex = await Assert.ThrowsAsync<ClientResultException>(() => client.GetChatClient("chat-deployment").CompleteChatAsync([], cancellationToken: Ct));
+        // A temperature out of range is refused by the gateway's validation with 400 (OpenAI's error envelope, which is Azure's).
+        var ex = await Assert.ThrowsAsync<ClientResultException>(() => client.GetChatClient("chat-deployment").CompleteChatAsync(
+            [new UserChatMessage("too hot")], new ChatCompletionOptions { Temperature = 5 }, Ct));
         Assert.Equal(400, ex.Status);
-        Assert.Contains("messages", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("temperature", ex.Message, StringComparison.Ordinal);
     }
 }

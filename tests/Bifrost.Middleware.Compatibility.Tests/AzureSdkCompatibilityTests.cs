@@ -15,7 +15,7 @@ public sealed class AzureSdkCompatibilityTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static async Task<(WebApplication App, AzureOpenAIClient Client, HttpClient Http)> StartAsync()
+    private static async Task<(WebApplication App, AzureOpenAIClient Client, HttpClient Http)> StartAsync(string apiKey = "azure-key", Action<BifrostOptions>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
         builder.WebHost.UseTestServer();
@@ -27,6 +27,7 @@ public sealed class AzureSdkCompatibilityTests
             options.AzureInbound.Deployments["chat-deployment"] = "local/echo";
             options.AzureInbound.Deployments["embedding-deployment"] = "local/echo";
             options.AzureInbound.RequireApiVersion = true; // the SDK always sends it
+            configure?.Invoke(options);
         });
         var app = builder.Build();
         app.MapBifrost("/openai");
@@ -36,7 +37,7 @@ public sealed class AzureSdkCompatibilityTests
         var http = server.CreateClient();
         var client = new AzureOpenAIClient(
             new Uri(server.BaseAddress, "/openai"),
-            new ApiKeyCredential("azure-key"),
+            new ApiKeyCredential(apiKey),
             new AzureOpenAIClientOptions { Transport = new HttpClientPipelineTransport(http), RetryPolicy = new ClientRetryPolicy(0) });
         return (app, client, http);
     }
@@ -117,5 +118,32 @@ public sealed class AzureSdkCompatibilityTests
             [new UserChatMessage("too hot")], new ChatCompletionOptions { Temperature = 5 }, Ct));
         Assert.Equal(400, ex.Status);
         Assert.Contains("temperature", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_SDKs_api_key_is_the_virtual_key_when_governance_requires_one()
+    {
+        const string secret = "sk-bf-azure-sdk-0001";
+        void Governance(BifrostOptions options)
+        {
+            options.Governance.Mode = GovernanceMode.Required;
+            options.Governance.VirtualKeys.Add(new VirtualKeyOptions { Id = "azure-sdk", Name = "azure sdk", Value = secret });
+        }
+
+        var (app, client, http) = await StartAsync(secret, Governance);
+        await using (app)
+        using (http)
+        {
+            ChatCompletion completion = await client.GetChatClient("chat-deployment").CompleteChatAsync([new UserChatMessage("governed")], cancellationToken: Ct);
+            Assert.Equal("governed", completion.Content[0].Text);
+        }
+
+        var (app2, wrong, http2) = await StartAsync("not-a-virtual-key", Governance);
+        await using (app2)
+        using (http2)
+        {
+            var ex = await Assert.ThrowsAsync<ClientResultException>(() => wrong.GetChatClient("chat-deployment").CompleteChatAsync([new UserChatMessage("refused")], cancellationToken: Ct));
+            Assert.Equal(401, ex.Status);
+        }
     }
 }

@@ -268,6 +268,34 @@ public sealed class AzureInboundTests
     }
 
     [Fact]
+    public async Task The_samples_configured_deployments_bind_from_configuration_and_serve()
+    {
+        // samples/Bifrost.Sample/appsettings.json maps Bifrost:AzureInbound:Deployments:chat and :embeddings to local/echo.
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
+        builder.WebHost.UseTestServer();
+        builder.Logging.ClearProviders();
+        builder.Configuration.AddJsonFile(Repository.PathOf("samples", "Bifrost.Sample", "appsettings.json"), optional: false);
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Bifrost:AzureInbound:RequireApiVersion"] = "true" });
+        builder.Services.AddBifrost(builder.Configuration.GetSection("Bifrost"));
+        var app = builder.Build();
+        app.MapBifrostAzure("/openai");
+        await app.StartAsync(Ct);
+        await using var host = GatewayHost.ForStarted(app);
+
+        var options = app.Services.GetRequiredService<IOptions<BifrostOptions>>().Value.AzureInbound;
+        Assert.True(options.RequireApiVersion);
+        Assert.Equal("local/echo", options.Deployments["chat"]);
+        var chat = await host.PostOkAsync("/openai/openai/deployments/chat/chat/completions" + Version, Chat("from the sample"));
+        Assert.Equal("from the sample", chat.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+        Assert.Equal("local", chat.GetProperty("extra_fields").GetProperty("provider").GetString());
+        var embeddings = await host.PostOkAsync("/openai/openai/deployments/embeddings/embeddings" + Version, new JsonObject { ["input"] = "sample" });
+        Assert.Equal("echo", embeddings.GetProperty("model").GetString());
+
+        // The sample's local provider lists its models: a deployment not configured is the model, and "nope" is not one of them.
+        await host.PostErrorAsync("/openai/openai/deployments/nope/chat/completions" + Version, Chat("x"), 400, "model_not_found");
+    }
+
+    [Fact]
     public void MapBifrostAzure_without_AddBifrost_says_what_to_add()
     {
         var builder = WebApplication.CreateBuilder();

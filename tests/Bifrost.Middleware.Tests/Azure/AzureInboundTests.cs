@@ -296,6 +296,46 @@ public sealed class AzureInboundTests
     }
 
     [Fact]
+    public async Task A_body_over_MaxRequestBodySize_is_a_413_on_a_real_server()
+    {
+        // Kestrel: TestHost has no body-size feature.
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
+        builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
+        builder.Logging.ClearProviders();
+        builder.Services.AddBifrost(options =>
+        {
+            options.DefaultProvider = "local";
+            options.Providers["local"] = new ProviderOptions { Type = "local" };
+            options.MaxRequestBodySize = 2048;
+        });
+        await using var app = builder.Build();
+        app.MapBifrostAzure();
+        await app.StartAsync(Ct);
+        try
+        {
+            var address = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.Single();
+            using var client = new HttpClient { BaseAddress = new Uri(address) };
+            client.DefaultRequestHeaders.ExpectContinue = true;
+            const string path = "/openai/openai/deployments/echo/chat/completions" + Version;
+
+            using (var small = await client.PostAsync(path, new StringContent(Chat(new string('a', 1000)).ToJsonString(), System.Text.Encoding.UTF8, "application/json"), Ct))
+            {
+                Assert.Equal(HttpStatusCode.OK, small.StatusCode);
+            }
+
+            using var large = await client.PostAsync(path, new StringContent(Chat(new string('a', 10_000)).ToJsonString(), System.Text.Encoding.UTF8, "application/json"), Ct);
+            var json = await ReadAsync(large);
+            Assert.Equal(HttpStatusCode.RequestEntityTooLarge, large.StatusCode);
+            AssertError(json, 413, "request_too_large");
+            Assert.Equal("chat_completion", json.GetProperty("extra_fields").GetProperty("request_type").GetString());
+        }
+        finally
+        {
+            await app.StopAsync(CancellationToken.None);
+        }
+    }
+
+    [Fact]
     public void MapBifrostAzure_without_AddBifrost_says_what_to_add()
     {
         var builder = WebApplication.CreateBuilder();

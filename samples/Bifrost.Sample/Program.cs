@@ -102,10 +102,16 @@ app.MapGet("/", (Microsoft.Extensions.Options.IOptions<BifrostOptions> options) 
     "Bifrost sample host. Try: curl -s localhost:5050/openai/v1/chat/completions -H 'Content-Type: application/json' " +
     "-d '{\"model\":\"local/echo\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'\n" +
     "Providers: " + string.Join(", ", options.Value.Providers.Keys.Order(StringComparer.Ordinal)) + "\n" +
+    "Azure OpenAI-shaped: curl -s 'localhost:5050/openai/openai/deployments/chat/chat/completions?api-version=2024-10-21' " +
+    "-H 'Content-Type: application/json' -d '{\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'\n" +
     "Dashboard: http://localhost:5050/bifrost/ · metrics: /metrics · health: /health\n"));
 app.MapHealthChecks("/health");
 app.MapPrometheusScrapingEndpoint("/metrics");
 app.MapBifrost("/openai");
+
+// Azure OpenAI-compatible routes (/openai/openai/deployments/{deployment}/...): an AzureOpenAIClient with the endpoint
+// http://localhost:5050/openai works unchanged; the deployments map to models in Bifrost:AzureInbound:Deployments.
+app.MapBifrostAzure("/openai");
 
 // The dashboard (http://localhost:5050/bifrost/): answers local requests only, as this sample has no authentication.
 app.MapBifrostDashboard("/bifrost");

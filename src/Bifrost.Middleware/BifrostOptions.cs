@@ -51,6 +51,9 @@ public sealed class BifrostOptions
     /// <summary>The request log: on by default (in memory, the newest 10,000 calls), its retention and content capture.</summary>
     [Microsoft.Extensions.Options.ValidateObjectMembers]
     public RequestLog.RequestLogOptions RequestLog { get; set; } = new();
+
+    /// <summary>The Azure OpenAI-compatible inbound routes (<c>MapBifrostAzure</c>): deployments and the <c>api-version</c> rule (<c>Bifrost:AzureInbound</c>).</summary>
+    public AzureInboundOptions AzureInbound { get; set; } = new();
 }
 
 /// <summary>

@@ -93,7 +93,7 @@ public static class BifrostEndpointRouteBuilderExtensions
     }
 
     /// <summary>Reads and checks the request's virtual key before the route runs (governance on): 401s in the Bifrost shape.</summary>
-    private static RequestDelegate WithVirtualKey(Bifrost.Middleware.Governance.VirtualKeyStore keys, RequestDelegate handler) => context =>
+    internal static RequestDelegate WithVirtualKey(Bifrost.Middleware.Governance.VirtualKeyStore keys, RequestDelegate handler) => context =>
     {
         try
         {

@@ -10,7 +10,9 @@ namespace Bifrost.Middleware.Endpoints;
 /// The HTTP routes of one inference operation: the synchronous call, SSE streaming, and async inference through the
 /// <c>x-bf-async</c> headers and the <c>v1/async/...</c> job envelope — all in the operation's own shapes.
 /// </summary>
-internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOperation<TRequest, TResponse, TChunk> operation)
+/// <param name="operation">The operation.</param>
+/// <param name="routeModel">When set, the model comes from the route (Azure's deployment), replacing the body's.</param>
+internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOperation<TRequest, TResponse, TChunk> operation, Func<HttpContext, string>? routeModel = null)
     where TRequest : class
     where TResponse : class
     where TChunk : class
@@ -66,6 +68,35 @@ internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOp
         return routes;
     }
 
+    /// <summary>
+    /// The routes of one of the operation's paths with the model from the route (Azure OpenAI-compatible inbound):
+    /// <c>POST path</c> (JSON, SSE or an <c>x-bf-async</c> submit) and, when it runs async, <c>GET path</c> (an
+    /// <c>x-bf-async-id</c> poll). The <c>async/...</c> envelope stays on the OpenAI-shaped routes.
+    /// </summary>
+    public static IReadOnlyList<OperationRoute> RoutesWithModelFrom(InferenceOperation<TRequest, TResponse, TChunk> operation, string path, Func<HttpContext, string> model)
+    {
+        var endpoint = new InferenceEndpoint<TRequest, TResponse, TChunk>(operation, model);
+        var routes = new List<OperationRoute>();
+        foreach (var route in operation.Routes)
+        {
+            if (string.Equals(route.Path, path, StringComparison.Ordinal))
+            {
+                RequestDelegate? handler = route.Method switch
+                {
+                    "POST" => endpoint.HandleAsync,
+                    "GET" => endpoint.PollOnlyAsync,
+                    _ => null,
+                };
+                if (handler is not null)
+                {
+                    routes.Add(route with { Handler = handler });
+                }
+            }
+        }
+
+        return routes;
+    }
+
     public async Task HandleAsync(HttpContext context)
     {
         if (operation.Async && AsyncEndpoints.AsyncId(context) is { } jobId)
@@ -76,6 +107,11 @@ internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOp
         }
 
         var request = await BifrostResults.ReadJsonAsync(context, operation.RequestInfo).ConfigureAwait(false);
+        if (routeModel is not null)
+        {
+            operation.SetModel(request, routeModel(context));
+        }
+
         if (operation.Async && AsyncEndpoints.IsAsyncRequested(context))
         {
             var job = await SubmitAsync(context, request).ConfigureAwait(false);

@@ -39,6 +39,16 @@ internal abstract class BifrostOperation
         throw new NotSupportedException($"Operation '{Name}' has no batch lines.");
 
     internal string Metric => MetricName ?? Name;
+
+    // Azure OpenAI-compatible inbound (MapBifrostAzure).
+
+    /// <summary>
+    /// The routes of <paramref name="path"/> (one of this operation's, relative like <see cref="Routes"/>) with the request's
+    /// model taken from the route instead of the body (Azure's <c>deployments/{deployment}/...</c>): the same handlers, run
+    /// after <paramref name="model"/> sets the model. Empty when the operation does not serve <paramref name="path"/> with a
+    /// JSON body it reads itself (multipart uploads, routes of their own).
+    /// </summary>
+    public virtual IReadOnlyList<OperationRoute> RoutesWithModelFrom(string path, Func<HttpContext, string> model) => [];
 }
 
 /// <summary>Which batch line runs: the batch's id and the line's <c>custom_id</c> (for the usage mark and the request log).</summary>

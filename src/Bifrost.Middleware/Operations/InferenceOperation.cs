@@ -236,6 +236,12 @@ internal sealed class InferenceOperation<TRequest, TResponse, TChunk> : BifrostO
 
     public override IReadOnlyList<OperationRoute> Routes => _routes ??= InferenceEndpoint<TRequest, TResponse, TChunk>.Routes(this);
 
+    // Azure OpenAI-compatible inbound: the routes of the path as InferenceEndpoint maps them, with the model from the route.
+    public override IReadOnlyList<OperationRoute> RoutesWithModelFrom(string path, Func<HttpContext, string> model) =>
+        Routes.Any(r => r.Method == "POST" && string.Equals(r.Path, path, StringComparison.Ordinal) && r.Body == RouteBody.Json && r.Handler.Target is InferenceEndpoint<TRequest, TResponse, TChunk>)
+            ? InferenceEndpoint<TRequest, TResponse, TChunk>.RoutesWithModelFrom(this, path, model)
+            : [];
+
     /// <summary>Runs the request through the gateway (via <see cref="IBifrostClient"/> for built-in operations).</summary>
     public Task<TResponse> RunAsync(IServiceProvider services, TRequest request, CancellationToken cancellationToken) =>
         ClientCall is { } call

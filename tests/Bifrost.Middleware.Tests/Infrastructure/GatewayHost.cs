@@ -57,6 +57,9 @@ public sealed class GatewayHost : IAsyncDisposable
     public static async Task<JsonElement> ReadJsonAsync(HttpResponseMessage response) =>
         (await response.Content.ReadFromJsonAsync<JsonElement>())!;
 
+    /// <summary>Wraps a host the test built and started itself (e.g. with other Map* calls).</summary>
+    public static GatewayHost ForStarted(WebApplication app) => new(app);
+
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();

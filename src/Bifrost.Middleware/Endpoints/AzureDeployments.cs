@@ -1,0 +1,48 @@
+namespace Bifrost.Middleware.Endpoints;
+
+/// <summary>
+/// What the Azure OpenAI-compatible routes add to the OpenAI-shaped ones: the model from the deployment in the path
+/// (<see cref="AzureInboundOptions.Deployments"/>, else the deployment name itself) and the <c>api-version</c> rule.
+/// </summary>
+internal sealed class AzureDeployments(AzureInboundOptions options)
+{
+    /// <summary>The query parameter Azure's clients send on every call.</summary>
+    public const string ApiVersionQuery = "api-version";
+
+    /// <summary>
+    /// The paths Azure serves under <c>deployments/{deployment}/</c>, relative like <see cref="Operations.OperationRoute.Path"/>.
+    /// A path gets routes when a registered operation serves it with a JSON body (audio and images once their operations exist).
+    /// </summary>
+    public static readonly string[] Paths =
+    [
+        "chat/completions", "completions", "embeddings",
+        "audio/speech", "audio/transcriptions", "audio/translations",
+        "images/generations", "images/edits", "images/variations",
+    ];
+
+    /// <summary>The model of the call: the configured model of the deployment (<c>provider/deployment</c> when the path names the provider), else that name.</summary>
+    public string ModelOf(HttpContext context)
+    {
+        var values = context.Request.RouteValues;
+        var deployment = values["deployment"] as string;
+        var provider = values.TryGetValue("provider", out var p) ? p as string : null;
+        var name = provider is null ? deployment : provider + "/" + deployment;
+        if (string.IsNullOrWhiteSpace(deployment) || (provider is not null && string.IsNullOrWhiteSpace(provider)) || name!.Length > AzureInboundOptions.MaxNameLength)
+        {
+            throw BifrostErrors.InvalidRequest("invalid_deployment", $"The deployment in the path must be 1 to {AzureInboundOptions.MaxNameLength} characters.", "deployment");
+        }
+
+        return options.Deployments.TryGetValue(name, out var model) ? model : name;
+    }
+
+    /// <summary>Refuses a call without <c>api-version</c> when <see cref="AzureInboundOptions.RequireApiVersion"/> is set (400, before the body is read).</summary>
+    public RequestDelegate CheckApiVersion(RequestDelegate handler) => !options.RequireApiVersion ? handler : context =>
+    {
+        if (string.IsNullOrWhiteSpace(context.Request.Query[ApiVersionQuery].ToString()))
+        {
+            throw BifrostErrors.InvalidRequest("missing_api_version", "The api-version query parameter is required (e.g. ?api-version=2024-10-21).", ApiVersionQuery);
+        }
+
+        return handler(context);
+    };
+}

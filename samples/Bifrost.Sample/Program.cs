@@ -107,6 +107,11 @@ app.MapHealthChecks("/health");
 app.MapPrometheusScrapingEndpoint("/metrics");
 app.MapBifrost("/openai");
 
+// Anthropic's Messages API (an Anthropic SDK or tool with base URL http://localhost:5050/anthropic works unchanged):
+//   curl -s localhost:5050/anthropic/v1/messages -H 'Content-Type: application/json' \
+//     -d '{"model":"local/echo","max_tokens":64,"messages":[{"role":"user","content":"Hello!"}]}'
+app.MapBifrostAnthropic("/anthropic");
+
 // The dashboard (http://localhost:5050/bifrost/): answers local requests only, as this sample has no authentication.
 app.MapBifrostDashboard("/bifrost");
 

@@ -26,7 +26,7 @@ public sealed class AnthropicSdkCompatibilityTests
         MessageCreateParams parameters = new()
         {
             MaxTokens = 64,
-            Messages = [new() { Content = "Hello there friend", Role = Role.User }],
+            Messages = [new UserMessageParam("Hello there friend")],
             Model = "local/echo",
         };
 
@@ -100,13 +100,13 @@ public sealed class AnthropicSdkCompatibilityTests
         var second = await host.Client.Messages.Create(Params($$"""
             {"model":"acme/model-1","max_tokens":50,"tools":{{Tools}},
              "messages":[{"role":"user","content":"Weather in Oslo?"},
-               {"role":"assistant","content":[{"type":"tool_use","id":"{{call.ID}}","name":"get_weather","input":{"city":"Oslo"}}]},
+               {"role":"assistant","content":[{"type":"tool_use","id":"{{call.ID}}","name":"get_weather","input":{"city":"Oslo"} } ] },
                {"role":"user","content":[{"type":"tool_result","tool_use_id":"{{call.ID}}","content":"sunny, 21 C"}]}]}
             """), Ct);
 
         var followUp = adapter.Requests.Last();
         Assert.Equal(["user", "assistant", "tool"], followUp.Messages!.Select(m => m.Role));
-        var assistant = followUp.Messages[1];
+        var assistant = followUp.Messages![1];
         Assert.Null(assistant.Content);
         var toolCall = Assert.Single(assistant.ToolCalls!);
         Assert.Equal("call_7", toolCall.Id);
@@ -146,7 +146,7 @@ public sealed class AnthropicSdkCompatibilityTests
         MessageCreateParams parameters = new()
         {
             MaxTokens = 64,
-            Messages = [new() { Content = "Stream these words back", Role = Role.User }],
+            Messages = [new UserMessageParam("Stream these words back")],
             Model = "local/echo",
         };
 

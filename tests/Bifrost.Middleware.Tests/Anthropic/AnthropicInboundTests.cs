@@ -95,6 +95,7 @@ public sealed class AnthropicInboundTests : AnthropicTestBase
         Assert.Equal("toolu_5", content[2].GetProperty("id").GetString());
         Assert.Equal("lookup", content[2].GetProperty("name").GetString());
         Assert.Equal("""{"q":"bifrost"}""", content[2].GetProperty("input").GetRawText());
+        Assert.Equal("""{"type":"direct"}""", content[2].GetProperty("caller").GetRawText());
         Assert.Equal("tool_use", json.GetProperty("stop_reason").GetString());
         var usage = json.GetProperty("usage");
         Assert.Equal(30, usage.GetProperty("input_tokens").GetInt32());
@@ -160,7 +161,7 @@ public sealed class AnthropicInboundTests : AnthropicTestBase
         Assert.Equal("""{"type":"signature_delta","signature":"sig-7"}""", events[4].Data.GetProperty("delta").GetRawText());
         Assert.Equal(1, events[6].Data.GetProperty("index").GetInt32());
         Assert.Equal("""{"type":"text_delta","text":"Looking."}""", events[7].Data.GetProperty("delta").GetRawText());
-        Assert.Equal("""{"type":"tool_use","id":"toolu_5","name":"lookup","input":{}}""", events[9].Data.GetProperty("content_block").GetRawText());
+        Assert.Equal("""{"type":"tool_use","id":"toolu_5","name":"lookup","input":{},"caller":{"type":"direct"}}""", events[9].Data.GetProperty("content_block").GetRawText());
         Assert.All(inputDeltas, e => Assert.Equal("input_json_delta", e.Data.GetProperty("delta").GetProperty("type").GetString()));
         Assert.All(inputDeltas, e => Assert.Equal(2, e.Data.GetProperty("index").GetInt32()));
         Assert.Equal("""{"q":"bifrost"}""", string.Concat(inputDeltas.Select(e => e.Data.GetProperty("delta").GetProperty("partial_json").GetString())));

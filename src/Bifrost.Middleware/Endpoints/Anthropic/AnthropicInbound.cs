@@ -423,7 +423,7 @@ internal static class AnthropicInbound
 
         foreach (var call in message?.ToolCalls ?? [])
         {
-            content.Add(new AnthropicContentBlock { Type = "tool_use", Id = call.Id, Name = call.Function?.Name, Input = ToolInput(call.Function?.Arguments) });
+            content.Add(ToolUse(call.Id, call.Function?.Name, ToolInput(call.Function?.Arguments)));
         }
 
         var (stopReason, stopSequence) = StopReason(choice?.FinishReason, choice?.AdditionalProperties, stopSequences);
@@ -521,6 +521,19 @@ internal static class AnthropicInbound
     }
 
     internal static readonly JsonElement EmptyObject = JsonDocument.Parse("{}").RootElement.Clone();
+
+    /// <summary>The <c>caller</c> Anthropic puts on every tool_use block it answers (the model called the tool itself).</summary>
+    private static readonly JsonElement DirectCaller = JsonDocument.Parse("""{"type":"direct"}""").RootElement.Clone();
+
+    /// <summary>A <c>tool_use</c> block as Anthropic answers it, with <c>caller: {"type":"direct"}</c> (current SDKs require it).</summary>
+    internal static AnthropicContentBlock ToolUse(string? id, string? name, JsonElement input) => new()
+    {
+        Type = "tool_use",
+        Id = id,
+        Name = name,
+        Input = input,
+        AdditionalProperties = new Dictionary<string, JsonElement>(StringComparer.Ordinal) { ["caller"] = DirectCaller },
+    };
 
     /// <summary>Signed thinking (<c>reasoning_details</c>) → thinking / redacted_thinking blocks; plain <c>reasoning</c> text → a thinking block without a signature.</summary>
     private static void AddThinking(IDictionary<string, JsonElement>? fields, List<AnthropicContentBlock> content)

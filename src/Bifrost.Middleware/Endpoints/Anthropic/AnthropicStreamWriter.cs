@@ -121,7 +121,7 @@ internal sealed class AnthropicStreamWriter : IDisposable
             var toolIndex = call.Index ?? 0;
             if (!_blockOfTool.TryGetValue(toolIndex, out var block))
             {
-                block = Open("tool_use", new AnthropicContentBlock { Type = "tool_use", Id = call.Id ?? $"toolu_{toolIndex}", Name = call.Function?.Name ?? string.Empty, Input = AnthropicInbound.EmptyObject });
+                block = Open("tool_use", AnthropicInbound.ToolUse(call.Id ?? $"toolu_{toolIndex}", call.Function?.Name ?? string.Empty, AnthropicInbound.EmptyObject));
                 _blockOfTool[toolIndex] = block;
             }
 

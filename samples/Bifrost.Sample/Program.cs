@@ -112,6 +112,10 @@ app.MapBifrost("/openai");
 // Azure OpenAI-compatible routes (/openai/openai/deployments/{deployment}/...): an AzureOpenAIClient with the endpoint
 // http://localhost:5050/openai works unchanged; the deployments map to models in Bifrost:AzureInbound:Deployments.
 app.MapBifrostAzure("/openai");
+// Anthropic's Messages API (an Anthropic SDK or tool with base URL http://localhost:5050/anthropic works unchanged):
+//   curl -s localhost:5050/anthropic/v1/messages -H 'Content-Type: application/json' \
+//     -d '{"model":"local/echo","max_tokens":64,"messages":[{"role":"user","content":"Hello!"}]}'
+app.MapBifrostAnthropic("/anthropic");
 
 // The dashboard (http://localhost:5050/bifrost/): answers local requests only, as this sample has no authentication.
 app.MapBifrostDashboard("/bifrost");

@@ -16,7 +16,8 @@ internal sealed class AnthropicRequest
 
     public IList<AnthropicMessage> Messages { get; set; } = [];
 
-    /// <summary>The system prompt as text blocks (so <c>cache_control</c> can ride along).</summary>
+    /// <summary>The system prompt as text blocks (so <c>cache_control</c> can ride along); read from a string too.</summary>
+    [JsonConverter(typeof(AnthropicBlocksConverter))]
     public IList<AnthropicContentBlock>? System { get; set; }
 
     public double? Temperature { get; set; }
@@ -47,6 +48,8 @@ internal sealed class AnthropicMessage
 {
     public string Role { get; set; } = "user";
 
+    /// <summary>The turn's blocks; a string is read as one text block.</summary>
+    [JsonConverter(typeof(AnthropicBlocksConverter))]
     public IList<AnthropicContentBlock> Content { get; set; } = [];
 }
 
@@ -79,7 +82,8 @@ internal sealed class AnthropicContentBlock
     /// <summary>tool_result: the call answered.</summary>
     public string? ToolUseId { get; set; }
 
-    /// <summary>tool_result: the result as blocks (text, image).</summary>
+    /// <summary>tool_result: the result as blocks (text, image); a string is read as one text block.</summary>
+    [JsonConverter(typeof(AnthropicBlocksConverter))]
     public IList<AnthropicContentBlock>? Content { get; set; }
 
     public bool? IsError { get; set; }
@@ -348,6 +352,7 @@ internal sealed class AnthropicReasoningDetail
     NumberHandling = JsonNumberHandling.Strict,
     UseStringEnumConverter = false)]
 [JsonSerializable(typeof(AnthropicRequest))]
+[JsonSerializable(typeof(IList<AnthropicContentBlock>))]
 [JsonSerializable(typeof(AnthropicResponse))]
 [JsonSerializable(typeof(AnthropicStreamEvent))]
 [JsonSerializable(typeof(AnthropicErrorResponse))]
@@ -368,4 +373,22 @@ internal sealed partial class AnthropicJsonContext : JsonSerializerContext
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     });
+}
+
+/// <summary>
+/// Content that Anthropic accepts either as a string or as an array of blocks (<c>system</c>, a message's
+/// <c>content</c>, a <c>tool_result</c>'s <c>content</c>): a string is read as one text block; blocks are written as blocks.
+/// </summary>
+internal sealed class AnthropicBlocksConverter : JsonConverter<IList<AnthropicContentBlock>>
+{
+    public override IList<AnthropicContentBlock>? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        reader.TokenType == JsonTokenType.String
+            ? [new AnthropicContentBlock { Type = "text", Text = reader.GetString() }]
+            : JsonSerializer.Deserialize(ref reader, Blocks(options));
+
+    public override void Write(Utf8JsonWriter writer, IList<AnthropicContentBlock> value, JsonSerializerOptions options) =>
+        JsonSerializer.Serialize(writer, value, Blocks(options));
+
+    private static System.Text.Json.Serialization.Metadata.JsonTypeInfo<IList<AnthropicContentBlock>> Blocks(JsonSerializerOptions options) =>
+        (System.Text.Json.Serialization.Metadata.JsonTypeInfo<IList<AnthropicContentBlock>>)options.GetTypeInfo(typeof(IList<AnthropicContentBlock>));
 }

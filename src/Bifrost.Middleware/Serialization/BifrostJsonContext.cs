@@ -29,6 +29,8 @@ namespace Bifrost.Middleware.Serialization;
 [JsonSerializable(typeof(BatchObject))]
 [JsonSerializable(typeof(EmbeddingRequest))]
 [JsonSerializable(typeof(EmbeddingResponse))]
+[JsonSerializable(typeof(ModerationRequest))]
+[JsonSerializable(typeof(ModerationResponse))]
 [JsonSerializable(typeof(TextCompletionRequest))]
 [JsonSerializable(typeof(TextCompletionResponse))]
 [JsonSerializable(typeof(ResponsesRequest))]

@@ -108,6 +108,15 @@ public interface IProviderAdapter
     /// <param name="cancellationToken">Cancels the upstream call.</param>
     Task<ModerationResponse> ModerationAsync(ProviderContext context, ModerationRequest request, CancellationToken cancellationToken) =>
         throw ProviderErrors.Unsupported(context, "moderations");
+
+    // Images (issue 17, J).
+
+    /// <summary>Generates images from a prompt. By default: a 400 "unsupported" error.</summary>
+    /// <param name="context">The provider, model, key and options of this attempt.</param>
+    /// <param name="request">The request, with the provider's bare model name.</param>
+    /// <param name="cancellationToken">Cancels the upstream call.</param>
+    Task<ImageResponse> ImageGenerationAsync(ProviderContext context, ImageGenerationRequest request, CancellationToken cancellationToken) =>
+        throw ProviderErrors.Unsupported(context, "image generation");
 }
 
 /// <summary>Everything an adapter needs to know about one attempt besides the request.</summary>

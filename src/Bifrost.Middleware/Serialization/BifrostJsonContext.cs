@@ -31,6 +31,8 @@ namespace Bifrost.Middleware.Serialization;
 [JsonSerializable(typeof(EmbeddingResponse))]
 [JsonSerializable(typeof(ModerationRequest))]
 [JsonSerializable(typeof(ModerationResponse))]
+[JsonSerializable(typeof(ImageGenerationRequest))]
+[JsonSerializable(typeof(ImageResponse))]
 [JsonSerializable(typeof(TextCompletionRequest))]
 [JsonSerializable(typeof(TextCompletionResponse))]
 [JsonSerializable(typeof(ResponsesRequest))]

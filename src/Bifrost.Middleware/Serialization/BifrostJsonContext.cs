@@ -33,6 +33,8 @@ namespace Bifrost.Middleware.Serialization;
 [JsonSerializable(typeof(ModerationResponse))]
 [JsonSerializable(typeof(ImageGenerationRequest))]
 [JsonSerializable(typeof(ImageResponse))]
+[JsonSerializable(typeof(RerankRequest))]
+[JsonSerializable(typeof(RerankResponse))]
 [JsonSerializable(typeof(TextCompletionRequest))]
 [JsonSerializable(typeof(TextCompletionResponse))]
 [JsonSerializable(typeof(ResponsesRequest))]

@@ -48,6 +48,9 @@ internal sealed class ChatOnlyUpstream : IAsyncDisposable
     /// <summary>Optional <c>POST /v1/images/generations</c>: the raw JSON answer (null: 404, the default).</summary>
     public Func<JsonObject, string>? ImagesReply { get; set; }
 
+    /// <summary>Optional <c>POST /v1/rerank</c>: the raw JSON answer (null: 404, the default).</summary>
+    public Func<JsonObject, string>? RerankReply { get; set; }
+
     /// <summary>Optional <c>POST /v1/completions</c> (null: 404, the default).</summary>
     public Func<JsonObject, JsonObject>? CompletionsReply { get; set; }
 
@@ -122,6 +125,10 @@ internal sealed class ChatOnlyUpstream : IAsyncDisposable
             case "/v1/images/generations" when body is not null && ImagesReply is { } images:
                 context.Response.ContentType = "application/json";
                 await context.Response.WriteAsync(images(body), context.RequestAborted);
+                return;
+            case "/v1/rerank" when body is not null && RerankReply is { } rerank:
+                context.Response.ContentType = "application/json";
+                await context.Response.WriteAsync(rerank(body), context.RequestAborted);
                 return;
             case "/v1/completions" when body is not null && stream && CompletionsStream is { } completionsStream:
                 await WriteSseAsync(context, completionsStream(body).Select(c => ((string?)null, c)), done: true);

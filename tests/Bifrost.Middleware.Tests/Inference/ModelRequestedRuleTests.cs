@@ -26,6 +26,7 @@ public sealed class ModelRequestedRuleTests
         "responses" => new JsonObject { ["model"] = model, ["input"] = "rule" },
         "moderation" => new JsonObject { ["model"] = model, ["input"] = "rule" },
         "image_generation" => new JsonObject { ["model"] = model, ["prompt"] = "rule" },
+        "rerank" => new JsonObject { ["model"] = model, ["query"] = "rule", ["documents"] = new JsonArray("rule one", "other") },
         _ => throw new ArgumentOutOfRangeException(nameof(operation), operation, "give the operation a request body in ModelRequestedRuleTests.Body"),
     };
 
@@ -82,7 +83,7 @@ public sealed class ModelRequestedRuleTests
         }
 
         // batch output and error lines (of the operations OpenAI's batch API takes)
-        if (name == "image_generation")
+        if (name is "image_generation" or "rerank")
         {
             Assert.Null(operation.BatchUrl);
             return;

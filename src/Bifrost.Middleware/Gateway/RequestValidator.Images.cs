@@ -10,7 +10,7 @@ internal static partial class RequestValidator
     public const int MaxImagePromptChars = 32_000;
 
     /// <summary>An image generation request: a prompt, <c>n</c> from 1 to <see cref="MaxImages"/>, a known <c>response_format</c>, no stream.</summary>
-    public static void Validate(ImageGenerationRequest request)
+    public static void Validate(ImageRequest request)
     {
         if (string.IsNullOrEmpty(request.Prompt))
         {

@@ -1,10 +1,10 @@
 namespace Bifrost.Middleware.OpenAI;
 
 /// <summary>An OpenAI image generation request (<c>POST images/generations</c>), plus Bifrost's <c>fallbacks</c>. Fields it does not model (<c>moderation</c>, <c>output_compression</c>, ...) pass through.</summary>
-public sealed class ImageGenerationRequest : InferenceRequest
+public sealed class ImageRequest : InferenceRequest
 {
     /// <summary>Creates an empty request (set <see cref="InferenceRequest.Model"/> and <see cref="Prompt"/>).</summary>
-    public ImageGenerationRequest()
+    public ImageRequest()
     {
     }
 
@@ -36,7 +36,7 @@ public sealed class ImageGenerationRequest : InferenceRequest
     public string? User { get; set; }
 
     /// <summary>A shallow copy for one provider attempt: the provider's bare model, no fallbacks.</summary>
-    internal ImageGenerationRequest ForProvider(string model) => CopyForProvider<ImageGenerationRequest>(model);
+    internal ImageRequest ForProvider(string model) => CopyForProvider<ImageRequest>(model);
 }
 
 /// <summary>An OpenAI images response (generations, edits, variations).</summary>

@@ -29,7 +29,7 @@ public sealed class ModerationResponse : ExtensibleObject, Operations.IOperation
 
     /// <summary>One result per input string (one for a multimodal input).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
-    public IList<ModerationResult> Results { get; set; } = [];
+    public IList<ModerationClassification> Results { get; set; } = [];
 
     /// <summary>Gateway metadata.</summary>
     public BifrostExtraFields? ExtraFields { get; set; }
@@ -38,7 +38,7 @@ public sealed class ModerationResponse : ExtensibleObject, Operations.IOperation
 }
 
 /// <summary>The classification of one input.</summary>
-public sealed class ModerationResult : ExtensibleObject
+public sealed class ModerationClassification : ExtensibleObject
 {
     /// <summary>Whether any category is flagged.</summary>
     public bool Flagged { get; set; }

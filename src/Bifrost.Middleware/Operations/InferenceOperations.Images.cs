@@ -5,13 +5,13 @@ namespace Bifrost.Middleware.Operations;
 /// <summary>Image generation (issue 17, J).</summary>
 internal static partial class InferenceOperations
 {
-    public static readonly InferenceOperation<ImageGenerationRequest, ImageResponse, ImageResponse> ImageGeneration = new()
+    public static readonly InferenceOperation<ImageRequest, ImageResponse, ImageResponse> ImageGeneration = new()
     {
         Name = "image_generation",
         MetricName = "images",
         Summary = "image generation",
         Paths = ["images/generations"],
-        RequestInfo = BifrostJson.Context.ImageGenerationRequest,
+        RequestInfo = BifrostJson.Context.ImageRequest,
         ResponseInfo = BifrostJson.Context.ImageResponse,
         Validate = RequestValidator.Validate,
         EstimateInputTokens = static (r, _) => Tokenization.TokenEstimate.Text(r.Prompt is { } prompt ? TextInput.FromString(prompt) : null),

@@ -115,7 +115,7 @@ public interface IProviderAdapter
     /// <param name="context">The provider, model, key and options of this attempt.</param>
     /// <param name="request">The request, with the provider's bare model name.</param>
     /// <param name="cancellationToken">Cancels the upstream call.</param>
-    Task<ImageResponse> ImageGenerationAsync(ProviderContext context, ImageGenerationRequest request, CancellationToken cancellationToken) =>
+    Task<ImageResponse> ImageGenerationAsync(ProviderContext context, ImageRequest request, CancellationToken cancellationToken) =>
         throw ProviderErrors.Unsupported(context, "image generation");
 
     // Rerank (issue 17, J).

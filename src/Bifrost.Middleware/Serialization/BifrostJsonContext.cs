@@ -31,7 +31,7 @@ namespace Bifrost.Middleware.Serialization;
 [JsonSerializable(typeof(EmbeddingResponse))]
 [JsonSerializable(typeof(ModerationRequest))]
 [JsonSerializable(typeof(ModerationResponse))]
-[JsonSerializable(typeof(ImageGenerationRequest))]
+[JsonSerializable(typeof(ImageRequest))]
 [JsonSerializable(typeof(ImageResponse))]
 [JsonSerializable(typeof(RerankRequest))]
 [JsonSerializable(typeof(RerankResponse))]

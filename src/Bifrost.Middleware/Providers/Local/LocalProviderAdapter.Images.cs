@@ -15,7 +15,7 @@ internal sealed partial class LocalProviderAdapter
     /// <summary>The width and height of local images.</summary>
     internal const int ImageSide = 8;
 
-    public Task<ImageResponse> ImageGenerationAsync(ProviderContext context, ImageGenerationRequest request, CancellationToken cancellationToken)
+    public Task<ImageResponse> ImageGenerationAsync(ProviderContext context, ImageRequest request, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var prompt = request.Prompt ?? string.Empty;

@@ -38,10 +38,10 @@ internal sealed partial class LocalProviderAdapter
         return Task.FromResult(response);
     }
 
-    private static ModerationResult Classify(ModerationItem item)
+    private static ModerationClassification Classify(ModerationItem item)
     {
         var flagged = FlaggedCategories(item.Text);
-        var result = new ModerationResult
+        var result = new ModerationClassification
         {
             Categories = new Dictionary<string, bool>(ModerationCategories.Length, StringComparer.Ordinal),
             CategoryScores = new Dictionary<string, double>(ModerationCategories.Length, StringComparer.Ordinal),

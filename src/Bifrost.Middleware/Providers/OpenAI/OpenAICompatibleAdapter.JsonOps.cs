@@ -10,8 +10,8 @@ internal sealed partial class OpenAICompatibleAdapter
             ? throw ProviderErrors.Unsupported(context, "moderations") // Azure OpenAI documents no moderations route (it filters content on every call)
             : PostAsync(context, "moderations", request, BifrostJson.Context.ModerationRequest, BifrostJson.Context.ModerationResponse, cancellationToken);
 
-    public Task<ImageResponse> ImageGenerationAsync(ProviderContext context, ImageGenerationRequest request, CancellationToken cancellationToken) =>
-        PostAsync(context, "images/generations", request, BifrostJson.Context.ImageGenerationRequest, BifrostJson.Context.ImageResponse, cancellationToken);
+    public Task<ImageResponse> ImageGenerationAsync(ProviderContext context, ImageRequest request, CancellationToken cancellationToken) =>
+        PostAsync(context, "images/generations", request, BifrostJson.Context.ImageRequest, BifrostJson.Context.ImageResponse, cancellationToken);
 
     /// <summary>Rerank on a server that serves it (vLLM, Jina- or Cohere-compatible): <c>POST {BaseUrl}/rerank</c>, results sorted most relevant first.</summary>
     public async Task<RerankResponse> RerankAsync(ProviderContext context, RerankRequest request, CancellationToken cancellationToken)

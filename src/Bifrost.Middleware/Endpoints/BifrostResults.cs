@@ -16,7 +16,7 @@ internal static class BifrostResults
     internal static readonly HashSet<string> UnsupportedOpenAIRoutes = new(StringComparer.OrdinalIgnoreCase)
     {
         "assistants", "threads", "vector_stores", "containers", "fine_tuning", "fine-tunes", "uploads", "realtime", "evals",
-        "audio", "images", "moderations", "videos", "rerank", "ocr", "conversations", "chatkit", "organization", "graders", "edits", "engines",
+        "audio", "images", "videos", "ocr", "conversations", "chatkit", "organization", "graders", "edits", "engines",
     };
 
     [ThreadStatic]

@@ -9,7 +9,7 @@ namespace Bifrost.Middleware.Gateway;
 /// 400 <c>invalid_request_error</c> whose <c>param</c> names it (<c>n</c>, <c>messages[2].content[0]</c>, ...).
 /// Non-finite numbers (JSON <c>1e309</c> reads as Infinity) are out of every range.
 /// </summary>
-internal static class RequestValidator
+internal static partial class RequestValidator
 {
     /// <summary>Most choices per prompt (<c>n</c>).</summary>
     public const int MaxChoices = 128;

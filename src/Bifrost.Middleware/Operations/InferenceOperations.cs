@@ -4,7 +4,7 @@ using Bifrost.Middleware.Responses;
 namespace Bifrost.Middleware.Operations;
 
 /// <summary>The built-in inference operations: chat completions, legacy text completions, embeddings, the Responses API.</summary>
-internal static class InferenceOperations
+internal static partial class InferenceOperations
 {
     public static readonly InferenceOperation<ChatCompletionRequest, ChatCompletionResponse, ChatCompletionChunk> Chat = new()
     {
@@ -169,7 +169,7 @@ internal static class InferenceOperations
     }
 
     /// <summary>The built-in inference operations, in the order their routes are mapped.</summary>
-    public static IEnumerable<BifrostOperation> All => [Chat, Embeddings, TextCompletion, Responses];
+    public static IEnumerable<BifrostOperation> All => [Chat, Embeddings, TextCompletion, Responses, Moderations, ImageGeneration, Rerank];
 }
 
 /// <summary><c>extra_fields</c> and usage of streamed Responses events (JSON objects kept as <see cref="JsonElement"/>).</summary>

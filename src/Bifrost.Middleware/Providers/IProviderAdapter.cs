@@ -99,6 +99,33 @@ public interface IProviderAdapter
 
         return Task.FromResult<IReadOnlyList<ModelInfo>>(models);
     }
+
+    // Moderations (issue 17, J).
+
+    /// <summary>Classifies text (and images) for policy violations. By default: a 400 "unsupported" error.</summary>
+    /// <param name="context">The provider, model, key and options of this attempt.</param>
+    /// <param name="request">The request, with the provider's bare model name.</param>
+    /// <param name="cancellationToken">Cancels the upstream call.</param>
+    Task<ModerationResponse> ModerationAsync(ProviderContext context, ModerationRequest request, CancellationToken cancellationToken) =>
+        throw ProviderErrors.Unsupported(context, "moderations");
+
+    // Images (issue 17, J).
+
+    /// <summary>Generates images from a prompt. By default: a 400 "unsupported" error.</summary>
+    /// <param name="context">The provider, model, key and options of this attempt.</param>
+    /// <param name="request">The request, with the provider's bare model name.</param>
+    /// <param name="cancellationToken">Cancels the upstream call.</param>
+    Task<ImageResponse> ImageGenerationAsync(ProviderContext context, ImageRequest request, CancellationToken cancellationToken) =>
+        throw ProviderErrors.Unsupported(context, "image generation");
+
+    // Rerank (issue 17, J).
+
+    /// <summary>Ranks documents by relevance to a query, most relevant first. By default: a 400 "unsupported" error.</summary>
+    /// <param name="context">The provider, model, key and options of this attempt.</param>
+    /// <param name="request">The request, with the provider's bare model name.</param>
+    /// <param name="cancellationToken">Cancels the upstream call.</param>
+    Task<RerankResponse> RerankAsync(ProviderContext context, RerankRequest request, CancellationToken cancellationToken) =>
+        throw ProviderErrors.Unsupported(context, "rerank");
 }
 
 /// <summary>Everything an adapter needs to know about one attempt besides the request.</summary>

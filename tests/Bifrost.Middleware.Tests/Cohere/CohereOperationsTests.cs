@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 
 namespace Bifrost.Middleware.Tests.Cohere;
 
-/// <summary>Embeddings (<c>/v2/embed</c>), rerank (<c>/v2/rerank</c>, internal), models (<c>/v1/models</c>) and the operations Cohere lacks.</summary>
+/// <summary>Embeddings (<c>/v2/embed</c>), rerank (<c>/v2/rerank</c>, also through the route), models (<c>/v1/models</c>) and the operations Cohere lacks.</summary>
 public sealed class CohereOperationsTests : CohereTestBase
 {
     [Fact]
@@ -101,6 +101,33 @@ public sealed class CohereOperationsTests : CohereTestBase
         Assert.Equal([0, 1, 2], outcome.Results.Select(r => r.Index));
         Assert.Equal([0.93, 0.5, 0.5], outcome.Results.Select(r => r.RelevanceScore));
         Assert.Equal(1, outcome.SearchUnits);
+    }
+
+    [Fact]
+    public async Task The_rerank_route_reaches_cohere_and_returns_documents_when_asked()
+    {
+        Upstream.RespondRerank = _ => JsonNode.Parse("""{"id":"rr_7","results":[{"index":1,"relevance_score":0.25},{"index":0,"relevance_score":0.75}],"meta":{"billed_units":{"search_units":1}}}""")!.AsObject();
+        await using var host = await StartHostAsync();
+
+        var json = await PostAsync(host, "/openai/v1/rerank", new JsonObject
+        {
+            ["model"] = "cohere/rerank-v3.5",
+            ["query"] = "what is bifrost?",
+            ["documents"] = new JsonArray("A gateway.", new JsonObject { ["text"] = "A bridge." }),
+            ["top_n"] = 2,
+            ["return_documents"] = true,
+        });
+
+        var sent = Assert.Single(Upstream.Requests, r => r.Path == "/v2/rerank");
+        Assert.Equal("""{"model":"rerank-v3.5","query":"what is bifrost?","documents":["A gateway.","A bridge."],"top_n":2}""", sent.Body!.ToJsonString());
+        Assert.Equal("rr_7", json.GetProperty("id").GetString());
+        Assert.Equal("rerank-v3.5", json.GetProperty("model").GetString());
+        var results = json.GetProperty("results");
+        Assert.Equal([0, 1], results.EnumerateArray().Select(r => r.GetProperty("index").GetInt32()));
+        Assert.Equal([0.75, 0.25], results.EnumerateArray().Select(r => r.GetProperty("relevance_score").GetDouble()));
+        Assert.Equal(["A gateway.", "A bridge."], results.EnumerateArray().Select(r => r.GetProperty("document").GetProperty("text").GetString()));
+        Assert.Equal("rerank", json.GetProperty("extra_fields").GetProperty("request_type").GetString());
+        Assert.Equal("cohere", json.GetProperty("extra_fields").GetProperty("provider").GetString());
     }
 
     [Fact]

@@ -42,6 +42,15 @@ internal sealed class ChatOnlyUpstream : IAsyncDisposable
     /// <summary>Optional <c>POST /v1/embeddings</c> (null: 404, the default).</summary>
     public Func<JsonObject, JsonObject>? EmbeddingsReply { get; set; }
 
+    /// <summary>Optional <c>POST /v1/moderations</c>: the raw JSON answer (null: 404, the default).</summary>
+    public Func<JsonObject, string>? ModerationsReply { get; set; }
+
+    /// <summary>Optional <c>POST /v1/images/generations</c>: the raw JSON answer (null: 404, the default).</summary>
+    public Func<JsonObject, string>? ImagesReply { get; set; }
+
+    /// <summary>Optional <c>POST /v1/rerank</c>: the raw JSON answer (null: 404, the default).</summary>
+    public Func<JsonObject, string>? RerankReply { get; set; }
+
     /// <summary>Optional <c>POST /v1/completions</c> (null: 404, the default).</summary>
     public Func<JsonObject, JsonObject>? CompletionsReply { get; set; }
 
@@ -108,6 +117,18 @@ internal sealed class ChatOnlyUpstream : IAsyncDisposable
                 return;
             case "/v1/embeddings" when body is not null && EmbeddingsReply is { } embeddings:
                 await context.Response.WriteAsJsonAsync(embeddings(body), context.RequestAborted);
+                return;
+            case "/v1/moderations" when body is not null && ModerationsReply is { } moderations:
+                context.Response.ContentType = "application/json";
+                await context.Response.WriteAsync(moderations(body), context.RequestAborted);
+                return;
+            case "/v1/images/generations" when body is not null && ImagesReply is { } images:
+                context.Response.ContentType = "application/json";
+                await context.Response.WriteAsync(images(body), context.RequestAborted);
+                return;
+            case "/v1/rerank" when body is not null && RerankReply is { } rerank:
+                context.Response.ContentType = "application/json";
+                await context.Response.WriteAsync(rerank(body), context.RequestAborted);
                 return;
             case "/v1/completions" when body is not null && stream && CompletionsStream is { } completionsStream:
                 await WriteSseAsync(context, completionsStream(body).Select(c => ((string?)null, c)), done: true);

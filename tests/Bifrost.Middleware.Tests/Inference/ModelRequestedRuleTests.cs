@@ -24,6 +24,9 @@ public sealed class ModelRequestedRuleTests
         "text_completion" => new JsonObject { ["model"] = model, ["prompt"] = "rule" },
         "embedding" => new JsonObject { ["model"] = model, ["input"] = "rule" },
         "responses" => new JsonObject { ["model"] = model, ["input"] = "rule" },
+        "moderation" => new JsonObject { ["model"] = model, ["input"] = "rule" },
+        "image_generation" => new JsonObject { ["model"] = model, ["prompt"] = "rule" },
+        "rerank" => new JsonObject { ["model"] = model, ["query"] = "rule", ["documents"] = new JsonArray("rule one", "other") },
         _ => throw new ArgumentOutOfRangeException(nameof(operation), operation, "give the operation a request body in ModelRequestedRuleTests.Body"),
     };
 
@@ -79,7 +82,13 @@ public sealed class ModelRequestedRuleTests
             Assert.Equal("echo", (await ReadAsync(unknownProvider)).GetProperty("extra_fields").GetProperty("model_requested").GetString());
         }
 
-        // batch output and error lines
+        // batch output and error lines (of the operations OpenAI's batch API takes)
+        if (name is "image_generation" or "rerank")
+        {
+            Assert.Null(operation.BatchUrl);
+            return;
+        }
+
         Assert.NotNull(operation.BatchUrl);
         var lines = new[] { ("served", "local/echo"), ("not-listed", "local/nope"), ("unknown-provider", "elsewhere/echo") }
             .Select(line => new JsonObject { ["custom_id"] = line.Item1, ["method"] = "POST", ["url"] = operation.BatchUrl, ["body"] = Body(name, line.Item2) }.ToJsonString());
@@ -103,5 +112,6 @@ public sealed class ModelRequestedRuleTests
     private static bool IsPendingShape(JsonElement json) =>
         (json.TryGetProperty("choices", out var choices) && choices.GetArrayLength() == 0)
         || (json.TryGetProperty("data", out var data) && data.GetArrayLength() == 0)
+        || (json.TryGetProperty("results", out var results) && results.GetArrayLength() == 0)
         || (json.TryGetProperty("status", out var status) && status.GetString() is "queued" or "in_progress");
 }

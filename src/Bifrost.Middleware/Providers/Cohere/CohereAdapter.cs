@@ -116,10 +116,29 @@ internal sealed partial class CohereAdapter(IHttpClientFactory httpClientFactory
         return new EmbeddingResponse { Data = data, Model = context.Model, Usage = new EmbeddingUsage { PromptTokens = tokens, TotalTokens = tokens } };
     }
 
+    /// <summary>The rerank route (issue 17, J): <c>POST /v2/rerank</c>; documents come back from the request when <c>return_documents</c> asks.</summary>
+    public async Task<RerankResponse> RerankAsync(ProviderContext context, RerankRequest request, CancellationToken cancellationToken)
+    {
+        var documents = Gateway.RerankInput.Read(request.Documents);
+        var outcome = await RerankAsync(context, request.Query ?? string.Empty, documents, request.TopN, cancellationToken).ConfigureAwait(false);
+        var response = new RerankResponse { Id = outcome.Id, Model = context.Model };
+        foreach (var result in outcome.Results)
+        {
+            response.Results.Add(new RerankResult
+            {
+                Index = result.Index,
+                RelevanceScore = result.RelevanceScore,
+                Document = request.ReturnDocuments == true ? new RerankDocument { Text = documents[result.Index] } : null,
+            });
+        }
+
+        return response;
+    }
+
     /// <summary>
     /// Reranks <paramref name="documents"/> against <paramref name="query"/> with <c>POST /v2/rerank</c>: the results (index
     /// into <paramref name="documents"/>, relevance score), most relevant first (ties: lower index first), and the billed
-    /// search units. Ready for the rerank route; not reachable from an HTTP endpoint yet.
+    /// search units.
     /// </summary>
     internal async Task<CohereRerankOutcome> RerankAsync(ProviderContext context, string query, IReadOnlyList<string> documents, int? topN, CancellationToken cancellationToken)
     {

@@ -1,0 +1,114 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Bifrost.Middleware.Providers.Local;
+
+/// <summary>
+/// Image generation of the local provider (issue 17, J): each image is a valid 8×8 RGB PNG of one colour, taken from the
+/// SHA-256 of the prompt and the image's index, so the same request always gives the same bytes. <c>b64_json</c> (the
+/// default) carries the PNG's base64; <c>url</c> a <c>data:image/png;base64,...</c> URL (the local provider stores nothing).
+/// <c>revised_prompt</c> echoes the prompt.
+/// </summary>
+internal sealed partial class LocalProviderAdapter
+{
+    /// <summary>The width and height of local images.</summary>
+    internal const int ImageSide = 8;
+
+    public Task<ImageResponse> ImageGenerationAsync(ProviderContext context, ImageRequest request, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var prompt = request.Prompt ?? string.Empty;
+        var response = new ImageResponse { Created = time.GetUtcNow().ToUnixTimeSeconds(), Model = context.Model };
+        var n = Math.Max(1, request.N ?? 1);
+        for (var i = 0; i < n; i++)
+        {
+            var base64 = Convert.ToBase64String(Png(prompt, i));
+            response.Data.Add(request.ResponseFormat == "url"
+                ? new ImageData { Url = "data:image/png;base64," + base64, RevisedPrompt = prompt }
+                : new ImageData { B64Json = base64, RevisedPrompt = prompt });
+        }
+
+        return Task.FromResult(response);
+    }
+
+    /// <summary>An 8×8 RGB PNG of the colour the prompt and index hash to (stored deflate blocks: no compressor, stable bytes).</summary>
+    internal static byte[] Png(string prompt, int index)
+    {
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(Encoding.UTF8.GetBytes($"{index}\n{prompt}"), hash);
+
+        // Raw scanlines: filter byte 0, then RGB per pixel.
+        var raw = new byte[ImageSide * (1 + (ImageSide * 3))];
+        for (var y = 0; y < ImageSide; y++)
+        {
+            var row = y * (1 + (ImageSide * 3));
+            for (var x = 0; x < ImageSide; x++)
+            {
+                hash[..3].CopyTo(raw.AsSpan(row + 1 + (x * 3)));
+            }
+        }
+
+        // zlib: header, one final stored block, Adler-32.
+        var zlib = new byte[2 + 5 + raw.Length + 4];
+        zlib[0] = 0x78;
+        zlib[1] = 0x01;
+        zlib[2] = 0x01;
+        BinaryPrimitives.WriteUInt16LittleEndian(zlib.AsSpan(3), (ushort)raw.Length);
+        BinaryPrimitives.WriteUInt16LittleEndian(zlib.AsSpan(5), (ushort)~raw.Length);
+        raw.CopyTo(zlib, 7);
+        BinaryPrimitives.WriteUInt32BigEndian(zlib.AsSpan(7 + raw.Length), Adler32(raw));
+
+        var header = new byte[13];
+        BinaryPrimitives.WriteUInt32BigEndian(header, ImageSide);
+        BinaryPrimitives.WriteUInt32BigEndian(header.AsSpan(4), ImageSide);
+        header[8] = 8; // bit depth
+        header[9] = 2; // truecolour
+
+        using var png = new MemoryStream();
+        png.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A]);
+        Chunk(png, "IHDR"u8, header);
+        Chunk(png, "IDAT"u8, zlib);
+        Chunk(png, "IEND"u8, []);
+        return png.ToArray();
+    }
+
+    private static void Chunk(MemoryStream png, ReadOnlySpan<byte> type, ReadOnlySpan<byte> data)
+    {
+        Span<byte> word = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(word, (uint)data.Length);
+        png.Write(word);
+        var crc = Crc32(0xFFFFFFFFu, type);
+        crc = Crc32(crc, data) ^ 0xFFFFFFFFu;
+        png.Write(type);
+        png.Write(data);
+        BinaryPrimitives.WriteUInt32BigEndian(word, crc);
+        png.Write(word);
+    }
+
+    private static uint Crc32(uint crc, ReadOnlySpan<byte> data)
+    {
+        foreach (var b in data)
+        {
+            crc ^= b;
+            for (var k = 0; k < 8; k++)
+            {
+                crc = (crc & 1) != 0 ? 0xEDB88320u ^ (crc >> 1) : crc >> 1;
+            }
+        }
+
+        return crc;
+    }
+
+    private static uint Adler32(ReadOnlySpan<byte> data)
+    {
+        uint a = 1, b = 0;
+        foreach (var d in data)
+        {
+            a = (a + d) % 65521;
+            b = (b + a) % 65521;
+        }
+
+        return (b << 16) | a;
+    }
+}

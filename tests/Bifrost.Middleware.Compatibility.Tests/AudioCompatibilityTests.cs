@@ -13,7 +13,7 @@ public sealed class AudioCompatibilityTests
     public async Task GenerateSpeech_returns_the_local_wav()
     {
         await using var host = await SdkHost.StartAsync();
-        var audio = host.Client.GetAudioClient("local/tts");
+        var audio = host.Client.GetAudioClient("local/echo");
 
         BinaryData speech = await audio.GenerateSpeechAsync("Hello SDK", GeneratedSpeechVoice.Alloy, new SpeechGenerationOptions { ResponseFormat = GeneratedSpeechFormat.Wav, SpeedRatio = 1.5f }, Ct);
 
@@ -28,7 +28,7 @@ public sealed class AudioCompatibilityTests
     public async Task TranscribeAudio_echoes_the_file_or_the_prompt()
     {
         await using var host = await SdkHost.StartAsync();
-        var audio = host.Client.GetAudioClient("local/whisper");
+        var audio = host.Client.GetAudioClient("local/echo");
 
         using var clip = new MemoryStream(new byte[321]);
         AudioTranscription plain = await audio.TranscribeAudioAsync(clip, "meeting.wav", cancellationToken: Ct);
@@ -54,7 +54,7 @@ public sealed class AudioCompatibilityTests
     public async Task TranslateAudio_echoes_the_prompt()
     {
         await using var host = await SdkHost.StartAsync();
-        var audio = host.Client.GetAudioClient("local/whisper");
+        var audio = host.Client.GetAudioClient("local/echo");
 
         using var clip = new MemoryStream(new byte[5]);
         AudioTranslation translation = await audio.TranslateAudioAsync(clip, "de.wav", new AudioTranslationOptions { Prompt = "guten Tag" }, Ct);

@@ -201,6 +201,37 @@ public sealed class AudioUpstreamTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_streamed_transcription_asks_the_upstream_for_a_stream_and_relays_its_events()
+    {
+        const string Events = "data: {\"type\":\"transcript.text.delta\",\"delta\":\"Hi\"}\n\ndata: {\"type\":\"transcript.text.done\",\"text\":\"Hi\"}\n\n";
+        _upstream.Enqueue(FakeResponses.Body(200, "text/event-stream", Events));
+        await using var host = await StartAsync();
+        using var response = await host.Client.PostAsync("/openai/v1/audio/transcriptions", AudioLocalTests.Upload([65, 66], "a.wav", ("model", "compat/gpt-4o-transcribe"), ("stream", "true")), Ct);
+
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(Events, await response.Content.ReadAsStringAsync(Ct));
+        var (fields, _, _, file) = await FormAsync(Assert.Single(_upstream.Requests));
+        Assert.Equal("true", fields["stream"]);
+        Assert.Equal("gpt-4o-transcribe", fields["model"]);
+        Assert.Equal([65, 66], file);
+    }
+
+    [Fact]
+    public async Task A_provider_without_audio_answers_unsupported_operation()
+    {
+        await using var host = await StartLocalAsync(options => options.Providers["claude"] = new ProviderOptions
+        {
+            Type = "anthropic",
+            BaseUrl = _upstream.BaseUrl,
+            Keys = [new ProviderKeyOptions { Value = "sk-ant" }],
+        });
+        await host.PostErrorAsync("/openai/v1/audio/speech", new JsonObject { ["model"] = "claude/any", ["input"] = "hi", ["voice"] = "nova" }, 400, "unsupported_operation", "model");
+        using var response = await host.Client.PostAsync("/openai/v1/audio/translations", AudioLocalTests.Upload([1], "a.wav", ("model", "claude/any")), Ct);
+        AssertError(await ReadAsync(response), 400, "unsupported_operation", "model");
+        Assert.Empty(_upstream.Requests);
+    }
+
+    [Fact]
     public async Task A_retried_upload_sends_the_whole_file_again()
     {
         _upstream.Enqueue(FakeResponses.Error(503, "busy"), FakeResponses.Json(200, """{"text":"second time"}"""));

@@ -27,7 +27,7 @@ internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOp
             routes.Add(new("POST", path, endpoint.HandleAsync, path)
             {
                 Body = operation.RequestBody,
-                RequestBodyType = operation.RequestBody == RouteBody.Json ? typeof(TRequest) : null,
+                RequestBodyType = operation.RequestBody == RouteBody.Json ? typeof(TRequest) : operation.UploadForm,
                 ResponseType = typeof(TResponse),
                 ContentTypes = types,
                 ErrorStatuses = operation.Async ? [404, .. EndpointOperations.Upstream] : EndpointOperations.Upstream,

@@ -75,6 +75,7 @@ internal static class AudioOperations
             Async = false, // the upload is not kept: async transcription would need it in the file store first
             RequestBody = RouteBody.Upload,
             ReadRequest = AudioUpload.ReadAsync,
+            UploadForm = typeof(AudioUploadForm),
             RequestInfo = BifrostJson.Context.TranscriptionRequest,
             ResponseInfo = BifrostJson.Context.AudioResponse,
             ContentTypes = TextTypes,

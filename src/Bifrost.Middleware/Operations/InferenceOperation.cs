@@ -231,6 +231,9 @@ internal sealed class InferenceOperation<TRequest, TResponse, TChunk> : BifrostO
     /// <summary>What its POST routes read: a JSON body (default), or a multipart upload read by <see cref="ReadRequest"/>.</summary>
     public RouteBody RequestBody { get; init; } = RouteBody.Json;
 
+    /// <summary>The multipart form's shape for OpenAPI (with <see cref="RouteBody.Upload"/>).</summary>
+    public Type? UploadForm { get; init; }
+
     /// <summary>Reads the request from HTTP instead of JSON (a multipart upload); what it holds is released with the response.</summary>
     public Func<HttpContext, Task<TRequest>>? ReadRequest { get; init; }
 

@@ -22,14 +22,14 @@ internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOp
     public static IReadOnlyList<OperationRoute> Routes(InferenceOperation<TRequest, TResponse, TChunk> operation)
     {
         var endpoint = new InferenceEndpoint<TRequest, TResponse, TChunk>(operation);
-        string[] types = operation.StreamShape == StreamShape.None ? ["application/json"] : ["application/json", "text/event-stream"];
+        var types = operation.ContentTypes ?? (operation.StreamShape == StreamShape.None ? ["application/json"] : ["application/json", "text/event-stream"]);
         var routes = new List<OperationRoute>();
         foreach (var path in operation.Paths)
         {
             routes.Add(new("POST", path, endpoint.HandleAsync, path)
             {
-                Body = RouteBody.Json,
-                RequestBodyType = typeof(TRequest),
+                Body = operation.RequestBody,
+                RequestBodyType = operation.RequestBody == RouteBody.Json ? typeof(TRequest) : operation.UploadForm,
                 ResponseType = typeof(TResponse),
                 ContentTypes = types,
                 ErrorStatuses = operation.Async ? [404, .. EndpointOperations.Upstream] : EndpointOperations.Upstream,
@@ -106,7 +106,7 @@ internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOp
             return;
         }
 
-        var request = await BifrostResults.ReadJsonAsync(context, operation.RequestInfo).ConfigureAwait(false);
+        var request = await ReadAsync(context).ConfigureAwait(false);
         if (routeModel is not null)
         {
             operation.SetModel(request, routeModel(context));
@@ -130,12 +130,29 @@ internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOp
         }
 
         var response = await operation.RunAsync(context.RequestServices, request, context.RequestAborted).ConfigureAwait(false);
+        if (operation.BodyOf is { } bodyOf)
+        {
+            await using (response as IAsyncDisposable)
+            {
+                var (body, contentType) = bodyOf(response);
+                await BinaryBody.RelayAsync(context, body, contentType, context.RequestAborted).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
         await BifrostResults.WriteJsonAsync(context, response, operation.ResponseInfo).ConfigureAwait(false);
     }
 
+    /// <summary>The request: the operation's own reader (a multipart upload) or its JSON body.</summary>
+    private async Task<TRequest> ReadAsync(HttpContext context) =>
+        operation.ReadRequest is { } read
+            ? await read(context).ConfigureAwait(false)
+            : await BifrostResults.ReadJsonAsync(context, operation.RequestInfo).ConfigureAwait(false);
+
     public async Task SubmitEnvelopeAsync(HttpContext context)
     {
-        var request = await BifrostResults.ReadJsonAsync(context, operation.RequestInfo).ConfigureAwait(false);
+        var request = await ReadAsync(context).ConfigureAwait(false);
         var job = await SubmitAsync(context, request).ConfigureAwait(false);
         await AsyncEndpoints.WriteAcceptedAsync(context, job).ConfigureAwait(false);
     }
@@ -174,6 +191,41 @@ internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOp
         catch (JsonException)
         {
             return null;
+        }
+    }
+}
+
+/// <summary>A binary answer relayed to the client as it is read (audio bytes, or a provider's own text or event stream).</summary>
+internal static class BinaryBody
+{
+    private const int BufferSize = 16 * 1024;
+
+    /// <summary>Writes <paramref name="body"/> with <paramref name="contentType"/>, flushing after every read (no buffering on the way).</summary>
+    public static async Task RelayAsync(HttpContext context, Stream body, string contentType, CancellationToken cancellationToken)
+    {
+        var response = context.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = contentType;
+        if (contentType.StartsWith("text/event-stream", StringComparison.OrdinalIgnoreCase))
+        {
+            response.Headers.CacheControl = "no-cache";
+            response.Headers["X-Accel-Buffering"] = "no";
+        }
+
+        context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        try
+        {
+            int read;
+            while ((read = await body.ReadAsync(buffer.AsMemory(0, BufferSize), cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                await response.Body.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                await response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 }

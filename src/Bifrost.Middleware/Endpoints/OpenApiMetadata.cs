@@ -25,7 +25,7 @@ internal static class OpenApiMetadata
         var body = route.Body switch
         {
             RouteBody.Json => new BifrostRouteMetadata(route.RequestBodyType, "application/json"),
-            RouteBody.Upload => new BifrostRouteMetadata(typeof(FileUploadForm), "multipart/form-data"),
+            RouteBody.Upload => new BifrostRouteMetadata(route.RequestBodyType ?? typeof(FileUploadForm), "multipart/form-data"),
             _ => BifrostRouteMetadata.NoBody,
         };
         builder.WithMetadata(route.Handler.Method, body)
@@ -121,4 +121,29 @@ internal sealed class FileUploadForm
 
     /// <summary>The purpose: <c>batch</c>, ...</summary>
     public required string Purpose { get; init; }
+}
+
+/// <summary>The multipart form of a transcription or translation, for OpenAPI (the upload is streamed, never bound to this type).</summary>
+internal sealed class AudioUploadForm
+{
+    /// <summary>The audio (at most 25 MB, or <c>Files:MaxUploadBytes</c> when lower).</summary>
+    public required IFormFile File { get; init; }
+
+    /// <summary>The model, as <c>provider/model</c>.</summary>
+    public required string Model { get; init; }
+
+    /// <summary>The audio's language (ISO-639-1; transcriptions only).</summary>
+    public string? Language { get; init; }
+
+    /// <summary>Text to guide the model.</summary>
+    public string? Prompt { get; init; }
+
+    /// <summary><c>json</c>, <c>text</c>, <c>srt</c>, <c>verbose_json</c> or <c>vtt</c>.</summary>
+    public string? ResponseFormat { get; init; }
+
+    /// <summary>0 to 1.</summary>
+    public double? Temperature { get; init; }
+
+    /// <summary>Transcriptions only: stream <c>transcript.text.delta</c> events.</summary>
+    public bool? Stream { get; init; }
 }

@@ -17,6 +17,11 @@ internal sealed class OperationJobHandler<TRequest, TResponse, TChunk>(Inference
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, execution.CancellationRequested);
         Governance.UsageSource.Current = new Governance.UsageSource(Governance.UsageSource.Async, execution.Job.Id); // ends with this method
         var response = await operation.RunAsync(execution.Services, request, linked.Token).ConfigureAwait(false);
+        if (operation.BeforeStore is { } prepare)
+        {
+            await prepare(response, linked.Token).ConfigureAwait(false);
+        }
+
         return new JobRunResult(new JobOutcome(200, JsonSerializer.SerializeToUtf8Bytes(response, operation.ResponseInfo)));
     }
 }

@@ -228,6 +228,27 @@ internal sealed class InferenceOperation<TRequest, TResponse, TChunk> : BifrostO
     /// <summary>The <see cref="IBifrostClient"/> method that streams it.</summary>
     public Func<IBifrostClient, TRequest, CancellationToken, IAsyncEnumerable<TChunk>>? ClientStream { get; init; }
 
+    /// <summary>What its POST routes read: a JSON body (default), or a multipart upload read by <see cref="ReadRequest"/>.</summary>
+    public RouteBody RequestBody { get; init; } = RouteBody.Json;
+
+    /// <summary>The multipart form's shape for OpenAPI (with <see cref="RouteBody.Upload"/>).</summary>
+    public Type? UploadForm { get; init; }
+
+    /// <summary>Reads the request from HTTP instead of JSON (a multipart upload); what it holds is released with the response.</summary>
+    public Func<HttpContext, Task<TRequest>>? ReadRequest { get; init; }
+
+    /// <summary>
+    /// A binary answer's body and media type: the synchronous route relays the body as it is read, with that content type,
+    /// instead of writing the answer as JSON (the JSON form remains the async job result and the request log's record).
+    /// </summary>
+    public Func<TResponse, (Stream Body, string ContentType)>? BodyOf { get; init; }
+
+    /// <summary>Prepares an answer to be kept as an async job's JSON result (a binary answer buffers its body).</summary>
+    public Func<TResponse, CancellationToken, Task>? BeforeStore { get; init; }
+
+    /// <summary>The media types of its answers, for OpenAPI (default: JSON, plus <c>text/event-stream</c> when it streams).</summary>
+    public string[]? ContentTypes { get; init; }
+
     public bool Streams => StreamShape != StreamShape.None && CallStream is not null;
 
     public override string? JobKind => Async ? Name : null;

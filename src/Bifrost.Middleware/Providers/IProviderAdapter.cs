@@ -126,6 +126,31 @@ public interface IProviderAdapter
     /// <param name="cancellationToken">Cancels the upstream call.</param>
     Task<RerankResponse> RerankAsync(ProviderContext context, RerankRequest request, CancellationToken cancellationToken) =>
         throw ProviderErrors.Unsupported(context, "rerank");
+    // Audio (audio/speech, audio/transcriptions, audio/translations).
+
+    /// <summary>
+    /// Generates speech. The answer's body is relayed to the caller as it is read (return it before reading it: an error
+    /// answer is thrown before, so the gateway can retry). By default: a 400 "unsupported" error.
+    /// </summary>
+    /// <param name="context">The provider, model, key and options of this attempt.</param>
+    /// <param name="request">The request, with the provider's bare model name.</param>
+    /// <param name="cancellationToken">Cancels the upstream call.</param>
+    Task<AudioResponse> SpeechAsync(ProviderContext context, SpeechRequest request, CancellationToken cancellationToken) =>
+        throw ProviderErrors.Unsupported(context, "speech");
+
+    /// <summary>Transcribes audio (<see cref="TranscriptionRequest.File"/>); the answer's body is relayed as it is read. By default: a 400 "unsupported" error.</summary>
+    /// <param name="context">The provider, model, key and options of this attempt.</param>
+    /// <param name="request">The request, with the provider's bare model name.</param>
+    /// <param name="cancellationToken">Cancels the upstream call.</param>
+    Task<AudioResponse> TranscriptionAsync(ProviderContext context, TranscriptionRequest request, CancellationToken cancellationToken) =>
+        throw ProviderErrors.Unsupported(context, "transcriptions");
+
+    /// <summary>Translates audio into English text; the answer's body is relayed as it is read. By default: a 400 "unsupported" error.</summary>
+    /// <param name="context">The provider, model, key and options of this attempt.</param>
+    /// <param name="request">The request, with the provider's bare model name.</param>
+    /// <param name="cancellationToken">Cancels the upstream call.</param>
+    Task<AudioResponse> TranslationAsync(ProviderContext context, TranscriptionRequest request, CancellationToken cancellationToken) =>
+        throw ProviderErrors.Unsupported(context, "translations");
 }
 
 /// <summary>Everything an adapter needs to know about one attempt besides the request.</summary>

@@ -48,6 +48,9 @@ namespace Bifrost.Middleware.Serialization;
 [JsonSerializable(typeof(Bifrost.Middleware.Batches.BatchSpec))]
 [JsonSerializable(typeof(Bifrost.Middleware.Batches.BatchProgress))]
 [JsonSerializable(typeof(Bifrost.Middleware.Batches.BatchListResponse))]
+[JsonSerializable(typeof(SpeechRequest))]
+[JsonSerializable(typeof(TranscriptionRequest))]
+[JsonSerializable(typeof(AudioResponse))]
 internal sealed partial class BifrostJsonContext : JsonSerializerContext;
 
 /// <summary>The context every read and write of the gateway uses: the generated metadata with a relaxed encoder (no \u0027 for quotes in messages).</summary>

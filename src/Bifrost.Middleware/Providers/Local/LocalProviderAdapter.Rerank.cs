@@ -13,13 +13,13 @@ internal sealed partial class LocalProviderAdapter
     {
         cancellationToken.ThrowIfCancellationRequested();
         var documents = RerankInput.Read(request.Documents);
-        var query = Words(request.Query ?? string.Empty);
+        var query = WordSet(request.Query ?? string.Empty);
         var response = new RerankResponse { Id = "rerank-" + NewId()["chatcmpl-".Length..], Model = context.Model };
         var tokens = 0;
         var queryPieces = CountPieces(request.Query ?? string.Empty);
         for (var i = 0; i < documents.Count; i++)
         {
-            var words = Words(documents[i]);
+            var words = WordSet(documents[i]);
             var union = new HashSet<string>(query, StringComparer.Ordinal);
             union.UnionWith(words);
             var shared = words.Count(query.Contains);
@@ -38,7 +38,7 @@ internal sealed partial class LocalProviderAdapter
         return Task.FromResult(response);
     }
 
-    private static HashSet<string> Words(string text)
+    private static HashSet<string> WordSet(string text)
     {
         var words = new HashSet<string>(StringComparer.Ordinal);
         foreach (var word in text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))

@@ -1,9 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using Bifrost.Middleware.Packaging.Tests.Infrastructure;
 using Bifrost.Middleware.Tests.Infrastructure;
-using Microsoft.AspNetCore.TestHost;
 
 namespace Bifrost.Middleware.Tests.Gemini;
 
@@ -13,18 +11,9 @@ public sealed class GeminiReadmeTests : GeminiTestBase
     [Fact]
     public async Task The_READMEs_gemini_configuration_starts_and_answers()
     {
-        var json = ReadmeSnippets.Get(Repository.PathOf("README.md"), "gemini-appsettings");
         Environment.SetEnvironmentVariable("GEMINI_API_KEY", FakeGeminiUpstream.Key);
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
-        builder.WebHost.UseTestServer();
-        builder.Logging.ClearProviders();
-        builder.Configuration.AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json)));
-        builder.Configuration.AddInMemoryCollection([new("Bifrost:Providers:gemini:BaseUrl", Upstream.BaseUrl)]); // the fake instead of Google
-        builder.Services.AddBifrost(builder.Configuration.GetSection("Bifrost"));
-        await using var app = builder.Build();
-        app.MapBifrost();
-        await app.StartAsync(Ct);
-        using var client = app.GetTestServer().CreateClient();
+        await using var host = await ReadmeConfigurationHost.StartAsync("gemini-appsettings", "gemini", Upstream.BaseUrl, Ct);
+        var client = host.Client;
 
         using var response = await client.PostAsync(
             "/openai/v1/chat/completions",

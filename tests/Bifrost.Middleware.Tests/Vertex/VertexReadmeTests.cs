@@ -1,9 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using Bifrost.Middleware.Packaging.Tests.Infrastructure;
 using Bifrost.Middleware.Tests.Infrastructure;
-using Microsoft.AspNetCore.TestHost;
 
 namespace Bifrost.Middleware.Tests.Vertex;
 
@@ -13,18 +11,9 @@ public sealed class VertexReadmeTests : VertexTestBase
     [Fact]
     public async Task The_READMEs_vertex_configuration_starts_and_answers_for_both_publishers()
     {
-        var json = ReadmeSnippets.Get(Repository.PathOf("README.md"), "vertex-appsettings");
         Environment.SetEnvironmentVariable("VERTEX_ACCESS_TOKEN", FakeVertexUpstream.Token);
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
-        builder.WebHost.UseTestServer();
-        builder.Logging.ClearProviders();
-        builder.Configuration.AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json)));
-        builder.Configuration.AddInMemoryCollection([new("Bifrost:Providers:vertex:BaseUrl", Upstream.BaseUrl)]); // the fake instead of Google
-        builder.Services.AddBifrost(builder.Configuration.GetSection("Bifrost"));
-        await using var app = builder.Build();
-        app.MapBifrost();
-        await app.StartAsync(Ct);
-        using var client = app.GetTestServer().CreateClient();
+        await using var host = await ReadmeConfigurationHost.StartAsync("vertex-appsettings", "vertex", Upstream.BaseUrl, Ct);
+        var client = host.Client;
 
         foreach (var model in new[] { "gemini-2.5-flash", "claude-sonnet-4-5@20250929" })
         {

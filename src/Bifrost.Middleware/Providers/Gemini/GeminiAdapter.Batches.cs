@@ -147,32 +147,9 @@ internal sealed partial class GeminiAdapter : IProviderBatchAdapter, IOneModelBa
     {
         string? model = null;
         var newline = "\n"u8.ToArray();
-        using var reader = new StreamReader(input, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 65536, leaveOpen: true);
-        string? line;
-        var number = 0;
         var written = 0;
-        while ((line = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false)) is not null)
+        await foreach (var (number, customId, chat) in ChatBatchInput.ReadAsync(input, cancellationToken).ConfigureAwait(false))
         {
-            number++;
-            if (string.IsNullOrWhiteSpace(line))
-            {
-                continue;
-            }
-
-            string customId;
-            ChatCompletionRequest chat;
-            try
-            {
-                using var document = JsonDocument.Parse(line);
-                var root = document.RootElement;
-                customId = root.GetProperty("custom_id").GetString() ?? throw new JsonException("custom_id is null");
-                chat = root.GetProperty("body").Deserialize(BifrostJson.Context.ChatCompletionRequest) ?? throw new JsonException("body is null");
-            }
-            catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
-            {
-                throw BifrostErrors.InvalidRequest("invalid_batch_line", $"Batch input line {number} is not a chat completion request line: {ex.Message}");
-            }
-
             if (string.IsNullOrEmpty(chat.Model))
             {
                 throw BifrostErrors.InvalidRequest("invalid_batch_line", $"Batch input line {number} (custom_id '{customId}') names no model.", "model");

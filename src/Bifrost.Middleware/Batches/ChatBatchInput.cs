@@ -1,0 +1,46 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+
+namespace Bifrost.Middleware.Batches;
+
+/// <summary>One line of an OpenAI batch input whose body is a chat completion request.</summary>
+/// <param name="Number">The line's 1-based number in the input (blank lines counted), for error messages.</param>
+/// <param name="CustomId">The caller's <c>custom_id</c>.</param>
+/// <param name="Chat">The line's body.</param>
+internal readonly record struct ChatBatchLine(int Number, string CustomId, ChatCompletionRequest Chat);
+
+/// <summary>Reads an OpenAI batch input of chat completion lines, for the native batch adapters that translate each line.</summary>
+internal static class ChatBatchInput
+{
+    /// <summary>The lines of <paramref name="input"/> (left open), blank lines skipped; a line that is not a chat line is a 400 <c>invalid_batch_line</c>.</summary>
+    public static async IAsyncEnumerable<ChatBatchLine> ReadAsync(Stream input, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        using var reader = new StreamReader(input, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 65536, leaveOpen: true);
+        string? line;
+        var number = 0;
+        while ((line = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false)) is not null)
+        {
+            number++;
+            if (string.IsNullOrWhiteSpace(line))
+            {
+                continue;
+            }
+
+            string customId;
+            ChatCompletionRequest chat;
+            try
+            {
+                using var document = JsonDocument.Parse(line);
+                var root = document.RootElement;
+                customId = root.GetProperty("custom_id").GetString() ?? throw new JsonException("custom_id is null");
+                chat = root.GetProperty("body").Deserialize(BifrostJson.Context.ChatCompletionRequest) ?? throw new JsonException("body is null");
+            }
+            catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
+            {
+                throw BifrostErrors.InvalidRequest("invalid_batch_line", $"Batch input line {number} is not a chat completion request line: {ex.Message}");
+            }
+
+            yield return new ChatBatchLine(number, customId, chat);
+        }
+    }
+}

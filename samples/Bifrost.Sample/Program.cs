@@ -66,6 +66,29 @@ builder.Services.Configure<BifrostOptions>(options =>
     {
         options.Providers["azure"] = new ProviderOptions { Type = "azure", BaseUrl = azureEndpoint, Keys = [new ProviderKeyOptions { Value = "env:AZURE_OPENAI_API_KEY" }] };
     }
+
+    // Amazon Bedrock with a Bedrock API key: AWS_BEARER_TOKEN_BEDROCK and AWS_REGION (IAM credentials and SigV4 instead:
+    // the Bifrost.Middleware.Bedrock package, UseBedrockSigV4).
+    if (builder.Configuration["AWS_REGION"] is { Length: > 0 } awsRegion
+        && !string.IsNullOrWhiteSpace(builder.Configuration["AWS_BEARER_TOKEN_BEDROCK"]) && !options.Providers.ContainsKey("bedrock"))
+    {
+        options.Providers["bedrock"] = new ProviderOptions { Type = "bedrock", Region = awsRegion, Keys = [new ProviderKeyOptions { Value = "env:AWS_BEARER_TOKEN_BEDROCK" }] };
+    }
+
+    // Vertex AI with an access token: GOOGLE_CLOUD_PROJECT, VERTEX_ACCESS_TOKEN (e.g. $(gcloud auth print-access-token), valid
+    // for an hour) and optionally GOOGLE_CLOUD_LOCATION (default us-central1). Application Default Credentials or a service
+    // account instead: the Bifrost.Middleware.Google package, UseGoogleCredentials.
+    if (builder.Configuration["GOOGLE_CLOUD_PROJECT"] is { Length: > 0 } gcpProject
+        && !string.IsNullOrWhiteSpace(builder.Configuration["VERTEX_ACCESS_TOKEN"]) && !options.Providers.ContainsKey("vertex"))
+    {
+        options.Providers["vertex"] = new ProviderOptions
+        {
+            Type = "vertex",
+            ProjectId = gcpProject,
+            Region = builder.Configuration["GOOGLE_CLOUD_LOCATION"] is { Length: > 0 } location ? location : null,
+            Keys = [new ProviderKeyOptions { Value = "env:VERTEX_ACCESS_TOKEN" }],
+        };
+    }
 });
 
 // Observability: the gateway emits traces (ActivitySource "Bifrost.Middleware") and metrics (meter "Bifrost.Middleware")

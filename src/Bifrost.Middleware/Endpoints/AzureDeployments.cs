@@ -11,7 +11,7 @@ internal sealed class AzureDeployments(AzureInboundOptions options)
 
     /// <summary>
     /// The paths Azure serves under <c>deployments/{deployment}/</c>, relative like <see cref="Operations.OperationRoute.Path"/>.
-    /// A path gets routes when a registered operation serves it with a JSON body (audio and images once their operations exist).
+    /// A path gets routes when a registered operation serves it through the inference endpoint (a JSON body or a multipart upload).
     /// </summary>
     public static readonly string[] Paths =
     [

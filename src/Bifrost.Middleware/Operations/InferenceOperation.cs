@@ -257,9 +257,10 @@ internal sealed class InferenceOperation<TRequest, TResponse, TChunk> : BifrostO
 
     public override IReadOnlyList<OperationRoute> Routes => _routes ??= InferenceEndpoint<TRequest, TResponse, TChunk>.Routes(this);
 
-    // Azure OpenAI-compatible inbound: the routes of the path as InferenceEndpoint maps them, with the model from the route.
+    // Azure OpenAI-compatible inbound: the routes of the path as InferenceEndpoint maps them (JSON bodies and multipart
+    // uploads such as audio/transcriptions), with the model from the route.
     public override IReadOnlyList<OperationRoute> RoutesWithModelFrom(string path, Func<HttpContext, string> model) =>
-        Routes.Any(r => r.Method == "POST" && string.Equals(r.Path, path, StringComparison.Ordinal) && r.Body == RouteBody.Json && r.Handler.Target is InferenceEndpoint<TRequest, TResponse, TChunk>)
+        Routes.Any(r => r.Method == "POST" && string.Equals(r.Path, path, StringComparison.Ordinal) && r.Body is RouteBody.Json or RouteBody.Upload && r.Handler.Target is InferenceEndpoint<TRequest, TResponse, TChunk>)
             ? InferenceEndpoint<TRequest, TResponse, TChunk>.RoutesWithModelFrom(this, path, model)
             : [];
 

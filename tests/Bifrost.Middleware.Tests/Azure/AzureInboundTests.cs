@@ -70,6 +70,34 @@ public sealed class AzureInboundTests
     }
 
     [Fact]
+    public async Task Images_speech_and_transcriptions_are_served_on_deployment_routes_too()
+    {
+        await using var host = await StartAsync(o => o.AzureInbound.Deployments["media"] = "local/echo");
+
+        var image = await host.PostOkAsync("/openai/openai/deployments/media/images/generations" + Version, new JsonObject { ["prompt"] = "a cat" });
+        var png = Convert.FromBase64String(image.GetProperty("data")[0].GetProperty("b64_json").GetString()!);
+        Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47 }, png[..4]);
+        Assert.Equal("local", image.GetProperty("extra_fields").GetProperty("provider").GetString());
+
+        using var speech = await host.Client.PostAsync(
+            "/openai/openai/deployments/media/audio/speech" + Version,
+            new StringContent("""{"input":"hi","voice":"alloy","response_format":"wav"}""", System.Text.Encoding.UTF8, "application/json"),
+            TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, speech.StatusCode);
+        Assert.Equal("audio/wav", speech.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("RIFF"u8.ToArray(), (await speech.Content.ReadAsByteArrayAsync(TestContext.Current.CancellationToken))[..4]);
+
+        using var form = new MultipartFormDataContent
+        {
+            { new ByteArrayContent(new byte[1234]), "file", "meeting.wav" },
+            { new StringContent("text"), "response_format" },
+        };
+        using var transcription = await host.Client.PostAsync("/openai/openai/deployments/media/audio/transcriptions" + Version, form, TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, transcription.StatusCode);
+        Assert.Equal("meeting.wav (1234 bytes)", (await transcription.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)).Trim());
+    }
+
+    [Fact]
     public async Task An_unconfigured_deployment_is_the_model_and_a_provider_may_be_named_in_the_path()
     {
         await using var host = await StartAsync(o => o.AzureInbound.Deployments["other"] = "local/echo");

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Bifrost.Middleware.Providers.Anthropic;
 using Bifrost.Middleware.Tests.Infrastructure;
+using static Bifrost.Middleware.Tests.Infrastructure.NativeBatchSteps;
 
 namespace Bifrost.Middleware.Tests.Anthropic;
 
@@ -74,7 +75,7 @@ public sealed class AnthropicNativeBatchTests : AnthropicTestBase
         await using var host = await StartBatchHostAsync();
         var fileId = await UploadAsync(host, Lines(("a", "anthropic/m", "one"), ("b", "anthropic/m", "two")));
         var batchId = await CreateBatchAsync(host, fileId, null);
-        await WaitForStatusAsync(host, batchId, "in_progress", requireUpstream: true);
+        await WaitForStatusAsync(host, batchId, "in_progress", until: () => !Upstream.Batches.IsEmpty);
 
         using var cancel = await host.Client.PostAsync($"/openai/v1/batches/{batchId}/cancel", null, Ct);
         Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
@@ -130,51 +131,4 @@ public sealed class AnthropicNativeBatchTests : AnthropicTestBase
 
         return new JsonObject { ["custom_id"] = line.CustomId, ["method"] = "POST", ["url"] = "/v1/chat/completions", ["body"] = body }.ToJsonString();
     })) + "\n";
-
-    private static async Task<string> UploadAsync(GatewayHost host, string jsonl)
-    {
-        using var form = new MultipartFormDataContent { { new StringContent("batch"), "purpose" }, { new StringContent(jsonl), "file", "in.jsonl" } };
-        using var response = await host.Client.PostAsync("/openai/v1/files", form, Ct);
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        return (await GatewayHost.ReadJsonAsync(response)).GetProperty("id").GetString()!;
-    }
-
-    private static async Task<string> CreateBatchAsync(GatewayHost host, string fileId, string? model)
-    {
-        var body = new JsonObject { ["input_file_id"] = fileId, ["endpoint"] = "/v1/chat/completions", ["completion_window"] = "24h" };
-        if (model is not null)
-        {
-            body["model"] = model;
-        }
-
-        using var response = await host.PostJsonAsync("/openai/v1/batches", body.ToJsonString(), Ct);
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        return (await GatewayHost.ReadJsonAsync(response)).GetProperty("id").GetString()!;
-    }
-
-    private async Task<JsonElement> WaitForStatusAsync(GatewayHost host, string batchId, string status, bool requireUpstream = false)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        JsonElement last = default;
-        while (DateTime.UtcNow < deadline)
-        {
-            using var response = await host.Client.GetAsync($"/openai/v1/batches/{batchId}", Ct);
-            last = await GatewayHost.ReadJsonAsync(response);
-            if (last.GetProperty("status").GetString() == status && (!requireUpstream || !Upstream.Batches.IsEmpty))
-            {
-                return last;
-            }
-
-            await Task.Delay(20, Ct);
-        }
-
-        Assert.Fail($"Batch {batchId} did not reach '{status}'; last: {last}");
-        return last;
-    }
-
-    private static async Task<List<JsonElement>> ReadLinesAsync(GatewayHost host, string fileId)
-    {
-        var content = await host.Client.GetStringAsync($"/openai/v1/files/{fileId}/content", Ct);
-        return [.. content.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement)];
-    }
 }

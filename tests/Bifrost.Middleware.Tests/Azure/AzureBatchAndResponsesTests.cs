@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Bifrost.Middleware.Providers.Azure;
 using Bifrost.Middleware.Tests.Infrastructure;
+using static Bifrost.Middleware.Tests.Infrastructure.NativeBatchSteps;
 
 namespace Bifrost.Middleware.Tests.Azure;
 
@@ -107,7 +108,7 @@ public sealed class AzureBatchAndResponsesTests : IAsyncLifetime
         await using var host = await StartAsync(p => p.NativeBatches = true);
         var fileId = await UploadAsync(host, Lines("azure/gpt-4o"));
         var batch = await CreateBatchAsync(host, fileId);
-        await WaitForStatusAsync(host, batch, "in_progress", requireUpstream: true);
+        await WaitForStatusAsync(host, batch, "in_progress", until: () => !_upstream.Batches.IsEmpty);
 
         using var cancel = await host.Client.PostAsync($"/openai/v1/batches/{batch}/cancel", null, Ct);
         Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
@@ -303,40 +304,4 @@ public sealed class AzureBatchAndResponsesTests : IAsyncLifetime
         ["url"] = "/v1/chat/completions",
         ["body"] = new JsonObject { ["model"] = model, ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = $"line {i}" }) },
     }.ToJsonString())) + "\n";
-
-    private static async Task<string> UploadAsync(GatewayHost host, string jsonl)
-    {
-        using var form = new MultipartFormDataContent { { new StringContent("batch"), "purpose" }, { new StringContent(jsonl), "file", "in.jsonl" } };
-        using var response = await host.Client.PostAsync("/openai/v1/files", form, Ct);
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        return (await GatewayHost.ReadJsonAsync(response)).GetProperty("id").GetString()!;
-    }
-
-    private static async Task<string> CreateBatchAsync(GatewayHost host, string fileId)
-    {
-        using var response = await host.PostJsonAsync("/openai/v1/batches", new JsonObject { ["input_file_id"] = fileId, ["endpoint"] = "/v1/chat/completions", ["completion_window"] = "24h" }.ToJsonString(), Ct);
-        var json = await GatewayHost.ReadJsonAsync(response);
-        Assert.True(response.StatusCode == HttpStatusCode.OK, json.ToString());
-        return json.GetProperty("id").GetString()!;
-    }
-
-    private async Task<JsonElement> WaitForStatusAsync(GatewayHost host, string batchId, string status, bool requireUpstream = false)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(15);
-        JsonElement last = default;
-        while (DateTime.UtcNow < deadline)
-        {
-            using var response = await host.Client.GetAsync($"/openai/v1/batches/{batchId}", Ct);
-            last = await GatewayHost.ReadJsonAsync(response);
-            if (last.GetProperty("status").GetString() == status && (!requireUpstream || !_upstream.Batches.IsEmpty))
-            {
-                return last;
-            }
-
-            await Task.Delay(20, Ct);
-        }
-
-        Assert.Fail($"Batch {batchId} did not reach '{status}'; last: {last}");
-        return last;
-    }
 }

@@ -144,26 +144,8 @@ internal sealed partial class AnthropicAdapter : IProviderBatchAdapter
     {
         var created = time.GetUtcNow().ToUnixTimeSeconds();
         var newline = "\n"u8.ToArray();
-        using var reader = new StreamReader(results, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 65536);
-        string? line;
-        while ((line = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false)) is not null)
+        await foreach (var result in ProviderBatchResults.ReadAsync(results, AnthropicJsonContext.Wire.AnthropicBatchResultLine, ex => Log.UnreadableResultLine(logger, context.ProviderName, ex), cancellationToken).ConfigureAwait(false))
         {
-            if (string.IsNullOrWhiteSpace(line))
-            {
-                continue;
-            }
-
-            AnthropicBatchResultLine? result;
-            try
-            {
-                result = JsonSerializer.Deserialize(line, AnthropicJsonContext.Wire.AnthropicBatchResultLine);
-            }
-            catch (JsonException ex)
-            {
-                Log.UnreadableResultLine(logger, context.ProviderName, ex);
-                continue;
-            }
-
             if (result?.CustomId is not { } encodedId || result.Result is not { } outcome)
             {
                 continue;

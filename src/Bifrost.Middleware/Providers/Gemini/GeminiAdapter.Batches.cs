@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net.Http.Headers;
-using System.Text;
 using Bifrost.Middleware.Providers.Http;
 
 namespace Bifrost.Middleware.Providers.Gemini;
@@ -221,26 +220,8 @@ internal sealed partial class GeminiAdapter : IProviderBatchAdapter, IOneModelBa
     {
         var created = time.GetUtcNow().ToUnixTimeSeconds();
         var newline = "\n"u8.ToArray();
-        using var reader = new StreamReader(results, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 65536);
-        string? line;
-        while ((line = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false)) is not null)
+        await foreach (var result in ProviderBatchResults.ReadAsync(results, GeminiJsonContext.Wire.GeminiBatchResultLine, ex => Log.UnreadableResultLine(logger, context.ProviderName, ex), cancellationToken).ConfigureAwait(false))
         {
-            if (string.IsNullOrWhiteSpace(line))
-            {
-                continue;
-            }
-
-            GeminiBatchResultLine? result;
-            try
-            {
-                result = JsonSerializer.Deserialize(line, GeminiJsonContext.Wire.GeminiBatchResultLine);
-            }
-            catch (JsonException ex)
-            {
-                Log.UnreadableResultLine(logger, context.ProviderName, ex);
-                continue;
-            }
-
             if (result?.Key is not { } customId)
             {
                 Log.ResultLineWithoutKey(logger, context.ProviderName);

@@ -1,9 +1,10 @@
 using System.Runtime.CompilerServices;
 using System.Text;
+using System.Text.Json.Serialization.Metadata;
 
 namespace Bifrost.Middleware.Batches;
 
-/// <summary>One line of an OpenAI batch input whose body is a chat completion request.</summary>
+/// <summary>One line of an OpenAI batch input whose body is a chat completion request (the line readers of the native batch adapters are in this file).</summary>
 /// <param name="Number">The line's 1-based number in the input (blank lines counted), for error messages.</param>
 /// <param name="CustomId">The caller's <c>custom_id</c>.</param>
 /// <param name="Chat">The line's body.</param>
@@ -41,6 +42,40 @@ internal static class ChatBatchInput
             }
 
             yield return new ChatBatchLine(number, customId, chat);
+        }
+    }
+}
+
+/// <summary>Reads a provider's batch results file (JSON Lines), for the native batch adapters that translate each result.</summary>
+internal static class ProviderBatchResults
+{
+    /// <summary>
+    /// The results of <paramref name="results"/>, blank lines skipped; a line that is not JSON of <typeparamref name="T"/> is
+    /// reported to <paramref name="unreadable"/> and skipped (the batch's counts still say it was there).
+    /// </summary>
+    public static async IAsyncEnumerable<T?> ReadAsync<T>(Stream results, JsonTypeInfo<T> typeInfo, Action<JsonException> unreadable, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        using var reader = new StreamReader(results, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 65536);
+        string? line;
+        while ((line = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false)) is not null)
+        {
+            if (string.IsNullOrWhiteSpace(line))
+            {
+                continue;
+            }
+
+            T? result;
+            try
+            {
+                result = JsonSerializer.Deserialize(line, typeInfo);
+            }
+            catch (JsonException ex)
+            {
+                unreadable(ex);
+                continue;
+            }
+
+            yield return result;
         }
     }
 }

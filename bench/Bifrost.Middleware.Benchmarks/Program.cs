@@ -18,5 +18,6 @@ if (args is [RequestLogPacedCommand.Name, .. var paced])
     return await RequestLogPacedCommand.RunAsync(paced);
 }
 
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
-return 0;
+// A benchmark that throws, or a class that fails validation, makes the exit code 1 (bench/smoke.sh relies on it).
+var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+return summaries.Any(static s => s.HasCriticalValidationErrors || s.Reports.Any(static r => !r.Success)) ? 1 : 0;

@@ -3,7 +3,9 @@ using Bifrost.Middleware.Sqlite.Benchmarks;
 // SQLite job store measurements (Release; figures and commands: bench/README.md):
 //   dotnet run -c Release --project bench/Bifrost.Middleware.Sqlite.Benchmarks -- stores    in-memory vs SQLite: async submits/s, jobs/s, batch lines/s
 //   dotnet run -c Release --project bench/Bifrost.Middleware.Sqlite.Benchmarks -- writers   one writer + semaphore vs a connection per operation
-switch (args)
+// Either with --smoke: tiny sizes, one pass (what bench/smoke.sh runs in CI so the benchmark cannot rot; no figures).
+StoreBenchmarks.Smoke = args.Contains("--smoke");
+switch (args.Where(static a => a != "--smoke").ToArray())
 {
     case ["stores"]:
         await StoreBenchmarks.StoresAsync();
@@ -12,6 +14,6 @@ switch (args)
         await StoreBenchmarks.WritersAsync();
         return 0;
     default:
-        Console.Error.WriteLine("usage: stores | writers");
+        Console.Error.WriteLine("usage: stores | writers [--smoke]");
         return 2;
 }

@@ -19,9 +19,16 @@ namespace Bifrost.Middleware.Sqlite.Benchmarks;
 /// </summary>
 internal static class StoreBenchmarks
 {
-    private const int Submits = 5000;
     private const int SubmitConcurrency = 16;
-    private const int BatchLines = 20000;
+
+    /// <summary>
+    /// Smoke mode (<c>--smoke</c>, run by CI so the benchmark cannot rot): tiny sizes, each store once, figures meaningless.
+    /// </summary>
+    public static bool Smoke { get; set; }
+
+    private static int Submits => Smoke ? 200 : 5000;
+
+    private static int BatchLines => Smoke ? 500 : 20000;
 
     private static CancellationToken Ct => CancellationToken.None;
 
@@ -40,7 +47,7 @@ internal static class StoreBenchmarks
         var runs = 0;
         report.AppendLine(CultureInfo.InvariantCulture, $"{Environment.ProcessorCount} cores, {Submits} submits x {SubmitConcurrency} concurrent, batch of {BatchLines} lines (Batches:Concurrency 16, local/echo, no delay)");
         // The first pass (in-memory, not reported) only warms the JIT up; then each store twice, in rounds.
-        foreach (var (name, durability, writerMode) in stores.Take(1).Concat(stores).Concat(stores))
+        foreach (var (name, durability, writerMode) in Smoke ? stores : stores.Take(1).Concat(stores).Concat(stores))
         {
             using var directory = new TempDirectory("bifrost-bench");
             await using var host = await InProcessHost.StartAsync(
@@ -97,7 +104,7 @@ internal static class StoreBenchmarks
     /// </summary>
     public static async Task WritersAsync()
     {
-        const int jobs = 4000;
+        var jobs = Smoke ? 200 : 4000;
         const string schema =
             "CREATE TABLE jobs (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, status INTEGER NOT NULL, version INTEGER NOT NULL DEFAULT 0, ready_at INTEGER NOT NULL, lease_expires_at INTEGER, payload BLOB, result BLOB);" +
             "CREATE INDEX ix_ready ON jobs(ready_at, seq) WHERE status = 0; CREATE INDEX ix_lease ON jobs(lease_expires_at, seq) WHERE status = 1;";

@@ -67,6 +67,7 @@ static async Task<(double Submits, double Jobs, double Lines)> RunAsync(string s
         options.Providers["local"] = new ProviderOptions { Type = "local" };
         options.Files.Directory = filesDirectory;
         options.Jobs.MaxQueuedJobs = 1_000_000;
+        options.Jobs.MaxQueuedJobsPerOwner = 1_000_000; // one caller submits everything: its queue quota (default 1,000) would refuse it
     });
     if (store.StartsWith("postgresql", StringComparison.Ordinal))
     {

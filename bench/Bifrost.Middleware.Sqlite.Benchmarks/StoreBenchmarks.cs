@@ -65,6 +65,8 @@ internal static class StoreBenchmarks
                 {
                     options.Batches.Concurrency = 16;
                     options.Jobs.PollInterval = TimeSpan.FromMilliseconds(100);
+                    options.Jobs.MaxQueuedJobs = Math.Max(options.Jobs.MaxQueuedJobs, Submits * 2);
+                    options.Jobs.MaxQueuedJobsPerOwner = Math.Max(options.Jobs.MaxQueuedJobsPerOwner, Submits * 2); // one caller submits them all
                 });
             var store = host.Services.GetRequiredService<IJobStore>();
 

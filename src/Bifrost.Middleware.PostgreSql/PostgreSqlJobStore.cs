@@ -90,14 +90,28 @@ public sealed partial class PostgreSqlJobStore : IJobStore
         // transaction-scoped advisory lock on the owner, so claims for one owner queue here (and only here) until the previous
         // one committed; (3) claim the row only if the owner is still under the cap, counted by a statement that starts after
         // the lock was granted and so sees every claim committed before. Two instances on one database serialize per owner alike.
+        // The pick never sorts the queue: it walks the owners that have unfinished jobs (a recursive skip scan of
+        // jobs_owner_ready, one probe per owner), drops those at the cap, takes the head of each other owner's queue from the
+        // same index (locking it; the heads not chosen are let go at the commit), and orders those few heads.
         const string Claimable = "((j.status = 0 AND (j.not_before IS NULL OR j.not_before <= @now)) OR (j.status = 1 AND j.lease_expires_at <= @now))";
         _pickSql = $"""
-            WITH running AS (SELECT owner, count(*) AS n FROM {q}.jobs WHERE status = 1 AND lease_expires_at > @now GROUP BY owner)
-            SELECT j.id, j.owner FROM {q}.jobs j LEFT JOIN running r ON r.owner = j.owner
-            WHERE j.status IN (0, 1) AND {Claimable} AND COALESCE(r.n, 0) < @cap
-            ORDER BY COALESCE(r.n, 0), j.ready_seq
+            WITH RECURSIVE owners AS (
+                (SELECT owner FROM {q}.jobs WHERE status IN (0, 1) ORDER BY owner LIMIT 1)
+                UNION ALL
+                SELECT (SELECT o2.owner FROM {q}.jobs o2 WHERE o2.status IN (0, 1) AND o2.owner > o.owner ORDER BY o2.owner LIMIT 1)
+                FROM owners o WHERE o.owner IS NOT NULL),
+            running AS (SELECT owner, count(*) AS n FROM {q}.jobs WHERE status = 1 AND lease_expires_at > @now GROUP BY owner)
+            SELECT h.id, o.owner FROM owners o
+            LEFT JOIN running r ON r.owner = o.owner
+            CROSS JOIN LATERAL (
+                SELECT j.id, j.ready_seq FROM {q}.jobs j
+                WHERE j.owner = o.owner AND j.status IN (0, 1) AND {Claimable}
+                ORDER BY j.ready_seq
+                LIMIT 1
+                FOR UPDATE SKIP LOCKED) h
+            WHERE o.owner IS NOT NULL AND COALESCE(r.n, 0) < @cap
+            ORDER BY COALESCE(r.n, 0), h.ready_seq
             LIMIT 1
-            FOR UPDATE OF j SKIP LOCKED
             """;
         _ownerLockSql = "SELECT pg_advisory_xact_lock(hashtextextended(@key, 0))";
         _fairClaimSql = $"""

@@ -213,6 +213,13 @@ internal static class PostgreSqlSchema
         ("jobs: every owner's jobs newest first (the dashboard's Jobs page)", """
             CREATE INDEX jobs_seq ON {s}.jobs (seq DESC);
             """),
+        // Version 7.
+        // The fair claim walks the owners that have unfinished jobs (a skip scan: one index probe per owner) and takes each
+        // one's oldest claimable job from here, instead of sorting every unfinished job on every claim (5,000 queued:
+        // 300 ms → 0.5 ms per claim on the CI machine under load).
+        ("jobs: unfinished jobs per owner in queue order (fair claims)", """
+            CREATE INDEX jobs_owner_ready ON {s}.jobs (owner, ready_seq) WHERE status IN (0, 1);
+            """),
     ];
 
     /// <summary>The newest schema version this code knows.</summary>

@@ -131,7 +131,7 @@ public sealed class PostgreSqlRequestLogTests : IAsyncDisposable
         var jobs = new PostgreSqlJobStore(dataSource, _schema, TimeProvider.System);
         await jobs.InitializeAsync(Ct);
         var job = await jobs.EnqueueAsync(new NewJob { Id = "job-v4", Kind = "chat_completion", Owner = "user:a", Payload = "{}"u8.ToArray(), ResultTtl = TimeSpan.FromMinutes(5) }, Ct);
-        await using (var downgrade = dataSource.CreateCommand($"DROP TABLE \"{_schema}\".request_log; DROP INDEX \"{_schema}\".jobs_seq; DELETE FROM \"{_schema}\".bifrost_migrations WHERE version >= 5"))
+        await using (var downgrade = dataSource.CreateCommand($"DROP TABLE \"{_schema}\".request_log; DROP INDEX \"{_schema}\".jobs_seq; DROP INDEX \"{_schema}\".jobs_owner_ready; DELETE FROM \"{_schema}\".bifrost_migrations WHERE version >= 5"))
         {
             await downgrade.ExecuteNonQueryAsync(Ct);
         }

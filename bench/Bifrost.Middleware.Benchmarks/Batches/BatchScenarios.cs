@@ -121,6 +121,7 @@ internal static class Scenarios
         await using var server = await Server.StartAsync(o =>
         {
             o.Jobs.MaxQueuedJobs = Math.Max(o.Jobs.MaxQueuedJobs, jobs * 2);
+            o.Jobs.MaxQueuedJobsPerOwner = Math.Max(o.Jobs.MaxQueuedJobsPerOwner, jobs * 2); // one caller submits them all
             o.Jobs.Workers = 4;
         });
         var store = server.Services.GetRequiredService<IJobStore>();

@@ -15,6 +15,7 @@ internal sealed class AsyncJobService(IJobStore store, JobDoorbell doorbell, IFi
     private readonly JobsOptions _options = options.Value.Jobs;
     private readonly ConcurrentDictionary<string, int> _submittingByOwner = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, (long Bytes, long Timestamp)> _fileBytes = new(StringComparer.Ordinal);
+    private readonly AdmissionFigures _figures = new(store, time);
     private int _submitting;
 
     public JobsOptions Options => _options;
@@ -82,18 +83,31 @@ internal sealed class AsyncJobService(IJobStore store, JobDoorbell doorbell, IFi
 
     private async Task<JobRecord> SubmitCoreAsync(string kind, ReadOnlyMemory<byte> payload, string owner, TimeSpan? resultTtl, int othersInFlight, int ownerOthersInFlight, string? id, CancellationToken cancellationToken)
     {
-        var unfinished = await store.CountUnfinishedAsync(cancellationToken).ConfigureAwait(false);
+        // Each check first on the figures carried forward (AdmissionFigures: never below the truth on one instance), and
+        // only when they would refuse, again on figures read fresh from the store.
+        var unfinished = await _figures.UnfinishedAsync(fresh: false, cancellationToken).ConfigureAwait(false);
         if (unfinished + othersInFlight >= _options.MaxQueuedJobs)
         {
-            throw metrics.Refused(BifrostErrors.TooManyRequests(
-                "job_queue_full",
-                $"The job queue is full ({unfinished} unfinished jobs, limit {_options.MaxQueuedJobs}). Retry later.",
-                _options.QueueFullRetryAfter), Diagnostics.OperationalTelemetry.JobQueueSource);
+            unfinished = await _figures.UnfinishedAsync(fresh: true, cancellationToken).ConfigureAwait(false);
+            if (unfinished + othersInFlight >= _options.MaxQueuedJobs)
+            {
+                throw metrics.Refused(BifrostErrors.TooManyRequests(
+                    "job_queue_full",
+                    $"The job queue is full ({unfinished} unfinished jobs, limit {_options.MaxQueuedJobs}). Retry later.",
+                    _options.QueueFullRetryAfter), Diagnostics.OperationalTelemetry.JobQueueSource);
+            }
         }
 
         // The owner's share: a caller that fills its own queue or storage is refused while others are still served. As above,
         // this instance's concurrent submissions of the owner count too.
-        var usage = await store.GetOwnerUsageAsync(owner, cancellationToken).ConfigureAwait(false);
+        var usage = await _figures.OwnerAsync(owner, fresh: false, cancellationToken).ConfigureAwait(false);
+        var fileBytes = await FileBytesAsync(owner, fresh: false, cancellationToken).ConfigureAwait(false);
+        if (usage.UnfinishedJobs + ownerOthersInFlight >= _options.MaxQueuedJobsPerOwner
+            || usage.StoredBytes + fileBytes + payload.Length > _options.MaxStoredBytesPerOwner)
+        {
+            usage = await _figures.OwnerAsync(owner, fresh: true, cancellationToken).ConfigureAwait(false);
+        }
+
         if (usage.UnfinishedJobs + ownerOthersInFlight >= _options.MaxQueuedJobsPerOwner)
         {
             throw metrics.Refused(BifrostErrors.TooManyRequests(
@@ -102,7 +116,7 @@ internal sealed class AsyncJobService(IJobStore store, JobDoorbell doorbell, IFi
                 _options.QueueFullRetryAfter), Diagnostics.OperationalTelemetry.JobQueueSource);
         }
 
-        var stored = usage.StoredBytes + await FileBytesAsync(owner, fresh: false, cancellationToken).ConfigureAwait(false);
+        var stored = usage.StoredBytes + fileBytes;
         if (stored + payload.Length > _options.MaxStoredBytesPerOwner)
         {
             throw metrics.Refused(BifrostErrors.TooManyRequests(
@@ -123,6 +137,7 @@ internal sealed class AsyncJobService(IJobStore store, JobDoorbell doorbell, IFi
                 TraceParent = System.Diagnostics.Activity.Current is { IdFormat: System.Diagnostics.ActivityIdFormat.W3C } submit ? submit.Id : null,
             },
             cancellationToken).ConfigureAwait(false);
+        _figures.Stored(owner, payload.Length);
         doorbell.Ring();
         return job;
     }

@@ -18,7 +18,7 @@ namespace Bifrost.Middleware.Tests.Gemini;
 /// <c>imageConfig.aspectRatio</c> checked, the answer a text part and an <c>image/png</c> <c>inlineData</c> part
 /// (<see cref="ImageBytes"/>).</item>
 /// <item>generateContent with an audio <c>inlineData</c> part (https://ai.google.dev/gemini-api/docs/audio): the text
-/// "transcript of {n} bytes of {mimeType}".</item>
+/// "transcript of {n} bytes of {mimeType}" ("English translation of ..." when the prompt starts with "Translate").</item>
 /// </list>
 /// </summary>
 public sealed partial class FakeGeminiUpstream
@@ -129,7 +129,8 @@ public sealed partial class FakeGeminiUpstream
         if (inline is not null && inline["mimeType"]!.GetValue<string>().StartsWith("audio/", StringComparison.Ordinal))
         {
             var bytes = Convert.FromBase64String(inline["data"]!.GetValue<string>());
-            return (200, Response(new JsonArray(Text($"transcript of {bytes.Length} bytes of {inline["mimeType"]!.GetValue<string>()}")), prompt: 120, candidates: 9));
+            var what = text.StartsWith("Translate", StringComparison.Ordinal) ? "English translation" : "transcript";
+            return (200, Response(new JsonArray(Text($"{what} of {bytes.Length} bytes of {inline["mimeType"]!.GetValue<string>()}")), prompt: 120, candidates: 9));
         }
 
         return null;

@@ -297,14 +297,19 @@ public sealed class GeminiMediaTests : GeminiTestBase
     }
 
     [Fact]
-    public async Task Translations_stay_unsupported()
+    public async Task A_translation_asks_for_English_and_leaves_out_the_language_hint()
     {
         await using var host = await StartHostAsync();
 
-        using var response = await host.Client.PostAsync("/openai/v1/audio/translations", AudioLocalTests.Upload([1], "a.wav", ("model", "gemini/gemini-2.5-flash")), Ct);
+        using var response = await host.Client.PostAsync("/openai/v1/audio/translations", AudioLocalTests.Upload([1, 2, 3, 4], "a.ogg", ("model", "gemini/gemini-2.5-flash"), ("prompt", "names: Ada")), Ct);
 
-        AssertError(await ReadAsync(response), 400, "unsupported_operation", "model");
-        Assert.Empty(Upstream.Requests);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("""{"text":"English translation of 4 bytes of audio/wav","usage":{"type":"tokens","input_tokens":120,"output_tokens":9,"total_tokens":129}}""", await response.Content.ReadAsStringAsync(Ct));
+        var parts = Assert.Single(Upstream.Requests).Body!["contents"]![0]!["parts"]!.AsArray();
+        Assert.Equal(
+            "Translate the speech in this audio into English. Answer with the English translation only, without timestamps, labels or comments. Context for spelling and style (do not transcribe it): names: Ada",
+            parts[0]!["text"]!.GetValue<string>());
+        Assert.Equal("audio/wav", parts[1]!["inlineData"]!["mimeType"]!.GetValue<string>()); // the upload's content type wins over the extension
     }
 
     [Fact]

@@ -73,7 +73,19 @@ public sealed class VertexMediaTests : VertexTestBase
     }
 
     [Fact]
-    public async Task Claude_models_have_no_images_speech_or_transcriptions()
+    public async Task A_translation_is_the_same_call_asking_for_English()
+    {
+        await using var host = await StartHostAsync();
+
+        using var response = await host.Client.PostAsync("/openai/v1/audio/translations", AudioLocalTests.Upload([9, 8, 7], "clip.wav", ("model", "vertex/gemini-2.5-flash"), ("response_format", "text")), Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("English translation of 3 bytes of audio/wav", await response.Content.ReadAsStringAsync(Ct));
+        Assert.Equal(ModelsPath + "gemini-2.5-flash:generateContent", Assert.Single(Upstream.Requests).Path);
+    }
+
+    [Fact]
+    public async Task Claude_models_have_no_images_speech_transcriptions_or_translations()
     {
         await using var host = await StartHostAsync();
         const string claude = "vertex/claude-sonnet-4-5@20250929";
@@ -82,6 +94,8 @@ public sealed class VertexMediaTests : VertexTestBase
         await host.PostErrorAsync("/openai/v1/audio/speech", new JsonObject { ["model"] = claude, ["input"] = "x", ["voice"] = "Kore" }, 400, "unsupported_operation", "model");
         using var transcription = await host.Client.PostAsync("/openai/v1/audio/transcriptions", AudioLocalTests.Upload([1], "a.wav", ("model", claude)), Ct);
         AssertError(await ReadAsync(transcription), 400, "unsupported_operation", "model");
+        using var translation = await host.Client.PostAsync("/openai/v1/audio/translations", AudioLocalTests.Upload([1], "a.wav", ("model", claude)), Ct);
+        AssertError(await ReadAsync(translation), 400, "unsupported_operation", "model");
 
         Assert.Empty(Upstream.Requests);
     }

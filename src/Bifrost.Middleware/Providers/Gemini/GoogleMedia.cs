@@ -22,7 +22,8 @@ namespace Bifrost.Middleware.Providers.Gemini;
 /// unknown name is Google's 400). The 24 kHz 16-bit mono PCM answered is relayed raw for <c>pcm</c> and in a WAV file for
 /// <c>wav</c> (also the default); other formats are a 400 (no transcoding).</item>
 /// <item>transcriptions: <c>:generateContent</c> with the audio as <c>inlineData</c> (the whole request at most
-/// <see cref="MaxInlineRequestBytes"/>, else 413) and a transcription prompt; <c>json</c> or <c>text</c>.</item>
+/// <see cref="MaxInlineRequestBytes"/>, else 413) and a transcription prompt; <c>json</c> or <c>text</c>. Translations are
+/// the same call with a prompt asking for the English translation.</item>
 /// </list>
 /// </summary>
 internal static partial class GoogleMedia
@@ -212,13 +213,17 @@ internal static partial class GoogleMedia
             : new AudioResponse(new MemoryStream(Wav(data, rate), writable: false), "audio/wav");
     }
 
-    /// <summary>Transcribes the upload with a Gemini model: <c>{"text": ..., "usage": ...}</c> (<c>json</c>, the default) or the text (<c>text</c>).</summary>
+    /// <summary>
+    /// Transcribes the upload with a Gemini model (or, for <paramref name="translate"/>, renders its speech in English):
+    /// <c>{"text": ..., "usage": ...}</c> (<c>json</c>, the default) or the text (<c>text</c>).
+    /// </summary>
     /// <param name="http">The adapter's upstream client.</param>
     /// <param name="context">The attempt.</param>
     /// <param name="request">The request (its file is read from the start).</param>
     /// <param name="endpoint">The URL of a method of the context's model.</param>
+    /// <param name="translate">Whether the answer is an English translation (<c>audio/translations</c>) rather than a transcript.</param>
     /// <param name="cancellationToken">Cancels the upstream call.</param>
-    public static async Task<AudioResponse> TranscribeAsync(UpstreamClient http, ProviderContext context, TranscriptionRequest request, Func<string, Uri> endpoint, CancellationToken cancellationToken)
+    public static async Task<AudioResponse> TranscribeAsync(UpstreamClient http, ProviderContext context, TranscriptionRequest request, Func<string, Uri> endpoint, bool translate, CancellationToken cancellationToken)
     {
         var file = request.File ?? throw BifrostErrors.MissingParameter("'file' is required.", "file");
         var format = request.ResponseFormat ?? "json";
@@ -252,8 +257,10 @@ internal static partial class GoogleMedia
 
         var audio = new byte[length];
         await file.ReadExactlyAsync(audio, cancellationToken).ConfigureAwait(false);
-        var prompt = new StringBuilder("Generate a verbatim transcript of the speech in this audio. Answer with the transcript text only, without timestamps, labels or comments.");
-        if (!string.IsNullOrWhiteSpace(request.Language))
+        var prompt = new StringBuilder(translate
+            ? "Translate the speech in this audio into English. Answer with the English translation only, without timestamps, labels or comments."
+            : "Generate a verbatim transcript of the speech in this audio. Answer with the transcript text only, without timestamps, labels or comments.");
+        if (!translate && !string.IsNullOrWhiteSpace(request.Language))
         {
             prompt.Append(CultureInfo.InvariantCulture, $" The speech is in the language with ISO-639-1 code '{request.Language.Trim()}'.");
         }
@@ -271,7 +278,7 @@ internal static partial class GoogleMedia
         var answer = await GenerateAsync(http, context, endpoint, body, cancellationToken).ConfigureAwait(false);
         if (answer.Candidates is not { Count: > 0 })
         {
-            throw NoOutput(context, answer, "a transcript");
+            throw NoOutput(context, answer, translate ? "a translation" : "a transcript");
         }
 
         var text = string.Concat(Parts(answer).Where(static p => p.Thought != true && p.Text is not null).Select(static p => p.Text)).Trim();

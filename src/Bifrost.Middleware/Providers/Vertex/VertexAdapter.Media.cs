@@ -3,7 +3,7 @@ using Bifrost.Middleware.Providers.Gemini;
 namespace Bifrost.Middleware.Providers.Vertex;
 
 /// <summary>
-/// Image generation (Imagen <c>:predict</c>, Gemini image models), speech (Gemini TTS models) and transcriptions on Vertex
+/// Image generation (Imagen <c>:predict</c>, Gemini image models), speech (Gemini TTS models), transcriptions and translations on Vertex
 /// AI's publisher <c>google</c> (<see cref="GoogleMedia"/>, the same bodies as the Gemini API). Claude models have none of them.
 /// </summary>
 internal sealed partial class VertexAdapter
@@ -29,7 +29,15 @@ internal sealed partial class VertexAdapter
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(request);
         RequireGoogleModel(context, "transcriptions");
-        return GoogleMedia.TranscribeAsync(_google, context, request, method => Endpoint(context, method), cancellationToken);
+        return GoogleMedia.TranscribeAsync(_google, context, request, method => Endpoint(context, method), translate: false, cancellationToken);
+    }
+
+    public Task<AudioResponse> TranslationAsync(ProviderContext context, TranscriptionRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(request);
+        RequireGoogleModel(context, "translations");
+        return GoogleMedia.TranscribeAsync(_google, context, request, method => Endpoint(context, method), translate: true, cancellationToken);
     }
 
     private static void RequireGoogleModel(ProviderContext context, string operation)

@@ -13,7 +13,8 @@ namespace Bifrost.Middleware.Tests.Gemini;
 /// <c>:embedContent</c> / <c>:batchEmbedContents</c> (https://ai.google.dev/api/embeddings), <c>:countTokens</c>
 /// (https://ai.google.dev/api/tokens), <c>GET models</c> paged with <c>pageToken</c>/<c>nextPageToken</c>
 /// (https://ai.google.dev/api/models), and Google's error body with ErrorInfo/RetryInfo details
-/// (https://ai.google.dev/gemini-api/docs/troubleshooting). It checks <c>x-goog-api-key</c> and records every request.
+/// (https://ai.google.dev/gemini-api/docs/troubleshooting), Imagen's <c>:predict</c> and media generateContent answers
+/// (FakeGeminiUpstream.Media.cs). It checks <c>x-goog-api-key</c> and records every request.
 /// </summary>
 public sealed partial class FakeGeminiUpstream : IAsyncDisposable
 {
@@ -184,6 +185,11 @@ public sealed partial class FakeGeminiUpstream : IAsyncDisposable
             case "countTokens":
                 await context.Response.WriteAsJsonAsync(new JsonObject { ["totalTokens"] = CountTokensResult });
                 return;
+            case "predict":
+                var (imagenStatus, imagen) = Imagen(request);
+                context.Response.StatusCode = imagenStatus;
+                await context.Response.WriteAsJsonAsync(imagen);
+                return;
             case "embedContent":
                 await context.Response.WriteAsJsonAsync(new JsonObject { ["embedding"] = Embedding(request) });
                 return;
@@ -228,6 +234,13 @@ public sealed partial class FakeGeminiUpstream : IAsyncDisposable
         if (failure is not null)
         {
             await WriteErrorAsync(context, failure.Status, failure.Message, failure.Reason, failure.RetryDelay);
+            return;
+        }
+
+        if (Respond is null && !stream && Media(request) is { } media)
+        {
+            context.Response.StatusCode = media.Status;
+            await context.Response.WriteAsJsonAsync(media.Body);
             return;
         }
 

@@ -115,6 +115,12 @@ public sealed class FakeVertexUpstream : IAsyncDisposable
 
                 await context.Response.WriteAsJsonAsync(new JsonObject { ["totalTokens"] = CountTokensResult, ["totalBillableCharacters"] = CountTokensResult * 4 });
                 return;
+            case ("google", "predict") when IsImagen(body):
+                // Imagen (https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/imagen-api): the Gemini fake's answer
+                var (imagenStatus, imagen) = FakeGeminiUpstream.Imagen(body);
+                context.Response.StatusCode = imagenStatus;
+                await context.Response.WriteAsJsonAsync(imagen);
+                return;
             case ("google", "predict"):
                 var predictions = new JsonArray([.. body["instances"]!.AsArray().Select(i => (JsonNode)Prediction(i!.AsObject(), body["parameters"]?["outputDimensionality"]?.GetValue<int>() ?? 3))]);
                 await context.Response.WriteAsJsonAsync(new JsonObject { ["predictions"] = predictions });
@@ -128,6 +134,8 @@ public sealed class FakeVertexUpstream : IAsyncDisposable
                 return;
         }
     }
+
+    private static bool IsImagen(JsonObject body) => body["instances"] is JsonArray { Count: > 0 } instances && instances[0]?["prompt"] is not null;
 
     /// <summary>A deterministic vector (component j = text length + j/4) and token_count = words in the text.</summary>
     private static JsonObject Prediction(JsonObject instance, int dimensions)
@@ -165,6 +173,14 @@ public sealed class FakeVertexUpstream : IAsyncDisposable
         if (NextFailure(claude: false) is { } failure)
         {
             await WriteGoogleErrorAsync(context, failure);
+            return;
+        }
+
+        if (RespondGemini is null && !stream && FakeGeminiUpstream.Media(request) is { } media)
+        {
+            // speech, image and audio-input answers as on the Gemini API (the same GenerateContentResponse)
+            context.Response.StatusCode = media.Status;
+            await context.Response.WriteAsJsonAsync(media.Body);
             return;
         }
 

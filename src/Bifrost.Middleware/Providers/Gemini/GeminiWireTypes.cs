@@ -140,6 +140,15 @@ internal sealed class GeminiGenerationConfig
     public JsonElement? ResponseJsonSchema { get; set; }
 
     public GeminiThinkingConfig? ThinkingConfig { get; set; }
+
+    // Media (images and speech on Gemini / Vertex, GoogleMedia): output modalities, the TTS voice and the image aspect ratio.
+
+    /// <summary><c>IMAGE</c> (image models) or <c>AUDIO</c> (TTS models).</summary>
+    public IList<string>? ResponseModalities { get; set; }
+
+    public GeminiSpeechConfig? SpeechConfig { get; set; }
+
+    public GeminiImageConfig? ImageConfig { get; set; }
 }
 
 internal sealed class GeminiThinkingConfig
@@ -332,6 +341,9 @@ internal sealed class GeminiExtraGoogle
 [JsonSerializable(typeof(GeminiBatchOperation))]
 [JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(string))]
+// Media (GoogleMedia): Imagen's :predict.
+[JsonSerializable(typeof(ImagenPredictRequest))]
+[JsonSerializable(typeof(ImagenPredictResponse))]
 internal sealed partial class GeminiJsonContext : JsonSerializerContext
 {
     /// <summary>The context the adapter uses: generated metadata with the relaxed encoder the gateway writes with.</summary>

@@ -67,6 +67,9 @@ if [[ -n "$bench_dir" ]] && command -v wrk >/dev/null && command -v node >/dev/n
       "$OUT/whole-path/bifrost/r1/results.tsv"
   }
   step whole-path whole
+  # Time to the first streamed chunk (ttfb.sh), on what whole-path.sh published: 20 requests per target.
+  step ttfb env SKIP_PUBLISH=1 BUILD_DIR="$OUT/build" BENCH_DIR="$bench_dir" REQUESTS=20 WARMUP=5 \
+    "$REPO/bench/Bifrost.Middleware.Benchmarks/ttfb.sh"
 else
   echo "[smoke] whole-path: skipped (needs shared/bench — set BENCH_DIR — and wrk and node)"
 fi

@@ -5,7 +5,9 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Amazon.Runtime;
+using Bifrost.Middleware.Packaging.Tests.Infrastructure;
 using Bifrost.Middleware.Tests.Bedrock;
+using Bifrost.Middleware.Tests.Infrastructure;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -150,6 +152,41 @@ public sealed class BedrockNativeBatchTests : IAsyncLifetime
         Assert.Equal(2, cancelled.GetProperty("request_counts").GetProperty("canceled").GetInt32());
         Assert.Equal(0, cancelled.GetProperty("request_counts").GetProperty("succeeded").GetInt32());
         Assert.Equal(JsonValueKind.Null, cancelled.GetProperty("output_file_id").ValueKind);
+
+        // The records the stopped job never ran are read back from the input object and listed as cancelled.
+        var notRun = await ReadLinesAsync(client, cancelled.GetProperty("error_file_id").GetString()!);
+        Assert.Equal(["a", "b"], notRun.Select(l => l.GetProperty("custom_id").GetString()));
+        Assert.All(notRun, l => Assert.Equal("batch_cancelled", l.GetProperty("error").GetProperty("code").GetString()));
+        Assert.Contains(_batch.Requests, r => r.Method == "GET" && r.Service == "s3" && r.RawTarget.EndsWith("/input.jsonl", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_host_restarted_mid_job_polls_the_same_job_instead_of_creating_another()
+    {
+        var store = new Bifrost.Middleware.Jobs.InMemoryJobStore(TimeProvider.System);
+        _batch.CompleteAfterPolls = int.MaxValue;
+        string batchId;
+        await using (var first = await StartAsync(services: s => { s.AddSingleton<Bifrost.Middleware.Jobs.IJobStore>(store); s.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromMilliseconds(100)); }, maxAttempts: 3))
+        {
+            using var client = first.GetTestClient();
+            batchId = await CreateBatchAsync(client, await UploadAsync(client, Lines(("a", "one"), ("b", "two"))));
+            await WaitForStatusAsync(client, batchId, "in_progress", until: () => _batch.Jobs.Values.Any(j => j.Polls >= 2));
+            await first.StopAsync(Ct);
+        }
+
+        var polls = Assert.Single(_batch.Jobs.Values).Polls;
+        _batch.CompleteAfterPolls = polls + 1;
+        await using var second = await StartAsync(services: s => s.AddSingleton<Bifrost.Middleware.Jobs.IJobStore>(store), maxAttempts: 3);
+        using var client2 = second.GetTestClient();
+
+        var done = await WaitForStatusAsync(client2, batchId, "completed");
+
+        Assert.Single(_batch.Jobs);
+        Assert.Single(_batch.Requests, r => r.Method == "PUT");
+        Assert.Single(_batch.Requests, r => r.Method == "POST" && r.RawTarget == "/model-invocation-job");
+        Assert.Equal(2, done.GetProperty("request_counts").GetProperty("succeeded").GetInt32());
+        var output = await ReadLinesAsync(client2, done.GetProperty("output_file_id").GetString()!);
+        Assert.Equal(["a", "b"], output.Select(l => l.GetProperty("custom_id").GetString()).Order());
     }
 
     [Fact]
@@ -187,7 +224,12 @@ public sealed class BedrockNativeBatchTests : IAsyncLifetime
         var line = Assert.Single(await ReadLinesAsync(client, done.GetProperty("output_file_id").GetString()!));
         Assert.Equal("a", line.GetProperty("custom_id").GetString());
         Assert.Equal("batch: one", line.GetProperty("response").GetProperty("body").GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
-        Assert.Equal(JsonValueKind.Null, done.GetProperty("error_file_id").ValueKind);
+
+        // The records the job never ran are listed in the error file, so every custom id has its line.
+        var notRun = await ReadLinesAsync(client, done.GetProperty("error_file_id").GetString()!);
+        Assert.Equal(["b", "c"], notRun.Select(l => l.GetProperty("custom_id").GetString()));
+        Assert.All(notRun, l => Assert.Equal("batch_not_processed", l.GetProperty("error").GetProperty("code").GetString()));
+        Assert.All(notRun, l => Assert.Equal(JsonValueKind.Null, l.GetProperty("response").ValueKind));
     }
 
     [Fact]
@@ -277,6 +319,49 @@ public sealed class BedrockNativeBatchTests : IAsyncLifetime
         Assert.Contains(missing.Failures, f => f.Contains("Bifrost:Providers:aws:BedrockBatch:RoleArn is required", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task The_READMEs_batch_configuration_runs_a_batch_of_100_lines_on_Bedrock_batch_inference()
+    {
+        _batch.Verify = (service, r) => SigV4Check.Verify(service, r.Method, r.RawTarget, r.Headers, r.Body, Secret, "us-east-1");
+        var json = ReadmeSnippets.Get(Repository.PathOf("README.md"), "bedrock-batch-appsettings");
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
+        builder.WebHost.UseTestServer();
+        builder.Logging.ClearProviders();
+        builder.Configuration.AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json)));
+        builder.Configuration.AddInMemoryCollection(
+        [
+            new("Bifrost:Providers:bedrock:BaseUrl", _runtime.BaseUrl), // the fakes instead of the cloud
+            new("Bifrost:Providers:bedrock:BedrockBatch:S3Endpoint", _batch.S3Url),
+            new("Bifrost:Providers:bedrock:BedrockBatch:ControlPlaneUrl", _batch.ControlPlaneUrl),
+            new("Bifrost:Files:Directory", _files),
+            new("Bifrost:Jobs:PollInterval", "00:00:00.020"),
+            new("Bifrost:Batches:NativePollInterval", "00:00:00.030"),
+        ]);
+        builder.Services.AddBifrost(builder.Configuration.GetSection("Bifrost")).UseBedrockSigV4("bedrock", o => (o.AccessKeyId, o.SecretAccessKey) = (AccessKey, Secret));
+        await using var app = builder.Build();
+        app.MapBifrost("/openai");
+        await app.StartAsync(Ct);
+        using var client = app.GetTestClient();
+        var lines = string.Concat(Enumerable.Range(0, 100).Select(i => new JsonObject
+        {
+            ["custom_id"] = "req-" + i.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["method"] = "POST",
+            ["url"] = "/v1/chat/completions",
+            ["body"] = new JsonObject { ["model"] = "bedrock/" + Model, ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = "line " + i.ToString(System.Globalization.CultureInfo.InvariantCulture) }) },
+        }.ToJsonString() + "\n"));
+
+        var done = await WaitForStatusAsync(client, await CreateBatchAsync(client, await UploadAsync(client, lines)), "completed");
+
+        Assert.Equal(100, done.GetProperty("request_counts").GetProperty("succeeded").GetInt32());
+        var create = Assert.Single(_batch.Requests, r => r.Method == "POST" && r.RawTarget == "/model-invocation-job").Json;
+        Assert.Equal("arn:aws:iam::123456789012:role/BedrockBatchInference", create["roleArn"]!.GetValue<string>());
+        Assert.Matches("^s3://my-bedrock-batches/bifrost/bifrost-[0-9a-f]{32}/input.jsonl$", create["inputDataConfig"]!["s3InputDataConfig"]!["s3Uri"]!.GetValue<string>());
+        Assert.Empty(_runtime.Requests);
+        var output = await ReadLinesAsync(client, done.GetProperty("output_file_id").GetString()!);
+        Assert.Equal(100, output.Count);
+        Assert.Equal("batch: line 42", output.Single(l => l.GetProperty("custom_id").GetString() == "req-42").GetProperty("response").GetProperty("body").GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+    }
+
     [Theory]
     [InlineData("https://my-bucket.s3.eu-west-3.amazonaws.com/k", null, "s3")]
     [InlineData("https://s3.eu-west-3.amazonaws.com/my-bucket/k", null, "s3")]
@@ -313,7 +398,7 @@ public sealed class BedrockNativeBatchTests : IAsyncLifetime
         Assert.StartsWith("AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20261206/eu-west-3/s3/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=", request.Headers.GetValues("Authorization").Single(), StringComparison.Ordinal);
     }
 
-    private async Task<WebApplication> StartAsync(Action<BedrockBatchOptions>? batch = null, Action<IBifrostBuilder>? signing = null, string? key = null)
+    private async Task<WebApplication> StartAsync(Action<BedrockBatchOptions>? batch = null, Action<IBifrostBuilder>? signing = null, string? key = null, Action<IServiceCollection>? services = null, int maxAttempts = 1)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
         builder.WebHost.UseTestServer();
@@ -337,11 +422,12 @@ public sealed class BedrockNativeBatchTests : IAsyncLifetime
             };
             o.Files.Directory = _files;
             o.Jobs.PollInterval = TimeSpan.FromMilliseconds(20);
-            o.Jobs.MaxAttempts = 1;
+            o.Jobs.MaxAttempts = maxAttempts;
             o.Batches.NativePollInterval = TimeSpan.FromMilliseconds(30);
             o.Batches.ProgressInterval = TimeSpan.FromMilliseconds(20);
         });
         (signing ?? (b => b.UseBedrockSigV4("aws", o => (o.AccessKeyId, o.SecretAccessKey) = (AccessKey, Secret))))(bifrost);
+        services?.Invoke(builder.Services);
         var app = builder.Build();
         app.MapBifrost("/openai");
         await app.StartAsync(Ct);

@@ -160,6 +160,7 @@ internal sealed partial class BedrockAdapter : IProviderBatchAdapter, IOneModelB
         var (batch, _) = BatchSettings(context);
         var job = await GetJobAsync(context, jobArn, cancellationToken).ConfigureAwait(false);
         var temp = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         try
         {
             if (OutputObject(jobArn, job) is { } output)
@@ -170,8 +171,13 @@ internal sealed partial class BedrockAdapter : IProviderBatchAdapter, IOneModelB
                 if (response.StatusCode != HttpStatusCode.NotFound)
                 {
                     await using var results = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-                    await TranslateResultsAsync(context, jobArn, results, temp, errors, cancellationToken).ConfigureAwait(false);
+                    await TranslateResultsAsync(context, jobArn, results, temp, errors, seen, cancellationToken).ConfigureAwait(false);
                 }
+            }
+
+            if (errors && job.Status is "PartiallyCompleted" or "Stopped" or "Expired")
+            {
+                await WriteNotRunAsync(context, batch, jobArn, job, seen, temp, cancellationToken).ConfigureAwait(false);
             }
 
             temp.Position = 0;
@@ -285,7 +291,49 @@ internal sealed partial class BedrockAdapter : IProviderBatchAdapter, IOneModelB
             : throw BifrostErrors.InvalidRequest("invalid_batch_line", "The batch input has no lines.");
     }
 
-    private async Task TranslateResultsAsync(ProviderContext context, string jobArn, Stream results, Stream output, bool errors, CancellationToken cancellationToken)
+    /// <summary>
+    /// The records a partially completed, stopped or expired job never ran (in its input, not in its output), as error lines:
+    /// <c>batch_cancelled</c> for a stopped job, <c>batch_expired</c> for an expired one, <c>batch_not_processed</c> for a
+    /// partial one — so every custom id appears once in the results, as on the line-by-line path.
+    /// </summary>
+    private async Task WriteNotRunAsync(ProviderContext context, BedrockBatchOptions batch, string jobArn, BedrockBatchJob job, HashSet<string> seen, Stream output, CancellationToken cancellationToken)
+    {
+        if (!BedrockS3Location.TryParse(job.InputDataConfig?.S3InputDataConfig?.S3Uri, out var input) || input.Prefix.Length < 2)
+        {
+            return;
+        }
+
+        using var message = S3Request(context, batch, HttpMethod.Get, input.Bucket, input.Prefix.TrimEnd('/'));
+        message.Headers.TryAddWithoutValidation("x-amz-content-sha256", EmptySha256);
+        using var response = await SendS3Async(context, message, cancellationToken, allowNotFound: true).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return;
+        }
+
+        var newline = "\n"u8.ToArray();
+        await using var records = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await foreach (var record in ProviderBatchResults.ReadAsync(records, BedrockJsonContext.Wire.BedrockBatchRecord, ex => Log.UnreadableResultLine(logger, context.ProviderName, ex), cancellationToken).ConfigureAwait(false))
+        {
+            if (record?.RecordId is not { Length: > 0 } customId || !seen.Add(customId))
+            {
+                continue;
+            }
+
+            var line = job.Status switch
+            {
+                "Stopped" => BatchLineWriter.CancelledLine(jobArn, customId),
+                "Expired" => BatchLineWriter.ErrorLine(jobArn, customId, "batch_expired", "The Bedrock batch inference job expired before this request ran."),
+                _ => BatchLineWriter.ErrorLine(jobArn, customId, "batch_not_processed", "The Bedrock batch inference job ended (PartiallyCompleted) before this request ran."),
+            };
+            await output.WriteAsync(line, cancellationToken).ConfigureAwait(false);
+            await output.WriteAsync(newline, cancellationToken).ConfigureAwait(false);
+        }
+
+        await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task TranslateResultsAsync(ProviderContext context, string jobArn, Stream results, Stream output, bool errors, HashSet<string> seen, CancellationToken cancellationToken)
     {
         var created = time.GetUtcNow().ToUnixTimeSeconds();
         var newline = "\n"u8.ToArray();
@@ -296,6 +344,8 @@ internal sealed partial class BedrockAdapter : IProviderBatchAdapter, IOneModelB
                 Log.ResultLineWithoutRecordId(logger, context.ProviderName);
                 continue;
             }
+
+            seen.Add(customId);
 
             var (succeeded, bytes) = OutputLine(context, jobArn, customId, record, created);
             if (succeeded == errors)

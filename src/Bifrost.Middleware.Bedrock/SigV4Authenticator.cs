@@ -12,6 +12,9 @@ namespace Bifrost.Middleware.Bedrock;
 /// </summary>
 internal sealed partial class SigV4Authenticator(AWSCredentials credentials, BedrockSigV4Options options, TimeProvider time, ILogger<SigV4Authenticator> logger) : IUpstreamAuthenticator
 {
+    /// <summary>The request option the core's Bedrock adapter sets on requests it wants signed for another service (S3).</summary>
+    private static readonly HttpRequestOptionsKey<string> ServiceOption = new("Bifrost.SigV4Service");
+
     public async ValueTask AuthenticateAsync(HttpRequestMessage request, UpstreamAuthContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -34,7 +37,27 @@ internal sealed partial class SigV4Authenticator(AWSCredentials credentials, Bed
             throw new InvalidOperationException($"Provider '{context.ProviderName}' found no AWS credentials to sign with.");
         }
 
-        await SigV4Signer.SignAsync(request, current, region.Trim(), options.Service, time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+        await SigV4Signer.SignAsync(request, current, region.Trim(), ServiceOf(request), time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The service a request is signed for: the one the adapter asked for (request option <c>Bifrost.SigV4Service</c>: S3
+    /// requests of native batches, whatever their host), <c>s3</c> for an S3 host (<c>{bucket}.s3.{region}.amazonaws.com</c>,
+    /// <c>s3.{region}.amazonaws.com</c>), else the configured <see cref="BedrockSigV4Options.Service"/> (<c>bedrock</c>:
+    /// Bedrock Runtime and the control plane).
+    /// </summary>
+    internal string ServiceOf(HttpRequestMessage request)
+    {
+        if (request.Options.TryGetValue(ServiceOption, out var requested) && !string.IsNullOrWhiteSpace(requested))
+        {
+            return requested;
+        }
+
+        var host = request.RequestUri?.IdnHost ?? string.Empty;
+        return host.EndsWith(".amazonaws.com", StringComparison.OrdinalIgnoreCase)
+            && (host.StartsWith("s3.", StringComparison.OrdinalIgnoreCase) || host.StartsWith("s3-", StringComparison.OrdinalIgnoreCase) || host.Contains(".s3.", StringComparison.OrdinalIgnoreCase) || host.Contains(".s3-", StringComparison.OrdinalIgnoreCase))
+            ? "s3"
+            : options.Service;
     }
 
     private static partial class Log

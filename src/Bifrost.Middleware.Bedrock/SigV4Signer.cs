@@ -23,14 +23,37 @@ internal static class SigV4Signer
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(credentials);
+        // S3: a payload hash the sender declared in x-amz-content-sha256 is signed as it is, without reading (buffering) the body.
+        if (IsS3(service) && DeclaredPayloadHash(request) is { } declared)
+        {
+            return SignHashed(request, declared, credentials, region, service, time);
+        }
+
         var body = request.Content is null ? [] : await request.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
         return Sign(request, body, credentials, region, service, time);
     }
 
     /// <summary>Signs <paramref name="request"/> whose body is <paramref name="body"/>; returns the canonical request.</summary>
-    public static string Sign(HttpRequestMessage request, ReadOnlySpan<byte> body, ImmutableCredentials credentials, string region, string service, DateTimeOffset time)
+    public static string Sign(HttpRequestMessage request, ReadOnlySpan<byte> body, ImmutableCredentials credentials, string region, string service, DateTimeOffset time) =>
+        SignHashed(request, Convert.ToHexStringLower(SHA256.HashData(body)), credentials, region, service, time);
+
+    /// <summary>
+    /// Signs <paramref name="request"/> whose body's SHA-256 is <paramref name="payloadHash"/> (hex). For S3 (service
+    /// <c>s3</c>, https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html) the hash is also sent as
+    /// <c>x-amz-content-sha256</c> (S3 requires it) and the path is signed as sent, not encoded again.
+    /// </summary>
+    public static string SignHashed(HttpRequestMessage request, string payloadHash, ImmutableCredentials credentials, string region, string service, DateTimeOffset time)
     {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(credentials);
         var uri = request.RequestUri ?? throw new InvalidOperationException("The request has no URI.");
+        var s3 = IsS3(service);
+        if (s3)
+        {
+            request.Headers.Remove("x-amz-content-sha256");
+            request.Headers.TryAddWithoutValidation("x-amz-content-sha256", payloadHash);
+        }
+
         var signedAt = time.UtcDateTime;
         request.Headers.Authorization = null;
         request.Headers.Remove("X-Amz-Date");
@@ -68,19 +91,25 @@ internal static class SigV4Signer
         var signedHeaders = string.Join(';', headers.Keys);
         var canonical = new StringBuilder()
             .Append(request.Method.Method).Append('\n')
-            .Append(CanonicalPath(uri.AbsolutePath)).Append('\n')
+            .Append(s3 ? (string.IsNullOrEmpty(uri.AbsolutePath) ? "/" : uri.AbsolutePath) : CanonicalPath(uri.AbsolutePath)).Append('\n')
             .Append(CanonicalQuery(uri.Query)).Append('\n');
         foreach (var (name, value) in headers)
         {
             canonical.Append(name).Append(':').Append(value).Append('\n');
         }
 
-        canonical.Append('\n').Append(signedHeaders).Append('\n').Append(Convert.ToHexStringLower(SHA256.HashData(body)));
+        canonical.Append('\n').Append(signedHeaders).Append('\n').Append(payloadHash);
         var canonicalRequest = canonical.ToString();
         var result = AWS4Signer.ComputeSignature(credentials, region, signedAt, service, signedHeaders, canonicalRequest);
         request.Headers.TryAddWithoutValidation("Authorization", result.ForAuthorizationHeader);
         return canonicalRequest;
     }
+
+    /// <summary>Whether requests of <paramref name="service"/> are signed the S3 way (path not encoded again, <c>x-amz-content-sha256</c>).</summary>
+    internal static bool IsS3(string service) => string.Equals(service, "s3", StringComparison.Ordinal);
+
+    private static string? DeclaredPayloadHash(HttpRequestMessage request) =>
+        request.Headers.TryGetValues("x-amz-content-sha256", out var values) && values.FirstOrDefault() is { Length: 64 } hash && hash.All(char.IsAsciiHexDigitLower) ? hash : null;
 
     /// <summary>The path as sent (already percent-encoded), each segment encoded once more; empty is <c>/</c>.</summary>
     internal static string CanonicalPath(string path)

@@ -310,6 +310,15 @@ public sealed class ProviderOptions
     /// <summary>Longest wait before a retry. A provider's <c>Retry-After</c> above it is not waited for: the fallbacks are tried instead. Default 30 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
     public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    // --- Bedrock native batches (bbatch) ---
+
+    /// <summary>
+    /// <c>bedrock</c> only: where native batches (<see cref="NativeBatches"/>) go — Bedrock batch inference reads its input from
+    /// and writes its output to S3, and runs as an IAM service role. Null (the default): batches for this provider run line by
+    /// line through the gateway.
+    /// </summary>
+    public BedrockBatchOptions? BedrockBatch { get; set; }
 }
 
 /// <summary>An API key of a provider.</summary>
@@ -327,4 +336,37 @@ public sealed class ProviderKeyOptions
 
     /// <summary>Models this key may be used for. Empty: all of the provider's models.</summary>
     public IList<string> Models { get; set; } = [];
+}
+
+// --- Bedrock native batches (bbatch) ---
+
+/// <summary>
+/// Where a <c>bedrock</c> provider's native batches run (Bedrock batch inference,
+/// https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference.html): the input JSONL is uploaded to
+/// <see cref="S3Uri"/>, the job (<c>CreateModelInvocationJob</c>) runs as <see cref="RoleArn"/> and writes its output under
+/// the same prefix. S3 and the control plane are signed with SigV4 (<c>UseBedrockSigV4</c>, package
+/// Bifrost.Middleware.Bedrock): a Bedrock API key alone cannot reach S3.
+/// </summary>
+public sealed class BedrockBatchOptions
+{
+    /// <summary>The S3 location of batch input and output, <c>s3://bucket</c> or <c>s3://bucket/prefix</c>, in the provider's region. Required.</summary>
+    public string? S3Uri { get; set; }
+
+    /// <summary>The ARN of the service role the batch job runs as (it reads and writes <see cref="S3Uri"/>), <c>arn:aws:iam::{account}:role/{name}</c>. Required.</summary>
+    public string? RoleArn { get; set; }
+
+    /// <summary>
+    /// An S3 endpoint to use instead of AWS's (a VPC endpoint, a test server); objects are then addressed path-style,
+    /// <c>{S3Endpoint}/{bucket}/{key}</c>. Default: virtual-hosted <c>https://{bucket}.s3.{Region}.amazonaws.com/{key}</c>.
+    /// </summary>
+    public string? S3Endpoint { get; set; }
+
+    /// <summary>The Bedrock control plane's URL instead of <c>https://bedrock.{Region}.amazonaws.com</c> (a VPC endpoint, a test server).</summary>
+    public string? ControlPlaneUrl { get; set; }
+
+    /// <summary>
+    /// The fewest lines a batch needs to run on Bedrock; smaller batches run line by line through the gateway. Bedrock's quota
+    /// "Minimum number of records per batch inference job" is 100 by default, per model and adjustable. Default 100.
+    /// </summary>
+    public int MinimumRecords { get; set; } = 100;
 }

@@ -48,7 +48,7 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
 
             // Native provider batches carry chat completions (what every provider batch API has in common).
             // A batch created with a virtual key runs line by line through the gateway, where the key's rules apply to each line.
-            state.NativeProvider = batch.Endpoint == "/v1/chat/completions" && Governance.GovernanceCaller.Current is null ? NativeBatchRunner.ChooseProvider(registry, models, spec.Model)?.Name : null;
+            state.NativeProvider = batch.Endpoint == "/v1/chat/completions" && Governance.GovernanceCaller.Current is null ? NativeBatchRunner.ChooseProvider(registry, models, spec.Model, batch.RequestCounts.Total)?.Name : null;
             batch.Status = BatchStatus.InProgress;
             batch.InProgressAt = Now();
             await execution.SaveProgressAsync(Serialize(state), cancellationToken).ConfigureAwait(false);

@@ -26,8 +26,8 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
 {
     private static readonly string[] Terminal = [BatchStatus.Completed, BatchStatus.Failed, BatchStatus.Expired, BatchStatus.Cancelled];
 
-    /// <summary>The provider to run natively on: every line resolves to it, it opted in, and its adapter can (one model only, for an <see cref="IOneModelBatchAdapter"/>). Otherwise null.</summary>
-    public static ProviderRuntime? ChooseProvider(ProviderRegistry registry, IReadOnlySet<string> models, string? batchModel)
+    /// <summary>The provider to run natively on: every line resolves to it, it opted in, and its adapter can (one model only, for an <see cref="IOneModelBatchAdapter"/>; a batch an <see cref="INativeBatchEligibility"/> accepts). Otherwise null.</summary>
+    public static ProviderRuntime? ChooseProvider(ProviderRegistry registry, IReadOnlySet<string> models, string? batchModel, int lines = 0)
     {
         if (models.Count == 0 || models.Count >= 256)
         {
@@ -63,7 +63,9 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
             bareModels.Add(resolved.Model);
         }
 
-        return chosen is { Options.NativeBatches: true, Adapter: IProviderBatchAdapter adapter } && (adapter is not IOneModelBatchAdapter || bareModels.Count == 1) ? chosen : null;
+        return chosen is { Options.NativeBatches: true, Adapter: IProviderBatchAdapter adapter } && (adapter is not IOneModelBatchAdapter || bareModels.Count == 1)
+            && (adapter is not INativeBatchEligibility eligibility || eligibility.Refuses(chosen, bareModels, lines) is null) // Bedrock native batches (bbatch)
+            ? chosen : null;
     }
 
     public async Task<BatchObject> RunAsync(JobExecution execution, BatchProgress state, BatchSpec spec, CancellationToken cancellationToken)

@@ -307,6 +307,11 @@ internal sealed class BedrockPromptTokensDetails
 [JsonSerializable(typeof(BedrockPromptTokensDetails))]
 [JsonSerializable(typeof(BedrockCountTokensRequest))]
 [JsonSerializable(typeof(BedrockCountTokensResponse))]
+// Bedrock native batches (bbatch)
+[JsonSerializable(typeof(BedrockBatchJobRequest))]
+[JsonSerializable(typeof(BedrockBatchJobCreated))]
+[JsonSerializable(typeof(BedrockBatchJob))]
+[JsonSerializable(typeof(BedrockBatchRecord))]
 [JsonSerializable(typeof(IList<float[]>))]
 [JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(string))]

@@ -152,6 +152,12 @@ internal sealed class UpstreamClient : IDisposable
             again.Headers.TryAddWithoutValidation(header.Key, header.Value);
         }
 
+        // Bedrock native batches (bbatch): request options (e.g. the SigV4 service an S3 request is signed for) go along.
+        foreach (var (name, value) in message.Options)
+        {
+            ((IDictionary<string, object?>)again.Options)[name] = value;
+        }
+
         await AuthenticateAsync(context, authenticator, again, unauthorized: true, cancellationToken).ConfigureAwait(false);
         return await SendOnceAsync(context, again, cancellationToken).ConfigureAwait(false);
     }

@@ -44,5 +44,23 @@ public sealed class BifrostExtraFields
     /// <summary>The raw provider response, only when asked for.</summary>
     public JsonElement? RawResponse { get; set; }
 
+    // Response cache (Caching/): Bifrost's cache_debug.
+
+    /// <summary>What the response cache did (Bifrost's <c>cache_debug</c>): present when the call was looked up in the cache.</summary>
+    public BifrostCacheDebug? CacheDebug { get; set; }
+
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
+}
+
+/// <summary>Bifrost's <c>extra_fields.cache_debug</c>: the response cache's lookup of this call.</summary>
+public sealed class BifrostCacheDebug
+{
+    /// <summary>Whether the answer came from the cache.</summary>
+    public bool CacheHit { get; set; }
+
+    /// <summary>The entry's id (the first 32 hex digits of its key's SHA-256).</summary>
+    public string? CacheId { get; set; }
+
+    /// <summary>On a hit, how it matched: <c>direct</c> (the exact cache).</summary>
+    public string? HitType { get; set; }
 }

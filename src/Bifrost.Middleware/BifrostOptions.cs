@@ -54,6 +54,12 @@ public sealed class BifrostOptions
 
     /// <summary>The Azure OpenAI-compatible inbound routes (<c>MapBifrostAzure</c>): deployments and the <c>api-version</c> rule (<c>Bifrost:AzureInbound</c>).</summary>
     public AzureInboundOptions AzureInbound { get; set; } = new();
+
+    // Response cache (Caching/).
+
+    /// <summary>The exact response cache (<c>Bifrost:Cache</c>): off by default; see <see cref="Caching.ResponseCacheOptions"/>.</summary>
+    [Microsoft.Extensions.Options.ValidateObjectMembers]
+    public Caching.ResponseCacheOptions Cache { get; set; } = new();
 }
 
 /// <summary>

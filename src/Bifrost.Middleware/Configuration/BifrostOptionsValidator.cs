@@ -94,6 +94,7 @@ internal sealed class BifrostOptionsValidator(ProviderRegistrations registration
 
         ValidatePricing(options, builder);
         Governance.GovernanceValidation.Validate(options.Governance, builder);
+        Caching.ResponseCacheValidation.Validate(options.Cache, builder); // response cache (Caching/)
         AzureInboundOptions.Validate(options.AzureInbound, builder);
 
         if (options.Jobs is { } jobs && jobs.RetryMaxDelay < jobs.RetryBaseDelay)

@@ -42,8 +42,9 @@ internal abstract class DelegatingGatewayHandler(GatewayHandler inner) : Gateway
 /// <remarks>
 /// Orders of the built-in layers: telemetry 100 (outermost: the operation's span and metrics cover everything inside,
 /// refusals included), plugins 300, request log 350 (when RequestLog:Enabled; outside governance, so refusals are
-/// recorded), governance 400 (when Governance:Mode is not Off). Later layers (caching) take their place between them so
-/// that, e.g., a cache answer is still seen by plugins and a refused request never reaches the provider.
+/// recorded), governance 400 (when Governance:Mode is not Off), the response cache 450 (when Cache:Enabled; inside
+/// governance, so refused keys get no cached answer and hits are recorded in the usage ledger at cost 0, while plugins and
+/// the request log still see cached answers).
 /// </remarks>
 internal sealed record GatewayLayer(int Order, string Name, Func<IServiceProvider, GatewayHandler, GatewayHandler> Create)
 {

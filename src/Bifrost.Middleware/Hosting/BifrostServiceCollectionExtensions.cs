@@ -99,6 +99,13 @@ public static class BifrostServiceCollectionExtensions
         services.AddHostedService(static sp => sp.GetRequiredService<Bifrost.Middleware.Governance.GovernanceSnapshotRefresher>());
         services.AddHostedService(static sp => sp.GetRequiredService<Bifrost.Middleware.Governance.UsageLedger>());
         Bifrost.Middleware.RequestLog.RequestLogServices.Add(services); // the request log: layer, writer, in-memory store, query service
+
+        // Response cache (Caching/): the layer is in the pipeline only when Bifrost:Cache:Enabled; HybridCache is the host's
+        // own when it registered one (AddHybridCache registers with TryAdd), its L2 whatever IDistributedCache the host has.
+        services.TryAddSingleton<Bifrost.Middleware.Caching.ResponseCacheSettings>();
+        services.TryAddSingleton<Bifrost.Middleware.Caching.ResponseCacheMetrics>();
+        AddOnce(services, Bifrost.Middleware.Caching.ResponseCacheLayer.Registration);
+        services.AddHybridCache();
         services.TryAddSingleton<LocalProviderAdapter>();
         services.TryAddSingleton<OpenAICompatibleAdapter>();
         services.TryAddSingleton<AnthropicAdapter>();

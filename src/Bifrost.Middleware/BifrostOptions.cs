@@ -310,6 +310,20 @@ public sealed class ProviderOptions
     /// <summary>Longest wait before a retry. A provider's <c>Retry-After</c> above it is not waited for: the fallbacks are tried instead. Default 30 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
     public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    // vbatch: Vertex AI native batches (batch prediction jobs through Cloud Storage)
+
+    /// <summary>
+    /// <c>vertex</c> only: the Cloud Storage location of native batches, <c>gs://bucket</c> or <c>gs://bucket/prefix</c>.
+    /// With <see cref="NativeBatches"/>, a batch whose lines all name one Gemini model of the provider runs as a Vertex AI
+    /// batch prediction job: its input is written under this location and the job writes its predictions there. Without
+    /// it (or for Claude models) the gateway runs the batch line by line. Needs a <see cref="ProjectId"/> (express mode has
+    /// no batch prediction).
+    /// </summary>
+    public string? BatchGcsUri { get; set; }
+
+    /// <summary><c>vertex</c> only: the Cloud Storage JSON API's root used for <see cref="BatchGcsUri"/>. Default <c>https://storage.googleapis.com</c>.</summary>
+    public string? StorageBaseUrl { get; set; }
 }
 
 /// <summary>An API key of a provider.</summary>

@@ -63,7 +63,10 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
             bareModels.Add(resolved.Model);
         }
 
-        return chosen is { Options.NativeBatches: true, Adapter: IProviderBatchAdapter adapter } && (adapter is not IOneModelBatchAdapter || bareModels.Count == 1) ? chosen : null;
+        return chosen is { Options.NativeBatches: true, Adapter: IProviderBatchAdapter adapter }
+            && (adapter is not IOneModelBatchAdapter oneModel || (bareModels.Count == 1 && oneModel.RunsNatively(chosen.Options, bareModels.First())))
+            ? chosen
+            : null;
     }
 
     public async Task<BatchObject> RunAsync(JobExecution execution, BatchProgress state, BatchSpec spec, CancellationToken cancellationToken)

@@ -20,7 +20,9 @@ namespace Bifrost.Middleware.Tests.Vertex;
 /// (https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/text-embeddings-api);</item>
 /// <item>publisher <c>anthropic</c>: <c>:rawPredict</c> / <c>:streamRawPredict</c> with the Messages body without <c>model</c>
 /// and with <c>anthropic_version: vertex-2023-10-16</c>, answered with Anthropic's message / SSE events
-/// (https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude/use-claude — the Anthropic fake's shapes).</item>
+/// (https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude/use-claude — the Anthropic fake's shapes), and
+/// <c>publishers/anthropic/models/count-tokens:rawPredict</c> with the model in the body → <c>{"input_tokens"}</c>
+/// (https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude/count-tokens).</item>
 /// </list>
 /// It checks <c>Authorization: Bearer</c> (a 401 in Google's envelope otherwise) and records every request. Express mode
 /// (https://cloud.google.com/vertex-ai/generative-ai/docs/start/express-mode/vertex-ai-express-mode-api-reference):
@@ -118,6 +120,17 @@ public sealed class FakeVertexUpstream : IAsyncDisposable
             case ("google", "predict"):
                 var predictions = new JsonArray([.. body["instances"]!.AsArray().Select(i => (JsonNode)Prediction(i!.AsObject(), body["parameters"]?["outputDimensionality"]?.GetValue<int>() ?? 3))]);
                 await context.Response.WriteAsJsonAsync(new JsonObject { ["predictions"] = predictions });
+                return;
+            case ("anthropic", "rawPredict") when model == "count-tokens":
+                // https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude/count-tokens: the model in the body
+                if (body["model"] is null || body["anthropic_version"]?.GetValue<string>() != "vertex-2023-10-16" || body.ContainsKey("max_tokens"))
+                {
+                    context.Response.StatusCode = 400;
+                    await context.Response.WriteAsJsonAsync(FakeAnthropicUpstream.Error("invalid_request_error", "model and anthropic_version: vertex-2023-10-16 are required; max_tokens: Extra inputs are not permitted"));
+                    return;
+                }
+
+                await context.Response.WriteAsJsonAsync(new JsonObject { ["input_tokens"] = CountTokensResult });
                 return;
             case ("anthropic", "rawPredict"):
             case ("anthropic", "streamRawPredict"):

@@ -29,7 +29,7 @@ namespace Bifrost.Middleware.Tests.Vertex;
 /// <c>/v1/publishers/google/models/{model}:{method}</c> without project and location, the API key in <c>x-goog-api-key</c>
 /// (a bad key: 400 <c>API_KEY_INVALID</c>, as the Gemini API answers).
 /// </summary>
-public sealed class FakeVertexUpstream : IAsyncDisposable
+public sealed partial class FakeVertexUpstream : IAsyncDisposable
 {
     public const string Token = "ya29.test-access-token-0123456789";
 
@@ -73,8 +73,10 @@ public sealed class FakeVertexUpstream : IAsyncDisposable
         {
             app.MapPost("/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{**rest}", (HttpContext context, string publisher, string rest) => upstream.ModelMethodAsync(context, publisher, rest, express: false));
             app.MapPost("/v1/publishers/{publisher}/models/{**rest}", (HttpContext context, string publisher, string rest) => upstream.ModelMethodAsync(context, publisher, rest, express: true));
+            upstream.MapBatches(app);
         });
         upstream.BaseUrl = upstream._server.Address + "/v1";
+        upstream.StorageBaseUrl = upstream._server.Address;
         return upstream;
     }
 

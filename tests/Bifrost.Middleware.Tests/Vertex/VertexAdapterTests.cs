@@ -365,9 +365,14 @@ public sealed class VertexAdapterTests : VertexTestBase
         Assert.Equal("/v1/projects/my-project/locations/us-east5/publishers/anthropic/models/count-tokens:rawPredict", sent.Path);
         Assert.Equal($"Bearer {FakeVertexUpstream.Token}", sent.Headers["authorization"]);
         Assert.False(sent.Headers.ContainsKey("anthropic-beta"));
-        Assert.Equal(
-            $$"""{"model":"{{Claude}}","system":"Be brief.","messages":[{"role":"user","content":"How many tokens?"}],"anthropic_version":"vertex-2023-10-16","anthropic_beta":["token-efficient-tools-2025-02-19"]}""",
-            sent.Body!.ToJsonString());
+        var body = sent.Body!;
+        Assert.Equal(["model", "messages", "system", "anthropic_version", "anthropic_beta"], body.Select(p => p.Key));
+        Assert.Equal(Claude, body["model"]!.GetValue<string>());
+        Assert.Equal("Be brief.", body["system"]![0]!["text"]!.GetValue<string>());
+        Assert.Equal("user", body["messages"]![0]!["role"]!.GetValue<string>());
+        Assert.Contains("How many tokens?", body["messages"]![0]!["content"]!.ToJsonString(), StringComparison.Ordinal);
+        Assert.Equal("vertex-2023-10-16", body["anthropic_version"]!.GetValue<string>());
+        Assert.Equal("""["token-efficient-tools-2025-02-19"]""", body["anthropic_beta"]!.ToJsonString());
     }
 
     [Fact]

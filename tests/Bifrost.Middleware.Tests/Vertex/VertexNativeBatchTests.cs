@@ -60,7 +60,7 @@ public sealed class VertexNativeBatchTests : VertexTestBase
         Assert.Equal(3, lines.Count);
         Assert.All(lines, l => Assert.Equal(["request"], l.Select(p => p.Key)));
         Assert.Equal(["0", "1", "2"], lines.Select(l => l["request"]!["labels"]!["bifrost_line"]!.GetValue<string>()));
-        Assert.Equal("""{"contents":[{"role":"user","parts":[{"text":"hello"}]}],"labels":{"bifrost_line":"0"}}""", lines[0]["request"]!.ToJsonString());
+        Assert.Equal("""{"contents":[{"role":"user","parts":[{"text":"hello"}]}],"generationConfig":{},"labels":{"bifrost_line":"0"}}""", lines[0]["request"]!.ToJsonString());
         Assert.Equal(["c0", "Line 1 / é", "c-2"], Upstream.Objects[folder + "custom_ids.jsonl"].Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonSerializer.Deserialize<string>(l)));
 
         // The job: the publisher model, the uploaded input, the output under the same folder, the line count as a label.

@@ -77,9 +77,10 @@ public sealed class VertexNativeBatchTests : VertexTestBase
         Assert.Equal($"Provider 'vertex' created Vertex AI batch prediction job {upstreamJob.Id} for model 'gemini-2.5-flash'.", Assert.Single(logs.Messages(1320)));
         Assert.Contains(Upstream.Requests, r => r.Method == "GET" && r.Path == $"/v1/projects/my-project/locations/us-east5/batchPredictionJobs/{upstreamJob.Id}");
 
-        // The results were listed (paged) under the job's output directory and read with alt=media, names escaped as one segment.
+        // The results were listed (paged) under the job's output directory and read with alt=media, names escaped as one segment
+        // (the server's Path keeps only %2F escaped).
         Assert.True(Upstream.Requests.Count(r => r.Path == "/storage/v1/b/batch-bucket/o") >= 2);
-        Assert.Contains(Upstream.Requests, r => r.Path == "/storage/v1/b/batch-bucket/o/" + Uri.EscapeDataString(folder["batch-bucket/".Length..] + "output/prediction-model-2026-12-06T10:00:00.123456Z/predictions.jsonl") && r.Query == "?alt=media");
+        Assert.Contains(Upstream.Requests, r => r.Path == "/storage/v1/b/batch-bucket/o/" + (folder["batch-bucket/".Length..] + "output/prediction-model-2026-12-06T10:00:00.123456Z/predictions.jsonl").Replace("/", "%2F", StringComparison.Ordinal) && r.Query == "?alt=media");
         Assert.DoesNotContain(Upstream.Requests, r => r.Path.EndsWith("errors_stats.json", StringComparison.Ordinal));
 
         // Our output file: OpenAI batch output lines with chat.completion bodies and the original custom ids.

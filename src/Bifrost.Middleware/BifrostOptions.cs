@@ -325,6 +325,19 @@ public sealed class ProviderOptions
     /// line through the gateway.
     /// </summary>
     public BedrockBatchOptions? BedrockBatch { get; set; }
+    // vbatch: Vertex AI native batches (batch prediction jobs through Cloud Storage)
+
+    /// <summary>
+    /// <c>vertex</c> only: the Cloud Storage location of native batches, <c>gs://bucket</c> or <c>gs://bucket/prefix</c>.
+    /// With <see cref="NativeBatches"/>, a batch whose lines all name one Gemini model of the provider runs as a Vertex AI
+    /// batch prediction job: its input is written under this location and the job writes its predictions there. Without
+    /// it (or for Claude models) the gateway runs the batch line by line. Needs a <see cref="ProjectId"/> (express mode has
+    /// no batch prediction).
+    /// </summary>
+    public string? BatchGcsUri { get; set; }
+
+    /// <summary><c>vertex</c> only: the Cloud Storage JSON API's root used for <see cref="BatchGcsUri"/>. Default <c>https://storage.googleapis.com</c>.</summary>
+    public string? StorageBaseUrl { get; set; }
 }
 
 /// <summary>An API key of a provider.</summary>

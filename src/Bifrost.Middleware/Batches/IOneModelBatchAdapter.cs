@@ -7,4 +7,8 @@ namespace Bifrost.Middleware.Batches;
 /// </summary>
 internal interface IOneModelBatchAdapter
 {
+    // vbatch: a provider may run some of its models natively and leave others to the gateway (Vertex: Gemini, not Claude)
+
+    /// <summary>Whether a batch of <paramref name="model"/> (the bare model) runs on the provider's batch API; otherwise line by line through the gateway. Default: every model.</summary>
+    bool RunsNatively(ProviderOptions options, string model) => true;
 }

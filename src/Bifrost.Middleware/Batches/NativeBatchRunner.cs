@@ -63,9 +63,11 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
             bareModels.Add(resolved.Model);
         }
 
-        return chosen is { Options.NativeBatches: true, Adapter: IProviderBatchAdapter adapter } && (adapter is not IOneModelBatchAdapter || bareModels.Count == 1)
+        return chosen is { Options.NativeBatches: true, Adapter: IProviderBatchAdapter adapter }
+            && (adapter is not IOneModelBatchAdapter oneModel || (bareModels.Count == 1 && oneModel.RunsNatively(chosen.Options, bareModels.First())))
             && (adapter is not INativeBatchEligibility eligibility || eligibility.Refuses(chosen, bareModels, lines) is null) // Bedrock native batches (bbatch)
-            ? chosen : null;
+            ? chosen
+            : null;
     }
 
     public async Task<BatchObject> RunAsync(JobExecution execution, BatchProgress state, BatchSpec spec, CancellationToken cancellationToken)

@@ -20,14 +20,16 @@ namespace Bifrost.Middleware.Tests.Vertex;
 /// (https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/text-embeddings-api);</item>
 /// <item>publisher <c>anthropic</c>: <c>:rawPredict</c> / <c>:streamRawPredict</c> with the Messages body without <c>model</c>
 /// and with <c>anthropic_version: vertex-2023-10-16</c>, answered with Anthropic's message / SSE events
-/// (https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude/use-claude — the Anthropic fake's shapes).</item>
+/// (https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude/use-claude — the Anthropic fake's shapes), and
+/// <c>publishers/anthropic/models/count-tokens:rawPredict</c> with the model in the body → <c>{"input_tokens"}</c>
+/// (https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude/count-tokens).</item>
 /// </list>
 /// It checks <c>Authorization: Bearer</c> (a 401 in Google's envelope otherwise) and records every request. Express mode
 /// (https://cloud.google.com/vertex-ai/generative-ai/docs/start/express-mode/vertex-ai-express-mode-api-reference):
 /// <c>/v1/publishers/google/models/{model}:{method}</c> without project and location, the API key in <c>x-goog-api-key</c>
 /// (a bad key: 400 <c>API_KEY_INVALID</c>, as the Gemini API answers).
 /// </summary>
-public sealed class FakeVertexUpstream : IAsyncDisposable
+public sealed partial class FakeVertexUpstream : IAsyncDisposable
 {
     public const string Token = "ya29.test-access-token-0123456789";
 
@@ -71,8 +73,10 @@ public sealed class FakeVertexUpstream : IAsyncDisposable
         {
             app.MapPost("/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{**rest}", (HttpContext context, string publisher, string rest) => upstream.ModelMethodAsync(context, publisher, rest, express: false));
             app.MapPost("/v1/publishers/{publisher}/models/{**rest}", (HttpContext context, string publisher, string rest) => upstream.ModelMethodAsync(context, publisher, rest, express: true));
+            upstream.MapBatches(app);
         });
         upstream.BaseUrl = upstream._server.Address + "/v1";
+        upstream.StorageBaseUrl = upstream._server.Address;
         return upstream;
     }
 
@@ -124,6 +128,17 @@ public sealed class FakeVertexUpstream : IAsyncDisposable
             case ("google", "predict"):
                 var predictions = new JsonArray([.. body["instances"]!.AsArray().Select(i => (JsonNode)Prediction(i!.AsObject(), body["parameters"]?["outputDimensionality"]?.GetValue<int>() ?? 3))]);
                 await context.Response.WriteAsJsonAsync(new JsonObject { ["predictions"] = predictions });
+                return;
+            case ("anthropic", "rawPredict") when model == "count-tokens":
+                // https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude/count-tokens: the model in the body
+                if (body["model"] is null || body["anthropic_version"]?.GetValue<string>() != "vertex-2023-10-16" || body.ContainsKey("max_tokens"))
+                {
+                    context.Response.StatusCode = 400;
+                    await context.Response.WriteAsJsonAsync(FakeAnthropicUpstream.Error("invalid_request_error", "model and anthropic_version: vertex-2023-10-16 are required; max_tokens: Extra inputs are not permitted"));
+                    return;
+                }
+
+                await context.Response.WriteAsJsonAsync(new JsonObject { ["input_tokens"] = CountTokensResult });
                 return;
             case ("anthropic", "rawPredict"):
             case ("anthropic", "streamRawPredict"):

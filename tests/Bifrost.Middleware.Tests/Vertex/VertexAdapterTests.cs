@@ -353,9 +353,43 @@ public sealed class VertexAdapterTests : VertexTestBase
     }
 
     [Fact]
-    public async Task Claude_input_tokens_are_left_to_the_local_estimate()
+    public async Task Claude_input_tokens_are_counted_with_count_tokens_rawPredict_and_the_model_in_the_body()
     {
-        var count = await Adapter.CountInputTokensAsync(Context(Claude), new ResponsesRequest { Model = Claude, Input = new ResponsesInput("How many tokens?") }, Ct);
+        Upstream.CountTokensResult = 31;
+        var request = new ResponsesRequest { Model = "vertex/" + Claude, Instructions = "Be brief.", Input = new ResponsesInput("How many tokens?") };
+
+        var count = await Adapter.CountInputTokensAsync(Context(Claude, o => o.Headers["anthropic-beta"] = "token-efficient-tools-2025-02-19"), request, Ct);
+
+        Assert.Equal(31, count);
+        var sent = Assert.Single(Upstream.Requests);
+        Assert.Equal("/v1/projects/my-project/locations/us-east5/publishers/anthropic/models/count-tokens:rawPredict", sent.Path);
+        Assert.Equal($"Bearer {FakeVertexUpstream.Token}", sent.Headers["authorization"]);
+        Assert.False(sent.Headers.ContainsKey("anthropic-beta"));
+        var body = sent.Body!;
+        Assert.Equal(["model", "messages", "system", "anthropic_version", "anthropic_beta"], body.Select(p => p.Key));
+        Assert.Equal(Claude, body["model"]!.GetValue<string>());
+        Assert.Equal("Be brief.", body["system"]![0]!["text"]!.GetValue<string>());
+        Assert.Equal("user", body["messages"]![0]!["role"]!.GetValue<string>());
+        Assert.Contains("How many tokens?", body["messages"]![0]!["content"]!.ToJsonString(), StringComparison.Ordinal);
+        Assert.Equal("vertex-2023-10-16", body["anthropic_version"]!.GetValue<string>());
+        Assert.Equal("""["token-efficient-tools-2025-02-19"]""", body["anthropic_beta"]!.ToJsonString());
+    }
+
+    [Fact]
+    public async Task A_Claude_count_the_upstream_refuses_is_its_error()
+    {
+        Upstream.ValidTokens.Clear();
+
+        var error = await Assert.ThrowsAsync<BifrostException>(() => Adapter.CountInputTokensAsync(Context(Claude), new ResponsesRequest { Model = Claude, Input = new ResponsesInput("x") }, Ct));
+
+        Assert.Equal(401, error.StatusCode);
+        Assert.Equal("/v1/projects/my-project/locations/us-east5/publishers/anthropic/models/count-tokens:rawPredict", Assert.Single(Upstream.Requests).Path);
+    }
+
+    [Fact]
+    public async Task Claude_input_tokens_in_express_mode_are_left_to_the_local_estimate()
+    {
+        var count = await Adapter.CountInputTokensAsync(Context(Claude, o => o.ProjectId = null), new ResponsesRequest { Model = Claude, Input = new ResponsesInput("How many tokens?") }, Ct);
 
         Assert.Null(count);
         Assert.Empty(Upstream.Requests);

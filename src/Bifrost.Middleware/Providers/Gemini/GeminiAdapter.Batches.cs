@@ -261,7 +261,8 @@ internal sealed partial class GeminiAdapter : IProviderBatchAdapter, IOneModelBa
         return (false, ErrorResponseLine(batchId, customId, status, result.Error?.Message is { Length: > 0 } message ? message : "The request failed.", code));
     }
 
-    private static byte[] ErrorResponseLine(string batchId, string customId, int status, string message, string? code) =>
+    /// <summary>An OpenAI batch output line with an error body (shared with the Vertex adapter's batches).</summary>
+    internal static byte[] ErrorResponseLine(string batchId, string customId, int status, string message, string? code) =>
         BatchLineWriter.ResponseLine(batchId, customId, status, null, writer =>
         {
             writer.WriteStartObject();

@@ -43,6 +43,9 @@ internal sealed partial class VertexAdapter(IHttpClientFactory httpClientFactory
     /// <summary>The adapter's named HttpClient (a host may configure it further by this name).</summary>
     internal const string HttpClientName = "Bifrost.Upstream.Vertex";
 
+    /// <summary>The model segment of Claude's token counting URL, <c>publishers/anthropic/models/count-tokens:rawPredict</c> (vbatch).</summary>
+    internal const string ClaudeCountTokensModel = "count-tokens";
+
     /// <summary>The most instances one <c>:predict</c> call carries (larger inputs are split).</summary>
     internal const int MaxPredictInstances = 250;
 
@@ -144,13 +147,16 @@ internal sealed partial class VertexAdapter(IHttpClientFactory httpClientFactory
 
     /// <summary>
     /// Gemini models: <c>:countTokens</c> with the contents, system instruction and tools at the top level (Vertex's request
-    /// shape). Claude models: null, so the gateway estimates locally.
+    /// shape). Claude models: <c>publishers/anthropic/models/count-tokens:rawPredict</c>, the Messages count body with
+    /// <c>model</c> (in the body: the URL names no model) and <c>anthropic_version</c>, answered with <c>{"input_tokens"}</c>
+    /// (https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude/count-tokens); in express mode (no
+    /// project, no Claude) null, so the gateway estimates locally.
     /// </summary>
     public async Task<int?> CountInputTokensAsync(ProviderContext context, ResponsesRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(request);
-        if (IsClaude(context.Model))
+        if (IsClaude(context.Model) && IsExpress(context.Options))
         {
             return null;
         }
@@ -159,6 +165,18 @@ internal sealed partial class VertexAdapter(IHttpClientFactory httpClientFactory
         if (request.Tools is { Count: > 0 } tools)
         {
             chat.Tools = [.. tools.Where(static t => t.Type == "function").Select(static t => new ChatCompletionTool { Type = "function", Function = new ChatFunctionDefinition { Name = t.Name, Description = t.Description, Parameters = t.Parameters } })];
+        }
+
+        // vbatch: Claude count_tokens on Vertex
+        if (IsClaude(context.Model))
+        {
+            chat.ReasoningEffort = request.Reasoning?.Effort;
+            var claude = ClaudeBody(context, chat, stream: false, forCounting: true);
+            using var counting = _claude.CreateRequest(context, HttpMethod.Post, Endpoint(context, "rawPredict", model: ClaudeCountTokensModel), stream: false);
+            counting.Headers.Remove("anthropic-beta"); // sent in the body on Vertex
+            counting.Content = UpstreamClient.Json(claude, AnthropicJsonContext.Wire.AnthropicRequest);
+            var claudeCount = await _claude.SendForJsonAsync(context, counting, AnthropicJsonContext.Wire.AnthropicCountTokensResponse, cancellationToken).ConfigureAwait(false);
+            return claudeCount.InputTokens;
         }
 
         var body = StripFunctionIds(GeminiRequestTranslator.Translate(chat, null, forCounting: true));
@@ -243,10 +261,11 @@ internal sealed partial class VertexAdapter(IHttpClientFactory httpClientFactory
     /// beta flags (the provider's <c>anthropic-beta</c> header, comma-separated, and the request's <c>anthropic_beta</c>) as
     /// <c>anthropic_beta</c>.
     /// </summary>
-    internal static AnthropicRequest ClaudeBody(ProviderContext context, ChatCompletionRequest request, bool stream)
+    internal static AnthropicRequest ClaudeBody(ProviderContext context, ChatCompletionRequest request, bool stream, bool forCounting = false)
     {
-        var body = AnthropicRequestTranslator.Translate(request, context.Options.DefaultMaxTokens ?? AnthropicRequestTranslator.DefaultMaxTokens);
-        body.Model = null;
+        var body = AnthropicRequestTranslator.Translate(request, context.Options.DefaultMaxTokens ?? AnthropicRequestTranslator.DefaultMaxTokens, forCounting);
+        // count-tokens:rawPredict names no model in its URL: the body carries it
+        body.Model = forCounting ? context.Model : null;
         body.Stream = stream ? true : null;
         var extra = body.AdditionalProperties ??= new Dictionary<string, JsonElement>(StringComparer.Ordinal);
         extra["anthropic_version"] = JsonSerializer.SerializeToElement(AnthropicVersion, AnthropicJsonContext.Wire.String);
@@ -307,10 +326,10 @@ internal sealed partial class VertexAdapter(IHttpClientFactory httpClientFactory
     /// <c>{BaseUrl}/publishers/google/models/{model}:{method}{query}</c>, BaseUrl default <see cref="ExpressBaseUrl"/>. The
     /// model is one path segment (escaped, with the <c>@</c> of Claude versions kept).
     /// </summary>
-    internal static Uri Endpoint(ProviderContext context, string method, string query = "")
+    internal static Uri Endpoint(ProviderContext context, string method, string query = "", string? model = null)
     {
         var publisher = IsClaude(context.Model) ? "anthropic" : "google";
-        var model = Uri.EscapeDataString(context.Model).Replace("%40", "@", StringComparison.Ordinal);
+        model = Uri.EscapeDataString(model ?? context.Model).Replace("%40", "@", StringComparison.Ordinal);
         var configured = string.IsNullOrWhiteSpace(context.Options.BaseUrl) ? null : context.Options.BaseUrl.TrimEnd('/');
         if (IsExpress(context.Options))
         {

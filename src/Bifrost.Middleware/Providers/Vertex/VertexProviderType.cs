@@ -45,6 +45,25 @@ internal sealed class VertexProviderType : IProviderType
             errors.AddError($"{prefix}:Region '{options.Region}' is not a Vertex AI location (e.g. us-central1, europe-west4, global).");
         }
 
+        // vbatch: the Cloud Storage location of native batches
+        if (!string.IsNullOrWhiteSpace(options.BatchGcsUri))
+        {
+            if (VertexAdapter.ParseGcsUri(options.BatchGcsUri) is null)
+            {
+                errors.AddError($"{prefix}:BatchGcsUri '{options.BatchGcsUri}' is not a Cloud Storage location: gs://bucket or gs://bucket/prefix.");
+            }
+
+            if (string.IsNullOrWhiteSpace(options.ProjectId))
+            {
+                errors.AddError($"{prefix}:BatchGcsUri needs a ProjectId: Vertex AI express mode has no batch prediction.");
+            }
+        }
+
+        if (!string.IsNullOrWhiteSpace(options.StorageBaseUrl)
+            && (!Uri.TryCreate(options.StorageBaseUrl, UriKind.Absolute, out var storage) || (storage.Scheme != Uri.UriSchemeHttps && storage.Scheme != Uri.UriSchemeHttp)))
+        {
+            errors.AddError($"{prefix}:StorageBaseUrl '{options.StorageBaseUrl}' is not an http(s) URL.");
+        }
     }
 
     private static bool IsName(string value, bool allowDotsAndColons)

@@ -26,8 +26,11 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
 {
     private static readonly string[] Terminal = [BatchStatus.Completed, BatchStatus.Failed, BatchStatus.Expired, BatchStatus.Cancelled];
 
-    /// <summary>The provider to run natively on: every line resolves to it, it opted in, and its adapter can (one model only, for an <see cref="IOneModelBatchAdapter"/>). Otherwise null.</summary>
-    public static ProviderRuntime? ChooseProvider(ProviderRegistry registry, IReadOnlySet<string> models, string? batchModel)
+    /// <summary>
+    /// The provider to run natively on: every line resolves to it, it opted in, and its adapter can (one model only, for an
+    /// <see cref="IOneModelBatchAdapter"/>; the batch's endpoint, see <see cref="INativeBatchEndpoints"/>). Otherwise null.
+    /// </summary>
+    public static ProviderRuntime? ChooseProvider(ProviderRegistry registry, IReadOnlySet<string> models, string? batchModel, string endpoint = "/v1/chat/completions")
     {
         if (models.Count == 0 || models.Count >= 256)
         {
@@ -63,8 +66,12 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
             bareModels.Add(resolved.Model);
         }
 
-        return chosen is { Options.NativeBatches: true, Adapter: IProviderBatchAdapter adapter } && (adapter is not IOneModelBatchAdapter || bareModels.Count == 1) ? chosen : null;
+        return chosen is { Options.NativeBatches: true, Adapter: IProviderBatchAdapter adapter } && (adapter is not IOneModelBatchAdapter || bareModels.Count == 1) && RunsEndpoint(adapter, endpoint) ? chosen : null;
     }
+
+    // gaps: an adapter that names its native batch endpoints (INativeBatchEndpoints) runs those; the others, chat completions only.
+    private static bool RunsEndpoint(IProviderBatchAdapter adapter, string endpoint) =>
+        adapter is INativeBatchEndpoints named ? named.RunsNativeBatchesOf(endpoint) : endpoint == "/v1/chat/completions";
 
     public async Task<BatchObject> RunAsync(JobExecution execution, BatchProgress state, BatchSpec spec, CancellationToken cancellationToken)
     {

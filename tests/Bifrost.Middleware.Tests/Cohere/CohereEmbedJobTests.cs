@@ -196,6 +196,27 @@ public sealed class CohereEmbedJobTests : CohereTestBase
         });
     }
 
+    [Fact]
+    public async Task The_avro_reader_reads_a_file_written_by_apache_avro()
+    {
+        // Written by Apache.Avro 1.12.2 (DataFileWriter, deflate codec, sync interval 64 bytes: several blocks), outside this
+        // repository, with an output schema like Cohere's: a namespaced record, a nested record, unions with null.
+        const string Written = "T2JqAQQUYXZyby5jb2RlYw5kZWZsYXRlFmF2cm8uc2NoZW1hugd7InR5cGUiOiJyZWNvcmQiLCJuYW1lIjoiRW1iZWRPdXRwdXQiLCJuYW1lc3BhY2UiOiJjb2hlcmUuZGF0YXNldHMiLCJmaWVsZHMiOlt7Im5hbWUiOiJ0ZXh0IiwidHlwZSI6InN0cmluZyJ9LHsibmFtZSI6ImVtYmVkZGluZ3MiLCJ0eXBlIjp7InR5cGUiOiJyZWNvcmQiLCJuYW1lIjoiRW1iZWRkaW5ncyIsIm5hbWVzcGFjZSI6ImNvaGVyZS5kYXRhc2V0cyIsImZpZWxkcyI6W3sibmFtZSI6ImZsb2F0IiwidHlwZSI6WyJudWxsIix7InR5cGUiOiJhcnJheSIsIml0ZW1zIjoiZmxvYXQifV19LHsibmFtZSI6ImludDgiLCJ0eXBlIjpbIm51bGwiLHsidHlwZSI6ImFycmF5IiwiaXRlbXMiOiJpbnQifV19XX19LHsibmFtZSI6ImN1c3RvbV9pZCIsInR5cGUiOlsibnVsbCIsInN0cmluZyJdfSx7Im5hbWUiOiJiaWZyb3N0X2luZGV4IiwidHlwZSI6InN0cmluZyJ9LHsibmFtZSI6ImJpZnJvc3RfZm9ybWF0IiwidHlwZSI6InN0cmluZyJ9XX0A/6tEZ5cgMQAEYR+9rQkpXARs48k4vDInJ5+JjYGBwZ6BYcF+BgYHBwYGJpZkQyYDrrSc/MQStkSFJJB8gz0DA4MDXN4IJg8A/6tEZ5cgMQAEYR+9rQkpXAI4Y0pmYmNgYNjHAAYfHBgYmFiSjZgMudJy8hNLAP+rRGeXIDEABGEfva0JKVw=";
+        var records = new List<JsonNode?>();
+        await foreach (var record in AvroContainerReader.ReadAsync(new MemoryStream(Convert.FromBase64String(Written)), Ct))
+        {
+            records.Add(record);
+        }
+
+        AssertJson(
+            """
+            [{"text":"héllo","embeddings":{"float":[0.5,-1.25,3],"int8":null},"custom_id":"c1","bifrost_index":"0","bifrost_format":"float"},
+             {"text":"a b","embeddings":{"float":[1,2,3],"int8":null},"custom_id":"c2","bifrost_index":"0","bifrost_format":"float"},
+             {"text":"c","embeddings":{"float":[-0.125,0,7.5],"int8":null},"custom_id":"c2","bifrost_index":"1","bifrost_format":"float"}]
+            """,
+            new JsonArray([.. records]));
+    }
+
     private static float[] Floats(string base64)
     {
         var bytes = Convert.FromBase64String(base64);

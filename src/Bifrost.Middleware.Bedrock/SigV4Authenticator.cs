@@ -1,3 +1,4 @@
+using System.Net;
 using Amazon.Runtime;
 using Bifrost.Middleware.Providers;
 using Microsoft.Extensions.Logging;
@@ -6,7 +7,10 @@ namespace Bifrost.Middleware.Bedrock;
 
 /// <summary>
 /// Signs every upstream request of a Bedrock provider with SigV4 (<see cref="SigV4Signer"/>), with credentials the AWS SDK
-/// caches and refreshes before they expire; after a 401 the SDK's cached credentials are cleared and fetched again. A
+/// caches and refreshes before they expire; after a 401, or a 403 whose <c>x-amzn-ErrorType</c> says the session token
+/// expired or is not recognized (<c>ExpiredTokenException</c>, <c>UnrecognizedClientException</c>: AWS's common errors,
+/// https://docs.aws.amazon.com/awsconsolehelpdocs/latest/gsg/common-errors.html), the SDK's cached credentials are cleared
+/// and fetched again, and the request is signed anew and sent once more (by the core's upstream client). A
 /// Bedrock API key the provider may also have is replaced by the signature. The secret key and session token are never
 /// logged nor put in an error message.
 /// </summary>
@@ -60,9 +64,32 @@ internal sealed partial class SigV4Authenticator(AWSCredentials credentials, Bed
             : options.Service;
     }
 
+    // gaps: expired or revoked session credentials are refused with a 403 and the error type in x-amzn-ErrorType
+    // ("ExpiredTokenException:http://internal.amazon.com/coral/..."); only credentials the SDK can refresh are worth a
+    // second try. A signature mismatch (InvalidSignatureException) is not: the same secret signs the same way again.
+    public bool IsCredentialRefused(HttpResponseMessage response)
+    {
+        ArgumentNullException.ThrowIfNull(response);
+        if (response.StatusCode == HttpStatusCode.Unauthorized)
+        {
+            return true;
+        }
+
+        if (response.StatusCode != HttpStatusCode.Forbidden || credentials is not RefreshingAWSCredentials
+            || !response.Headers.TryGetValues("x-amzn-ErrorType", out var values))
+        {
+            return false;
+        }
+
+        var type = values.FirstOrDefault() ?? "";
+        var colon = type.IndexOf(':', StringComparison.Ordinal);
+        type = (colon < 0 ? type : type[..colon]).Trim();
+        return type is "ExpiredTokenException" or "UnrecognizedClientException";
+    }
+
     private static partial class Log
     {
-        [LoggerMessage(1081, LogLevel.Information, "Provider '{Provider}' was refused with a 401: its AWS credentials are fetched again.")]
+        [LoggerMessage(1081, LogLevel.Information, "Provider '{Provider}' was refused its credentials (a 401, or a 403 for an expired or unrecognized session token): its AWS credentials are fetched again.")]
         public static partial void RefreshingAfterUnauthorized(ILogger logger, string provider);
     }
 }

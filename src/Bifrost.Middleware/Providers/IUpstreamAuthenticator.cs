@@ -6,8 +6,8 @@ namespace Bifrost.Middleware.Providers;
 /// <c>AddUpstreamAuthenticator</c>; the built-in HTTP adapters call it on every upstream request, after the request is
 /// built (URL, headers, body, the configured key if any) and before it is sent — on every retry again, so a refreshed
 /// token is used. When the upstream answers 401 to a request whose body can be sent again, it is called once more with
-/// <see cref="UpstreamAuthContext.Unauthorized"/> set, and the request is sent again with the new credential.
-/// A custom adapter gets it from <see cref="ProviderContext.Authenticator"/> and should call it the same way.
+/// <see cref="UpstreamAuthContext.Unauthorized"/> set, and the request is sent again with the new credential (what counts as
+/// refused is <see cref="IsCredentialRefused"/>: a 401 unless the authenticator says more). A custom adapter gets it from <see cref="ProviderContext.Authenticator"/> and should call it the same way.
 /// </summary>
 /// <remarks>
 /// Implementations are singletons shared by concurrent requests: cache the credential, refresh it before it expires, and
@@ -21,6 +21,16 @@ public interface IUpstreamAuthenticator
     /// <param name="context">The provider, its options and key, and whether the previous try was refused with a 401.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     ValueTask AuthenticateAsync(HttpRequestMessage request, UpstreamAuthContext context, CancellationToken cancellationToken);
+
+    // gaps: an authenticator may take other answers than a 401 for a refused credential (e.g. AWS's 403 ExpiredTokenException).
+
+    /// <summary>
+    /// Whether <paramref name="response"/> refuses the credential the request was authenticated with, so that the request
+    /// is authenticated again (with <see cref="UpstreamAuthContext.Unauthorized"/> set) and sent once more. By default a 401;
+    /// only the status and headers are looked at (the body is still the caller's to read).
+    /// </summary>
+    /// <param name="response">The upstream's answer to the authenticated request.</param>
+    bool IsCredentialRefused(HttpResponseMessage response) => response?.StatusCode == System.Net.HttpStatusCode.Unauthorized;
 }
 
 /// <summary>What an <see cref="IUpstreamAuthenticator"/> knows about the request it authenticates.</summary>
@@ -47,6 +57,9 @@ public sealed class UpstreamAuthContext
     /// <summary>The key chosen for the attempt from the provider's <c>Keys</c>, or null when it has none.</summary>
     public string? ApiKey => Provider.ApiKey;
 
-    /// <summary>True when the upstream just answered 401 to this request with the current credential: get a new one.</summary>
+    /// <summary>
+    /// True when the upstream just refused this request's current credential (a 401, or what
+    /// <see cref="IUpstreamAuthenticator.IsCredentialRefused"/> says): get a new one.
+    /// </summary>
     public bool Unauthorized { get; }
 }

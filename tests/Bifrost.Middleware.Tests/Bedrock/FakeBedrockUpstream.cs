@@ -46,6 +46,11 @@ public sealed class FakeBedrockUpstream : IAsyncDisposable
     /// <summary>Checks each request before it is answered; a non-null result is answered as a 403 with that message.</summary>
     public Func<Recorded, string?>? Verify { get; set; }
 
+    // gaps: refusals with their own status and AWS error type (e.g. a 403 ExpiredTokenException for an expired session token).
+
+    /// <summary>Checks each request after <see cref="Verify"/>; a non-null failure is answered as it says.</summary>
+    public Func<Recorded, Failure?>? Refuse { get; set; }
+
     public IEnumerable<Recorded> ChatRequests => Requests.Where(r => r.Operation is "converse" or "converse-stream");
 
     public static async Task<FakeBedrockUpstream> StartAsync()
@@ -238,6 +243,12 @@ public sealed class FakeBedrockUpstream : IAsyncDisposable
         if (Verify?.Invoke(recorded) is { } refusal)
         {
             await WriteErrorAsync(context, new Failure(403, refusal, Type: "InvalidSignatureException"));
+            return;
+        }
+
+        if (Refuse?.Invoke(recorded) is { } refused403)
+        {
+            await WriteErrorAsync(context, refused403);
             return;
         }
 

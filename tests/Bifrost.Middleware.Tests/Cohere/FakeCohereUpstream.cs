@@ -16,7 +16,7 @@ namespace Bifrost.Middleware.Tests.Cohere;
 /// (https://docs.cohere.com/reference/list-models, paged by page_token) and <c>POST /v1/tokenize</c> (https://docs.cohere.com/reference/tokenize). Errors are <c>{"message":"..."}</c>
 /// (https://docs.cohere.com/errors-reference). It records every request; answers are scripted per test.
 /// </summary>
-public sealed class FakeCohereUpstream : IAsyncDisposable
+public sealed partial class FakeCohereUpstream : IAsyncDisposable
 {
     private LocalServer _server = null!;
     private int _counter;
@@ -54,6 +54,7 @@ public sealed class FakeCohereUpstream : IAsyncDisposable
         upstream._server = await LocalServer.StartAsync(app =>
         {
             app.MapPost("/v2/chat", (HttpContext context) => upstream.ChatAsync(context));
+            upstream.MapEmbedJobs(app); // gaps: datasets and embed jobs
             app.MapPost("/v2/embed", async (HttpContext context) =>
             {
                 var request = (await upstream.RecordAsync(context))!;

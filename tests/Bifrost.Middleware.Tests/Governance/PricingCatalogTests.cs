@@ -40,6 +40,24 @@ public sealed class PricingCatalogTests
         { "groq", "openai/gpt-oss-120b", 0.15, 0.60, null, null, 0 },
         { "xai", "grok-4.3", 1.25, 2.50, null, null, 0 },
         { "xai", "grok-4.5", 2.00, 6.00, null, null, 0 },
+
+        // gaps: Mistral, Bedrock (on-demand us-east-1) and Vertex
+        { "mistral", "mistral-large-2411", 2.00, 6.00, null, null, 0 },
+        { "mistral", "pixtral-large-2411", 2.00, 6.00, null, null, 0 },
+        { "mistral", "mistral-embed", 0.10, 0, null, null, 0 },
+        { "bedrock", "amazon.nova-pro-v1:0", 0.80, 3.20, null, null, 0 },
+        { "bedrock", "us.amazon.nova-pro-v1:0", 0.80, 3.20, null, null, 0 },
+        { "bedrock", "amazon.nova-lite-v1:0", 0.06, 0.24, null, null, 0 },
+        { "bedrock", "us.amazon.nova-lite-v1:0", 0.06, 0.24, null, null, 0 },
+        { "bedrock", "amazon.nova-micro-v1:0", 0.035, 0.14, null, null, 0 },
+        { "bedrock", "us.amazon.nova-micro-v1:0", 0.035, 0.14, null, null, 0 },
+        { "bedrock", "global.anthropic.claude-sonnet-4-5-20250929-v1:0", 3.00, 15.00, 0.30, 3.75, 0 },
+        { "bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", 3.30, 16.50, 0.33, 4.125, 0 },
+        { "bedrock", "global.anthropic.claude-haiku-4-5-20251001-v1:0", 1.00, 5.00, 0.10, 1.25, 0 },
+        { "bedrock", "us.anthropic.claude-haiku-4-5-20251001-v1:0", 1.10, 5.50, 0.11, 1.375, 0 },
+        { "vertex", "gemini-2.5-pro", 1.25, 10.00, null, null, 0.5 },
+        { "vertex", "claude-sonnet-4-5", 3.00, 15.00, 0.30, 3.75, 0 },
+        { "vertex", "claude-haiku-4-5", 1.00, 5.00, 0.10, 1.25, 0 },
     };
 
     [Theory]
@@ -64,6 +82,8 @@ public sealed class PricingCatalogTests
     [InlineData("openai", "o3-2025-04-16", "o3")]
     [InlineData("anthropic", "claude-haiku-4-5-20251001", "claude-haiku-4-5")]
     [InlineData("anthropic", "claude-sonnet-4-5-20250929", "claude-sonnet-4-5")]
+    [InlineData("vertex", "claude-sonnet-4-5@20250929", "claude-sonnet-4-5")]
+    [InlineData("vertex", "claude-haiku-4-5@20251001", "claude-haiku-4-5")]
     [InlineData("OpenAI", "GPT-4O-MINI", "gpt-4o-mini")]
     public void A_dated_model_id_matches_its_family(string provider, string model, string family)
     {
@@ -74,6 +94,9 @@ public sealed class PricingCatalogTests
     [InlineData("openai", "gpt-4o-mini-2024-07")] // not a date
     [InlineData("openai", "gpt-4o-mini-x2024-07-18x")]
     [InlineData("openai", "gpt-9")]
+    [InlineData("vertex", "claude-sonnet-4-5@2025092")] // not a date
+    [InlineData("bedrock", "anthropic.claude-sonnet-4-5-20250929-v1:0")] // in-region id: no price verified
+    [InlineData("vertex", "gemini-2.5-flash")] // the copies disagree: left out
     [InlineData("openai", "claude-haiku-4-5")] // not an OpenAI model
     [InlineData("local", "echo")] // local models are unknown unless configured
     [InlineData("nobody", "gpt-4o")]

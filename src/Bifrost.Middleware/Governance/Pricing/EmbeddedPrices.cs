@@ -80,8 +80,54 @@ internal static class EmbeddedPrices
         ("xai", "grok-4.3", new(1.25, 2.50)),
         ("xai", "grok-4.5", new(2.00, 6.00)),
 
-        // Not in the catalog (add them under Bifrost:Pricing): Mistral (its -latest aliases moved to new models at new prices
-        // during 2026 and the copies found disagree), DeepSeek (peak / off-peak prices by time of day, which the catalog cannot
-        // express), the other presets (prices per hosted model vary). Azure OpenAI: priced as OpenAI (see PricingCatalog.Find).
+        // gaps: Mistral, Bedrock and Vertex, read 2026-12-06 from public copies of the providers' pages (named per family).
+
+        // Mistral (preset mistral, priced by the provider name or type "mistral"), https://mistral.ai/pricing: only dated ids
+        // (the -latest aliases moved to new models at new prices during 2026). mistral-large-2411 (Mistral Large 2) 2.00/6.00:
+        // deploybase.ai/articles/mistral-api-pricing ("Mistral Large 2 $2.00 $6.00", March 2026) and gateflow.ai's Mistral
+        // table (mistral-large 2.00/6.00); pixtral-large-2411 2.00/6.00: the Lava gateway's Mistral table
+        // (lava-a04d7b3f.mintlify.dev/docs/gateway/providers/mistral); mistral-embed 0.10 (gateflow.ai/docs/guide/providers/mistral).
+        // No cached-input price is published (aipromptshub.co/calc/mistral-large-2-cost): cached tokens cost the input price.
+        ("mistral", "mistral-large-2411", new(2.00, 6.00)),
+        ("mistral", "pixtral-large-2411", new(2.00, 6.00)),
+        ("mistral", "mistral-embed", new(0.10, 0)),
+
+        // Amazon Bedrock (type bedrock), https://aws.amazon.com/bedrock/pricing, on-demand, us-east-1; the model ids as sent
+        // (exact: Bedrock ids carry a version suffix the catalog does not strip). Amazon Nova: nova-pro 0.80/3.20, nova-lite
+        // 0.06/0.24, nova-micro 0.035/0.14 (atonementlicensing.pages.dev/blog/aws-bedrock-pricing-2026, "AWS public pricing as
+        // of Q1 2026 for the us-east-1 region", per 1K tokens; tokenmix.ai/blog/aws-bedrock-pricing 2026-04-10 agrees on Nova
+        // Pro and Lite input). Cross-region inference profiles (us.*) cost the source region's price ("no additional charge",
+        // aws.amazon.com/bedrock/pricing). Claude 4.5 on Bedrock: global profiles at Anthropic's list price (Sonnet 4.5 3/15,
+        // Haiku 4.5 1/5, cache write 1.25x, cache read 0.1x: clauder-navi.com/en/bedrock-claude-cost), geographic (us.*)
+        // profiles 10% more ("approximately 10% savings on both input and output token pricing compared to geographic
+        // cross-Region inference", docs.aws.amazon.com/bedrock/latest/userguide/global-cross-region-inference.html).
+        // Batch: the copies disagree (50% off, or the on-demand price): no batch discount is set.
+        // Left out: Titan Text Embeddings and Llama (no two copies agree: Llama 3.3 70B 0.72 or 2.65 input), Claude 3.5 Sonnet
+        // (3/15 or 6/30).
+        ("bedrock", "amazon.nova-pro-v1:0", new(0.80, 3.20)),
+        ("bedrock", "us.amazon.nova-pro-v1:0", new(0.80, 3.20)),
+        ("bedrock", "amazon.nova-lite-v1:0", new(0.06, 0.24)),
+        ("bedrock", "us.amazon.nova-lite-v1:0", new(0.06, 0.24)),
+        ("bedrock", "amazon.nova-micro-v1:0", new(0.035, 0.14)),
+        ("bedrock", "us.amazon.nova-micro-v1:0", new(0.035, 0.14)),
+        ("bedrock", "global.anthropic.claude-sonnet-4-5-20250929-v1:0", new(3.00, 15.00, CachedInputPerMillion: 0.30, CacheWritePerMillion: 3.75)),
+        ("bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", new(3.30, 16.50, CachedInputPerMillion: 0.33, CacheWritePerMillion: 4.125)),
+        ("bedrock", "global.anthropic.claude-haiku-4-5-20251001-v1:0", new(1.00, 5.00, CachedInputPerMillion: 0.10, CacheWritePerMillion: 1.25)),
+        ("bedrock", "us.anthropic.claude-haiku-4-5-20251001-v1:0", new(1.10, 5.50, CachedInputPerMillion: 0.11, CacheWritePerMillion: 1.375)),
+
+        // Vertex AI (type vertex), https://cloud.google.com/vertex-ai/generative-ai/pricing: Gemini 2.5 Pro 1.25/10.00 for
+        // prompts <= 200k tokens, the AI Studio price (tokenmix.ai/blog/vertex-ai-pricing, updated 2026-04-29; deploybase.ai
+        // "Google Vertex AI Pricing: Complete Cost Breakdown 2026"), batch 50% off (deploybase: "Batch processing provides a
+        // 50% discount across all Gemini models on Vertex AI"). Claude on Vertex "priced at parity with Anthropic" (tokenmix):
+        // Anthropic's list price; Vertex ids are dated with '@' (claude-sonnet-4-5@20250929 matches its family). Regional
+        // endpoints' premium over the global one is not modelled. Left out: Gemini 2.5 Flash (the copies disagree: 0.30/2.50
+        // or 0.15/0.60), Flash-Lite and embeddings (not found).
+        ("vertex", "gemini-2.5-pro", new(1.25, 10.00, BatchDiscount: 0.5)),
+        ("vertex", "claude-sonnet-4-5", new(3.00, 15.00, CachedInputPerMillion: 0.30, CacheWritePerMillion: 3.75)),
+        ("vertex", "claude-haiku-4-5", new(1.00, 5.00, CachedInputPerMillion: 0.10, CacheWritePerMillion: 1.25)),
+
+        // Not in the catalog (add them under Bifrost:Pricing): DeepSeek (peak / off-peak prices by time of day, which the
+        // catalog cannot express; its models were renamed during 2026), Mistral's -latest aliases and other models, the other
+        // presets (prices per hosted model vary). Azure OpenAI: priced as OpenAI (see PricingCatalog.Find).
     ];
 }

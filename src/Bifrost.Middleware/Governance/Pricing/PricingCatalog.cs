@@ -93,7 +93,7 @@ internal sealed class PricingCatalog
         models[model] = price;
     }
 
-    /// <summary>The model's entry, or its family's: <c>-YYYY-MM-DD</c> (OpenAI) or <c>-YYYYMMDD</c> (Anthropic) removed.</summary>
+    /// <summary>The model's entry, or its family's: <c>-YYYY-MM-DD</c> (OpenAI), <c>-YYYYMMDD</c> (Anthropic) or <c>@YYYYMMDD</c> (Vertex) removed.</summary>
     private static ModelPrice? FindModel(FrozenDictionary<string, ModelPrice> models, string model)
     {
         if (models.TryGetValue(model, out var price))
@@ -114,8 +114,8 @@ internal sealed class PricingCatalog
             return model[..^11];
         }
 
-        // claude-haiku-4-5-20251001
-        return model.Length > 9 && model[^9] == '-' && IsDigits(model[^8..]) ? model[..^9] : model;
+        // claude-haiku-4-5-20251001, and Vertex's claude-haiku-4-5@20251001 (gaps)
+        return model.Length > 9 && model[^9] is ('-' or '@') && IsDigits(model[^8..]) ? model[..^9] : model;
 
         static bool IsDigits(ReadOnlySpan<char> span) => !span.ContainsAnyExceptInRange('0', '9');
     }

@@ -324,6 +324,84 @@ internal sealed class CohereTokenizeResponse
     public IList<long>? Tokens { get; set; }
 }
 
+// gaps: Cohere embed jobs (native batches of /v1/embeddings lines), https://docs.cohere.com/reference/create-embed-job.
+
+/// <summary>One row of an <c>embed-input</c> dataset: the text and the fields kept to map it back (its line and position).</summary>
+internal sealed class CohereEmbedInputRow
+{
+    public string Text { get; set; } = string.Empty;
+
+    public string CustomId { get; set; } = string.Empty;
+
+    public string BifrostIndex { get; set; } = string.Empty;
+
+    public string BifrostFormat { get; set; } = "float";
+}
+
+/// <summary><c>POST /v1/datasets</c>'s answer: <c>{"id"}</c>.</summary>
+internal sealed class CohereDatasetCreated
+{
+    public string? Id { get; set; }
+}
+
+/// <summary><c>GET /v1/datasets/{id}</c>'s answer: <c>{"dataset": {...}}</c>.</summary>
+internal sealed class CohereDatasetEnvelope
+{
+    public CohereDataset? Dataset { get; set; }
+}
+
+/// <summary>A dataset: its validation status and error, and its parts (Avro files to download).</summary>
+internal sealed class CohereDataset
+{
+    public string? Id { get; set; }
+
+    public string? ValidationStatus { get; set; }
+
+    public string? ValidationError { get; set; }
+
+    public IList<CohereDatasetPart>? DatasetParts { get; set; }
+}
+
+/// <summary>A part of a dataset: <c>{"id","name","url","index","num_rows"}</c>.</summary>
+internal sealed class CohereDatasetPart
+{
+    public string? Name { get; set; }
+
+    public string? Url { get; set; }
+
+    public long? Index { get; set; }
+}
+
+/// <summary><c>POST /v1/embed-jobs</c>'s body.</summary>
+internal sealed class CohereEmbedJobRequest
+{
+    public string Model { get; set; } = string.Empty;
+
+    public string DatasetId { get; set; } = string.Empty;
+
+    public string InputType { get; set; } = string.Empty;
+
+    public IList<string> EmbeddingTypes { get; set; } = ["float"];
+
+    public string? Name { get; set; }
+}
+
+/// <summary>An embed job (<c>GET /v1/embed-jobs/{id}</c>; <c>POST /v1/embed-jobs</c> answers <c>{"job_id"}</c>).</summary>
+internal sealed class CohereEmbedJob
+{
+    public string? JobId { get; set; }
+
+    public string? Name { get; set; }
+
+    public string? Status { get; set; }
+
+    public string? Model { get; set; }
+
+    public string? InputDatasetId { get; set; }
+
+    public string? OutputDatasetId { get; set; }
+}
+
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
@@ -347,6 +425,12 @@ internal sealed class CohereTokenizeResponse
 [JsonSerializable(typeof(IList<string>))]
 [JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(string))]
+// gaps: embed jobs
+[JsonSerializable(typeof(CohereEmbedInputRow))]
+[JsonSerializable(typeof(CohereDatasetCreated))]
+[JsonSerializable(typeof(CohereDatasetEnvelope))]
+[JsonSerializable(typeof(CohereEmbedJobRequest))]
+[JsonSerializable(typeof(CohereEmbedJob))]
 internal sealed partial class CohereJsonContext : JsonSerializerContext
 {
     /// <summary>The context the adapter uses: generated metadata with the relaxed encoder the gateway writes with.</summary>

@@ -125,8 +125,9 @@ internal sealed class UpstreamClient : IDisposable
     /// both retryable. The caller's token cancels it at any time, and its cancellation is never taken for a timeout.
     /// </summary>
     /// <remarks>
-    /// With the provider's <see cref="ProviderContext.Authenticator"/>, the request is authenticated first; a 401 answer to a
-    /// request whose body can be sent again (none, or bytes) is retried once, as a copy authenticated with
+    /// With the provider's <see cref="ProviderContext.Authenticator"/>, the request is authenticated first; an answer that
+    /// refuses the credential (a 401, or what <see cref="IUpstreamAuthenticator.IsCredentialRefused"/> says) to a request
+    /// whose body can be sent again (none, or bytes) is retried once, as a copy authenticated with
     /// <see cref="UpstreamAuthContext.Unauthorized"/> set.
     /// </remarks>
     public ValueTask<HttpResponseMessage> SendAsync(ProviderContext context, HttpRequestMessage message, CancellationToken cancellationToken) =>
@@ -138,7 +139,7 @@ internal sealed class UpstreamClient : IDisposable
     {
         await AuthenticateAsync(context, authenticator, message, unauthorized: false, cancellationToken).ConfigureAwait(false);
         var response = await SendOnceAsync(context, message, cancellationToken).ConfigureAwait(false);
-        if (response.StatusCode != HttpStatusCode.Unauthorized || message.Content is not (null or ByteArrayContent))
+        if (!authenticator.IsCredentialRefused(response) || message.Content is not (null or ByteArrayContent))
         {
             return response;
         }

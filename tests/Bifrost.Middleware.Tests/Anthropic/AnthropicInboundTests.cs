@@ -331,6 +331,8 @@ public sealed class AnthropicInboundTests : AnthropicTestBase
 
         public HttpClient Client { get; }
 
+        public IServiceProvider Services => _app.Services;
+
         public static async Task<InboundHost> StartAsync(string anthropicBaseUrl, Action<BifrostOptions>? configure = null)
         {
             var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });

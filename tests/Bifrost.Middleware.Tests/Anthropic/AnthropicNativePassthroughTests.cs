@@ -222,6 +222,54 @@ public sealed class AnthropicNativePassthroughTests : AnthropicTestBase
         Assert.Equal("not_found_error", (await Json(unknown, HttpStatusCode.NotFound)).GetProperty("error").GetProperty("type").GetString());
     }
 
+    [Fact]
+    public async Task Usage_and_cost_come_from_Anthropics_usage_like_the_same_call_as_a_chat_completion()
+    {
+        Upstream.Respond = _ => FakeAnthropicUpstream.Message(new JsonArray(FakeAnthropicUpstream.TextBlock("ok")), input: 30, output: 44, cacheCreation: 2, cacheRead: 8);
+        await using var host = await InboundHost.StartAsync(Upstream.BaseUrl);
+
+        using var native = await host.PostAsync(MessagesPath, """{"model":"anthropic/claude-sonnet-4-5","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}""");
+        await Json(native, HttpStatusCode.OK);
+        using var chat = await host.Client.PostAsync("/openai/v1/chat/completions", new StringContent("""{"model":"anthropic/claude-sonnet-4-5","messages":[{"role":"user","content":"hi"}]}""", System.Text.Encoding.UTF8, "application/json"), Ct);
+        Assert.Equal(HttpStatusCode.OK, chat.StatusCode);
+
+        var entries = await LogAsync(host);
+        var messages = Assert.Single(entries, e => e.Operation == "anthropic_messages");
+        var completion = Assert.Single(entries, e => e.Operation == "chat_completion");
+        Assert.Equal("anthropic", messages.Provider);
+        Assert.Equal(200, messages.Status);
+        Assert.Equal(40, messages.InputTokens); // input + cache reads + cache writes, as the gateway counts
+        Assert.Equal(44, messages.OutputTokens);
+        Assert.NotNull(messages.CostUsd);
+        Assert.True(messages.CostUsd > 0);
+        Assert.Equal(completion.InputTokens, messages.InputTokens);
+        Assert.Equal(completion.CostUsd, messages.CostUsd);
+    }
+
+    [Fact]
+    public async Task A_native_streams_usage_is_message_starts_input_and_message_deltas_output()
+    {
+        Upstream.Respond = _ => FakeAnthropicUpstream.Message(new JsonArray(FakeAnthropicUpstream.TextBlock("streamed")), input: 25, output: 17, cacheRead: 5);
+        await using var host = await InboundHost.StartAsync(Upstream.BaseUrl);
+
+        using var response = await host.PostAsync(MessagesPath, """{"model":"anthropic/claude-sonnet-4-5","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"hi"}]}""");
+        Assert.Equal("message_stop", ParseEvents(await response.Content.ReadAsStringAsync(Ct))[^1].Name);
+
+        var entry = Assert.Single(await LogAsync(host), e => e.Operation == "anthropic_messages_stream");
+        Assert.Equal(30, entry.InputTokens);
+        Assert.Equal(17, entry.OutputTokens);
+        Assert.True(entry.CostUsd > 0);
+        Assert.NotNull(entry.TimeToFirstChunkMs);
+    }
+
+    private static async Task<List<Bifrost.Middleware.RequestLog.RequestLogEntry>> LogAsync(InboundHost host)
+    {
+        var log = host.Services.GetRequiredService<Bifrost.Middleware.RequestLog.IBifrostRequestLog>();
+        await log.FlushAsync(Ct);
+        var page = await log.QueryAsync(new Bifrost.Middleware.RequestLog.RequestLogQuery { Limit = 100 }, Ct);
+        return [.. page.Entries];
+    }
+
     private static async Task<JsonElement> PollAsync(InboundHost host, string id)
     {
         for (var i = 0; i < 200; i++)

@@ -114,7 +114,7 @@ internal sealed partial class AnthropicAdapter : IAnthropicMessagesAdapter
             }
 
             var type = element.TryGetProperty("type"u8, out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : eventType;
-            return (new AnthropicMessagesEvent(string.IsNullOrEmpty(type) || type == "message" ? eventType : type, element), null);
+            return (new AnthropicMessagesEvent(string.IsNullOrEmpty(type) ? eventType : type, element), null);
         }
         catch (JsonException ex)
         {

@@ -205,6 +205,9 @@ public sealed class AnthropicInboundTests : AnthropicTestBase
     [InlineData("""{"model":"local/echo","max_tokens":10,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"file","file_id":"f"}}]}]}""", 400, "invalid_request_error", "Source type")]
     [InlineData("""{"model":"local/echo","max_tokens":10,"thinking":{"type":"enabled"},"messages":[{"role":"user","content":"hi"}]}""", 400, "invalid_request_error", "budget_tokens")]
     [InlineData("""{"model":"local/echo","max_tokens":10,"messages":[{"role":"user","content":"hi"}]""", 400, "invalid_request_error", "JSON")]
+    [InlineData("""{"model":"local/echo","max_tokens":"10","messages":[{"role":"user","content":"hi"}]}""", 400, "invalid_request_error", "max_tokens")]
+    [InlineData("""{"model":"local/echo","max_tokens":10,"fallbacks":["a","b","c","d","e","f","g","h","i","j","k","l","m","n","o","p","q"],"messages":[{"role":"user","content":"hi"}]}""", 400, "invalid_request_error", "fallbacks")]
+    [InlineData("""{"model":"local/echo","max_tokens":10,"fallbacks":"local/echo","messages":[{"role":"user","content":"hi"}]}""", 400, "invalid_request_error", "fallbacks")]
     public async Task Bad_requests_are_refused_in_Anthropics_error_envelope(string body, int status, string type, string mentions)
     {
         await using var host = await InboundHost.StartAsync(Upstream.BaseUrl);

@@ -88,6 +88,11 @@ internal static class AnthropicInbound
             }
         }
 
+        if (request.Fallbacks is { Count: > Gateway.RequestValidator.MaxFallbacks } fallbacks)
+        {
+            throw BifrostErrors.InvalidValue($"'fallbacks' may hold at most {Gateway.RequestValidator.MaxFallbacks} models; it holds {fallbacks.Count}.", "fallbacks");
+        }
+
         if (!body.TryGetProperty("messages"u8, out var messages) || messages.ValueKind != JsonValueKind.Array || messages.GetArrayLength() == 0)
         {
             throw BifrostErrors.MissingParameter("'messages' is required and must contain at least one message.", "messages");

@@ -2,6 +2,8 @@ using System.Diagnostics.CodeAnalysis;
 using Bifrost.Middleware;
 using Bifrost.Middleware.Endpoints.Anthropic;
 using Bifrost.Middleware.Hosting;
+using Bifrost.Middleware.Operations;
+using Bifrost.Middleware.Providers.Anthropic;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Options;
@@ -43,10 +45,21 @@ public static class BifrostAnthropicEndpointRouteBuilderExtensions
         var bodyLimit = new RequestSizeLimitAttribute(options.MaxRequestBodySize);
         foreach (var version in (ReadOnlySpan<string>)["/v1", string.Empty])
         {
-            group.MapPost($"{version}/messages", AnthropicEndpoints.Guard(keys, AnthropicEndpoints.MessagesAsync))
-                .WithMetadata(bodyLimit).WithDisplayName($"Bifrost Anthropic messages ({(version.Length == 0 ? "no version" : version)})").ExcludeFromDescription();
-            group.MapPost($"{version}/messages/count_tokens", AnthropicEndpoints.Guard(keys, AnthropicEndpoints.CountTokensAsync))
-                .WithMetadata(bodyLimit).WithDisplayName($"Bifrost Anthropic count_tokens ({(version.Length == 0 ? "no version" : version)})").ExcludeFromDescription();
+            var messages = group.MapPost($"{version}/messages", AnthropicEndpoints.Guard(keys, AnthropicEndpoints.MessagesAsync))
+                .WithMetadata(bodyLimit).WithDisplayName($"Bifrost Anthropic messages ({(version.Length == 0 ? "no version" : version)})");
+            var countTokens = group.MapPost($"{version}/messages/count_tokens", AnthropicEndpoints.Guard(keys, AnthropicEndpoints.CountTokensAsync))
+                .WithMetadata(bodyLimit).WithDisplayName($"Bifrost Anthropic count_tokens ({(version.Length == 0 ? "no version" : version)})");
+            if (version.Length == 0)
+            {
+                messages.ExcludeFromDescription();
+                countTokens.ExcludeFromDescription();
+            }
+            else
+            {
+                // OpenAPI (the /v1 copies): Anthropic's request, message and error shapes.
+                OpenApiMetadata.Describe(messages, prefix, AnthropicOperations.Messages, AnthropicEndpoints.MessagesRoute, typeof(AnthropicErrorResponse), AnthropicEndpoints.OpenApiFooter);
+                OpenApiMetadata.Describe(countTokens, prefix, AnthropicOperations.CountTokens, AnthropicEndpoints.CountTokensRoute, typeof(AnthropicErrorResponse), AnthropicEndpoints.OpenApiFooter);
+            }
         }
 
         group.Map("/{**path}", AnthropicEndpoints.Guard(keys, AnthropicEndpoints.UnknownRouteAsync)).WithDisplayName("Bifrost Anthropic unknown route").ExcludeFromDescription();

@@ -57,8 +57,23 @@ public static class BifrostAzureEndpointRouteBuilderExtensions
                     foreach (var (template, suffix) in (ReadOnlySpan<(string, string)>)[("/{deployment}/", string.Empty), ("/{provider}/{deployment}/", " (provider in the path)")])
                     {
                         var builder = group.MapMethods(template + route.Path, [route.Method], BifrostResults.Guard(operation.Name, handler))
-                            .WithDisplayName($"Bifrost Azure {route.DisplayName}{suffix}")
-                            .ExcludeFromDescription();
+                            .WithDisplayName($"Bifrost Azure {route.DisplayName}{suffix}");
+
+                        // OpenAPI describes the deployment form once; the provider-in-the-path form is the same contract.
+                        if (suffix.Length == 0)
+                        {
+                            var root = prefix.TrimEnd('/') + "/openai/deployments";
+                            OpenApiMetadata.Describe(
+                                builder,
+                                root + "/{deployment}",
+                                operation,
+                                route with { Summary = "Azure OpenAI-compatible " + (route.Summary ?? operation.Summary) },
+                                footer: $"The deployment maps to a provider/model (AzureInbound); needs the api-version query. Also served at {root}/{{provider}}/{{deployment}}/{route.Path}. Errors are in the Bifrost shape (error, extra_fields).");
+                        }
+                        else
+                        {
+                            builder.ExcludeFromDescription();
+                        }
                         if (route.Body == RouteBody.Json)
                         {
                             builder.WithMetadata(bodyLimit);

@@ -16,7 +16,13 @@ internal static class OpenApiMetadata
     private static readonly string[] Json = ["application/json"];
 
     /// <summary>Adds the route's description to <paramref name="builder"/> (the <c>/v1</c> copy: the one that is described).</summary>
-    public static void Describe(IEndpointConventionBuilder builder, string prefix, BifrostOperation operation, OperationRoute route)
+    /// <param name="builder">The endpoint.</param>
+    /// <param name="prefix">The route prefix (names the operation id).</param>
+    /// <param name="operation">The operation (tag, summary).</param>
+    /// <param name="route">The route.</param>
+    /// <param name="errorType">The error body type (default: <see cref="BifrostError"/>; Anthropic's envelope on the <c>/anthropic</c> routes).</param>
+    /// <param name="footer">The description's last sentence (default: where the unversioned copy is, and the Bifrost error shape).</param>
+    public static void Describe(IEndpointConventionBuilder builder, string prefix, BifrostOperation operation, OperationRoute route, Type? errorType = null, string? footer = null)
     {
         // The ApiExplorer describes only endpoints that carry a MethodInfo; the handler's takes only the HttpContext, so
         // everything else comes from the metadata below, and the request body and route parameters from
@@ -32,7 +38,7 @@ internal static class OpenApiMetadata
             .WithName(EndpointName(prefix, route))
             .WithTags(operation.Tag)
             .WithSummary(route.Summary ?? Capitalize(operation.Summary))
-            .WithDescription(Description(prefix, route));
+            .WithDescription(Description(prefix, route, footer));
 
         // No type (file content, batch results): the body is described as bytes in the route's content types.
         var type = route.ResponseType ?? typeof(Stream);
@@ -44,7 +50,7 @@ internal static class OpenApiMetadata
 
         foreach (var status in ErrorStatuses(route))
         {
-            builder.WithMetadata(new ProducesResponseTypeMetadata(status, typeof(BifrostError), Json));
+            builder.WithMetadata(new ProducesResponseTypeMetadata(status, errorType ?? typeof(BifrostError), Json));
         }
     }
 
@@ -97,12 +103,17 @@ internal static class OpenApiMetadata
         return name.ToString();
     }
 
-    private static string Description(string prefix, OperationRoute route)
+    private static string Description(string prefix, OperationRoute route, string? footer)
     {
         var text = new StringBuilder();
         if (!string.IsNullOrEmpty(route.Description))
         {
             text.Append(route.Description).Append(' ');
+        }
+
+        if (footer is not null)
+        {
+            return text.Append(footer).ToString();
         }
 
         var unversioned = prefix.TrimEnd('/') + "/" + route.Path;

@@ -76,7 +76,8 @@ public static class BifrostServiceCollectionExtensions
         services.TryAddSingleton<IBifrostClient, BifrostGateway>();
 
         // One descriptor per operation; routes, 405 answers, job handlers and batch lines are derived from the registry.
-        foreach (var operation in InferenceOperations.All.Concat(AudioOperations.All).Concat(EndpointOperations.All))
+        foreach (var operation in InferenceOperations.All.Concat(AudioOperations.All).Concat(EndpointOperations.All)
+                     .Concat(AnthropicOperations.All)) // Anthropic native passthrough: the /anthropic routes' operations (no routes under MapBifrost's prefix)
         {
             AddOnce(services, operation);
         }

@@ -17,19 +17,38 @@ internal sealed class WireNamesResolver : IJsonTypeInfoResolver
     {
     }
 
+    /// <summary>The contexts whose types are wire types: the gateway's, and the Anthropic-compatible routes' (Anthropic inbound OpenAPI).</summary>
+    private static readonly JsonSerializerContext[] Contexts = [BifrostJson.Context, Providers.Anthropic.AnthropicJsonContext.Wire];
+
     public JsonTypeInfo? GetTypeInfo(Type type, JsonSerializerOptions options)
     {
-        if (type.Assembly != typeof(WireNamesResolver).Assembly || BifrostJson.Context.GetTypeInfo(type) is not { } wire)
+        if (type.Assembly != typeof(WireNamesResolver).Assembly)
         {
             return null;
         }
 
-        if (ReferenceEquals(options, BifrostJson.Context.Options))
+        JsonSerializerContext? context = null;
+        JsonTypeInfo? wire = null;
+        foreach (var candidate in Contexts)
+        {
+            if (candidate.GetTypeInfo(type) is { } found)
+            {
+                (context, wire) = (candidate, found);
+                break;
+            }
+        }
+
+        if (context is null || wire is null)
+        {
+            return null;
+        }
+
+        if (ReferenceEquals(options, context.Options))
         {
             return wire;
         }
 
-        var info = ((IJsonTypeInfoResolver)BifrostJson.Context).GetTypeInfo(type, options);
+        var info = ((IJsonTypeInfoResolver)context).GetTypeInfo(type, options);
         if (info is null)
         {
             return null;

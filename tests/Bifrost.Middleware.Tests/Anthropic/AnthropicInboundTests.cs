@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Bifrost.Middleware.Providers.Anthropic;
 using Microsoft.AspNetCore.TestHost;
 
 namespace Bifrost.Middleware.Tests.Anthropic;
@@ -41,7 +42,7 @@ public sealed class AnthropicInboundTests : AnthropicTestBase
     }
 
     [Fact]
-    public async Task A_request_for_the_anthropic_provider_reaches_it_translated_and_its_answer_comes_back_block_for_block()
+    public async Task A_request_for_Anthropic_through_a_chat_only_adapter_reaches_it_translated_and_its_answer_comes_back_block_for_block()
     {
         Upstream.Respond = _ => FakeAnthropicUpstream.Message(
             new JsonArray(
@@ -55,7 +56,7 @@ public sealed class AnthropicInboundTests : AnthropicTestBase
             cacheRead: 8);
         await using var host = await InboundHost.StartAsync(Upstream.BaseUrl);
         const string Body = """
-            {"model":"anthropic/claude-sonnet-4-5","max_tokens":300,"system":[{"type":"text","text":"Be brief.","cache_control":{"type":"ephemeral"}}],
+            {"model":"viachat/claude-sonnet-4-5","max_tokens":300,"system":[{"type":"text","text":"Be brief.","cache_control":{"type":"ephemeral"}}],
              "messages":[
                {"role":"user","content":[{"type":"text","text":"What is this?"},{"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0KGgo="}}]},
                {"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"lookup","input":{"q":"png"}}]},
@@ -109,7 +110,7 @@ public sealed class AnthropicInboundTests : AnthropicTestBase
     {
         await using var host = await InboundHost.StartAsync(Upstream.BaseUrl);
         const string Body = """
-            {"model":"anthropic/claude-sonnet-4-5","max_tokens":4000,"thinking":{"type":"enabled","budget_tokens":2000},
+            {"model":"viachat/claude-sonnet-4-5","max_tokens":4000,"thinking":{"type":"enabled","budget_tokens":2000},
              "messages":[{"role":"user","content":"hi"},
                {"role":"assistant","content":[{"type":"thinking","thinking":"Hmm.","signature":"sig-1"},{"type":"text","text":"Hello."}]},
                {"role":"user","content":"again"}]}
@@ -137,7 +138,7 @@ public sealed class AnthropicInboundTests : AnthropicTestBase
             cacheRead: 8);
         await using var host = await InboundHost.StartAsync(Upstream.BaseUrl);
 
-        using var response = await host.PostAsync(MessagesPath, """{"model":"anthropic/claude-sonnet-4-5","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"go"}]}""");
+        using var response = await host.PostAsync(MessagesPath, """{"model":"viachat/claude-sonnet-4-5","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"go"}]}""");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("text/event-stream", response.Content.Headers.ContentType!.MediaType);
         var events = ParseEvents(await response.Content.ReadAsStringAsync(Ct));
@@ -204,6 +205,9 @@ public sealed class AnthropicInboundTests : AnthropicTestBase
     [InlineData("""{"model":"local/echo","max_tokens":10,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"file","file_id":"f"}}]}]}""", 400, "invalid_request_error", "Source type")]
     [InlineData("""{"model":"local/echo","max_tokens":10,"thinking":{"type":"enabled"},"messages":[{"role":"user","content":"hi"}]}""", 400, "invalid_request_error", "budget_tokens")]
     [InlineData("""{"model":"local/echo","max_tokens":10,"messages":[{"role":"user","content":"hi"}]""", 400, "invalid_request_error", "JSON")]
+    [InlineData("""{"model":"local/echo","max_tokens":"10","messages":[{"role":"user","content":"hi"}]}""", 400, "invalid_request_error", "max_tokens")]
+    [InlineData("""{"model":"local/echo","max_tokens":10,"fallbacks":["a","b","c","d","e","f","g","h","i","j","k","l","m","n","o","p","q"],"messages":[{"role":"user","content":"hi"}]}""", 400, "invalid_request_error", "fallbacks")]
+    [InlineData("""{"model":"local/echo","max_tokens":10,"fallbacks":"local/echo","messages":[{"role":"user","content":"hi"}]}""", 400, "invalid_request_error", "fallbacks")]
     public async Task Bad_requests_are_refused_in_Anthropics_error_envelope(string body, int status, string type, string mentions)
     {
         await using var host = await InboundHost.StartAsync(Upstream.BaseUrl);
@@ -249,7 +253,7 @@ public sealed class AnthropicInboundTests : AnthropicTestBase
         Upstream.CountTokensResult = 57;
         await using var host = await InboundHost.StartAsync(Upstream.BaseUrl);
 
-        using var response = await host.PostAsync(MessagesPath + "/count_tokens", """{"model":"anthropic/claude-sonnet-4-5","system":"Be brief.","messages":[{"role":"user","content":"Count me"}]}""");
+        using var response = await host.PostAsync(MessagesPath + "/count_tokens", """{"model":"viachat/claude-sonnet-4-5","system":"Be brief.","messages":[{"role":"user","content":"Count me"}]}""");
         var json = await Json(response, HttpStatusCode.OK);
 
         Assert.Equal("""{"input_tokens":57}""", json.GetRawText());
@@ -295,14 +299,14 @@ public sealed class AnthropicInboundTests : AnthropicTestBase
         Assert.Equal("hi", (await Json(accepted, HttpStatusCode.OK)).GetProperty("content")[0].GetProperty("text").GetString());
     }
 
-    private static async Task<JsonElement> Json(HttpResponseMessage response, HttpStatusCode expected)
+    internal static async Task<JsonElement> Json(HttpResponseMessage response, HttpStatusCode expected)
     {
         var text = await response.Content.ReadAsStringAsync(Ct);
         Assert.True(expected == response.StatusCode, $"Expected {expected}, got {response.StatusCode}: {text}");
         return JsonDocument.Parse(text).RootElement.Clone();
     }
 
-    private static List<(string Name, JsonElement Data)> ParseEvents(string body)
+    internal static List<(string Name, JsonElement Data)> ParseEvents(string body)
     {
         var events = new List<(string, JsonElement)>();
         foreach (var block in body.Split("\n\n", StringSplitOptions.RemoveEmptyEntries))
@@ -318,7 +322,7 @@ public sealed class AnthropicInboundTests : AnthropicTestBase
     }
 
     /// <summary>A host with the local provider (default) and an <c>anthropic</c> provider on the fake, <c>MapBifrost</c> and <c>MapBifrostAnthropic</c>.</summary>
-    private sealed class InboundHost : IAsyncDisposable
+    internal sealed class InboundHost : IAsyncDisposable
     {
         private readonly WebApplication _app;
 
@@ -330,6 +334,8 @@ public sealed class AnthropicInboundTests : AnthropicTestBase
 
         public HttpClient Client { get; }
 
+        public IServiceProvider Services => _app.Services;
+
         public static async Task<InboundHost> StartAsync(string anthropicBaseUrl, Action<BifrostOptions>? configure = null)
         {
             var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
@@ -338,6 +344,15 @@ public sealed class AnthropicInboundTests : AnthropicTestBase
             builder.Services.AddBifrost(options =>
             {
                 options.DefaultProvider = "local";
+
+                // The Anthropic adapter behind a chat-only adapter: the /anthropic routes convert through chat for it (no native passthrough).
+                options.Providers["viachat"] = new ProviderOptions
+                {
+                    BaseUrl = anthropicBaseUrl,
+                    Keys = [new ProviderKeyOptions { Value = "sk-ant-test" }],
+                    MaxRetries = 0,
+                    RetryBaseDelay = TimeSpan.Zero,
+                };
                 options.Providers["local"] = new ProviderOptions { Type = "local" };
                 options.Providers["anthropic"] = new ProviderOptions
                 {
@@ -348,7 +363,7 @@ public sealed class AnthropicInboundTests : AnthropicTestBase
                     RetryBaseDelay = TimeSpan.Zero,
                 };
                 configure?.Invoke(options);
-            });
+            }).AddProvider("viachat", static services => new ChatOnlyAdapter(services.GetRequiredService<AnthropicAdapter>()));
             var app = builder.Build();
             app.MapBifrost("/openai");
             app.MapBifrostAnthropic();
@@ -368,11 +383,35 @@ public sealed class AnthropicInboundTests : AnthropicTestBase
             return Client.SendAsync(request, Ct);
         }
 
+        public Task<HttpResponseMessage> SendAsync(string path, string json, params (string Name, string Value)[] headers)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(json, Encoding.UTF8, "application/json") };
+            foreach (var (name, value) in headers)
+            {
+                request.Headers.TryAddWithoutValidation(name, value);
+            }
+
+            return Client.SendAsync(request, Ct);
+        }
+
         public async ValueTask DisposeAsync()
         {
             Client.Dispose();
             await _app.StopAsync();
             await _app.DisposeAsync();
         }
+    }
+
+    /// <summary>Serves chat (and token counting) through the Anthropic adapter without being an <see cref="IAnthropicMessagesAdapter"/>.</summary>
+    private sealed class ChatOnlyAdapter(AnthropicAdapter inner) : IProviderAdapter
+    {
+        public Task<ChatCompletionResponse> ChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, CancellationToken cancellationToken) =>
+            inner.ChatCompletionAsync(context, request, cancellationToken);
+
+        public IAsyncEnumerable<ChatCompletionChunk> StreamChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, CancellationToken cancellationToken) =>
+            inner.StreamChatCompletionAsync(context, request, cancellationToken);
+
+        public Task<int?> CountInputTokensAsync(ProviderContext context, ResponsesRequest request, CancellationToken cancellationToken) =>
+            inner.CountInputTokensAsync(context, request, cancellationToken);
     }
 }

@@ -139,6 +139,11 @@ public sealed class FakeAnthropicUpstream : IAsyncDisposable
                 continue;
             }
 
+            if (messages[i]!["content"] is JsonValue text)
+            {
+                return text.GetValue<string>(); // Anthropic takes a string as one text block
+            }
+
             foreach (var block in messages[i]!["content"]!.AsArray())
             {
                 if (block!["type"]!.GetValue<string>() == "text")

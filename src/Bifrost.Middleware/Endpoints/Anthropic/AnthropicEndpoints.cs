@@ -1,43 +1,135 @@
+using Bifrost.Middleware.Gateway;
 using Bifrost.Middleware.Governance;
+using Bifrost.Middleware.Operations;
 using Bifrost.Middleware.Providers.Anthropic;
 using Bifrost.Middleware.RequestLog;
 
 namespace Bifrost.Middleware.Endpoints.Anthropic;
 
 /// <summary>
-/// The handlers of the Anthropic-compatible routes: <c>POST v1/messages</c> (JSON or SSE) and
-/// <c>POST v1/messages/count_tokens</c>, run through <see cref="IBifrostClient"/> (routing, fallbacks, governance,
-/// telemetry, the request log) as chat completions and input-token counts, answered in Anthropic's shapes.
+/// The handlers of the Anthropic-compatible routes: <c>POST v1/messages</c> (JSON, SSE, or an <c>x-bf-async</c> job) and
+/// <c>POST v1/messages/count_tokens</c>, run through the gateway pipeline as the <see cref="AnthropicOperations"/>
+/// (routing, fallbacks, governance, telemetry, the request log), answered in Anthropic's shapes: the provider's own
+/// answer when an Anthropic provider serves the call (native passthrough), converted from chat for the others.
 /// </summary>
 internal static partial class AnthropicEndpoints
 {
     /// <summary>The request types the routes report (telemetry, logs).</summary>
-    internal const string MessagesRequestType = "anthropic_messages";
+    internal static readonly string MessagesRequestType = AnthropicOperations.Messages.Name;
 
-    internal const string CountTokensRequestType = "anthropic_count_tokens";
+    internal static readonly string CountTokensRequestType = AnthropicOperations.CountTokens.Name;
+
+    /// <summary>The last sentence of the routes' OpenAPI descriptions.</summary>
+    internal const string OpenApiFooter = "Also served without the version. Errors are in Anthropic's shape ({\"type\":\"error\",\"error\":{\"type\",\"message\"}}).";
+
+    /// <summary><c>POST v1/messages</c> for OpenAPI.</summary>
+    internal static readonly OperationRoute MessagesRoute = new("POST", "v1/messages", MessagesAsync, "Anthropic messages")
+    {
+        Body = RouteBody.Json,
+        RequestBodyType = typeof(AnthropicRequest),
+        ResponseType = typeof(AnthropicResponse),
+        ContentTypes = ["application/json", "text/event-stream"],
+        ErrorStatuses = [401, 404, .. EndpointOperations.Upstream, 529],
+        Summary = "Anthropic Messages (create a message)",
+        Description = "Anthropic's Messages API, routed by provider/model (with optional \"fallbacks\"): sent as written to an anthropic provider (native passthrough), converted through chat completions for any other. "
+            + "With \"stream\": true the answer is Anthropic's server-sent events. With the header x-bf-async: true the call is queued as an async job and answered at once with the pending message (its id); send the same route with x-bf-async-id to poll it.",
+    };
+
+    /// <summary><c>POST v1/messages/count_tokens</c> for OpenAPI.</summary>
+    internal static readonly OperationRoute CountTokensRoute = new("POST", "v1/messages/count_tokens", CountTokensAsync, "Anthropic count_tokens")
+    {
+        Body = RouteBody.Json,
+        RequestBodyType = typeof(AnthropicRequest),
+        ResponseType = typeof(AnthropicCountTokensResponse),
+        ErrorStatuses = [401, 404, .. EndpointOperations.Upstream, 529],
+        Summary = "Anthropic token counting",
+        Description = "Counts a Messages request's input tokens: the anthropic provider's own count (the body sent as written), else the gateway's input-token counting.",
+    };
 
     public static async Task MessagesAsync(HttpContext context)
     {
-        var request = await BifrostResults.ReadJsonAsync(context, AnthropicJsonContext.Wire.AnthropicRequest).ConfigureAwait(false);
-        var chat = AnthropicInbound.ToChat(request, forCounting: false);
-        RequestLogCaller.Enter(context);
-        var client = context.RequestServices.GetRequiredService<IBifrostClient>();
-        var cancellationToken = context.RequestAborted;
-        if (chat.Stream == true)
+        var operation = AnthropicOperations.Messages;
+        var registry = context.RequestServices.GetRequiredService<ProviderRegistry>();
+        if (AsyncEndpoints.AsyncId(context) is { } jobId)
         {
-            await AnthropicStreamWriter.WriteAsync(context, client.ChatCompletionStreamAsync(chat, cancellationToken), request.Model!, chat.Stop, cancellationToken).ConfigureAwait(false);
+            // Bifrost's async on the integration routes: the same route polled with x-bf-async-id answers 200 with the
+            // pending message (its id) until the job ends, then the message or the error as the synchronous call would.
+            await using var reader = await AsyncEndpoints.OpenAsync(context, jobId, operation.Name).ConfigureAwait(false);
+            await PollAsync(context, reader, registry).ConfigureAwait(false);
             return;
         }
 
-        var response = await client.ChatCompletionAsync(chat, cancellationToken).ConfigureAwait(false);
-        await BifrostResults.WriteJsonAsync(context, AnthropicInbound.FromChat(response, request.Model!, chat.Stop), AnthropicJsonContext.Wire.AnthropicResponse).ConfigureAwait(false);
+        var request = await BifrostResults.ReadJsonAsync(context, operation.RequestInfo).ConfigureAwait(false);
+        if (AsyncEndpoints.IsAsyncRequested(context))
+        {
+            if (request.Stream)
+            {
+                throw BifrostErrors.InvalidRequest("async_stream_not_supported", "Async inference (x-bf-async) is not compatible with \"stream\": true.", "stream");
+            }
+
+            operation.CheckSubmit(registry, request);
+            var job = await AsyncEndpoints.SubmitAsync(context, operation.Name, JsonSerializer.SerializeToUtf8Bytes(request, operation.RequestInfo)).ConfigureAwait(false);
+            await BifrostResults.WriteJsonAsync(context, operation.Pending(job, request, registry.BareModel(request.Model)), operation.ResponseInfo).ConfigureAwait(false);
+            return;
+        }
+
+        RequestLogCaller.Enter(context);
+        var cancellationToken = context.RequestAborted;
+        if (request.Stream)
+        {
+            await AnthropicSse.WriteAsync(context, operation.StreamAsync(context.RequestServices, request, cancellationToken), cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        var response = await operation.RunAsync(context.RequestServices, request, cancellationToken).ConfigureAwait(false);
+        await BifrostResults.WriteJsonAsync(context, response, operation.ResponseInfo).ConfigureAwait(false);
     }
 
-    /// <summary>The gateway's input-token counting (the provider's count where it has one, else the local estimate) as <c>{"input_tokens": n}</c>.</summary>
+    /// <summary>A job's message as stored, its error in Anthropic's envelope, or the pending message while it runs.</summary>
+    private static async Task PollAsync(HttpContext context, JobResultReader reader, ProviderRegistry registry)
+    {
+        var job = reader.Job;
+        if (job.IsFinished && job.Status != JobStatus.Completed && reader.Result is { } stored)
+        {
+            var error = await JsonSerializer.DeserializeAsync(stored, BifrostJson.Context.BifrostError, context.RequestAborted).ConfigureAwait(false);
+            throw error is null ? BifrostErrors.ProviderError(500, BifrostErrors.ApiErrorType, "job_failed", "The job failed.") : new BifrostException(error);
+        }
+
+        await AsyncEndpoints.WritePollAsync(context, reader, pending =>
+        {
+            AnthropicMessagesRequest? request = null;
+            try
+            {
+                request = JsonSerializer.Deserialize(pending.Payload.Span, AnthropicOperations.Messages.RequestInfo);
+            }
+            catch (JsonException)
+            {
+                // unreadable: the pending message has no model
+            }
+
+            var shape = AnthropicOperations.Messages.Pending(pending, request, request is null ? null : registry.BareModel(request.Model));
+            return BifrostResults.WriteJsonAsync(context, shape, AnthropicOperations.Messages.ResponseInfo);
+        }).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// <c>{"input_tokens": n}</c>: an Anthropic provider counts the caller's own body (native passthrough); for any other
+    /// provider the gateway's input-token counting (the provider's count where it has one, else the local estimate).
+    /// </summary>
     public static async Task CountTokensAsync(HttpContext context)
     {
-        var request = await BifrostResults.ReadJsonAsync(context, AnthropicJsonContext.Wire.AnthropicRequest).ConfigureAwait(false);
-        var chat = AnthropicInbound.ToChat(request, forCounting: true);
+        var request = await BifrostResults.ReadJsonAsync(context, AnthropicOperations.CountTokens.RequestInfo).ConfigureAwait(false);
+        AnthropicInbound.Check(request, forCounting: true);
+        var registry = context.RequestServices.GetRequiredService<ProviderRegistry>();
+        if (registry.Resolve(request.Model, "model").Provider.Adapter is IAnthropicMessagesAdapter)
+        {
+            RequestLogCaller.Enter(context);
+            var native = await context.RequestServices.GetRequiredService<GatewayPipeline>().SendAsync(AnthropicOperations.CountTokens, request, context.RequestAborted).ConfigureAwait(false);
+            await BifrostResults.WriteJsonAsync(context, native, AnthropicOperations.CountTokens.ResponseInfo).ConfigureAwait(false);
+            return;
+        }
+
+        var chat = AnthropicInbound.ToChat(request.Parsed, forCounting: true);
 
         // The chat shape → the Responses shape the counting takes (the same normalization as Bifrost's chat-shaped count_tokens).
         var shaped = new ChatCompletionRequest { Model = chat.Model, Messages = chat.Messages, Tools = chat.Tools };

@@ -21,8 +21,12 @@ internal static class AnthropicInbound
     /// <summary>Request fields that are Anthropic's own and ride along to the provider (the Anthropic adapter forwards them).</summary>
     private static readonly string[] ForwardedFields = ["top_k", "container", "mcp_servers", "context_management", "output_format", "output_config"];
 
-    /// <summary>Translates a Messages request (or a <c>count_tokens</c> request, without <c>max_tokens</c>) into a chat request.</summary>
-    public static ChatCompletionRequest ToChat(AnthropicRequest request, bool forCounting)
+    /// <summary>
+    /// The checks every Messages request passes, whichever provider serves it (the native passthrough included): a model,
+    /// <c>max_tokens</c> within bounds (not for <c>count_tokens</c>), at least one message, at most <see cref="MaxBlocks"/> blocks.
+    /// </summary>
+    /// <returns>The turns.</returns>
+    public static IList<AnthropicMessage> Check(AnthropicRequest request, bool forCounting)
     {
         ArgumentNullException.ThrowIfNull(request);
         if (string.IsNullOrWhiteSpace(request.Model))
@@ -54,6 +58,79 @@ internal static class AnthropicInbound
             throw BifrostErrors.TooLarge("too_many_blocks", $"A request may carry at most {MaxBlocks} content blocks; it carries {blocks}.", "messages");
         }
 
+        return turns;
+    }
+
+    /// <summary>
+    /// <see cref="Check(AnthropicRequest, bool)"/> on the caller's raw body (whichever provider serves it: the native
+    /// passthrough takes blocks the typed form cannot read): a model, <c>max_tokens</c> an integer within bounds (not for
+    /// <c>count_tokens</c>), a non-empty <c>messages</c> array, at most <see cref="MaxBlocks"/> content blocks.
+    /// </summary>
+    public static void Check(AnthropicMessagesRequest request, bool forCounting)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var body = request.Body;
+        if (string.IsNullOrWhiteSpace(request.Model))
+        {
+            throw BifrostErrors.MissingParameter("'model' is required.", "model");
+        }
+
+        if (!forCounting)
+        {
+            if (!body.TryGetProperty("max_tokens"u8, out var max) || max.ValueKind == JsonValueKind.Null)
+            {
+                throw BifrostErrors.MissingParameter("'max_tokens' is required.", "max_tokens");
+            }
+
+            if (max.ValueKind != JsonValueKind.Number || !max.TryGetInt64(out var value) || value is < 1 or > MaxOutputTokens)
+            {
+                throw BifrostErrors.InvalidValue($"'max_tokens' must be between 1 and {MaxOutputTokens}.", "max_tokens");
+            }
+        }
+
+        if (request.Fallbacks is { Count: > Gateway.RequestValidator.MaxFallbacks } fallbacks)
+        {
+            throw BifrostErrors.InvalidValue($"'fallbacks' may hold at most {Gateway.RequestValidator.MaxFallbacks} models; it holds {fallbacks.Count}.", "fallbacks");
+        }
+
+        if (!body.TryGetProperty("messages"u8, out var messages) || messages.ValueKind != JsonValueKind.Array || messages.GetArrayLength() == 0)
+        {
+            throw BifrostErrors.MissingParameter("'messages' is required and must contain at least one message.", "messages");
+        }
+
+        long blocks = body.TryGetProperty("system"u8, out var system) ? Blocks(system) : 0;
+        foreach (var turn in messages.EnumerateArray())
+        {
+            if (turn.ValueKind == JsonValueKind.Object && turn.TryGetProperty("content"u8, out var content))
+            {
+                blocks += Blocks(content);
+                if (content.ValueKind == JsonValueKind.Array)
+                {
+                    foreach (var block in content.EnumerateArray())
+                    {
+                        blocks += block.ValueKind == JsonValueKind.Object && block.TryGetProperty("content"u8, out var inner) && inner.ValueKind == JsonValueKind.Array ? inner.GetArrayLength() : 0;
+                    }
+                }
+            }
+        }
+
+        if (blocks > MaxBlocks)
+        {
+            throw BifrostErrors.TooLarge("too_many_blocks", $"A request may carry at most {MaxBlocks} content blocks; it carries {blocks}.", "messages");
+        }
+
+        static int Blocks(JsonElement content) => content.ValueKind switch
+        {
+            JsonValueKind.Array => content.GetArrayLength(),
+            JsonValueKind.String => 1,
+            _ => 0,
+        };
+    }
+
+    /// <summary>Translates a Messages request (or a <c>count_tokens</c> request, without <c>max_tokens</c>) into a chat request.</summary>
+    public static ChatCompletionRequest ToChat(AnthropicRequest request, bool forCounting)
+    {
+        var turns = Check(request, forCounting);
         var chat = new ChatCompletionRequest { Model = request.Model, Messages = [] };
         if (request.System is { Count: > 0 } system)
         {

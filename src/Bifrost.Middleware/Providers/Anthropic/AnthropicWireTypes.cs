@@ -364,6 +364,11 @@ internal sealed class AnthropicReasoningDetail
 [JsonSerializable(typeof(IList<AnthropicReasoningDetail>))]
 [JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(string))]
+
+// Anthropic native passthrough (the /anthropic inbound routes).
+[JsonSerializable(typeof(AnthropicMessagesRequest))]
+[JsonSerializable(typeof(AnthropicMessagesResponse))]
+[JsonSerializable(typeof(AnthropicCountTokensAnswer))]
 internal sealed partial class AnthropicJsonContext : JsonSerializerContext
 {
     /// <summary>The context the adapter uses: generated metadata with the relaxed encoder the gateway writes with.</summary>

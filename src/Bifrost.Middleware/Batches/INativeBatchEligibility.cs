@@ -3,15 +3,35 @@ using Bifrost.Middleware.Gateway;
 namespace Bifrost.Middleware.Batches;
 
 /// <summary>
-/// An <see cref="IProviderBatchAdapter"/> that runs only some batches natively (Bedrock: Claude models, a minimum number of
-/// records, S3 configured and SigV4 signing). A batch it refuses runs line by line through the gateway
-/// (<see cref="NativeBatchRunner.ChooseProvider"/>), as for a provider without <see cref="ProviderOptions.NativeBatches"/>.
+/// An <see cref="IProviderBatchAdapter"/> that decides which batches its provider's batch API takes: the endpoint (Cohere's
+/// embed jobs: embeddings only), one model per batch (Gemini, Vertex, Bedrock, Cohere), which models (Vertex: Gemini, not
+/// Claude; Bedrock: Claude), settings (a storage location, signing) and a minimum size (Bedrock). A batch it refuses runs
+/// line by line through the gateway (<see cref="NativeBatchRunner.ChooseProvider"/>), as for a provider without
+/// <see cref="ProviderOptions.NativeBatches"/>. An adapter without it takes every chat-completions batch.
 /// </summary>
 internal interface INativeBatchEligibility
 {
-    /// <summary>Null when the batch can run on the provider's batch API; otherwise why not (the adapter logs it).</summary>
-    /// <param name="provider">The provider every line goes to.</param>
-    /// <param name="models">The bare model names of the lines.</param>
-    /// <param name="lines">How many lines the batch has.</param>
-    string? Refuses(ProviderRuntime provider, IReadOnlySet<string> models, int lines);
+    /// <summary>Null when the batch can run on the provider's batch API; otherwise why not (for the log).</summary>
+    /// <param name="batch">The batch: its provider (every line goes to it), endpoint, bare models and line count.</param>
+    string? Refuses(NativeBatchCandidate batch);
+}
+
+/// <summary>A batch <see cref="NativeBatchRunner.ChooseProvider"/> considers for a provider's batch API.</summary>
+/// <param name="Provider">The provider every line resolves to.</param>
+/// <param name="Endpoint">The batch's endpoint, e.g. <c>/v1/chat/completions</c>.</param>
+/// <param name="Models">The bare model names of the lines.</param>
+/// <param name="Lines">How many lines the batch has.</param>
+internal readonly record struct NativeBatchCandidate(ProviderRuntime Provider, string Endpoint, IReadOnlySet<string> Models, int Lines)
+{
+    /// <summary>The chat-completions endpoint: the one every native batch API takes unless its adapter says otherwise.</summary>
+    public const string ChatEndpoint = "/v1/chat/completions";
+
+    /// <summary>Why a provider whose batch runs one model of <paramref name="endpoint"/> cannot take this batch, or null.</summary>
+    public string? RefusesUnlessOneModelOf(string endpoint) =>
+        Endpoint != endpoint ? $"its batch API does not run {Endpoint} batches"
+        : Models.Count != 1 ? $"the batch names {Models.Count} models and its batch API runs one model per batch"
+        : null;
+
+    /// <summary>The batch's one model (after <see cref="RefusesUnlessOneModelOf"/> accepted it).</summary>
+    public string Model => Models.First();
 }

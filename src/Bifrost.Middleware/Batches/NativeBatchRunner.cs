@@ -27,11 +27,10 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
     private static readonly string[] Terminal = [BatchStatus.Completed, BatchStatus.Failed, BatchStatus.Expired, BatchStatus.Cancelled];
 
     /// <summary>
-    /// The provider to run natively on: every line resolves to it, it opted in, and its adapter can (the batch's endpoint,
-    /// see <see cref="INativeBatchEndpoints"/>; one model only, for an <see cref="IOneModelBatchAdapter"/>, and one it runs
-    /// natively; a batch an <see cref="INativeBatchEligibility"/> accepts). Otherwise null.
+    /// The provider to run natively on: every line resolves to it, it opted in, and its adapter takes the batch (see
+    /// <see cref="INativeBatchEligibility"/>; an adapter without it takes chat-completions batches). Otherwise null.
     /// </summary>
-    public static ProviderRuntime? ChooseProvider(ProviderRegistry registry, IReadOnlySet<string> models, string? batchModel, string endpoint = "/v1/chat/completions", int lines = 0)
+    public static ProviderRuntime? ChooseProvider(ProviderRegistry registry, IReadOnlySet<string> models, string? batchModel, string endpoint = NativeBatchCandidate.ChatEndpoint, int lines = 0)
     {
         if (models.Count == 0 || models.Count >= 256)
         {
@@ -68,16 +67,12 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
         }
 
         return chosen is { Options.NativeBatches: true, Adapter: IProviderBatchAdapter adapter }
-            && RunsEndpoint(adapter, endpoint)
-            && (adapter is not IOneModelBatchAdapter oneModel || (bareModels.Count == 1 && oneModel.RunsNatively(chosen.Options, bareModels.First())))
-            && (adapter is not INativeBatchEligibility eligibility || eligibility.Refuses(chosen, bareModels, lines) is null)
+            && (adapter is INativeBatchEligibility eligibility
+                ? eligibility.Refuses(new NativeBatchCandidate(chosen, endpoint, bareModels, lines)) is null
+                : endpoint == NativeBatchCandidate.ChatEndpoint)
             ? chosen
             : null;
     }
-
-    // gaps: an adapter that names its native batch endpoints (INativeBatchEndpoints) runs those; the others, chat completions only.
-    private static bool RunsEndpoint(IProviderBatchAdapter adapter, string endpoint) =>
-        adapter is INativeBatchEndpoints named ? named.RunsNativeBatchesOf(endpoint) : endpoint == "/v1/chat/completions";
 
     public async Task<BatchObject> RunAsync(JobExecution execution, BatchProgress state, BatchSpec spec, CancellationToken cancellationToken)
     {

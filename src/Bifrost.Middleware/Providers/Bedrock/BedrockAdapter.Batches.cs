@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
-using Bifrost.Middleware.Gateway;
 using Bifrost.Middleware.Providers.Anthropic;
 using Bifrost.Middleware.Providers.Http;
 
@@ -37,7 +36,7 @@ namespace Bifrost.Middleware.Providers.Bedrock;
 /// S3 requests carry <c>x-amz-content-sha256</c> and ask to be signed for service <c>s3</c> (request option
 /// <see cref="SigningServiceOption"/>, read by the SigV4 authenticator); control-plane requests are signed for <c>bedrock</c>.
 /// </summary>
-internal sealed partial class BedrockAdapter : IProviderBatchAdapter, IOneModelBatchAdapter, INativeBatchEligibility
+internal sealed partial class BedrockAdapter : IProviderBatchAdapter, INativeBatchEligibility
 {
     internal const string OutputSuffix = ":output";
     internal const string ErrorsSuffix = ":errors";
@@ -52,15 +51,15 @@ internal sealed partial class BedrockAdapter : IProviderBatchAdapter, IOneModelB
     private static readonly HttpRequestOptionsKey<string> SigningService = new(SigningServiceOption);
 
     /// <summary>Why a batch cannot run on Bedrock batch inference (logged), or null when it can.</summary>
-    public string? Refuses(ProviderRuntime provider, IReadOnlySet<string> models, int lines)
+    public string? Refuses(NativeBatchCandidate candidate)
     {
-        ArgumentNullException.ThrowIfNull(provider);
-        ArgumentNullException.ThrowIfNull(models);
-        var reason = provider.Options.BedrockBatch is not { } batch ? "it has no BedrockBatch settings (S3Uri and RoleArn)"
+        var provider = candidate.Provider;
+        var reason = candidate.RefusesUnlessOneModelOf(NativeBatchCandidate.ChatEndpoint)
+            ?? (provider.Options.BedrockBatch is not { } batch ? "it has no BedrockBatch settings (S3Uri and RoleArn)"
             : provider.Authenticator is null ? "its requests are not signed with SigV4 (UseBedrockSigV4): S3 does not take a Bedrock API key"
-            : models.FirstOrDefault(static m => !IsClaude(m)) is { } other ? $"model '{other}' is not a Claude model (Bedrock batches are sent as Anthropic Messages bodies)"
-            : lines < batch.MinimumRecords ? $"the batch has {lines} lines, fewer than the {batch.MinimumRecords} a Bedrock batch inference job needs (BedrockBatch:MinimumRecords)"
-            : null;
+            : !IsClaude(candidate.Model) ? $"model '{candidate.Model}' is not a Claude model (Bedrock batches are sent as Anthropic Messages bodies)"
+            : candidate.Lines < batch.MinimumRecords ? $"the batch has {candidate.Lines} lines, fewer than the {batch.MinimumRecords} a Bedrock batch inference job needs (BedrockBatch:MinimumRecords)"
+            : null);
         if (reason is not null)
         {
             Log.BatchRunsThroughGateway(logger, provider.Name, reason);

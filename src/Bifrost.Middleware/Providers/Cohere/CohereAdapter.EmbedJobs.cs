@@ -16,7 +16,7 @@ namespace Bifrost.Middleware.Providers.Cohere;
 /// use it: <c>GET /v1/datasets/{id}</c> is polled (<c>failed</c> fails the batch with Cohere's <c>validation_error</c>).
 /// Then <c>POST /v1/embed-jobs</c> with the model, the dataset, <c>input_type</c> (the lines' own, else
 /// <c>search_document</c>), <c>embedding_types: ["float"]</c> and the name <c>bifrost-{lines}</c> (the line count, so
-/// the job's counts need no state). A job runs one model (<see cref="IOneModelBatchAdapter"/>); <c>dimensions</c> and
+/// the job's counts need no state). A job runs one model (<see cref="Refuses"/>); <c>dimensions</c> and
 /// token-id input have no embed-job equivalent (400 <c>invalid_batch_line</c>);</item>
 /// <item>status (<c>GET /v1/embed-jobs/{id}</c>): <c>processing</c> → in_progress, <c>complete</c> → completed,
 /// <c>cancelling</c> → cancelling, <c>cancelled</c> → cancelled, <c>failed</c> → failed; cancel is
@@ -28,7 +28,7 @@ namespace Bifrost.Middleware.Providers.Cohere;
 /// fields come back with each row. Embed jobs report no token usage: the lines carry none (no cost).</item>
 /// </list>
 /// </summary>
-internal sealed partial class CohereAdapter : IProviderBatchAdapter, IOneModelBatchAdapter, INativeBatchEndpoints
+internal sealed partial class CohereAdapter : IProviderBatchAdapter, INativeBatchEligibility
 {
     internal const string OutputSuffix = ":output";
 
@@ -43,8 +43,8 @@ internal sealed partial class CohereAdapter : IProviderBatchAdapter, IOneModelBa
 
     private static readonly string[] KeptFields = ["custom_id", "bifrost_index", "bifrost_format"];
 
-    /// <summary>Embeddings only: chat batches of a Cohere provider run line by line through the gateway.</summary>
-    public bool RunsNativeBatchesOf(string endpoint) => endpoint == "/v1/embeddings";
+    /// <summary>Embeddings of one model only: chat batches of a Cohere provider run line by line through the gateway.</summary>
+    public string? Refuses(NativeBatchCandidate batch) => batch.RefusesUnlessOneModelOf("/v1/embeddings");
 
     public async Task<BatchObject> CreateBatchAsync(ProviderContext context, Stream input, ProviderBatchRequest request, CancellationToken cancellationToken)
     {

@@ -14,7 +14,7 @@ namespace Bifrost.Middleware.Providers.Gemini;
 /// uploaded with the Files API's resumable upload (<c>{origin}/upload/v1beta/files</c>), then
 /// <c>models/{model}:batchGenerateContent</c> with <c>inputConfig.fileName</c>. A Gemini batch runs one model: every line
 /// must name the same model (a batch of several models runs line by line through the gateway instead, see
-/// <see cref="IOneModelBatchAdapter"/>);</item>
+/// <see cref="Refuses"/>);</item>
 /// <item>status: <c>BATCH_STATE_PENDING</c>/<c>RUNNING</c> → in_progress, <c>SUCCEEDED</c> → completed, <c>FAILED</c> →
 /// failed (the operation's error as the batch error), <c>CANCELLED</c> → cancelled, <c>EXPIRED</c> → expired; counts from
 /// <c>batchStats</c> (requests not run when a batch was cancelled or expired are counted canceled or expired);</item>
@@ -25,8 +25,11 @@ namespace Bifrost.Middleware.Providers.Gemini;
 /// cannot be downloaded back to name them): they are only counted.</item>
 /// </list>
 /// </summary>
-internal sealed partial class GeminiAdapter : IProviderBatchAdapter, IOneModelBatchAdapter
+internal sealed partial class GeminiAdapter : IProviderBatchAdapter, INativeBatchEligibility
 {
+    /// <summary>A Gemini batch runs chat completions of one model.</summary>
+    public string? Refuses(NativeBatchCandidate batch) => batch.RefusesUnlessOneModelOf(NativeBatchCandidate.ChatEndpoint);
+
     internal const string OutputSuffix = ":output";
     internal const string ErrorsSuffix = ":errors";
     private const string JsonlMediaType = "application/jsonl";

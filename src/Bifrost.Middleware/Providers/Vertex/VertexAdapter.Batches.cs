@@ -30,9 +30,9 @@ namespace Bifrost.Middleware.Providers.Vertex;
 /// any other line an error (its <c>status</c>: a <c>google.rpc.Status</c>, or a text, where Google's error envelope inside
 /// it gives the code). Lines that never ran are only counted.</item>
 /// </list>
-/// Claude models (and providers without <c>BatchGcsUri</c>) run line by line through the gateway (<see cref="RunsNatively"/>).
+/// Claude models (and providers without <c>BatchGcsUri</c>) run line by line through the gateway (<see cref="Refuses"/>).
 /// </summary>
-internal sealed partial class VertexAdapter : IProviderBatchAdapter, IOneModelBatchAdapter
+internal sealed partial class VertexAdapter : IProviderBatchAdapter, INativeBatchEligibility
 {
     internal const string OutputSuffix = ":output";
     internal const string ErrorsSuffix = ":errors";
@@ -52,8 +52,12 @@ internal sealed partial class VertexAdapter : IProviderBatchAdapter, IOneModelBa
     private const string JsonlMediaType = "application/jsonl";
 
     /// <summary>Gemini models of a provider with a project and <see cref="ProviderOptions.BatchGcsUri"/>; Claude models run through the gateway.</summary>
-    public bool RunsNatively(ProviderOptions options, string model) =>
-        !IsClaude(model) && !IsExpress(options) && !string.IsNullOrWhiteSpace(options.BatchGcsUri);
+    public string? Refuses(NativeBatchCandidate batch) =>
+        batch.RefusesUnlessOneModelOf(NativeBatchCandidate.ChatEndpoint)
+        ?? (IsClaude(batch.Model) ? "Claude models have no Vertex batch prediction here"
+            : IsExpress(batch.Provider.Options) ? "express mode has no batch prediction"
+            : string.IsNullOrWhiteSpace(batch.Provider.Options.BatchGcsUri) ? "it has no BatchGcsUri (the Cloud Storage location of batches)"
+            : null);
 
     public async Task<BatchObject> CreateBatchAsync(ProviderContext context, Stream input, ProviderBatchRequest request, CancellationToken cancellationToken)
     {

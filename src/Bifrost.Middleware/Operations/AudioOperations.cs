@@ -38,6 +38,7 @@ internal static class AudioOperations
         ContentTypes = AudioTypes,
         Validate = ValidateSpeech,
         Call = static (call, r, ct) => call.Adapter.SpeechAsync(call.Context, r.ForProvider(call.Target.Model), ct),
+        ClientCall = static (client, r, ct) => client.SpeechAsync(r, ct),
         BodyOf = static r => (r.Content, r.ContentType),
         BeforeStore = static (r, ct) => r.BufferAsync(MaxStoredAudioBytes, ct),
         ExtraFieldsOf = static r => r.ExtraFields,
@@ -54,6 +55,7 @@ internal static class AudioOperations
         "transcription",
         "audio/transcriptions",
         static (call, r, ct) => call.Adapter.TranscriptionAsync(call.Context, r.ForProvider(call.Target.Model), ct),
+        static (client, r, ct) => client.TranscriptionAsync(r, ct),
         translation: false);
 
     public static readonly InferenceOperation<TranscriptionRequest, AudioResponse, AudioResponse> Translation = Upload(
@@ -61,13 +63,14 @@ internal static class AudioOperations
         "translation",
         "audio/translations",
         static (call, r, ct) => call.Adapter.TranslationAsync(call.Context, r.ForProvider(call.Target.Model), ct),
+        static (client, r, ct) => client.TranslationAsync(r, ct),
         translation: true);
 
     /// <summary>The audio operations, in the order their routes are mapped.</summary>
     public static IEnumerable<BifrostOperation> All => [Speech, Transcription, Translation];
 
     private static InferenceOperation<TranscriptionRequest, AudioResponse, AudioResponse> Upload(
-        string name, string summary, string path, Func<ProviderCall, TranscriptionRequest, CancellationToken, Task<AudioResponse>> call, bool translation) => new()
+        string name, string summary, string path, Func<ProviderCall, TranscriptionRequest, CancellationToken, Task<AudioResponse>> call, Func<IBifrostClient, TranscriptionRequest, CancellationToken, Task<AudioResponse>> clientCall, bool translation) => new()
         {
             Name = name,
             Summary = summary,
@@ -81,6 +84,7 @@ internal static class AudioOperations
             ContentTypes = TextTypes,
             Validate = r => ValidateTranscription(r, translation),
             Call = call,
+            ClientCall = clientCall,
             BodyOf = static r => (r.Content, r.ContentType),
             ExtraFieldsOf = static r => r.ExtraFields,
             SetExtraFields = static (r, extra) => r.ExtraFields = extra,

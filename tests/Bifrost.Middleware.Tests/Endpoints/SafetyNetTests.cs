@@ -191,6 +191,9 @@ public sealed class SafetyNetTests
 
         public Task<ImageResponse> ImageGenerationAsync(ImageRequest request, CancellationToken cancellationToken = default) => throw Boom();
 
+        public IAsyncEnumerable<ImageStreamEvent> ImageGenerationStreamAsync(ImageRequest request, CancellationToken cancellationToken = default) =>
+            Items(request.Prompt == "after", () => new ImageStreamEvent { Type = "image_generation.partial_image" }, cancellationToken);
+
         public Task<ImageResponse> ImageEditAsync(ImageEditRequest request, CancellationToken cancellationToken = default) => throw Boom();
 
         public Task<ImageResponse> ImageVariationAsync(ImageEditRequest request, CancellationToken cancellationToken = default) => throw Boom();

@@ -75,7 +75,13 @@ internal static class AudioOperations
             Name = name,
             Summary = summary,
             Paths = [path],
-            Async = false, // the upload is not kept: async transcription would need it in the file store first
+            // Async (x-bf-async, v1/async/...): the job keeps the upload in its stored request (FileData, at most
+            // MaxAudioUploadBytes, the upload's own bound) and the answer as speech's is kept: {"audio": base64 of the
+            // provider's body, "content_type": ..., "extra_fields": ...}.
+            IsStreamRequested = static r => r.Stream == true,
+            ClearStream = static r => r.Stream = null,
+            BeforeSubmit = static (r, ct) => r.BufferFileAsync(MaxAudioUploadBytes, ct),
+            BeforeStore = static (r, ct) => r.BufferAsync(MaxStoredAudioBytes, ct),
             RequestBody = RouteBody.Upload,
             ReadRequest = AudioUpload.ReadAsync,
             UploadForm = typeof(AudioUploadForm),
@@ -136,7 +142,7 @@ internal static class AudioOperations
 
     private static void ValidateTranscription(TranscriptionRequest request, bool translation)
     {
-        if (request.File is null)
+        if (request.File is null && request.FileData is null) // an async job's stored request holds the upload in FileData
         {
             throw BifrostErrors.MissingParameter("'file' is required: the audio to " + (translation ? "translate." : "transcribe."), "file");
         }

@@ -143,6 +143,7 @@ public sealed class ImageEditTests : IAsyncLifetime
         var extra = json.GetProperty("extra_fields");
         Assert.Equal("image_edit", extra.GetProperty("request_type").GetString());
         Assert.Equal("local", extra.GetProperty("provider").GetString());
+        Assert.Equal("gpt-image-1", extra.GetProperty("model_requested").GetString());
     }
 
     [Fact]
@@ -162,6 +163,8 @@ public sealed class ImageEditTests : IAsyncLifetime
         }
 
         Assert.Equal("image_variation", variation.GetProperty("extra_fields").GetProperty("request_type").GetString());
+        Assert.Equal("dall-e-2", variation.GetProperty("extra_fields").GetProperty("model_requested").GetString());
+        Assert.Equal("dall-e-2", variation.GetProperty("model").GetString());
     }
 
     public static TheoryData<string, int, string, string> BadForms => new()

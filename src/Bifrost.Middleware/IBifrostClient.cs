@@ -51,4 +51,60 @@ public interface IBifrostClient
     /// <summary>Lists the models of every provider, ids as <c>provider/model</c>.</summary>
     /// <param name="cancellationToken">Cancels the call.</param>
     Task<ModelList> ListModelsAsync(CancellationToken cancellationToken = default);
+
+    // Moderations, images, rerank and audio in process (issue 17, img).
+
+    /// <summary>Classifies text (and images) for policy violations.</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The moderation results, with <c>extra_fields</c>.</returns>
+    Task<ModerationResponse> ModerationAsync(ModerationRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Generates images from a prompt.</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The images, with <c>extra_fields</c>.</returns>
+    Task<ImageResponse> ImageGenerationAsync(ImageRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Streams an image generation (<c>stream: true</c>, <c>partial_images</c>): partial images, then each final one. Retries and fallbacks apply until the first event.</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="cancellationToken">Cancels the stream.</param>
+    /// <returns>The events, each with <c>extra_fields</c>.</returns>
+    IAsyncEnumerable<ImageStreamEvent> ImageGenerationStreamAsync(ImageRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Edits images as the prompt describes (<see cref="ImageEditRequest.Images"/>: streams the caller owns, read from their start by each attempt).</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The images, with <c>extra_fields</c>.</returns>
+    Task<ImageResponse> ImageEditAsync(ImageEditRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Makes variations of an image (the one in <see cref="ImageEditRequest.Images"/>).</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The images, with <c>extra_fields</c>.</returns>
+    Task<ImageResponse> ImageVariationAsync(ImageEditRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Ranks documents by relevance to a query, most relevant first.</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The ranking, with <c>extra_fields</c>.</returns>
+    Task<RerankResponse> RerankAsync(RerankRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Generates speech: the provider's audio bytes as they arrive (dispose the answer to release them).</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The audio and its content type, with <c>extra_fields</c>.</returns>
+    Task<AudioResponse> SpeechAsync(SpeechRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Transcribes audio (<see cref="TranscriptionRequest.File"/>: a readable, seekable stream the caller owns): the provider's JSON, text or subtitles as they arrive.</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The transcription's body and content type, with <c>extra_fields</c>.</returns>
+    Task<AudioResponse> TranscriptionAsync(TranscriptionRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Translates audio into English text (<see cref="TranscriptionRequest.File"/>: a readable, seekable stream the caller owns).</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The translation's body and content type, with <c>extra_fields</c>.</returns>
+    Task<AudioResponse> TranslationAsync(TranscriptionRequest request, CancellationToken cancellationToken = default);
 }

@@ -7,7 +7,7 @@ namespace Bifrost.Middleware.Batches;
 internal sealed class BatchService(AsyncJobService jobs, IFileStore files, ProviderRegistry registry, Operations.OperationRegistry operations, IOptions<BifrostOptions> options, TimeProvider time, IJobCancellationSignal cancellations, Diagnostics.OperationalMetrics metrics)
 {
     /// <summary>The batch endpoints OpenAI documents (a request for one the gateway does not serve says "not supported yet").</summary>
-    internal static readonly string[] OpenAIEndpoints = ["/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses", "/v1/moderations"];
+    internal static readonly string[] OpenAIEndpoints = ["/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses", "/v1/moderations", "/v1/images/generations", "/v1/images/edits"];
 
     public async Task<BatchObject> CreateAsync(string owner, BatchCreateRequest request, CancellationToken cancellationToken)
     {

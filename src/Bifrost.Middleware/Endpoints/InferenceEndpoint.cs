@@ -124,9 +124,12 @@ internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOp
         if (operation.Streams && operation.IsStreamRequested?.Invoke(request) == true)
         {
             var chunks = operation.StreamAsync(context.RequestServices, request, context.RequestAborted);
-            await (operation.StreamShape == StreamShape.Events
-                ? Sse.WriteEventStreamAsync(context, (IAsyncEnumerable<ResponsesStreamEvent>)chunks, context.RequestAborted)
-                : Sse.WriteDataStreamAsync(context, chunks, operation.ChunkInfo!, context.RequestAborted)).ConfigureAwait(false);
+            await (operation.StreamShape switch
+            {
+                StreamShape.Events => Sse.WriteEventStreamAsync(context, (IAsyncEnumerable<ResponsesStreamEvent>)chunks, context.RequestAborted),
+                StreamShape.TypedEvents => Sse.WriteTypedEventStreamAsync(context, chunks, operation.ChunkInfo!, operation.EventTypeOf!, context.RequestAborted),
+                _ => Sse.WriteDataStreamAsync(context, chunks, operation.ChunkInfo!, context.RequestAborted),
+            }).ConfigureAwait(false);
             return;
         }
 
@@ -168,7 +171,7 @@ internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOp
     public Task PollOnlyAsync(HttpContext context) =>
         AsyncEndpoints.AsyncId(context) is null ? BifrostResults.MethodNotAllowedAsync(context, "POST") : HandleAsync(context);
 
-    private Task<JobRecord> SubmitAsync(HttpContext context, TRequest request)
+    private async Task<JobRecord> SubmitAsync(HttpContext context, TRequest request)
     {
         if (operation.IsStreamRequested?.Invoke(request) == true)
         {
@@ -176,7 +179,12 @@ internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOp
         }
 
         operation.CheckSubmit(context.RequestServices.GetRequiredService<ProviderRegistry>(), request);
-        return AsyncEndpoints.SubmitAsync(context, operation.Name, JsonSerializer.SerializeToUtf8Bytes(request, operation.RequestInfo));
+        if (operation.BeforeSubmit is { } prepare)
+        {
+            await prepare(request, context.RequestAborted).ConfigureAwait(false);
+        }
+
+        return await AsyncEndpoints.SubmitAsync(context, operation.Name, JsonSerializer.SerializeToUtf8Bytes(request, operation.RequestInfo)).ConfigureAwait(false);
     }
 
     /// <summary>The empty shape of a job still pending or running, reporting the model bare as the finished answer will.</summary>
@@ -262,6 +270,45 @@ internal static class Sse
         catch (Exception ex) when (Failure(context, ex) is { } error)
         {
             body.Write("data: "u8);
+            json.Reset(body);
+            JsonSerializer.Serialize(json, error.Error, BifrostJson.Context.BifrostError);
+            body.Write("\n\n"u8);
+            await body.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// <c>event: {type}</c> + <c>data: {json}</c> per item (image generation streams), no closing <c>[DONE]</c>. Until the
+    /// first item, failures are ordinary JSON errors; after it, one <c>event: error</c> with the Bifrost error ends the stream.
+    /// </summary>
+    public static async Task WriteTypedEventStreamAsync<T>(HttpContext context, IAsyncEnumerable<T> items, JsonTypeInfo<T> typeInfo, Func<T, string?> typeOf, CancellationToken cancellationToken)
+    {
+        await using var enumerator = items.GetAsyncEnumerator(cancellationToken);
+        var more = await enumerator.MoveNextAsync().ConfigureAwait(false);
+        var body = Start(context);
+        using var json = new Utf8JsonWriter(body, BifrostJson.WriterOptions);
+        try
+        {
+            while (more)
+            {
+                if (typeOf(enumerator.Current) is { Length: > 0 } type && !type.AsSpan().ContainsAny('\r', '\n'))
+                {
+                    body.Write("event: "u8);
+                    body.Write(System.Text.Encoding.UTF8.GetBytes(type));
+                    body.Write("\n"u8);
+                }
+
+                body.Write("data: "u8);
+                json.Reset(body);
+                JsonSerializer.Serialize(json, enumerator.Current, typeInfo);
+                body.Write("\n\n"u8);
+                await body.FlushAsync(cancellationToken).ConfigureAwait(false);
+                more = await enumerator.MoveNextAsync().ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (Failure(context, ex) is { } error)
+        {
+            body.Write("event: error\ndata: "u8);
             json.Reset(body);
             JsonSerializer.Serialize(json, error.Error, BifrostJson.Context.BifrostError);
             body.Write("\n\n"u8);

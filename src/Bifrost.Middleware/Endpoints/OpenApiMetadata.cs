@@ -158,3 +158,28 @@ internal sealed class AudioUploadForm
     /// <summary>Transcriptions only: stream <c>transcript.text.delta</c> events.</summary>
     public bool? Stream { get; init; }
 }
+
+/// <summary>The multipart form of an image edit or variation, for OpenAPI (the upload is streamed, never bound to this type).</summary>
+internal sealed class ImageUploadForm
+{
+    /// <summary>The image (edits: up to 16 as <c>image[]</c>; at most 50 MB in all, or <c>Files:MaxUploadBytes</c> when lower).</summary>
+    public required IFormFile Image { get; init; }
+
+    /// <summary>The model, as <c>provider/model</c>.</summary>
+    public required string Model { get; init; }
+
+    /// <summary>Edits: the description of the edit.</summary>
+    public string? Prompt { get; init; }
+
+    /// <summary>Edits: a PNG whose transparent areas say where to edit.</summary>
+    public IFormFile? Mask { get; init; }
+
+    /// <summary>How many images (1 to 10).</summary>
+    public int? N { get; init; }
+
+    /// <summary>The size, e.g. <c>1024x1024</c>.</summary>
+    public string? Size { get; init; }
+
+    /// <summary><c>url</c> or <c>b64_json</c>.</summary>
+    public string? ResponseFormat { get; init; }
+}

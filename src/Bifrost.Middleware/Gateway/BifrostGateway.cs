@@ -36,6 +36,35 @@ internal sealed class BifrostGateway(GatewayPipeline pipeline, ProviderRegistry 
     public IAsyncEnumerable<ResponsesStreamEvent> ResponsesStreamAsync(ResponsesRequest request, CancellationToken cancellationToken = default) =>
         pipeline.StreamAsync(InferenceOperations.Responses, request, cancellationToken);
 
+    // Moderations, images, rerank and audio in process (issue 17, img).
+
+    public Task<ModerationResponse> ModerationAsync(ModerationRequest request, CancellationToken cancellationToken = default) =>
+        pipeline.SendAsync(InferenceOperations.Moderations, request, cancellationToken);
+
+    public Task<ImageResponse> ImageGenerationAsync(ImageRequest request, CancellationToken cancellationToken = default) =>
+        pipeline.SendAsync(InferenceOperations.ImageGeneration, request, cancellationToken);
+
+    public IAsyncEnumerable<ImageStreamEvent> ImageGenerationStreamAsync(ImageRequest request, CancellationToken cancellationToken = default) =>
+        pipeline.StreamAsync(InferenceOperations.ImageGeneration, request, cancellationToken);
+
+    public Task<ImageResponse> ImageEditAsync(ImageEditRequest request, CancellationToken cancellationToken = default) =>
+        pipeline.SendAsync(InferenceOperations.ImageEdit, request, cancellationToken);
+
+    public Task<ImageResponse> ImageVariationAsync(ImageEditRequest request, CancellationToken cancellationToken = default) =>
+        pipeline.SendAsync(InferenceOperations.ImageVariation, request, cancellationToken);
+
+    public Task<RerankResponse> RerankAsync(RerankRequest request, CancellationToken cancellationToken = default) =>
+        pipeline.SendAsync(InferenceOperations.Rerank, request, cancellationToken);
+
+    public Task<AudioResponse> SpeechAsync(SpeechRequest request, CancellationToken cancellationToken = default) =>
+        pipeline.SendAsync(AudioOperations.Speech, request, cancellationToken);
+
+    public Task<AudioResponse> TranscriptionAsync(TranscriptionRequest request, CancellationToken cancellationToken = default) =>
+        pipeline.SendAsync(AudioOperations.Transcription, request, cancellationToken);
+
+    public Task<AudioResponse> TranslationAsync(TranscriptionRequest request, CancellationToken cancellationToken = default) =>
+        pipeline.SendAsync(AudioOperations.Translation, request, cancellationToken);
+
     public async Task<InputTokensResponse> CountInputTokensAsync(ResponsesRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);

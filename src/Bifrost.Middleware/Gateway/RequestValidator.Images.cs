@@ -28,9 +28,57 @@ internal static partial class RequestValidator
             throw Invalid("response_format", "'response_format' must be \"url\" or \"b64_json\".");
         }
 
-        if (request.AdditionalProperties is { } extra && extra.TryGetValue("stream", out var stream) && stream.ValueKind == JsonValueKind.True)
+        Integer("partial_images", request.PartialImages, 0, MaxPartialImages);
+        Fallbacks(request.Fallbacks);
+    }
+
+    /// <summary>The most partial images a streamed generation may ask for (OpenAI's bound for <c>partial_images</c>).</summary>
+    public const int MaxPartialImages = 3;
+
+    // Image edits and variations (issue 17, img).
+
+    /// <summary>
+    /// An image edit (<paramref name="variation"/> false: one to <see cref="Operations.InferenceOperations.MaxEditImages"/> images and a
+    /// prompt) or variation (one image, no prompt or mask): <c>n</c> from 1 to <see cref="MaxImages"/>, a known
+    /// <c>response_format</c>, no stream.
+    /// </summary>
+    public static void Validate(ImageEditRequest request, bool variation)
+    {
+        if (request.Images.Count == 0)
         {
-            throw BifrostErrors.UnsupportedOperation("Streamed image generation ('stream': true) is not supported by this gateway; omit 'stream'.", "stream");
+            throw Missing("image", "'image' is required: the image to " + (variation ? "vary." : "edit."));
+        }
+
+        if (variation)
+        {
+            if (request.Prompt is not null)
+            {
+                throw BifrostErrors.UnsupportedParameter("Variations take no 'prompt'; use images/edits to edit with a prompt.", "prompt");
+            }
+
+            if (request.Mask is not null)
+            {
+                throw BifrostErrors.UnsupportedParameter("Variations take no 'mask'; use images/edits.", "mask");
+            }
+        }
+        else if (string.IsNullOrEmpty(request.Prompt))
+        {
+            throw Missing("prompt", "'prompt' is required and must not be empty.");
+        }
+        else if (request.Prompt.Length > MaxImagePromptChars)
+        {
+            throw Invalid("prompt", $"'prompt' may hold at most {MaxImagePromptChars} characters; it holds {request.Prompt.Length}.");
+        }
+
+        Integer("n", request.N, 1, MaxImages);
+        if (request.ResponseFormat is not (null or "url" or "b64_json"))
+        {
+            throw Invalid("response_format", "'response_format' must be \"url\" or \"b64_json\".");
+        }
+
+        if (request.AdditionalProperties is { } extra && extra.TryGetValue("stream", out var stream) && stream.ValueKind == JsonValueKind.String && string.Equals(stream.GetString()?.Trim(), "true", StringComparison.OrdinalIgnoreCase))
+        {
+            throw BifrostErrors.UnsupportedOperation("Streamed image edits ('stream': true) are not supported by this gateway; omit 'stream'.", "stream");
         }
 
         Fallbacks(request.Fallbacks);

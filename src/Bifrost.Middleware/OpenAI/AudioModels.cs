@@ -75,6 +75,9 @@ public sealed class TranscriptionRequest : InferenceRequest
     [JsonIgnore]
     public Stream? File { get; set; }
 
+    /// <summary>The audio as base64: set only in an async job's stored request (the job reads it instead of <see cref="File"/>).</summary>
+    public byte[]? FileData { get; set; }
+
     internal TranscriptionRequest ForProvider(string model)
     {
         var copy = CopyForProvider<TranscriptionRequest>(model);
@@ -82,8 +85,30 @@ public sealed class TranscriptionRequest : InferenceRequest
         {
             file.Position = 0;
         }
+        else if (copy.File is null && FileData is { } data)
+        {
+            copy.File = new MemoryStream(data, writable: false); // an async job's stored upload
+        }
 
         return copy;
+    }
+
+    /// <summary>Reads <see cref="File"/> into <see cref="FileData"/> (an async job keeps it), up to <paramref name="maxBytes"/> (else 413).</summary>
+    internal async Task BufferFileAsync(long maxBytes, CancellationToken cancellationToken)
+    {
+        if (FileData is not null || File is not { } file)
+        {
+            return;
+        }
+
+        if (file.CanSeek)
+        {
+            file.Position = 0;
+        }
+
+        using var memory = new MemoryStream();
+        await Files.LimitedCopy.CopyAsync(file, memory, maxBytes, cancellationToken).ConfigureAwait(false);
+        FileData = memory.ToArray();
     }
 }
 

@@ -38,6 +38,7 @@ internal static class AudioOperations
         ContentTypes = AudioTypes,
         Validate = ValidateSpeech,
         Call = static (call, r, ct) => call.Adapter.SpeechAsync(call.Context, r.ForProvider(call.Target.Model), ct),
+        ClientCall = static (client, r, ct) => client.SpeechAsync(r, ct),
         BodyOf = static r => (r.Content, r.ContentType),
         BeforeStore = static (r, ct) => r.BufferAsync(MaxStoredAudioBytes, ct),
         ExtraFieldsOf = static r => r.ExtraFields,
@@ -54,6 +55,7 @@ internal static class AudioOperations
         "transcription",
         "audio/transcriptions",
         static (call, r, ct) => call.Adapter.TranscriptionAsync(call.Context, r.ForProvider(call.Target.Model), ct),
+        static (client, r, ct) => client.TranscriptionAsync(r, ct),
         translation: false);
 
     public static readonly InferenceOperation<TranscriptionRequest, AudioResponse, AudioResponse> Translation = Upload(
@@ -61,18 +63,25 @@ internal static class AudioOperations
         "translation",
         "audio/translations",
         static (call, r, ct) => call.Adapter.TranslationAsync(call.Context, r.ForProvider(call.Target.Model), ct),
+        static (client, r, ct) => client.TranslationAsync(r, ct),
         translation: true);
 
     /// <summary>The audio operations, in the order their routes are mapped.</summary>
     public static IEnumerable<BifrostOperation> All => [Speech, Transcription, Translation];
 
     private static InferenceOperation<TranscriptionRequest, AudioResponse, AudioResponse> Upload(
-        string name, string summary, string path, Func<ProviderCall, TranscriptionRequest, CancellationToken, Task<AudioResponse>> call, bool translation) => new()
+        string name, string summary, string path, Func<ProviderCall, TranscriptionRequest, CancellationToken, Task<AudioResponse>> call, Func<IBifrostClient, TranscriptionRequest, CancellationToken, Task<AudioResponse>> clientCall, bool translation) => new()
         {
             Name = name,
             Summary = summary,
             Paths = [path],
-            Async = false, // the upload is not kept: async transcription would need it in the file store first
+            // Async (x-bf-async, v1/async/...): the job keeps the upload in its stored request (FileData, at most
+            // MaxAudioUploadBytes, the upload's own bound) and the answer as speech's is kept: {"audio": base64 of the
+            // provider's body, "content_type": ..., "extra_fields": ...}.
+            IsStreamRequested = static r => r.Stream == true,
+            ClearStream = static r => r.Stream = null,
+            BeforeSubmit = static (r, ct) => r.BufferFileAsync(MaxAudioUploadBytes, ct),
+            BeforeStore = static (r, ct) => r.BufferAsync(MaxStoredAudioBytes, ct),
             RequestBody = RouteBody.Upload,
             ReadRequest = AudioUpload.ReadAsync,
             UploadForm = typeof(AudioUploadForm),
@@ -81,6 +90,7 @@ internal static class AudioOperations
             ContentTypes = TextTypes,
             Validate = r => ValidateTranscription(r, translation),
             Call = call,
+            ClientCall = clientCall,
             BodyOf = static r => (r.Content, r.ContentType),
             ExtraFieldsOf = static r => r.ExtraFields,
             SetExtraFields = static (r, extra) => r.ExtraFields = extra,
@@ -132,7 +142,7 @@ internal static class AudioOperations
 
     private static void ValidateTranscription(TranscriptionRequest request, bool translation)
     {
-        if (request.File is null)
+        if (request.File is null && request.FileData is null) // an async job's stored request holds the upload in FileData
         {
             throw BifrostErrors.MissingParameter("'file' is required: the audio to " + (translation ? "translate." : "transcribe."), "file");
         }

@@ -14,6 +14,9 @@ internal enum StreamShape
 
     /// <summary><c>event: {type}</c> + <c>data: {json}</c> per event (the Responses API).</summary>
     Events,
+
+    /// <summary><c>event: {type}</c> + <c>data: {json}</c> per chunk, the type from <c>EventTypeOf</c> (image generation streams).</summary>
+    TypedEvents,
 }
 
 /// <summary>One attempt's target: the provider's context (key, options, model), its adapter and the resolved model.</summary>
@@ -86,6 +89,9 @@ internal sealed class InferenceOperation<TRequest, TResponse, TChunk> : BifrostO
 
     /// <summary>The chunk type info, for <see cref="StreamShape.DataLines"/>.</summary>
     public JsonTypeInfo<TChunk>? ChunkInfo { get; init; }
+
+    /// <summary>A chunk's SSE event type, for <see cref="StreamShape.TypedEvents"/>.</summary>
+    public Func<TChunk, string?>? EventTypeOf { get; init; }
 
     /// <summary>The request's <c>model</c> (default: <see cref="InferenceRequest.Model"/>).</summary>
     public Func<TRequest, string?> Model
@@ -242,6 +248,9 @@ internal sealed class InferenceOperation<TRequest, TResponse, TChunk> : BifrostO
     /// instead of writing the answer as JSON (the JSON form remains the async job result and the request log's record).
     /// </summary>
     public Func<TResponse, (Stream Body, string ContentType)>? BodyOf { get; init; }
+
+    /// <summary>Prepares the request to be kept as an async job's payload (an upload keeps its bytes in the JSON form, bounded; throws 413s).</summary>
+    public Func<TRequest, CancellationToken, Task>? BeforeSubmit { get; init; }
 
     /// <summary>Prepares an answer to be kept as an async job's JSON result (a binary answer buffers its body).</summary>
     public Func<TResponse, CancellationToken, Task>? BeforeStore { get; init; }

@@ -17,6 +17,7 @@ internal static partial class InferenceOperations
         Validate = RequestValidator.Validate,
         EstimateInputTokens = static (r, _) => Tokenization.TokenEstimate.Text(Texts(r)),
         Call = static (call, r, ct) => call.Adapter.ModerationAsync(call.Context, r.ForProvider(call.Target.Model), ct),
+        ClientCall = static (client, r, ct) => client.ModerationAsync(r, ct),
         Pending = static (job, _, model) => new ModerationResponse
         {
             Id = job.Id,

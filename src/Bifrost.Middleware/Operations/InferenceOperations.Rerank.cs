@@ -15,6 +15,7 @@ internal static partial class InferenceOperations
         Validate = RequestValidator.Validate,
         EstimateInputTokens = static (r, _) => Tokenization.TokenEstimate.Text(TextInput.FromStrings([r.Query ?? string.Empty, .. RerankInput.Read(r.Documents)])),
         Call = static (call, r, ct) => call.Adapter.RerankAsync(call.Context, r.ForProvider(call.Target.Model), ct),
+        ClientCall = static (client, r, ct) => client.RerankAsync(r, ct),
         Complete = static (_, response, target) =>
         {
             response.Model ??= target.Model;

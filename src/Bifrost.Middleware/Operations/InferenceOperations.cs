@@ -169,7 +169,7 @@ internal static partial class InferenceOperations
     }
 
     /// <summary>The built-in inference operations, in the order their routes are mapped.</summary>
-    public static IEnumerable<BifrostOperation> All => [Chat, Embeddings, TextCompletion, Responses, Moderations, ImageGeneration, Rerank];
+    public static IEnumerable<BifrostOperation> All => [Chat, Embeddings, TextCompletion, Responses, Moderations, ImageGeneration, Rerank, ImageEdit, ImageVariation];
 }
 
 /// <summary><c>extra_fields</c> and usage of streamed Responses events (JSON objects kept as <see cref="JsonElement"/>).</summary>

@@ -151,6 +151,29 @@ public interface IProviderAdapter
     /// <param name="cancellationToken">Cancels the upstream call.</param>
     Task<AudioResponse> TranslationAsync(ProviderContext context, TranscriptionRequest request, CancellationToken cancellationToken) =>
         throw ProviderErrors.Unsupported(context, "translations");
+
+    // Image edits and variations (issue 17, img).
+
+    /// <summary>Edits images (<see cref="ImageEditRequest.Images"/>, read through <see cref="ImageFile.OpenRead"/>) as the prompt describes. By default: a 400 "unsupported" error.</summary>
+    /// <param name="context">The provider, model, key and options of this attempt.</param>
+    /// <param name="request">The request, with the provider's bare model name.</param>
+    /// <param name="cancellationToken">Cancels the upstream call.</param>
+    Task<ImageResponse> ImageEditAsync(ProviderContext context, ImageEditRequest request, CancellationToken cancellationToken) =>
+        throw ProviderErrors.Unsupported(context, "image edits");
+
+    /// <summary>Makes variations of an image (the one in <see cref="ImageEditRequest.Images"/>). By default: a 400 "unsupported" error.</summary>
+    /// <param name="context">The provider, model, key and options of this attempt.</param>
+    /// <param name="request">The request, with the provider's bare model name.</param>
+    /// <param name="cancellationToken">Cancels the upstream call.</param>
+    Task<ImageResponse> ImageVariationAsync(ProviderContext context, ImageEditRequest request, CancellationToken cancellationToken) =>
+        throw ProviderErrors.Unsupported(context, "image variations");
+
+    /// <summary>Streams an image generation as OpenAI's events (<c>image_generation.partial_image</c>, then <c>image_generation.completed</c>). By default: a 400 "unsupported" error.</summary>
+    /// <param name="context">The provider, model, key and options of this attempt.</param>
+    /// <param name="request">The request, with the provider's bare model name and <c>stream: true</c>.</param>
+    /// <param name="cancellationToken">Cancels the upstream call.</param>
+    IAsyncEnumerable<ImageStreamEvent> StreamImageGenerationAsync(ProviderContext context, ImageRequest request, CancellationToken cancellationToken) =>
+        throw ProviderErrors.Unsupported(context, "streamed image generation");
 }
 
 /// <summary>Everything an adapter needs to know about one attempt besides the request.</summary>

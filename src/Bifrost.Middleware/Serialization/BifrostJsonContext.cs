@@ -51,6 +51,10 @@ namespace Bifrost.Middleware.Serialization;
 [JsonSerializable(typeof(SpeechRequest))]
 [JsonSerializable(typeof(TranscriptionRequest))]
 [JsonSerializable(typeof(AudioResponse))]
+
+// Image edits and variations (issue 17, img).
+[JsonSerializable(typeof(ImageEditRequest))]
+[JsonSerializable(typeof(ImageStreamEvent))]
 internal sealed partial class BifrostJsonContext : JsonSerializerContext;
 
 /// <summary>The context every read and write of the gateway uses: the generated metadata with a relaxed encoder (no \u0027 for quotes in messages).</summary>

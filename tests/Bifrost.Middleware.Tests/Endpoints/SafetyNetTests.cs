@@ -187,6 +187,25 @@ public sealed class SafetyNetTests
 
         public Task<ModelList> ListModelsAsync(CancellationToken cancellationToken = default) => throw Boom();
 
+        public Task<ModerationResponse> ModerationAsync(ModerationRequest request, CancellationToken cancellationToken = default) => throw Boom();
+
+        public Task<ImageResponse> ImageGenerationAsync(ImageRequest request, CancellationToken cancellationToken = default) => throw Boom();
+
+        public IAsyncEnumerable<ImageStreamEvent> ImageGenerationStreamAsync(ImageRequest request, CancellationToken cancellationToken = default) =>
+            Items(request.Prompt == "after", () => new ImageStreamEvent { Type = "image_generation.partial_image" }, cancellationToken);
+
+        public Task<ImageResponse> ImageEditAsync(ImageEditRequest request, CancellationToken cancellationToken = default) => throw Boom();
+
+        public Task<ImageResponse> ImageVariationAsync(ImageEditRequest request, CancellationToken cancellationToken = default) => throw Boom();
+
+        public Task<RerankResponse> RerankAsync(RerankRequest request, CancellationToken cancellationToken = default) => throw Boom();
+
+        public Task<AudioResponse> SpeechAsync(SpeechRequest request, CancellationToken cancellationToken = default) => throw Boom();
+
+        public Task<AudioResponse> TranscriptionAsync(TranscriptionRequest request, CancellationToken cancellationToken = default) => throw Boom();
+
+        public Task<AudioResponse> TranslationAsync(TranscriptionRequest request, CancellationToken cancellationToken = default) => throw Boom();
+
         private static Dictionary<string, JsonElement> Marker() => new() { ["marker"] = JsonDocument.Parse("\"first\"").RootElement.Clone() };
 
         private static async IAsyncEnumerable<T> Items<T>(bool first, Func<T> item, [EnumeratorCancellation] CancellationToken cancellationToken = default)

@@ -119,7 +119,7 @@ public sealed class ImageGenerationTests
         { """{"model":"local/img","prompt":"x","n":0}""", "invalid_value", "n" },
         { """{"model":"local/img","prompt":"x","n":11}""", "invalid_value", "n" },
         { """{"model":"local/img","prompt":"x","response_format":"png"}""", "invalid_value", "response_format" },
-        { """{"model":"local/img","prompt":"x","stream":true}""", "unsupported_operation", "stream" },
+        { """{"model":"local/img","prompt":"x","stream":true,"partial_images":4}""", "invalid_value", "partial_images" },
         { "{\"model\":\"local/img\",\"prompt\":\"" + new string('p', 32_001) + "\"}", "invalid_value", "prompt" },
     };
 

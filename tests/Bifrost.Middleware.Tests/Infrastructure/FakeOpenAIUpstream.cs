@@ -101,7 +101,7 @@ public sealed class FakeOpenAIUpstream : IAsyncDisposable
             headers[name] = value.ToString();
         }
 
-        var recorded = new RecordedRequest(request.Method, request.Path.Value ?? string.Empty, headers, raw, body);
+        var recorded = new RecordedRequest(request.Method, request.Path.Value ?? string.Empty, headers, raw, body) { RawBytes = buffer.ToArray() };
         using var abortRegistration = context.RequestAborted.Register(static state => ((RecordedRequest)state!).MarkAborted(), recorded);
         _requests.Enqueue(recorded);
         _arrivals.Writer.TryWrite(recorded);
@@ -156,6 +156,9 @@ public sealed class RecordedRequest(string method, string path, IReadOnlyDiction
     public IReadOnlyDictionary<string, string> Headers { get; } = headers;
 
     public string RawBody { get; } = rawBody;
+
+    /// <summary>The body's exact bytes (a multipart upload's binary parts do not survive <see cref="RawBody"/>'s UTF-8 decoding).</summary>
+    public byte[] RawBytes { get; init; } = [];
 
     /// <summary>The body as JSON; null when it was empty or not JSON.</summary>
     public JsonElement? Body { get; } = body;

@@ -139,7 +139,8 @@ public sealed class OpenApiDocumentTests
                     break;
                 case RouteBody.Upload:
                     var form = host.Resolve(described.GetProperty("requestBody").GetProperty("content").GetProperty("multipart/form-data").GetProperty("schema"));
-                    Assert.True(form.GetProperty("properties").TryGetProperty("file", out _), where);
+                    // Image edits and variations upload an 'image'; the files and audio uploads a 'file'.
+                    Assert.True(form.GetProperty("properties").TryGetProperty(route.Path.StartsWith("images/", StringComparison.Ordinal) ? "image" : "file", out _), where);
                     // The files upload takes a purpose; the audio uploads a model.
                     Assert.True(form.GetProperty("properties").TryGetProperty(route.Path == "files" ? "purpose" : "model", out _), where);
                     break;

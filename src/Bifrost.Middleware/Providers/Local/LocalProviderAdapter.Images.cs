@@ -32,6 +32,99 @@ internal sealed partial class LocalProviderAdapter
         return Task.FromResult(response);
     }
 
+    /// <summary>
+    /// A streamed generation (issue 17, img): for each image, <c>partial_images</c> <c>image_generation.partial_image</c>
+    /// events (the PNG of <c>partial:{k}</c> and the prompt, <c>partial_image_index</c> k), then
+    /// <c>image_generation.completed</c> with the same PNG the unstreamed call answers and a usage of the prompt's pieces.
+    /// </summary>
+    public async IAsyncEnumerable<ImageStreamEvent> StreamImageGenerationAsync(ProviderContext context, ImageRequest request, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var prompt = request.Prompt ?? string.Empty;
+        var created = time.GetUtcNow().ToUnixTimeSeconds();
+        var size = request.Size ?? "1024x1024";
+        var quality = request.Quality ?? "auto";
+        var background = request.Background ?? "opaque";
+        var format = request.OutputFormat ?? "png";
+        var n = Math.Max(1, request.N ?? 1);
+        for (var i = 0; i < n; i++)
+        {
+            for (var k = 0; k < (request.PartialImages ?? 0); k++)
+            {
+                await Task.Yield();
+                cancellationToken.ThrowIfCancellationRequested();
+                yield return new ImageStreamEvent
+                {
+                    Type = "image_generation.partial_image",
+                    B64Json = Convert.ToBase64String(Png($"partial:{k}\n{prompt}", i)),
+                    CreatedAt = created,
+                    Size = size,
+                    Quality = quality,
+                    Background = background,
+                    OutputFormat = format,
+                    PartialImageIndex = k,
+                };
+            }
+
+            await Task.Yield();
+            cancellationToken.ThrowIfCancellationRequested();
+            var input = CountPieces(prompt);
+            yield return new ImageStreamEvent
+            {
+                Type = "image_generation.completed",
+                B64Json = Convert.ToBase64String(Png(prompt, i)),
+                CreatedAt = created,
+                Size = size,
+                Quality = quality,
+                Background = background,
+                OutputFormat = format,
+                Usage = new ImageUsage { InputTokens = input, OutputTokens = ImageSide * ImageSide, TotalTokens = input + (ImageSide * ImageSide) },
+            };
+        }
+    }
+
+    // Image edits and variations (issue 17, img): the same 8×8 PNGs, of the colour the uploaded images' bytes (SHA-256 of each,
+    // in order, and of the mask), the prompt and the image's index hash to; revised_prompt echoes an edit's prompt.
+
+    public Task<ImageResponse> ImageEditAsync(ProviderContext context, ImageEditRequest request, CancellationToken cancellationToken) =>
+        ImageUploadAsync(context, "edit", request, cancellationToken);
+
+    public Task<ImageResponse> ImageVariationAsync(ProviderContext context, ImageEditRequest request, CancellationToken cancellationToken) =>
+        ImageUploadAsync(context, "variation", request, cancellationToken);
+
+    /// <summary>The text an edit's or variation's colours are hashed from: <c>{kind}:{sha256 of each image, comma-separated}|{mask sha256}|{prompt}</c>.</summary>
+    internal static async Task<string> ImageUploadSeedAsync(string kind, ImageEditRequest request, CancellationToken cancellationToken)
+    {
+        var seed = new StringBuilder(kind).Append(':');
+        for (var i = 0; i < request.Images.Count; i++)
+        {
+            seed.Append(i == 0 ? string.Empty : ",").Append(Convert.ToHexStringLower(await SHA256.HashDataAsync(request.Images[i].OpenRead(), cancellationToken).ConfigureAwait(false)));
+        }
+
+        seed.Append('|');
+        if (request.Mask is { } mask)
+        {
+            seed.Append(Convert.ToHexStringLower(await SHA256.HashDataAsync(mask.OpenRead(), cancellationToken).ConfigureAwait(false)));
+        }
+
+        return seed.Append('|').Append(request.Prompt).ToString();
+    }
+
+    private async Task<ImageResponse> ImageUploadAsync(ProviderContext context, string kind, ImageEditRequest request, CancellationToken cancellationToken)
+    {
+        var seed = await ImageUploadSeedAsync(kind, request, cancellationToken).ConfigureAwait(false);
+        var response = new ImageResponse { Created = time.GetUtcNow().ToUnixTimeSeconds(), Model = context.Model };
+        var n = Math.Max(1, request.N ?? 1);
+        for (var i = 0; i < n; i++)
+        {
+            var base64 = Convert.ToBase64String(Png(seed, i));
+            response.Data.Add(request.ResponseFormat == "url"
+                ? new ImageData { Url = "data:image/png;base64," + base64, RevisedPrompt = request.Prompt }
+                : new ImageData { B64Json = base64, RevisedPrompt = request.Prompt });
+        }
+
+        return response;
+    }
+
     /// <summary>An 8×8 RGB PNG of the colour the prompt and index hash to (stored deflate blocks: no compressor, stable bytes).</summary>
     internal static byte[] Png(string prompt, int index)
     {

@@ -13,6 +13,10 @@ internal sealed partial class OpenAICompatibleAdapter
     public Task<ImageResponse> ImageGenerationAsync(ProviderContext context, ImageRequest request, CancellationToken cancellationToken) =>
         PostAsync(context, "images/generations", request, BifrostJson.Context.ImageRequest, BifrostJson.Context.ImageResponse, cancellationToken);
 
+    /// <summary>A streamed generation (issue 17, img): OpenAI's image streaming events relayed as they arrive (https://platform.openai.com/docs/api-reference/images-streaming).</summary>
+    public IAsyncEnumerable<ImageStreamEvent> StreamImageGenerationAsync(ProviderContext context, ImageRequest request, CancellationToken cancellationToken) =>
+        StreamAsync(context, "images/generations", request, BifrostJson.Context.ImageRequest, BifrostJson.Context.ImageStreamEvent, cancellationToken);
+
     /// <summary>Rerank on a server that serves it (vLLM, Jina- or Cohere-compatible): <c>POST {BaseUrl}/rerank</c>, results sorted most relevant first.</summary>
     public async Task<RerankResponse> RerankAsync(ProviderContext context, RerankRequest request, CancellationToken cancellationToken)
     {

@@ -4,7 +4,7 @@
 //   async jobs/s:    from the first submit until the store holds no unfinished job (all run and stored)
 //   batch lines/s:   a batch of --lines lines, from its creation until it reads completed
 // Usage: dotnet run -c Release --project bench/Bifrost.Middleware.PostgreSql.Benchmarks -- [--postgres <conn>] [--submits 5000]
-//        [--lines 5000] [--concurrency 32] [--rounds 3]   (--postgres defaults to $BIFROST_TEST_POSTGRES; without it only in-memory runs)
+//        [--lines 5000] [--concurrency 32] [--rounds 3] [--workers N (Jobs:Workers; default the library's)]   (--postgres defaults to $BIFROST_TEST_POSTGRES; without it only in-memory runs)
 //        --governance [--calls 5000]: the shared governance counters instead (admissions and settlements/s, see GovernanceBench.cs)
 using System.Diagnostics;
 using System.Net.Http.Headers;
@@ -29,7 +29,7 @@ if (settings.Postgres is not null)
     stores.Add("postgresql-jobs+fs-files");
 }
 
-Console.WriteLine($"submits={settings.Submits} lines={settings.Lines} concurrency={settings.Concurrency} rounds={settings.Rounds} cpus={Environment.ProcessorCount} load={LoadAverage()}");
+Console.WriteLine($"submits={settings.Submits} lines={settings.Lines} concurrency={settings.Concurrency} workers={(settings.Workers > 0 ? settings.Workers : "default")} rounds={settings.Rounds} cpus={Environment.ProcessorCount} load={LoadAverage()}");
 Console.WriteLine("| store | round | async submits/s | async jobs/s | batch lines/s |");
 Console.WriteLine("|---|---|---|---|---|");
 var results = new Dictionary<string, List<(double Submits, double Jobs, double Lines)>>();
@@ -68,6 +68,10 @@ static async Task<(double Submits, double Jobs, double Lines)> RunAsync(string s
         options.Files.Directory = filesDirectory;
         options.Jobs.MaxQueuedJobs = 1_000_000;
         options.Jobs.MaxQueuedJobsPerOwner = 1_000_000; // one caller submits everything: its queue quota (default 1,000) would refuse it
+        if (settings.Workers > 0)
+        {
+            options.Jobs.Workers = settings.Workers; // --workers: job workers (default 4; one owner runs at most half of them)
+        }
     });
     if (store.StartsWith("postgresql", StringComparison.Ordinal))
     {
@@ -217,13 +221,13 @@ static double Median(IEnumerable<double> values)
 
 static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 
-internal sealed record Settings(string? Postgres, int Submits, int Lines, int Concurrency, int Rounds, int Calls)
+internal sealed record Settings(string? Postgres, int Submits, int Lines, int Concurrency, int Rounds, int Calls, int Workers)
 {
     public static Settings Parse(string[] args)
     {
         string? Value(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
         int Int(string name, int fallback) => Value(name) is { } v ? int.Parse(v, System.Globalization.CultureInfo.InvariantCulture) : fallback;
         var postgres = Value("--postgres") ?? Environment.GetEnvironmentVariable("BIFROST_TEST_POSTGRES");
-        return new Settings(string.IsNullOrWhiteSpace(postgres) ? null : postgres, Int("--submits", 5000), Int("--lines", 5000), Int("--concurrency", 32), Int("--rounds", 3), Int("--calls", 5000));
+        return new Settings(string.IsNullOrWhiteSpace(postgres) ? null : postgres, Int("--submits", 5000), Int("--lines", 5000), Int("--concurrency", 32), Int("--rounds", 3), Int("--calls", 5000), Int("--workers", 0));
     }
 }

@@ -35,7 +35,6 @@ public sealed partial class PostgreSqlJobStore : IJobStore
     private readonly string _getSql;
     private readonly string _claimSql;
     private readonly string _pickSql;
-    private readonly string _ownerLockSql;
     private readonly string _fairClaimSql;
     private readonly string _usageSql;
     private readonly string _renewSql;
@@ -85,11 +84,13 @@ public sealed partial class PostgreSqlJobStore : IJobStore
                 LIMIT 1)
             RETURNING {Columns}
             """;
-        // A fair claim is one short transaction: (1) pick the oldest claimable job of the owner with the fewest running jobs
-        // among those under the cap, locking that row (SKIP LOCKED: claimers never wait for each other's rows); (2) take a
+        // A fair claim is one round trip: two statements sent as one batch, which PostgreSQL runs as one implicit transaction.
+        // (1) Pick the oldest claimable job of the owner with the fewest running jobs among those under the cap, locking that
+        // row (SKIP LOCKED: claimers never wait for each other's rows), note its id in a transaction-local setting, and take a
         // transaction-scoped advisory lock on the owner, so claims for one owner queue here (and only here) until the previous
-        // one committed; (3) claim the row only if the owner is still under the cap, counted by a statement that starts after
-        // the lock was granted and so sees every claim committed before. Two instances on one database serialize per owner alike.
+        // one committed; (2) claim the noted row only if the owner is still under the cap, counted by a statement that starts
+        // after the lock was granted and so sees every claim committed before. Two instances on one database serialize per
+        // owner alike; the lock is held for the server's work only (no client round trip happens while it is held).
         // The pick never sorts the queue: it walks the owners that have unfinished jobs (a recursive skip scan of
         // jobs_owner_ready, one probe per owner), drops those at the cap, takes the head of each other owner's queue from the
         // same index (locking it; the heads not chosen are let go at the commit), and orders those few heads.
@@ -101,6 +102,7 @@ public sealed partial class PostgreSqlJobStore : IJobStore
                 SELECT (SELECT o2.owner FROM {q}.jobs o2 WHERE o2.status IN (0, 1) AND o2.owner > o.owner ORDER BY o2.owner LIMIT 1)
                 FROM owners o WHERE o.owner IS NOT NULL),
             running AS (SELECT owner, count(*) AS n FROM {q}.jobs WHERE status = 1 AND lease_expires_at > @now GROUP BY owner)
+            , picked AS (
             SELECT h.id, o.owner FROM owners o
             LEFT JOIN running r ON r.owner = o.owner
             CROSS JOIN LATERAL (
@@ -111,15 +113,15 @@ public sealed partial class PostgreSqlJobStore : IJobStore
                 FOR UPDATE SKIP LOCKED) h
             WHERE o.owner IS NOT NULL AND COALESCE(r.n, 0) < @cap
             ORDER BY COALESCE(r.n, 0), h.ready_seq
-            LIMIT 1
+            LIMIT 1)
+            SELECT set_config('bifrost.claim', p.id, true), pg_advisory_xact_lock(hashtextextended(@lock_prefix || p.owner, 0)) FROM picked p
             """;
-        _ownerLockSql = "SELECT pg_advisory_xact_lock(hashtextextended(@key, 0))";
         _fairClaimSql = $"""
             UPDATE {q}.jobs j
             SET status = 1, version = version + 1, lease_owner = @worker, lease_expires_at = @lease_expires,
                 started_at = COALESCE(started_at, @now), not_before = NULL
-            WHERE j.id = @id AND {Claimable}
-              AND (SELECT count(*) FROM {q}.jobs WHERE owner = @owner AND status = 1 AND lease_expires_at > @now) < @cap
+            WHERE j.id = NULLIF(current_setting('bifrost.claim', true), '') AND {Claimable}
+              AND (SELECT count(*) FROM {q}.jobs r WHERE r.owner = j.owner AND r.status = 1 AND r.lease_expires_at > @now) < @cap
             RETURNING {Columns}
             """;
         _usageSql = $"""
@@ -249,57 +251,34 @@ public sealed partial class PostgreSqlJobStore : IJobStore
         ArgumentNullException.ThrowIfNull(workerId);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxRunningPerOwner, 1);
         await _initializer.EnsureAsync(cancellationToken).ConfigureAwait(false);
-        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-
         // A claim that lost the race for an owner's last slot tries again: the next pick sees that claim and passes the owner by.
         for (var attempt = 0; attempt < 4; attempt++)
         {
             var now = Now();
-            await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            string id, owner;
-            await using (var pick = new NpgsqlCommand(_pickSql, connection, transaction))
-            {
-                Add(pick, "now", now);
-                Add(pick, "cap", (long)maxRunningPerOwner);
-                await using var reader = await pick.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    return null; // the transaction rolls back on dispose: nothing was changed
-                }
-
-                (id, owner) = (reader.GetString(0), reader.GetString(1));
-            }
-
-            await using var batch = new NpgsqlBatch(connection, transaction);
-            var ownerLock = new NpgsqlBatchCommand(_ownerLockSql);
-            ownerLock.Parameters.Add(new NpgsqlParameter<string>("key", "bifrost.owner:" + Schema + ":" + owner));
-            batch.BatchCommands.Add(ownerLock);
+            await using var batch = _dataSource.CreateBatch(); // no explicit transaction: the batch is one implicit transaction
+            var pick = new NpgsqlBatchCommand(_pickSql);
+            pick.Parameters.Add(new NpgsqlParameter("now", NpgsqlDbType.TimestampTz) { Value = now });
+            pick.Parameters.Add(new NpgsqlParameter<long>("cap", maxRunningPerOwner));
+            pick.Parameters.Add(new NpgsqlParameter<string>("lock_prefix", "bifrost.owner:" + Schema + ":"));
+            batch.BatchCommands.Add(pick);
             var claim = new NpgsqlBatchCommand(_fairClaimSql);
-            claim.Parameters.Add(new NpgsqlParameter<string>("id", id));
-            claim.Parameters.Add(new NpgsqlParameter<string>("owner", owner));
             claim.Parameters.Add(new NpgsqlParameter<string>("worker", workerId));
             claim.Parameters.Add(new NpgsqlParameter("now", NpgsqlDbType.TimestampTz) { Value = now });
             claim.Parameters.Add(new NpgsqlParameter("lease_expires", NpgsqlDbType.TimestampTz) { Value = Truncate(now + leaseDuration) });
             claim.Parameters.Add(new NpgsqlParameter<long>("cap", maxRunningPerOwner));
             batch.BatchCommands.Add(claim);
 
-            JobRecord? job = null;
-            await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false); // past the lock's result
-                if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    job = Read(reader);
-                }
+                return null; // nothing claimable (the claim statement found no noted row and changed nothing)
             }
 
-            if (job is not null)
+            await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-                return new JobLease(job, workerId);
+                return new JobLease(Read(reader), workerId);
             }
-
-            await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
         }
 
         return null;

@@ -119,7 +119,7 @@ internal sealed class BatchService(AsyncJobService jobs, IFileStore files, Provi
     /// </summary>
     private async Task<StoredFile> StoreInlineRequestsAsync(string owner, List<JsonElement> items, string? endpoint, CancellationToken cancellationToken)
     {
-        await using var spool = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
+        await using var spool = TempFiles.Create();
         await using (var writer = new Utf8JsonWriter(spool, BifrostJson.WriterOptions))
         {
             foreach (var item in items)

@@ -79,3 +79,34 @@ internal static class ProviderBatchResults
         }
     }
 }
+
+/// <summary>
+/// The two synthetic result files a native batch exposes, <c>{batch id}:output</c> and <c>{batch id}:errors</c>, each in
+/// OpenAI's batch output format (the adapters of Anthropic, Gemini, Vertex, Bedrock and Cohere).
+/// </summary>
+internal static class NativeBatchFiles
+{
+    public const string OutputSuffix = ":output";
+    public const string ErrorsSuffix = ":errors";
+
+    /// <summary>The batch a result file belongs to and whether it is the errors file; 404 for any other file id.</summary>
+    /// <param name="context">The call (its provider name is in the error).</param>
+    /// <param name="fileId">The file id asked for.</param>
+    /// <param name="results">What the results are, for the error (e.g. <c>Gemini batch results</c>).</param>
+    /// <param name="idName">What the id before the suffix is, for the error (e.g. <c>batch id</c>).</param>
+    public static (string BatchId, bool Errors) Parse(ProviderContext context, string fileId, string results, string idName)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentException.ThrowIfNullOrEmpty(fileId);
+        return fileId.EndsWith(OutputSuffix, StringComparison.Ordinal) ? (fileId[..^OutputSuffix.Length], false)
+            : fileId.EndsWith(ErrorsSuffix, StringComparison.Ordinal) ? (fileId[..^ErrorsSuffix.Length], true)
+            : throw BifrostErrors.NotFound("file_not_found", $"Provider '{context.ProviderName}' has no file '{fileId}': {results} are '<{idName}>{OutputSuffix}' or '<{idName}>{ErrorsSuffix}'.", "file_id");
+    }
+}
+
+/// <summary>Temporary files for spooling (uploads, batch inputs and results): asynchronous I/O, deleted when closed.</summary>
+internal static class TempFiles
+{
+    public static FileStream Create() =>
+        new(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
+}

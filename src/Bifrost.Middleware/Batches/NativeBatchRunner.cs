@@ -202,7 +202,7 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
             return null;
         }
 
-        var temp = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
+        var temp = TempFiles.Create();
         try
         {
             using var reader = new StreamReader(input, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 65536);
@@ -274,7 +274,7 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
     {
         public async Task<Stream> RewriteAsync(Stream upstream, CancellationToken cancellationToken)
         {
-            var temp = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
+            var temp = TempFiles.Create();
             try
             {
                 using var reader = new StreamReader(upstream, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 65536);

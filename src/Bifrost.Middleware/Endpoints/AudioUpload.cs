@@ -50,7 +50,7 @@ internal static class AudioUpload
 
                 request.Filename = MultipartUpload.Filename(disposition!);
                 request.FileContentType = section.ContentType;
-                var spooled = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
+                var spooled = TempFiles.Create();
                 context.Response.RegisterForDisposeAsync(spooled);
                 request.File = spooled;
                 request.FileBytes = await Files.LimitedCopy.CopyAsync(body, spooled, limit, cancellationToken).ConfigureAwait(false);

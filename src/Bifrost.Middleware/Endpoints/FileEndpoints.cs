@@ -65,7 +65,7 @@ internal static class FileEndpoints
                     else
                     {
                         // The purpose comes after the file: spool to a temporary file (never to memory) until we know it.
-                        spooled = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
+                        spooled = TempFiles.Create();
                         await LimitedCopy.CopyAsync(body, spooled, options.MaxUploadBytes, cancellationToken).ConfigureAwait(false);
                     }
 

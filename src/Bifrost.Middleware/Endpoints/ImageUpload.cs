@@ -65,7 +65,7 @@ internal static class ImageUpload
                     throw BifrostErrors.InvalidValue($"The '{name}' part must be a PNG, JPEG or WebP image; its content type is '{MultipartUpload.Shorten(declared)}'.", param);
                 }
 
-                var spooled = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
+                var spooled = TempFiles.Create();
                 context.Response.RegisterForDisposeAsync(spooled);
                 long bytes;
                 try

@@ -21,8 +21,8 @@ namespace Bifrost.Middleware.Providers.Anthropic;
 /// </summary>
 internal sealed partial class AnthropicAdapter : IProviderBatchAdapter
 {
-    internal const string OutputSuffix = ":output";
-    internal const string ErrorsSuffix = ":errors";
+    internal const string OutputSuffix = NativeBatchFiles.OutputSuffix;
+    internal const string ErrorsSuffix = NativeBatchFiles.ErrorsSuffix;
     private const string EncodedIdPrefix = "bfx_";
 
     public async Task<BatchObject> CreateBatchAsync(ProviderContext context, Stream input, ProviderBatchRequest request, CancellationToken cancellationToken)
@@ -36,7 +36,7 @@ internal sealed partial class AnthropicAdapter : IProviderBatchAdapter
         }
 
         // The request body can be large (up to 100,000 requests): it is written to a temporary file, never held in memory.
-        await using var body = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
+        await using var body = TempFiles.Create();
         await WriteBatchRequestAsync(context, input, body, cancellationToken).ConfigureAwait(false);
         body.Position = 0;
 
@@ -66,24 +66,11 @@ internal sealed partial class AnthropicAdapter : IProviderBatchAdapter
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentException.ThrowIfNullOrEmpty(fileId);
-        bool errors;
-        string batchId;
-        if (fileId.EndsWith(OutputSuffix, StringComparison.Ordinal))
-        {
-            (errors, batchId) = (false, fileId[..^OutputSuffix.Length]);
-        }
-        else if (fileId.EndsWith(ErrorsSuffix, StringComparison.Ordinal))
-        {
-            (errors, batchId) = (true, fileId[..^ErrorsSuffix.Length]);
-        }
-        else
-        {
-            throw BifrostErrors.NotFound("file_not_found", $"Provider '{context.ProviderName}' has no file '{fileId}': Anthropic batch results are '<batch id>{OutputSuffix}' or '<batch id>{ErrorsSuffix}'.", "file_id");
-        }
+        var (batchId, errors) = NativeBatchFiles.Parse(context, fileId, "Anthropic batch results", "batch id");
 
         var batch = await GetAsync(context, "messages/batches/" + Uri.EscapeDataString(batchId), AnthropicJsonContext.Wire.AnthropicBatch, cancellationToken).ConfigureAwait(false);
         var resultsUri = ResultsUri(context, batchId, batch.ResultsUrl);
-        var temp = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
+        var temp = TempFiles.Create();
         try
         {
             using var message = _http.CreateRequest(context, HttpMethod.Get, resultsUri, stream: false);

@@ -26,7 +26,7 @@ internal static class AzureBatches
     public static async Task<Stream> RewriteInputAsync(ProviderOptions options, Stream input, CancellationToken cancellationToken)
     {
         var v1 = AzureOpenAI.IsV1(options);
-        var temp = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
+        var temp = TempFiles.Create();
         try
         {
             using var reader = new StreamReader(input, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 65536, leaveOpen: true);

@@ -38,8 +38,8 @@ namespace Bifrost.Middleware.Providers.Bedrock;
 /// </summary>
 internal sealed partial class BedrockAdapter : IProviderBatchAdapter, INativeBatchEligibility
 {
-    internal const string OutputSuffix = ":output";
-    internal const string ErrorsSuffix = ":errors";
+    internal const string OutputSuffix = NativeBatchFiles.OutputSuffix;
+    internal const string ErrorsSuffix = NativeBatchFiles.ErrorsSuffix;
 
     /// <summary>The <c>anthropic_version</c> Claude's InvokeModel body on Bedrock requires.</summary>
     internal const string AnthropicVersion = "bedrock-2023-05-31";
@@ -79,7 +79,7 @@ internal sealed partial class BedrockAdapter : IProviderBatchAdapter, INativeBat
         }
 
         var (batch, location) = BatchSettings(context);
-        await using var file = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
+        await using var file = TempFiles.Create();
         var (model, sha256) = await WriteRecordsAsync(context, input, file, cancellationToken).ConfigureAwait(false);
         file.Position = 0;
 
@@ -141,24 +141,11 @@ internal sealed partial class BedrockAdapter : IProviderBatchAdapter, INativeBat
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentException.ThrowIfNullOrEmpty(fileId);
-        bool errors;
-        string jobArn;
-        if (fileId.EndsWith(OutputSuffix, StringComparison.Ordinal))
-        {
-            (errors, jobArn) = (false, fileId[..^OutputSuffix.Length]);
-        }
-        else if (fileId.EndsWith(ErrorsSuffix, StringComparison.Ordinal))
-        {
-            (errors, jobArn) = (true, fileId[..^ErrorsSuffix.Length]);
-        }
-        else
-        {
-            throw BifrostErrors.NotFound("file_not_found", $"Provider '{context.ProviderName}' has no file '{fileId}': Bedrock batch results are '<job ARN>{OutputSuffix}' or '<job ARN>{ErrorsSuffix}'.", "file_id");
-        }
+        var (jobArn, errors) = NativeBatchFiles.Parse(context, fileId, "Bedrock batch results", "job ARN");
 
         var (batch, _) = BatchSettings(context);
         var job = await GetJobAsync(context, jobArn, cancellationToken).ConfigureAwait(false);
-        var temp = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
+        var temp = TempFiles.Create();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         try
         {

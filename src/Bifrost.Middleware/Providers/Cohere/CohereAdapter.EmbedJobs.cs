@@ -30,7 +30,7 @@ namespace Bifrost.Middleware.Providers.Cohere;
 /// </summary>
 internal sealed partial class CohereAdapter : IProviderBatchAdapter, INativeBatchEligibility
 {
-    internal const string OutputSuffix = ":output";
+    internal const string OutputSuffix = NativeBatchFiles.OutputSuffix;
 
     /// <summary>The most texts one batch line may embed (OpenAI's limit for one embeddings request).</summary>
     internal const int MaxTextsPerLine = 2048;
@@ -56,7 +56,7 @@ internal sealed partial class CohereAdapter : IProviderBatchAdapter, INativeBatc
             throw BifrostErrors.UnsupportedOperation($"Provider '{context.ProviderName}' runs native batches of /v1/embeddings only (Cohere embed jobs), not '{request.Endpoint}'.", "endpoint");
         }
 
-        await using var file = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
+        await using var file = TempFiles.Create();
         var (model, inputType, lines) = await WriteEmbedInputAsync(input, file, cancellationToken).ConfigureAwait(false);
         file.Position = 0;
 
@@ -123,7 +123,7 @@ internal sealed partial class CohereAdapter : IProviderBatchAdapter, INativeBatc
 
         var jobId = fileId[..^OutputSuffix.Length];
         var job = await GetEmbedJobAsync(context, jobId, cancellationToken).ConfigureAwait(false);
-        var temp = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
+        var temp = TempFiles.Create();
         try
         {
             if (job.OutputDatasetId is { Length: > 0 } outputId)

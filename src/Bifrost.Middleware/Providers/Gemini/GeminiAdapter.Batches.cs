@@ -30,8 +30,8 @@ internal sealed partial class GeminiAdapter : IProviderBatchAdapter, INativeBatc
     /// <summary>A Gemini batch runs chat completions of one model.</summary>
     public string? Refuses(NativeBatchCandidate batch) => batch.RefusesUnlessOneModelOf(NativeBatchCandidate.ChatEndpoint);
 
-    internal const string OutputSuffix = ":output";
-    internal const string ErrorsSuffix = ":errors";
+    internal const string OutputSuffix = NativeBatchFiles.OutputSuffix;
+    internal const string ErrorsSuffix = NativeBatchFiles.ErrorsSuffix;
     private const string JsonlMediaType = "application/jsonl";
 
     private static readonly string[] GrpcStatusNames =
@@ -50,7 +50,7 @@ internal sealed partial class GeminiAdapter : IProviderBatchAdapter, INativeBatc
             throw BifrostErrors.UnsupportedOperation($"Provider '{context.ProviderName}' runs native batches of /v1/chat/completions only, not '{request.Endpoint}'.", "endpoint");
         }
 
-        await using var file = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
+        await using var file = TempFiles.Create();
         var model = await WriteBatchInputAsync(context, input, file, cancellationToken).ConfigureAwait(false);
         file.Position = 0;
         var fileName = await UploadAsync(context, file, "bifrost-batch-input.jsonl", cancellationToken).ConfigureAwait(false);
@@ -102,24 +102,11 @@ internal sealed partial class GeminiAdapter : IProviderBatchAdapter, INativeBatc
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentException.ThrowIfNullOrEmpty(fileId);
-        bool errors;
-        string batchId;
-        if (fileId.EndsWith(OutputSuffix, StringComparison.Ordinal))
-        {
-            (errors, batchId) = (false, fileId[..^OutputSuffix.Length]);
-        }
-        else if (fileId.EndsWith(ErrorsSuffix, StringComparison.Ordinal))
-        {
-            (errors, batchId) = (true, fileId[..^ErrorsSuffix.Length]);
-        }
-        else
-        {
-            throw BifrostErrors.NotFound("file_not_found", $"Provider '{context.ProviderName}' has no file '{fileId}': Gemini batch results are '<batch id>{OutputSuffix}' or '<batch id>{ErrorsSuffix}'.", "file_id");
-        }
+        var (batchId, errors) = NativeBatchFiles.Parse(context, fileId, "Gemini batch results", "batch id");
 
         var operation = await GetOperationAsync(context, batchId, cancellationToken).ConfigureAwait(false);
         var responsesFile = ResponsesFile(operation);
-        var temp = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
+        var temp = TempFiles.Create();
         try
         {
             if (responsesFile is not null)

@@ -34,8 +34,8 @@ namespace Bifrost.Middleware.Providers.Vertex;
 /// </summary>
 internal sealed partial class VertexAdapter : IProviderBatchAdapter, INativeBatchEligibility
 {
-    internal const string OutputSuffix = ":output";
-    internal const string ErrorsSuffix = ":errors";
+    internal const string OutputSuffix = NativeBatchFiles.OutputSuffix;
+    internal const string ErrorsSuffix = NativeBatchFiles.ErrorsSuffix;
 
     /// <summary>The Cloud Storage JSON API's root when <see cref="ProviderOptions.StorageBaseUrl"/> is not set.</summary>
     internal const string DefaultStorageBaseUrl = "https://storage.googleapis.com";
@@ -74,8 +74,8 @@ internal sealed partial class VertexAdapter : IProviderBatchAdapter, INativeBatc
             throw BifrostErrors.InvalidRequest("unsupported_operation", $"Provider '{context.ProviderName}' has no Vertex AI batch prediction: it needs a ProjectId and a BatchGcsUri (express mode has no batches).");
         }
 
-        await using var lines = TempFile();
-        await using var customIds = TempFile();
+        await using var lines = TempFiles.Create();
+        await using var customIds = TempFiles.Create();
         var (model, count) = await WriteBatchInputAsync(context, input, lines, customIds, cancellationToken).ConfigureAwait(false);
         var stamp = time.GetUtcNow().ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture);
         var folder = location.Prefix + "bifrost-batch-" + stamp + "-" + Guid.NewGuid().ToString("N")[..8] + "/";
@@ -128,23 +128,10 @@ internal sealed partial class VertexAdapter : IProviderBatchAdapter, INativeBatc
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentException.ThrowIfNullOrEmpty(fileId);
-        bool errors;
-        string batchId;
-        if (fileId.EndsWith(OutputSuffix, StringComparison.Ordinal))
-        {
-            (errors, batchId) = (false, fileId[..^OutputSuffix.Length]);
-        }
-        else if (fileId.EndsWith(ErrorsSuffix, StringComparison.Ordinal))
-        {
-            (errors, batchId) = (true, fileId[..^ErrorsSuffix.Length]);
-        }
-        else
-        {
-            throw BifrostErrors.NotFound("file_not_found", $"Provider '{context.ProviderName}' has no file '{fileId}': Vertex AI batch results are '<job id>{OutputSuffix}' or '<job id>{ErrorsSuffix}'.", "file_id");
-        }
+        var (batchId, errors) = NativeBatchFiles.Parse(context, fileId, "Vertex AI batch results", "job id");
 
         var job = await GetJobAsync(context, batchId, cancellationToken).ConfigureAwait(false);
-        var temp = TempFile();
+        var temp = TempFiles.Create();
         try
         {
             if (ParseGcsUri(job.OutputInfo?.GcsOutputDirectory) is { } output)
@@ -200,8 +187,6 @@ internal sealed partial class VertexAdapter : IProviderBatchAdapter, INativeBatc
         return (bucket, prefix.Length == 0 ? string.Empty : prefix + "/");
     }
 
-    private static FileStream TempFile() =>
-        new(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
 
     /// <summary>Writes <c>{"request": GenerateContentRequest}</c> per input line (labelled with its index) and its custom id; returns the one model they all name and the count.</summary>
     private static async Task<(string Model, int Count)> WriteBatchInputAsync(ProviderContext context, Stream input, Stream lines, Stream customIds, CancellationToken cancellationToken)

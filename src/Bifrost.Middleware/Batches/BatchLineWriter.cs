@@ -31,6 +31,31 @@ internal static class BatchLineWriter
             writer.WriteNull("error");
         });
 
+    /// <summary>
+    /// A line answered with an error status: <see cref="ResponseLine"/> whose body is the error envelope
+    /// <c>{"error":{"message","type","param":null,"code"}}</c> (native batches translating a provider's failed request).
+    /// </summary>
+    public static byte[] ErrorResponseLine(string batchId, string customId, int status, string message, string type, string? code) =>
+        ResponseLine(batchId, customId, status, null, writer =>
+        {
+            writer.WriteStartObject();
+            writer.WriteStartObject("error");
+            writer.WriteString("message", message);
+            writer.WriteString("type", type);
+            writer.WriteNull("param");
+            if (code is null)
+            {
+                writer.WriteNull("code");
+            }
+            else
+            {
+                writer.WriteString("code", code);
+            }
+
+            writer.WriteEndObject();
+            writer.WriteEndObject();
+        });
+
     /// <summary><c>{"id","custom_id","response":null,"error":{"code","message"}}</c>.</summary>
     public static byte[] ErrorLine(string batchId, string customId, string code, string message) =>
         Line(batchId, customId, 256, (code, message), static (writer, line) =>

@@ -375,25 +375,7 @@ internal sealed partial class BedrockAdapter : IProviderBatchAdapter, INativeBat
     }
 
     private static byte[] ErrorResponseLine(string jobArn, string customId, int status, string message, string? code) =>
-        BatchLineWriter.ResponseLine(jobArn, customId, status, null, writer =>
-        {
-            writer.WriteStartObject();
-            writer.WriteStartObject("error");
-            writer.WriteString("message", message);
-            writer.WriteString("type", BifrostException.DefaultType(status));
-            writer.WriteNull("param");
-            if (code is null)
-            {
-                writer.WriteNull("code");
-            }
-            else
-            {
-                writer.WriteString("code", code);
-            }
-
-            writer.WriteEndObject();
-            writer.WriteEndObject();
-        });
+        BatchLineWriter.ErrorResponseLine(jobArn, customId, status, message, BifrostException.DefaultType(status), code);
 
     private async Task<BedrockBatchJob> GetJobAsync(ProviderContext context, string jobArn, CancellationToken cancellationToken)
     {

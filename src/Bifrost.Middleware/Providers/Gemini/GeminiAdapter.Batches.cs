@@ -253,25 +253,7 @@ internal sealed partial class GeminiAdapter : IProviderBatchAdapter, INativeBatc
 
     /// <summary>An OpenAI batch output line with an error body (shared with the Vertex adapter's batches).</summary>
     internal static byte[] ErrorResponseLine(string batchId, string customId, int status, string message, string? code) =>
-        BatchLineWriter.ResponseLine(batchId, customId, status, null, writer =>
-        {
-            writer.WriteStartObject();
-            writer.WriteStartObject("error");
-            writer.WriteString("message", message);
-            writer.WriteString("type", GeminiResponseTranslator.TypeOf(status));
-            writer.WriteNull("param");
-            if (code is null)
-            {
-                writer.WriteNull("code");
-            }
-            else
-            {
-                writer.WriteString("code", code);
-            }
-
-            writer.WriteEndObject();
-            writer.WriteEndObject();
-        });
+        BatchLineWriter.ErrorResponseLine(batchId, customId, status, message, GeminiResponseTranslator.TypeOf(status), code);
 
     /// <summary>A <c>google.rpc.Status</c> (gRPC code, or an HTTP status where one is given) → the HTTP status and Google's status name.</summary>
     internal static (int Status, string? Code) StatusOfRpc(GeminiErrorDetail? error)

@@ -56,7 +56,8 @@ internal sealed class CacheOutcomeBox
 
 /// <summary>
 /// The cache controls of the current call, carried to the pipeline in an <see cref="AsyncLocal{T}"/> (the pipeline never
-/// sees the HttpContext): set by the inference endpoint from the <c>x-bf-cache-*</c> and <c>Cache-Control</c> headers, or
+/// sees the HttpContext): set by the inference endpoint from the <c>x-bf-cache-*</c> and <c>Cache-Control</c> headers
+/// (<see cref="Endpoints.CacheHeaders"/>), or
 /// by <see cref="BifrostCacheControl.Begin"/>.
 /// </summary>
 internal sealed record CacheRequest(string? Tenant, string? Key, TimeSpan? Ttl, bool NoStore, bool Refresh, bool SemanticOnly, CacheOutcomeBox? Outcome)
@@ -75,117 +76,5 @@ internal sealed record CacheRequest(string? Tenant, string? Key, TimeSpan? Ttl, 
     {
         get => CurrentRequest.Value;
         set => CurrentRequest.Value = value;
-    }
-
-    /// <summary>
-    /// Reads the cache headers of an HTTP call into the flow (only when the cache is on), and reports the layer's outcome in
-    /// the <c>x-bf-cache-status</c> response header (<c>hit</c>, <c>miss</c>, <c>bypass</c>). A key longer than 256
-    /// characters is a 400; a TTL that does not parse is ignored, as in Bifrost.
-    /// </summary>
-    public static void Enter(HttpContext context)
-    {
-        if (context.RequestServices.GetService<ResponseCacheSettings>() is not { Enabled: true })
-        {
-            return;
-        }
-
-        var headers = context.Request.Headers;
-        var key = headers[KeyHeader].ToString().Trim();
-        if (key.Length > MaxKeyLength)
-        {
-            throw BifrostErrors.InvalidRequest("invalid_cache_key", $"The {KeyHeader} header is longer than {MaxKeyLength} characters.", KeyHeader);
-        }
-
-        var cacheControl = headers.CacheControl.ToString();
-        var outcome = new CacheOutcomeBox();
-        Current = new CacheRequest(
-            Governance.GovernanceCaller.OwnerOf(context),
-            key.Length == 0 ? null : key,
-            ParseTtl(headers[TtlHeader].ToString()),
-            IsTrue(headers[NoStoreHeader].ToString()) || HasDirective(cacheControl, "no-store"),
-            IsTrue(headers[RefreshHeader].ToString()) || HasDirective(cacheControl, "no-cache"),
-            string.Equals(headers[TypeHeader].ToString().Trim(), "semantic", StringComparison.OrdinalIgnoreCase),
-            outcome);
-        context.Response.OnStarting(static state =>
-        {
-            var (response, box) = ((HttpResponse, CacheOutcomeBox))state;
-            if (box.Status is { } status)
-            {
-                response.Headers[StatusHeader] = status;
-            }
-
-            return Task.CompletedTask;
-        }, (context.Response, outcome));
-    }
-
-    /// <summary>A duration as Bifrost takes it: seconds (<c>300</c>) or a Go-style duration (<c>30s</c>, <c>5m</c>, <c>1h</c>, <c>1h30m</c>); null when it does not parse or is not positive.</summary>
-    internal static TimeSpan? ParseTtl(string? value)
-    {
-        value = value?.Trim();
-        if (string.IsNullOrEmpty(value))
-        {
-            return null;
-        }
-
-        if (double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds))
-        {
-            return seconds > 0 && seconds < TimeSpan.MaxValue.TotalSeconds / 2 ? TimeSpan.FromSeconds(seconds) : null;
-        }
-
-        var total = TimeSpan.Zero;
-        var span = value.AsSpan();
-        while (!span.IsEmpty)
-        {
-            var digits = 0;
-            while (digits < span.Length && (char.IsAsciiDigit(span[digits]) || span[digits] == '.'))
-            {
-                digits++;
-            }
-
-            if (digits == 0 || !double.TryParse(span[..digits], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var amount))
-            {
-                return null;
-            }
-
-            span = span[digits..];
-            var unit = 0;
-            while (unit < span.Length && char.IsAsciiLetter(span[unit]))
-            {
-                unit++;
-            }
-
-            double? factor = span[..unit] switch
-            {
-                "ms" => 0.001,
-                "s" => 1,
-                "m" => 60,
-                "h" => 3600,
-                _ => null,
-            };
-            if (factor is null || amount * factor.Value > 366 * 86400)
-            {
-                return null;
-            }
-
-            total += TimeSpan.FromSeconds(amount * factor.Value);
-            span = span[unit..];
-        }
-
-        return total > TimeSpan.Zero ? total : null;
-    }
-
-    private static bool IsTrue(string value) => bool.TryParse(value.Trim(), out var flag) && flag;
-
-    private static bool HasDirective(string cacheControl, string directive)
-    {
-        foreach (var part in cacheControl.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
-        {
-            if (string.Equals(part, directive, StringComparison.OrdinalIgnoreCase))
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 }

@@ -120,7 +120,7 @@ internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOp
         }
 
         RequestLog.RequestLogCaller.Enter(context); // the caller as the request log records it (flows into the pipeline)
-        Caching.CacheRequest.Enter(context); // the x-bf-cache-* headers and the tenant, for the response cache (when it is on)
+        CacheHeaders.Enter(context); // the x-bf-cache-* headers and the tenant, for the response cache (when it is on)
         if (operation.Streams && operation.IsStreamRequested?.Invoke(request) == true)
         {
             var chunks = operation.StreamAsync(context.RequestServices, request, context.RequestAborted);

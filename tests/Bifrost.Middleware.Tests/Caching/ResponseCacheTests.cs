@@ -684,7 +684,7 @@ public sealed class ResponseCacheTests
     [InlineData("1.5", 1.5)]
     [InlineData("250ms", 0.25)]
     public void Ttl_headers_parse_as_bifrost_takes_them(string value, double seconds) =>
-        Assert.Equal(TimeSpan.FromSeconds(seconds), CacheRequest.ParseTtl(value));
+        Assert.Equal(TimeSpan.FromSeconds(seconds), Bifrost.Middleware.Endpoints.CacheHeaders.ParseTtl(value));
 
     [Theory]
     [InlineData("")]
@@ -693,7 +693,7 @@ public sealed class ResponseCacheTests
     [InlineData("0")]
     [InlineData("5d")]
     [InlineData("99999999h")]
-    public void Ttl_headers_that_do_not_parse_are_ignored(string value) => Assert.Null(CacheRequest.ParseTtl(value));
+    public void Ttl_headers_that_do_not_parse_are_ignored(string value) => Assert.Null(Bifrost.Middleware.Endpoints.CacheHeaders.ParseTtl(value));
 
     [Fact]
     public void The_canonical_form_sorts_keys_drops_the_excluded_fields_and_keeps_nested_ones()

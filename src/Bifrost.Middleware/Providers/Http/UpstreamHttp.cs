@@ -153,9 +153,17 @@ internal sealed class UpstreamTextHandler : DelegatingHandler
         public CheckedContent(HttpContent inner)
         {
             _inner = inner;
-            foreach (var header in inner.Headers)
+            // As received, without parsing them (the typed enumeration parses every header and allocates its values).
+            foreach (var header in inner.Headers.NonValidated)
             {
-                Headers.TryAddWithoutValidation(header.Key, header.Value);
+                if (header.Value.Count == 1)
+                {
+                    Headers.TryAddWithoutValidation(header.Key, header.Value.ToString());
+                }
+                else
+                {
+                    Headers.TryAddWithoutValidation(header.Key, header.Value);
+                }
             }
         }
 

@@ -67,6 +67,30 @@ public sealed class SigV4GatewayTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Model_listing_and_rerank_are_signed_for_bedrock_in_the_providers_region()
+    {
+        _upstream.FoundationModels = [new System.Text.Json.Nodes.JsonObject { ["modelId"] = "amazon.nova-pro-v1:0", ["providerName"] = "Amazon", ["inferenceTypesSupported"] = new System.Text.Json.Nodes.JsonArray("ON_DEMAND") }];
+        _upstream.InferenceProfilePages.Add([new System.Text.Json.Nodes.JsonObject { ["inferenceProfileId"] = "eu.amazon.nova-pro-v1:0", ["status"] = "ACTIVE", ["type"] = "SYSTEM_DEFINED" }]);
+        _upstream.InferenceProfilePages.Add([new System.Text.Json.Nodes.JsonObject { ["inferenceProfileId"] = "eu.anthropic.claude-sonnet-4-5-20250929-v1:0", ["status"] = "ACTIVE", ["type"] = "SYSTEM_DEFINED" }]);
+        await using var app = await StartAsync(b => b.UseBedrockSigV4("aws", o => (o.AccessKeyId, o.SecretAccessKey, o.SessionToken) = (AccessKey, Secret, SessionToken)));
+        using var client = app.GetTestClient();
+
+        using var models = await client.GetAsync("/openai/v1/models", Ct);
+        using var rerank = await PostAsync(client, "/openai/v1/rerank", """{"model":"aws/amazon.rerank-v1:0","query":"capital of France","documents":["Paris is the capital of France.","Bananas are yellow."]}""");
+
+        Assert.Equal(HttpStatusCode.OK, models.StatusCode);
+        var ids = (await models.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("data").EnumerateArray().Select(m => m.GetProperty("id").GetString()).ToList();
+        Assert.Equal(["aws/amazon.nova-pro-v1:0", "aws/eu.amazon.nova-pro-v1:0", "aws/eu.anthropic.claude-sonnet-4-5-20250929-v1:0"], ids);
+        Assert.Equal(HttpStatusCode.OK, rerank.StatusCode);
+        var results = (await rerank.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("results");
+        Assert.Equal(0, results[0].GetProperty("index").GetInt32());
+        var sent = _upstream.Requests.ToList();
+        Assert.Equal(["foundation-models", "inference-profiles", "inference-profiles", "rerank"], sent.Select(r => r.Operation));
+        Assert.Equal("arn:aws:bedrock:eu-west-3::foundation-model/amazon.rerank-v1:0", sent[3].Body!["rerankingConfiguration"]!["bedrockRerankingConfiguration"]!["modelConfiguration"]!["modelArn"]!.GetValue<string>());
+        Assert.All(sent, r => Assert.StartsWith($"AWS4-HMAC-SHA256 Credential={AccessKey}/20261206/eu-west-3/bedrock/aws4_request, ", r.Headers["authorization"], StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_wrong_secret_is_refused_upstream_and_the_secret_reaches_neither_the_answer_nor_the_logs()
     {
         const string wrong = "not-the-right-secret-0123456789";
@@ -226,7 +250,10 @@ public sealed class SigV4GatewayTests : IAsyncLifetime
         }
 
         var path = string.Join('/', request.RawTarget.Split('?')[0].Split('/').Select(Uri.EscapeDataString));
-        var canonical = new StringBuilder().Append(request.Method).Append('\n').Append(path).Append("\n\n");
+        var query = request.RawTarget.Contains('?', StringComparison.Ordinal)
+            ? string.Join('&', request.RawTarget.Split('?', 2)[1].Split('&').Select(p => p.Split('=', 2)).Select(p => (Name: Uri.EscapeDataString(Uri.UnescapeDataString(p[0])), Value: Uri.EscapeDataString(Uri.UnescapeDataString(p.Length > 1 ? p[1] : string.Empty)))).OrderBy(p => p.Name, StringComparer.Ordinal).Select(p => p.Name + "=" + p.Value))
+            : string.Empty;
+        var canonical = new StringBuilder().Append(request.Method).Append('\n').Append(path).Append('\n').Append(query).Append('\n');
         foreach (var name in signed)
         {
             canonical.Append(name).Append(':').Append(request.Headers[name].Trim()).Append('\n');

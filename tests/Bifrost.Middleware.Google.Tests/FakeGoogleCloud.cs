@@ -20,6 +20,10 @@ namespace Bifrost.Middleware.Google.Tests;
 /// (https://cloud.google.com/vertex-ai/docs/reference/rest/v1/projects.locations.publishers.models/generateContent):
 /// 200 with a GenerateContentResponse when <c>Authorization: Bearer</c> names an issued, unrevoked token, else 401
 /// UNAUTHENTICATED in Google's error envelope.</item>
+/// <item><c>GET /v1beta1/publishers/{publisher}/models</c>, Model Garden's listing
+/// (https://cloud.google.com/vertex-ai/docs/reference/rest/v1beta1/publishers.models/list): one page of
+/// <c>{"publisherModels": [{"name": "publishers/{publisher}/models/{id}"}]}</c> (<c>gemini-2.5-flash</c> for google,
+/// <c>claude-sonnet-4-5</c> for anthropic), with the same token check.</item>
 /// </list>
 /// </summary>
 public sealed class FakeGoogleCloud : IAsyncDisposable
@@ -52,6 +56,9 @@ public sealed class FakeGoogleCloud : IAsyncDisposable
 
     /// <summary>The Authorization header (and x-goog-user-project) of every Vertex request.</summary>
     public ConcurrentQueue<(string? Authorization, string? QuotaProject)> VertexRequests { get; } = new();
+
+    /// <summary>The Model Garden listing requests: publisher and Authorization header.</summary>
+    public ConcurrentQueue<(string Publisher, string? Authorization)> ModelGardenRequests { get; } = new();
 
     /// <summary>The private key, as a service-account key file holds it (PKCS#8 PEM).</summary>
     public string PrivateKeyPem => _key.ExportPkcs8PrivateKeyPem();
@@ -101,6 +108,19 @@ public sealed class FakeGoogleCloud : IAsyncDisposable
                 ["candidates"] = new JsonArray(new JsonObject { ["content"] = new JsonObject { ["role"] = "model", ["parts"] = new JsonArray(new JsonObject { ["text"] = "hello from vertex" }) }, ["finishReason"] = "STOP", ["index"] = 0 }),
                 ["usageMetadata"] = new JsonObject { ["promptTokenCount"] = 3, ["candidatesTokenCount"] = 4, ["totalTokenCount"] = 7 },
             });
+        });
+        app.MapGet("/v1beta1/publishers/{publisher}/models", (HttpContext context, string publisher) =>
+        {
+            var authorization = context.Request.Headers.Authorization.FirstOrDefault();
+            fake.ModelGardenRequests.Enqueue((publisher, authorization));
+            var token = authorization is not null && authorization.StartsWith("Bearer ", StringComparison.Ordinal) ? authorization["Bearer ".Length..] : null;
+            if (token is null || !fake.IssuedTokens.Contains(token) || fake.RevokedTokens.ContainsKey(token))
+            {
+                return Results.Json(new JsonObject { ["error"] = new JsonObject { ["code"] = 401, ["message"] = "Request had invalid authentication credentials.", ["status"] = "UNAUTHENTICATED" } }, statusCode: 401);
+            }
+
+            var id = publisher == "anthropic" ? "claude-sonnet-4-5" : "gemini-2.5-flash";
+            return Results.Json(new JsonObject { ["publisherModels"] = new JsonArray(new JsonObject { ["name"] = $"publishers/{publisher}/models/{id}", ["launchStage"] = "GA" }) });
         });
         await app.StartAsync();
         fake._app = app;

@@ -46,6 +46,22 @@ public sealed class GoogleCredentialsGatewayTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_model_garden_listing_of_both_publishers_uses_the_service_accounts_token()
+    {
+        await using var app = await StartAsync(b => b.UseGoogleCredentials("vertex", o => o.CredentialsJson = _google.ServiceAccountJson()));
+        using var client = app.GetTestClient();
+
+        using var response = await client.GetAsync("/openai/v1/models", Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var ids = JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("data").EnumerateArray().Select(m => m.GetProperty("id").GetString()).ToList();
+        Assert.Equal(["vertex/gemini-2.5-flash", "vertex/claude-sonnet-4-5"], ids);
+        Assert.Equal([("google", "Bearer ya29.fake-1"), ("anthropic", "Bearer ya29.fake-1")], _google.ModelGardenRequests.Select(r => (r.Publisher, r.Authorization)));
+        Assert.Single(_google.Grants);
+        AssertNoSecretLogged();
+    }
+
+    [Fact]
     public async Task A_token_about_to_expire_is_replaced_before_it_is_used_again()
     {
         _google.ExpiresInSeconds = 30; // inside Google.Apis.Auth's refresh window: stale at once

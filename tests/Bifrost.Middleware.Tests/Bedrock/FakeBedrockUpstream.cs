@@ -18,7 +18,13 @@ namespace Bifrost.Middleware.Tests.Bedrock;
 /// https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ConverseStreamOutput.html: messageStart,
 /// contentBlockStart/Delta/Stop, messageStop, metadata; exception frames), and <c>POST /model/{modelId}/invoke</c> for
 /// Titan Text Embeddings (https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-titan-embed-text.html) and
-/// Cohere Embed (https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-embed.html). Errors are
+/// Cohere Embed (https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-embed.html), InvokeModel for Amazon Nova
+/// Canvas and Titan Image Generator text-to-image (https://docs.aws.amazon.com/nova/latest/userguide/image-gen-req-resp-structure.html:
+/// <c>{"images": [base64], "error"}</c>, the content filters of https://docs.aws.amazon.com/nova/latest/userguide/image-gen-errors.html),
+/// the control plane's <c>GET /foundation-models</c> (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_ListFoundationModels.html)
+/// and <c>GET /inference-profiles</c> paged by <c>nextToken</c> (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_ListInferenceProfiles.html),
+/// and Agents for Amazon Bedrock Runtime's <c>POST /rerank</c> (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_agent-runtime_Rerank.html:
+/// <c>{"results": [{"index", "relevanceScore"}], "nextToken"}</c>) — all on one address, as a proxy BaseUrl serves them. Errors are
 /// <c>{"message":"..."}</c> with the type in <c>x-amzn-ErrorType</c>. It records every request with its raw target (the
 /// model id as sent, still percent-encoded) and body bytes; <see cref="Verify"/> may refuse a request (e.g. a bad signature).
 /// </summary>
@@ -53,10 +59,39 @@ public sealed class FakeBedrockUpstream : IAsyncDisposable
 
     public IEnumerable<Recorded> ChatRequests => Requests.Where(r => r.Operation is "converse" or "converse-stream");
 
+    /// <summary>ListFoundationModels' <c>modelSummaries</c>.</summary>
+    public JsonArray FoundationModels { get; set; } = [];
+
+    /// <summary>ListInferenceProfiles' pages of <c>inferenceProfileSummaries</c> (page i's <c>nextToken</c> is <c>page-{i+1}</c>).</summary>
+    public List<JsonArray> InferenceProfilePages { get; } = [];
+
+    /// <summary>How many rerank results one answer carries before a <c>nextToken</c> (default: all).</summary>
+    public int? RerankPageSize { get; set; }
+
+    /// <summary>The <c>error</c> of an image answer (output filter), with how many images it drops.</summary>
+    public (string Error, int Dropped)? ImageFilter { get; set; }
+
+    /// <summary>The base64 of the fake PNG bytes for image <paramref name="i"/> of a prompt.</summary>
+    public static string ImageBase64(string prompt, int i, long? seed) => Convert.ToBase64String(Encoding.UTF8.GetBytes($"\u0089PNG {prompt} #{i} seed={seed}"));
+
+    /// <summary>The fake reranker's score of a document: the share of the query's words it contains (ties: the later document higher, so order is not trivial).</summary>
+    public static double RerankScore(string query, string document, int index)
+    {
+        var words = query.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var hits = words.Count(w => document.Contains(w, StringComparison.OrdinalIgnoreCase));
+        return Math.Round((double)hits / words.Length, 3) + (index * 0.0001);
+    }
+
     public static async Task<FakeBedrockUpstream> StartAsync()
     {
         var upstream = new FakeBedrockUpstream();
-        upstream._server = await LocalServer.StartAsync(app => app.MapPost("/model/{model}/{operation}", (HttpContext context) => upstream.HandleAsync(context)));
+        upstream._server = await LocalServer.StartAsync(app =>
+        {
+            app.MapPost("/model/{model}/{operation}", (HttpContext context) => upstream.HandleAsync(context));
+            app.MapGet("/foundation-models", (HttpContext context) => upstream.HandleServiceAsync(context, "foundation-models"));
+            app.MapGet("/inference-profiles", (HttpContext context) => upstream.HandleServiceAsync(context, "inference-profiles"));
+            app.MapPost("/rerank", (HttpContext context) => upstream.HandleServiceAsync(context, "rerank"));
+        });
         upstream.BaseUrl = upstream._server.Address;
         return upstream;
     }
@@ -275,12 +310,97 @@ public sealed class FakeBedrockUpstream : IAsyncDisposable
                     return;
                 }
 
+                if (recorded.ModelId.Contains("nova-canvas", StringComparison.Ordinal) || recorded.ModelId.Contains("titan-image", StringComparison.Ordinal))
+                {
+                    await context.Response.WriteAsJsonAsync(Images(body!));
+                    return;
+                }
+
                 await context.Response.WriteAsJsonAsync(Embed(context, recorded.ModelId, body!));
                 break;
             default:
                 context.Response.StatusCode = 404;
                 break;
         }
+    }
+
+    private JsonObject Images(JsonObject body)
+    {
+        var prompt = body["textToImageParams"]!["text"]!.GetValue<string>();
+        var config = body["imageGenerationConfig"]!;
+        var count = config["numberOfImages"]!.GetValue<int>();
+        var seed = config["seed"]?.GetValue<long>();
+        var dropped = ImageFilter?.Dropped ?? 0;
+        var answer = new JsonObject { ["images"] = new JsonArray([.. Enumerable.Range(0, count - dropped).Select(i => (JsonNode)ImageBase64(prompt, i, seed))]) };
+        if (ImageFilter is { } filter)
+        {
+            answer["error"] = filter.Error;
+        }
+
+        return answer;
+    }
+
+    /// <summary>The control plane's listings and the agent runtime's rerank, recorded with the operation as the route's name.</summary>
+    private async Task HandleServiceAsync(HttpContext context, string operation)
+    {
+        var raw = context.Features.Get<IHttpRequestFeature>()!.RawTarget;
+        using var buffer = new MemoryStream();
+        await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
+        var bytes = buffer.ToArray();
+        var body = bytes.Length > 0 ? JsonNode.Parse(bytes)!.AsObject() : null;
+        var recorded = new Recorded(context.Request.Method, raw, string.Empty, operation, context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()), bytes, body);
+        Requests.Enqueue(recorded);
+        if (Verify?.Invoke(recorded) is { } refusal)
+        {
+            await WriteErrorAsync(context, new Failure(403, refusal, Type: "InvalidSignatureException"));
+            return;
+        }
+
+        if ((Refuse?.Invoke(recorded) ?? (Failures.TryDequeue(out var queued) ? queued : null)) is { } failure)
+        {
+            await WriteErrorAsync(context, failure);
+            return;
+        }
+
+        context.Response.Headers["x-amzn-RequestId"] = "req-" + Interlocked.Increment(ref _counter).ToString(CultureInfo.InvariantCulture);
+        switch (operation)
+        {
+            case "foundation-models":
+                await context.Response.WriteAsJsonAsync(new JsonObject { ["modelSummaries"] = FoundationModels.DeepClone() });
+                break;
+            case "inference-profiles":
+                var token = context.Request.Query["nextToken"].ToString();
+                var page = token.Length == 0 ? 0 : int.Parse(token["page-".Length..], CultureInfo.InvariantCulture);
+                var profiles = new JsonObject { ["inferenceProfileSummaries"] = page < InferenceProfilePages.Count ? InferenceProfilePages[page].DeepClone() : new JsonArray() };
+                if (page + 1 < InferenceProfilePages.Count)
+                {
+                    profiles["nextToken"] = "page-" + (page + 1).ToString(CultureInfo.InvariantCulture);
+                }
+
+                await context.Response.WriteAsJsonAsync(profiles);
+                break;
+            default:
+                await context.Response.WriteAsJsonAsync(Rerank(body!));
+                break;
+        }
+    }
+
+    /// <summary>Scores every source, best first, <c>numberOfResults</c> of them, paged by <see cref="RerankPageSize"/> (<c>nextToken</c> = the offset).</summary>
+    private JsonObject Rerank(JsonObject body)
+    {
+        var query = body["queries"]![0]!["textQuery"]!["text"]!.GetValue<string>();
+        var sources = body["sources"]!.AsArray().Select(s => s!["inlineDocumentSource"]!["textDocument"]!["text"]!.GetValue<string>()).ToList();
+        var wanted = body["rerankingConfiguration"]!["bedrockRerankingConfiguration"]!["numberOfResults"]?.GetValue<int>() ?? sources.Count;
+        var ranked = sources.Select((text, i) => (Index: i, Score: RerankScore(query, text, i))).OrderByDescending(r => r.Score).Take(wanted).ToList();
+        var offset = body["nextToken"] is { } next ? int.Parse(next.GetValue<string>(), CultureInfo.InvariantCulture) : 0;
+        var size = RerankPageSize ?? ranked.Count;
+        var answer = new JsonObject { ["results"] = new JsonArray([.. ranked.Skip(offset).Take(size).Select(r => (JsonNode)new JsonObject { ["index"] = r.Index, ["relevanceScore"] = r.Score })]) };
+        if (offset + size < ranked.Count)
+        {
+            answer["nextToken"] = (offset + size).ToString(CultureInfo.InvariantCulture);
+        }
+
+        return answer;
     }
 
     private static JsonObject Embed(HttpContext context, string model, JsonObject body)

@@ -58,6 +58,22 @@ public sealed class PricingCatalogTests
         { "vertex", "gemini-2.5-pro", 1.25, 10.00, null, null, 0.5 },
         { "vertex", "claude-sonnet-4-5", 3.00, 15.00, 0.30, 3.75, 0 },
         { "vertex", "claude-haiku-4-5", 1.00, 5.00, 0.10, 1.25, 0 },
+
+        // issue 16 (provs): DeepSeek, Titan and Llama on Bedrock, Gemini 2.5 Flash on Vertex
+        { "deepseek", "deepseek-chat", 0.14, 0.28, 0.0028, null, 0 },
+        { "deepseek", "deepseek-reasoner", 0.14, 0.28, 0.0028, null, 0 },
+        { "deepseek", "deepseek-v4-flash", 0.14, 0.28, 0.0028, null, 0 },
+        { "deepseek", "deepseek-v4-pro", 0.435, 0.87, 0.003625, null, 0 },
+        { "bedrock", "amazon.titan-text-express-v1", 0.20, 0.60, null, null, 0 },
+        { "bedrock", "amazon.titan-text-lite-v1", 0.15, 0.20, null, null, 0 },
+        { "bedrock", "amazon.titan-embed-text-v2:0", 0.02, 0, null, null, 0 },
+        { "bedrock", "meta.llama3-3-70b-instruct-v1:0", 0.72, 0.72, null, null, 0 },
+        { "bedrock", "us.meta.llama3-3-70b-instruct-v1:0", 0.72, 0.72, null, null, 0 },
+        { "bedrock", "meta.llama3-1-70b-instruct-v1:0", 0.72, 0.72, null, null, 0 },
+        { "bedrock", "us.meta.llama3-1-70b-instruct-v1:0", 0.72, 0.72, null, null, 0 },
+        { "bedrock", "meta.llama3-1-8b-instruct-v1:0", 0.22, 0.22, null, null, 0 },
+        { "bedrock", "us.meta.llama3-1-8b-instruct-v1:0", 0.22, 0.22, null, null, 0 },
+        { "vertex", "gemini-2.5-flash", 0.30, 2.50, 0.03, null, 0.5 },
     };
 
     [Theory]
@@ -96,7 +112,8 @@ public sealed class PricingCatalogTests
     [InlineData("openai", "gpt-9")]
     [InlineData("vertex", "claude-sonnet-4-5@2025092")] // not a date
     [InlineData("bedrock", "anthropic.claude-sonnet-4-5-20250929-v1:0")] // in-region id: no price verified
-    [InlineData("vertex", "gemini-2.5-flash")] // the copies disagree: left out
+    [InlineData("vertex", "gemini-2.5-flash-lite")] // the copies disagree: left out
+    [InlineData("bedrock", "meta.llama3-70b-instruct-v1:0")] // Llama 3 (not 3.1 / 3.3): not verified
     [InlineData("openai", "claude-haiku-4-5")] // not an OpenAI model
     [InlineData("local", "echo")] // local models are unknown unless configured
     [InlineData("nobody", "gpt-4o")]
@@ -156,6 +173,20 @@ public sealed class PricingCatalogTests
         var expected = ((100 * 3.0) + (600 * 0.30) + (300 * 3.75) + (50 * 15.0)) / 1e6;
         Assert.Equal(expected, Embedded.Cost("anthropic", "claude-sonnet-4-5-20250929", tokens)!.Value, 12);
         Assert.Equal(expected / 2, Embedded.Cost("anthropic", "claude-sonnet-4-5", tokens, batch: true)!.Value, 12);
+    }
+
+    [Fact]
+    public void A_deepseek_answer_costs_cache_hits_at_the_cache_hit_price_under_the_preset_or_a_provider_of_its_type()
+    {
+        // deepseek-chat (V4-Flash): 0.14 cache miss, 0.0028 cache hit, 0.28 output; 1M prompt tokens of which 400k hit the cache, 100k output.
+        var tokens = new TokenCounts(1_000_000, 100_000, CachedInput: 400_000);
+        var expected = (600_000 * 0.14 + 400_000 * 0.0028 + 100_000 * 0.28) / 1e6;
+        var options = new BifrostOptions();
+        options.Providers["ds"] = new ProviderOptions { Type = "deepseek" };
+
+        Assert.Equal(expected, Embedded.Cost("deepseek", "deepseek-chat", tokens)!.Value, 12);
+        Assert.Equal(expected, new PricingCatalog(options).Cost("ds", "deepseek-reasoner", tokens)!.Value, 12);
+        Assert.Equal(expected, Embedded.Cost("deepseek", "deepseek-chat", tokens, batch: true)!.Value, 12); // no batch discount
     }
 
     [Fact]

@@ -74,6 +74,7 @@ public sealed partial class FakeVertexUpstream : IAsyncDisposable
             app.MapPost("/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{**rest}", (HttpContext context, string publisher, string rest) => upstream.ModelMethodAsync(context, publisher, rest, express: false));
             app.MapPost("/v1/publishers/{publisher}/models/{**rest}", (HttpContext context, string publisher, string rest) => upstream.ModelMethodAsync(context, publisher, rest, express: true));
             upstream.MapBatches(app);
+            upstream.MapModelGarden(app);
         });
         upstream.BaseUrl = upstream._server.Address + "/v1";
         upstream.StorageBaseUrl = upstream._server.Address;

@@ -25,6 +25,21 @@ public sealed class VertexPricingTests : VertexTestBase
     }
 
     [Fact]
+    public async Task A_gemini_2_5_flash_answer_costs_thinking_as_output_and_cached_input_at_the_cached_price()
+    {
+        Upstream.RespondGemini = _ => FakeGeminiUpstream.Response(new JsonArray(FakeGeminiUpstream.Text("Hi.")), prompt: 1_000_000, candidates: 100_000, thoughts: 100_000, cached: 500_000);
+        await using var host = await StartHostAsync();
+
+        var (status, body) = await PostAsync(host, "/openai/v1/chat/completions", new JsonObject { ["model"] = "vertex/gemini-2.5-flash", ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = "hi" }) });
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        var json = JsonDocument.Parse(body).RootElement;
+        Assert.Equal(200_000, json.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+        // gemini-2.5-flash on Vertex: 0.30 input, 0.03 cached input, 2.50 output (thinking included), per 1M
+        Assert.Equal((0.5 * 0.30) + (0.5 * 0.03) + (0.2 * 2.50), json.GetProperty("extra_fields").GetProperty("cost").GetDouble(), 9);
+    }
+
+    [Fact]
     public async Task A_claude_answer_with_a_dated_vertex_id_costs_its_familys_price()
     {
         Upstream.RespondClaude = _ => FakeAnthropicUpstream.Message(new JsonArray(FakeAnthropicUpstream.TextBlock("Hi.")), input: 1_000_000, output: 200_000);

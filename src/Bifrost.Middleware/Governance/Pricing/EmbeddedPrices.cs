@@ -102,8 +102,7 @@ internal static class EmbeddedPrices
         // profiles 10% more ("approximately 10% savings on both input and output token pricing compared to geographic
         // cross-Region inference", docs.aws.amazon.com/bedrock/latest/userguide/global-cross-region-inference.html).
         // Batch: the copies disagree (50% off, or the on-demand price): no batch discount is set.
-        // Left out: Titan Text Embeddings and Llama (no two copies agree: Llama 3.3 70B 0.72 or 2.65 input), Claude 3.5 Sonnet
-        // (3/15 or 6/30).
+        // Left out: Claude 3.5 Sonnet (3/15 or 6/30).
         ("bedrock", "amazon.nova-pro-v1:0", new(0.80, 3.20)),
         ("bedrock", "us.amazon.nova-pro-v1:0", new(0.80, 3.20)),
         ("bedrock", "amazon.nova-lite-v1:0", new(0.06, 0.24)),
@@ -115,19 +114,54 @@ internal static class EmbeddedPrices
         ("bedrock", "global.anthropic.claude-haiku-4-5-20251001-v1:0", new(1.00, 5.00, CachedInputPerMillion: 0.10, CacheWritePerMillion: 1.25)),
         ("bedrock", "us.anthropic.claude-haiku-4-5-20251001-v1:0", new(1.10, 5.50, CachedInputPerMillion: 0.11, CacheWritePerMillion: 1.375)),
 
+        // Amazon Titan and Meta Llama on Bedrock (issue 16, provs), https://aws.amazon.com/bedrock/pricing (on-demand, us-east-1;
+        // the page lists USD per 1,000 tokens, here per million), read 2026-12-06 from public copies that agree. Titan Text
+        // Express 0.20/0.60, Titan Text Lite 0.15/0.20, Titan Text Embeddings V2 0.02 (input only): Roo Code's Bedrock model table
+        // (bundled @roo-code/types, "amazon.titan-text-express-v1:0" inputPrice 0.2 outputPrice 0.6, "-lite-" 0.15/0.2,
+        // "titan-text-embeddings-v2" 0.02) and inventivehq.com/blog/aws-bedrock-pricing-guide (Express $0.20/$0.60, Lite
+        // $0.15/$0.20, Embeddings V2 $0.02). Llama 3.3 70B and 3.1 70B 0.72/0.72, Llama 3.1 8B 0.22/0.22: Roo Code's table and
+        // three other public Bedrock price tables agree (the 2.65/3.50 figure some copies give is Llama 3 70B,
+        // meta.llama3-70b-instruct-v1:0, not 3.3). Llama is served in us-east-1 through the us.* profiles (source-region price).
+        // Left out: Titan Text Premier and Titan Text Embeddings G1 (one copy each, or copies that disagree), Llama 4 (one copy).
+        ("bedrock", "amazon.titan-text-express-v1", new(0.20, 0.60)),
+        ("bedrock", "amazon.titan-text-lite-v1", new(0.15, 0.20)),
+        ("bedrock", "amazon.titan-embed-text-v2:0", new(0.02, 0)),
+        ("bedrock", "meta.llama3-3-70b-instruct-v1:0", new(0.72, 0.72)),
+        ("bedrock", "us.meta.llama3-3-70b-instruct-v1:0", new(0.72, 0.72)),
+        ("bedrock", "meta.llama3-1-70b-instruct-v1:0", new(0.72, 0.72)),
+        ("bedrock", "us.meta.llama3-1-70b-instruct-v1:0", new(0.72, 0.72)),
+        ("bedrock", "meta.llama3-1-8b-instruct-v1:0", new(0.22, 0.22)),
+        ("bedrock", "us.meta.llama3-1-8b-instruct-v1:0", new(0.22, 0.22)),
+
         // Vertex AI (type vertex), https://cloud.google.com/vertex-ai/generative-ai/pricing: Gemini 2.5 Pro 1.25/10.00 for
         // prompts <= 200k tokens, the AI Studio price (tokenmix.ai/blog/vertex-ai-pricing, updated 2026-04-29; deploybase.ai
         // "Google Vertex AI Pricing: Complete Cost Breakdown 2026"), batch 50% off (deploybase: "Batch processing provides a
         // 50% discount across all Gemini models on Vertex AI"). Claude on Vertex "priced at parity with Anthropic" (tokenmix):
         // Anthropic's list price; Vertex ids are dated with '@' (claude-sonnet-4-5@20250929 matches its family). Regional
-        // endpoints' premium over the global one is not modelled. Left out: Gemini 2.5 Flash (the copies disagree: 0.30/2.50
-        // or 0.15/0.60), Flash-Lite and embeddings (not found).
+        // endpoints' premium over the global one is not modelled. Gemini 2.5 Flash (issue 16, provs, read 2026-12-06): 0.30 input,
+        // 2.50 output (thinking included), 0.03 cached input, batch 50% off (as 2.5 Pro above) — four public tables of
+        // "vertex_ai/gemini-2.5-flash" agree: a LiteLLM-derived price map (input 3e-07, output 2.5e-06, cache read 3e-08 per
+        // token), an evaluation harness's cost table citing cloud.google.com/vertex-ai/pricing (0.3 / 2.5) and two more cost
+        // tables (0.3 / 2.5 / cached 0.03); the 0.15/0.60 other copies give is the 2025 preview's non-thinking price. Left out: Flash-Lite and 2.0 Flash (copies disagree) and embeddings (not found).
         ("vertex", "gemini-2.5-pro", new(1.25, 10.00, BatchDiscount: 0.5)),
+        ("vertex", "gemini-2.5-flash", new(0.30, 2.50, CachedInputPerMillion: 0.03, BatchDiscount: 0.5)),
         ("vertex", "claude-sonnet-4-5", new(3.00, 15.00, CachedInputPerMillion: 0.30, CacheWritePerMillion: 3.75)),
         ("vertex", "claude-haiku-4-5", new(1.00, 5.00, CachedInputPerMillion: 0.10, CacheWritePerMillion: 1.25)),
 
-        // Not in the catalog (add them under Bifrost:Pricing): DeepSeek (peak / off-peak prices by time of day, which the
-        // catalog cannot express; its models were renamed during 2026), Mistral's -latest aliases and other models, the other
-        // presets (prices per hosted model vary). Azure OpenAI: priced as OpenAI (see PricingCatalog.Find).
+        // DeepSeek (preset deepseek; issue 16, provs), https://api-docs.deepseek.com/quick_start/pricing, read 2026-12-06 from
+        // copies that agree: tokenmix.ai/blog/deepseek-api-pricing ("checked on 2026-04-30") and chat-deep.ai/pricing ("verified
+        // April 26, 2026"): deepseek-v4-flash 0.14 input (cache miss), 0.0028 cache hit, 0.28 output; deepseek-chat and
+        // deepseek-reasoner are its non-thinking / thinking aliases at the same price (both copies: retired after 2026-07-24
+        // 15:59 UTC — kept so callers still sending them are priced); deepseek-v4-pro 0.435 / 0.003625 / 0.87, the discounted
+        // price made permanent on 2026-05-22 (apidog.com/blog/deepseek-v4-pro-permanent-price-cut; the same figures in both
+        // copies above). The night-time discount ended on 2025-09-05 (the pricing page: "Starting from 16:00 UTC Time on Sept 5th,
+        // 2025 ... cancel the nighttime discount"): one price all day. DeepSeek has no batch API. Reasoning (thinking) tokens are billed as output.
+        ("deepseek", "deepseek-v4-flash", new(0.14, 0.28, CachedInputPerMillion: 0.0028)),
+        ("deepseek", "deepseek-chat", new(0.14, 0.28, CachedInputPerMillion: 0.0028)),
+        ("deepseek", "deepseek-reasoner", new(0.14, 0.28, CachedInputPerMillion: 0.0028)),
+        ("deepseek", "deepseek-v4-pro", new(0.435, 0.87, CachedInputPerMillion: 0.003625)),
+
+        // Not in the catalog (add them under Bifrost:Pricing): Mistral's -latest aliases and other models, the other presets
+        // (prices per hosted model vary). Azure OpenAI: priced as OpenAI (see PricingCatalog.Find).
     ];
 }

@@ -14,9 +14,10 @@ namespace Bifrost.Middleware.Providers.Bedrock;
 /// as <c>Authorization: Bearer</c> (https://docs.aws.amazon.com/bedrock/latest/userguide/api-keys-use.html); without one, the
 /// provider's <see cref="IUpstreamAuthenticator"/> signs each request (SigV4, package Bifrost.Middleware.Bedrock). The model
 /// id (a foundation model id, an inference profile id or an ARN) is one URL path segment, percent-encoded (<c>:</c> →
-/// <c>%3A</c>, <c>/</c> → <c>%2F</c>). Models are the configured <c>Models</c> (no control-plane call); text completions
-/// and native Responses do not exist (Responses run through chat); input tokens are counted by CountTokens where the model
-/// supports it.
+/// <c>%3A</c>, <c>/</c> → <c>%2F</c>). Models are the configured <c>Models</c>, else the control plane's listing
+/// (BedrockAdapter.Models.cs); images (Nova Canvas, Titan Image Generator) and rerank are in BedrockAdapter.Media.cs; text
+/// completions and native Responses do not exist (Responses run through chat); input tokens are counted by CountTokens
+/// where the model supports it.
 /// </summary>
 internal sealed partial class BedrockAdapter(IHttpClientFactory httpClientFactory, TimeProvider time, ILogger<BedrockAdapter> logger) : IProviderAdapter, IDisposable
 {

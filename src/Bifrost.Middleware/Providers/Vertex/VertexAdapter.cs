@@ -21,7 +21,7 @@ namespace Bifrost.Middleware.Providers.Vertex;
 /// (https://cloud.google.com/vertex-ai/generative-ai/docs/start/express-mode/vertex-ai-express-mode-api-reference):
 /// <c>{BaseUrl}/publishers/google/models/{model}:{method}</c> on <c>https://aiplatform.googleapis.com/v1</c>, the key an
 /// express-mode API key sent in <c>x-goog-api-key</c> (the provider's <c>AuthHeader</c>), Gemini models only.
-/// Models are the configured <c>Models</c> (no Model Garden listing).
+/// Models: the configured <c>Models</c>, else Model Garden's listing (VertexAdapter.Models.cs).
 /// </summary>
 internal sealed partial class VertexAdapter(IHttpClientFactory httpClientFactory, TimeProvider time, ILogger<VertexAdapter> logger) : IProviderAdapter, IDisposable
 {

@@ -167,6 +167,27 @@ internal sealed class GcsObjectList
     public string? NextPageToken { get; set; }
 }
 
+/// <summary>
+/// A page of Model Garden's <c>GET v1beta1/publishers/{publisher}/models</c>: <c>{"publisherModels": [...], "nextPageToken"}</c>
+/// (https://cloud.google.com/vertex-ai/docs/reference/rest/v1beta1/publishers.models/list).
+/// </summary>
+internal sealed class VertexPublisherModelList
+{
+    public IList<VertexPublisherModel>? PublisherModels { get; set; }
+
+    public string? NextPageToken { get; set; }
+}
+
+/// <summary>A PublisherModel: <c>name</c> (<c>publishers/{publisher}/models/{model}</c>), <c>versionId</c>, <c>launchStage</c>.</summary>
+internal sealed class VertexPublisherModel
+{
+    public string? Name { get; set; }
+
+    public string? VersionId { get; set; }
+
+    public string? LaunchStage { get; set; }
+}
+
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
@@ -178,6 +199,8 @@ internal sealed class GcsObjectList
 [JsonSerializable(typeof(GcsObject))]
 [JsonSerializable(typeof(GcsObjectList))]
 [JsonSerializable(typeof(VertexRpcStatus))]
+[JsonSerializable(typeof(VertexPublisherModelList))]
+[JsonSerializable(typeof(string))]
 internal sealed partial class VertexJsonContext : JsonSerializerContext
 {
     /// <summary>The context the adapter uses: generated metadata with the relaxed encoder the gateway writes with.</summary>

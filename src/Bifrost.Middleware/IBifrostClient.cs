@@ -78,6 +78,12 @@ public interface IBifrostClient
     /// <returns>The images, with <c>extra_fields</c>.</returns>
     Task<ImageResponse> ImageEditAsync(ImageEditRequest request, CancellationToken cancellationToken = default);
 
+    /// <summary>Streams an image edit (<c>stream: true</c>, <c>partial_images</c>): partial images, then each final one. Retries and fallbacks apply until the first event.</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="cancellationToken">Cancels the stream.</param>
+    /// <returns>The events (<c>image_edit.partial_image</c>, <c>image_edit.completed</c>), each with <c>extra_fields</c>.</returns>
+    IAsyncEnumerable<ImageStreamEvent> ImageEditStreamAsync(ImageEditRequest request, CancellationToken cancellationToken = default);
+
     /// <summary>Makes variations of an image (the one in <see cref="ImageEditRequest.Images"/>).</summary>
     /// <param name="request">The request.</param>
     /// <param name="cancellationToken">Cancels the call.</param>

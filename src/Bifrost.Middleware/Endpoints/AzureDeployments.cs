@@ -20,6 +20,21 @@ internal sealed class AzureDeployments(AzureInboundOptions options)
         "images/generations", "images/edits", "images/variations",
     ];
 
+    /// <summary>The OpenAPI description of <c>api-version</c> (read from <see cref="ApiVersionDescription"/>'s parameter).</summary>
+    private const string ApiVersionText =
+        "The Azure OpenAI API version. Azure documents it as required on every data-plane call and its SDKs always send it "
+        + "(e.g. 2024-10-21, 2025-04-01-preview). The gateway accepts any value and answers in the current shapes; it is "
+        + "required here only when Bifrost:AzureInbound:RequireApiVersion is set (else a call without it is served too).";
+
+    /// <summary>Carries the OpenAPI description of <c>api-version</c> (the ApiExplorer reads a parameter's <see cref="System.ComponentModel.DescriptionAttribute"/>).</summary>
+    internal static void ApiVersionDescription([System.ComponentModel.Description(ApiVersionText)] string apiVersion)
+    {
+    }
+
+    /// <summary>The OpenAPI metadata of the <c>api-version</c> query of every deployment route (required when <see cref="AzureInboundOptions.RequireApiVersion"/>).</summary>
+    public BifrostQueryParameterMetadata ApiVersionParameter() =>
+        new(ApiVersionQuery, options.RequireApiVersion, typeof(AzureDeployments).GetMethod(nameof(ApiVersionDescription), System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!);
+
     /// <summary>The model of the call: the configured model of the deployment (<c>provider/deployment</c> when the path names the provider), else that name.</summary>
     public string ModelOf(HttpContext context)
     {

@@ -11,6 +11,12 @@ internal sealed record BifrostRouteMetadata(Type? BodyType, string? ContentType)
     public static readonly BifrostRouteMetadata NoBody = new(null, null);
 }
 
+/// <summary>A query parameter of a described Bifrost route (endpoint metadata; several may be added), for <see cref="BifrostApiDescriptionProvider"/>.</summary>
+/// <param name="Name">The parameter's name.</param>
+/// <param name="Required">Whether the route refuses a call without it.</param>
+/// <param name="DescriptionSource">A method whose first parameter carries the parameter's <see cref="System.ComponentModel.DescriptionAttribute"/> (how the ApiExplorer's consumers read a description).</param>
+internal sealed record BifrostQueryParameterMetadata(string Name, bool Required, System.Reflection.MethodInfo DescriptionSource);
+
 /// <summary>
 /// Declares the request body and the route parameters (<c>{file_id}</c>, <c>{batch_id}</c>, <c>{job_id}</c>, and any in the prefix) of the
 /// described Bifrost routes as path parameters. The ApiExplorer takes parameters from the handler's signature, and a
@@ -49,6 +55,25 @@ internal sealed class BifrostApiDescriptionProvider : IApiDescriptionProvider
                     IsRequired = true,
                 });
                 description.SupportedRequestFormats.Add(new ApiRequestFormat { MediaType = contentType });
+            }
+
+            foreach (var query in description.ActionDescriptor.EndpointMetadata.OfType<BifrostQueryParameterMetadata>())
+            {
+                if (description.ParameterDescriptions.Any(p => string.Equals(p.Name, query.Name, StringComparison.OrdinalIgnoreCase)))
+                {
+                    continue;
+                }
+
+                var info = query.DescriptionSource.GetParameters()[0];
+                description.ParameterDescriptions.Add(new ApiParameterDescription
+                {
+                    Name = query.Name,
+                    Source = BindingSource.Query,
+                    Type = typeof(string),
+                    ModelMetadata = StringMetadata,
+                    IsRequired = query.Required,
+                    ParameterDescriptor = new Microsoft.AspNetCore.Mvc.Controllers.ControllerParameterDescriptor { Name = query.Name, ParameterType = typeof(string), ParameterInfo = info },
+                });
             }
 
             foreach (var name in RouteParameters(path))

@@ -68,7 +68,8 @@ public static class BifrostAzureEndpointRouteBuilderExtensions
                                 root + "/{deployment}",
                                 operation,
                                 route with { Summary = "Azure OpenAI-compatible " + (route.Summary ?? operation.Summary) },
-                                footer: $"The deployment maps to a provider/model (AzureInbound); needs the api-version query. Also served at {root}/{{provider}}/{{deployment}}/{route.Path}. Errors are in the Bifrost shape (error, extra_fields).");
+                                footer: $"The deployment maps to a provider/model (AzureInbound); the api-version query is {(azure.RequireApiVersion ? "required" : "accepted (required when AzureInbound:RequireApiVersion is set)")}, any version. Also served at {root}/{{provider}}/{{deployment}}/{route.Path}. Errors are in the Bifrost shape (error, extra_fields).");
+                            builder.WithMetadata(deployments.ApiVersionParameter());
                         }
                         else
                         {

@@ -122,13 +122,20 @@ internal static class ImageUpload
                 case "user":
                     request.User = value;
                     break;
+                case "stream":
+                    // OpenAI's form sends a boolean as "true" / "false" (streamed edits; variations do not stream, RequestValidator says so).
+                    request.Stream = bool.TryParse(value.Trim(), out var stream) ? stream : throw BifrostErrors.InvalidType("'stream' must be true or false.", "stream");
+                    break;
+                case "partial_images":
+                    request.PartialImages = int.TryParse(value.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var partial) ? partial : throw BifrostErrors.InvalidType("'partial_images' must be an integer.", "partial_images");
+                    break;
                 case "fallbacks" or "fallbacks[]":
                     (request.Fallbacks ??= []).Add(value.Trim());
                     break;
                 case null or "":
                     break; // a part without a name carries nothing to forward
                 default:
-                    // Other fields (e.g. input_fidelity, output_compression, stream) reach the provider as they were sent.
+                    // Other fields (e.g. input_fidelity, output_compression) reach the provider as they were sent.
                     (request.AdditionalProperties ??= new Dictionary<string, JsonElement>(StringComparer.Ordinal))[name] = JsonSerializer.SerializeToElement(value, BifrostJson.Context.String);
                     break;
             }

@@ -182,4 +182,10 @@ internal sealed class ImageUploadForm
 
     /// <summary><c>url</c> or <c>b64_json</c>.</summary>
     public string? ResponseFormat { get; init; }
+
+    /// <summary>Edits: stream <c>image_edit.partial_image</c> / <c>image_edit.completed</c> events.</summary>
+    public bool? Stream { get; init; }
+
+    /// <summary>Edits, streamed: partial images before each final one (0 to 3).</summary>
+    public int? PartialImages { get; init; }
 }

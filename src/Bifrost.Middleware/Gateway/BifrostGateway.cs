@@ -50,6 +50,9 @@ internal sealed class BifrostGateway(GatewayPipeline pipeline, ProviderRegistry 
     public Task<ImageResponse> ImageEditAsync(ImageEditRequest request, CancellationToken cancellationToken = default) =>
         pipeline.SendAsync(InferenceOperations.ImageEdit, request, cancellationToken);
 
+    public IAsyncEnumerable<ImageStreamEvent> ImageEditStreamAsync(ImageEditRequest request, CancellationToken cancellationToken = default) =>
+        pipeline.StreamAsync(InferenceOperations.ImageEdit, request, cancellationToken);
+
     public Task<ImageResponse> ImageVariationAsync(ImageEditRequest request, CancellationToken cancellationToken = default) =>
         pipeline.SendAsync(InferenceOperations.ImageVariation, request, cancellationToken);
 

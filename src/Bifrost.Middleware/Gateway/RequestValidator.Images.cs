@@ -40,7 +40,7 @@ internal static partial class RequestValidator
     /// <summary>
     /// An image edit (<paramref name="variation"/> false: one to <see cref="Operations.InferenceOperations.MaxEditImages"/> images and a
     /// prompt) or variation (one image, no prompt or mask): <c>n</c> from 1 to <see cref="MaxImages"/>, a known
-    /// <c>response_format</c>, no stream.
+    /// <c>response_format</c>; an edit may stream (<c>partial_images</c> from 0 to <see cref="MaxPartialImages"/>), a variation not.
     /// </summary>
     public static void Validate(ImageEditRequest request, bool variation)
     {
@@ -49,6 +49,7 @@ internal static partial class RequestValidator
             throw Missing("image", "'image' is required: the image to " + (variation ? "vary." : "edit."));
         }
 
+        ImageSources(request, variation);
         if (variation)
         {
             if (request.Prompt is not null)
@@ -76,11 +77,73 @@ internal static partial class RequestValidator
             throw Invalid("response_format", "'response_format' must be \"url\" or \"b64_json\".");
         }
 
-        if (request.AdditionalProperties is { } extra && extra.TryGetValue("stream", out var stream) && stream.ValueKind == JsonValueKind.String && string.Equals(stream.GetString()?.Trim(), "true", StringComparison.OrdinalIgnoreCase))
+        if (variation && request.Stream == true)
         {
-            throw BifrostErrors.UnsupportedOperation("Streamed image edits ('stream': true) are not supported by this gateway; omit 'stream'.", "stream");
+            throw BifrostErrors.UnsupportedParameter("Variations do not stream; omit 'stream' (images/edits and images/generations stream).", "stream");
         }
 
+        if (variation && request.PartialImages is not null)
+        {
+            throw BifrostErrors.UnsupportedParameter("Variations take no 'partial_images'.", "partial_images");
+        }
+
+        Integer("partial_images", request.PartialImages, 0, MaxPartialImages);
         Fallbacks(request.Fallbacks);
+    }
+
+    /// <summary>
+    /// Each image (and the mask) is bytes (an upload) or one OpenAI JSON reference (<c>image_url</c>: an http(s) or
+    /// <c>data:image/...</c> URL; or <c>file_id</c>), never both, and one request does not mix the two kinds (the provider gets
+    /// either the multipart form or the JSON body). Variations take uploads only; an edit at most
+    /// <see cref="Operations.InferenceOperations.MaxEditImages"/> images.
+    /// </summary>
+    private static void ImageSources(ImageEditRequest request, bool variation)
+    {
+        if (request.Images.Count > Operations.InferenceOperations.MaxEditImages)
+        {
+            throw Invalid("images", $"At most {Operations.InferenceOperations.MaxEditImages} images may be edited at once; the request has {request.Images.Count}.");
+        }
+
+        bool? references = null;
+        foreach (var (image, param) in request.Images.Select(static i => ((ImageFile?)i, "images")).Append((request.Mask, "mask")))
+        {
+            if (image is null)
+            {
+                if (param == "images")
+                {
+                    throw Invalid(param, "'images' must not hold null.");
+                }
+
+                continue;
+            }
+
+            var sources = (image.Content is not null || image.Data is not null ? 1 : 0) + (image.ImageUrl is not null ? 1 : 0) + (image.FileId is not null ? 1 : 0);
+            if (sources != 1)
+            {
+                throw Invalid(param, $"Each image reference in '{param}' takes exactly one of 'image_url' or 'file_id'.");
+            }
+
+            if (image.ImageUrl is { } url && !(url.StartsWith("https://", StringComparison.OrdinalIgnoreCase) || url.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || url.StartsWith("data:image/", StringComparison.OrdinalIgnoreCase)))
+            {
+                throw Invalid(param, $"'image_url' in '{param}' must be an http(s) URL or a base64 'data:image/...' URL.");
+            }
+
+            if (image.FileId is { Length: 0 })
+            {
+                throw Invalid(param, $"'file_id' in '{param}' must not be empty.");
+            }
+
+            if (references is { } kind && kind != image.IsReference)
+            {
+                throw Invalid(param, "One request either uploads its images (multipart) or references them (JSON 'image_url' / 'file_id'), not both.");
+            }
+
+            references = image.IsReference;
+        }
+
+        if (variation && references == true)
+        {
+            throw BifrostErrors.UnsupportedParameter("Variations take an uploaded image (multipart), not an image reference.", "image");
+        }
     }
 }

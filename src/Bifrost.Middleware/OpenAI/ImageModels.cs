@@ -120,7 +120,7 @@ public sealed class ImageUsage : ExtensibleObject
 /// model (<c>input_fidelity</c>, <c>output_compression</c>, ...) are kept in <see cref="ExtensibleObject.AdditionalProperties"/>
 /// (as strings) and forwarded.
 /// </summary>
-public sealed class ImageEditRequest : InferenceRequest
+public sealed class ImageEditRequest : InferenceRequest, Operations.IStreamableRequest
 {
     /// <summary>Creates an empty request.</summary>
     public ImageEditRequest()
@@ -156,6 +156,18 @@ public sealed class ImageEditRequest : InferenceRequest
 
     /// <summary>The mask (edits): a PNG whose transparent areas say where to edit.</summary>
     public ImageFile? Mask { get; set; }
+
+    /// <summary>Whether to stream the edit as server-sent events (<c>image_edit.partial_image</c>, <c>image_edit.completed</c>; edits with gpt-image models; the form's <c>stream</c> field).</summary>
+    public bool? Stream { get; set; }
+
+    /// <summary>How many partial images a streamed edit sends before each final one (0 to 3; the form's <c>partial_images</c> field).</summary>
+    public int? PartialImages { get; set; }
+
+    void Operations.IStreamableRequest.ClearStream()
+    {
+        Stream = null;
+        PartialImages = null;
+    }
 
     /// <summary>A shallow copy for one provider attempt: the provider's bare model, no fallbacks, every upload read from its start.</summary>
     internal ImageEditRequest ForProvider(string model)
@@ -202,6 +214,19 @@ public sealed class ImageFile
     /// <summary>The bytes as base64: set only in an async job's stored request.</summary>
     public byte[]? Data { get; set; }
 
+    /// <summary>
+    /// OpenAI's JSON image reference (<c>images/edits</c> with a JSON body, e.g. a <c>/v1/images/edits</c> batch line): a fully
+    /// qualified URL or a base64 <c>data:</c> URL of the image, sent to the provider as it is. An image has bytes
+    /// (<see cref="Content"/> or <see cref="Data"/>), an <see cref="ImageUrl"/> or a <see cref="FileId"/>, one of them.
+    /// </summary>
+    public string? ImageUrl { get; set; }
+
+    /// <summary>OpenAI's JSON image reference by file: the id of an image in the provider's Files API, sent to the provider as it is.</summary>
+    public string? FileId { get; set; }
+
+    /// <summary>Whether the image is a reference (<see cref="ImageUrl"/> or <see cref="FileId"/>) rather than bytes.</summary>
+    internal bool IsReference => ImageUrl is not null || FileId is not null;
+
     /// <summary>The bytes as a readable, seekable stream owned by the gateway; adapters read it (through <see cref="OpenRead"/>) and must not dispose it. Not part of the JSON form.</summary>
     [JsonIgnore]
     public Stream? Content { get; set; }
@@ -226,9 +251,9 @@ public sealed class ImageFile
     /// <summary>Reads the bytes into <see cref="Data"/> (an async job keeps them), up to <paramref name="maxBytes"/> (else 413).</summary>
     internal async Task<long> BufferAsync(long maxBytes, CancellationToken cancellationToken)
     {
-        if (Data is not null)
+        if (Data is not null || (Content is null && IsReference))
         {
-            return Data.Length;
+            return Data?.Length ?? 0; // stored bytes, or a reference the provider resolves
         }
 
         using var memory = new MemoryStream();
@@ -239,14 +264,16 @@ public sealed class ImageFile
 }
 
 /// <summary>
-/// One event of a streamed image generation (OpenAI's image streaming events,
-/// https://platform.openai.com/docs/api-reference/images-streaming): <c>image_generation.partial_image</c> (a partial image,
-/// with <see cref="PartialImageIndex"/>) or <c>image_generation.completed</c> (the final image, with <see cref="Usage"/>).
+/// One event of a streamed image generation or edit (OpenAI's image streaming events,
+/// https://platform.openai.com/docs/api-reference/images-streaming and
+/// https://developers.openai.com/api/reference/resources/images/edit-streaming-events): <c>image_generation.partial_image</c>
+/// / <c>image_edit.partial_image</c> (a partial image, with <see cref="PartialImageIndex"/>) or
+/// <c>image_generation.completed</c> / <c>image_edit.completed</c> (the final image, with <see cref="Usage"/>).
 /// Fields it does not model pass through.
 /// </summary>
 public sealed class ImageStreamEvent : ExtensibleObject, Operations.IOperationAnswer
 {
-    /// <summary>The event type: <c>image_generation.partial_image</c> or <c>image_generation.completed</c>.</summary>
+    /// <summary>The event type: <c>image_generation.partial_image</c>, <c>image_generation.completed</c>, <c>image_edit.partial_image</c> or <c>image_edit.completed</c>.</summary>
     public string? Type { get; set; }
 
     /// <summary>The (partial or final) image as base64.</summary>

@@ -51,16 +51,22 @@ internal static partial class InferenceOperations
     /// <summary>Largest upload an async edit or variation keeps in its stored job (its images travel in the job's payload).</summary>
     public const long MaxAsyncImageUploadBytes = 16L * 1024 * 1024;
 
-    public static readonly InferenceOperation<ImageEditRequest, ImageResponse, ImageResponse> ImageEdit = ImageUploadOperation(
+    /// <summary>
+    /// Image edits. Also a batch line (<c>/v1/images/edits</c>: OpenAI's batch endpoint list names it,
+    /// https://platform.openai.com/docs/api-reference/batch/create): the line's body is OpenAI's JSON edit body, its images
+    /// references (<c>images: [{"image_url": ...} | {"file_id": ...}]</c>, <c>mask</c> alike) that the provider resolves.
+    /// </summary>
+    public static readonly InferenceOperation<ImageEditRequest, ImageResponse, ImageStreamEvent> ImageEdit = ImageUploadOperation(
         "image_edit", "image edit", "images/edits", Endpoints.ImageUpload.ReadEditAsync, static (call, r, ct) => call.Adapter.ImageEditAsync(call.Context, r.ForProvider(call.Target.Model), ct), static (client, r, ct) => client.ImageEditAsync(r, ct), variation: false);
 
-    public static readonly InferenceOperation<ImageEditRequest, ImageResponse, ImageResponse> ImageVariation = ImageUploadOperation(
+    public static readonly InferenceOperation<ImageEditRequest, ImageResponse, ImageStreamEvent> ImageVariation = ImageUploadOperation(
         "image_variation", "image variation", "images/variations", Endpoints.ImageUpload.ReadVariationAsync, static (call, r, ct) => call.Adapter.ImageVariationAsync(call.Context, r.ForProvider(call.Target.Model), ct), static (client, r, ct) => client.ImageVariationAsync(r, ct), variation: true);
 
-    private static InferenceOperation<ImageEditRequest, ImageResponse, ImageResponse> ImageUploadOperation(
+    private static InferenceOperation<ImageEditRequest, ImageResponse, ImageStreamEvent> ImageUploadOperation(
         string name, string summary, string path, Func<HttpContext, Task<ImageEditRequest>> read, Func<ProviderCall, ImageEditRequest, CancellationToken, Task<ImageResponse>> call, Func<IBifrostClient, ImageEditRequest, CancellationToken, Task<ImageResponse>> clientCall, bool variation) => new()
         {
             Name = name,
+            BatchLineUrl = variation ? null : "/v1/images/edits",
             MetricName = "images",
             Summary = summary,
             Paths = [path],
@@ -73,6 +79,15 @@ internal static partial class InferenceOperations
             EstimateInputTokens = static (r, _) => Tokenization.TokenEstimate.Text(r.Prompt is { } prompt ? TextInput.FromString(prompt) : null),
             Call = call,
             ClientCall = clientCall,
+
+            // Streamed edits (issue 17, media): OpenAI's image_edit.partial_image / image_edit.completed events
+            // (https://developers.openai.com/api/reference/resources/images/edit-streaming-events). Variations do not stream.
+            StreamName = variation ? null : "image_edit_stream",
+            StreamShape = variation ? StreamShape.None : StreamShape.TypedEvents,
+            ChunkInfo = variation ? null : BifrostJson.Context.ImageStreamEvent,
+            EventTypeOf = variation ? null : static e => e.Type,
+            CallStream = variation ? null : static (call, r, ct) => call.Adapter.StreamImageEditAsync(call.Context, r.ForProvider(call.Target.Model), ct),
+            ClientStream = variation ? null : static (client, r, ct) => client.ImageEditStreamAsync(r, ct),
             BeforeSubmit = static (r, ct) => BufferUploadsAsync(r, ct),
             Complete = static (_, response, target) =>
             {

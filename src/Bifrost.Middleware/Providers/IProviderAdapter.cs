@@ -174,6 +174,13 @@ public interface IProviderAdapter
     /// <param name="cancellationToken">Cancels the upstream call.</param>
     IAsyncEnumerable<ImageStreamEvent> StreamImageGenerationAsync(ProviderContext context, ImageRequest request, CancellationToken cancellationToken) =>
         throw ProviderErrors.Unsupported(context, "streamed image generation");
+
+    /// <summary>Streams an image edit as OpenAI's events (<c>image_edit.partial_image</c>, then <c>image_edit.completed</c>). By default: a 400 "unsupported" error.</summary>
+    /// <param name="context">The provider, model, key and options of this attempt.</param>
+    /// <param name="request">The request, with the provider's bare model name and <c>stream: true</c>.</param>
+    /// <param name="cancellationToken">Cancels the upstream call.</param>
+    IAsyncEnumerable<ImageStreamEvent> StreamImageEditAsync(ProviderContext context, ImageEditRequest request, CancellationToken cancellationToken) =>
+        throw ProviderErrors.Unsupported(context, "streamed image edits");
 }
 
 /// <summary>Everything an adapter needs to know about one attempt besides the request.</summary>

@@ -196,6 +196,9 @@ public sealed class SafetyNetTests
 
         public Task<ImageResponse> ImageEditAsync(ImageEditRequest request, CancellationToken cancellationToken = default) => throw Boom();
 
+        public IAsyncEnumerable<ImageStreamEvent> ImageEditStreamAsync(ImageEditRequest request, CancellationToken cancellationToken = default) =>
+            Items(request.Prompt == "after", () => new ImageStreamEvent { Type = "image_edit.partial_image" }, cancellationToken);
+
         public Task<ImageResponse> ImageVariationAsync(ImageEditRequest request, CancellationToken cancellationToken = default) => throw Boom();
 
         public Task<RerankResponse> RerankAsync(RerankRequest request, CancellationToken cancellationToken = default) => throw Boom();

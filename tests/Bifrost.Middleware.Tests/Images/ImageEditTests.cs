@@ -29,11 +29,11 @@ public sealed class ImageEditTests : IAsyncLifetime
     private const string VariationsPath = "/openai/v1/images/variations";
 
     /// <summary>Every byte value (not valid UTF-8): the upstream must receive exactly these.</summary>
-    private static readonly byte[] ImageBytes = [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A, .. Enumerable.Range(0, 256).Select(static i => (byte)i), .. Enumerable.Range(0, 256).Select(static i => (byte)(255 - i))];
+    internal static readonly byte[] ImageBytes = [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A, .. Enumerable.Range(0, 256).Select(static i => (byte)i), .. Enumerable.Range(0, 256).Select(static i => (byte)(255 - i))];
 
-    private static readonly byte[] OtherImageBytes = [.. ImageBytes.Reverse()];
+    internal static readonly byte[] OtherImageBytes = [.. ImageBytes.Reverse()];
 
-    private static readonly byte[] MaskBytes = [0x89, (byte)'P', (byte)'N', (byte)'G', 0xFF, 0x00, 0xFE, 0x01];
+    internal static readonly byte[] MaskBytes = [0x89, (byte)'P', (byte)'N', (byte)'G', 0xFF, 0x00, 0xFE, 0x01];
 
     private FakeOpenAIUpstream _upstream = null!;
 
@@ -55,7 +55,7 @@ public sealed class ImageEditTests : IAsyncLifetime
     });
 
     /// <summary>A multipart form: the files (part name, bytes, file name, content type) and the fields, in that order.</summary>
-    private static MultipartFormDataContent Form((string Name, byte[] Bytes, string Filename, string? Type)[] files, params (string Name, string Value)[] fields)
+    internal static MultipartFormDataContent Form((string Name, byte[] Bytes, string Filename, string? Type)[] files, params (string Name, string Value)[] fields)
     {
         var form = new MultipartFormDataContent();
         foreach (var (name, bytes, filename, type) in files)
@@ -77,10 +77,10 @@ public sealed class ImageEditTests : IAsyncLifetime
         return form;
     }
 
-    private static (string, byte[], string, string?) Image(byte[]? bytes = null, string name = "image", string filename = "otter.png", string? type = "image/png") =>
+    internal static (string, byte[], string, string?) Image(byte[]? bytes = null, string name = "image", string filename = "otter.png", string? type = "image/png") =>
         (name, bytes ?? ImageBytes, filename, type);
 
-    private static async Task<(HttpStatusCode Status, JsonElement Json)> PostFormAsync(GatewayHost host, string path, HttpContent form, params (string Name, string Value)[] headers)
+    internal static async Task<(HttpStatusCode Status, JsonElement Json)> PostFormAsync(GatewayHost host, string path, HttpContent form, params (string Name, string Value)[] headers)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = form };
         foreach (var (name, value) in headers)
@@ -92,19 +92,19 @@ public sealed class ImageEditTests : IAsyncLifetime
         return (response.StatusCode, await ReadAsync(response));
     }
 
-    private static async Task<JsonElement> PostFormOkAsync(GatewayHost host, string path, HttpContent form, params (string Name, string Value)[] headers)
+    internal static async Task<JsonElement> PostFormOkAsync(GatewayHost host, string path, HttpContent form, params (string Name, string Value)[] headers)
     {
         var (status, json) = await PostFormAsync(host, path, form, headers);
         Assert.True(status == HttpStatusCode.OK, $"{path} answered {(int)status}: {json}");
         return json;
     }
 
-    private static string Sha(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
+    internal static string Sha(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
 
-    private static string B64(JsonElement json, int index) => json.GetProperty("data")[index].GetProperty("b64_json").GetString()!;
+    internal static string B64(JsonElement json, int index) => json.GetProperty("data")[index].GetProperty("b64_json").GetString()!;
 
     /// <summary>The parts the upstream received: (name, filename, content type, bytes), in order.</summary>
-    private static async Task<List<(string Name, string? Filename, string? Type, byte[] Bytes)>> PartsAsync(RecordedRequest request)
+    internal static async Task<List<(string Name, string? Filename, string? Type, byte[] Bytes)>> PartsAsync(RecordedRequest request)
     {
         var boundary = HeaderUtilities.RemoveQuotes(NetMediaType.Parse(request.Header("Content-Type")).Boundary).Value!;
         var reader = new MultipartReader(boundary, new MemoryStream(request.RawBytes));
@@ -120,7 +120,7 @@ public sealed class ImageEditTests : IAsyncLifetime
         return parts;
     }
 
-    private static Dictionary<string, string> Fields(List<(string Name, string? Filename, string? Type, byte[] Bytes)> parts) =>
+    internal static Dictionary<string, string> Fields(List<(string Name, string? Filename, string? Type, byte[] Bytes)> parts) =>
         parts.Where(static p => p.Filename is null).ToDictionary(static p => p.Name, static p => Encoding.UTF8.GetString(p.Bytes), StringComparer.Ordinal);
 
     [Fact]
@@ -177,7 +177,10 @@ public sealed class ImageEditTests : IAsyncLifetime
         { "text part", 400, "invalid_value", "image" },
         { "17 images", 400, "invalid_value", "image" },
         { "two masks", 400, "invalid_value", "mask" },
-        { "stream", 400, "unsupported_operation", "stream" },
+        { "stream not a boolean", 400, "invalid_type", "stream" },
+        { "partial_images 4", 400, "invalid_value", "partial_images" },
+        { "partial_images -1", 400, "invalid_value", "partial_images" },
+        { "variation stream", 400, "unsupported_parameter", "stream" },
         { "variation prompt", 400, "unsupported_parameter", "prompt" },
         { "variation mask", 400, "unsupported_parameter", "mask" },
         { "variation two images", 400, "invalid_value", "image" },
@@ -200,7 +203,10 @@ public sealed class ImageEditTests : IAsyncLifetime
             "text part" => (EditsPath, Form([Image(type: "text/plain")], prompt)),
             "17 images" => (EditsPath, Form([.. Enumerable.Repeat(Image(name: "image[]"), 17)], prompt)),
             "two masks" => (EditsPath, Form([Image(), Image(MaskBytes, "mask"), Image(MaskBytes, "mask")], prompt)),
-            "stream" => (EditsPath, Form([Image()], [.. prompt, ("stream", "true")])),
+            "stream not a boolean" => (EditsPath, Form([Image()], [.. prompt, ("stream", "yes")])),
+            "partial_images 4" => (EditsPath, Form([Image()], [.. prompt, ("stream", "true"), ("partial_images", "4")])),
+            "partial_images -1" => (EditsPath, Form([Image()], [.. prompt, ("stream", "true"), ("partial_images", "-1")])),
+            "variation stream" => (VariationsPath, Form([Image()], [.. model, ("stream", "true")])),
             "variation prompt" => (VariationsPath, Form([Image()], prompt)),
             "variation mask" => (VariationsPath, Form([Image(), Image(MaskBytes, "mask")], model)),
             "variation two images" => (VariationsPath, Form([Image(), Image()], model)),

@@ -24,7 +24,7 @@ public sealed class ImageStreamTests : IAsyncLifetime
     public async ValueTask DisposeAsync() => await _upstream.DisposeAsync();
 
     /// <summary>The events of an SSE body: (event type, data JSON), checking the framing (an <c>event:</c> line, one <c>data:</c> line, a blank line).</summary>
-    private static List<(string Type, JsonElement Data)> Events(string body)
+    internal static List<(string Type, JsonElement Data)> Events(string body)
     {
         Assert.EndsWith("\n\n", body, StringComparison.Ordinal);
         var events = new List<(string, JsonElement)>();

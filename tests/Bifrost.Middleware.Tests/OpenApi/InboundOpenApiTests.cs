@@ -62,9 +62,10 @@ public sealed class InboundOpenApiTests
         var chat = paths.GetProperty("/azure/openai/deployments/{deployment}/chat/completions").GetProperty("post");
         Assert.Equal("bifrost_azure_openai_deployments_deployment_post_chat_completions", chat.GetProperty("operationId").GetString());
         Assert.StartsWith("Azure OpenAI-compatible", chat.GetProperty("summary").GetString(), StringComparison.Ordinal);
-        var parameter = Assert.Single(chat.GetProperty("parameters").EnumerateArray());
-        Assert.Equal("deployment", parameter.GetProperty("name").GetString());
-        Assert.Equal("path", parameter.GetProperty("in").GetString());
+        var parameters = chat.GetProperty("parameters").EnumerateArray().ToDictionary(p => p.GetProperty("name").GetString()!);
+        Assert.Equal(["api-version", "deployment"], parameters.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal("path", parameters["deployment"].GetProperty("in").GetString());
+        AssertApiVersion(parameters["api-version"], required: false);
         var request = Resolve(document, chat.GetProperty("requestBody").GetProperty("content").GetProperty("application/json").GetProperty("schema")).GetProperty("properties");
         Assert.True(request.TryGetProperty("messages", out _));
         Assert.True(chat.GetProperty("responses").GetProperty("200").GetProperty("content").TryGetProperty("text/event-stream", out _));
@@ -76,13 +77,58 @@ public sealed class InboundOpenApiTests
         var transcription = paths.GetProperty("/azure/openai/deployments/{deployment}/audio/transcriptions").GetProperty("post");
         Assert.True(transcription.GetProperty("requestBody").GetProperty("content").TryGetProperty("multipart/form-data", out _));
 
+        // Every deployment route describes api-version (issue 17, media), optional by default.
+        var azurePaths = paths.EnumerateObject().Where(p => p.Name.StartsWith("/azure/openai/deployments/", StringComparison.Ordinal)).ToList();
+        Assert.Contains(azurePaths, p => p.Name.EndsWith("/images/edits", StringComparison.Ordinal));
+        Assert.Contains(azurePaths, p => p.Name.EndsWith("/images/variations", StringComparison.Ordinal));
+        foreach (var path in azurePaths)
+        {
+            foreach (var operation in path.Value.EnumerateObject())
+            {
+                var query = Assert.Single(operation.Value.GetProperty("parameters").EnumerateArray(), p => p.GetProperty("in").GetString() == "query");
+                Assert.Equal("api-version", query.GetProperty("name").GetString());
+                AssertApiVersion(query, required: false);
+            }
+        }
+
         // The provider-in-the-path form is the same contract: not described a second time.
         Assert.DoesNotContain(paths.EnumerateObject(), p => p.Name.Contains("{provider}", StringComparison.Ordinal));
         var ids = paths.EnumerateObject().SelectMany(p => p.Value.EnumerateObject()).Select(o => o.Value.GetProperty("operationId").GetString()).ToList();
         Assert.Equal(ids.Count, ids.Distinct(StringComparer.Ordinal).Count());
     }
 
-    private static async Task<WebApplication> StartAsync()
+    [Fact]
+    public async Task With_RequireApiVersion_the_api_version_query_is_described_as_required_on_every_deployment_route()
+    {
+        await using var app = await StartAsync(requireApiVersion: true);
+        using var document = await DocumentAsync(app);
+        var described = 0;
+        foreach (var path in document.RootElement.GetProperty("paths").EnumerateObject().Where(p => p.Name.StartsWith("/azure/openai/deployments/", StringComparison.Ordinal)))
+        {
+            foreach (var operation in path.Value.EnumerateObject())
+            {
+                var query = Assert.Single(operation.Value.GetProperty("parameters").EnumerateArray(), p => p.GetProperty("in").GetString() == "query");
+                AssertApiVersion(query, required: true);
+                Assert.Contains("api-version query is required", operation.Value.GetProperty("description").GetString(), StringComparison.Ordinal);
+                described++;
+            }
+        }
+
+        Assert.True(described >= 9, $"{described} Azure operations described");
+    }
+
+    private static void AssertApiVersion(JsonElement parameter, bool required)
+    {
+        Assert.Equal("api-version", parameter.GetProperty("name").GetString());
+        Assert.Equal("query", parameter.GetProperty("in").GetString());
+        Assert.Equal(required, parameter.TryGetProperty("required", out var value) && value.GetBoolean());
+        Assert.Equal("string", parameter.GetProperty("schema").GetProperty("type").GetString());
+        var text = parameter.GetProperty("description").GetString()!;
+        Assert.Contains("2024-10-21", text, StringComparison.Ordinal);
+        Assert.Contains("RequireApiVersion", text, StringComparison.Ordinal);
+    }
+
+    private static async Task<WebApplication> StartAsync(bool requireApiVersion = false)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
         builder.WebHost.UseTestServer();
@@ -92,6 +138,7 @@ public sealed class InboundOpenApiTests
         {
             options.DefaultProvider = "local";
             options.Providers["local"] = new ProviderOptions { Type = "local" };
+            options.AzureInbound.RequireApiVersion = requireApiVersion;
         });
         var app = builder.Build();
         app.MapBifrost("/openai");

@@ -91,22 +91,106 @@ internal sealed partial class LocalProviderAdapter
     public Task<ImageResponse> ImageVariationAsync(ProviderContext context, ImageEditRequest request, CancellationToken cancellationToken) =>
         ImageUploadAsync(context, "variation", request, cancellationToken);
 
-    /// <summary>The text an edit's or variation's colours are hashed from: <c>{kind}:{sha256 of each image, comma-separated}|{mask sha256}|{prompt}</c>.</summary>
+    /// <summary>
+    /// A streamed edit (issue 17, media): for each image, <c>partial_images</c> <c>image_edit.partial_image</c> events (the PNG
+    /// of <c>partial:{k}</c> and the edit's seed, <c>partial_image_index</c> k), then <c>image_edit.completed</c> with the same
+    /// PNG the unstreamed edit answers and a usage of the prompt's pieces (input) and the image's pixels (output).
+    /// </summary>
+    public async IAsyncEnumerable<ImageStreamEvent> StreamImageEditAsync(ProviderContext context, ImageEditRequest request, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var seed = await ImageUploadSeedAsync("edit", request, cancellationToken).ConfigureAwait(false);
+        var created = time.GetUtcNow().ToUnixTimeSeconds();
+        var size = request.Size ?? "1024x1024";
+        var quality = request.Quality ?? "auto";
+        var background = request.Background ?? "opaque";
+        var format = request.OutputFormat ?? "png";
+        var n = Math.Max(1, request.N ?? 1);
+        for (var i = 0; i < n; i++)
+        {
+            for (var k = 0; k < (request.PartialImages ?? 0); k++)
+            {
+                await Task.Yield();
+                cancellationToken.ThrowIfCancellationRequested();
+                yield return new ImageStreamEvent
+                {
+                    Type = "image_edit.partial_image",
+                    B64Json = Convert.ToBase64String(Png($"partial:{k}\n{seed}", i)),
+                    CreatedAt = created,
+                    Size = size,
+                    Quality = quality,
+                    Background = background,
+                    OutputFormat = format,
+                    PartialImageIndex = k,
+                };
+            }
+
+            await Task.Yield();
+            cancellationToken.ThrowIfCancellationRequested();
+            var input = CountPieces(request.Prompt ?? string.Empty);
+            yield return new ImageStreamEvent
+            {
+                Type = "image_edit.completed",
+                B64Json = Convert.ToBase64String(Png(seed, i)),
+                CreatedAt = created,
+                Size = size,
+                Quality = quality,
+                Background = background,
+                OutputFormat = format,
+                Usage = new ImageUsage { InputTokens = input, OutputTokens = ImageSide * ImageSide, TotalTokens = input + (ImageSide * ImageSide) },
+            };
+        }
+    }
+
+    /// <summary>
+    /// The text an edit's or variation's colours are hashed from: <c>{kind}:{each image's key, comma-separated}|{mask key}|{prompt}</c>,
+    /// where an image's key is the SHA-256 of its bytes (an upload, or a base64 <c>data:</c> URL's bytes, so a JSON edit of the
+    /// same image gives the same PNG), or <c>url:{image_url}</c> / <c>file:{file_id}</c> for references the local provider
+    /// cannot fetch.
+    /// </summary>
     internal static async Task<string> ImageUploadSeedAsync(string kind, ImageEditRequest request, CancellationToken cancellationToken)
     {
         var seed = new StringBuilder(kind).Append(':');
         for (var i = 0; i < request.Images.Count; i++)
         {
-            seed.Append(i == 0 ? string.Empty : ",").Append(Convert.ToHexStringLower(await SHA256.HashDataAsync(request.Images[i].OpenRead(), cancellationToken).ConfigureAwait(false)));
+            seed.Append(i == 0 ? string.Empty : ",").Append(await ImageKeyAsync(request.Images[i], "images", cancellationToken).ConfigureAwait(false));
         }
 
         seed.Append('|');
         if (request.Mask is { } mask)
         {
-            seed.Append(Convert.ToHexStringLower(await SHA256.HashDataAsync(mask.OpenRead(), cancellationToken).ConfigureAwait(false)));
+            seed.Append(await ImageKeyAsync(mask, "mask", cancellationToken).ConfigureAwait(false));
         }
 
         return seed.Append('|').Append(request.Prompt).ToString();
+    }
+
+    private static async Task<string> ImageKeyAsync(ImageFile image, string param, CancellationToken cancellationToken)
+    {
+        if (image.ImageUrl is { } url)
+        {
+            const string Base64Marker = ";base64,";
+            var marker = url.IndexOf(Base64Marker, StringComparison.OrdinalIgnoreCase);
+            if (!url.StartsWith("data:", StringComparison.OrdinalIgnoreCase) || marker < 0)
+            {
+                return "url:" + url;
+            }
+
+            try
+            {
+                return Convert.ToHexStringLower(SHA256.HashData(Convert.FromBase64String(url[(marker + Base64Marker.Length)..])));
+            }
+            catch (FormatException)
+            {
+                throw BifrostErrors.InvalidValue($"An 'image_url' data URL in '{param}' is not valid base64.", param);
+            }
+        }
+
+        if (image.FileId is { } fileId)
+        {
+            return "file:" + fileId;
+        }
+
+        return Convert.ToHexStringLower(await SHA256.HashDataAsync(image.OpenRead(), cancellationToken).ConfigureAwait(false));
     }
 
     private async Task<ImageResponse> ImageUploadAsync(ProviderContext context, string kind, ImageEditRequest request, CancellationToken cancellationToken)

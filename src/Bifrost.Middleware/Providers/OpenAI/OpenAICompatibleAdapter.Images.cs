@@ -17,9 +17,28 @@ internal sealed partial class OpenAICompatibleAdapter
     public Task<ImageResponse> ImageVariationAsync(ProviderContext context, ImageEditRequest request, CancellationToken cancellationToken) =>
         ImageUploadAsync(context, "images/variations", request, cancellationToken);
 
-    private async Task<ImageResponse> ImageUploadAsync(ProviderContext context, string path, ImageEditRequest request, CancellationToken cancellationToken)
+    /// <summary>
+    /// A streamed edit (issue 17, media): the same multipart form with <c>stream=true</c> and <c>partial_images</c>, its
+    /// <c>image_edit.partial_image</c> / <c>image_edit.completed</c> events relayed as they arrive
+    /// (https://platform.openai.com/docs/api-reference/images/createEdit,
+    /// https://developers.openai.com/api/reference/resources/images/edit-streaming-events).
+    /// </summary>
+    public IAsyncEnumerable<ImageStreamEvent> StreamImageEditAsync(ProviderContext context, ImageEditRequest request, CancellationToken cancellationToken) =>
+        StreamAsync(context, () => UploadMessage(context, "images/edits", request, stream: true), BifrostJson.Context.ImageStreamEvent, cancellationToken);
+
+    private Task<ImageResponse> ImageUploadAsync(ProviderContext context, string path, ImageEditRequest request, CancellationToken cancellationToken) =>
+        _http.SendForJsonAsync(context, UploadMessage(context, path, request, stream: false), BifrostJson.Context.ImageResponse, cancellationToken);
+
+    /// <summary>OpenAI's multipart form of an edit or variation: the images (and mask) from the gateway's copy, then the fields; or, when the images are references, OpenAI's JSON edit body.</summary>
+    private HttpRequestMessage UploadMessage(ProviderContext context, string path, ImageEditRequest request, bool stream)
     {
-        var message = CreateRequest(context, HttpMethod.Post, path, stream: false);
+        var message = CreateRequest(context, HttpMethod.Post, path, stream);
+        if (request.Images.Count > 0 && request.Images[0].IsReference)
+        {
+            message.Content = JsonEditBody(context, request, stream);
+            return message;
+        }
+
         var form = new MultipartFormDataContent();
         var imageName = request.Images.Count > 1 ? "image[]" : "image"; // OpenAI's form: one 'image', or several 'image[]'
         foreach (var image in request.Images)
@@ -41,13 +60,19 @@ internal sealed partial class OpenAICompatibleAdapter
         Add(form, "background", request.Background);
         Add(form, "output_format", request.OutputFormat);
         Add(form, "user", request.User);
+        if (stream)
+        {
+            form.Add(new StringContent("true"), "stream");
+            Add(form, "partial_images", request.PartialImages?.ToString(CultureInfo.InvariantCulture));
+        }
+
         foreach (var (name, value) in request.AdditionalProperties ?? new Dictionary<string, JsonElement>())
         {
             Add(form, name, value.ValueKind == JsonValueKind.String ? value.GetString() : value.GetRawText());
         }
 
         message.Content = form;
-        return await _http.SendForJsonAsync(context, message, BifrostJson.Context.ImageResponse, cancellationToken).ConfigureAwait(false);
+        return message;
 
         static ImageFileContent FilePart(ImageFile file)
         {
@@ -61,6 +86,89 @@ internal sealed partial class OpenAICompatibleAdapter
             if (value is not null)
             {
                 form.Add(new StringContent(value), name);
+            }
+        }
+    }
+
+    /// <summary>
+    /// OpenAI's JSON edit body (issue 17, media; https://platform.openai.com/docs/api-reference/images/createEdit, its
+    /// <c>application/json</c> form): <c>images</c> and <c>mask</c> as <c>{"image_url": ...}</c> or <c>{"file_id": ...}</c>,
+    /// the other fields as JSON values; fields the gateway does not model pass through as they were sent.
+    /// </summary>
+    private static ByteArrayContent JsonEditBody(ProviderContext context, ImageEditRequest request, bool stream)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("model", context.Model);
+            writer.WriteString("prompt", request.Prompt);
+            writer.WriteStartArray("images");
+            foreach (var image in request.Images)
+            {
+                Reference(writer, image);
+            }
+
+            writer.WriteEndArray();
+            if (request.Mask is { } mask)
+            {
+                writer.WritePropertyName("mask");
+                Reference(writer, mask);
+            }
+
+            if (request.N is { } n)
+            {
+                writer.WriteNumber("n", n);
+            }
+
+            Text(writer, "size", request.Size);
+            Text(writer, "quality", request.Quality);
+            Text(writer, "response_format", request.ResponseFormat);
+            Text(writer, "background", request.Background);
+            Text(writer, "output_format", request.OutputFormat);
+            Text(writer, "user", request.User);
+            if (stream)
+            {
+                writer.WriteBoolean("stream", true);
+                if (request.PartialImages is { } partial)
+                {
+                    writer.WriteNumber("partial_images", partial);
+                }
+            }
+
+            foreach (var (name, value) in request.AdditionalProperties ?? new Dictionary<string, JsonElement>())
+            {
+                writer.WritePropertyName(name);
+                value.WriteTo(writer);
+            }
+
+            writer.WriteEndObject();
+        }
+
+        var content = new ByteArrayContent(buffer.WrittenMemory.ToArray());
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        return content;
+
+        static void Reference(Utf8JsonWriter writer, ImageFile image)
+        {
+            writer.WriteStartObject();
+            if (image.ImageUrl is { } url)
+            {
+                writer.WriteString("image_url", url);
+            }
+            else
+            {
+                writer.WriteString("file_id", image.FileId);
+            }
+
+            writer.WriteEndObject();
+        }
+
+        static void Text(Utf8JsonWriter writer, string name, string? value)
+        {
+            if (value is not null)
+            {
+                writer.WriteString(name, value);
             }
         }
     }

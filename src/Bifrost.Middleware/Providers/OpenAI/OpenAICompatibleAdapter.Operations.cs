@@ -83,11 +83,27 @@ internal sealed partial class OpenAICompatibleAdapter
         return await _http.SendSuccessAsync(context, message, cancellationToken).ConfigureAwait(false);
     }
 
-    private async IAsyncEnumerable<TChunk> StreamAsync<TRequest, TChunk>(ProviderContext context, string path, TRequest request, JsonTypeInfo<TRequest> requestType, JsonTypeInfo<TChunk> chunkType, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private IAsyncEnumerable<TChunk> StreamAsync<TRequest, TChunk>(ProviderContext context, string path, TRequest request, JsonTypeInfo<TRequest> requestType, JsonTypeInfo<TChunk> chunkType, CancellationToken cancellationToken)
+        where TChunk : class =>
+        StreamAsync(context, () =>
+        {
+            var message = CreateRequest(context, HttpMethod.Post, path, stream: true);
+            message.Content = Body(context, path, request, requestType);
+            return message;
+        }, chunkType, cancellationToken);
+
+    /// <summary>Sends the request the factory makes (JSON or a multipart form) and reads its answer as SSE chunks (<c>[DONE]</c> ends it; an <c>error</c> event is thrown).</summary>
+    private async IAsyncEnumerable<TChunk> StreamAsync<TChunk>(ProviderContext context, Func<HttpRequestMessage> createMessage, JsonTypeInfo<TChunk> chunkType, [EnumeratorCancellation] CancellationToken cancellationToken)
         where TChunk : class
     {
         using var deadline = _http.UntilFirstChunk(context, cancellationToken);
-        using var response = await SendAsync(context, path, request, requestType, stream: true, cancellationToken).ConfigureAwait(false);
+        HttpResponseMessage sent;
+        using (var message = createMessage())
+        {
+            sent = await _http.SendSuccessAsync(context, message, cancellationToken).ConfigureAwait(false);
+        }
+
+        using var response = sent;
         await using var body = await response.Content.ReadAsStreamAsync(deadline.Token).ConfigureAwait(false);
         var parser = SseParser.Create(body, (eventType, data) =>
         {

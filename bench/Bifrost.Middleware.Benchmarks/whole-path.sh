@@ -32,6 +32,9 @@
 #                                bifrost-sqlitelog — as shipped plus the request log in a SQLite file (Bifrost:Sqlite:RequestLogPath).
 #   REF=floor                    the candidate the last column divides by (e.g. REF=bifrost-otel-off for telemetry overhead)
 #   SKIP_PUBLISH=1               reuse what is already published in BUILD_DIR
+#   R2R=1                        publish the sample AND the floor for this machine's runtime (-r linux-x64, framework-dependent)
+#                                with ReadyToRun, as a production publish for a container would (the sample's project turns
+#                                ReadyToRun on for any RID-specific publish); default: the plain `dotnet publish -c Release`
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -45,16 +48,18 @@ ORDER=${ORDER:-"floor bifrost"}
 export ROUNDS=${ROUNDS:-3} RATES=${RATES-1000} CONNS=${CONNS-"1 32"} PORTKEY=0
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 mkdir -p "$OUT_ROOT" "$BUILD_DIR"
+PUBLISH_ARGS=()
+[[ "${R2R:-0}" == 1 ]] && PUBLISH_ARGS=(-r "$(dotnet --info | awk '/^ *RID:/ {print $2; exit}')" --self-contained false -p:PublishReadyToRun=true)
 
 if [[ "${SKIP_PUBLISH:-0}" != 1 ]]; then
   echo "[whole-path] publishing the sample (Release) → $BUILD_DIR/sample" >&2
-  dotnet publish -c Release -o "$BUILD_DIR/sample" "$REPO/samples/Bifrost.Sample/Bifrost.Sample.csproj" >"$OUT_ROOT/publish-sample.log" 2>&1 \
+  dotnet publish -c Release "${PUBLISH_ARGS[@]}" -o "$BUILD_DIR/sample" "$REPO/samples/Bifrost.Sample/Bifrost.Sample.csproj" >"$OUT_ROOT/publish-sample.log" 2>&1 \
     || { tail -30 "$OUT_ROOT/publish-sample.log" >&2; exit 1; }
   # shared/ is read-only: publish the floor from a writable copy so bin/obj do not land there.
   src=$(mktemp -d /tmp/bench-src.XXXXXX)
   cp -r "$BENCH_DIR/dotnet-passthrough" "$src/" && chmod -R u+w "$src"
   echo "[whole-path] publishing the floor (Release) → $BUILD_DIR/passthrough" >&2
-  dotnet publish -c Release -o "$BUILD_DIR/passthrough" "$src/dotnet-passthrough" >"$OUT_ROOT/publish-floor.log" 2>&1 \
+  dotnet publish -c Release "${PUBLISH_ARGS[@]}" -o "$BUILD_DIR/passthrough" "$src/dotnet-passthrough" >"$OUT_ROOT/publish-floor.log" 2>&1 \
     || { tail -30 "$OUT_ROOT/publish-floor.log" >&2; exit 1; }
   rm -rf "$src"
 fi
@@ -108,7 +113,7 @@ run_candidate() {
 
 machine() { echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(dotnet --version 2>/dev/null | head -1) SDK; load average $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%FT%TZ)"; }
 echo "machine at start: $(machine)" >"$OUT_ROOT/machine.txt"
-echo "knobs: ORDER=[$ORDER] ROUNDS=$ROUNDS CONNS=[$CONNS] RATES=[$RATES] DURATION=${DURATION:-10s} WARMUP=${WARMUP:-3s} STREAM=${STREAM:-0} PIN=${PIN:-0}" >>"$OUT_ROOT/machine.txt"
+echo "knobs: R2R=${R2R:-0} ORDER=[$ORDER] ROUNDS=$ROUNDS CONNS=[$CONNS] RATES=[$RATES] DURATION=${DURATION:-10s} WARMUP=${WARMUP:-3s} STREAM=${STREAM:-0} PIN=${PIN:-0}" >>"$OUT_ROOT/machine.txt"
 for round in $(seq 1 "$ROUNDS"); do
   for c in $ORDER; do
     echo "[whole-path] === round $round/$ROUNDS: $c (conns=[$CONNS] rates=[$RATES]) ===" >&2

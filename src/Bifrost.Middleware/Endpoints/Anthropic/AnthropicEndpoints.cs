@@ -60,6 +60,7 @@ internal static partial class AnthropicEndpoints
         }
 
         var request = await BifrostResults.ReadJsonAsync(context, operation.RequestInfo).ConfigureAwait(false);
+        ForwardHeaders(context, request); // before a job is stored: the job carries them
         if (AsyncEndpoints.IsAsyncRequested(context))
         {
             if (request.Stream)
@@ -119,6 +120,7 @@ internal static partial class AnthropicEndpoints
     public static async Task CountTokensAsync(HttpContext context)
     {
         var request = await BifrostResults.ReadJsonAsync(context, AnthropicOperations.CountTokens.RequestInfo).ConfigureAwait(false);
+        ForwardHeaders(context, request);
         AnthropicInbound.Check(request, forCounting: true);
         var registry = context.RequestServices.GetRequiredService<ProviderRegistry>();
         if (registry.Resolve(request.Model, "model").Provider.Adapter is IAnthropicMessagesAdapter)
@@ -143,6 +145,16 @@ internal static partial class AnthropicEndpoints
         RequestLogCaller.Enter(context);
         var counted = await context.RequestServices.GetRequiredService<IBifrostClient>().CountInputTokensAsync(responses, context.RequestAborted).ConfigureAwait(false);
         await BifrostResults.WriteJsonAsync(context, new AnthropicCountTokensResponse { InputTokens = counted.InputTokens }, AnthropicJsonContext.Wire.AnthropicCountTokensResponse).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The caller's <c>anthropic-version</c> and <c>anthropic-beta</c> headers onto the request (they replace any the body's
+    /// gateway field carried): the native path forwards them; a converted request ignores them.
+    /// </summary>
+    private static void ForwardHeaders(HttpContext context, AnthropicMessagesRequest request)
+    {
+        var headers = context.Request.Headers;
+        request.SetHeaders(headers[AnthropicHeaders.Version].FirstOrDefault(static v => !string.IsNullOrWhiteSpace(v)), headers[AnthropicHeaders.Beta]);
     }
 
     /// <summary>Any other path under the prefix: 405 for a known path with another method, else 404 <c>not_found_error</c>.</summary>

@@ -28,7 +28,7 @@ internal sealed partial class AnthropicAdapter : IAnthropicMessagesAdapter
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(request);
-        var message = CreateRequest(context, HttpMethod.Post, "messages", stream: false);
+        var message = CreateNativeRequest(context, "messages", request, stream: false);
         message.Content = UpstreamClient.Json(request.ForProvider(context.Model, request.Body.TryGetProperty("stream"u8, out _) ? false : null));
         return _http.SendForJsonAsync(context, message, AnthropicJsonContext.Wire.AnthropicMessagesResponse, cancellationToken);
     }
@@ -38,7 +38,7 @@ internal sealed partial class AnthropicAdapter : IAnthropicMessagesAdapter
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(request);
         using var deadline = _http.UntilFirstChunk(context, cancellationToken);
-        using var message = CreateRequest(context, HttpMethod.Post, "messages", stream: true);
+        using var message = CreateNativeRequest(context, "messages", request, stream: true);
         message.Content = UpstreamClient.Json(request.ForProvider(context.Model, stream: true));
         using var response = await _http.SendSuccessAsync(context, message, cancellationToken).ConfigureAwait(false);
         await using var body = await response.Content.ReadAsStreamAsync(deadline.Token).ConfigureAwait(false);
@@ -90,9 +90,33 @@ internal sealed partial class AnthropicAdapter : IAnthropicMessagesAdapter
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(request);
-        var message = CreateRequest(context, HttpMethod.Post, "messages/count_tokens", stream: false);
+        var message = CreateNativeRequest(context, "messages/count_tokens", request, stream: false);
         message.Content = UpstreamClient.Json(request.ForProvider(context.Model, stream: null));
         return _http.SendForJsonAsync(context, message, AnthropicJsonContext.Wire.AnthropicCountTokensAnswer, cancellationToken);
+    }
+
+    /// <summary>
+    /// A native call with the caller's forwarded headers: its <c>anthropic-version</c> in place of the adapter's (or the
+    /// provider's configured) one, and its <c>anthropic-beta</c> flags after the provider's configured ones, de-duplicated,
+    /// as one comma-separated header. The key is the provider's (the caller's <c>x-api-key</c> is never forwarded).
+    /// </summary>
+    private HttpRequestMessage CreateNativeRequest(ProviderContext context, string path, AnthropicMessagesRequest request, bool stream)
+    {
+        var message = CreateRequest(context, HttpMethod.Post, path, stream);
+        if (request.AnthropicVersion is { } version)
+        {
+            message.Headers.Remove(AnthropicHeaders.Version);
+            message.Headers.TryAddWithoutValidation(AnthropicHeaders.Version, version);
+        }
+
+        if (request.AnthropicBetas.Count > 0)
+        {
+            var betas = AnthropicHeaders.Merge(context.Options, request.AnthropicBetas);
+            message.Headers.Remove(AnthropicHeaders.Beta);
+            message.Headers.TryAddWithoutValidation(AnthropicHeaders.Beta, string.Join(',', betas));
+        }
+
+        return message;
     }
 
     /// <summary>An event's JSON kept as sent, named by its <c>event:</c> line (else its <c>type</c>).</summary>

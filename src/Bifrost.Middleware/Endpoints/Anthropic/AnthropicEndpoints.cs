@@ -123,7 +123,8 @@ internal static partial class AnthropicEndpoints
         ForwardHeaders(context, request);
         AnthropicInbound.Check(request, forCounting: true);
         var registry = context.RequestServices.GetRequiredService<ProviderRegistry>();
-        if (registry.Resolve(request.Model, "model").Provider.Adapter is IAnthropicMessagesAdapter)
+        var resolved = registry.Resolve(request.Model, "model");
+        if (AnthropicOperations.IsNative(resolved.Provider.Adapter, resolved.Model))
         {
             RequestLogCaller.Enter(context);
             var native = await context.RequestServices.GetRequiredService<GatewayPipeline>().SendAsync(AnthropicOperations.CountTokens, request, context.RequestAborted).ConfigureAwait(false);

@@ -198,6 +198,11 @@ internal sealed class AnthropicMessagesRequest
                 writer.WriteBoolean("stream"u8, value);
             }
 
+            if (shape.MaxTokensWhenMissing is { } maxTokens && !Body.TryGetProperty("max_tokens"u8, out _))
+            {
+                writer.WriteNumber("max_tokens"u8, maxTokens);
+            }
+
             if (shape.AnthropicVersion is { } version)
             {
                 writer.WriteString("anthropic_version"u8, version);
@@ -259,10 +264,11 @@ internal sealed class AnthropicMessagesRequest
 
 /// <summary>
 /// How <see cref="AnthropicMessagesRequest.ForProvider(NativeBody)"/> shapes the body: the <c>model</c> to write (null:
-/// none, the URL names it), <c>stream</c> (null: as the caller wrote it), whether to drop <c>stream</c> altogether, and the
-/// <c>anthropic_version</c> and <c>anthropic_beta</c> body fields of Vertex and Bedrock.
+/// none, the URL names it), <c>stream</c> (null: as the caller wrote it), whether to drop <c>stream</c> altogether, the
+/// <c>anthropic_version</c> and <c>anthropic_beta</c> body fields of Vertex and Bedrock, and a <c>max_tokens</c> for a body
+/// without one (Bedrock's token counting takes a whole InvokeModel body).
 /// </summary>
-internal readonly record struct NativeBody(string? Model, bool? Stream, bool OmitStream = false, string? AnthropicVersion = null, IReadOnlyList<string>? Betas = null);
+internal readonly record struct NativeBody(string? Model, bool? Stream, bool OmitStream = false, string? AnthropicVersion = null, IReadOnlyList<string>? Betas = null, int? MaxTokensWhenMissing = null);
 
 /// <summary>
 /// The Anthropic request headers the <c>/anthropic</c> routes forward on the native path

@@ -22,6 +22,14 @@ internal static partial class AnthropicEndpoints
     /// <summary>The last sentence of the routes' OpenAPI descriptions.</summary>
     internal const string OpenApiFooter = "Also served without the version. Errors are in Anthropic's shape ({\"type\":\"error\",\"error\":{\"type\",\"message\"}}).";
 
+    /// <summary>The request headers the routes read, named in OpenAPI as optional header parameters.</summary>
+    internal static readonly string[] AcceptedHeaders = [AnthropicHeaders.Version, AnthropicHeaders.Beta, "x-api-key", "x-bf-vk", "x-bf-async", "x-bf-async-id"];
+
+    /// <summary>What the routes do with the headers (the OpenAPI descriptions' part on them).</summary>
+    internal const string HeadersDescription =
+        "Headers: anthropic-beta (comma-separated) and anthropic-version are forwarded on the native path (anthropic-beta merged after the provider's configured betas; on bedrock moved into the body as anthropic_beta; on vertex anthropic_version is Vertex's own) and ignored when converted; "
+        + "x-api-key (or Authorization, x-bf-vk) is read as a virtual key when governance is on and never forwarded (the provider's key is used).";
+
     /// <summary><c>POST v1/messages</c> for OpenAPI.</summary>
     internal static readonly OperationRoute MessagesRoute = new("POST", "v1/messages", MessagesAsync, "Anthropic messages")
     {
@@ -31,8 +39,9 @@ internal static partial class AnthropicEndpoints
         ContentTypes = ["application/json", "text/event-stream"],
         ErrorStatuses = [401, 404, .. EndpointOperations.Upstream, 529],
         Summary = "Anthropic Messages (create a message)",
-        Description = "Anthropic's Messages API, routed by provider/model (with optional \"fallbacks\"): sent as written to an anthropic provider (native passthrough), converted through chat completions for any other. "
-            + "With \"stream\": true the answer is Anthropic's server-sent events. With the header x-bf-async: true the call is queued as an async job and answered at once with the pending message (its id); send the same route with x-bf-async-id to poll it.",
+        Description = "Anthropic's Messages API, routed by provider/model (with optional \"fallbacks\"): sent as written to an anthropic provider and to Claude on vertex (rawPredict) and bedrock (InvokeModel) (native passthrough), converted through chat completions for any other model. "
+            + "With \"stream\": true the answer is Anthropic's server-sent events. With the header x-bf-async: true the call is queued as an async job and answered at once with the pending message (its id); send the same route with x-bf-async-id to poll it. "
+            + HeadersDescription,
     };
 
     /// <summary><c>POST v1/messages/count_tokens</c> for OpenAPI.</summary>
@@ -43,7 +52,8 @@ internal static partial class AnthropicEndpoints
         ResponseType = typeof(AnthropicCountTokensResponse),
         ErrorStatuses = [401, 404, .. EndpointOperations.Upstream, 529],
         Summary = "Anthropic token counting",
-        Description = "Counts a Messages request's input tokens: the anthropic provider's own count (the body sent as written), else the gateway's input-token counting.",
+        Description = "Counts a Messages request's input tokens: the provider's own count where the request is native (anthropic, Claude on vertex and bedrock; the body sent as written), else the gateway's input-token counting. "
+            + HeadersDescription,
     };
 
     public static async Task MessagesAsync(HttpContext context)

@@ -18,11 +18,13 @@ public static class BifrostAnthropicEndpointRouteBuilderExtensions
     /// <c>POST v1/messages</c> (JSON, or Anthropic's SSE event sequence with <c>"stream": true</c>) and
     /// <c>POST v1/messages/count_tokens</c>, in Anthropic's own request, response and error shapes, so an Anthropic
     /// client with its base URL set to <c>http://host/anthropic</c> works unchanged. A request runs through the gateway
-    /// as a chat completion (the same <c>provider/model</c> routing, default provider, fallbacks, governance, telemetry
-    /// and request log as <c>MapBifrost</c>'s routes) on any provider, converted both ways. Errors answer
-    /// <c>{"type":"error","error":{"type","message"}}</c> with Anthropic's statuses and types. <c>anthropic-version</c> and
-    /// <c>anthropic-beta</c> are accepted and not needed; <c>x-api-key</c> is read as a virtual key when it carries an
-    /// <c>sk-bf-</c> value and governance is on (any other value is ignored: provider keys are the gateway's own).
+    /// with the same <c>provider/model</c> routing, default provider, fallbacks, governance, telemetry and request log as
+    /// <c>MapBifrost</c>'s routes: sent as written to an <c>anthropic</c> provider and to Claude models on <c>vertex</c>
+    /// (<c>:rawPredict</c>) and <c>bedrock</c> (InvokeModel) (native passthrough), converted through chat for any other
+    /// model. Errors answer <c>{"type":"error","error":{"type","message"}}</c> with Anthropic's statuses and types. The
+    /// caller's <c>anthropic-beta</c> and <c>anthropic-version</c> headers are forwarded on the native path (and kept by
+    /// <c>x-bf-async</c> jobs) and ignored when converted; <c>x-api-key</c> is read as a virtual key when it carries an
+    /// <c>sk-bf-</c> value and governance is on, and never forwarded (provider keys are the gateway's own).
     /// </summary>
     /// <param name="endpoints">The route builder (the <c>WebApplication</c>).</param>
     /// <param name="prefix">The route prefix. Default <c>/anthropic</c>.</param>
@@ -59,6 +61,8 @@ public static class BifrostAnthropicEndpointRouteBuilderExtensions
                 // OpenAPI (the /v1 copies): Anthropic's request, message and error shapes.
                 OpenApiMetadata.Describe(messages, prefix, AnthropicOperations.Messages, AnthropicEndpoints.MessagesRoute, typeof(AnthropicErrorResponse), AnthropicEndpoints.OpenApiFooter);
                 OpenApiMetadata.Describe(countTokens, prefix, AnthropicOperations.CountTokens, AnthropicEndpoints.CountTokensRoute, typeof(AnthropicErrorResponse), AnthropicEndpoints.OpenApiFooter);
+                messages.WithMetadata(new BifrostHeaderMetadata(AnthropicEndpoints.AcceptedHeaders));
+                countTokens.WithMetadata(new BifrostHeaderMetadata([.. AnthropicEndpoints.AcceptedHeaders.Where(static h => !h.StartsWith("x-bf-async", StringComparison.Ordinal))]));
             }
         }
 

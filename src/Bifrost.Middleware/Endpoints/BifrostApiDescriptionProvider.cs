@@ -17,8 +17,12 @@ internal sealed record BifrostRouteMetadata(Type? BodyType, string? ContentType)
 /// <param name="DescriptionSource">A method whose first parameter carries the parameter's <see cref="System.ComponentModel.DescriptionAttribute"/> (how the ApiExplorer's consumers read a description).</param>
 internal sealed record BifrostQueryParameterMetadata(string Name, bool Required, System.Reflection.MethodInfo DescriptionSource);
 
+/// <summary>Marks a described Bifrost endpoint with the optional request headers it reads, for <see cref="BifrostApiDescriptionProvider"/>.</summary>
+/// <param name="Names">The header names.</param>
+internal sealed record BifrostHeaderMetadata(params string[] Names);
+
 /// <summary>
-/// Declares the request body and the route parameters (<c>{file_id}</c>, <c>{batch_id}</c>, <c>{job_id}</c>, and any in the prefix) of the
+/// Declares the request body, the optional request headers (<see cref="BifrostHeaderMetadata"/>) and the route parameters (<c>{file_id}</c>, <c>{batch_id}</c>, <c>{job_id}</c>, and any in the prefix) of the
 /// described Bifrost routes as path parameters. The ApiExplorer takes parameters from the handler's signature, and a
 /// Bifrost handler takes only the <c>HttpContext</c> (it reads route values itself), so without this a document would
 /// have path templates with undeclared parameters.
@@ -74,6 +78,14 @@ internal sealed class BifrostApiDescriptionProvider : IApiDescriptionProvider
                     IsRequired = query.Required,
                     ParameterDescriptor = new Microsoft.AspNetCore.Mvc.Controllers.ControllerParameterDescriptor { Name = query.Name, ParameterType = typeof(string), ParameterInfo = info },
                 });
+            }
+
+            foreach (var header in description.ActionDescriptor.EndpointMetadata.OfType<BifrostHeaderMetadata>().SelectMany(static h => h.Names))
+            {
+                if (!description.ParameterDescriptions.Any(p => p.Source == BindingSource.Header && string.Equals(p.Name, header, StringComparison.OrdinalIgnoreCase)))
+                {
+                    description.ParameterDescriptions.Add(new ApiParameterDescription { Name = header, Source = BindingSource.Header, Type = typeof(string), ModelMetadata = StringMetadata, IsRequired = false });
+                }
             }
 
             foreach (var name in RouteParameters(path))

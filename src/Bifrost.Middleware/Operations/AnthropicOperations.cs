@@ -31,14 +31,14 @@ internal static class AnthropicOperations
         IsStreamRequested = static r => r.Stream,
         CheckBeforeQueue = static (r, target) =>
         {
-            if (target.Provider.Adapter is not IAnthropicMessagesAdapter)
+            if (!IsNative(target.Provider.Adapter, target.Model))
             {
                 _ = AnthropicInbound.ToChat(r.Parsed, forCounting: false); // refuses what chat cannot express before a job is stored
             }
         },
         Call = static async (call, r, ct) =>
         {
-            if (call.Adapter is IAnthropicMessagesAdapter native)
+            if (call.Adapter is IAnthropicMessagesAdapter native && native.HasNativeMessages(call.Target.Model))
             {
                 return await native.MessagesAsync(call.Context, r, ct).ConfigureAwait(false);
             }
@@ -49,7 +49,7 @@ internal static class AnthropicOperations
         },
         CallStream = static (call, r, ct) =>
         {
-            if (call.Adapter is IAnthropicMessagesAdapter native)
+            if (call.Adapter is IAnthropicMessagesAdapter native && native.HasNativeMessages(call.Target.Model))
             {
                 return native.StreamMessagesAsync(call.Context, r, ct);
             }
@@ -95,12 +95,14 @@ internal static class AnthropicOperations
         Validate = static r => Check(r, forCounting: true),
         Call = static async (call, r, ct) =>
         {
-            if (call.Adapter is IAnthropicMessagesAdapter native)
+            if (call.Adapter is IAnthropicMessagesAdapter native && native.HasNativeMessages(call.Target.Model)
+                && await native.CountMessageTokensAsync(call.Context, r, ct).ConfigureAwait(false) is { } counted)
             {
-                return await native.CountMessageTokensAsync(call.Context, r, ct).ConfigureAwait(false);
+                return counted;
             }
 
-            // Another provider (a fallback; the route counts a non-Anthropic primary through IBifrostClient): the local estimate.
+            // Another provider (a fallback; the route counts a non-Anthropic primary through IBifrostClient), or one that
+            // cannot count this model: the local estimate.
             var chat = AnthropicInbound.ToChat(r.Parsed, forCounting: true);
             return new AnthropicCountTokensAnswer { InputTokens = Tokenization.TokenCounter.Shared.CountChat(call.Target.Model, chat.Messages!, chat.Tools).Tokens };
         },
@@ -109,6 +111,9 @@ internal static class AnthropicOperations
 
     /// <summary>The operations, in the order they are registered.</summary>
     public static IEnumerable<BifrostOperation> All => [Messages, CountTokens];
+
+    /// <summary>Whether <paramref name="adapter"/> serves <paramref name="model"/> natively (<see cref="IAnthropicMessagesAdapter.HasNativeMessages"/>).</summary>
+    internal static bool IsNative(IProviderAdapter adapter, string model) => adapter is IAnthropicMessagesAdapter native && native.HasNativeMessages(model);
 
     private static void Check(AnthropicMessagesRequest request, bool forCounting) => AnthropicInbound.Check(request, forCounting);
 }

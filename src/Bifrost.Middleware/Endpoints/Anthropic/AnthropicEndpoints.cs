@@ -22,6 +22,14 @@ internal static partial class AnthropicEndpoints
     /// <summary>The last sentence of the routes' OpenAPI descriptions.</summary>
     internal const string OpenApiFooter = "Also served without the version. Errors are in Anthropic's shape ({\"type\":\"error\",\"error\":{\"type\",\"message\"}}).";
 
+    /// <summary>The request headers the routes read, named in OpenAPI as optional header parameters.</summary>
+    internal static readonly string[] AcceptedHeaders = [AnthropicHeaders.Version, AnthropicHeaders.Beta, "x-api-key", "x-bf-vk", "x-bf-async", "x-bf-async-id"];
+
+    /// <summary>What the routes do with the headers (the OpenAPI descriptions' part on them).</summary>
+    internal const string HeadersDescription =
+        "Headers: anthropic-beta (comma-separated) and anthropic-version are forwarded on the native path (anthropic-beta merged after the provider's configured betas; on bedrock moved into the body as anthropic_beta; on vertex anthropic_version is Vertex's own) and ignored when converted; "
+        + "x-api-key (or Authorization, x-bf-vk) is read as a virtual key when governance is on and never forwarded (the provider's key is used).";
+
     /// <summary><c>POST v1/messages</c> for OpenAPI.</summary>
     internal static readonly OperationRoute MessagesRoute = new("POST", "v1/messages", MessagesAsync, "Anthropic messages")
     {
@@ -31,8 +39,9 @@ internal static partial class AnthropicEndpoints
         ContentTypes = ["application/json", "text/event-stream"],
         ErrorStatuses = [401, 404, .. EndpointOperations.Upstream, 529],
         Summary = "Anthropic Messages (create a message)",
-        Description = "Anthropic's Messages API, routed by provider/model (with optional \"fallbacks\"): sent as written to an anthropic provider (native passthrough), converted through chat completions for any other. "
-            + "With \"stream\": true the answer is Anthropic's server-sent events. With the header x-bf-async: true the call is queued as an async job and answered at once with the pending message (its id); send the same route with x-bf-async-id to poll it.",
+        Description = "Anthropic's Messages API, routed by provider/model (with optional \"fallbacks\"): sent as written to an anthropic provider and to Claude on vertex (rawPredict) and bedrock (InvokeModel) (native passthrough), converted through chat completions for any other model. "
+            + "With \"stream\": true the answer is Anthropic's server-sent events. With the header x-bf-async: true the call is queued as an async job and answered at once with the pending message (its id); send the same route with x-bf-async-id to poll it. "
+            + HeadersDescription,
     };
 
     /// <summary><c>POST v1/messages/count_tokens</c> for OpenAPI.</summary>
@@ -43,7 +52,8 @@ internal static partial class AnthropicEndpoints
         ResponseType = typeof(AnthropicCountTokensResponse),
         ErrorStatuses = [401, 404, .. EndpointOperations.Upstream, 529],
         Summary = "Anthropic token counting",
-        Description = "Counts a Messages request's input tokens: the anthropic provider's own count (the body sent as written), else the gateway's input-token counting.",
+        Description = "Counts a Messages request's input tokens: the provider's own count where the request is native (anthropic, Claude on vertex and bedrock; the body sent as written), else the gateway's input-token counting. "
+            + HeadersDescription,
     };
 
     public static async Task MessagesAsync(HttpContext context)
@@ -60,6 +70,7 @@ internal static partial class AnthropicEndpoints
         }
 
         var request = await BifrostResults.ReadJsonAsync(context, operation.RequestInfo).ConfigureAwait(false);
+        ForwardHeaders(context, request); // before a job is stored: the job carries them
         if (AsyncEndpoints.IsAsyncRequested(context))
         {
             if (request.Stream)
@@ -119,9 +130,11 @@ internal static partial class AnthropicEndpoints
     public static async Task CountTokensAsync(HttpContext context)
     {
         var request = await BifrostResults.ReadJsonAsync(context, AnthropicOperations.CountTokens.RequestInfo).ConfigureAwait(false);
+        ForwardHeaders(context, request);
         AnthropicInbound.Check(request, forCounting: true);
         var registry = context.RequestServices.GetRequiredService<ProviderRegistry>();
-        if (registry.Resolve(request.Model, "model").Provider.Adapter is IAnthropicMessagesAdapter)
+        var resolved = registry.Resolve(request.Model, "model");
+        if (AnthropicOperations.IsNative(resolved.Provider.Adapter, resolved.Model))
         {
             RequestLogCaller.Enter(context);
             var native = await context.RequestServices.GetRequiredService<GatewayPipeline>().SendAsync(AnthropicOperations.CountTokens, request, context.RequestAborted).ConfigureAwait(false);
@@ -143,6 +156,16 @@ internal static partial class AnthropicEndpoints
         RequestLogCaller.Enter(context);
         var counted = await context.RequestServices.GetRequiredService<IBifrostClient>().CountInputTokensAsync(responses, context.RequestAborted).ConfigureAwait(false);
         await BifrostResults.WriteJsonAsync(context, new AnthropicCountTokensResponse { InputTokens = counted.InputTokens }, AnthropicJsonContext.Wire.AnthropicCountTokensResponse).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The caller's <c>anthropic-version</c> and <c>anthropic-beta</c> headers onto the request (they replace any the body's
+    /// gateway field carried): the native path forwards them; a converted request ignores them.
+    /// </summary>
+    private static void ForwardHeaders(HttpContext context, AnthropicMessagesRequest request)
+    {
+        var headers = context.Request.Headers;
+        request.SetHeaders(headers[AnthropicHeaders.Version].FirstOrDefault(static v => !string.IsNullOrWhiteSpace(v)), headers[AnthropicHeaders.Beta]);
     }
 
     /// <summary>Any other path under the prefix: 405 for a known path with another method, else 404 <c>not_found_error</c>.</summary>

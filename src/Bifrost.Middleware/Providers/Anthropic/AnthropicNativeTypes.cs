@@ -9,13 +9,18 @@ namespace Bifrost.Middleware.Providers.Anthropic;
 /// <summary>
 /// A Messages (or <c>count_tokens</c>) request as the caller sent it: the raw body, the parsed form (for validation and
 /// for the conversion to chat when another provider serves it), and the model and fallbacks the gateway routes by.
-/// Serialized (async jobs, the request log) as the body with <see cref="Model"/> written back.
+/// Serialized (async jobs, the request log) as the body with <see cref="Model"/> written back, and the caller's forwarded
+/// Anthropic request headers (<see cref="AnthropicVersion"/>, <see cref="AnthropicBetas"/>) under the gateway's own field
+/// <c>x-bf-anthropic-headers</c>, so they survive a job store (the pipeline has no HttpContext).
 /// </summary>
 [JsonConverter(typeof(AnthropicMessagesRequestConverter))]
 internal sealed class AnthropicMessagesRequest
 {
+    /// <summary>The gateway's field that carries the forwarded request headers through serialization (a job store).</summary>
+    internal const string HeadersField = "x-bf-anthropic-headers";
+
     /// <summary>The request fields that are the gateway's own: never sent to the provider.</summary>
-    private static readonly string[] GatewayFields = ["model", "fallbacks"];
+    private static readonly string[] GatewayFields = ["model", "fallbacks", HeadersField];
 
     private AnthropicRequest? _parsed;
 
@@ -43,6 +48,62 @@ internal sealed class AnthropicMessagesRequest
                 ? [.. fallbacks.EnumerateArray().Select(static f => f.ValueKind == JsonValueKind.String ? f.GetString()! : throw new JsonException("'fallbacks' must be an array of strings."))]
                 : throw new JsonException("'fallbacks' must be an array of strings.");
         }
+
+        if (body.TryGetProperty(HeadersField, out var headers) && headers.ValueKind != JsonValueKind.Null)
+        {
+            if (headers.ValueKind != JsonValueKind.Object)
+            {
+                throw new JsonException($"'{HeadersField}' must be an object.");
+            }
+
+            var version = headers.TryGetProperty(AnthropicHeaders.Version, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+            var betas = headers.TryGetProperty(AnthropicHeaders.Beta, out var b) && b.ValueKind == JsonValueKind.String ? b.GetString() : null;
+            try
+            {
+                SetHeaders(version, betas is null ? [] : [betas]);
+            }
+            catch (BifrostException ex)
+            {
+                throw new JsonException(ex.Message);
+            }
+        }
+    }
+
+    /// <summary>The caller's <c>anthropic-version</c> header, forwarded on the native path (null: the adapter's default).</summary>
+    public string? AnthropicVersion { get; private set; }
+
+    /// <summary>The caller's <c>anthropic-beta</c> flags (comma-separated header values, split, trimmed, de-duplicated, in order).</summary>
+    public IReadOnlyList<string> AnthropicBetas { get; private set; } = [];
+
+    /// <summary>
+    /// Sets (replaces) the forwarded headers from the caller's <c>anthropic-version</c> value and <c>anthropic-beta</c> values
+    /// (each a comma-separated list); a value that is not a plain token is a 400 naming the header.
+    /// </summary>
+    public void SetHeaders(string? version, IEnumerable<string?> betaValues)
+    {
+        ArgumentNullException.ThrowIfNull(betaValues);
+        version = string.IsNullOrWhiteSpace(version) ? null : version.Trim();
+        if (version is not null && !AnthropicHeaders.IsToken(version))
+        {
+            throw BifrostErrors.InvalidValue($"The '{AnthropicHeaders.Version}' header is not a valid version.", AnthropicHeaders.Version);
+        }
+
+        var betas = AnthropicHeaders.SplitBetas(betaValues);
+        if (betas.Count > AnthropicHeaders.MaxBetas)
+        {
+            throw BifrostErrors.InvalidValue($"The '{AnthropicHeaders.Beta}' header may name at most {AnthropicHeaders.MaxBetas} betas; it names {betas.Count}.", AnthropicHeaders.Beta);
+        }
+
+        foreach (var beta in betas)
+        {
+            if (!AnthropicHeaders.IsToken(beta))
+            {
+                throw BifrostErrors.InvalidValue($"The '{AnthropicHeaders.Beta}' header holds a value that is not a beta name.", AnthropicHeaders.Beta);
+            }
+        }
+
+        AnthropicVersion = version;
+        AnthropicBetas = betas;
     }
 
     private string? _model;
@@ -100,16 +161,31 @@ internal sealed class AnthropicMessagesRequest
     /// The body for the provider: every field the caller sent, in its order, but <c>model</c> (the provider's
     /// <paramref name="model"/>), the gateway's own fields, and <c>stream</c> (set to <paramref name="stream"/> when not null).
     /// </summary>
-    public byte[] ForProvider(string model, bool? stream)
+    public byte[] ForProvider(string model, bool? stream) => ForProvider(new NativeBody(model, stream));
+
+    /// <summary>
+    /// The body for a provider that hosts Claude behind its own URL (Vertex, Bedrock): every field the caller sent, in its
+    /// order, but the gateway's own fields, <c>model</c> unless <see cref="NativeBody.Model"/> names one, <c>stream</c> as
+    /// <see cref="NativeBody.Stream"/> says (or none with <see cref="NativeBody.OmitStream"/>), and
+    /// <c>anthropic_version</c> / <c>anthropic_beta</c> replaced by the given ones (written last) when given.
+    /// </summary>
+    public byte[] ForProvider(NativeBody shape)
     {
         using var buffer = new PooledBufferWriter();
         using (var writer = new Utf8JsonWriter(buffer, BifrostJson.WriterOptions))
         {
             writer.WriteStartObject();
-            writer.WriteString("model"u8, model);
+            if (shape.Model is { } model)
+            {
+                writer.WriteString("model"u8, model);
+            }
+
             foreach (var property in Body.EnumerateObject())
             {
-                if (GatewayFields.Contains(property.Name, StringComparer.Ordinal) || (stream is not null && property.NameEquals("stream"u8)))
+                if (GatewayFields.Contains(property.Name, StringComparer.Ordinal)
+                    || ((shape.Stream is not null || shape.OmitStream) && property.NameEquals("stream"u8))
+                    || (shape.AnthropicVersion is not null && property.NameEquals("anthropic_version"u8))
+                    || (shape.Betas is not null && property.NameEquals("anthropic_beta"u8)))
                 {
                     continue;
                 }
@@ -117,9 +193,30 @@ internal sealed class AnthropicMessagesRequest
                 property.WriteTo(writer);
             }
 
-            if (stream is { } value)
+            if (shape.Stream is { } value && !shape.OmitStream)
             {
                 writer.WriteBoolean("stream"u8, value);
+            }
+
+            if (shape.MaxTokensWhenMissing is { } maxTokens && !Body.TryGetProperty("max_tokens"u8, out _))
+            {
+                writer.WriteNumber("max_tokens"u8, maxTokens);
+            }
+
+            if (shape.AnthropicVersion is { } version)
+            {
+                writer.WriteString("anthropic_version"u8, version);
+            }
+
+            if (shape.Betas is { Count: > 0 } betas)
+            {
+                writer.WriteStartArray("anthropic_beta"u8);
+                foreach (var beta in betas)
+                {
+                    writer.WriteStringValue(beta);
+                }
+
+                writer.WriteEndArray();
             }
 
             writer.WriteEndObject();
@@ -139,13 +236,93 @@ internal sealed class AnthropicMessagesRequest
 
         foreach (var property in Body.EnumerateObject())
         {
-            if (!property.NameEquals("model"u8))
+            if (!property.NameEquals("model"u8) && !property.NameEquals(HeadersField))
             {
                 property.WriteTo(writer);
             }
         }
 
+        if (AnthropicVersion is not null || AnthropicBetas.Count > 0)
+        {
+            writer.WriteStartObject(HeadersField);
+            if (AnthropicVersion is { } version)
+            {
+                writer.WriteString(AnthropicHeaders.Version, version);
+            }
+
+            if (AnthropicBetas.Count > 0)
+            {
+                writer.WriteString(AnthropicHeaders.Beta, string.Join(',', AnthropicBetas));
+            }
+
+            writer.WriteEndObject();
+        }
+
         writer.WriteEndObject();
+    }
+}
+
+/// <summary>
+/// How <see cref="AnthropicMessagesRequest.ForProvider(NativeBody)"/> shapes the body: the <c>model</c> to write (null:
+/// none, the URL names it), <c>stream</c> (null: as the caller wrote it), whether to drop <c>stream</c> altogether, the
+/// <c>anthropic_version</c> and <c>anthropic_beta</c> body fields of Vertex and Bedrock, and a <c>max_tokens</c> for a body
+/// without one (Bedrock's token counting takes a whole InvokeModel body).
+/// </summary>
+internal readonly record struct NativeBody(string? Model, bool? Stream, bool OmitStream = false, string? AnthropicVersion = null, IReadOnlyList<string>? Betas = null, int? MaxTokensWhenMissing = null);
+
+/// <summary>
+/// The Anthropic request headers the <c>/anthropic</c> routes forward on the native path
+/// (https://docs.anthropic.com/en/api/versioning, https://docs.anthropic.com/en/api/beta-headers): <c>anthropic-version</c>
+/// and <c>anthropic-beta</c>, the only request options Anthropic's API takes as headers. <c>x-api-key</c> and
+/// <c>Authorization</c> never are (the gateway's key is used); <c>anthropic-dangerous-direct-browser-access</c> is a
+/// browser CORS opt-in, meaningless between the gateway and the provider.
+/// </summary>
+internal static class AnthropicHeaders
+{
+    public const string Version = "anthropic-version";
+
+    public const string Beta = "anthropic-beta";
+
+    /// <summary>The most beta flags one request may name.</summary>
+    public const int MaxBetas = 64;
+
+    private const int MaxTokenLength = 128;
+
+    /// <summary>Whether a value is a plain token (letters, digits, <c>.</c>, <c>_</c>, <c>-</c>, at most 128 characters): nothing else reaches an upstream header.</summary>
+    public static bool IsToken(string value) =>
+        value.Length is > 0 and <= MaxTokenLength && value.AsSpan().IndexOfAnyExcept(TokenChars) < 0;
+
+    private static readonly System.Buffers.SearchValues<char> TokenChars =
+        System.Buffers.SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+
+    /// <summary>Comma-separated values → the distinct names, trimmed, in order.</summary>
+    public static List<string> SplitBetas(IEnumerable<string?> values)
+    {
+        var betas = new List<string>();
+        foreach (var value in values)
+        {
+            if (string.IsNullOrEmpty(value))
+            {
+                continue;
+            }
+
+            foreach (var beta in value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (!betas.Contains(beta, StringComparer.Ordinal))
+                {
+                    betas.Add(beta);
+                }
+            }
+        }
+
+        return betas;
+    }
+
+    /// <summary>The provider's configured <c>anthropic-beta</c> (its <c>Headers</c>) then the caller's, de-duplicated.</summary>
+    public static List<string> Merge(ProviderOptions options, IReadOnlyList<string> requested)
+    {
+        var configured = options.Headers.TryGetValue(Beta, out var header) ? header : null;
+        return SplitBetas([configured, .. requested]);
     }
 }
 

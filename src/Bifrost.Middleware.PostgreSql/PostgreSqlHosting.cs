@@ -15,9 +15,28 @@ internal sealed class PostgreSqlStoreResources(PostgreSqlStoreOptions options, I
 
     public void Dispose() => DataSource.Dispose();
 
+    /// <summary>Statements kept prepared per connection when the connection string does not say (Npgsql's Max Auto Prepare).</summary>
+    internal const int AutoPreparedStatements = 64;
+
+    /// <summary>Whether the connection string sets Max Auto Prepare itself (read as written: Npgsql's builder knows every keyword).</summary>
+    private static bool SetsAutoPrepare(string? connectionString)
+    {
+        var written = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
+        return written.ContainsKey("Max Auto Prepare") || written.ContainsKey("MaxAutoPrepare");
+    }
+
     private static NpgsqlDataSource Build(PostgreSqlStoreOptions options, ILoggerFactory? loggerFactory)
     {
         var builder = new NpgsqlDataSourceBuilder(options.ConnectionString);
+        if (!SetsAutoPrepare(options.ConnectionString))
+        {
+            // The stores send a few statements over and over (a claim, a completion, an append): prepared on each
+            // connection after their second use, they are parsed and planned once per connection instead of on every
+            // call (the fair claim's planning cost twice its execution). A connection string that sets Max Auto Prepare wins.
+            builder.ConnectionStringBuilder.MaxAutoPrepare = AutoPreparedStatements;
+            builder.ConnectionStringBuilder.AutoPrepareMinUsages = 2;
+        }
+
         if (loggerFactory is not null)
         {
             builder.UseLoggerFactory(loggerFactory);

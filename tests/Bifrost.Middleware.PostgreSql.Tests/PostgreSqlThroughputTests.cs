@@ -6,7 +6,7 @@ namespace Bifrost.Middleware.PostgreSql.Tests;
 /// <summary>
 /// What the throughput work (issue 18) must keep or provide: a claim commits without waiting for the WAL flush, so a
 /// claim lost in a crash of the database server can be made again under the same version by another worker, and the fence
-/// then tells the two workers apart by the lease's worker; the registered data source prepares the stores' statements.
+/// then tells the two workers apart by the lease's worker; the registered data source prepares the stores' statements and does not reset connections between uses.
 /// </summary>
 public sealed class PostgreSqlThroughputTests : IAsyncDisposable
 {
@@ -57,6 +57,27 @@ public sealed class PostgreSqlThroughputTests : IAsyncDisposable
         var connectionString = PostgresTestDatabase.Require() + ";Maximum Pool Size=1";
         Assert.Equal(1, await PreparedAfterRepeatedReadsAsync(connectionString));
         Assert.Equal(0, await PreparedAfterRepeatedReadsAsync(connectionString + ";Max Auto Prepare=0"));
+    }
+
+    [Fact]
+    public async Task The_registered_data_source_does_not_reset_a_pooled_connection_unless_the_connection_string_says_so()
+    {
+        var connectionString = PostgresTestDatabase.Require() + ";Maximum Pool Size=1";
+        Assert.Equal("kept", await ApplicationNameAfterReuseAsync(connectionString));
+        Assert.NotEqual("kept", await ApplicationNameAfterReuseAsync(connectionString + ";No Reset On Close=false"));
+    }
+
+    /// <summary>Sets a session setting through one command of the data source <c>UsePostgreSqlJobStore</c> registers, reads it through the next (same connection).</summary>
+    private async Task<string> ApplicationNameAfterReuseAsync(string connectionString)
+    {
+        await using var resources = new PostgreSqlStoreResources(new PostgreSqlStoreOptions { ConnectionString = connectionString, Schema = _schema }, null);
+        await using (var set = resources.DataSource.CreateCommand("SET application_name = 'kept'"))
+        {
+            await set.ExecuteNonQueryAsync(Ct);
+        }
+
+        await using var show = resources.DataSource.CreateCommand("SHOW application_name");
+        return (string)(await show.ExecuteScalarAsync(Ct))!;
     }
 
     /// <summary>Reads a job four times through a store on the data source <c>UsePostgreSqlJobStore</c> registers; counts the statements prepared on its one connection.</summary>

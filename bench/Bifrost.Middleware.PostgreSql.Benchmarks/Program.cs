@@ -3,6 +3,9 @@
 //   async submits/s: POST chat/completions with x-bf-async: true from --concurrency clients (accepted = stored)
 //   async jobs/s:    from the first submit until the store holds no unfinished job (all run and stored)
 //   batch lines/s:   a batch of --lines lines, from its creation until it reads completed
+//   CPU/job, CPU/line: CPU time of this process (app: the gateway, its workers and the load generator) and of every
+//                    process named postgres on the machine (pg), over the submits and runs, and over the batch, per job
+//                    or line: the cost, which other load on the machine changes far less than the rates (Linux only)
 // Usage: dotnet run -c Release --project bench/Bifrost.Middleware.PostgreSql.Benchmarks -- [--postgres <conn>] [--submits 5000]
 //        [--lines 5000] [--concurrency 32] [--rounds 3] [--workers N (Jobs:Workers; default the library's)]   (--postgres defaults to $BIFROST_TEST_POSTGRES; without it only in-memory runs)
 //        --governance [--calls 5000]: the shared governance counters instead (admissions and settlements/s, see GovernanceBench.cs)
@@ -30,31 +33,31 @@ if (settings.Postgres is not null)
 }
 
 Console.WriteLine($"submits={settings.Submits} lines={settings.Lines} concurrency={settings.Concurrency} workers={(settings.Workers > 0 ? settings.Workers : "default")} rounds={settings.Rounds} cpus={Environment.ProcessorCount} load={LoadAverage()}");
-Console.WriteLine("| store | round | async submits/s | async jobs/s | batch lines/s |");
-Console.WriteLine("|---|---|---|---|---|");
-var results = new Dictionary<string, List<(double Submits, double Jobs, double Lines)>>();
+Console.WriteLine("| store | round | async submits/s | async jobs/s | batch lines/s | CPU/job µs (app + pg) | CPU/line µs (app + pg) |");
+Console.WriteLine("|---|---|---|---|---|---|---|");
+var results = new Dictionary<string, List<Result>>();
 for (var round = 1; round <= settings.Rounds; round++)
 {
     foreach (var store in stores)
     {
         var result = await RunAsync(store, settings);
         (results.TryGetValue(store, out var list) ? list : results[store] = []).Add(result);
-        Console.WriteLine($"| {store} | {round} | {result.Submits:F0} | {result.Jobs:F0} | {result.Lines:F0} |");
+        Console.WriteLine($"| {store} | {round} | {result.Submits:F0} | {result.Jobs:F0} | {result.Lines:F0} | {result.JobCpu} | {result.LineCpu} |");
     }
 }
 
 Console.WriteLine();
-Console.WriteLine("| store | async submits/s (median) | async jobs/s (median) | batch lines/s (median) |");
-Console.WriteLine("|---|---|---|---|");
+Console.WriteLine("| store | async submits/s (median) | async jobs/s (median) | batch lines/s (median) | CPU/job µs (median, app + pg) | CPU/line µs (median, app + pg) |");
+Console.WriteLine("|---|---|---|---|---|---|");
 foreach (var (store, list) in results)
 {
-    Console.WriteLine($"| {store} | {Median(list.Select(r => r.Submits)):F0} | {Median(list.Select(r => r.Jobs)):F0} | {Median(list.Select(r => r.Lines)):F0} |");
+    Console.WriteLine($"| {store} | {Median(list.Select(r => r.Submits)):F0} | {Median(list.Select(r => r.Jobs)):F0} | {Median(list.Select(r => r.Lines)):F0} | {new Cpu(Median(list.Select(r => r.JobCpu.App)), Median(list.Select(r => r.JobCpu.Postgres)))} | {new Cpu(Median(list.Select(r => r.LineCpu.App)), Median(list.Select(r => r.LineCpu.Postgres)))} |");
 }
 
 Console.WriteLine($"load={LoadAverage()}");
 return 0;
 
-static async Task<(double Submits, double Jobs, double Lines)> RunAsync(string store, Settings settings)
+static async Task<Result> RunAsync(string store, Settings settings)
 {
     var schema = "bench_" + Guid.NewGuid().ToString("N")[..12];
     var filesDirectory = Path.Combine(Path.GetTempPath(), "bifrost-bench-" + Guid.NewGuid().ToString("N")[..8]);
@@ -95,13 +98,16 @@ static async Task<(double Submits, double Jobs, double Lines)> RunAsync(string s
         await SubmitManyAsync(client, 200, settings.Concurrency);
         await WaitIdleAsync(jobs);
 
+        var cpu = CpuSnapshot.Read();
         var clock = Stopwatch.StartNew();
         await SubmitManyAsync(client, settings.Submits, settings.Concurrency);
         var submitted = clock.Elapsed;
         await WaitIdleAsync(jobs);
         var ran = clock.Elapsed;
+        var jobCpu = CpuSnapshot.Read().Since(cpu).Per(settings.Submits);
 
         var fileId = await UploadAsync(client, settings.Lines);
+        cpu = CpuSnapshot.Read();
         clock.Restart();
         var batchId = await CreateBatchAsync(client, fileId);
         while (true)
@@ -128,7 +134,8 @@ static async Task<(double Submits, double Jobs, double Lines)> RunAsync(string s
         }
 
         var batchTime = clock.Elapsed;
-        return (settings.Submits / submitted.TotalSeconds, settings.Submits / ran.TotalSeconds, settings.Lines / batchTime.TotalSeconds);
+        var lineCpu = CpuSnapshot.Read().Since(cpu).Per(settings.Lines);
+        return new Result(settings.Submits / submitted.TotalSeconds, settings.Submits / ran.TotalSeconds, settings.Lines / batchTime.TotalSeconds, jobCpu, lineCpu);
     }
     finally
     {
@@ -229,5 +236,67 @@ internal sealed record Settings(string? Postgres, int Submits, int Lines, int Co
         int Int(string name, int fallback) => Value(name) is { } v ? int.Parse(v, System.Globalization.CultureInfo.InvariantCulture) : fallback;
         var postgres = Value("--postgres") ?? Environment.GetEnvironmentVariable("BIFROST_TEST_POSTGRES");
         return new Settings(string.IsNullOrWhiteSpace(postgres) ? null : postgres, Int("--submits", 5000), Int("--lines", 5000), Int("--concurrency", 32), Int("--rounds", 3), Int("--calls", 5000), Int("--workers", 0));
+    }
+}
+
+internal sealed record Result(double Submits, double Jobs, double Lines, Cpu JobCpu, Cpu LineCpu);
+
+/// <summary>CPU time in µs: this process's and the postgres processes'.</summary>
+internal readonly record struct Cpu(double App, double Postgres)
+{
+    public Cpu Per(int count) => new(App / count, Postgres / count);
+
+    public override string ToString() => $"{App + Postgres:F0} ({App:F0} + {Postgres:F0})";
+}
+
+/// <summary>This process's CPU time and each postgres process's (utime + stime from /proc, in µs), at one moment.</summary>
+internal sealed record CpuSnapshot(double App, Dictionary<int, double> Postgres)
+{
+    private const double MicrosecondsPerTick = 10_000; // USER_HZ = 100 on Linux
+
+    /// <summary>The CPU used since <paramref name="earlier"/>; a postgres process that ended meanwhile is not counted (an undercount, never negative).</summary>
+    public Cpu Since(CpuSnapshot earlier) =>
+        new(App - earlier.App, Postgres.Sum(p => p.Value - earlier.Postgres.GetValueOrDefault(p.Key)));
+
+    public static CpuSnapshot Read()
+    {
+        var app = Process.GetCurrentProcess().TotalProcessorTime.TotalMicroseconds;
+        var postgres = new Dictionary<int, double>();
+        if (!Directory.Exists("/proc"))
+        {
+            return new CpuSnapshot(app, postgres);
+        }
+
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(directory), out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                var stat = File.ReadAllText(Path.Combine(directory, "stat"));
+                var open = stat.IndexOf('(', StringComparison.Ordinal);
+                var close = stat.LastIndexOf(')');
+                if (open < 0 || close < open || stat[(open + 1)..close] != "postgres")
+                {
+                    continue;
+                }
+
+                // After "(comm) " comes field 3 (state); utime and stime are fields 14 and 15.
+                var fields = stat[(close + 2)..].Split(' ');
+                postgres[pid] = (long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture)) * MicrosecondsPerTick;
+            }
+            catch (IOException)
+            {
+                // the process ended meanwhile
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+
+        return new CpuSnapshot(app, postgres);
     }
 }

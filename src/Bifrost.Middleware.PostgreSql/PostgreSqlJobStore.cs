@@ -24,7 +24,10 @@ namespace Bifrost.Middleware.PostgreSql;
 public sealed partial class PostgreSqlJobStore : IJobStore
 {
     private const string Columns = "id, kind, owner, payload, status, version, attempts, max_attempts, created_at, started_at, completed_at, expires_at, result_ttl_us, not_before, lease_owner, lease_expires_at, cancellation_requested, progress, status_code, result, trace_parent";
-    private const string Fence = "id = @id AND version = @version AND status = 1 AND lease_expires_at > @now";
+    // The worker is part of the fence, not only the version: a claim commits without waiting for the WAL flush (see the
+    // claims below), so after a crash of the database server a claim may be lost and the job claimed again under the same
+    // version by another worker; the lost claim's worker must not write then. (Versions come from the claims.)
+    private const string Fence = "id = @id AND version = @version AND status = 1 AND lease_owner = @worker AND lease_expires_at > @now";
     private const string NotExpired = "NOT (status >= 2 AND expires_at <= @now)";
 
     private readonly NpgsqlDataSource _dataSource;
@@ -71,10 +74,19 @@ public sealed partial class PostgreSqlJobStore : IJobStore
             RETURNING {Columns}
             """;
         _getSql = $"SELECT {Columns} FROM {q}.jobs WHERE id = @id AND {NotExpired}";
+        // Claims commit without waiting for the WAL flush (for their own transaction only). The commit of a transaction
+        // releases its locks only after its WAL is flushed, so a flushed claim would hold the owner's advisory lock (below)
+        // for a disk flush, and one owner's claims would run one per flush. Losing a claim in a crash of the database server
+        // costs a run again (at least once, as a lease taken over), never a result: the completion is flushed, and with it
+        // every earlier WAL record, the claim's included; the fence's worker check keeps the lost claim's worker from
+        // writing if the job is claimed again under the same version.
+        const string NoFlushClaim = "set_config('synchronous_commit', 'off', true)";
         _claimSql = $"""
+            WITH c AS (SELECT {NoFlushClaim})
             UPDATE {q}.jobs
             SET status = 1, version = version + 1, lease_owner = @worker, lease_expires_at = @lease_expires,
                 started_at = COALESCE(started_at, @now), not_before = NULL
+            FROM c
             WHERE id = (
                 SELECT id FROM {q}.jobs
                 WHERE status IN (0, 1)
@@ -114,7 +126,7 @@ public sealed partial class PostgreSqlJobStore : IJobStore
             WHERE o.owner IS NOT NULL AND COALESCE(r.n, 0) < @cap
             ORDER BY COALESCE(r.n, 0), h.ready_seq
             LIMIT 1)
-            SELECT set_config('bifrost.claim', p.id, true), pg_advisory_xact_lock(hashtextextended(@lock_prefix || p.owner, 0)) FROM picked p
+            SELECT set_config('bifrost.claim', p.id, true), {NoFlushClaim}, pg_advisory_xact_lock(hashtextextended(@lock_prefix || p.owner, 0)) FROM picked p
             """;
         _fairClaimSql = $"""
             UPDATE {q}.jobs j
@@ -448,6 +460,7 @@ public sealed partial class PostgreSqlJobStore : IJobStore
         var command = _dataSource.CreateCommand(sql);
         Add(command, "id", lease.JobId);
         Add(command, "version", lease.Version);
+        Add(command, "worker", lease.WorkerId);
         Add(command, "now", now);
         return command;
     }

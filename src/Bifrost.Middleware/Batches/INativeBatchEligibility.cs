@@ -16,6 +16,21 @@ internal interface INativeBatchEligibility
     string? Refuses(NativeBatchCandidate batch);
 }
 
+/// <summary>
+/// An eligibility that also reads the lines: after <see cref="INativeBatchEligibility.Refuses"/> accepted the batch,
+/// <see cref="NativeBatchRunner.ChooseProviderAsync"/> reads the input once and asks about each line's body (Bedrock: a family
+/// writes a text conversation exactly, not tools or images). One refused line runs the whole batch through the gateway.
+/// </summary>
+internal interface INativeBatchLineEligibility : INativeBatchEligibility
+{
+    /// <summary>Null when the provider's batch API takes this line exactly; otherwise why not (for the log).</summary>
+    /// <param name="batch">The batch <see cref="INativeBatchEligibility.Refuses"/> accepted.</param>
+    /// <param name="number">The line's 1-based number in the input.</param>
+    /// <param name="customId">The line's <c>custom_id</c>.</param>
+    /// <param name="body">The line's <c>body</c>.</param>
+    string? RefusesLine(NativeBatchCandidate batch, int number, string customId, JsonElement body);
+}
+
 /// <summary>A batch <see cref="NativeBatchRunner.ChooseProvider"/> considers for a provider's batch API.</summary>
 /// <param name="Provider">The provider every line resolves to.</param>
 /// <param name="Endpoint">The batch's endpoint, e.g. <c>/v1/chat/completions</c>.</param>

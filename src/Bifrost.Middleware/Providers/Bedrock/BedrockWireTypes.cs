@@ -312,6 +312,7 @@ internal sealed class BedrockPromptTokensDetails
 [JsonSerializable(typeof(BedrockBatchJobCreated))]
 [JsonSerializable(typeof(BedrockBatchJob))]
 [JsonSerializable(typeof(BedrockBatchRecord))]
+[JsonSerializable(typeof(LlamaResponse))]
 [JsonSerializable(typeof(IList<float[]>))]
 [JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(string))]

@@ -4,8 +4,9 @@ namespace Bifrost.Middleware.Batches;
 
 /// <summary>
 /// An <see cref="IProviderBatchAdapter"/> that decides which batches its provider's batch API takes: the endpoint (Cohere's
-/// embed jobs: embeddings only), one model per batch (Gemini, Vertex, Bedrock, Cohere), which models (Vertex: Gemini, not
-/// Claude; Bedrock: Claude), settings (a storage location, signing) and a minimum size (Bedrock). A batch it refuses runs
+/// embed jobs: embeddings only; Bedrock: the endpoint of the model's family), one model per batch (Gemini, Vertex, Bedrock,
+/// Cohere), which models (Bedrock: the families of its batch table), settings (a storage location, signing) and a minimum
+/// size (Bedrock); with <see cref="INativeBatchLineEligibility"/>, which lines (Bedrock, Vertex's Claude). A batch it refuses runs
 /// line by line through the gateway (<see cref="NativeBatchRunner.ChooseProvider"/>), as for a provider without
 /// <see cref="ProviderOptions.NativeBatches"/>. An adapter without it takes every chat-completions batch.
 /// </summary>

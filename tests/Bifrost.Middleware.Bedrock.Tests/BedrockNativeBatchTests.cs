@@ -25,6 +25,11 @@ public sealed class BedrockNativeBatchTests : IAsyncLifetime
     private const string Secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY";
     private const string Model = "anthropic.claude-3-5-sonnet-20240620-v1:0";
     private const string RoleArn = "arn:aws:iam::123456789012:role/BedrockBatchRole";
+    private const string Nova = "amazon.nova-lite-v1:0";
+    private const string Llama = "meta.llama3-1-70b-instruct-v1:0";
+    private const string Titan = "amazon.titan-embed-text-v2:0";
+    private const string ChatUrl = "/v1/chat/completions";
+    private const string EmbeddingsUrl = "/v1/embeddings";
 
     private readonly string _files = Path.Combine(Path.GetTempPath(), "bifrost-bedrock-batch-" + Guid.NewGuid().ToString("N"));
     private readonly ConcurrentQueue<(int EventId, string Message)> _logs = new();
@@ -128,6 +133,159 @@ public sealed class BedrockNativeBatchTests : IAsyncLifetime
         Assert.Equal("scripted record error", error.GetProperty("message").GetString());
         Assert.Equal("invalid_request_error", error.GetProperty("type").GetString());
         Assert.DoesNotContain(_logs, l => l.Message.Contains(Secret, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_Nova_batch_runs_as_messages_v1_records_and_comes_back_as_chat_completions_with_usage()
+    {
+        await using var app = await StartAsync();
+        using var client = app.GetTestClient();
+        var lines = BodyLines(
+            ChatUrl,
+            ("n0", ChatBody(Nova, [Message("system", "Be brief."), Message("user", "hello")], b => (b["max_tokens"], b["temperature"], b["top_p"], b["stop"]) = (50, 0.25, 0.5, new JsonArray("END")))),
+            ("n1", ChatBody(Nova, [Message("user", "hi"), Message("assistant", "hello!"), new JsonObject { ["role"] = "user", ["content"] = new JsonArray(new JsonObject { ["type"] = "text", ["text"] = "too long" }) }])),
+            ("n2", ChatBody(Nova, [Message("user", "please fail")])));
+
+        var done = await WaitForStatusAsync(client, await CreateBatchAsync(client, await UploadAsync(client, lines)), "completed");
+
+        Assert.Equal((3, 2, 1), Counts(done));
+        Assert.Empty(_runtime.Requests);
+        Assert.Equal(Nova, Assert.Single(_batch.Jobs.Values).Body["modelId"]!.GetValue<string>());
+        var records = PutRecords();
+        Assert.Equal(["n0", "n1", "n2"], records.Select(r => r["recordId"]!.GetValue<string>()));
+        AssertJson("""
+            {"schemaVersion":"messages-v1","system":[{"text":"Be brief."}],"messages":[{"role":"user","content":[{"text":"hello"}]}],
+             "inferenceConfig":{"maxTokens":50,"temperature":0.25,"topP":0.5,"stopSequences":["END"]}}
+            """, records[0]["modelInput"]);
+        AssertJson("""
+            {"schemaVersion":"messages-v1","messages":[{"role":"user","content":[{"text":"hi"}]},{"role":"assistant","content":[{"text":"hello!"}]},{"role":"user","content":[{"text":"too long"}]}]}
+            """, records[1]["modelInput"]);
+
+        var output = await ReadLinesAsync(client, done.GetProperty("output_file_id").GetString()!);
+        Assert.Equal(["n0", "n1"], output.Select(l => l.GetProperty("custom_id").GetString()).Order());
+        var first = Body(output, "n0");
+        Assert.Equal("chat.completion", first.GetProperty("object").GetString());
+        Assert.StartsWith("chatcmpl-", first.GetProperty("id").GetString(), StringComparison.Ordinal);
+        Assert.Equal(Nova, first.GetProperty("model").GetString());
+        Assert.Equal("nova: hello", first.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+        Assert.Equal("stop", first.GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+        Assert.Equal((7, 2, 9), Usage(first));
+        var second = Body(output, "n1");
+        Assert.Equal("nova: too long", second.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+        Assert.Equal("length", second.GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+
+        var failed = Assert.Single(await ReadLinesAsync(client, done.GetProperty("error_file_id").GetString()!));
+        Assert.Equal("n2", failed.GetProperty("custom_id").GetString());
+        Assert.Equal(400, failed.GetProperty("response").GetProperty("status_code").GetInt32());
+        Assert.Equal("scripted record error", failed.GetProperty("response").GetProperty("body").GetProperty("error").GetProperty("message").GetString());
+    }
+
+    [Fact]
+    public async Task A_Llama_batch_runs_as_prompts_in_the_Llama_3_chat_template_and_comes_back_as_chat_completions_with_usage()
+    {
+        await using var app = await StartAsync();
+        using var client = app.GetTestClient();
+        var lines = BodyLines(
+            ChatUrl,
+            ("l0", ChatBody(Llama, [Message("system", "Be brief."), Message("user", "hello")], b => (b["max_completion_tokens"], b["temperature"]) = (64, 0.5))),
+            ("l1", ChatBody(Llama, [Message("user", "hi"), Message("assistant", "hello!"), Message("user", "too long")], b => b["top_p"] = 0.75)),
+            ("l2", ChatBody(Llama, [Message("user", "please fail")])));
+
+        var done = await WaitForStatusAsync(client, await CreateBatchAsync(client, await UploadAsync(client, lines)), "completed");
+
+        Assert.Equal((3, 2, 1), Counts(done));
+        Assert.Empty(_runtime.Requests);
+        Assert.Equal(Llama, Assert.Single(_batch.Jobs.Values).Body["modelId"]!.GetValue<string>());
+        var records = PutRecords();
+        AssertJson("""
+            {"prompt":"<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nhello<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+             "temperature":0.5,"max_gen_len":64}
+            """, records[0]["modelInput"]);
+        AssertJson("""
+            {"prompt":"<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nhello!<|eot_id|><|start_header_id|>user<|end_header_id|>\n\ntoo long<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+             "top_p":0.75}
+            """, records[1]["modelInput"]);
+
+        var output = await ReadLinesAsync(client, done.GetProperty("output_file_id").GetString()!);
+        var first = Body(output, "l0");
+        Assert.Equal(Llama, first.GetProperty("model").GetString());
+        Assert.Equal("llama: hello", first.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+        Assert.Equal("stop", first.GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+        Assert.Equal((11, 4, 15), Usage(first));
+        Assert.Equal("length", Body(output, "l1").GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+        Assert.Equal("l2", Assert.Single(await ReadLinesAsync(client, done.GetProperty("error_file_id").GetString()!)).GetProperty("custom_id").GetString());
+    }
+
+    [Fact]
+    public async Task A_Titan_embeddings_batch_runs_one_text_per_record_and_comes_back_as_embedding_lists_with_usage()
+    {
+        await using var app = await StartAsync();
+        using var client = app.GetTestClient();
+        var lines = BodyLines(
+            EmbeddingsUrl,
+            ("e0", new JsonObject { ["model"] = "aws/" + Titan, ["input"] = "alpha", ["dimensions"] = 256 }),
+            ("e1", new JsonObject { ["model"] = "aws/" + Titan, ["input"] = new JsonArray("beta!"), ["encoding_format"] = "float" }),
+            ("e2", new JsonObject { ["model"] = "aws/" + Titan, ["input"] = "please fail" }));
+
+        var done = await WaitForStatusAsync(client, await CreateBatchAsync(client, await UploadAsync(client, lines), EmbeddingsUrl), "completed");
+
+        Assert.Equal((3, 2, 1), Counts(done));
+        Assert.Equal(EmbeddingsUrl, done.GetProperty("endpoint").GetString());
+        Assert.Empty(_runtime.Requests);
+        Assert.Equal(Titan, Assert.Single(_batch.Jobs.Values).Body["modelId"]!.GetValue<string>());
+        var records = PutRecords();
+        AssertJson("""{"inputText":"alpha","dimensions":256}""", records[0]["modelInput"]);
+        AssertJson("""{"inputText":"beta!"}""", records[1]["modelInput"]);
+
+        var output = await ReadLinesAsync(client, done.GetProperty("output_file_id").GetString()!);
+        var first = Body(output, "e0");
+        Assert.Equal("list", first.GetProperty("object").GetString());
+        Assert.Equal(Titan, first.GetProperty("model").GetString());
+        var vector = Assert.Single(first.GetProperty("data").EnumerateArray());
+        Assert.Equal(0, vector.GetProperty("index").GetInt32());
+        Assert.Equal(256, vector.GetProperty("embedding").GetArrayLength());
+        Assert.Equal(5f, vector.GetProperty("embedding")[0].GetSingle());
+        Assert.Equal(5.1f, vector.GetProperty("embedding")[1].GetSingle());
+        Assert.Equal(5, first.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+        Assert.Equal(5, first.GetProperty("usage").GetProperty("total_tokens").GetInt32());
+        Assert.Equal(3, Body(output, "e1").GetProperty("data")[0].GetProperty("embedding").GetArrayLength());
+        Assert.Equal("e2", Assert.Single(await ReadLinesAsync(client, done.GetProperty("error_file_id").GetString()!)).GetProperty("custom_id").GetString());
+    }
+
+    [Theory]
+    [InlineData(Nova, """{"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]}""", "'tools', which Amazon Nova batch records cannot carry")]
+    [InlineData(Nova, """{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}}]}]}""", "a part that is not text (an image, audio or a file), which Amazon Nova batch records cannot carry")]
+    [InlineData(Nova, """{"messages":[{"role":"user","content":"a"},{"role":"system","content":"b"}]}""", "a system message after the conversation started, which Amazon Nova batch records cannot carry")]
+    [InlineData(Llama, """{"stop":["x"]}""", "'stop', which Meta Llama 3 batch records cannot carry")]
+    [InlineData(Llama, """{"n":2}""", "'n' > 1, which Meta Llama 3 batch records cannot carry")]
+    [InlineData(Llama, """{"response_format":{"type":"json_object"}}""", "'response_format' json_object, which Meta Llama 3 batch records cannot carry")]
+    [InlineData(Titan, """{"input":["one","two"]}""", "an 'input' that is not one text (a Titan record embeds one text; token ids are not text), which Titan Text Embeddings V2 batch records cannot carry")]
+    [InlineData(Titan, """{"dimensions":300}""", "'dimensions' 300 (Titan Text Embeddings V2 has 256, 512 or 1024), which Titan Text Embeddings V2 batch records cannot carry")]
+    public async Task A_line_its_family_cannot_write_exactly_runs_the_whole_batch_line_by_line_through_the_gateway(string model, string extra, string reason)
+    {
+        await using var app = await StartAsync();
+        using var client = app.GetTestClient();
+        var embeddings = model == Titan;
+        JsonObject Line(string text) => embeddings
+            ? new JsonObject { ["model"] = "aws/" + model, ["input"] = text }
+            : ChatBody(model, [Message("user", text)]);
+        var refused = Line("two");
+        foreach (var (name, value) in JsonNode.Parse(extra)!.AsObject())
+        {
+            refused[name] = value!.DeepClone();
+        }
+
+        var batchId = await CreateBatchAsync(client, await UploadAsync(client, BodyLines(embeddings ? EmbeddingsUrl : ChatUrl, ("a", Line("one")), ("b", refused))), embeddings ? EmbeddingsUrl : ChatUrl);
+
+        var done = await WaitForStatusAsync(client, batchId, "completed");
+
+        Assert.Empty(_batch.Requests);
+        var counts = done.GetProperty("request_counts");
+        Assert.Equal(2, counts.GetProperty("total").GetInt32());
+        Assert.Equal(2, counts.GetProperty("succeeded").GetInt32() + counts.GetProperty("failed").GetInt32());
+        var operation = embeddings ? "/invoke" : "/converse";
+        Assert.Contains(_runtime.Requests, r => r.RawTarget == "/model/" + Uri.EscapeDataString(model) + operation);
+        Assert.Contains(_logs, l => l.EventId == 1301 && l.Message == $"A batch for provider 'aws' runs line by line through the gateway, not on Bedrock batch inference: line 2 (custom_id 'b') has {reason}.");
     }
 
     [Fact]
@@ -267,7 +425,7 @@ public sealed class BedrockNativeBatchTests : IAsyncLifetime
 
     [Theory]
     [InlineData(Model, 100, "the batch has 2 lines, fewer than the 100 a Bedrock batch inference job needs (BedrockBatch:MinimumRecords)")]
-    [InlineData("meta.llama3-70b-instruct-v1:0", 1, "model 'meta.llama3-70b-instruct-v1:0' is not a Claude model (Bedrock batches are sent as Anthropic Messages bodies)")]
+    [InlineData("cohere.command-r-v1:0", 1, "model 'cohere.command-r-v1:0' is of no family whose InvokeModel body the gateway writes for batch inference (Claude, Amazon Nova, Meta Llama 3, Titan Text Embeddings V2)")]
     public async Task A_batch_Bedrock_batch_inference_cannot_take_runs_line_by_line_through_Converse(string model, int minimum, string reason)
     {
         await using var app = await StartAsync(b => b.MinimumRecords = minimum);
@@ -445,6 +603,46 @@ public sealed class BedrockNativeBatchTests : IAsyncLifetime
 
     private static string Lines(params (string CustomId, string Text)[] lines) => Lines([.. lines.Select(l => (l.CustomId, l.Text, Model))]);
 
+    private static JsonObject Message(string role, string text) => new() { ["role"] = role, ["content"] = text };
+
+    private static JsonObject ChatBody(string model, JsonNode[] messages, Action<JsonObject>? configure = null)
+    {
+        var body = new JsonObject { ["model"] = "aws/" + model, ["messages"] = new JsonArray(messages) };
+        configure?.Invoke(body);
+        return body;
+    }
+
+    private static string BodyLines(string url, params (string CustomId, JsonObject Body)[] lines) => string.Join('\n', lines.Select(line =>
+        new JsonObject { ["custom_id"] = line.CustomId, ["method"] = "POST", ["url"] = url, ["body"] = line.Body }.ToJsonString())) + "\n";
+
+    private List<JsonObject> PutRecords()
+    {
+        var put = Assert.Single(_batch.Requests, r => r.Method == "PUT");
+        return [.. Encoding.UTF8.GetString(put.Body).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject())];
+    }
+
+    private static (int Total, int Succeeded, int Failed) Counts(JsonElement batch)
+    {
+        var counts = batch.GetProperty("request_counts");
+        return (counts.GetProperty("total").GetInt32(), counts.GetProperty("succeeded").GetInt32(), counts.GetProperty("failed").GetInt32());
+    }
+
+    private static JsonElement Body(List<JsonElement> output, string customId)
+    {
+        var line = output.Single(l => l.GetProperty("custom_id").GetString() == customId).GetProperty("response");
+        Assert.Equal(200, line.GetProperty("status_code").GetInt32());
+        return line.GetProperty("body");
+    }
+
+    private static (int Prompt, int Completion, int Total) Usage(JsonElement body)
+    {
+        var usage = body.GetProperty("usage");
+        return (usage.GetProperty("prompt_tokens").GetInt32(), usage.GetProperty("completion_tokens").GetInt32(), usage.GetProperty("total_tokens").GetInt32());
+    }
+
+    private static void AssertJson(string expected, JsonNode? actual) =>
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse(expected), actual), $"Expected {expected}, got {actual?.ToJsonString()}");
+
     private static async Task<string> UploadAsync(HttpClient client, string jsonl)
     {
         using var form = new MultipartFormDataContent { { new StringContent("batch"), "purpose" }, { new StringContent(jsonl), "file", "in.jsonl" } };
@@ -453,9 +651,9 @@ public sealed class BedrockNativeBatchTests : IAsyncLifetime
         return (await response.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetString()!;
     }
 
-    private static async Task<string> CreateBatchAsync(HttpClient client, string fileId)
+    private static async Task<string> CreateBatchAsync(HttpClient client, string fileId, string endpoint = ChatUrl)
     {
-        using var response = await client.PostAsync("/openai/v1/batches", new StringContent($$"""{"input_file_id":"{{fileId}}","endpoint":"/v1/chat/completions","completion_window":"24h"}""", Encoding.UTF8, "application/json"), Ct);
+        using var response = await client.PostAsync("/openai/v1/batches", new StringContent($$"""{"input_file_id":"{{fileId}}","endpoint":"{{endpoint}}","completion_window":"24h"}""", Encoding.UTF8, "application/json"), Ct);
         var json = await response.Content.ReadFromJsonAsync<JsonElement>(Ct);
         Assert.True(response.StatusCode == HttpStatusCode.OK, json.ToString());
         return json.GetProperty("id").GetString()!;

@@ -17,7 +17,14 @@ namespace Bifrost.Middleware.Bedrock.Tests;
 /// API_GetObject.html; errors as <c>&lt;Error&gt;&lt;Code&gt;…</c> XML). A job reads its input records
 /// (<c>{"recordId","modelInput"}</c>) from the fake S3 and, when it ends, writes <c>{output}/{job id}/input.jsonl.out</c> with
 /// <c>{"recordId","modelInput","modelOutput"}</c> or <c>"error": {"errorCode","errorMessage"}</c> per record
-/// (https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-results.html). Every request is checked with
+/// (https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-results.html), the <c>modelOutput</c> being the
+/// InvokeModel answer of the job's model: Claude's Messages response
+/// (https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages.html), Amazon Nova's
+/// <c>{"output": {"message": {"role", "content": [{"text"}]}}, "stopReason", "usage": {"inputTokens", "outputTokens",
+/// "totalTokens"}}</c> (https://docs.aws.amazon.com/nova/latest/userguide/using-invoke-api.html), Meta Llama's
+/// <c>{"generation", "prompt_token_count", "generation_token_count", "stop_reason"}</c>
+/// (https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-meta.html) or Titan Text Embeddings V2's
+/// <c>{"embedding", "inputTextTokenCount"}</c> (https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-titan-embed-text.html). Every request is checked with
 /// <see cref="Verify"/> (SigV4: service <c>bedrock</c> with the path encoded again, or <c>s3</c> with the path as sent and
 /// <c>x-amz-content-sha256</c> matching the body) and refused with a 403 when it fails.
 /// </summary>
@@ -204,11 +211,12 @@ public sealed class FakeBedrockBatchUpstream : IAsyncDisposable
 
         var run = PartialRecords is { } partial ? records.Take(partial).ToList() : records;
         var lines = new StringBuilder();
+        var modelId = job.Body["modelId"]!.GetValue<string>();
         foreach (var record in run)
         {
-            var content = record["modelInput"]!["messages"]![0]!["content"]!;
-            var text = content is JsonValue ? content.GetValue<string>() : content[0]!["text"]!.GetValue<string>();
-            var line = new JsonObject { ["recordId"] = record["recordId"]!.DeepClone(), ["modelInput"] = record["modelInput"]!.DeepClone() };
+            var input = record["modelInput"]!;
+            var text = InputText(modelId, input);
+            var line = new JsonObject { ["recordId"] = record["recordId"]!.DeepClone(), ["modelInput"] = input.DeepClone() };
             if (text.Contains("please fail", StringComparison.Ordinal))
             {
                 line["error"] = new JsonObject { ["errorCode"] = 400, ["errorMessage"] = "scripted record error" };
@@ -216,18 +224,7 @@ public sealed class FakeBedrockBatchUpstream : IAsyncDisposable
             }
             else
             {
-                // Claude's InvokeModel answer (https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages.html)
-                line["modelOutput"] = new JsonObject
-                {
-                    ["id"] = "msg_" + record["recordId"]!.GetValue<string>().Length.ToString(System.Globalization.CultureInfo.InvariantCulture) + "_" + job.Succeeded.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                    ["type"] = "message",
-                    ["role"] = "assistant",
-                    ["model"] = "claude-3-5-sonnet-20240620",
-                    ["content"] = new JsonArray(new JsonObject { ["type"] = "text", ["text"] = "batch: " + text }),
-                    ["stop_reason"] = "end_turn",
-                    ["stop_sequence"] = null,
-                    ["usage"] = new JsonObject { ["input_tokens"] = 10, ["output_tokens"] = 3 },
-                };
+                line["modelOutput"] = ModelOutput(modelId, record, text, job.Succeeded);
                 job.Succeeded++;
             }
 
@@ -238,6 +235,64 @@ public sealed class FakeBedrockBatchUpstream : IAsyncDisposable
         var inputName = inputUri[(inputUri.LastIndexOf('/') + 1)..];
         Objects[$"{outputUri}/{job.Id}/{inputName}.out"] = Encoding.UTF8.GetBytes(lines.ToString());
         job.Status = PartialRecords is null ? "Completed" : "PartiallyCompleted";
+    }
+
+    /// <summary>The text a record's answer echoes: the last message's text, Llama's prompt after its last user header, or Titan's input text.</summary>
+    private static string InputText(string modelId, JsonNode input)
+    {
+        if (modelId.Contains("meta.llama", StringComparison.Ordinal))
+        {
+            var prompt = input["prompt"]!.GetValue<string>();
+            var start = prompt.LastIndexOf("<|start_header_id|>user<|end_header_id|>\n\n", StringComparison.Ordinal) + "<|start_header_id|>user<|end_header_id|>\n\n".Length;
+            return prompt[start..prompt.IndexOf("<|eot_id|>", start, StringComparison.Ordinal)];
+        }
+
+        if (modelId.Contains("titan-embed", StringComparison.Ordinal))
+        {
+            return input["inputText"]!.GetValue<string>();
+        }
+
+        var content = input["messages"]!.AsArray()[^1]!["content"]!;
+        return content is JsonValue ? content.GetValue<string>() : content[0]!["text"]!.GetValue<string>();
+    }
+
+    /// <summary>The job's model's InvokeModel answer for one record; a text with "too long" stops at the token limit.</summary>
+    private static JsonObject ModelOutput(string modelId, JsonObject record, string text, int succeeded)
+    {
+        var limit = text.Contains("too long", StringComparison.Ordinal);
+        if (modelId.Contains("amazon.nova", StringComparison.Ordinal))
+        {
+            return new JsonObject
+            {
+                ["output"] = new JsonObject { ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = new JsonArray(new JsonObject { ["text"] = "nova: " + text }) } },
+                ["stopReason"] = limit ? "max_tokens" : "end_turn",
+                ["usage"] = new JsonObject { ["inputTokens"] = 7, ["outputTokens"] = 2, ["totalTokens"] = 9 },
+            };
+        }
+
+        if (modelId.Contains("meta.llama", StringComparison.Ordinal))
+        {
+            return new JsonObject { ["generation"] = "llama: " + text, ["prompt_token_count"] = 11, ["generation_token_count"] = 4, ["stop_reason"] = limit ? "length" : "stop" };
+        }
+
+        if (modelId.Contains("titan-embed", StringComparison.Ordinal))
+        {
+            var dimensions = record["modelInput"]!["dimensions"]?.GetValue<int>() ?? 3;
+            return new JsonObject { ["embedding"] = new JsonArray([.. Enumerable.Range(0, dimensions).Select(i => JsonValue.Create(text.Length + (i / 10f)))]), ["inputTextTokenCount"] = text.Length };
+        }
+
+        // Claude's InvokeModel answer (https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages.html)
+        return new JsonObject
+        {
+            ["id"] = "msg_" + record["recordId"]!.GetValue<string>().Length.ToString(System.Globalization.CultureInfo.InvariantCulture) + "_" + succeeded.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["type"] = "message",
+            ["role"] = "assistant",
+            ["model"] = "claude-3-5-sonnet-20240620",
+            ["content"] = new JsonArray(new JsonObject { ["type"] = "text", ["text"] = "batch: " + text }),
+            ["stop_reason"] = "end_turn",
+            ["stop_sequence"] = null,
+            ["usage"] = new JsonObject { ["input_tokens"] = 10, ["output_tokens"] = 3 },
+        };
     }
 
     private async Task HandleS3Async(HttpContext context)

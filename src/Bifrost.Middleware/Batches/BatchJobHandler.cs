@@ -49,7 +49,7 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
             // Native provider batches carry chat completions (what every provider batch API has in common), or another
             // endpoint the provider's adapter takes (INativeBatchEligibility: Cohere's embed jobs run embeddings).
             // A batch created with a virtual key runs line by line through the gateway, where the key's rules apply to each line.
-            state.NativeProvider = Governance.GovernanceCaller.Current is null ? NativeBatchRunner.ChooseProvider(registry, models, spec.Model, batch.Endpoint, batch.RequestCounts.Total)?.Name : null;
+            state.NativeProvider = Governance.GovernanceCaller.Current is null ? (await NativeBatchRunner.ChooseProviderAsync(registry, files, batch.InputFileId, models, spec.Model, batch.Endpoint, batch.RequestCounts.Total, cancellationToken).ConfigureAwait(false))?.Name : null;
             batch.Status = BatchStatus.InProgress;
             batch.InProgressAt = Now();
             await execution.SaveProgressAsync(Serialize(state), cancellationToken).ConfigureAwait(false);

@@ -4,8 +4,9 @@ namespace Bifrost.Middleware.Batches;
 
 /// <summary>
 /// An <see cref="IProviderBatchAdapter"/> that decides which batches its provider's batch API takes: the endpoint (Cohere's
-/// embed jobs: embeddings only), one model per batch (Gemini, Vertex, Bedrock, Cohere), which models (Vertex: Gemini, not
-/// Claude; Bedrock: Claude), settings (a storage location, signing) and a minimum size (Bedrock). A batch it refuses runs
+/// embed jobs: embeddings only; Bedrock: the endpoint of the model's family), one model per batch (Gemini, Vertex, Bedrock,
+/// Cohere), which models (Bedrock: the families of its batch table), settings (a storage location, signing) and a minimum
+/// size (Bedrock); with <see cref="INativeBatchLineEligibility"/>, which lines (Bedrock, Vertex's Claude). A batch it refuses runs
 /// line by line through the gateway (<see cref="NativeBatchRunner.ChooseProvider"/>), as for a provider without
 /// <see cref="ProviderOptions.NativeBatches"/>. An adapter without it takes every chat-completions batch.
 /// </summary>
@@ -14,6 +15,21 @@ internal interface INativeBatchEligibility
     /// <summary>Null when the batch can run on the provider's batch API; otherwise why not (for the log).</summary>
     /// <param name="batch">The batch: its provider (every line goes to it), endpoint, bare models and line count.</param>
     string? Refuses(NativeBatchCandidate batch);
+}
+
+/// <summary>
+/// An eligibility that also reads the lines: after <see cref="INativeBatchEligibility.Refuses"/> accepted the batch,
+/// <see cref="NativeBatchRunner.ChooseProviderAsync"/> reads the input once and asks about each line's body (Bedrock: a family
+/// writes a text conversation exactly, not tools or images). One refused line runs the whole batch through the gateway.
+/// </summary>
+internal interface INativeBatchLineEligibility : INativeBatchEligibility
+{
+    /// <summary>Null when the provider's batch API takes this line exactly; otherwise why not (for the log).</summary>
+    /// <param name="batch">The batch <see cref="INativeBatchEligibility.Refuses"/> accepted.</param>
+    /// <param name="number">The line's 1-based number in the input.</param>
+    /// <param name="customId">The line's <c>custom_id</c>.</param>
+    /// <param name="body">The line's <c>body</c>.</param>
+    string? RefusesLine(NativeBatchCandidate batch, int number, string customId, JsonElement body);
 }
 
 /// <summary>A batch <see cref="NativeBatchRunner.ChooseProvider"/> considers for a provider's batch API.</summary>

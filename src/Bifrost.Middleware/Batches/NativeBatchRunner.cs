@@ -30,7 +30,62 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
     /// The provider to run natively on: every line resolves to it, it opted in, and its adapter takes the batch (see
     /// <see cref="INativeBatchEligibility"/>; an adapter without it takes chat-completions batches). Otherwise null.
     /// </summary>
-    public static ProviderRuntime? ChooseProvider(ProviderRegistry registry, IReadOnlySet<string> models, string? batchModel, string endpoint = NativeBatchCandidate.ChatEndpoint, int lines = 0)
+    public static ProviderRuntime? ChooseProvider(ProviderRegistry registry, IReadOnlySet<string> models, string? batchModel, string endpoint = NativeBatchCandidate.ChatEndpoint, int lines = 0) =>
+        Choose(registry, models, batchModel, endpoint, lines)?.Provider;
+
+    /// <summary>
+    /// <see cref="ChooseProvider"/>, then, for an adapter that checks each line (<see cref="INativeBatchLineEligibility"/>),
+    /// every line of the input: the provider when the adapter takes them all, otherwise null.
+    /// </summary>
+    public static async Task<ProviderRuntime?> ChooseProviderAsync(ProviderRegistry registry, IFileStore files, string inputFileId, IReadOnlySet<string> models, string? batchModel, string endpoint, int lines, CancellationToken cancellationToken)
+    {
+        if (Choose(registry, models, batchModel, endpoint, lines) is not { } candidate)
+        {
+            return null;
+        }
+
+        if (candidate.Provider.Adapter is not INativeBatchLineEligibility eligibility)
+        {
+            return candidate.Provider;
+        }
+
+        await using var input = await files.OpenReadAsync(inputFileId, cancellationToken).ConfigureAwait(false);
+        if (input is null)
+        {
+            return null;
+        }
+
+        using var reader = new StreamReader(input, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 65536);
+        string? line;
+        var number = 0;
+        while ((line = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false)) is not null)
+        {
+            number++;
+            if (string.IsNullOrWhiteSpace(line))
+            {
+                continue;
+            }
+
+            try
+            {
+                using var document = JsonDocument.Parse(line);
+                var root = document.RootElement;
+                if (root.GetProperty("body") is not { ValueKind: JsonValueKind.Object } body
+                    || eligibility.RefusesLine(candidate, number, root.GetProperty("custom_id").GetString() ?? string.Empty, body) is not null)
+                {
+                    return null;
+                }
+            }
+            catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
+            {
+                return null; // validated before; a line that is not one runs through the gateway, which reports it
+            }
+        }
+
+        return candidate.Provider;
+    }
+
+    private static NativeBatchCandidate? Choose(ProviderRegistry registry, IReadOnlySet<string> models, string? batchModel, string endpoint, int lines)
     {
         if (models.Count == 0 || models.Count >= 256)
         {
@@ -66,11 +121,14 @@ internal sealed class NativeBatchRunner(ProviderRegistry registry, IFileStore fi
             bareModels.Add(resolved.Model);
         }
 
-        return chosen is { Options.NativeBatches: true, Adapter: IProviderBatchAdapter adapter }
-            && (adapter is INativeBatchEligibility eligibility
-                ? eligibility.Refuses(new NativeBatchCandidate(chosen, endpoint, bareModels, lines)) is null
-                : endpoint == NativeBatchCandidate.ChatEndpoint)
-            ? chosen
+        if (chosen is not { Options.NativeBatches: true, Adapter: IProviderBatchAdapter adapter })
+        {
+            return null;
+        }
+
+        var candidate = new NativeBatchCandidate(chosen, endpoint, bareModels, lines);
+        return (adapter is INativeBatchEligibility eligibility ? eligibility.Refuses(candidate) is null : endpoint == NativeBatchCandidate.ChatEndpoint)
+            ? candidate
             : null;
     }
 

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Bifrost.Middleware.Providers.Bedrock;
 
 namespace Bifrost.Middleware.Tests.Bedrock;
@@ -45,6 +46,56 @@ public sealed class BedrockBatchUnitTests
     [InlineData("amazon.nova-pro-v1:0", false)]
     [InlineData("meta.llama3-70b-instruct-v1:0", false)]
     public void Claude_models_are_recognised(string model, bool claude) => Assert.Equal(claude, BedrockAdapter.IsClaude(model));
+
+    [Theory]
+    [InlineData("anthropic.claude-3-haiku-20240307-v1:0", "Claude", "/v1/chat/completions")]
+    [InlineData("amazon.nova-pro-v1:0", "Amazon Nova", "/v1/chat/completions")]
+    [InlineData("us.amazon.nova-lite-v1:0", "Amazon Nova", "/v1/chat/completions")]
+    [InlineData("meta.llama3-1-8b-instruct-v1:0", "Meta Llama 3", "/v1/chat/completions")]
+    [InlineData("us.meta.llama3-3-70b-instruct-v1:0", "Meta Llama 3", "/v1/chat/completions")]
+    [InlineData("amazon.titan-embed-text-v2:0", "Titan Text Embeddings V2", "/v1/embeddings")]
+    [InlineData("amazon.nova-canvas-v1:0", null, null)]
+    [InlineData("meta.llama2-13b-chat-v1", null, null)]
+    [InlineData("meta.llama4-scout-17b-instruct-v1:0", null, null)]
+    [InlineData("amazon.titan-embed-text-v1", null, null)]
+    [InlineData("mistral.mistral-large-2407-v1:0", null, null)]
+    [InlineData("cohere.command-r-v1:0", null, null)]
+    public void Each_model_has_its_batch_family_and_endpoint(string model, string? family, string? endpoint)
+    {
+        var found = BedrockBatchModels.For(model);
+        Assert.Equal(family, found?.Name);
+        Assert.Equal(endpoint, found?.Endpoint);
+    }
+
+    [Fact]
+    public void The_Llama_prompt_is_Llama_3s_chat_template_with_developer_as_system_and_parts_joined()
+    {
+        var prompt = BedrockBatchModels.LlamaPrompt(
+        [
+            ChatCompletionMessage.FromText("developer", "Rules."),
+            new ChatCompletionMessage { Role = "user", Content = new ChatCompletionContent([new ChatContentPart { Type = "text", Text = "a" }, new ChatContentPart { Type = "text", Text = "b" }]) },
+        ]);
+
+        Assert.Equal("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nRules.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\na\nb<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", prompt);
+    }
+
+    [Theory]
+    [InlineData("""{"messages":[{"role":"user","content":"hi"}],"max_tokens":5,"temperature":0,"top_p":1,"stop":["x"],"n":1,"presence_penalty":0,"response_format":{"type":"text"},"user":"u"}""", true, null)]
+    [InlineData("""{"messages":[{"role":"user","content":"hi"}],"stop":["x"]}""", false, "'stop'")]
+    [InlineData("""{"messages":[{"role":"user","content":"hi"}],"tool_choice":"auto"}""", true, "'tool_choice'")]
+    [InlineData("""{"messages":[{"role":"user","content":"hi"}],"logprobs":true}""", true, "log probabilities")]
+    [InlineData("""{"messages":[{"role":"user","content":"hi"}],"seed":3}""", true, "'seed'")]
+    [InlineData("""{"messages":[{"role":"user","content":"hi"}],"frequency_penalty":0.5}""", true, "'frequency_penalty'")]
+    [InlineData("""{"messages":[{"role":"user","content":"hi"}],"reasoning_effort":"low"}""", true, "'reasoning_effort'")]
+    [InlineData("""{"messages":[{"role":"user","content":"hi"}],"modalities":["audio"]}""", true, "'modalities'")]
+    [InlineData("""{"messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]}]}""", true, "tool calls or tool results")]
+    [InlineData("""{"messages":[{"role":"tool","tool_call_id":"c","content":"r"}]}""", true, "tool calls or tool results")]
+    [InlineData("""{"messages":[]}""", true, "no messages")]
+    public void A_text_conversation_is_all_Nova_and_Llama_records_carry(string body, bool stop, string? refused)
+    {
+        using var document = JsonDocument.Parse(body);
+        Assert.Equal(refused, BedrockBatchModels.TextChatRefuses(document.RootElement, stop, systemAnywhere: true));
+    }
 
     [Fact]
     public void The_output_object_is_the_input_files_name_with_out_under_the_job_id()

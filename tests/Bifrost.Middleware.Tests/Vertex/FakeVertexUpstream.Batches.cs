@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
+using Bifrost.Middleware.Tests.Anthropic;
 using Bifrost.Middleware.Tests.Gemini;
 using Bifrost.Middleware.Tests.Infrastructure;
 
@@ -25,6 +26,10 @@ namespace Bifrost.Middleware.Tests.Vertex;
 /// <c>outputInfo.gcsOutputDirectory</c>, <c>completionStats</c> as int64 strings; <c>:cancel</c> answers <c>{}</c> and
 /// cancels a job that has not run.</item>
 /// </list>
+/// Claude jobs (<c>publishers/anthropic/models/…</c>, https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude-batch)
+/// read <c>{"custom_id", "request"}</c> rows whose request is the Anthropic Messages body with
+/// <c>anthropic_version: vertex-2023-10-16</c> and no <c>model</c> (a row without them fails the job) and write each row's
+/// columns back with <c>response</c> (a Messages response, "batch: {text}", 12 + 7 tokens) and <c>status</c>.
 /// A line whose last user text contains "please fail" fails with a status text holding Google's error envelope
 /// (400 INVALID_ARGUMENT, "scripted batch error"); others are answered "batch: {text}" with 10 + 3 tokens.
 /// </summary>
@@ -176,7 +181,7 @@ public sealed partial class FakeVertexUpstream
 
         var body = request.Body!;
         var inputUri = body["inputConfig"]?["gcsSource"]?["uris"]?[0]?.GetValue<string>() ?? string.Empty;
-        if (body["model"]?.GetValue<string>() is not { } model || !model.StartsWith("publishers/google/models/", StringComparison.Ordinal)
+        if (body["model"]?.GetValue<string>() is not { } model || !(model.StartsWith("publishers/google/models/", StringComparison.Ordinal) || model.StartsWith("publishers/anthropic/models/claude-", StringComparison.Ordinal))
             || body["inputConfig"]?["instancesFormat"]?.GetValue<string>() != "jsonl"
             || !inputUri.StartsWith("gs://", StringComparison.Ordinal) || !Objects.ContainsKey(inputUri["gs://".Length..])
             || body["outputConfig"]?["predictionsFormat"]?.GetValue<string>() != "jsonl"
@@ -266,8 +271,44 @@ public sealed partial class FakeVertexUpstream
         var input = Objects[resource["inputConfig"]!["gcsSource"]!["uris"]![0]!.GetValue<string>()["gs://".Length..]];
         var output = new StringBuilder();
         int succeeded = 0, failed = 0, index = 0;
+        var claude = resource["model"]!.GetValue<string>().StartsWith("publishers/anthropic/", StringComparison.Ordinal);
         foreach (var line in input.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
+            if (claude)
+            {
+                var row = JsonNode.Parse(line)!.AsObject();
+                var body = row["request"]!.AsObject();
+                if (row["custom_id"] is null || body["anthropic_version"]?.GetValue<string>() != "vertex-2023-10-16" || body.ContainsKey("model") || body["max_tokens"] is null)
+                {
+                    resource["state"] = "JOB_STATE_FAILED";
+                    resource["error"] = new JsonObject { ["code"] = 3, ["message"] = "Invalid Claude batch row: custom_id, request with anthropic_version vertex-2023-10-16 and max_tokens, no model." };
+                    return;
+                }
+
+                var said = FakeAnthropicUpstream.LastUserText(body);
+                var result = row.DeepClone().AsObject();
+                if (said.Contains("please fail", StringComparison.Ordinal))
+                {
+                    result["status"] = """Bad Request: {"error": {"code": 400, "message": "scripted batch error", "status": "INVALID_ARGUMENT"}}""";
+                    failed++;
+                }
+                else
+                {
+                    var message = FakeAnthropicUpstream.Message(new JsonArray(FakeAnthropicUpstream.TextBlock("batch: " + said)), stopReason: said.Contains("too long", StringComparison.Ordinal) ? "max_tokens" : "end_turn");
+                    message["id"] = $"msg_vrtx_{job.Id}_{index}";
+                    message["type"] = "message";
+                    message["role"] = "assistant";
+                    message["model"] = resource["model"]!.GetValue<string>()["publishers/anthropic/models/".Length..];
+                    result["response"] = message;
+                    result["status"] = string.Empty;
+                    succeeded++;
+                }
+
+                output.Append(result.ToJsonString()).Append('\n');
+                index++;
+                continue;
+            }
+
             var request = JsonNode.Parse(line)!["request"]!.AsObject();
             var text = FakeGeminiUpstream.LastUserText(request);
             var prediction = new JsonObject { ["processed_time"] = "2026-12-06T10:04:00.000+00:00", ["request"] = request.DeepClone() };

@@ -11,8 +11,8 @@ namespace Bifrost.Middleware.Tests.Vertex;
 
 /// <summary>
 /// Batches for a Vertex provider with NativeBatches and BatchGcsUri run as Vertex AI batch prediction jobs (input and
-/// output in Cloud Storage) and come back in OpenAI's batch format; Claude models and providers without BatchGcsUri run
-/// line by line through the gateway.
+/// output in Cloud Storage) and come back in OpenAI's batch format, for Gemini and Claude models; providers without
+/// BatchGcsUri, and Claude batches with a line the Anthropic translator refuses, run line by line through the gateway.
 /// </summary>
 public sealed class VertexNativeBatchTests : VertexTestBase
 {
@@ -226,17 +226,84 @@ public sealed class VertexNativeBatchTests : VertexTestBase
     }
 
     [Fact]
-    public async Task A_batch_of_a_Claude_model_runs_line_by_line_through_the_gateway()
+    public async Task A_batch_of_a_Claude_model_runs_as_a_Claude_batch_prediction_job_and_comes_back_through_the_Anthropic_translator()
     {
-        await using var host = await StartBatchHostAsync();
-        var fileId = await UploadAsync(host, Lines(("a", "vertex/claude-sonnet-4-5@20250929", "one")));
+        var logs = new LogSink();
+        await using var host = await StartBatchHostAsync(services: services => services.AddSingleton<ILoggerProvider>(logs));
+        const string sonnet = "vertex/claude-sonnet-4-5@20250929";
+        var fileId = await UploadAsync(host, Lines(("a", sonnet, "one"), ("b / é", sonnet, "too long"), ("c", sonnet, "please fail")));
         var batchId = await CreateBatchAsync(host, fileId, null);
 
-        await WaitForStatusAsync(host, batchId, "completed");
+        var done = await WaitForStatusAsync(host, batchId, "completed");
+
+        var counts = done.GetProperty("request_counts");
+        Assert.Equal((3, 2, 1), (counts.GetProperty("total").GetInt32(), counts.GetProperty("succeeded").GetInt32(), counts.GetProperty("failed").GetInt32()));
+        Assert.Empty(Upstream.ChatRequests);
+
+        // One object went up: {"custom_id", "request"} rows with the Messages body Vertex takes; no custom ids object, no labels.
+        var input = Assert.Single(Upstream.Objects, o => o.Key.EndsWith("/input.jsonl", StringComparison.Ordinal));
+        Assert.Single(Upstream.Requests, r => r.Path == "/upload/storage/v1/b/batch-bucket/o");
+        Assert.DoesNotContain(Upstream.Objects.Keys, k => k.EndsWith("custom_ids.jsonl", StringComparison.Ordinal));
+        var rows = input.Value.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
+        Assert.Equal(["a", "b / é", "c"], rows.Select(r => r["custom_id"]!.GetValue<string>()));
+        Assert.All(rows, r => Assert.Equal(["custom_id", "request"], r.Select(p => p.Key)));
+        Assert.True(JsonNode.DeepEquals(
+            JsonNode.Parse("""{"max_tokens":4096,"messages":[{"role":"user","content":[{"type":"text","text":"one"}]}],"anthropic_version":"vertex-2023-10-16"}"""),
+            rows[0]["request"]), rows[0]["request"]!.ToJsonString());
+
+        // The job names the Anthropic publisher's model.
+        var create = Assert.Single(Upstream.Requests, r => r.Method == "POST" && r.Path.EndsWith("/batchPredictionJobs", StringComparison.Ordinal));
+        Assert.Equal("publishers/anthropic/models/claude-sonnet-4-5@20250929", create.Body!["model"]!.GetValue<string>());
+        Assert.Equal("""{"bifrost_lines":"3"}""", create.Body["labels"]!.ToJsonString());
+        var job = Assert.Single(Upstream.Jobs.Values);
+        Assert.Equal($"Provider 'vertex' created Vertex AI batch prediction job {job.Id} for model 'claude-sonnet-4-5@20250929'.", Assert.Single(logs.Messages(1320)));
+
+        // The rows came back by their custom ids, translated by the Anthropic response translator.
+        var output = await ReadLinesAsync(host, done.GetProperty("output_file_id").GetString()!);
+        Assert.Equal(["a", "b / é"], output.Select(l => l.GetProperty("custom_id").GetString()).Order(StringComparer.Ordinal));
+        var first = output.Single(l => l.GetProperty("custom_id").GetString() == "a").GetProperty("response");
+        Assert.Equal(200, first.GetProperty("status_code").GetInt32());
+        Assert.Equal($"msg_vrtx_{job.Id}_0", first.GetProperty("request_id").GetString());
+        var completion = first.GetProperty("body");
+        Assert.Equal("chat.completion", completion.GetProperty("object").GetString());
+        Assert.Equal("claude-sonnet-4-5@20250929", completion.GetProperty("model").GetString());
+        Assert.Equal("batch: one", completion.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+        Assert.Equal("stop", completion.GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+        Assert.Equal(12, completion.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+        Assert.Equal(7, completion.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+        Assert.Equal(19, completion.GetProperty("usage").GetProperty("total_tokens").GetInt32());
+        Assert.Equal("length", output.Single(l => l.GetProperty("custom_id").GetString() == "b / é").GetProperty("response").GetProperty("body").GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+
+        var failed = Assert.Single(await ReadLinesAsync(host, done.GetProperty("error_file_id").GetString()!));
+        Assert.Equal("c", failed.GetProperty("custom_id").GetString());
+        Assert.Equal(400, failed.GetProperty("response").GetProperty("status_code").GetInt32());
+        Assert.Equal("scripted batch error", failed.GetProperty("response").GetProperty("body").GetProperty("error").GetProperty("message").GetString());
+    }
+
+    [Fact]
+    public async Task A_Claude_batch_with_a_line_the_Anthropic_translator_refuses_runs_line_by_line_through_the_gateway()
+    {
+        var logs = new LogSink();
+        await using var host = await StartBatchHostAsync(services: services => services.AddSingleton<ILoggerProvider>(logs));
+        const string sonnet = "vertex/claude-sonnet-4-5@20250929";
+        var refused = new JsonObject
+        {
+            ["custom_id"] = "n2",
+            ["method"] = "POST",
+            ["url"] = "/v1/chat/completions",
+            ["body"] = new JsonObject { ["model"] = sonnet, ["n"] = 2, ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = "two" }) },
+        };
+        var fileId = await UploadAsync(host, Lines(("a", sonnet, "one")) + refused.ToJsonString() + "\n");
+        var batchId = await CreateBatchAsync(host, fileId, null);
+
+        var done = await WaitForStatusAsync(host, batchId, "completed");
 
         Assert.Empty(Upstream.Jobs);
         Assert.Empty(Upstream.Objects);
+        Assert.Equal(2, done.GetProperty("request_counts").GetProperty("total").GetInt32());
         Assert.Equal("/v1/projects/my-project/locations/us-east5/publishers/anthropic/models/claude-sonnet-4-5@20250929:rawPredict", Assert.Single(Upstream.ChatRequests).Path);
+        var reason = Assert.Single(logs.Messages(1520));
+        Assert.StartsWith("A batch for provider 'vertex' runs line by line through the gateway, not on Vertex AI batch prediction: line 2 (custom_id 'n2') cannot be a Claude batch row: ", reason, StringComparison.Ordinal);
     }
 
     [Fact]

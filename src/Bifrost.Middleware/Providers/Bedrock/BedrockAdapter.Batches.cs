@@ -3,25 +3,27 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
-using Bifrost.Middleware.Providers.Anthropic;
 using Bifrost.Middleware.Providers.Http;
 
 namespace Bifrost.Middleware.Providers.Bedrock;
 
 /// <summary>
 /// Native batches on Bedrock batch inference (https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference.html),
-/// for Claude models. The gateway hands over OpenAI batch JSONL (chat completion bodies with bare model names) and expects
+/// for the model families of <see cref="BedrockBatchModels"/>: Claude, Amazon Nova and Meta Llama 3 chat completions, Titan
+/// Text Embeddings V2 embeddings. The gateway hands over OpenAI batch JSONL (bodies with bare model names) and expects
 /// OpenAI batch objects and output files back, so this part translates:
 /// <list type="bullet">
-/// <item>create: each line becomes a record <c>{"recordId": custom_id, "modelInput": the Anthropic Messages body}</c> (the
-/// InvokeModel body of Claude on Bedrock: no <c>model</c>, <c>anthropic_version: bedrock-2023-05-31</c> —
-/// https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-data.html), written to a temporary file and uploaded
+/// <item>create: each line becomes a record <c>{"recordId": custom_id, "modelInput": the model's InvokeModel body}</c>
+/// (https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-data.html: "the format of the modelInput JSON
+/// object must match the body field for the model that you use in the InvokeModel request"), written to a temporary file and uploaded
 /// with S3 <c>PutObject</c> to <c>{S3Uri}/{job name}/input.jsonl</c>, then <c>POST /model-invocation-job</c> on the control
 /// plane (<c>https://bedrock.{Region}.amazonaws.com</c>) with the job name, the role, the one model of the batch, the input
 /// and <c>{S3Uri}/{job name}/output/</c> (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_CreateModelInvocationJob.html).
-/// A job runs one model: a batch of several models, of a model that is not Claude, of fewer lines than
-/// <see cref="BedrockBatchOptions.MinimumRecords"/>, or of a provider without <see cref="ProviderOptions.BedrockBatch"/> or SigV4
-/// signing runs line by line through the gateway instead (<see cref="Refuses"/>);</item>
+/// A job runs one model: a batch of several models, of a model of no family, of an endpoint its family does not serve, of
+/// fewer lines than <see cref="BedrockBatchOptions.MinimumRecords"/>, or of a provider without
+/// <see cref="ProviderOptions.BedrockBatch"/> or SigV4 signing runs line by line through the gateway instead
+/// (<see cref="Refuses"/>), as does a batch with a line its family cannot write exactly (<see cref="RefusesLine"/>: tools or
+/// images for Nova and Llama, several texts for Titan, ...);</item>
 /// <item>status: <c>GET /model-invocation-job/{jobArn}</c>: Submitted/Validating/Scheduled/InProgress → in_progress,
 /// Stopping → cancelling, Completed and PartiallyCompleted → completed, Failed → failed (the job's message as the error),
 /// Stopped → cancelled, Expired → expired; counts from <c>totalRecordCount</c>, <c>successRecordCount</c>,
@@ -29,14 +31,14 @@ namespace Bifrost.Middleware.Providers.Bedrock;
 /// cancel is <c>POST /model-invocation-job/{jobArn}/stop</c>;</item>
 /// <item>files: the job's output (<c>{output prefix}/{job id}/input.jsonl.out</c>, read with S3 <c>GetObject</c>:
 /// https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-results.html) is exposed as two synthetic files,
-/// <c>{jobArn}:output</c> (records with a <c>modelOutput</c>, as <c>{custom_id, response: {status_code: 200, request_id,
-/// body: chat.completion}}</c>) and <c>{jobArn}:errors</c> (records with an <c>error</c>: its <c>errorCode</c> as the
+/// <c>{jobArn}:output</c> (records with a <c>modelOutput</c>, read by the family of the job's model, as <c>{custom_id,
+/// response: {status_code: 200, request_id, body: chat.completion or the embeddings list, with usage}}</c>) and <c>{jobArn}:errors</c> (records with an <c>error</c>: its <c>errorCode</c> as the
 /// status), both in OpenAI's batch output format.</item>
 /// </list>
 /// S3 requests carry <c>x-amz-content-sha256</c> and ask to be signed for service <c>s3</c> (request option
 /// <see cref="SigningServiceOption"/>, read by the SigV4 authenticator); control-plane requests are signed for <c>bedrock</c>.
 /// </summary>
-internal sealed partial class BedrockAdapter : IProviderBatchAdapter, INativeBatchEligibility
+internal sealed partial class BedrockAdapter : IProviderBatchAdapter, INativeBatchLineEligibility
 {
     internal const string OutputSuffix = NativeBatchFiles.OutputSuffix;
     internal const string ErrorsSuffix = NativeBatchFiles.ErrorsSuffix;
@@ -54,10 +56,11 @@ internal sealed partial class BedrockAdapter : IProviderBatchAdapter, INativeBat
     public string? Refuses(NativeBatchCandidate candidate)
     {
         var provider = candidate.Provider;
-        var reason = candidate.RefusesUnlessOneModelOf(NativeBatchCandidate.ChatEndpoint)
+        var family = candidate.Models.Count == 1 ? BedrockBatchModels.For(candidate.Model) : null;
+        var reason = candidate.RefusesUnlessOneModelOf(family?.Endpoint ?? candidate.Endpoint)
             ?? (provider.Options.BedrockBatch is not { } batch ? "it has no BedrockBatch settings (S3Uri and RoleArn)"
             : provider.Authenticator is null ? "its requests are not signed with SigV4 (UseBedrockSigV4): S3 does not take a Bedrock API key"
-            : !IsClaude(candidate.Model) ? $"model '{candidate.Model}' is not a Claude model (Bedrock batches are sent as Anthropic Messages bodies)"
+            : family is null ? $"model '{candidate.Model}' is of no family whose InvokeModel body the gateway writes for batch inference ({BedrockBatchModels.Names})"
             : candidate.Lines < batch.MinimumRecords ? $"the batch has {candidate.Lines} lines, fewer than the {batch.MinimumRecords} a Bedrock batch inference job needs (BedrockBatch:MinimumRecords)"
             : null);
         if (reason is not null)
@@ -68,19 +71,42 @@ internal sealed partial class BedrockAdapter : IProviderBatchAdapter, INativeBat
         return reason;
     }
 
+    /// <summary>Why a line of a batch <see cref="Refuses"/> accepted cannot be written exactly as its model's InvokeModel body (logged), or null.</summary>
+    public string? RefusesLine(NativeBatchCandidate candidate, int number, string customId, JsonElement body)
+    {
+        if (BedrockBatchModels.For(candidate.Model) is not { } family)
+        {
+            return null;
+        }
+
+        string? refused;
+        try
+        {
+            refused = family.Refuses(body);
+        }
+        catch (JsonException ex)
+        {
+            refused = ex.Message;
+        }
+
+        if (refused is null)
+        {
+            return null;
+        }
+
+        var reason = $"line {number} (custom_id '{customId}') has {refused}, which {family.Name} batch records cannot carry";
+        Log.BatchRunsThroughGateway(logger, candidate.Provider.Name, reason);
+        return reason;
+    }
+
     public async Task<BatchObject> CreateBatchAsync(ProviderContext context, Stream input, ProviderBatchRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(request);
-        if (!string.Equals(request.Endpoint, "/v1/chat/completions", StringComparison.Ordinal))
-        {
-            throw BifrostErrors.UnsupportedOperation($"Provider '{context.ProviderName}' runs native batches of /v1/chat/completions only, not '{request.Endpoint}'.", "endpoint");
-        }
-
         var (batch, location) = BatchSettings(context);
         await using var file = TempFiles.Create();
-        var (model, sha256) = await WriteRecordsAsync(context, input, file, cancellationToken).ConfigureAwait(false);
+        var (model, sha256) = await WriteRecordsAsync(context, request.Endpoint, input, file, cancellationToken).ConfigureAwait(false);
         file.Position = 0;
 
         var jobName = "bifrost-" + Guid.NewGuid().ToString("N");
@@ -112,7 +138,7 @@ internal sealed partial class BedrockAdapter : IProviderBatchAdapter, INativeBat
 
         Log.BatchCreated(logger, context.ProviderName, created.JobArn, model);
         var now = time.GetUtcNow().ToUnixTimeSeconds();
-        return new BatchObject { Id = created.JobArn, Endpoint = "/v1/chat/completions", Status = BatchStatus.InProgress, CreatedAt = now, InProgressAt = now, ProcessingStatus = "Submitted" };
+        return new BatchObject { Id = created.JobArn, Endpoint = request.Endpoint, Status = BatchStatus.InProgress, CreatedAt = now, InProgressAt = now, ProcessingStatus = "Submitted" };
     }
 
     public async Task<BatchObject> GetBatchAsync(ProviderContext context, string batchId, CancellationToken cancellationToken)
@@ -157,7 +183,7 @@ internal sealed partial class BedrockAdapter : IProviderBatchAdapter, INativeBat
                 if (response.StatusCode != HttpStatusCode.NotFound)
                 {
                     await using var results = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-                    await TranslateResultsAsync(context, jobArn, results, temp, errors, seen, cancellationToken).ConfigureAwait(false);
+                    await TranslateResultsAsync(context, jobArn, job.ModelId ?? string.Empty, results, temp, errors, seen, cancellationToken).ConfigureAwait(false);
                 }
             }
 
@@ -177,7 +203,7 @@ internal sealed partial class BedrockAdapter : IProviderBatchAdapter, INativeBat
     }
 
     /// <summary>Claude on Bedrock: a foundation model id, an inference profile (<c>us.anthropic.claude-…</c>) or a foundation model ARN.</summary>
-    internal static bool IsClaude(string model) => model.Contains("anthropic.claude", StringComparison.Ordinal);
+    internal static bool IsClaude(string model) => BedrockBatchModels.For(model)?.Name == "Claude";
 
     /// <summary>Bedrock's <c>timeoutDurationInHours</c> (24 to 168) from a completion window such as <c>24h</c>; null leaves Bedrock's default.</summary>
     internal static int? TimeoutHours(string? completionWindow) =>
@@ -219,50 +245,69 @@ internal sealed partial class BedrockAdapter : IProviderBatchAdapter, INativeBat
         return (batch, location);
     }
 
-    /// <summary>Writes one record per input line; returns the one model they all name and the file's SHA-256 (hex, for S3's <c>x-amz-content-sha256</c>).</summary>
-    private static async Task<(string Model, string Sha256)> WriteRecordsAsync(ProviderContext context, Stream input, Stream output, CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes one record per input line, its <c>modelInput</c> written by the family of the line's model; returns the one model
+    /// they all name and the file's SHA-256 (hex, for S3's <c>x-amz-content-sha256</c>). A line of another model, of a model of
+    /// no family or of an endpoint its family does not serve, or one its family cannot write (<see cref="RefusesLine"/> let
+    /// through none of them) is a 400 <c>invalid_batch_line</c>.
+    /// </summary>
+    private static async Task<(string Model, string Sha256)> WriteRecordsAsync(ProviderContext context, string endpoint, Stream input, Stream output, CancellationToken cancellationToken)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var buffer = new ArrayBufferWriter<byte>(4096);
         string? model = null;
+        BedrockBatchFamily? family = null;
         var written = 0;
-        var maxTokens = context.Options.DefaultMaxTokens ?? AnthropicRequestTranslator.DefaultMaxTokens;
-        var version = JsonSerializer.SerializeToElement(AnthropicVersion, AnthropicJsonContext.Wire.String);
-        await foreach (var (number, customId, chat) in ChatBatchInput.ReadAsync(input, cancellationToken).ConfigureAwait(false))
+        using var reader = new StreamReader(input, System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 65536, leaveOpen: true);
+        string? line;
+        var number = 0;
+        while ((line = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false)) is not null)
         {
-            if (string.IsNullOrEmpty(chat.Model))
+            number++;
+            if (string.IsNullOrWhiteSpace(line))
             {
-                throw BifrostErrors.InvalidRequest("invalid_batch_line", $"Batch input line {number} (custom_id '{customId}') names no model.", "model");
+                continue;
             }
 
-            model ??= chat.Model;
-            if (!string.Equals(model, chat.Model, StringComparison.Ordinal) || !IsClaude(chat.Model))
+            using var document = ParseLine(line, number, out var customId, out var body);
+            var where = $"Batch input line {number} (custom_id '{customId}')";
+            var lineModel = body.TryGetProperty("model", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
+            if (string.IsNullOrEmpty(lineModel))
             {
-                throw BifrostErrors.InvalidRequest("invalid_batch_line", $"Batch input line {number} (custom_id '{customId}') names model '{chat.Model}', but a Bedrock batch runs one Claude model ('{model}').", "model");
+                throw BifrostErrors.InvalidRequest("invalid_batch_line", $"{where} names no model.", "model");
             }
 
-            AnthropicRequest body;
-            try
+            model ??= lineModel;
+            family ??= BedrockBatchModels.For(model) is { } f && f.Endpoint == endpoint
+                ? f
+                : throw BifrostErrors.InvalidRequest("invalid_batch_line", $"{where} names model '{model}', which Bedrock batch inference does not run for {endpoint} here ({BedrockBatchModels.Names}).", "model");
+            if (!string.Equals(model, lineModel, StringComparison.Ordinal))
             {
-                body = AnthropicRequestTranslator.Translate(chat, maxTokens);
+                throw BifrostErrors.InvalidRequest("invalid_batch_line", $"{where} names model '{lineModel}', but a Bedrock batch runs one model ('{model}').", "model");
             }
-            catch (BifrostException ex)
-            {
-                throw BifrostErrors.InvalidRequest("invalid_batch_line", $"Batch input line {number} (custom_id '{customId}') cannot run on Bedrock: {ex.Message}", ex.Error.Error.Param);
-            }
-
-            body.Model = null;
-            body.Stream = null;
-            (body.AdditionalProperties ??= new Dictionary<string, JsonElement>(StringComparer.Ordinal))["anthropic_version"] = version;
 
             buffer.ResetWrittenCount();
-            using (var writer = new Utf8JsonWriter(buffer))
+            try
             {
+                if (family.Refuses(body) is { } refused)
+                {
+                    throw BifrostErrors.InvalidRequest("invalid_batch_line", $"{where} cannot run on Bedrock batch inference: it has {refused}.");
+                }
+
+                using var writer = new Utf8JsonWriter(buffer);
                 writer.WriteStartObject();
                 writer.WriteString("recordId", customId);
                 writer.WritePropertyName("modelInput");
-                JsonSerializer.Serialize(writer, body, AnthropicJsonContext.Wire.AnthropicRequest);
+                family.WriteInput(writer, body, context.Options.DefaultMaxTokens);
                 writer.WriteEndObject();
+            }
+            catch (BifrostException ex) when (ex.Error.Error.Code != "invalid_batch_line")
+            {
+                throw BifrostErrors.InvalidRequest("invalid_batch_line", $"{where} cannot run on Bedrock: {ex.Message}", ex.Error.Error.Param);
+            }
+            catch (JsonException ex)
+            {
+                throw BifrostErrors.InvalidRequest("invalid_batch_line", $"{where} is not a {endpoint} request: {ex.Message}");
             }
 
             buffer.Write("\n"u8);
@@ -275,6 +320,24 @@ internal sealed partial class BedrockAdapter : IProviderBatchAdapter, INativeBat
         return written > 0 && model is not null
             ? (model, Convert.ToHexStringLower(hash.GetHashAndReset()))
             : throw BifrostErrors.InvalidRequest("invalid_batch_line", "The batch input has no lines.");
+    }
+
+    /// <summary>An input line's <c>custom_id</c> and <c>body</c>; a line without them is a 400 <c>invalid_batch_line</c>.</summary>
+    private static JsonDocument ParseLine(string line, int number, out string customId, out JsonElement body)
+    {
+        JsonDocument? document = null;
+        try
+        {
+            document = JsonDocument.Parse(line);
+            customId = document.RootElement.GetProperty("custom_id").GetString() ?? throw new JsonException("custom_id is null");
+            body = document.RootElement.GetProperty("body");
+            return body.ValueKind == JsonValueKind.Object ? document : throw new JsonException("body is not an object");
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            document?.Dispose();
+            throw BifrostErrors.InvalidRequest("invalid_batch_line", $"Batch input line {number} is not a batch request line: {ex.Message}");
+        }
     }
 
     /// <summary>
@@ -319,8 +382,9 @@ internal sealed partial class BedrockAdapter : IProviderBatchAdapter, INativeBat
         await output.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task TranslateResultsAsync(ProviderContext context, string jobArn, Stream results, Stream output, bool errors, HashSet<string> seen, CancellationToken cancellationToken)
+    private async Task TranslateResultsAsync(ProviderContext context, string jobArn, string model, Stream results, Stream output, bool errors, HashSet<string> seen, CancellationToken cancellationToken)
     {
+        var family = BedrockBatchModels.For(model);
         var created = time.GetUtcNow().ToUnixTimeSeconds();
         var newline = "\n"u8.ToArray();
         await foreach (var record in ProviderBatchResults.ReadAsync(results, BedrockJsonContext.Wire.BedrockBatchRecord, ex => Log.UnreadableResultLine(logger, context.ProviderName, ex), cancellationToken).ConfigureAwait(false))
@@ -333,7 +397,7 @@ internal sealed partial class BedrockAdapter : IProviderBatchAdapter, INativeBat
 
             seen.Add(customId);
 
-            var (succeeded, bytes) = OutputLine(context, jobArn, customId, record, created);
+            var (succeeded, bytes) = OutputLine(context, jobArn, family, model, customId, record, created);
             if (succeeded == errors)
             {
                 continue;
@@ -346,28 +410,35 @@ internal sealed partial class BedrockAdapter : IProviderBatchAdapter, INativeBat
         await output.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>One batch output line for one record: a model output → 200 with the chat completion; an error (or an output that is not a Messages response) → its status and error body.</summary>
-    private static (bool Succeeded, byte[] Line) OutputLine(ProviderContext context, string jobArn, string customId, BedrockBatchRecord record, long created)
+    /// <summary>
+    /// One batch output line for one record: a model output the family of the job's model reads → 200 with its OpenAI body (a
+    /// chat completion, or an embeddings list); an error (or an output that is not the model's answer) → its status and error body.
+    /// </summary>
+    private static (bool Succeeded, byte[] Line) OutputLine(ProviderContext context, string jobArn, BedrockBatchFamily? family, string model, string customId, BedrockBatchRecord record, long created)
     {
         if (record.Error is null && record.ModelOutput is { ValueKind: JsonValueKind.Object } modelOutput)
         {
-            AnthropicResponse? message = null;
+            BedrockBatchAnswer? answer = null;
             try
             {
-                message = modelOutput.Deserialize(AnthropicJsonContext.Wire.AnthropicResponse);
+                var completionId = "chatcmpl-" + BatchLineWriter.LineId(jobArn, customId)["batch_req_".Length..];
+                answer = family?.ReadOutput(modelOutput, new BedrockBatchOutputContext(completionId, model, created));
             }
             catch (JsonException)
             {
                 // reported below
             }
-
-            if (message is not null)
+            catch (BifrostException ex)
             {
-                var chat = AnthropicResponseTranslator.ToChat(message, created);
-                return (true, BatchLineWriter.ResponseLine(jobArn, customId, 200, message.Id, writer => JsonSerializer.Serialize(writer, chat, BifrostJson.Context.ChatCompletionResponse)));
+                return (false, ErrorResponseLine(jobArn, customId, ex.StatusCode, ex.Message, ex.Error.Error.Code));
             }
 
-            return (false, ErrorResponseLine(jobArn, customId, 502, $"Provider '{context.ProviderName}' returned a model output that is not a Claude Messages response.", "invalid_provider_response"));
+            if (answer is not null)
+            {
+                return (true, BatchLineWriter.ResponseLine(jobArn, customId, 200, answer.RequestId, answer.WriteBody));
+            }
+
+            return (false, ErrorResponseLine(jobArn, customId, 502, $"Provider '{context.ProviderName}' returned a model output that is not a{(family is null ? "n answer of a model the gateway reads" : " " + family.Name + " answer")}.", "invalid_provider_response"));
         }
 
         var status = record.Error?.ErrorCode is { } code && code is >= 400 and < 600 ? code : 500;
@@ -408,7 +479,7 @@ internal sealed partial class BedrockAdapter : IProviderBatchAdapter, INativeBat
         return new BatchObject
         {
             Id = id,
-            Endpoint = "/v1/chat/completions",
+            Endpoint = BedrockBatchModels.For(job.ModelId)?.Endpoint ?? BedrockBatchModels.ChatEndpoint,
             Status = status,
             CreatedAt = createdAt,
             InProgressAt = createdAt,

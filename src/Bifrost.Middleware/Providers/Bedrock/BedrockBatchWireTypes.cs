@@ -102,6 +102,22 @@ internal sealed class BedrockBatchRecordError
     public string? ErrorMessage { get; set; }
 }
 
+/// <summary>Meta Llama's InvokeModel answer (https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-meta.html), a batch record's <c>modelOutput</c>.</summary>
+internal sealed class LlamaResponse
+{
+    [JsonPropertyName("generation")]
+    public string? Generation { get; set; }
+
+    [JsonPropertyName("prompt_token_count")]
+    public int? PromptTokenCount { get; set; }
+
+    [JsonPropertyName("generation_token_count")]
+    public int? GenerationTokenCount { get; set; }
+
+    [JsonPropertyName("stop_reason")]
+    public string? StopReason { get; set; }
+}
+
 /// <summary>An <c>s3://bucket/prefix</c> location.</summary>
 /// <param name="Bucket">The bucket.</param>
 /// <param name="Prefix">The key prefix, empty or ending with <c>/</c>.</param>

@@ -321,6 +321,7 @@ internal sealed class BedrockPromptTokensDetails
 [JsonSerializable(typeof(BedrockRerankResponse))]
 [JsonSerializable(typeof(IList<string>))]
 [JsonSerializable(typeof(bool))]
+[JsonSerializable(typeof(LlamaResponse))]
 [JsonSerializable(typeof(IList<float[]>))]
 [JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(string))]

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text;
+using Bifrost.Middleware.Providers.Anthropic;
 using Bifrost.Middleware.Providers.Gemini;
 using Bifrost.Middleware.Providers.Http;
 
@@ -8,7 +9,8 @@ namespace Bifrost.Middleware.Providers.Vertex;
 
 /// <summary>
 /// Native batches on Vertex AI batch prediction for Gemini models
-/// (https://cloud.google.com/vertex-ai/generative-ai/docs/multimodal/batch-prediction-from-cloud-storage, REST:
+/// (https://cloud.google.com/vertex-ai/generative-ai/docs/multimodal/batch-prediction-from-cloud-storage) and Claude models
+/// (https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude-batch; REST:
 /// https://cloud.google.com/vertex-ai/docs/reference/rest/v1/projects.locations.batchPredictionJobs), with the input and
 /// output in Cloud Storage (<see cref="ProviderOptions.BatchGcsUri"/>) through the JSON API
 /// (https://cloud.google.com/storage/docs/json_api/v1/objects — simple media upload, <c>alt=media</c> download, list by
@@ -30,9 +32,17 @@ namespace Bifrost.Middleware.Providers.Vertex;
 /// any other line an error (its <c>status</c>: a <c>google.rpc.Status</c>, or a text, where Google's error envelope inside
 /// it gives the code). Lines that never ran are only counted.</item>
 /// </list>
-/// Claude models (and providers without <c>BatchGcsUri</c>) run line by line through the gateway (<see cref="Refuses"/>).
+/// Claude models (<c>claude-…</c>) batch the same way with their own rows, per "Batch predictions with Anthropic Claude
+/// models": each input line is <c>{"custom_id", "request"}</c>, the request the Anthropic Messages body Vertex takes (the Claude
+/// chat path's <see cref="ClaudeBody"/>: no <c>model</c>, <c>anthropic_version: vertex-2023-10-16</c>), so no label and no
+/// custom ids object are needed; the job's model is <c>publishers/anthropic/models/{model}</c>; each prediction row carries
+/// the input's columns (<c>custom_id</c>, <c>request</c>) beside <c>response</c> (an Anthropic Messages response, translated
+/// by the Anthropic response translator) and <c>status</c> (read as for Gemini). A Claude line the Anthropic translator
+/// refuses (<see cref="RefusesLine"/>) runs the batch line by line through the gateway. BigQuery input and output (the
+/// other source the page documents) are not used: the gateway's batches are files, so Cloud Storage only.
+/// Providers without <c>BatchGcsUri</c> or in express mode run line by line through the gateway (<see cref="Refuses"/>).
 /// </summary>
-internal sealed partial class VertexAdapter : IProviderBatchAdapter, INativeBatchEligibility
+internal sealed partial class VertexAdapter : IProviderBatchAdapter, INativeBatchLineEligibility
 {
     internal const string OutputSuffix = NativeBatchFiles.OutputSuffix;
     internal const string ErrorsSuffix = NativeBatchFiles.ErrorsSuffix;
@@ -47,17 +57,51 @@ internal sealed partial class VertexAdapter : IProviderBatchAdapter, INativeBatc
     internal const string LinesLabel = "bifrost_lines";
 
     internal const string InputObjectName = "input.jsonl";
+
+    /// <summary>The model prefix of a Claude batch prediction job.</summary>
+    internal const string ClaudePublisher = "publishers/anthropic/models/";
     internal const string CustomIdsObjectName = "custom_ids.jsonl";
 
     private const string JsonlMediaType = "application/jsonl";
 
-    /// <summary>Gemini models of a provider with a project and <see cref="ProviderOptions.BatchGcsUri"/>; Claude models run through the gateway.</summary>
+    /// <summary>Gemini and Claude models of a provider with a project and <see cref="ProviderOptions.BatchGcsUri"/>.</summary>
     public string? Refuses(NativeBatchCandidate batch) =>
         batch.RefusesUnlessOneModelOf(NativeBatchCandidate.ChatEndpoint)
-        ?? (IsClaude(batch.Model) ? "Claude models have no Vertex batch prediction here"
-            : IsExpress(batch.Provider.Options) ? "express mode has no batch prediction"
+        ?? (IsExpress(batch.Provider.Options) ? "express mode has no batch prediction"
             : string.IsNullOrWhiteSpace(batch.Provider.Options.BatchGcsUri) ? "it has no BatchGcsUri (the Cloud Storage location of batches)"
             : null);
+
+    /// <summary>A Claude line the Anthropic request translator refuses (logged); Gemini lines are checked when the batch is created.</summary>
+    public string? RefusesLine(NativeBatchCandidate batch, int number, string customId, JsonElement body)
+    {
+        if (!IsClaude(batch.Model))
+        {
+            return null;
+        }
+
+        string? refused = null;
+        try
+        {
+            AnthropicRequestTranslator.Translate(body.Deserialize(BifrostJson.Context.ChatCompletionRequest) ?? throw new JsonException("body is null"), AnthropicRequestTranslator.DefaultMaxTokens);
+        }
+        catch (BifrostException ex)
+        {
+            refused = ex.Message;
+        }
+        catch (JsonException ex)
+        {
+            refused = ex.Message;
+        }
+
+        if (refused is null)
+        {
+            return null;
+        }
+
+        var reason = $"line {number} (custom_id '{customId}') cannot be a Claude batch row: {refused}";
+        Log.BatchRunsThroughGateway(logger, batch.Provider.Name, reason);
+        return reason;
+    }
 
     public async Task<BatchObject> CreateBatchAsync(ProviderContext context, Stream input, ProviderBatchRequest request, CancellationToken cancellationToken)
     {
@@ -77,15 +121,20 @@ internal sealed partial class VertexAdapter : IProviderBatchAdapter, INativeBatc
         await using var lines = TempFiles.Create();
         await using var customIds = TempFiles.Create();
         var (model, count) = await WriteBatchInputAsync(context, input, lines, customIds, cancellationToken).ConfigureAwait(false);
+        var claude = IsClaude(model);
         var stamp = time.GetUtcNow().ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture);
         var folder = location.Prefix + "bifrost-batch-" + stamp + "-" + Guid.NewGuid().ToString("N")[..8] + "/";
-        await UploadObjectAsync(context, location.Bucket, folder + CustomIdsObjectName, customIds, cancellationToken).ConfigureAwait(false);
+        if (!claude)
+        {
+            await UploadObjectAsync(context, location.Bucket, folder + CustomIdsObjectName, customIds, cancellationToken).ConfigureAwait(false);
+        }
+
         await UploadObjectAsync(context, location.Bucket, folder + InputObjectName, lines, cancellationToken).ConfigureAwait(false);
 
         var job = new VertexBatchJob
         {
             DisplayName = "bifrost-" + stamp,
-            Model = "publishers/google/models/" + model,
+            Model = (claude ? ClaudePublisher : "publishers/google/models/") + model,
             InputConfig = new VertexBatchInputConfig { InstancesFormat = "jsonl", GcsSource = new VertexGcsSource { Uris = ["gs://" + location.Bucket + "/" + folder + InputObjectName] } },
             OutputConfig = new VertexBatchOutputConfig { PredictionsFormat = "jsonl", GcsDestination = new VertexGcsDestination { OutputUriPrefix = "gs://" + location.Bucket + "/" + folder + "output" } },
             Labels = new Dictionary<string, string>(StringComparer.Ordinal) { [LinesLabel] = count.ToString(CultureInfo.InvariantCulture) },
@@ -143,7 +192,8 @@ internal sealed partial class VertexAdapter : IProviderBatchAdapter, INativeBatc
                 }
 
                 var directory = source.Prefix.TrimEnd('/');
-                var customIds = await ReadCustomIdsAsync(context, source.Bucket, directory[..(directory.LastIndexOf('/') + 1)] + CustomIdsObjectName, cancellationToken).ConfigureAwait(false);
+                var claude = job.Model?.StartsWith(ClaudePublisher, StringComparison.Ordinal) == true;
+                var customIds = claude ? null : await ReadCustomIdsAsync(context, source.Bucket, directory[..(directory.LastIndexOf('/') + 1)] + CustomIdsObjectName, cancellationToken).ConfigureAwait(false);
                 var model = job.Model is { } m ? m[(m.LastIndexOf('/') + 1)..] : string.Empty;
                 var id = JobIdOf(job.Name ?? batchId);
                 var created = time.GetUtcNow().ToUnixTimeSeconds();
@@ -188,7 +238,10 @@ internal sealed partial class VertexAdapter : IProviderBatchAdapter, INativeBatc
     }
 
 
-    /// <summary>Writes <c>{"request": GenerateContentRequest}</c> per input line (labelled with its index) and its custom id; returns the one model they all name and the count.</summary>
+    /// <summary>
+    /// Writes <c>{"request": GenerateContentRequest}</c> per input line (labelled with its index) and its custom id, or for a
+    /// Claude model <c>{"custom_id", "request": the Messages body}</c> (no custom ids); returns the one model they all name and the count.
+    /// </summary>
     private static async Task<(string Model, int Count)> WriteBatchInputAsync(ProviderContext context, Stream input, Stream lines, Stream customIds, CancellationToken cancellationToken)
     {
         string? model = null;
@@ -208,6 +261,27 @@ internal sealed partial class VertexAdapter : IProviderBatchAdapter, INativeBatc
             else if (!string.Equals(model, chat.Model, StringComparison.Ordinal))
             {
                 throw BifrostErrors.InvalidRequest("invalid_batch_line", $"Batch input line {number} (custom_id '{customId}') names model '{chat.Model}', but a Vertex AI batch prediction job runs one model ('{model}'): send one batch per model.", "model");
+            }
+
+            if (IsClaude(model))
+            {
+                AnthropicRequest body;
+                try
+                {
+                    body = ClaudeBody(context, chat, stream: false);
+                }
+                catch (BifrostException ex)
+                {
+                    throw BifrostErrors.InvalidRequest("invalid_batch_line", $"Batch input line {number} (custom_id '{customId}') cannot run on Vertex AI: {ex.Message}", ex.Error.Error.Param);
+                }
+
+                await lines.WriteAsync("{\"custom_id\":"u8.ToArray(), cancellationToken).ConfigureAwait(false);
+                await lines.WriteAsync(JsonSerializer.SerializeToUtf8Bytes(customId, AnthropicJsonContext.Wire.String), cancellationToken).ConfigureAwait(false);
+                await lines.WriteAsync(",\"request\":"u8.ToArray(), cancellationToken).ConfigureAwait(false);
+                await lines.WriteAsync(JsonSerializer.SerializeToUtf8Bytes(body, AnthropicJsonContext.Wire.AnthropicRequest), cancellationToken).ConfigureAwait(false);
+                await lines.WriteAsync("}\n"u8.ToArray(), cancellationToken).ConfigureAwait(false);
+                count++;
+                continue;
             }
 
             GeminiRequest request;
@@ -317,7 +391,7 @@ internal sealed partial class VertexAdapter : IProviderBatchAdapter, INativeBatc
         return names;
     }
 
-    private async Task TranslateResultsAsync(ProviderContext context, string batchId, string model, List<string> customIds, Stream results, Stream output, bool errors, long created, CancellationToken cancellationToken)
+    private async Task TranslateResultsAsync(ProviderContext context, string batchId, string model, List<string>? customIds, Stream results, Stream output, bool errors, long created, CancellationToken cancellationToken)
     {
         var newline = "\n"u8.ToArray();
         using var reader = new StreamReader(results, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 65536);
@@ -333,7 +407,7 @@ internal sealed partial class VertexAdapter : IProviderBatchAdapter, INativeBatc
             try
             {
                 using var document = JsonDocument.Parse(text);
-                translated = OutputLine(context, batchId, model, customIds, document.RootElement, created);
+                translated = customIds is null ? ClaudeOutputLine(context, batchId, document.RootElement, created) : OutputLine(context, batchId, model, customIds, document.RootElement, created);
             }
             catch (JsonException ex)
             {
@@ -393,6 +467,41 @@ internal sealed partial class VertexAdapter : IProviderBatchAdapter, INativeBatc
 
         var (code, name, message) = LineStatus(status);
         return (false, GeminiAdapter.ErrorResponseLine(batchId, customId, code, message, name));
+    }
+
+    /// <summary>One Claude prediction row → one OpenAI batch output line (its <c>custom_id</c> as is); null when the row has no <c>custom_id</c>.</summary>
+    private static (bool Succeeded, byte[] Line)? ClaudeOutputLine(ProviderContext context, string batchId, JsonElement root, long created)
+    {
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("custom_id", out var id) || id.ValueKind != JsonValueKind.String || id.GetString() is not { Length: > 0 } customId)
+        {
+            return null;
+        }
+
+        root.TryGetProperty("status", out var status);
+        var failed = status.ValueKind == JsonValueKind.Object || (status.ValueKind == JsonValueKind.String && status.GetString()!.Length > 0);
+        if (!failed && root.TryGetProperty("response", out var answer) && answer.ValueKind == JsonValueKind.Object)
+        {
+            AnthropicResponse? message = null;
+            try
+            {
+                message = answer.Deserialize(AnthropicJsonContext.Wire.AnthropicResponse);
+            }
+            catch (JsonException)
+            {
+                // reported below
+            }
+
+            if (message is { Type: "message" })
+            {
+                var chat = AnthropicResponseTranslator.ToChat(message, created);
+                return (true, BatchLineWriter.ResponseLine(batchId, customId, 200, message.Id, writer => JsonSerializer.Serialize(writer, chat, BifrostJson.Context.ChatCompletionResponse)));
+            }
+
+            return (false, GeminiAdapter.ErrorResponseLine(batchId, customId, 502, $"Provider '{context.ProviderName}' returned a prediction that is not a Claude Messages response.", "invalid_provider_response"));
+        }
+
+        var (code, name, text) = LineStatus(status);
+        return (false, GeminiAdapter.ErrorResponseLine(batchId, customId, code, text, name));
     }
 
     /// <summary>
@@ -512,6 +621,9 @@ internal sealed partial class VertexAdapter : IProviderBatchAdapter, INativeBatc
 
         [LoggerMessage(1321, LogLevel.Warning, "Provider '{Provider}' returned a Vertex AI prediction line that is not JSON; it is skipped.")]
         public static partial void UnreadableResultLine(ILogger logger, string provider, Exception exception);
+
+        [LoggerMessage(1520, LogLevel.Information, "A batch for provider '{Provider}' runs line by line through the gateway, not on Vertex AI batch prediction: {Reason}.")]
+        public static partial void BatchRunsThroughGateway(ILogger logger, string provider, string reason);
 
         [LoggerMessage(1322, LogLevel.Warning, "Provider '{Provider}' returned a Vertex AI prediction line without the bifrost_line label of a line of the input; it is skipped.")]
         public static partial void ResultLineWithoutLine(ILogger logger, string provider);

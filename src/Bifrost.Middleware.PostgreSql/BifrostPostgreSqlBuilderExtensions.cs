@@ -181,4 +181,50 @@ public static class BifrostPostgreSqlBuilderExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PostgreSqlMigrationStartup<PostgreSqlRequestLogStore>>());
         return builder;
     }
+
+    /// <summary>
+    /// Keeps the semantic cache's vectors (<c>Bifrost:Cache:Semantic</c>) in PostgreSQL with pgvector instead of this
+    /// process's memory: the table <c>bifrost.semantic_cache</c> with a <c>vector(<paramref name="dimensions"/>)</c> column
+    /// and an HNSW index, shared by every instance using the same database, so a paraphrase answered on one instance is a
+    /// hit on all. Created when the host starts (<c>CREATE EXTENSION IF NOT EXISTS vector</c>: the server needs pgvector
+    /// installed); expired entries and those past <c>MaxEntries</c> are pruned by each instance once a minute.
+    /// </summary>
+    /// <param name="builder">The builder returned by <c>AddBifrost</c>.</param>
+    /// <param name="connectionString">The Npgsql connection string.</param>
+    /// <param name="dimensions">The embedding model's dimensions (256 for the local provider's default, 1536 for <c>text-embedding-3-small</c>).</param>
+    /// <returns>The builder.</returns>
+    public static IBifrostBuilder UsePostgreSqlSemanticCache(this IBifrostBuilder builder, string connectionString, int dimensions)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        return builder.UsePostgreSqlSemanticCache(options =>
+        {
+            options.ConnectionString = connectionString;
+            options.Dimensions = dimensions;
+        });
+    }
+
+    /// <summary>Like <see cref="UsePostgreSqlSemanticCache(IBifrostBuilder, string, int)"/>, with all the options (schema, prune interval).</summary>
+    /// <param name="builder">The builder returned by <c>AddBifrost</c>.</param>
+    /// <param name="configure">Sets the options; <see cref="PostgreSqlSemanticCacheOptions.ConnectionString"/> and <see cref="PostgreSqlSemanticCacheOptions.Dimensions"/> are required.</param>
+    /// <returns>The builder.</returns>
+    public static IBifrostBuilder UsePostgreSqlSemanticCache(this IBifrostBuilder builder, Action<PostgreSqlSemanticCacheOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
+        var options = new PostgreSqlSemanticCacheOptions();
+        configure(options);
+        options.Validate();
+
+        var services = builder.Services;
+        services.RemoveAll<PostgreSqlSemanticCacheCollection>();
+        services.AddSingleton(sp => new PostgreSqlSemanticCacheCollection(
+            options,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<BifrostOptions>>().Value.Cache.Semantic.MaxEntries,
+            sp.GetService<ILoggerFactory>()));
+        services.RemoveAll<Microsoft.Extensions.VectorData.VectorStoreCollection<string, Bifrost.Middleware.Caching.SemanticCacheEntry>>();
+        services.AddSingleton<Microsoft.Extensions.VectorData.VectorStoreCollection<string, Bifrost.Middleware.Caching.SemanticCacheEntry>>(static sp => sp.GetRequiredService<PostgreSqlSemanticCacheCollection>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PostgreSqlMigrationStartup<PostgreSqlSemanticCacheCollection>>());
+        return builder;
+    }
 }

@@ -61,6 +61,21 @@ public sealed class BifrostCacheDebug
     /// <summary>The entry's id (the first 32 hex digits of its key's SHA-256).</summary>
     public string? CacheId { get; set; }
 
-    /// <summary>On a hit, how it matched: <c>direct</c> (the exact cache).</summary>
+    /// <summary>On a hit, how it matched: <c>direct</c> (the exact cache) or <c>semantic</c> (the semantic cache).</summary>
     public string? HitType { get; set; }
+
+    /// <summary>Semantic cache: the provider of the embedding model (on semantic lookups, hit or miss).</summary>
+    public string? ProviderUsed { get; set; }
+
+    /// <summary>Semantic cache: the embedding model (on semantic lookups, hit or miss).</summary>
+    public string? ModelUsed { get; set; }
+
+    /// <summary>Semantic cache: the embedding call's input tokens, when the embedding model reported them.</summary>
+    public int? InputTokens { get; set; }
+
+    /// <summary>Semantic cache: the threshold the hit passed.</summary>
+    public double? Threshold { get; set; }
+
+    /// <summary>Semantic cache: the cosine similarity of the hit's stored text and this request's.</summary>
+    public double? Similarity { get; set; }
 }

@@ -19,6 +19,9 @@ public sealed class BifrostCacheControl
     /// <summary>Skip the lookup and store the fresh answer (<c>x-bf-cache-refresh: true</c>, <c>Cache-Control: no-cache</c>).</summary>
     public bool Refresh { get; init; }
 
+    /// <summary>The semantic cache's threshold for these calls (<c>x-bf-cache-threshold</c>): it may only raise the configured one (a lower value is ignored).</summary>
+    public double? Threshold { get; init; }
+
     /// <summary>The tenant the entries belong to (HTTP calls: the caller's virtual key or job owner; in-process calls: this, else one shared <c>host</c> tenant).</summary>
     public string? Tenant { get; init; }
 
@@ -29,7 +32,7 @@ public sealed class BifrostCacheControl
     {
         ArgumentNullException.ThrowIfNull(control);
         var previous = CacheRequest.Current;
-        CacheRequest.Current = new CacheRequest(control.Tenant, control.Key, control.Ttl, control.NoStore, control.Refresh, SemanticOnly: false, Outcome: null);
+        CacheRequest.Current = new CacheRequest(control.Tenant, control.Key, control.Ttl, control.NoStore, control.Refresh, SemanticOnly: false, Outcome: null) { Threshold = control.Threshold };
         return new Scope(previous);
     }
 
@@ -62,11 +65,18 @@ internal sealed class CacheOutcomeBox
 /// </summary>
 internal sealed record CacheRequest(string? Tenant, string? Key, TimeSpan? Ttl, bool NoStore, bool Refresh, bool SemanticOnly, CacheOutcomeBox? Outcome)
 {
+    /// <summary><c>x-bf-cache-type: direct</c>: the exact cache only, no semantic lookup.</summary>
+    public bool DirectOnly { get; init; }
+
+    /// <summary><c>x-bf-cache-threshold</c>, within [0, 1]: the semantic threshold this call asks for (only a higher one than configured applies).</summary>
+    public double? Threshold { get; init; }
+
     public const string KeyHeader = "x-bf-cache-key";
     public const string TtlHeader = "x-bf-cache-ttl";
     public const string NoStoreHeader = "x-bf-cache-no-store";
     public const string RefreshHeader = "x-bf-cache-refresh";
     public const string TypeHeader = "x-bf-cache-type";
+    public const string ThresholdHeader = "x-bf-cache-threshold";
     public const string StatusHeader = "x-bf-cache-status";
     public const int MaxKeyLength = 256;
 

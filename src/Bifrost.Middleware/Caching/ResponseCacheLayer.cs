@@ -7,6 +7,7 @@ using Bifrost.Middleware.Governance;
 using Bifrost.Middleware.Operations;
 using Microsoft.Extensions.Caching.Hybrid;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.VectorData;
 
 namespace Bifrost.Middleware.Caching;
 
@@ -41,7 +42,8 @@ internal sealed partial class ResponseCacheLayer(
     ProviderRegistry registry,
     TimeProvider time,
     ResponseCacheMetrics metrics,
-    ILogger<ResponseCacheLayer> logger) : DelegatingGatewayHandler(inner)
+    ILogger<ResponseCacheLayer> logger,
+    VectorStoreCollection<string, SemanticCacheEntry>? semanticStore = null) : DelegatingGatewayHandler(inner)
 {
     public const int Order = 450;
 
@@ -63,7 +65,8 @@ internal sealed partial class ResponseCacheLayer(
                 services.GetRequiredService<ProviderRegistry>(),
                 services.GetRequiredService<TimeProvider>(),
                 services.GetRequiredService<ResponseCacheMetrics>(),
-                services.GetRequiredService<ILogger<ResponseCacheLayer>>())
+                services.GetRequiredService<ILogger<ResponseCacheLayer>>(),
+                SemanticOn(settings.Options) ? services.GetRequiredService<VectorStoreCollection<string, SemanticCacheEntry>>() : null)
             : next);
 
     private ResponseCacheOptions Options => settings.Options;
@@ -80,8 +83,9 @@ internal sealed partial class ResponseCacheLayer(
 
         var started = time.GetTimestamp();
         var state = new Fill<TRequest, TResponse, TChunk>(this, operation, request, plan);
-        var flags = (plan.NoStore ? NoWrite : HybridCacheEntryFlags.None) | (plan.Refresh ? NoRead : HybridCacheEntryFlags.None);
+        var flags = (plan.NoStore ? NoWrite : HybridCacheEntryFlags.None) | (plan.Refresh || !plan.ReadExact ? NoRead : HybridCacheEntryFlags.None);
         byte[] entry;
+        SemanticHit? semanticHit = null;
         try
         {
             entry = await GetOrCreateAsync(plan, state, flags, cancellationToken).ConfigureAwait(false);
@@ -97,10 +101,16 @@ internal sealed partial class ResponseCacheLayer(
             LogTooLarge(logger, operation.Name, tooLarge.Size, Options.MaxEntryBytes);
             entry = tooLarge.Entry;
         }
+        catch (SemanticHitException hit)
+        {
+            // An exact miss that a stored answer of a near text answers: served from that entry, nothing stored under this key.
+            semanticHit = hit.Hit;
+            entry = hit.Hit.Payload;
+        }
 
         TResponse response;
         string outcome;
-        if (state.Created && state.Response is { } fresh)
+        if (semanticHit is null && state.Created && state.Response is { } fresh)
         {
             response = fresh;
             outcome = Miss;
@@ -118,14 +128,21 @@ internal sealed partial class ResponseCacheLayer(
             operation.SetExtraFields(response, extra);
         }
 
-        extra.CacheDebug = new BifrostCacheDebug { CacheHit = outcome == Hit, CacheId = plan.Id, HitType = outcome == Hit ? "direct" : null };
+        extra.CacheDebug = semanticHit is { } near
+            ? SemanticDebug(near)
+            : new BifrostCacheDebug { CacheHit = outcome == Hit, CacheId = plan.Id, HitType = outcome == Hit ? "direct" : null };
+        if (outcome == Miss && state.Lookup is { } lookup)
+        {
+            AddEmbeddingDebug(extra.CacheDebug, lookup); // as Bifrost: the embedding's provider, model and tokens on a semantic miss too
+        }
+
         if (outcome == Hit)
         {
             extra.Cost = 0; // nothing was paid for this answer: governance records it in the usage ledger at 0
             extra.Latency = (long)time.GetElapsedTime(started).TotalMilliseconds;
         }
 
-        Report(control, operation.Name, outcome);
+        Report(control, operation.Name, outcome, semanticHit is not null || (outcome == Miss && plan.Semantic is not null) ? Semantic : Direct);
         return response;
     }
 
@@ -144,7 +161,7 @@ internal sealed partial class ResponseCacheLayer(
     {
         var streamName = operation.StreamName ?? operation.Name;
         byte[]? stored = null;
-        if (!plan.Refresh)
+        if (!plan.Refresh && plan.ReadExact)
         {
             stored = await cache.GetOrCreateAsync<byte[]?>(
                 plan.Key,
@@ -160,31 +177,36 @@ internal sealed partial class ResponseCacheLayer(
 
         if (stored is not null)
         {
-            Report(control, streamName, Hit);
-            var chunks = CacheEntry.ReadChunks(stored, chunkInfo);
-            for (var i = 0; i < chunks.Count; i++)
+            Report(control, streamName, Hit, Direct);
+            foreach (var chunk in Replay(operation, chunkInfo, stored, new BifrostCacheDebug { CacheHit = true, CacheId = plan.Id, HitType = "direct" }))
             {
-                var chunk = chunks[i];
-                if (operation.ChunkExtraFieldsOf?.Invoke(chunk) is { } extra)
-                {
-                    if (extra.Cost is not null)
-                    {
-                        extra.Cost = 0; // the usage chunk: nothing was paid
-                    }
-
-                    if (i == chunks.Count - 1)
-                    {
-                        extra.CacheDebug = new BifrostCacheDebug { CacheHit = true, CacheId = plan.Id, HitType = "direct" }; // as Bifrost: on the final chunk
-                    }
-                }
-
                 yield return chunk;
             }
 
             yield break;
         }
 
-        Report(control, streamName, Miss);
+        SemanticLookup? lookup = null;
+        if (plan.Semantic is { } semantic && !plan.Refresh)
+        {
+            lookup = await SemanticLookupAsync(streamName, semantic, cancellationToken).ConfigureAwait(false);
+            if (lookup?.Hit is { } hit)
+            {
+                Report(control, streamName, Hit, Semantic);
+                foreach (var chunk in Replay(operation, chunkInfo, hit.Payload, SemanticDebug(hit)))
+                {
+                    yield return chunk;
+                }
+
+                yield break;
+            }
+        }
+        else if (plan.Semantic is { } refreshed)
+        {
+            lookup = await SemanticLookupAsync(streamName, refreshed with { SearchToo = false }, cancellationToken).ConfigureAwait(false);
+        }
+
+        Report(control, streamName, Miss, plan.Semantic is null ? Direct : Semantic);
         var recorder = plan.NoStore ? null : new ChunkRecorder(Options.MaxEntryBytes);
         await using (var enumerator = Inner.StreamAsync(operation, request, cancellationToken).GetAsyncEnumerator(cancellationToken))
         {
@@ -206,8 +228,13 @@ internal sealed partial class ResponseCacheLayer(
             }
             else if (!cancellationToken.IsCancellationRequested)
             {
-                var entry = recorder.ToEntry(time.GetUtcNow() + plan.Ttl);
+                var expires = time.GetUtcNow() + plan.Ttl;
+                var entry = recorder.ToEntry(expires);
                 await cache.SetAsync(plan.Key, entry, EntryOptions(plan.Ttl, HybridCacheEntryFlags.None), null, CancellationToken.None).ConfigureAwait(false);
+                if (lookup?.Vector is { } vector)
+                {
+                    await StoreSemanticAsync(streamName, plan, lookup.Plan, vector, entry, expires).ConfigureAwait(false);
+                }
             }
         }
     }
@@ -227,7 +254,7 @@ internal sealed partial class ResponseCacheLayer(
         where TChunk : class
     {
         // Binary answers (speech) and uploads (transcriptions) are not kept: their bodies are streams, not JSON.
-        if (operation.BodyOf is not null || operation.RequestBody != RouteBody.Json || control?.SemanticOnly == true)
+        if (operation.BodyOf is not null || operation.RequestBody != RouteBody.Json)
         {
             return Bypassed(control);
         }
@@ -275,9 +302,15 @@ internal sealed partial class ResponseCacheLayer(
         }
 
         var tenant = Options.ShareAcrossTenants ? null : TenantOf(control);
+        var semantic = control?.DirectOnly == true ? null : SemanticPlanOf(operation.Name, stream, tenant, target, cacheKey, rule, body, control);
+        if (control?.SemanticOnly == true && semantic is null)
+        {
+            return Bypassed(control); // x-bf-cache-type: semantic for a request the semantic cache does not take
+        }
+
         var (key, id) = CacheKeys.Of(tenant, operation.Name, stream, target.Provider.Name, target.Model, cacheKey, body);
         var ttl = control?.Ttl is { } asked ? (asked > Options.MaxTtl ? Options.MaxTtl : asked) : rule?.Ttl ?? Options.Ttl;
-        return new CachePlan(key, id, ttl, control?.NoStore == true, control?.Refresh == true);
+        return new CachePlan(key, id, ttl, control?.NoStore == true, control?.Refresh == true, ReadExact: control?.SemanticOnly != true, semantic);
     }
 
     private static CachePlan? Bypassed(CacheRequest? control)
@@ -297,21 +330,21 @@ internal sealed partial class ResponseCacheLayer(
         ?? RequestLog.RequestLogCaller.Current?.Owner
         ?? "host";
 
-    private void Report(CacheRequest? control, string requestType, string outcome)
+    private void Report(CacheRequest? control, string requestType, string outcome, string kind)
     {
         if (control?.Outcome is { } box)
         {
             box.Status = outcome;
         }
 
-        metrics.Lookup(requestType, outcome);
+        metrics.Lookup(requestType, outcome, kind);
     }
 
     [LoggerMessage(EventId = 1420, Level = LogLevel.Debug, Message = "A {RequestType} answer of {Size} bytes was served but not cached: larger than Bifrost:Cache:MaxEntryBytes ({Max}).")]
     private static partial void LogTooLarge(ILogger logger, string requestType, long size, int max);
 
     /// <summary>One call's cache decision.</summary>
-    private sealed record CachePlan(string Key, string Id, TimeSpan Ttl, bool NoStore, bool Refresh);
+    private sealed record CachePlan(string Key, string Id, TimeSpan Ttl, bool NoStore, bool Refresh, bool ReadExact, SemanticPlan? Semantic);
 
     /// <summary>The factory state of one caller: only the caller whose factory runs gets <see cref="Created"/> and its own answer.</summary>
     private sealed class Fill<TRequest, TResponse, TChunk>(ResponseCacheLayer layer, InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, CachePlan plan)
@@ -323,15 +356,33 @@ internal sealed partial class ResponseCacheLayer(
 
         public TResponse? Response { get; private set; }
 
+        /// <summary>The semantic lookup this caller made after the exact miss (null: none).</summary>
+        public SemanticLookup? Lookup { get; private set; }
+
         public async ValueTask<byte[]> RunAsync(CancellationToken cancellationToken)
         {
             Created = true;
+            if (plan.Semantic is { } semantic)
+            {
+                Lookup = await layer.SemanticLookupAsync(operation.Name, plan.Refresh ? semantic with { SearchToo = false } : semantic, cancellationToken).ConfigureAwait(false);
+                if (Lookup?.Hit is { } hit)
+                {
+                    throw new SemanticHitException(hit);
+                }
+            }
+
             var response = await layer.Inner.SendAsync(operation, request, cancellationToken).ConfigureAwait(false);
             Response = response;
-            var entry = CacheEntry.OfResponse(layer.Time.GetUtcNow() + plan.Ttl, response, operation.ResponseInfo);
+            var expires = layer.Time.GetUtcNow() + plan.Ttl;
+            var entry = CacheEntry.OfResponse(expires, response, operation.ResponseInfo);
             if (entry.Length > layer.Options.MaxEntryBytes)
             {
                 throw new EntryTooLargeException(entry);
+            }
+
+            if (Lookup?.Vector is { } vector && !plan.NoStore)
+            {
+                await layer.StoreSemanticAsync(operation.Name, plan, Lookup.Plan, vector, entry, expires).ConfigureAwait(false);
             }
 
             return entry;
@@ -346,6 +397,14 @@ internal sealed partial class ResponseCacheLayer(
         public byte[] Entry { get; } = entry;
 
         public long Size => Entry.Length;
+    }
+
+    /// <summary>Thrown out of the factory on a semantic hit so that HybridCache stores nothing under the exact key; carries the hit to every caller waiting on it.</summary>
+#pragma warning disable CA1032, CA1064 // internal control flow, never seen outside the layer
+    private sealed class SemanticHitException(SemanticHit hit) : Exception("A semantic cache hit.")
+#pragma warning restore CA1032, CA1064
+    {
+        public SemanticHit Hit { get; } = hit;
     }
 
     /// <summary>A stream's chunks as they pass, up to the entry size; past it nothing more is kept (the stream is then not cached).</summary>
@@ -451,26 +510,39 @@ internal static class CacheEntry
     }
 }
 
-/// <summary>The response cache's counter (<c>bifrost.cache.lookups</c>, by request type and outcome: hit, miss) on the meter <c>Bifrost.Middleware</c>.</summary>
+/// <summary>The response cache's counters (<c>bifrost.cache.lookups</c>, by request type, outcome (hit, miss) and kind (direct, semantic); <c>bifrost.cache.semantic.errors</c>, by stage) on the meter <c>Bifrost.Middleware</c>.</summary>
 internal sealed class ResponseCacheMetrics
 {
     public const string Lookups = "bifrost.cache.lookups";
     public const string OutcomeTag = "bifrost.cache.outcome";
     public const string RequestTypeTag = "bifrost.request.type";
+    public const string KindTag = "bifrost.cache.kind";
+    public const string SemanticErrors = "bifrost.cache.semantic.errors";
+    public const string StageTag = "bifrost.cache.stage";
 
     private readonly Counter<long> _lookups;
+    private readonly Counter<long> _semanticErrors;
 
     public ResponseCacheMetrics(IMeterFactory meterFactory)
     {
         var meter = meterFactory.Create(Diagnostics.BifrostTelemetry.Name);
-        _lookups = meter.CreateCounter<long>(Lookups, unit: "{lookup}", description: "Response cache lookups, by outcome (hit: answered from the cache; miss: answered by the provider and stored).");
+        _lookups = meter.CreateCounter<long>(Lookups, unit: "{lookup}", description: "Response cache lookups, by outcome (hit: answered from the cache; miss: answered by the provider and stored; error: the semantic lookup failed and the call went uncached by it) and kind (direct: the exact cache only; semantic: the semantic cache was looked up too).");
+        _semanticErrors = meter.CreateCounter<long>(SemanticErrors, unit: "{error}", description: "Semantic cache failures, by stage (embedding: the embedding call failed; search, store: the vector store did); the call went on without the semantic cache.");
     }
 
-    public void Lookup(string requestType, string outcome)
+    public void SemanticError(string requestType, string stage)
+    {
+        if (_semanticErrors.Enabled)
+        {
+            _semanticErrors.Add(1, new TagList { { RequestTypeTag, requestType }, { StageTag, stage } });
+        }
+    }
+
+    public void Lookup(string requestType, string outcome, string kind)
     {
         if (_lookups.Enabled)
         {
-            _lookups.Add(1, new TagList { { RequestTypeTag, requestType }, { OutcomeTag, outcome } });
+            _lookups.Add(1, new TagList { { RequestTypeTag, requestType }, { OutcomeTag, outcome }, { KindTag, kind } });
         }
     }
 }

@@ -47,6 +47,10 @@ public sealed class ResponseCacheOptions
     /// </summary>
     [Microsoft.Extensions.Options.ValidateEnumeratedItems]
     public IList<ResponseCacheRule> Rules { get; set; } = [];
+
+    /// <summary>The semantic cache, looked up after an exact miss (<c>Bifrost:Cache:Semantic</c>). Off by default.</summary>
+    [Microsoft.Extensions.Options.ValidateObjectMembers]
+    public SemanticCacheOptions Semantic { get; set; } = new();
 }
 
 /// <summary>A per provider/model rule of the response cache.</summary>
@@ -65,6 +69,13 @@ public sealed class ResponseCacheRule
 
     /// <summary>Overrides <see cref="ResponseCacheOptions.CacheNonZeroTemperature"/> for matching models.</summary>
     public bool? CacheNonZeroTemperature { get; set; }
+
+    /// <summary>Whether matching models get semantic lookups (else <see cref="SemanticCacheOptions.Enabled"/>).</summary>
+    public bool? Semantic { get; set; }
+
+    /// <summary>The semantic threshold of matching models (else <see cref="SemanticCacheOptions.Threshold"/>).</summary>
+    [Range(0.0, 1.0)]
+    public double? SemanticThreshold { get; set; }
 
     internal bool Matches(string provider, string model)
     {

@@ -25,6 +25,16 @@ internal static class ResponseCacheValidation
             builder.AddError($"{Section}:DefaultCacheKey must not be blank: leave it out so that only requests with x-bf-cache-key are cached.");
         }
 
+        if (options.Semantic is { } semantic && (semantic.Enabled || options.Rules.Any(static r => r?.Semantic == true)))
+        {
+            var model = semantic.EmbeddingModel?.Trim();
+            var slash = model?.IndexOf('/', StringComparison.Ordinal) ?? -1;
+            if (string.IsNullOrEmpty(model) || slash <= 0 || slash == model.Length - 1)
+            {
+                builder.AddError($"{Section}:Semantic:EmbeddingModel '{semantic.EmbeddingModel}' must be 'provider/model' (an embedding model of a configured provider) when the semantic cache is on.");
+            }
+        }
+
         for (var i = 0; i < options.Rules.Count; i++)
         {
             var at = $"{Section}:Rules:{i}";

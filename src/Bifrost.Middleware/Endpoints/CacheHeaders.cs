@@ -11,8 +11,10 @@ internal static class CacheHeaders
 {
     /// <summary>
     /// Reads the cache headers of an HTTP call into the flow (only when the cache is on), and reports the layer's outcome in
-    /// the <c>x-bf-cache-status</c> response header (<c>hit</c>, <c>miss</c>, <c>bypass</c>). A key longer than 256
-    /// characters is a 400; a TTL that does not parse is ignored, as in Bifrost.
+    /// the <c>x-bf-cache-status</c> response header (<c>hit</c>, <c>miss</c>, <c>bypass</c>). <c>x-bf-cache-type</c>:
+    /// <c>direct</c> (the exact cache only) or <c>semantic</c> (the semantic cache only); <c>x-bf-cache-threshold</c>: the
+    /// semantic threshold, which may only raise the configured one. A key longer than 256 characters is a 400; a TTL or
+    /// threshold that does not parse is ignored, as in Bifrost.
     /// </summary>
     public static void Enter(HttpContext context)
     {
@@ -29,6 +31,7 @@ internal static class CacheHeaders
         }
 
         var cacheControl = headers.CacheControl.ToString();
+        var type = headers[CacheRequest.TypeHeader].ToString().Trim();
         var outcome = new CacheOutcomeBox();
         CacheRequest.Current = new CacheRequest(
             Governance.GovernanceCaller.OwnerOf(context),
@@ -36,8 +39,12 @@ internal static class CacheHeaders
             ParseTtl(headers[CacheRequest.TtlHeader].ToString()),
             IsTrue(headers[CacheRequest.NoStoreHeader].ToString()) || HasDirective(cacheControl, "no-store"),
             IsTrue(headers[CacheRequest.RefreshHeader].ToString()) || HasDirective(cacheControl, "no-cache"),
-            string.Equals(headers[CacheRequest.TypeHeader].ToString().Trim(), "semantic", StringComparison.OrdinalIgnoreCase),
-            outcome);
+            string.Equals(type, "semantic", StringComparison.OrdinalIgnoreCase),
+            outcome)
+        {
+            DirectOnly = string.Equals(type, "direct", StringComparison.OrdinalIgnoreCase),
+            Threshold = ParseThreshold(headers[CacheRequest.ThresholdHeader].ToString()),
+        };
         context.Response.OnStarting(static state =>
         {
             var (response, box) = ((HttpResponse, CacheOutcomeBox))state;
@@ -49,6 +56,12 @@ internal static class CacheHeaders
             return Task.CompletedTask;
         }, (context.Response, outcome));
     }
+
+    /// <summary>The semantic threshold header as Bifrost takes it: a number clamped to [0, 1]; null when it does not parse (ignored).</summary>
+    internal static double? ParseThreshold(string? value) =>
+        double.TryParse(value?.Trim(), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var threshold) && double.IsFinite(threshold)
+            ? Math.Clamp(threshold, 0.0, 1.0)
+            : null;
 
     /// <summary>A duration as Bifrost takes it: seconds (<c>300</c>) or a Go-style duration (<c>30s</c>, <c>5m</c>, <c>1h</c>, <c>1h30m</c>); null when it does not parse or is not positive.</summary>
     internal static TimeSpan? ParseTtl(string? value)

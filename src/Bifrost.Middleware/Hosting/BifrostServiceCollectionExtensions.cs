@@ -105,6 +105,9 @@ public static class BifrostServiceCollectionExtensions
         // own when it registered one (AddHybridCache registers with TryAdd), its L2 whatever IDistributedCache the host has.
         services.TryAddSingleton<Bifrost.Middleware.Caching.ResponseCacheSettings>();
         services.TryAddSingleton<Bifrost.Middleware.Caching.ResponseCacheMetrics>();
+        // The semantic cache's vector collection: in memory unless the host registered another (UsePostgreSqlSemanticCache).
+        services.TryAddSingleton<Microsoft.Extensions.VectorData.VectorStoreCollection<string, Bifrost.Middleware.Caching.SemanticCacheEntry>>(static sp =>
+            new Bifrost.Middleware.Caching.InMemorySemanticCacheCollection(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<BifrostOptions>>().Value.Cache.Semantic.MaxEntries));
         AddOnce(services, Bifrost.Middleware.Caching.ResponseCacheLayer.Registration);
         services.AddHybridCache();
         services.TryAddSingleton<LocalProviderAdapter>();

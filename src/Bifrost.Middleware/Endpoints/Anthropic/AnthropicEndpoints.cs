@@ -85,6 +85,7 @@ internal static partial class AnthropicEndpoints
         }
 
         RequestLogCaller.Enter(context);
+        CacheHeaders.Enter(context); // the x-bf-cache-* headers and the tenant, for the response cache (when it is on)
         var cancellationToken = context.RequestAborted;
         if (request.Stream)
         {

@@ -1,6 +1,4 @@
-using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
-using System.Security.Cryptography;
 using System.Text;
 
 namespace Bifrost.Middleware.Providers.Local;
@@ -15,8 +13,9 @@ internal sealed partial class LocalProviderAdapter
     internal const int MaxDimensions = 3072;
 
     /// <summary>
-    /// Stable pseudo-embeddings: each input's SHA-256 seeds a generator of the vector's components, normalized to unit
-    /// length, so the same text always gives the same vector (and different texts different ones).
+    /// Deterministic embeddings in which near texts are near (<see cref="Vector"/>): hashed character 3-grams of the
+    /// normalized text, L2-normalized, so the same text always gives the same vector, a paraphrase a vector of high cosine
+    /// similarity and an unrelated text one of low similarity — what the semantic cache's tests need without a model.
     /// </summary>
     public Task<EmbeddingResponse> EmbeddingsAsync(ProviderContext context, EmbeddingRequest request, CancellationToken cancellationToken)
     {
@@ -154,23 +153,45 @@ internal sealed partial class LocalProviderAdapter
         return prompt.Texts is { } texts ? texts : prompt.Tokens!.Select(tokens => string.Join(' ', tokens));
     }
 
+    /// <summary>The length of the character n-grams of <see cref="Vector"/>.</summary>
+    internal const int GramLength = 3;
+
+    /// <summary>
+    /// A text's local embedding, a feature-hashed bag of character 3-grams: the text is lower-cased (invariant culture), every
+    /// character that is not a letter or a digit is dropped except whitespace, whitespace runs become one space, and the
+    /// result is framed by one space on each side (so words' first and last letters weigh as much as the middle ones). Each
+    /// 3-gram's stable 64-bit FNV-1a hash (over its UTF-16 code units) picks a dimension (the hash modulo
+    /// <paramref name="dimensions"/>) and a sign (the hash's top bit); the vector is the sum of these ±1s, L2-normalized.
+    /// A text with no 3-gram (empty, or one character) hashes its framed form as one gram. The same text gives the same
+    /// vector on every platform and runtime; "What is the capital of France?" and "what's the capital of france" have a
+    /// cosine similarity of about 0.8 at 256 dimensions, unrelated sentences about 0.
+    /// </summary>
     internal static float[] Vector(string text, int dimensions)
     {
-        Span<byte> seed = stackalloc byte[32];
-        SHA256.HashData(Encoding.UTF8.GetBytes(text), seed);
-        var state = BinaryPrimitives.ReadUInt64LittleEndian(seed) | 1;
+        var normalized = Normalize(text);
         var values = new float[dimensions];
-        double sum = 0;
-        for (var i = 0; i < dimensions; i++)
+        if (normalized.Length < GramLength)
         {
-            // xorshift64*: deterministic on every platform and runtime version.
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            var next = state * 2685821657736338717UL;
-            var value = ((next >> 11) * (1.0 / (1UL << 53))) - 0.5;
-            values[i] = (float)value;
-            sum += value * value;
+            Add(values, normalized.AsSpan());
+        }
+        else
+        {
+            for (var i = 0; i + GramLength <= normalized.Length; i++)
+            {
+                Add(values, normalized.AsSpan(i, GramLength));
+            }
+        }
+
+        double sum = 0;
+        foreach (var value in values)
+        {
+            sum += (double)value * value;
+        }
+
+        if (sum == 0)
+        {
+            values[0] = 1; // every gram's ±1 cancelled out (or the hashes collided that way): still a unit vector
+            return values;
         }
 
         var norm = (float)Math.Sqrt(sum);
@@ -180,5 +201,43 @@ internal sealed partial class LocalProviderAdapter
         }
 
         return values;
+
+        static void Add(float[] values, ReadOnlySpan<char> gram)
+        {
+            // 64-bit FNV-1a: stable across processes and platforms (string.GetHashCode is randomized per process).
+            var hash = 14695981039346656037UL;
+            foreach (var c in gram)
+            {
+                hash = (hash ^ (byte)c) * 1099511628211UL;
+                hash = (hash ^ (byte)(c >> 8)) * 1099511628211UL;
+            }
+
+            values[(int)(hash % (ulong)values.Length)] += (hash >> 63) == 0 ? 1f : -1f;
+        }
+    }
+
+    /// <summary>The text <see cref="Vector"/> takes the grams of: lower-cased, letters, digits and single spaces only, framed by spaces.</summary>
+    internal static string Normalize(string text)
+    {
+        var builder = new StringBuilder(text.Length + 2);
+        builder.Append(' ');
+        foreach (var c in text)
+        {
+            if (char.IsLetterOrDigit(c))
+            {
+                builder.Append(char.ToLowerInvariant(c));
+            }
+            else if (char.IsWhiteSpace(c) && builder[^1] != ' ')
+            {
+                builder.Append(' ');
+            }
+        }
+
+        if (builder[^1] != ' ')
+        {
+            builder.Append(' ');
+        }
+
+        return builder.ToString();
     }
 }

@@ -30,6 +30,8 @@
 #                                bifrost-traced — the same with the host's ASP.NET Core and HttpClient spans too (what
 #                                  the sample does with OTEL_EXPORTER_OTLP_ENDPOINT set).
 #                                bifrost-sqlitelog — as shipped plus the request log in a SQLite file (Bifrost:Sqlite:RequestLogPath).
+#                                bifrost-cachehit — as shipped plus the exact response cache with a default cache key
+#                                  (Bifrost:Cache:Enabled, DefaultCacheKey): wrk's identical requests are all hits but the first.
 #   REF=floor                    the candidate the last column divides by (e.g. REF=bifrost-otel-off for telemetry overhead)
 #   SKIP_PUBLISH=1               reuse what is already published in BUILD_DIR
 #   R2R=1                        publish the sample AND the floor for this machine's runtime (-r linux-x64, framework-dependent)
@@ -92,7 +94,7 @@ run_candidate() {
       CANDIDATE_NAME=floor CANDIDATE_URL=http://127.0.0.1:5080/v1/chat/completions \
       CANDIDATE_CMD="dotnet $BUILD_DIR/passthrough/DotnetPassthrough.dll --urls http://127.0.0.1:5080 --contentRoot $BUILD_DIR/passthrough" \
       "$BENCH_DIR/peer-overhead.sh" ;;
-    bifrost|bifrost-nolog|bifrost-base|bifrost-otel-off|bifrost-traced|bifrost-traced-gw|bifrost-sqlitelog)
+    bifrost|bifrost-nolog|bifrost-base|bifrost-otel-off|bifrost-traced|bifrost-traced-gw|bifrost-sqlitelog|bifrost-cachehit)
       # The sample as published (its appsettings.json), its "openai" provider pointed at the mock through configuration
       # bound from the environment, with a key (OPENAI_API_KEY, which appsettings.json names) so an Authorization header
       # goes upstream as the floor forwards the client's.
@@ -101,6 +103,7 @@ run_candidate() {
       [[ $1 == bifrost-traced* ]] && sample_env="$sample_env OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$OTLP_PORT OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"
       [[ $1 == bifrost-traced-gw ]] && sample_env="$sample_env Sample__Tracing__HostInstrumentation=false"
       [[ $1 == bifrost-sqlitelog ]] && sample_env="$sample_env Bifrost__Sqlite__RequestLogPath=$RUN_CWD/requests.db"
+      [[ $1 == bifrost-cachehit ]] && sample_env="$sample_env Bifrost__Cache__Enabled=true Bifrost__Cache__DefaultCacheKey=bench"
       local dir=$BUILD_DIR/sample
       [[ $1 == bifrost-base ]] && dir=${BASE_SAMPLE_DIR:-$BUILD_DIR/sample-base}
       CANDIDATE_NAME=$1 CANDIDATE_URL=http://127.0.0.1:5081/openai/v1/chat/completions \

@@ -37,50 +37,8 @@ internal sealed partial class LocalProviderAdapter
     /// events (the PNG of <c>partial:{k}</c> and the prompt, <c>partial_image_index</c> k), then
     /// <c>image_generation.completed</c> with the same PNG the unstreamed call answers and a usage of the prompt's pieces.
     /// </summary>
-    public async IAsyncEnumerable<ImageStreamEvent> StreamImageGenerationAsync(ProviderContext context, ImageRequest request, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        var prompt = request.Prompt ?? string.Empty;
-        var created = time.GetUtcNow().ToUnixTimeSeconds();
-        var size = request.Size ?? "1024x1024";
-        var quality = request.Quality ?? "auto";
-        var background = request.Background ?? "opaque";
-        var format = request.OutputFormat ?? "png";
-        var n = Math.Max(1, request.N ?? 1);
-        for (var i = 0; i < n; i++)
-        {
-            for (var k = 0; k < (request.PartialImages ?? 0); k++)
-            {
-                await Task.Yield();
-                cancellationToken.ThrowIfCancellationRequested();
-                yield return new ImageStreamEvent
-                {
-                    Type = "image_generation.partial_image",
-                    B64Json = Convert.ToBase64String(Png($"partial:{k}\n{prompt}", i)),
-                    CreatedAt = created,
-                    Size = size,
-                    Quality = quality,
-                    Background = background,
-                    OutputFormat = format,
-                    PartialImageIndex = k,
-                };
-            }
-
-            await Task.Yield();
-            cancellationToken.ThrowIfCancellationRequested();
-            var input = CountPieces(prompt);
-            yield return new ImageStreamEvent
-            {
-                Type = "image_generation.completed",
-                B64Json = Convert.ToBase64String(Png(prompt, i)),
-                CreatedAt = created,
-                Size = size,
-                Quality = quality,
-                Background = background,
-                OutputFormat = format,
-                Usage = new ImageUsage { InputTokens = input, OutputTokens = ImageSide * ImageSide, TotalTokens = input + (ImageSide * ImageSide) },
-            };
-        }
-    }
+    public IAsyncEnumerable<ImageStreamEvent> StreamImageGenerationAsync(ProviderContext context, ImageRequest request, CancellationToken cancellationToken) =>
+        StreamImagesAsync("image_generation", request.Prompt ?? string.Empty, request.Prompt, request.N, request.PartialImages, request.Size, request.Quality, request.Background, request.OutputFormat, cancellationToken);
 
     // Image edits and variations (issue 17, img): the same 8×8 PNGs, of the colour the uploaded images' bytes (SHA-256 of each,
     // in order, and of the mask), the prompt and the image's index hash to; revised_prompt echoes an edit's prompt.
@@ -99,21 +57,37 @@ internal sealed partial class LocalProviderAdapter
     public async IAsyncEnumerable<ImageStreamEvent> StreamImageEditAsync(ProviderContext context, ImageEditRequest request, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var seed = await ImageUploadSeedAsync("edit", request, cancellationToken).ConfigureAwait(false);
-        var created = time.GetUtcNow().ToUnixTimeSeconds();
-        var size = request.Size ?? "1024x1024";
-        var quality = request.Quality ?? "auto";
-        var background = request.Background ?? "opaque";
-        var format = request.OutputFormat ?? "png";
-        var n = Math.Max(1, request.N ?? 1);
-        for (var i = 0; i < n; i++)
+        await foreach (var item in StreamImagesAsync("image_edit", seed, request.Prompt, request.N, request.PartialImages, request.Size, request.Quality, request.Background, request.OutputFormat, cancellationToken).ConfigureAwait(false))
         {
-            for (var k = 0; k < (request.PartialImages ?? 0); k++)
+            yield return item;
+        }
+    }
+
+    /// <summary>
+    /// The events of a streamed generation or edit (<paramref name="kind"/>: <c>image_generation</c> or <c>image_edit</c>): for
+    /// each image, <paramref name="partialImages"/> <c>{kind}.partial_image</c> events (the PNG of <c>partial:{k}</c> and
+    /// <paramref name="seed"/>), then <c>{kind}.completed</c> with the PNG of <paramref name="seed"/> and a usage of the prompt's
+    /// pieces (input) and the image's pixels (output).
+    /// </summary>
+    private async IAsyncEnumerable<ImageStreamEvent> StreamImagesAsync(
+        string kind, string seed, string? prompt, int? n, int? partialImages, string? size, string? quality, string? background, string? format,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var created = time.GetUtcNow().ToUnixTimeSeconds();
+        size ??= "1024x1024";
+        quality ??= "auto";
+        background ??= "opaque";
+        format ??= "png";
+        var count = Math.Max(1, n ?? 1);
+        for (var i = 0; i < count; i++)
+        {
+            for (var k = 0; k < (partialImages ?? 0); k++)
             {
                 await Task.Yield();
                 cancellationToken.ThrowIfCancellationRequested();
                 yield return new ImageStreamEvent
                 {
-                    Type = "image_edit.partial_image",
+                    Type = kind + ".partial_image",
                     B64Json = Convert.ToBase64String(Png($"partial:{k}\n{seed}", i)),
                     CreatedAt = created,
                     Size = size,
@@ -126,10 +100,10 @@ internal sealed partial class LocalProviderAdapter
 
             await Task.Yield();
             cancellationToken.ThrowIfCancellationRequested();
-            var input = CountPieces(request.Prompt ?? string.Empty);
+            var input = CountPieces(prompt ?? string.Empty);
             yield return new ImageStreamEvent
             {
-                Type = "image_edit.completed",
+                Type = kind + ".completed",
                 B64Json = Convert.ToBase64String(Png(seed, i)),
                 CreatedAt = created,
                 Size = size,

@@ -71,7 +71,7 @@ public sealed class PackageTests(PackedLibrary package)
         // README "Dependencies of the core package" justifies each one; Microsoft.Extensions.Http.Resilience (and its Polly,
         // telemetry and compliance packages) is gone: the per-attempt timeout is the core's own.
         var dependencies = Dependencies(metadata);
-        string[] expected = ["Microsoft.Extensions.AI", "Microsoft.Extensions.AI.Abstractions", "Microsoft.Extensions.Caching.Hybrid", "Microsoft.ML.Tokenizers", "Microsoft.ML.Tokenizers.Data.Cl100kBase", "Microsoft.ML.Tokenizers.Data.O200kBase", "System.IO.Hashing"];
+        string[] expected = ["Microsoft.Extensions.AI", "Microsoft.Extensions.AI.Abstractions", "Microsoft.Extensions.Caching.Hybrid", "Microsoft.Extensions.VectorData.Abstractions", "Microsoft.ML.Tokenizers", "Microsoft.ML.Tokenizers.Data.Cl100kBase", "Microsoft.ML.Tokenizers.Data.O200kBase", "System.IO.Hashing"];
         Assert.Equal(expected, dependencies.Keys.Order(StringComparer.Ordinal));
         foreach (var id in expected)
         {

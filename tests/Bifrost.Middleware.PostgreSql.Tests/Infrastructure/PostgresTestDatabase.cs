@@ -43,6 +43,11 @@ internal static class PostgresTestDatabase
 
     public static async Task DropSchemaAsync(string schema)
     {
+        if (ConnectionString is null)
+        {
+            return; // no server: the test itself skipped (or, in CI, failed) through Require(); a second skip from disposal would turn it into a failure
+        }
+
         await using var dataSource = CreateDataSource();
         await DropSchemaAsync(dataSource, schema);
     }

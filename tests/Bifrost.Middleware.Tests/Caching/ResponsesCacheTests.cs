@@ -279,6 +279,40 @@ public sealed class ResponsesCacheTests
     }
 
     [Fact]
+    public async Task A_responses_stream_converted_from_a_chat_only_provider_is_cached_too()
+    {
+        // A provider without the Responses API: the gateway converts its chat stream (OpenAI's chat completions wire
+        // format, https://platform.openai.com/docs/api-reference/chat-streaming) into Responses events ending with response.completed.
+        var calls = 0;
+        await using var chat = await FakeOpenAIUpstream.StartAsync((context, request, ct) =>
+        {
+            var n = Interlocked.Increment(ref calls);
+            var model = request.Body?.GetProperty("model").GetString();
+            return FakeResponses.Sse(
+                FakeResponses.Chunk(model, role: "assistant", content: "answer-", id: $"chatcmpl-{n}"),
+                FakeResponses.Chunk(model, content: n.ToString(CultureInfo.InvariantCulture), id: $"chatcmpl-{n}"),
+                FakeResponses.Chunk(model, finishReason: "stop", id: $"chatcmpl-{n}"),
+                FakeResponses.UsageChunk(model, 5, 2, id: $"chatcmpl-{n}"))(context, request, ct);
+        });
+        await using var host = await GatewayHost.StartAsync(options =>
+        {
+            options.Providers["chatonly"] = new ProviderOptions { Type = "openai", BaseUrl = chat.BaseUrl, NativeResponses = false, MaxRetries = 0, Keys = [new ProviderKeyOptions { Value = "sk-upstream" }] };
+            options.Cache.Enabled = true;
+        });
+        var body = new JsonObject { ["model"] = "chatonly/gpt-4o-mini", ["input"] = France, ["stream"] = true };
+
+        var (firstStatus, first) = await StreamAsync(host, body);
+        var (secondStatus, second) = await StreamAsync(host, body);
+
+        Assert.Equal(("miss", "hit"), (firstStatus, secondStatus));
+        Assert.Equal(1, chat.ChatCalls);
+        Assert.Equal("response.completed", first[^1].Name);
+        Assert.Equal(Normalize(first), Normalize(second));
+        Assert.Equal("answer-1", Text(second));
+        Assert.True(second[^1].Extra!["cache_debug"]!["cache_hit"]!.GetValue<bool>());
+    }
+
+    [Fact]
     public async Task A_responses_stream_cut_failed_or_left_by_the_caller_stores_nothing()
     {
         await using var upstream = await Upstream.StartAsync();

@@ -32,6 +32,22 @@
 #                                bifrost-sqlitelog — as shipped plus the request log in a SQLite file (Bifrost:Sqlite:RequestLogPath).
 #                                bifrost-cachehit — as shipped plus the exact response cache with a default cache key
 #                                  (Bifrost:Cache:Enabled, DefaultCacheKey): wrk's identical requests are all hits but the first.
+#                                bifrost-cachemiss — the same exact cache, but every request's user message is unique (a
+#                                  counter): every request a miss that is stored (lookup + upstream call + store).
+#                                bifrost-semantic — the exact cache plus the semantic cache with the local provider's
+#                                  hashed 3-gram embeddings (Semantic:EmbeddingModel=local/echo, in-memory vector index),
+#                                  every request's text random words: an exact miss, an embedding, a search that finds
+#                                  nothing near, the upstream call and both stores. The in-memory index is searched
+#                                  exhaustively within the partition, so its cost grows with the entries kept (up to
+#                                  Semantic:MaxEntries, 10,000 by default): a long run measures a full index.
+#                                bifrost-semantichit — the same semantic cache (threshold 0.8), every request a paraphrase of
+#                                  one text (a counter in it): an exact miss, an embedding and a semantic hit (the first
+#                                  few requests are misses that store it).
+#                                The three miss/semantic candidates need a different wrk script, which the shared harness
+#                                cannot take (peer-overhead.sh always runs its own chat.lua): they run a writable copy of
+#                                the bench folder whose chat.lua is unique-chat.lua (next to this script; it loads the
+#                                original, kept as chat-shared.lua) with BENCH_UNIQUE=counter|random|paraphrase — the
+#                                direct run of the same harness run sends the same unique bodies to the mock.
 #   REF=floor                    the candidate the last column divides by (e.g. REF=bifrost-otel-off for telemetry overhead)
 #   SKIP_PUBLISH=1               reuse what is already published in BUILD_DIR
 #   R2R=1                        publish the sample AND the floor for this machine's runtime (-r linux-x64, framework-dependent)
@@ -72,8 +88,18 @@ fi
 # (a busy /tmp would cost both candidates inotify traffic).
 RUN_CWD=$(mktemp -d /tmp/bench-cwd.XXXXXX)
 SINK_PID=
-cleanup() { [[ -n $SINK_PID ]] && kill "$SINK_PID" 2>/dev/null; rm -rf "$RUN_CWD" 2>/dev/null || true; }
+UNIQUE_BENCH_DIR=
+cleanup() { [[ -n $SINK_PID ]] && kill "$SINK_PID" 2>/dev/null; rm -rf "$RUN_CWD" 2>/dev/null || true; [[ -n $UNIQUE_BENCH_DIR ]] && rm -rf "$UNIQUE_BENCH_DIR" 2>/dev/null; true; }
 trap cleanup EXIT
+
+# The candidates whose requests must differ: the shared harness from a writable copy whose chat.lua makes each request's
+# user message unique (unique-chat.lua; the original kept as chat-shared.lua, which it loads).
+if [[ " $ORDER " == *" bifrost-cachemiss "* || " $ORDER " == *" bifrost-semantic"* ]]; then
+  UNIQUE_BENCH_DIR=$(mktemp -d /tmp/bench-unique.XXXXXX)
+  cp "$BENCH_DIR"/peer-overhead.sh "$BENCH_DIR"/mock-upstream.mjs "$BENCH_DIR"/*.cjs "$UNIQUE_BENCH_DIR/" && chmod -R u+w "$UNIQUE_BENCH_DIR"
+  cp "$BENCH_DIR/chat.lua" "$UNIQUE_BENCH_DIR/chat-shared.lua"
+  cp "$REPO/bench/Bifrost.Middleware.Benchmarks/unique-chat.lua" "$UNIQUE_BENCH_DIR/chat.lua"
+fi
 
 # An OTLP/HTTP sink for the traced candidates: answers every export with 200 and an empty protobuf message, as a
 # collector does, so the exporter's full work (batching, protobuf encoding, the HTTP post) is on the gateway's bill.
@@ -94,7 +120,7 @@ run_candidate() {
       CANDIDATE_NAME=floor CANDIDATE_URL=http://127.0.0.1:5080/v1/chat/completions \
       CANDIDATE_CMD="dotnet $BUILD_DIR/passthrough/DotnetPassthrough.dll --urls http://127.0.0.1:5080 --contentRoot $BUILD_DIR/passthrough" \
       "$BENCH_DIR/peer-overhead.sh" ;;
-    bifrost|bifrost-nolog|bifrost-base|bifrost-otel-off|bifrost-traced|bifrost-traced-gw|bifrost-sqlitelog|bifrost-cachehit)
+    bifrost|bifrost-nolog|bifrost-base|bifrost-otel-off|bifrost-traced|bifrost-traced-gw|bifrost-sqlitelog|bifrost-cachehit|bifrost-cachemiss|bifrost-semantic|bifrost-semantichit)
       # The sample as published (its appsettings.json), its "openai" provider pointed at the mock through configuration
       # bound from the environment, with a key (OPENAI_API_KEY, which appsettings.json names) so an Authorization header
       # goes upstream as the floor forwards the client's.
@@ -103,13 +129,21 @@ run_candidate() {
       [[ $1 == bifrost-traced* ]] && sample_env="$sample_env OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$OTLP_PORT OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"
       [[ $1 == bifrost-traced-gw ]] && sample_env="$sample_env Sample__Tracing__HostInstrumentation=false"
       [[ $1 == bifrost-sqlitelog ]] && sample_env="$sample_env Bifrost__Sqlite__RequestLogPath=$RUN_CWD/requests.db"
-      [[ $1 == bifrost-cachehit ]] && sample_env="$sample_env Bifrost__Cache__Enabled=true Bifrost__Cache__DefaultCacheKey=bench"
+      [[ $1 == bifrost-cache* || $1 == bifrost-semantic* ]] && sample_env="$sample_env Bifrost__Cache__Enabled=true Bifrost__Cache__DefaultCacheKey=bench"
+      [[ $1 == bifrost-semantic* ]] && sample_env="$sample_env Bifrost__Cache__Semantic__Enabled=true Bifrost__Cache__Semantic__EmbeddingModel=local/echo"
+      [[ $1 == bifrost-semantichit ]] && sample_env="$sample_env Bifrost__Cache__Semantic__Threshold=0.8"
+      local bench=$BENCH_DIR unique=
+      case $1 in
+        bifrost-cachemiss) bench=$UNIQUE_BENCH_DIR unique=counter ;;
+        bifrost-semantic) bench=$UNIQUE_BENCH_DIR unique=random ;;
+        bifrost-semantichit) bench=$UNIQUE_BENCH_DIR unique=paraphrase ;;
+      esac
       local dir=$BUILD_DIR/sample
       [[ $1 == bifrost-base ]] && dir=${BASE_SAMPLE_DIR:-$BUILD_DIR/sample-base}
       CANDIDATE_NAME=$1 CANDIDATE_URL=http://127.0.0.1:5081/openai/v1/chat/completions \
       CANDIDATE_CMD="env $sample_env dotnet $dir/Bifrost.Sample.dll --urls http://127.0.0.1:5081 --contentRoot $dir" \
-      CANDIDATE_MODEL=openai/gpt-4o-mini CANDIDATE_HEADERS="Authorization: Bearer sk-mock" \
-      "$BENCH_DIR/peer-overhead.sh" ;;
+      CANDIDATE_MODEL=openai/gpt-4o-mini CANDIDATE_HEADERS="Authorization: Bearer sk-mock" BENCH_UNIQUE=$unique \
+      "$bench/peer-overhead.sh" ;;
     *) echo "unknown candidate $1" >&2; return 1 ;;
   esac
 }

@@ -1,4 +1,3 @@
-using System.Text.Json.Serialization.Metadata;
 using Bifrost.Middleware.Gateway;
 using Bifrost.Middleware.Operations;
 using Microsoft.Extensions.VectorData;
@@ -131,25 +130,38 @@ internal sealed partial class ResponseCacheLayer
         debug.InputTokens = lookup.InputTokens;
     }
 
-    /// <summary>A stored stream's chunks, ready to replay: cost 0 on the usage chunk, <paramref name="debug"/> on the last chunk (as Bifrost).</summary>
-    private static List<TChunk> Replay<TRequest, TResponse, TChunk>(InferenceOperation<TRequest, TResponse, TChunk> operation, JsonTypeInfo<TChunk> chunkInfo, byte[] stored, BifrostCacheDebug debug)
+    /// <summary>
+    /// A stored stream's chunks, ready to replay: cost 0 on the chunk that carries the usage, <paramref name="debug"/> on the
+    /// last chunk (as Bifrost: the chat usage chunk, Responses' <c>response.completed</c>; Anthropic's <c>message_stop</c>,
+    /// whose wire has no <c>extra_fields</c>: the <c>x-bf-cache-status</c> header tells the HTTP caller).
+    /// </summary>
+    private static List<TChunk> Replay<TRequest, TResponse, TChunk>(InferenceOperation<TRequest, TResponse, TChunk> operation, ChunkCodec<TChunk> codec, byte[] stored, BifrostCacheDebug debug)
         where TRequest : class
         where TResponse : class
         where TChunk : class
     {
-        var chunks = CacheEntry.ReadChunks(stored, chunkInfo);
+        var chunks = CacheEntry.ReadChunks(stored, codec);
         for (var i = 0; i < chunks.Count; i++)
         {
-            if (operation.ChunkExtraFieldsOf?.Invoke(chunks[i]) is { } extra)
+            var isLast = i == chunks.Count - 1;
+            if ((isLast || operation.ChunkUsageOf?.Invoke(chunks[i]) is not null) && operation.ChunkExtraFieldsOf?.Invoke(chunks[i]) is { } extra)
             {
+                var changed = false;
                 if (extra.Cost is not null)
                 {
                     extra.Cost = 0; // the usage chunk: nothing was paid
+                    changed = true;
                 }
 
-                if (i == chunks.Count - 1)
+                if (isLast)
                 {
                     extra.CacheDebug = debug;
+                    changed = true;
+                }
+
+                if (changed && operation.WithChunkExtraFields is { } set)
+                {
+                    chunks[i] = set(chunks[i], extra); // a copy for chunks that keep extra_fields in their data (Responses events)
                 }
             }
         }

@@ -149,12 +149,12 @@ internal sealed partial class ResponseCacheLayer(
     public override IAsyncEnumerable<TChunk> StreamAsync<TRequest, TResponse, TChunk>(InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, CancellationToken cancellationToken)
     {
         var control = CacheRequest.Current;
-        return operation.ChunkInfo is { } chunkInfo && Plan(operation, request, stream: true, control) is { } plan
-            ? CachedStreamAsync(operation, request, chunkInfo, plan, control, cancellationToken)
+        return operation.CacheCodec is { } codec && Plan(operation, request, stream: true, control) is { } plan
+            ? CachedStreamAsync(operation, request, codec, plan, control, cancellationToken)
             : Inner.StreamAsync(operation, request, cancellationToken);
     }
 
-    private async IAsyncEnumerable<TChunk> CachedStreamAsync<TRequest, TResponse, TChunk>(InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, System.Text.Json.Serialization.Metadata.JsonTypeInfo<TChunk> chunkInfo, CachePlan plan, CacheRequest? control, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private async IAsyncEnumerable<TChunk> CachedStreamAsync<TRequest, TResponse, TChunk>(InferenceOperation<TRequest, TResponse, TChunk> operation, TRequest request, ChunkCodec<TChunk> codec, CachePlan plan, CacheRequest? control, [EnumeratorCancellation] CancellationToken cancellationToken)
         where TRequest : class
         where TResponse : class
         where TChunk : class
@@ -178,7 +178,7 @@ internal sealed partial class ResponseCacheLayer(
         if (stored is not null)
         {
             Report(control, streamName, Hit, Direct);
-            foreach (var chunk in Replay(operation, chunkInfo, stored, new BifrostCacheDebug { CacheHit = true, CacheId = plan.Id, HitType = "direct" }))
+            foreach (var chunk in Replay(operation, codec, stored, new BifrostCacheDebug { CacheHit = true, CacheId = plan.Id, HitType = "direct" }))
             {
                 yield return chunk;
             }
@@ -193,7 +193,7 @@ internal sealed partial class ResponseCacheLayer(
             if (lookup?.Hit is { } hit)
             {
                 Report(control, streamName, Hit, Semantic);
-                foreach (var chunk in Replay(operation, chunkInfo, hit.Payload, SemanticDebug(hit)))
+                foreach (var chunk in Replay(operation, codec, hit.Payload, SemanticDebug(hit)))
                 {
                     yield return chunk;
                 }
@@ -207,24 +207,31 @@ internal sealed partial class ResponseCacheLayer(
         }
 
         Report(control, streamName, Miss, plan.Semantic is null ? Direct : Semantic);
-        var recorder = plan.NoStore ? null : new ChunkRecorder(Options.MaxEntryBytes);
+        using var recorder = plan.NoStore ? null : new ChunkRecorder(Options.MaxEntryBytes);
+        TChunk? last = null;
         await using (var enumerator = Inner.StreamAsync(operation, request, cancellationToken).GetAsyncEnumerator(cancellationToken))
         {
             while (await enumerator.MoveNextAsync().ConfigureAwait(false))
             {
                 var chunk = enumerator.Current;
-                recorder?.Add(chunk, chunkInfo);
+                recorder?.Add(chunk, codec);
+                last = chunk;
                 yield return chunk;
             }
         }
 
-        // Reached only when the stream completed: a failure throws out of MoveNextAsync, a caller that stops reading disposes
-        // this enumerator at its last yield — neither stores anything.
+        // Reached only when the stream ended without an error: a failure throws out of MoveNextAsync, a caller that stops
+        // reading disposes this enumerator at its last yield — neither stores anything; nor does an event stream that ended
+        // before its closing event (a provider that closed the connection early).
         if (recorder is not null)
         {
             if (recorder.Overflowed)
             {
                 LogTooLarge(logger, streamName, recorder.Size, Options.MaxEntryBytes);
+            }
+            else if (codec.Completes is { } completes && (last is null || !completes(last)))
+            {
+                LogIncomplete(logger, streamName);
             }
             else if (!cancellationToken.IsCancellationRequested)
             {
@@ -343,6 +350,9 @@ internal sealed partial class ResponseCacheLayer(
     [LoggerMessage(EventId = 1420, Level = LogLevel.Debug, Message = "A {RequestType} answer of {Size} bytes was served but not cached: larger than Bifrost:Cache:MaxEntryBytes ({Max}).")]
     private static partial void LogTooLarge(ILogger logger, string requestType, long size, int max);
 
+    [LoggerMessage(EventId = 1600, Level = LogLevel.Debug, Message = "A {RequestType} stream ended without its closing event: relayed, not cached.")]
+    private static partial void LogIncomplete(ILogger logger, string requestType);
+
     /// <summary>One call's cache decision.</summary>
     private sealed record CachePlan(string Key, string Id, TimeSpan Ttl, bool NoStore, bool Refresh, bool ReadExact, SemanticPlan? Semantic);
 
@@ -407,46 +417,50 @@ internal sealed partial class ResponseCacheLayer(
         public SemanticHit Hit { get; } = hit;
     }
 
-    /// <summary>A stream's chunks as they pass, up to the entry size; past it nothing more is kept (the stream is then not cached).</summary>
-    private sealed class ChunkRecorder(int maxBytes)
+    /// <summary>A stream's chunks as they pass (each in its operation's <see cref="ChunkCodec{TChunk}"/> form), up to the entry size; past it nothing more is kept (the stream is then not cached).</summary>
+    private sealed class ChunkRecorder(int maxBytes) : IDisposable
     {
         private readonly ArrayBufferWriter<byte> _buffer = new(4096);
-        private int _count;
+        private Utf8JsonWriter? _writer;
 
         public bool Overflowed { get; private set; }
 
         public long Size { get; private set; }
 
-        public void Add<TChunk>(TChunk chunk, System.Text.Json.Serialization.Metadata.JsonTypeInfo<TChunk> info)
+        public void Add<TChunk>(TChunk chunk, ChunkCodec<TChunk> codec)
+            where TChunk : class
         {
             if (Overflowed)
             {
                 return;
             }
 
-            var bytes = JsonSerializer.SerializeToUtf8Bytes(chunk, info);
-            Size += bytes.Length + 1;
-            if (Size > maxBytes - 64)
-            {
-                Overflowed = true;
-                return;
-            }
-
-            if (_count++ > 0)
+            if (_buffer.WrittenCount > 0)
             {
                 _buffer.Write(","u8);
             }
 
-            _buffer.Write(bytes);
+            _writer ??= new Utf8JsonWriter(_buffer);
+            codec.Write(_writer, chunk);
+            _writer.Flush();
+            _writer.Reset(); // the next chunk is another top-level value
+            Size = _buffer.WrittenCount;
+            if (Size > maxBytes - 64)
+            {
+                Overflowed = true;
+                _buffer.Clear();
+            }
         }
 
         public byte[] ToEntry(DateTimeOffset expires) => CacheEntry.OfChunks(expires, _buffer.WrittenSpan);
+
+        public void Dispose() => _writer?.Dispose();
     }
 }
 
 /// <summary>
 /// An entry's bytes: <c>{"expires_at":&lt;unix ms&gt;,"response":{...}}</c> for a whole answer, <c>{"expires_at":...,"chunks":[...]}</c>
-/// for a stream, the answer and chunks in their wire JSON.
+/// for a stream, the answer in its wire JSON and the chunks in their operation's <see cref="ChunkCodec{TChunk}"/> form.
 /// </summary>
 internal static class CacheEntry
 {
@@ -497,13 +511,14 @@ internal static class CacheEntry
         return document.RootElement.GetProperty("response"u8).Deserialize(info) ?? throw new JsonException("An empty cache entry.");
     }
 
-    public static List<T> ReadChunks<T>(byte[] entry, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info)
+    public static List<T> ReadChunks<T>(byte[] entry, ChunkCodec<T> codec)
+        where T : class
     {
         using var document = JsonDocument.Parse(entry);
         var chunks = new List<T>();
         foreach (var chunk in document.RootElement.GetProperty("chunks"u8).EnumerateArray())
         {
-            chunks.Add(chunk.Deserialize(info) ?? throw new JsonException("An empty cached chunk."));
+            chunks.Add(codec.Read(chunk));
         }
 
         return chunks;

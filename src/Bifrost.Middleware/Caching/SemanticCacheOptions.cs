@@ -34,16 +34,17 @@ public sealed class SemanticCacheOptions
     [Range(1, 100_000_000)]
     public int MaxEntries { get; set; } = 10_000;
 
-    /// <summary>Which text of a chat request is embedded. Default <see cref="SemanticCacheText.LastUserMessage"/>.</summary>
+    /// <summary>Which text of a chat, Anthropic Messages or Responses request is embedded. Default <see cref="SemanticCacheText.LastUserMessage"/>.</summary>
     public SemanticCacheText Text { get; set; } = SemanticCacheText.LastUserMessage;
 }
 
-/// <summary>Which text of a chat request the semantic cache embeds.</summary>
+/// <summary>Which text of a chat, Anthropic Messages or Responses request the semantic cache embeds.</summary>
 public enum SemanticCacheText
 {
     /// <summary>
-    /// The last user message's text; every other message (system prompt, earlier turns) must then match exactly (it is part
-    /// of the hash of the non-message parameters), so only the last question is matched by meaning.
+    /// The last user message's text (a Responses request: its <c>input</c> string, or its last user message item's
+    /// <c>input_text</c> parts); every other message (system prompt, <c>instructions</c>, earlier turns) must then match
+    /// exactly (it is part of the hash of the non-message parameters), so only the last question is matched by meaning.
     /// </summary>
     LastUserMessage,
 

@@ -13,6 +13,42 @@ namespace Bifrost.Middleware.Operations;
 /// </summary>
 internal static class AnthropicOperations
 {
+    /// <summary>
+    /// The response cache's form of a Messages event: its type and data as the caller read them, beside them the gateway's
+    /// <c>extra_fields</c> and token counts, which Anthropic's wire does not carry (governance and telemetry read them on a
+    /// replay as on the original); a stream is complete when it ends with <c>message_stop</c>.
+    /// </summary>
+    private static readonly ChunkCodec<AnthropicMessagesEvent> EventCodec = ChunkCodecs.Events<AnthropicMessagesEvent>(
+        static e => e.Type,
+        static e => e.Data,
+        static (type, data, element) => new AnthropicMessagesEvent(type, data)
+        {
+            ExtraFields = element.TryGetProperty("extra_fields"u8, out var extra) && extra.ValueKind == JsonValueKind.Object ? extra.Deserialize(BifrostJson.Context.BifrostExtraFields) : null,
+            Tokens = element.TryGetProperty("tokens"u8, out var tokens) && tokens.ValueKind == JsonValueKind.Array && tokens.GetArrayLength() == 5
+                ? new TokenCounts(tokens[0].GetInt64(), tokens[1].GetInt64(), tokens[2].GetInt64(), tokens[3].GetInt64(), tokens[4].GetInt64())
+                : null,
+        },
+        ["message_stop"],
+        static (writer, e) =>
+        {
+            if (e.ExtraFields is { } extra)
+            {
+                writer.WritePropertyName("extra_fields"u8);
+                JsonSerializer.Serialize(writer, extra, BifrostJson.Context.BifrostExtraFields);
+            }
+
+            if (e.Tokens is { } tokens)
+            {
+                writer.WriteStartArray("tokens"u8);
+                writer.WriteNumberValue(tokens.Input);
+                writer.WriteNumberValue(tokens.Output);
+                writer.WriteNumberValue(tokens.CachedInput);
+                writer.WriteNumberValue(tokens.CacheWrite);
+                writer.WriteNumberValue(tokens.Reasoning);
+                writer.WriteEndArray();
+            }
+        });
+
     public static readonly InferenceOperation<AnthropicMessagesRequest, AnthropicMessagesResponse, AnthropicMessagesEvent> Messages = new()
     {
         Name = "anthropic_messages",
@@ -65,6 +101,7 @@ internal static class AnthropicOperations
         ChunkExtraFieldsOf = static e => e.ExtraFields,
         ChunkUsageOf = static e => e.Tokens,
         NewStreamCapture = static limit => new ChunkArrayCapture<AnthropicMessagesEvent>(limit, static e => e.Data.GetRawText()),
+        CacheCodec = EventCodec,
         EstimateInputTokens = static (r, _) =>
         {
             try

@@ -67,6 +67,7 @@ internal sealed class InferenceOperation<TRequest, TResponse, TChunk> : BifrostO
     private Func<TResponse, TokenCounts?>? _costUsageOf;
     private Func<TResponse, string?>? _responseIdOf;
     private Func<int, StreamCapture<TChunk>>? _newStreamCapture;
+    private ChunkCodec<TChunk>? _cacheCodec;
 
     /// <summary>The paths of its routes relative to the prefix and version (e.g. <c>chat/completions</c>).</summary>
     public required IReadOnlyList<string> Paths { get; init; }
@@ -223,6 +224,16 @@ internal sealed class InferenceOperation<TRequest, TResponse, TChunk> : BifrostO
     {
         get => _newStreamCapture ??= ChunkInfo is { } info ? limit => new ChunkArrayCapture<TChunk>(limit, chunk => JsonSerializer.Serialize(chunk, info)) : null;
         init => _newStreamCapture = value;
+    }
+
+    /// <summary>
+    /// How the response cache writes and reads its stream chunks (default, with <see cref="ChunkInfo"/>: the chunk's JSON);
+    /// null: its streams are not cached.
+    /// </summary>
+    public ChunkCodec<TChunk>? CacheCodec
+    {
+        get => _cacheCodec ??= ChunkInfo is { } info ? ChunkCodecs.Json(info) : null;
+        init => _cacheCodec = value;
     }
 
     /// <summary>A whole answer as stream chunks (a plugin's pre-hook answer to a streamed call).</summary>

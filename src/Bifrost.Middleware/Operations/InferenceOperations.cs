@@ -101,6 +101,7 @@ internal static partial class InferenceOperations
         ResponseInfo = BifrostJson.Context.ResponsesResponse,
         StreamShape = StreamShape.Events,
         NewStreamCapture = static limit => new ResponsesStreamCapture(limit),
+        CacheCodec = ResponsesEvents.CacheCodec,
         Validate = RequestValidator.Validate,
         CheckBeforeQueue = static (request, target) =>
         {
@@ -175,6 +176,17 @@ internal static partial class InferenceOperations
 /// <summary><c>extra_fields</c> and usage of streamed Responses events (JSON objects kept as <see cref="JsonElement"/>).</summary>
 internal static class ResponsesEvents
 {
+    /// <summary>
+    /// The response cache's form of an event: its type and data (<c>extra_fields</c> included); a stream is complete when it
+    /// ends with <c>response.completed</c> or <c>response.incomplete</c> (a length-limited answer, as a chat stream that
+    /// finished with <c>length</c>), never with <c>response.failed</c> or <c>error</c>.
+    /// </summary>
+    public static readonly ChunkCodec<ResponsesStreamEvent> CacheCodec = ChunkCodecs.Events<ResponsesStreamEvent>(
+        static e => e.Type,
+        static e => e.Data,
+        static (type, data, _) => new ResponsesStreamEvent(type, data),
+        ["response.completed", "response.incomplete"]);
+
     /// <summary>The event with <c>extra_fields</c> set: its properties copied once into a new element (no string or node round trip).</summary>
     public static ResponsesStreamEvent WithExtraFields(ResponsesStreamEvent item, BifrostExtraFields extra)
     {

@@ -7,15 +7,17 @@
 # Usage: bench/Bifrost.Middleware.Benchmarks/alloc-per-request.sh [SAMPLE_DIR...]
 #   default SAMPLE_DIR: $BUILD_DIR/sample (publish with whole-path.sh first, or SKIP_PUBLISH=0 here). Needs wrk, node and the
 #   dotnet-counters tool (dotnet tool install -g dotnet-counters).
-# Knobs: BUILD_DIR=/tmp/bench-build WARM=10 BENCH_DIR=../shared/bench
+# Knobs: BUILD_DIR=/tmp/bench-build WARM=10 BENCH_DIR=../shared/bench PORT_BASE=18080 (mock upstream; the floor and the samples
+# listen on the next ports, so two runs with different bases do not meet) SKIP_FLOOR=1 (samples only)
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BENCH_DIR=${BENCH_DIR:-$( [[ -d "$REPO/../shared/bench" ]] && cd "$REPO/../shared/bench" && pwd || echo /work/shared/bench)}
 BUILD_DIR=${BUILD_DIR:-/tmp/bench-build}
 export PATH=$PATH:$HOME/.dotnet/tools
 command -v dotnet-counters >/dev/null || { echo "dotnet-counters not found (dotnet tool install -g dotnet-counters)" >&2; exit 1; }
+PORT_BASE=${PORT_BASE:-18080}
 work=$(mktemp -d /tmp/alloc-per-request.XXXXXX)
-node "$BENCH_DIR/mock-upstream.mjs" --port 18080 >"$work/mock.log" 2>&1 &
+node "$BENCH_DIR/mock-upstream.mjs" --port="$PORT_BASE" >"$work/mock.log" 2>&1 &
 mock=$!
 trap 'kill $mock 2>/dev/null; rm -rf "$work"' EXIT
 
@@ -48,8 +50,10 @@ PY
 }
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%FT%TZ)"
-measure floor http://127.0.0.1:5080/v1/chat/completions dotnet "$BUILD_DIR/passthrough/DotnetPassthrough.dll" --urls http://127.0.0.1:5080 --contentRoot "$BUILD_DIR/passthrough"
+[[ -n "${SKIP_FLOOR:-}" ]] || measure floor http://127.0.0.1:$((PORT_BASE + 1))/v1/chat/completions env MOCK_BASE_URL=http://127.0.0.1:$PORT_BASE/v1 dotnet "$BUILD_DIR/passthrough/DotnetPassthrough.dll" --urls http://127.0.0.1:$((PORT_BASE + 1)) --contentRoot "$BUILD_DIR/passthrough"
+port=$((PORT_BASE + 2))
 for dir in "${@:-$BUILD_DIR/sample}"; do
-  measure "sample($(basename "$dir"))" http://127.0.0.1:5081/openai/v1/chat/completions \
-    env Bifrost__Providers__openai__BaseUrl=http://127.0.0.1:18080/v1 OPENAI_API_KEY=sk-mock dotnet "$dir/Bifrost.Sample.dll" --urls http://127.0.0.1:5081 --contentRoot "$dir"
+  measure "sample($(basename "$dir"))" http://127.0.0.1:$port/openai/v1/chat/completions \
+    env Bifrost__Providers__openai__BaseUrl=http://127.0.0.1:$PORT_BASE/v1 OPENAI_API_KEY=sk-mock dotnet "$dir/Bifrost.Sample.dll" --urls http://127.0.0.1:$port --contentRoot "$dir"
+  port=$((port + 1))
 done

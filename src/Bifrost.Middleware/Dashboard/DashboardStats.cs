@@ -1,16 +1,17 @@
-using System.Diagnostics.Metrics;
+using System.Collections.Concurrent;
 using Bifrost.Middleware.Diagnostics;
 
 namespace Bifrost.Middleware.Dashboard;
 
 /// <summary>
-/// What the dashboard shows of the traffic, read from the gateway's own meter (the same measurements an exporter gets,
-/// through a <see cref="MeterListener"/> on this host's <c>Bifrost.Middleware</c> meter only): per second, for the last
-/// <see cref="WindowSeconds"/> seconds, the operations with their outcome and latency, tokens and cost, by provider and
-/// model; provider attempts by outcome and each provider's last errors. In memory, per instance, bounded; started when
-/// the host maps the dashboard.
+/// What the dashboard shows of the traffic, taken from the gateway's own telemetry (<see cref="BifrostMetrics"/>, this
+/// host's only): one record per operation (<see cref="IOperationObserver.OnOperation"/>, one lock) and a lock-free count
+/// per provider attempt, the same figures an exporter gets from the meter without a listener callback per measurement. Per
+/// second, for the last <see cref="WindowSeconds"/> seconds, the operations with their outcome and latency, tokens and
+/// cost, by provider and model; provider attempts by outcome and each provider's last errors. In memory, per instance,
+/// bounded; started when the host maps the dashboard.
 /// </summary>
-internal sealed class DashboardStats : IDisposable
+internal sealed class DashboardStats : IOperationObserver
 {
     public const int WindowSeconds = 900;
     private const int LastErrors = 10;
@@ -18,12 +19,15 @@ internal sealed class DashboardStats : IDisposable
     // Latency buckets: 1 ms · 2^(i/4), i = 0..63 (1 ms to ≈ 55 min); a percentile is read as its bucket's upper bound.
     private const int LatencyBuckets = 64;
 
+    private static readonly string[] Outcomes = ["success", "retry", "fallback", "error"];
+
     private readonly TimeProvider _time;
-    private readonly MeterListener _listener = new();
+    private readonly BifrostMetrics _metrics;
     private readonly Lock _gate = new();
     private readonly Second[] _seconds = new Second[WindowSeconds];
     private readonly Dictionary<string, ProviderTotals> _providers = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Provider, string Model), ModelTotals> _models = [];
+    private readonly ConcurrentDictionary<string, AttemptCounts> _attempts = new(StringComparer.Ordinal);
     private readonly DateTimeOffset _started;
     private long _requests;
     private long _errors;
@@ -35,106 +39,82 @@ internal sealed class DashboardStats : IDisposable
     public DashboardStats(BifrostMetrics metrics, TimeProvider time)
     {
         _time = time;
+        _metrics = metrics;
         _started = time.GetUtcNow();
         for (var i = 0; i < _seconds.Length; i++)
         {
             _seconds[i] = new Second();
         }
-
-        var meter = metrics.Meter;
-        _listener.InstrumentPublished = (instrument, listener) =>
-        {
-            if (ReferenceEquals(instrument.Meter, meter)
-                && instrument.Name is BifrostTelemetry.OperationDuration or BifrostTelemetry.TokenUsage or BifrostTelemetry.Cost or BifrostTelemetry.Attempts)
-            {
-                listener.EnableMeasurementEvents(instrument);
-            }
-        };
-        _listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) => OnDouble(instrument.Name, value, tags));
-        _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => OnLong(instrument.Name, value, tags));
     }
 
-    /// <summary>Starts listening (once; the dashboard calls it when mapped).</summary>
+    /// <summary>Starts observing the gateway's operations (once; the dashboard calls it when mapped).</summary>
     public void Start()
     {
         if (Interlocked.Exchange(ref _started0, 1) == 0)
         {
-            _listener.Start();
+            _metrics.Observe(this);
         }
     }
 
-    public void Dispose() => _listener.Dispose();
-
-    private void OnDouble(string instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    /// <summary>One finished operation: every figure it moves, under one lock.</summary>
+    public void OnOperation(in OperationRecord record)
     {
-        var (provider, model, error, _, _) = Read(tags);
+        var provider = record.Provider ?? "(none)";
+        var model = record.Model ?? "(none)";
+        var error = record.ErrorType;
+        var bucket = Bucket(record.Seconds);
+        var cost = error is null ? record.Cost : null;
         lock (_gate)
         {
             var second = Current();
-            if (instrument == BifrostTelemetry.OperationDuration)
+            _requests++;
+            second.Requests++;
+            second.Latency[bucket]++;
+            var totals = Provider(provider);
+            totals.Requests++;
+            var models = Model(provider, model);
+            models.Requests++;
+            models.Latency[bucket]++;
+            if (error is not null)
             {
-                var failed = error is not null;
-                _requests++;
-                second.Requests++;
-                second.Latency[Bucket(value)]++;
-                if (failed)
+                _errors++;
+                second.Errors++;
+                totals.Errors++;
+                models.Errors++;
+                totals.LastErrors.Enqueue(new DashboardError(_time.GetUtcNow(), error, model));
+                if (totals.LastErrors.Count > LastErrors)
                 {
-                    _errors++;
-                    second.Errors++;
-                }
-
-                var totals = Provider(provider);
-                totals.Requests++;
-                var models = Model(provider, model);
-                models.Requests++;
-                models.Latency[Bucket(value)]++;
-                if (failed)
-                {
-                    totals.Errors++;
-                    models.Errors++;
-                    totals.LastErrors.Enqueue(new DashboardError(_time.GetUtcNow(), error!, model));
-                    if (totals.LastErrors.Count > LastErrors)
-                    {
-                        totals.LastErrors.Dequeue();
-                    }
+                    totals.LastErrors.Dequeue();
                 }
             }
-            else if (instrument == BifrostTelemetry.Cost)
+
+            if (record.Usage is { } usage)
             {
-                _cost += value;
-                second.Cost += value;
-                Model(provider, model).Cost += value;
+                _inputTokens += usage.Input;
+                second.InputTokens += usage.Input;
+                models.InputTokens += usage.Input;
+                _outputTokens += usage.Output;
+                second.OutputTokens += usage.Output;
+                models.OutputTokens += usage.Output;
+            }
+
+            if (cost is { } usd)
+            {
+                _cost += usd;
+                second.Cost += usd;
+                models.Cost += usd;
             }
         }
     }
 
-    private void OnLong(string instrument, long value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    /// <summary>A provider attempt: counted without a lock (the snapshot reads the counts as they are).</summary>
+    public void OnAttempt(string provider, string outcome)
     {
-        var (provider, model, _, tokenType, outcome) = Read(tags);
-        lock (_gate)
+        var index = Array.IndexOf(Outcomes, outcome);
+        if (index >= 0)
         {
-            if (instrument == BifrostTelemetry.TokenUsage)
-            {
-                var second = Current();
-                var models = Model(provider, model);
-                if (tokenType == "input")
-                {
-                    _inputTokens += value;
-                    second.InputTokens += value;
-                    models.InputTokens += value;
-                }
-                else
-                {
-                    _outputTokens += value;
-                    second.OutputTokens += value;
-                    models.OutputTokens += value;
-                }
-            }
-            else if (instrument == BifrostTelemetry.Attempts && outcome is not null)
-            {
-                var attempts = Provider(provider).Attempts;
-                attempts[outcome] = attempts.GetValueOrDefault(outcome) + value;
-            }
+            var counts = _attempts.GetOrAdd(provider, static _ => new AttemptCounts());
+            Interlocked.Increment(ref counts.ByOutcome[index]);
         }
     }
 
@@ -197,13 +177,18 @@ internal sealed class DashboardStats : IDisposable
                 OutputTokens = _outputTokens,
                 CostUsd = _cost,
                 Series = points,
-                Providers = [.. _providers.OrderBy(static p => p.Key, StringComparer.Ordinal).Select(static p => new DashboardProvider(
-                    p.Key,
-                    p.Value.Requests,
-                    p.Value.Errors,
-                    p.Value.Requests == 0 ? 1 : 1 - ((double)p.Value.Errors / p.Value.Requests),
-                    new Dictionary<string, long>(p.Value.Attempts, StringComparer.Ordinal),
-                    [.. p.Value.LastErrors.Reverse()]))],
+                Providers = [.. _providers.Keys.Union(_attempts.Keys, StringComparer.Ordinal).Order(StringComparer.Ordinal).Select(name =>
+                {
+                    var totals = _providers.GetValueOrDefault(name);
+                    long requests = totals?.Requests ?? 0, errors = totals?.Errors ?? 0;
+                    return new DashboardProvider(
+                        name,
+                        requests,
+                        errors,
+                        requests == 0 ? 1 : 1 - ((double)errors / requests),
+                        Attempts(name),
+                        totals is null ? [] : [.. totals.LastErrors.Reverse()]);
+                })],
                 Models = [.. _models.OrderByDescending(static m => m.Value.Requests).Select(static m => new DashboardModel(
                     m.Key.Provider,
                     m.Key.Model,
@@ -230,6 +215,24 @@ internal sealed class DashboardStats : IDisposable
         return second;
     }
 
+    // The attempts of a provider by outcome, those that happened (as a counter's series: an outcome appears once counted).
+    private Dictionary<string, long> Attempts(string provider)
+    {
+        var attempts = new Dictionary<string, long>(StringComparer.Ordinal);
+        if (_attempts.TryGetValue(provider, out var counts))
+        {
+            for (var i = 0; i < Outcomes.Length; i++)
+            {
+                if (Volatile.Read(ref counts.ByOutcome[i]) is var count and > 0)
+                {
+                    attempts[Outcomes[i]] = count;
+                }
+            }
+        }
+
+        return attempts;
+    }
+
     private ProviderTotals Provider(string provider)
     {
         if (!_providers.TryGetValue(provider, out var totals))
@@ -248,35 +251,6 @@ internal sealed class DashboardStats : IDisposable
         }
 
         return totals;
-    }
-
-    private static (string Provider, string Model, string? Error, string? TokenType, string? Outcome) Read(ReadOnlySpan<KeyValuePair<string, object?>> tags)
-    {
-        string provider = "(none)", model = "(none)";
-        string? error = null, tokenType = null, outcome = null;
-        foreach (var (key, value) in tags)
-        {
-            switch (key)
-            {
-                case BifrostTelemetry.ProviderTag when value is string p:
-                    provider = p;
-                    break;
-                case BifrostTelemetry.RequestModelTag when value is string m:
-                    model = m;
-                    break;
-                case BifrostTelemetry.ErrorTypeTag when value is string e:
-                    error = e;
-                    break;
-                case BifrostTelemetry.TokenTypeTag when value is string t:
-                    tokenType = t;
-                    break;
-                case BifrostTelemetry.OutcomeTag when value is string o:
-                    outcome = o;
-                    break;
-            }
-        }
-
-        return (provider, model, error, tokenType, outcome);
     }
 
     private static int Bucket(double seconds)
@@ -337,8 +311,12 @@ internal sealed class DashboardStats : IDisposable
     {
         public long Requests;
         public long Errors;
-        public readonly Dictionary<string, long> Attempts = new(StringComparer.Ordinal);
         public readonly Queue<DashboardError> LastErrors = new();
+    }
+
+    private sealed class AttemptCounts
+    {
+        public readonly long[] ByOutcome = new long[Outcomes.Length];
     }
 
     private sealed class ModelTotals

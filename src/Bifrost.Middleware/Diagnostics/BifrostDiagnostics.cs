@@ -58,22 +58,34 @@ internal sealed class BifrostMetrics
 
     public Counter<long> Attempts { get; }
 
-    /// <summary>Whether anyone listens to the per-operation instruments (checked per call, so a listener may attach at any time).</summary>
-    public bool IsEnabled => Duration.Enabled || TokenUsage.Enabled || TimeToFirstChunk.Enabled || Cost.Enabled;
+    /// <summary>
+    /// Whether anyone listens to the per-operation instruments or observes the operations (checked per call, so a listener
+    /// may attach at any time).
+    /// </summary>
+    public bool IsEnabled => _observer is not null || Duration.Enabled || TokenUsage.Enabled || TimeToFirstChunk.Enabled || Cost.Enabled;
+
+    private IOperationObserver? _observer;
+
+    /// <summary>
+    /// Gives every finished operation and every provider attempt to <paramref name="observer"/> as well, one call each,
+    /// whatever listens to the meter (the dashboard: one record per request instead of a listener callback per measurement).
+    /// One observer per host; it stays for the host's life.
+    /// </summary>
+    public void Observe(IOperationObserver observer)
+    {
+        ArgumentNullException.ThrowIfNull(observer);
+        if (Interlocked.CompareExchange(ref _observer, observer, null) is { } existing && !ReferenceEquals(existing, observer))
+        {
+            throw new InvalidOperationException("The gateway's operations are already observed.");
+        }
+    }
 
     public void RecordTimeToFirstChunk(string operation, string? provider, string? model, double seconds)
     {
         if (TimeToFirstChunk.Enabled)
         {
-            TimeToFirstChunk.Record(seconds, new TagList { { BifrostTelemetry.OperationNameTag, operation }, { BifrostTelemetry.ProviderTag, provider }, { BifrostTelemetry.RequestModelTag, model } });
-        }
-    }
-
-    public void RecordCost(string operation, string? provider, string? model, double? usd)
-    {
-        if (usd is { } cost && Cost.Enabled)
-        {
-            Cost.Add(cost, new TagList { { BifrostTelemetry.OperationNameTag, operation }, { BifrostTelemetry.ProviderTag, provider }, { BifrostTelemetry.RequestModelTag, model } });
+            var tags = new TagList { { BifrostTelemetry.OperationNameTag, operation }, { BifrostTelemetry.ProviderTag, provider }, { BifrostTelemetry.RequestModelTag, model } };
+            TimeToFirstChunk.Record(seconds, in tags);
         }
     }
 
@@ -83,32 +95,66 @@ internal sealed class BifrostMetrics
         {
             Attempts.Add(1, new KeyValuePair<string, object?>(BifrostTelemetry.ProviderTag, provider), new KeyValuePair<string, object?>(BifrostTelemetry.OutcomeTag, outcome));
         }
+
+        _observer?.OnAttempt(provider, outcome);
     }
 
-    public void RecordCompletion(string operation, string? provider, string? model, double seconds, string? errorType, Operations.TokenCounts? usage)
+    /// <summary>
+    /// A finished operation, once per call: its duration (with <c>error.type</c> when it failed), its token usage (input and
+    /// output, when reported) and, when it succeeded, its cost; then the observer. One <see cref="TagList"/> on the stack
+    /// serves every instrument (no allocation, no boxing: every tag value is a string).
+    /// </summary>
+    public void RecordOperation(in OperationRecord record)
     {
+        var tags = new TagList
+        {
+            { BifrostTelemetry.OperationNameTag, record.Operation },
+            { BifrostTelemetry.ProviderTag, record.Provider },
+            { BifrostTelemetry.RequestModelTag, record.Model },
+        };
+        if (record.ErrorType is null && record.Cost is { } cost && Cost.Enabled)
+        {
+            Cost.Add(cost, in tags);
+        }
+
+        if (record.Usage is { } tokens && TokenUsage.Enabled)
+        {
+            tags.Add(BifrostTelemetry.TokenTypeTag, "input");
+            TokenUsage.Record(tokens.Input, in tags);
+            tags[3] = new KeyValuePair<string, object?>(BifrostTelemetry.TokenTypeTag, "output");
+            TokenUsage.Record(tokens.Output, in tags);
+            tags.RemoveAt(3);
+        }
+
         if (Duration.Enabled)
         {
-            var tags = new TagList
+            if (record.ErrorType is not null)
             {
-                { BifrostTelemetry.OperationNameTag, operation },
-                { BifrostTelemetry.ProviderTag, provider },
-                { BifrostTelemetry.RequestModelTag, model },
-            };
-            if (errorType is not null)
-            {
-                tags.Add(BifrostTelemetry.ErrorTypeTag, errorType);
+                tags.Add(BifrostTelemetry.ErrorTypeTag, record.ErrorType);
             }
 
-            Duration.Record(seconds, tags);
+            Duration.Record(record.Seconds, in tags);
         }
 
-        if (usage is { } tokens && TokenUsage.Enabled)
-        {
-            TokenUsage.Record(tokens.Input, new TagList { { BifrostTelemetry.OperationNameTag, operation }, { BifrostTelemetry.ProviderTag, provider }, { BifrostTelemetry.RequestModelTag, model }, { BifrostTelemetry.TokenTypeTag, "input" } });
-            TokenUsage.Record(tokens.Output, new TagList { { BifrostTelemetry.OperationNameTag, operation }, { BifrostTelemetry.ProviderTag, provider }, { BifrostTelemetry.RequestModelTag, model }, { BifrostTelemetry.TokenTypeTag, "output" } });
-        }
+        _observer?.OnOperation(in record);
     }
+}
+
+/// <summary>
+/// One finished gateway operation as the telemetry layer records it, once per call: the operation's metric name, the
+/// provider and model that served it (of its <c>extra_fields</c>), its duration, its error type when it failed, the tokens
+/// it reported and its cost (recorded only for a call that succeeded).
+/// </summary>
+internal readonly record struct OperationRecord(string Operation, string? Provider, string? Model, double Seconds, string? ErrorType, Operations.TokenCounts? Usage, double? Cost);
+
+/// <summary>Takes the gateway's operations directly from <see cref="BifrostMetrics"/> (one call per operation, one per provider attempt).</summary>
+internal interface IOperationObserver
+{
+    /// <summary>A finished operation (called on the request's thread: keep it short, never throw).</summary>
+    void OnOperation(in OperationRecord record);
+
+    /// <summary>A provider attempt ended with <paramref name="outcome"/> (<c>success</c>, <c>retry</c>, <c>fallback</c>, <c>error</c>).</summary>
+    void OnAttempt(string provider, string outcome);
 }
 
 /// <summary>All log messages of the gateway. Prompts and completions are never logged.</summary>

@@ -254,7 +254,10 @@ internal sealed class RoutingHandler(ProviderRegistry registry, PricingCatalog p
         {
             metrics.RecordAttempt(provider.Name, "fallback");
             GatewayTracing.EndAttempt(span, "fallback", error);
-            Log.FallingBack(logger, provider.Name, error.StatusCode, error.Error.Error.Code, fallback.Provider.Name + "/" + fallback.Model);
+            if (logger.IsEnabled(LogLevel.Warning))
+            {
+                Log.FallingBack(logger, provider.Name, error.StatusCode, error.Error.Error.Code, fallback.Provider.Name + "/" + fallback.Model); // the name is built only for a log that is on
+            }
             return Outcome.NextTarget;
         }
 

@@ -130,7 +130,8 @@ internal sealed class TelemetryLayer(GatewayHandler inner, BifrostMetrics metric
                         throw;
                     }
 
-                    served ??= operation.ChunkExtraFieldsOf?.Invoke(chunk);
+                    var chunkExtra = operation.ChunkExtraFieldsOf?.Invoke(chunk);
+                    served ??= chunkExtra;
                     if (first)
                     {
                         first = false;
@@ -140,7 +141,7 @@ internal sealed class TelemetryLayer(GatewayHandler inner, BifrostMetrics metric
                     }
 
                     usage = operation.ChunkUsageOf?.Invoke(chunk) ?? usage;
-                    if (operation.ChunkExtraFieldsOf?.Invoke(chunk) is { Cost: { } chunkCost })
+                    if (chunkExtra is { Cost: { } chunkCost })
                     {
                         cost = chunkCost; // the chunk that carries the usage carries the cost
                     }
@@ -207,11 +208,7 @@ internal sealed class TelemetryLayer(GatewayHandler inner, BifrostMetrics metric
             return;
         }
 
-        metrics.RecordCompletion(operation.Metric, served?.Provider, served?.ModelRequested, time.GetElapsedTime(start).TotalSeconds, errorType, usage);
-        if (errorType is null)
-        {
-            metrics.RecordCost(operation.Metric, served?.Provider, served?.ModelRequested, cost ?? served?.Cost);
-        }
+        metrics.RecordOperation(new OperationRecord(operation.Metric, served?.Provider, served?.ModelRequested, time.GetElapsedTime(start).TotalSeconds, errorType, usage, errorType is null ? cost ?? served?.Cost : null));
     }
 
     private static string ErrorType(BifrostException error) =>

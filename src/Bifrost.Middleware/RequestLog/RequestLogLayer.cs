@@ -130,9 +130,13 @@ internal sealed class RequestLogLayer(GatewayHandler inner, RequestLogWriter wri
         };
     }
 
-    /// <summary>What is known of a call while it runs.</summary>
-    private sealed class Call
+    /// <summary>What is known of a call while it runs: a struct, held in the layer's async frame (no object per call).</summary>
+    private struct Call
     {
+        public Call()
+        {
+        }
+
         public DateTimeOffset At { get; init; }
 
         public long Timestamp { get; init; }
@@ -191,7 +195,7 @@ internal sealed class RequestLogLayer(GatewayHandler inner, RequestLogWriter wri
             }
         }
 
-        public RequestLogEntry Entry(TimeProvider time, string? responseContent) => new()
+        public readonly RequestLogEntry Entry(TimeProvider time, string? responseContent) => new()
         {
             Id = RequestLogIds.New(At),
             Time = At,

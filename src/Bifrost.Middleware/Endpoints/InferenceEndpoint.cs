@@ -106,7 +106,26 @@ internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOp
             return;
         }
 
-        var request = await ReadAsync(context).ConfigureAwait(false);
+        if (typeof(TRequest) == typeof(ChatCompletionRequest) && operation.ReadRequest is null)
+        {
+            var (chat, bytes) = await BifrostResults.ReadJsonKeepingBytesAsync(context, operation.RequestInfo).ConfigureAwait(false);
+            try
+            {
+                await HandleAsync(context, chat, bytes).ConfigureAwait(false);
+            }
+            finally
+            {
+                bytes?.Release(); // the call is over: no attempt can still read them
+            }
+
+            return;
+        }
+
+        await HandleAsync(context, await ReadAsync(context).ConfigureAwait(false), null).ConfigureAwait(false);
+    }
+
+    private async Task HandleAsync(HttpContext context, TRequest request, RequestBytes? bytes)
+    {
         if (routeModel is not null)
         {
             operation.SetModel(request, routeModel(context));
@@ -121,6 +140,11 @@ internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOp
 
         RequestLog.RequestLogCaller.Enter(context); // the caller as the request log records it (flows into the pipeline)
         CacheHeaders.Enter(context); // the x-bf-cache-* headers and the tenant, for the response cache (when it is on)
+        if (bytes is not null && request is ChatCompletionRequest chat && OnlyBuiltInCodeSees(context.RequestServices))
+        {
+            chat.ClientBytes = bytes; // issue 18: an OpenAI-compatible adapter may forward them with its model
+        }
+
         if (operation.Streams && operation.IsStreamRequested?.Invoke(request) == true)
         {
             var chunks = operation.StreamAsync(context.RequestServices, request, context.RequestAborted);
@@ -146,6 +170,31 @@ internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOp
         }
 
         await BifrostResults.WriteJsonAsync(context, response, operation.ResponseInfo).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Whether nothing but the gateway's own code sees a request between this endpoint and the provider adapter, so the
+    /// typed request still says what the client's bytes say (only <c>model</c> and <c>fallbacks</c>, which the adapter's splice
+    /// rewrites and drops, are changed by the built-in layers): the built-in <see cref="IBifrostClient"/> (a host's decorator
+    /// could change the request) and no plugin (a pre-hook may change the request in place, e.g. add a message).
+    /// </summary>
+    private static bool OnlyBuiltInCodeSees(IServiceProvider services)
+    {
+        if (services.GetService<IBifrostClient>() is not Gateway.BifrostGateway)
+        {
+            return false;
+        }
+
+        var layers = services.GetRequiredService<GatewayPipeline>().Layers;
+        for (var i = 0; i < layers.Count; i++)
+        {
+            if (string.Equals(layers[i], PluginLayer.Registration.Name, StringComparison.Ordinal))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>The request: the operation's own reader (a multipart upload) or its JSON body.</summary>

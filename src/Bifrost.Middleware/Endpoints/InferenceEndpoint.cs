@@ -106,70 +106,68 @@ internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOp
             return;
         }
 
-        if (typeof(TRequest) == typeof(ChatCompletionRequest) && operation.ReadRequest is null)
+        TRequest request;
+        RequestBytes? bytes = null;
+        if ((typeof(TRequest) == typeof(ChatCompletionRequest) || typeof(TRequest) == typeof(EmbeddingRequest)) && operation.ReadRequest is null)
         {
-            var (chat, bytes) = await BifrostResults.ReadJsonKeepingBytesAsync(context, operation.RequestInfo).ConfigureAwait(false);
-            try
+            (request, bytes) = await BifrostResults.ReadJsonKeepingBytesAsync(context, operation.RequestInfo).ConfigureAwait(false);
+        }
+        else
+        {
+            request = await ReadAsync(context).ConfigureAwait(false);
+        }
+
+        try
+        {
+            if (routeModel is not null)
             {
-                await HandleAsync(context, chat, bytes).ConfigureAwait(false);
-            }
-            finally
-            {
-                bytes?.Release(); // the call is over: no attempt can still read them
-            }
-
-            return;
-        }
-
-        await HandleAsync(context, await ReadAsync(context).ConfigureAwait(false), null).ConfigureAwait(false);
-    }
-
-    private async Task HandleAsync(HttpContext context, TRequest request, RequestBytes? bytes)
-    {
-        if (routeModel is not null)
-        {
-            operation.SetModel(request, routeModel(context));
-        }
-
-        if (operation.Async && AsyncEndpoints.IsAsyncRequested(context))
-        {
-            var job = await SubmitAsync(context, request).ConfigureAwait(false);
-            await BifrostResults.WriteJsonAsync(context, PendingShape(context, job, request), operation.ResponseInfo).ConfigureAwait(false);
-            return;
-        }
-
-        RequestLog.RequestLogCaller.Enter(context); // the caller as the request log records it (flows into the pipeline)
-        CacheHeaders.Enter(context); // the x-bf-cache-* headers and the tenant, for the response cache (when it is on)
-        if (bytes is not null && request is ChatCompletionRequest chat && OnlyBuiltInCodeSees(context.RequestServices))
-        {
-            chat.ClientBytes = bytes; // issue 18: an OpenAI-compatible adapter may forward them with its model
-        }
-
-        if (operation.Streams && operation.IsStreamRequested?.Invoke(request) == true)
-        {
-            var chunks = operation.StreamAsync(context.RequestServices, request, context.RequestAborted);
-            await (operation.StreamShape switch
-            {
-                StreamShape.Events => Sse.WriteEventStreamAsync(context, (IAsyncEnumerable<ResponsesStreamEvent>)chunks, context.RequestAborted),
-                StreamShape.TypedEvents => Sse.WriteTypedEventStreamAsync(context, chunks, operation.ChunkInfo!, operation.EventTypeOf!, context.RequestAborted),
-                _ => Sse.WriteDataStreamAsync(context, chunks, operation.ChunkInfo!, context.RequestAborted),
-            }).ConfigureAwait(false);
-            return;
-        }
-
-        var response = await operation.RunAsync(context.RequestServices, request, context.RequestAborted).ConfigureAwait(false);
-        if (operation.BodyOf is { } bodyOf)
-        {
-            await using (response as IAsyncDisposable)
-            {
-                var (body, contentType) = bodyOf(response);
-                await BinaryBody.RelayAsync(context, body, contentType, context.RequestAborted).ConfigureAwait(false);
+                operation.SetModel(request, routeModel(context));
             }
 
-            return;
-        }
+            if (operation.Async && AsyncEndpoints.IsAsyncRequested(context))
+            {
+                var job = await SubmitAsync(context, request).ConfigureAwait(false);
+                await BifrostResults.WriteJsonAsync(context, PendingShape(context, job, request), operation.ResponseInfo).ConfigureAwait(false);
+                return;
+            }
 
-        await BifrostResults.WriteJsonAsync(context, response, operation.ResponseInfo).ConfigureAwait(false);
+            RequestLog.RequestLogCaller.Enter(context); // the caller as the request log records it (flows into the pipeline)
+            CacheHeaders.Enter(context); // the x-bf-cache-* headers and the tenant, for the response cache (when it is on)
+            if (bytes is not null && request is InferenceRequest inference && OnlyBuiltInCodeSees(context.RequestServices))
+            {
+                inference.ClientBytes = bytes; // issue 18: an OpenAI-compatible adapter may forward them with its model
+            }
+
+            if (operation.Streams && operation.IsStreamRequested?.Invoke(request) == true)
+            {
+                var chunks = operation.StreamAsync(context.RequestServices, request, context.RequestAborted);
+                await (operation.StreamShape switch
+                {
+                    StreamShape.Events => Sse.WriteEventStreamAsync(context, (IAsyncEnumerable<ResponsesStreamEvent>)chunks, context.RequestAborted),
+                    StreamShape.TypedEvents => Sse.WriteTypedEventStreamAsync(context, chunks, operation.ChunkInfo!, operation.EventTypeOf!, context.RequestAborted),
+                    _ => Sse.WriteDataStreamAsync(context, chunks, operation.ChunkInfo!, context.RequestAborted),
+                }).ConfigureAwait(false);
+                return;
+            }
+
+            var response = await operation.RunAsync(context.RequestServices, request, context.RequestAborted).ConfigureAwait(false);
+            if (operation.BodyOf is { } bodyOf)
+            {
+                await using (response as IAsyncDisposable)
+                {
+                    var (body, contentType) = bodyOf(response);
+                    await BinaryBody.RelayAsync(context, body, contentType, context.RequestAborted).ConfigureAwait(false);
+                }
+
+                return;
+            }
+
+            await BifrostResults.WriteJsonAsync(context, response, operation.ResponseInfo).ConfigureAwait(false);
+        }
+        finally
+        {
+            bytes?.Release(); // the call is over: no attempt can still read them
+        }
     }
 
     /// <summary>

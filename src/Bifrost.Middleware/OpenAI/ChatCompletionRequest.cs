@@ -98,14 +98,6 @@ public sealed class ChatCompletionRequest : InferenceRequest, Operations.IStream
     /// <summary>Service tier requested from the provider.</summary>
     public string? ServiceTier { get; set; }
 
-    /// <summary>
-    /// The client's JSON bytes of this request, when the chat endpoint read it and nothing but the gateway's built-in code sees
-    /// it before the provider (issue 18): an OpenAI-compatible adapter forwards them with only <c>model</c> rewritten. Never
-    /// serialized; copies for an attempt (<see cref="ForProvider"/>) share it; released by the endpoint when its call ends.
-    /// </summary>
-    [JsonIgnore]
-    internal RequestBytes? ClientBytes { get; set; }
-
     /// <summary>A shallow copy for one provider attempt: the provider's bare model, no fallbacks, stream fields only when streaming.</summary>
     internal ChatCompletionRequest ForProvider(string model, bool stream)
     {

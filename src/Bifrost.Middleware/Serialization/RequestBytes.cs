@@ -6,11 +6,11 @@ using System.Text.Encodings.Web;
 namespace Bifrost.Middleware.Serialization;
 
 /// <summary>
-/// The JSON bytes a client sent for a request (issue 18, JSON pass-through): kept, in a pooled buffer, by the endpoint that
-/// parsed them, so an OpenAI-compatible adapter can forward them with only <c>model</c> rewritten (<see cref="ChatRequestSplice"/>)
+/// The JSON bytes a client sent for a chat or embeddings request (issue 18, JSON pass-through): kept, in a pooled buffer, by the endpoint that
+/// parsed them, so an OpenAI-compatible adapter can forward them with only <c>model</c> rewritten (<see cref="RequestSplice"/>)
 /// instead of serializing the typed request again. The endpoint attaches them only where nothing but the gateway's own
 /// built-in code sees the request before the adapter (no plugin, the built-in <see cref="IBifrostClient"/>), and releases
-/// them when its call is over; after that (or for a copy made later) <see cref="TryWriteChatBody"/> answers false and the
+/// them when its call is over; after that (or for a copy made later) <see cref="TryWriteBody"/> answers false and the
 /// adapter serializes the typed request as before.
 /// </summary>
 internal sealed class RequestBytes
@@ -28,10 +28,13 @@ internal sealed class RequestBytes
     public static RequestBytes Own(byte[] rented, int length) => new(rented, length);
 
     /// <summary>
-    /// The chat request body for one provider attempt, spliced from the client's bytes (<see cref="ChatRequestSplice.TryWrite"/>):
+    /// The request body for one provider attempt, spliced from the client's bytes (<see cref="RequestSplice.TryWrite"/>):
     /// false when released or when the bytes cannot stand for the typed request (the caller serializes it).
     /// </summary>
-    public bool TryWriteChatBody(string? model, bool stream, [NotNullWhen(true)] out byte[]? body)
+    /// <param name="model">The provider's model.</param>
+    /// <param name="stream">For a chat request, whether the attempt streams; null for a request without chat's stream fields (embeddings).</param>
+    /// <param name="body">The body to send.</param>
+    public bool TryWriteBody(string? model, bool? stream, [NotNullWhen(true)] out byte[]? body)
     {
         lock (this)
         {
@@ -41,11 +44,11 @@ internal sealed class RequestBytes
                 return false;
             }
 
-            return ChatRequestSplice.TryWrite(_buffer.AsSpan(0, _length), model, stream, out body);
+            return RequestSplice.TryWrite(_buffer.AsSpan(0, _length), model, stream, out body);
         }
     }
 
-    /// <summary>Returns the buffer to the pool; every later <see cref="TryWriteChatBody"/> answers false.</summary>
+    /// <summary>Returns the buffer to the pool; every later <see cref="TryWriteBody"/> answers false.</summary>
     public void Release()
     {
         byte[]? buffer;
@@ -63,23 +66,27 @@ internal sealed class RequestBytes
 }
 
 /// <summary>
-/// Writes a client's chat request bytes for a provider: the top-level members in the client's order and bytes, <c>model</c>'s
-/// value replaced by the provider's model, <c>fallbacks</c> (Bifrost's own) dropped, and on a non-streamed attempt
-/// <c>stream</c> and <c>stream_options</c> dropped — what serializing the typed request for the attempt
-/// (<c>ChatCompletionRequest.ForProvider</c>) sends, without parsing or writing any value again. It refuses (false, and the
+/// Writes a client's request bytes for a provider: the top-level members in the client's order and bytes, <c>model</c>'s
+/// value replaced by the provider's model, <c>fallbacks</c> (Bifrost's own) dropped, and for a chat request on a non-streamed
+/// attempt <c>stream</c> and <c>stream_options</c> dropped — what serializing the typed request for the attempt
+/// (<c>ForProvider</c>) sends, without parsing or writing any value again. It refuses (false, and the
 /// typed request is serialized instead) whenever the bytes could mean something else than that typed request: a property name
 /// written with escapes (<c>"fallb\u0061cks"</c> would otherwise slip through), a top-level name twice, a streamed attempt
-/// whose <c>stream</c> is not <c>true</c>, <c>metadata</c> with a value that is not a string (the typed reader turns numbers
+/// whose <c>stream</c> is not <c>true</c>, a chat request's <c>metadata</c> with a value that is not a string (the typed reader turns numbers
 /// and booleans into text), more than <see cref="MaxMembers"/> members, or anything that is not one JSON object.
 /// </summary>
-internal static class ChatRequestSplice
+internal static class RequestSplice
 {
     /// <summary>The most top-level members spliced (a chat request has about 30 documented ones).</summary>
     public const int MaxMembers = 64;
 
     private static readonly JsonReaderOptions ReaderOptions = new() { CommentHandling = JsonCommentHandling.Disallow, AllowTrailingCommas = false, MaxDepth = 256 };
 
-    public static bool TryWrite(ReadOnlySpan<byte> json, string model, bool stream, [NotNullWhen(true)] out byte[]? body)
+    /// <param name="json">The client's body.</param>
+    /// <param name="model">The provider's model.</param>
+    /// <param name="stream">For a chat request, whether the attempt streams; null for a request without chat's fields (embeddings).</param>
+    /// <param name="body">The body to send.</param>
+    public static bool TryWrite(ReadOnlySpan<byte> json, string model, bool? stream, [NotNullWhen(true)] out byte[]? body)
     {
         body = null;
         Span<Member> members = stackalloc Member[MaxMembers];
@@ -107,7 +114,7 @@ internal static class ChatRequestSplice
 
                 var nameStart = (int)reader.TokenStartIndex;
                 var nameEnd = nameStart + reader.ValueSpan.Length + 2; // the quotes (no escapes: the span is the name as written)
-                var kind = Kind(reader.ValueSpan);
+                var kind = Kind(reader.ValueSpan, chat: stream is not null);
                 if (!reader.Read())
                 {
                     return false;
@@ -116,7 +123,7 @@ internal static class ChatRequestSplice
                 var valueStart = (int)reader.TokenStartIndex;
                 var ok = kind switch
                 {
-                    MemberKind.Stream => !stream || reader.TokenType == JsonTokenType.True,
+                    MemberKind.Stream => stream != true || reader.TokenType == JsonTokenType.True,
                     MemberKind.Metadata => StringValues(ref reader),
                     _ => true,
                 };
@@ -228,12 +235,13 @@ internal static class ChatRequestSplice
         return true;
     }
 
-    private static bool Dropped(MemberKind kind, bool stream) =>
-        kind == MemberKind.Fallbacks || (!stream && kind is MemberKind.Stream or MemberKind.StreamOptions);
+    private static bool Dropped(MemberKind kind, bool? stream) =>
+        kind == MemberKind.Fallbacks || (stream == false && kind is MemberKind.Stream or MemberKind.StreamOptions);
 
-    private static MemberKind Kind(ReadOnlySpan<byte> name) =>
+    private static MemberKind Kind(ReadOnlySpan<byte> name, bool chat) =>
         name.SequenceEqual("model"u8) ? MemberKind.Model
         : name.SequenceEqual("fallbacks"u8) ? MemberKind.Fallbacks
+        : !chat ? MemberKind.Other
         : name.SequenceEqual("stream"u8) ? MemberKind.Stream
         : name.SequenceEqual("stream_options"u8) ? MemberKind.StreamOptions
         : name.SequenceEqual("metadata"u8) ? MemberKind.Metadata

@@ -176,6 +176,21 @@ public sealed class ClientBytesForwardingTests
         Assert.Equal("""{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}],"temperature":1.0}""", Assert.Single(upstream.Requests).RawBody);
     }
 
+    [Fact]
+    public async Task Embeddings_get_the_clients_bytes_too()
+    {
+        // https://platform.openai.com/docs/api-reference/embeddings/create
+        await using var upstream = await FakeOpenAIUpstream.StartAsync();
+        upstream.Enqueue(FakeResponses.Json(200, """{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.5,-0.25]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":2,"total_tokens":2}}"""));
+        await using var host = await StartAsync(upstream);
+
+        using var response = await host.PostJsonAsync("/openai/v1/embeddings", """{"input":["caf\u00e9","x"],"fallbacks":["openai/x"],"model":"openai/text-embedding-3-small","dimensions":2,"x_vendor":1.50}""", Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("""{"input":["caf\u00e9","x"],"model":"text-embedding-3-small","dimensions":2,"x_vendor":1.50}""", Assert.Single(upstream.Requests).RawBody);
+        Assert.Equal(-0.25, (await GatewayHost.ReadJsonAsync(response)).GetProperty("data")[0].GetProperty("embedding")[1].GetDouble());
+    }
+
     private sealed class AppendMessage : IBifrostPlugin
     {
         public ValueTask PreHookAsync(BifrostPluginContext context, CancellationToken cancellationToken)

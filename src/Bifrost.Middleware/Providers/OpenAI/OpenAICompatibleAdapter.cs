@@ -67,7 +67,7 @@ internal sealed partial class OpenAICompatibleAdapter : IProviderAdapter, IDispo
     }
 
     /// <summary>
-    /// The chat request body: the client's own bytes with the provider's <c>model</c> (issue 18: <see cref="ChatCompletionRequest.ClientBytes"/>,
+    /// The chat request body: the client's own bytes with the provider's <c>model</c> (issue 18: <see cref="InferenceRequest.ClientBytes"/>,
     /// for <c>openai</c> and <c>openai-compatible</c>, which send every field as the caller sent it), else the typed request as
     /// the caller sent it, or adjusted to the preset's provider.
     /// </summary>
@@ -75,7 +75,7 @@ internal sealed partial class OpenAICompatibleAdapter : IProviderAdapter, IDispo
     {
         if (Preset is not { } preset)
         {
-            return !_azure && request.ClientBytes is { } client && client.TryWriteChatBody(request.Model, stream, out var bytes)
+            return !_azure && request.ClientBytes is { } client && client.TryWriteBody(request.Model, stream, out var bytes)
                 ? UpstreamClient.Json(bytes)
                 : Body(context, "chat/completions", request, BifrostJson.Context.ChatCompletionRequest);
         }

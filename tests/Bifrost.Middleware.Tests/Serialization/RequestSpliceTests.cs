@@ -3,11 +3,11 @@ using Bifrost.Middleware.Serialization;
 
 namespace Bifrost.Middleware.Tests.Serialization;
 
-/// <summary>Issue 18: the splice that writes a client's chat request bytes for a provider attempt (<see cref="ChatRequestSplice"/>).</summary>
-public sealed class ChatRequestSpliceTests
+/// <summary>Issue 18: the splice that writes a client's chat or embeddings request bytes for a provider attempt (<see cref="RequestSplice"/>).</summary>
+public sealed class RequestSpliceTests
 {
-    private static string? Splice(string json, string model = "gpt-4o", bool stream = false) =>
-        ChatRequestSplice.TryWrite(Encoding.UTF8.GetBytes(json), model, stream, out var body) ? Encoding.UTF8.GetString(body) : null;
+    private static string? Splice(string json, string model = "gpt-4o", bool? stream = false) =>
+        RequestSplice.TryWrite(Encoding.UTF8.GetBytes(json), model, stream, out var body) ? Encoding.UTF8.GetString(body) : null;
 
     [Fact]
     public void Only_the_top_level_model_is_replaced_and_nested_ones_stay()
@@ -58,6 +58,12 @@ public sealed class ChatRequestSpliceTests
     public void Bytes_that_could_mean_something_else_are_refused(string json) => Assert.Null(Splice(json));
 
     [Fact]
+    public void Without_chat_rules_only_model_and_fallbacks_are_touched()
+    {
+        Assert.Equal("""{"model":"gpt-4o","stream":false,"metadata":{"a":1}}""", Splice("""{"model":"m","fallbacks":[],"stream":false,"metadata":{"a":1}}""", stream: null));
+    }
+
+    [Fact]
     public void String_metadata_passes()
     {
         Assert.Equal("""{"model":"gpt-4o","metadata":{"a":"1","b":"x"}}""", Splice("""{"model":"m","metadata":{"a":"1","b":"x"}}"""));
@@ -67,7 +73,7 @@ public sealed class ChatRequestSpliceTests
     [Fact]
     public void More_members_than_the_bound_are_refused()
     {
-        var members = string.Join(",", Enumerable.Range(0, ChatRequestSplice.MaxMembers).Select(static i => $"\"f{i}\":{i}"));
+        var members = string.Join(",", Enumerable.Range(0, RequestSplice.MaxMembers).Select(static i => $"\"f{i}\":{i}"));
         Assert.NotNull(Splice("{" + members + "}"));
         Assert.Null(Splice("{\"model\":\"m\"," + members + "}"));
     }
@@ -79,10 +85,10 @@ public sealed class ChatRequestSpliceTests
         var rented = System.Buffers.ArrayPool<byte>.Shared.Rent(json.Length);
         json.CopyTo(rented, 0);
         var bytes = RequestBytes.Own(rented, json.Length);
-        Assert.True(bytes.TryWriteChatBody("x", stream: false, out var body));
+        Assert.True(bytes.TryWriteBody("x", stream: false, out var body));
         Assert.Equal("""{"model":"x"}""", Encoding.UTF8.GetString(body));
         bytes.Release();
-        Assert.False(bytes.TryWriteChatBody("x", stream: false, out _));
+        Assert.False(bytes.TryWriteBody("x", stream: false, out _));
         bytes.Release(); // twice: returned to the pool once
     }
 }

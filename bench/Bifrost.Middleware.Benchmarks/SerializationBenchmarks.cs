@@ -51,6 +51,10 @@ public class SerializationBenchmarks
     [Benchmark(Description = "write upstream request (SerializeToUtf8Bytes)")]
     public byte[] WriteUpstreamRequest() => JsonSerializer.SerializeToUtf8Bytes(_request, BifrostJson.Context.ChatCompletionRequest);
 
+    /// <summary>Issue 18: what replaces <see cref="WriteUpstreamRequest"/> when the client's bytes are forwarded (<c>model</c> rewritten).</summary>
+    [Benchmark(Description = "splice client bytes for upstream (RequestSplice)")]
+    public byte[]? SpliceUpstreamRequest() => RequestSplice.TryWrite(RequestBody, "gpt-4o-mini", stream: false, out var body) ? body : null;
+
     [Benchmark(Description = "read upstream answer (DeserializeAsync, stream)")]
     public ValueTask<ChatCompletionResponse?> ReadAnswerAsync()
     {

@@ -43,6 +43,34 @@ internal static class BifrostResults
         return value ?? throw BifrostErrors.InvalidRequest("invalid_json", "The request body must be a JSON object.");
     }
 
+    /// <summary><see cref="ReadJsonAsync"/>, keeping the body's bytes when it was read whole (<see cref="BufferedJson.DeserializeKeepingBytesAsync"/>; the caller releases them).</summary>
+    public static async ValueTask<(T Value, RequestBytes? Bytes)> ReadJsonKeepingBytesAsync<T>(HttpContext context, JsonTypeInfo<T> typeInfo)
+        where T : class
+    {
+        T? value;
+        RequestBytes? bytes;
+        try
+        {
+            (value, bytes) = await BufferedJson.DeserializeKeepingBytesAsync(context.Request.Body, context.Request.ContentLength, typeInfo, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (JsonException ex)
+        {
+            throw BifrostException.InvalidJson(ex);
+        }
+        catch (BadHttpRequestException ex)
+        {
+            throw BifrostErrors.ServerLimit(ex);
+        }
+
+        if (value is null)
+        {
+            bytes?.Release();
+            throw BifrostErrors.InvalidRequest("invalid_json", "The request body must be a JSON object.");
+        }
+
+        return (value, bytes);
+    }
+
     /// <summary>
     /// Writes <paramref name="value"/> as <c>application/json</c> with a Content-Length: serialized whole into a pooled
     /// buffer first, then sent in one write (no chunked framing, no second send for the terminating chunk).

@@ -106,46 +106,93 @@ internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOp
             return;
         }
 
-        var request = await ReadAsync(context).ConfigureAwait(false);
-        if (routeModel is not null)
+        TRequest request;
+        RequestBytes? bytes = null;
+        if ((typeof(TRequest) == typeof(ChatCompletionRequest) || typeof(TRequest) == typeof(EmbeddingRequest)) && operation.ReadRequest is null)
         {
-            operation.SetModel(request, routeModel(context));
+            (request, bytes) = await BifrostResults.ReadJsonKeepingBytesAsync(context, operation.RequestInfo).ConfigureAwait(false);
+        }
+        else
+        {
+            request = await ReadAsync(context).ConfigureAwait(false);
         }
 
-        if (operation.Async && AsyncEndpoints.IsAsyncRequested(context))
+        try
         {
-            var job = await SubmitAsync(context, request).ConfigureAwait(false);
-            await BifrostResults.WriteJsonAsync(context, PendingShape(context, job, request), operation.ResponseInfo).ConfigureAwait(false);
-            return;
-        }
-
-        RequestLog.RequestLogCaller.Enter(context); // the caller as the request log records it (flows into the pipeline)
-        CacheHeaders.Enter(context); // the x-bf-cache-* headers and the tenant, for the response cache (when it is on)
-        if (operation.Streams && operation.IsStreamRequested?.Invoke(request) == true)
-        {
-            var chunks = operation.StreamAsync(context.RequestServices, request, context.RequestAborted);
-            await (operation.StreamShape switch
+            if (routeModel is not null)
             {
-                StreamShape.Events => Sse.WriteEventStreamAsync(context, (IAsyncEnumerable<ResponsesStreamEvent>)chunks, context.RequestAborted),
-                StreamShape.TypedEvents => Sse.WriteTypedEventStreamAsync(context, chunks, operation.ChunkInfo!, operation.EventTypeOf!, context.RequestAborted),
-                _ => Sse.WriteDataStreamAsync(context, chunks, operation.ChunkInfo!, context.RequestAborted),
-            }).ConfigureAwait(false);
-            return;
-        }
-
-        var response = await operation.RunAsync(context.RequestServices, request, context.RequestAborted).ConfigureAwait(false);
-        if (operation.BodyOf is { } bodyOf)
-        {
-            await using (response as IAsyncDisposable)
-            {
-                var (body, contentType) = bodyOf(response);
-                await BinaryBody.RelayAsync(context, body, contentType, context.RequestAborted).ConfigureAwait(false);
+                operation.SetModel(request, routeModel(context));
             }
 
-            return;
+            if (operation.Async && AsyncEndpoints.IsAsyncRequested(context))
+            {
+                var job = await SubmitAsync(context, request).ConfigureAwait(false);
+                await BifrostResults.WriteJsonAsync(context, PendingShape(context, job, request), operation.ResponseInfo).ConfigureAwait(false);
+                return;
+            }
+
+            RequestLog.RequestLogCaller.Enter(context); // the caller as the request log records it (flows into the pipeline)
+            CacheHeaders.Enter(context); // the x-bf-cache-* headers and the tenant, for the response cache (when it is on)
+            if (bytes is not null && request is InferenceRequest inference && OnlyBuiltInCodeSees(context.RequestServices))
+            {
+                inference.ClientBytes = bytes; // issue 18: an OpenAI-compatible adapter may forward them with its model
+            }
+
+            if (operation.Streams && operation.IsStreamRequested?.Invoke(request) == true)
+            {
+                var chunks = operation.StreamAsync(context.RequestServices, request, context.RequestAborted);
+                await (operation.StreamShape switch
+                {
+                    StreamShape.Events => Sse.WriteEventStreamAsync(context, (IAsyncEnumerable<ResponsesStreamEvent>)chunks, context.RequestAborted),
+                    StreamShape.TypedEvents => Sse.WriteTypedEventStreamAsync(context, chunks, operation.ChunkInfo!, operation.EventTypeOf!, context.RequestAborted),
+                    _ => Sse.WriteDataStreamAsync(context, chunks, operation.ChunkInfo!, context.RequestAborted),
+                }).ConfigureAwait(false);
+                return;
+            }
+
+            var response = await operation.RunAsync(context.RequestServices, request, context.RequestAborted).ConfigureAwait(false);
+            if (operation.BodyOf is { } bodyOf)
+            {
+                await using (response as IAsyncDisposable)
+                {
+                    var (body, contentType) = bodyOf(response);
+                    await BinaryBody.RelayAsync(context, body, contentType, context.RequestAborted).ConfigureAwait(false);
+                }
+
+                return;
+            }
+
+            await BifrostResults.WriteJsonAsync(context, response, operation.ResponseInfo).ConfigureAwait(false);
+        }
+        finally
+        {
+            bytes?.Release(); // the call is over: no attempt can still read them
+        }
+    }
+
+    /// <summary>
+    /// Whether nothing but the gateway's own code sees a request between this endpoint and the provider adapter, so the
+    /// typed request still says what the client's bytes say (only <c>model</c> and <c>fallbacks</c>, which the adapter's splice
+    /// rewrites and drops, are changed by the built-in layers): the built-in <see cref="IBifrostClient"/> (a host's decorator
+    /// could change the request) and no plugin (a pre-hook may change the request in place, e.g. add a message).
+    /// </summary>
+    private static bool OnlyBuiltInCodeSees(IServiceProvider services)
+    {
+        if (services.GetService<IBifrostClient>() is not Gateway.BifrostGateway)
+        {
+            return false;
         }
 
-        await BifrostResults.WriteJsonAsync(context, response, operation.ResponseInfo).ConfigureAwait(false);
+        var layers = services.GetRequiredService<GatewayPipeline>().Layers;
+        for (var i = 0; i < layers.Count; i++)
+        {
+            if (string.Equals(layers[i], PluginLayer.Registration.Name, StringComparison.Ordinal))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>The request: the operation's own reader (a multipart upload) or its JSON body.</summary>

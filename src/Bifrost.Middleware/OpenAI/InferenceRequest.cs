@@ -25,6 +25,15 @@ public abstract class InferenceRequest : ExtensibleObject
     /// <summary>Bifrost extension: <c>provider/model</c> names tried in order when the primary fails with a retryable error. Never sent upstream.</summary>
     public IList<string>? Fallbacks { get; set; }
 
+    /// <summary>
+    /// The client's JSON bytes of this request, when the chat or embeddings endpoint read it and nothing but the gateway's
+    /// built-in code sees it before the provider (issue 18): an OpenAI-compatible adapter forwards them with only <c>model</c>
+    /// rewritten. Never serialized; copies for an attempt (<see cref="CopyForProvider"/>) share it; released by the endpoint
+    /// when its call ends.
+    /// </summary>
+    [JsonIgnore]
+    internal RequestBytes? ClientBytes { get; set; }
+
     /// <summary>A shallow copy for one provider attempt: the provider's bare model, no fallbacks.</summary>
     /// <typeparam name="T">The request type.</typeparam>
     /// <param name="model">The provider's model.</param>

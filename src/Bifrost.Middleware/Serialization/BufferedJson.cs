@@ -40,6 +40,34 @@ internal static class BufferedJson
         }
     }
 
+    /// <summary>
+    /// <see cref="DeserializeAsync"/>, keeping the bytes of a body that <see cref="Fits"/> (issue 18: forwarded as they are
+    /// where the request reaches a provider of the same format unchanged). The caller owns the returned bytes and must
+    /// <see cref="RequestBytes.Release"/> them; null for a body read as a stream. Nothing is read beyond the body's Content-Length.
+    /// </summary>
+    public static async ValueTask<(T? Value, RequestBytes? Bytes)> DeserializeKeepingBytesAsync<T>(Stream body, long? contentLength, JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken)
+    {
+        if (!Fits(contentLength))
+        {
+            return (await DeserializeAsync(body, contentLength, typeInfo, cancellationToken).ConfigureAwait(false), null);
+        }
+
+        var length = (int)contentLength!.Value;
+        var buffer = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            var read = await body.ReadAtLeastAsync(buffer.AsMemory(0, length), length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+            Validate(buffer.AsSpan(0, read));
+            var value = JsonSerializer.Deserialize(buffer.AsSpan(0, read), typeInfo);
+            return (value, RequestBytes.Own(buffer, read));
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
+    }
+
     /// <summary>Throws a <see cref="JsonException"/> when <paramref name="json"/> breaks the rule of <see cref="JsonUnicodeScanner"/>.</summary>
     public static void Validate(ReadOnlySpan<byte> json)
     {

@@ -9,7 +9,15 @@ namespace Bifrost.Middleware.Providers.OpenAI;
 internal sealed partial class OpenAICompatibleAdapter
 {
     public Task<EmbeddingResponse> EmbeddingsAsync(ProviderContext context, EmbeddingRequest request, CancellationToken cancellationToken) =>
-        PostAsync(context, "embeddings", request, BifrostJson.Context.EmbeddingRequest, BifrostJson.Context.EmbeddingResponse, cancellationToken);
+        !_azure && request.ClientBytes is { } client && client.TryWriteBody(request.Model, stream: null, out var bytes)
+            ? _http.SendForJsonAsync(context, WithBody(CreateRequest(context, HttpMethod.Post, "embeddings", stream: false), bytes), BifrostJson.Context.EmbeddingResponse, cancellationToken) // issue 18: the client's bytes
+            : PostAsync(context, "embeddings", request, BifrostJson.Context.EmbeddingRequest, BifrostJson.Context.EmbeddingResponse, cancellationToken);
+
+    private static HttpRequestMessage WithBody(HttpRequestMessage message, byte[] json)
+    {
+        message.Content = UpstreamClient.Json(json);
+        return message;
+    }
 
     public Task<TextCompletionResponse> TextCompletionAsync(ProviderContext context, TextCompletionRequest request, CancellationToken cancellationToken) =>
         PostAsync(context, "completions", request, BifrostJson.Context.TextCompletionRequest, BifrostJson.Context.TextCompletionResponse, cancellationToken);

@@ -49,24 +49,35 @@ internal sealed partial class OpenAICompatibleAdapter : IProviderAdapter, IDispo
 
     public Task<ChatCompletionResponse> ChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, CancellationToken cancellationToken) =>
         Preset is null
-            ? PostAsync(context, "chat/completions", request, BifrostJson.Context.ChatCompletionRequest, BifrostJson.Context.ChatCompletionResponse, cancellationToken)
+            ? _http.SendForJsonAsync(context, ChatRequest(context, request, stream: false), BifrostJson.Context.ChatCompletionResponse, cancellationToken)
             : PresetChatCompletionAsync(context, request, cancellationToken);
 
     private async Task<ChatCompletionResponse> PresetChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, CancellationToken cancellationToken)
     {
-        var message = CreateRequest(context, HttpMethod.Post, "chat/completions", stream: false);
-        message.Content = ChatBody(context, request);
-        var response = await _http.SendForJsonAsync(context, message, BifrostJson.Context.ChatCompletionResponse, cancellationToken).ConfigureAwait(false);
+        var response = await _http.SendForJsonAsync(context, ChatRequest(context, request, stream: false), BifrostJson.Context.ChatCompletionResponse, cancellationToken).ConfigureAwait(false);
         Preset?.Normalize(response);
         return response;
     }
 
-    /// <summary>The chat request body: as the caller sent it, or adjusted to the preset's provider.</summary>
-    private ByteArrayContent ChatBody(ProviderContext context, ChatCompletionRequest request)
+    private HttpRequestMessage ChatRequest(ProviderContext context, ChatCompletionRequest request, bool stream)
+    {
+        var message = CreateRequest(context, HttpMethod.Post, "chat/completions", stream);
+        message.Content = ChatBody(context, request, stream);
+        return message;
+    }
+
+    /// <summary>
+    /// The chat request body: the client's own bytes with the provider's <c>model</c> (issue 18: <see cref="InferenceRequest.ClientBytes"/>,
+    /// for <c>openai</c> and <c>openai-compatible</c>, which send every field as the caller sent it), else the typed request as
+    /// the caller sent it, or adjusted to the preset's provider.
+    /// </summary>
+    private ByteArrayContent ChatBody(ProviderContext context, ChatCompletionRequest request, bool stream)
     {
         if (Preset is not { } preset)
         {
-            return Body(context, "chat/completions", request, BifrostJson.Context.ChatCompletionRequest);
+            return !_azure && request.ClientBytes is { } client && client.TryWriteBody(request.Model, stream, out var bytes)
+                ? UpstreamClient.Json(bytes)
+                : Body(context, "chat/completions", request, BifrostJson.Context.ChatCompletionRequest);
         }
 
         var body = preset.Rewrite(request, out var changes);
@@ -77,8 +88,7 @@ internal sealed partial class OpenAICompatibleAdapter : IProviderAdapter, IDispo
     public async IAsyncEnumerable<ChatCompletionChunk> StreamChatCompletionAsync(ProviderContext context, ChatCompletionRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         using var deadline = _http.UntilFirstChunk(context, cancellationToken);
-        using var message = CreateRequest(context, HttpMethod.Post, "chat/completions", stream: true);
-        message.Content = ChatBody(context, request);
+        using var message = ChatRequest(context, request, stream: true);
         using var response = await _http.SendSuccessAsync(context, message, cancellationToken).ConfigureAwait(false);
         var mediaType = response.Content.Headers.ContentType?.MediaType;
         if (mediaType is not null && mediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase))

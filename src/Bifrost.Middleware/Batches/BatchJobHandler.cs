@@ -80,7 +80,8 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
         using var stopFeeding = CancellationTokenSource.CreateLinkedTokenSource(execution.CancellationRequested);
         using var expiry = new CancellationTokenSource(Clamp(expiresAt - time.GetUtcNow()), time);
         using var stopRegistration = expiry.Token.Register(static s => ((CancellationTokenSource)s!).Cancel(), stopFeeding);
-        var writeLock = new SemaphoreSlim(1, 1);
+        // Lines finished meanwhile are written together (one round trip for a database store), in the order they finished.
+        var writer = new ResultWriter(new GroupedLineAppender(output), new GroupedLineAppender(errors));
 
         // Null while the run goes on; once stopped, whether by a cancel (true) or the window's end (false).
         bool? Stopped() => execution.CancellationRequested.IsCancellationRequested ? true : expiry.IsCancellationRequested ? false : null;
@@ -98,7 +99,7 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
             await Parallel.ForEachAsync(
                 PendingLinesAsync(reader, run, stopFeeding.Token, cancellationToken),
                 new ParallelOptions { MaxDegreeOfParallelism = _options.Concurrency, CancellationToken = cancellationToken },
-                async (line, token) => await RunLineAsync(batch, spec, line, output, errors, writeLock, run, Stopped, trace, token).ConfigureAwait(false)).ConfigureAwait(false);
+                async (line, token) => await RunLineAsync(batch, spec, line, writer, run, Stopped, trace, token).ConfigureAwait(false)).ConfigureAwait(false);
         }
         finally
         {
@@ -125,11 +126,11 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
                 ids.Add(line.CustomId);
                 if (stopped.Count == StoppedLinesPerWrite)
                 {
-                    await WriteStoppedAsync(errors, writeLock, run, stopped, ids, cancelled, cancellationToken).ConfigureAwait(false);
+                    await WriteStoppedAsync(writer.Errors, run, stopped, ids, cancelled, cancellationToken).ConfigureAwait(false);
                 }
             }
 
-            await WriteStoppedAsync(errors, writeLock, run, stopped, ids, cancelled, cancellationToken).ConfigureAwait(false);
+            await WriteStoppedAsync(writer.Errors, run, stopped, ids, cancelled, cancellationToken).ConfigureAwait(false);
         }
 
         batch.Status = BatchStatus.Finalizing;
@@ -200,12 +201,12 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
         return (batch, result.Models);
     }
 
-    private async Task RunLineAsync(BatchObject batch, BatchSpec spec, InputLine line, IAppendableFile output, IAppendableFile errors, SemaphoreSlim writeLock, RunState run, Func<bool?> stopped, Diagnostics.BatchTrace? trace, CancellationToken cancellationToken)
+    private async Task RunLineAsync(BatchObject batch, BatchSpec spec, InputLine line, ResultWriter writer, RunState run, Func<bool?> stopped, Diagnostics.BatchTrace? trace, CancellationToken cancellationToken)
     {
         // The last look before the line starts: a cancel (or the window's end) that came after the line was read stops it here.
         if (stopped() is { } cancelled)
         {
-            await WriteStoppedAsync(batch.Id, line.CustomId, errors, writeLock, run, cancelled, cancellationToken).ConfigureAwait(false);
+            await WriteStoppedAsync(batch.Id, line.CustomId, writer.Errors, run, cancelled, cancellationToken).ConfigureAwait(false);
             return;
         }
 
@@ -249,7 +250,7 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
             trace?.LineFailed(line.CustomId, error.StatusCode, error.Error.Code);
         }
 
-        await WriteAsync(success ? output : errors, writeLock, result, cancellationToken).ConfigureAwait(false);
+        await (success ? writer.Output : writer.Errors).AppendAsync(result, cancellationToken).ConfigureAwait(false);
         run.Finished(line.CustomId);
         if (success)
         {
@@ -269,29 +270,21 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
             .RunBatchLineAsync(services, body, defaultModel, line, cancellationToken);
 
     /// <summary>Reports a line that never ran because the batch was cancelled or its window ended.</summary>
-    private static async Task WriteStoppedAsync(string batchId, string customId, IAppendableFile errors, SemaphoreSlim writeLock, RunState run, bool cancelled, CancellationToken cancellationToken)
+    private static async Task WriteStoppedAsync(string batchId, string customId, GroupedLineAppender errors, RunState run, bool cancelled, CancellationToken cancellationToken)
     {
-        await WriteAsync(errors, writeLock, StoppedLine(batchId, customId, cancelled), cancellationToken).ConfigureAwait(false);
+        await errors.AppendAsync(StoppedLine(batchId, customId, cancelled), cancellationToken).ConfigureAwait(false);
         run.Stopped(customId, cancelled);
     }
 
     /// <summary>Reports lines that never ran, in one write; clears the lists.</summary>
-    private static async Task WriteStoppedAsync(IAppendableFile errors, SemaphoreSlim writeLock, RunState run, List<ReadOnlyMemory<byte>> lines, List<string> ids, bool cancelled, CancellationToken cancellationToken)
+    private static async Task WriteStoppedAsync(GroupedLineAppender errors, RunState run, List<ReadOnlyMemory<byte>> lines, List<string> ids, bool cancelled, CancellationToken cancellationToken)
     {
         if (lines.Count == 0)
         {
             return;
         }
 
-        await writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            await errors.AppendLinesAsync(lines, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            writeLock.Release();
-        }
+        await errors.AppendAsync(lines, cancellationToken).ConfigureAwait(false);
 
         foreach (var id in ids)
         {
@@ -305,19 +298,6 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
     private static byte[] StoppedLine(string batchId, string customId, bool cancelled) => cancelled
         ? CancelledLine(batchId, customId)
         : ErrorLine(batchId, customId, "batch_expired", "The batch's completion window ended before this request ran.");
-
-    private static async Task WriteAsync(IAppendableFile file, SemaphoreSlim writeLock, byte[] line, CancellationToken cancellationToken)
-    {
-        await writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            await file.AppendLineAsync(line, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            writeLock.Release();
-        }
-    }
 
     /// <summary>Streams the input's requests whose custom_id has no result yet; stops yielding when <paramref name="stop"/> fires.</summary>
     private static async IAsyncEnumerable<InputLine> PendingLinesAsync(StreamReader reader, RunState run, CancellationToken stop, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
@@ -472,6 +452,9 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
         delay <= TimeSpan.Zero ? TimeSpan.Zero : delay > TimeSpan.FromDays(49) ? TimeSpan.FromDays(49) : delay;
 
     private readonly record struct InputLine(string CustomId, string Json);
+
+    /// <summary>The output and error files' writers.</summary>
+    private sealed record ResultWriter(GroupedLineAppender Output, GroupedLineAppender Errors);
 
     /// <summary>Which custom_ids have a result (from earlier runs or this one), and the counts.</summary>
     private sealed class RunState(int total, Diagnostics.OperationalMetrics metrics)

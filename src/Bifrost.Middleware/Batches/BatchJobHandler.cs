@@ -80,8 +80,9 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
         using var stopFeeding = CancellationTokenSource.CreateLinkedTokenSource(execution.CancellationRequested);
         using var expiry = new CancellationTokenSource(Clamp(expiresAt - time.GetUtcNow()), time);
         using var stopRegistration = expiry.Token.Register(static s => ((CancellationTokenSource)s!).Cancel(), stopFeeding);
-        // Lines finished meanwhile are written together (one round trip for a database store), in the order they finished.
-        var writer = new ResultWriter(new GroupedLineAppender(output), new GroupedLineAppender(errors));
+        // Lines finished meanwhile are written together (one round trip for a database store), in the order they finished,
+        // behind the lines' backs: a line hands its result over and the next one starts; it counts once written.
+        using var writer = new ResultWriter(new GroupedLineAppender(output), new GroupedLineAppender(errors), cancellationToken);
 
         // Null while the run goes on; once stopped, whether by a cancel (true) or the window's end (false).
         bool? Stopped() => execution.CancellationRequested.IsCancellationRequested ? true : expiry.IsCancellationRequested ? false : null;
@@ -103,9 +104,12 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
         }
         finally
         {
+            await writer.WaitWrittenAsync().ConfigureAwait(false); // every result handed over is written (or failed) and counted
             await progressStop.CancelAsync().ConfigureAwait(false);
             await progressTask.ConfigureAwait(false);
         }
+
+        writer.ThrowIfFailed(); // a result that could not be written fails the run (it is resumed: the line runs again)
 
         var cancelled = execution.CancellationRequested.IsCancellationRequested;
         var expired = !cancelled && expiry.IsCancellationRequested;
@@ -250,18 +254,22 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
             trace?.LineFailed(line.CustomId, error.StatusCode, error.Error.Code);
         }
 
-        await (success ? writer.Output : writer.Errors).AppendAsync(result, cancellationToken).ConfigureAwait(false);
-        run.Finished(line.CustomId);
-        if (success)
+        // Handed over, not awaited: the line counts once its result is written (a crash before loses it uncounted, and a
+        // resumed run runs it again); the next line starts meanwhile, so lines do not wait for the store in turn.
+        await writer.HandOverAsync(success, result, () =>
         {
-            Interlocked.Increment(ref run.Succeeded);
-        }
-        else
-        {
-            Interlocked.Increment(ref run.Failed);
-        }
+            run.Finished(line.CustomId);
+            if (success)
+            {
+                Interlocked.Increment(ref run.Succeeded);
+            }
+            else
+            {
+                Interlocked.Increment(ref run.Failed);
+            }
 
-        _metrics.BatchLines(success ? "succeeded" : "failed");
+            _metrics.BatchLines(success ? "succeeded" : "failed");
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>One line's request through the gateway, by the operation that serves the batch's endpoint.</summary>
@@ -453,8 +461,69 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
 
     private readonly record struct InputLine(string CustomId, string Json);
 
-    /// <summary>The output and error files' writers.</summary>
-    private sealed record ResultWriter(GroupedLineAppender Output, GroupedLineAppender Errors);
+    /// <summary>
+    /// The output and error files' writers, and the results handed over but not yet written: at most
+    /// <see cref="MaxUnwritten"/> (a line waits to hand its result over beyond that), written with the run's token.
+    /// </summary>
+    private sealed class ResultWriter(GroupedLineAppender output, GroupedLineAppender errors, CancellationToken runToken) : IDisposable
+    {
+        public const int MaxUnwritten = 1024;
+        private readonly SemaphoreSlim _unwritten = new(MaxUnwritten, MaxUnwritten);
+        private Exception? _failure;
+
+        public GroupedLineAppender Output => output;
+
+        public GroupedLineAppender Errors => errors;
+
+        /// <summary>Hands a result over (waiting while <see cref="MaxUnwritten"/> are unwritten); <paramref name="written"/> runs once it is written.</summary>
+        public async Task HandOverAsync(bool success, byte[] line, Action written, CancellationToken cancellationToken)
+        {
+            ThrowIfFailed();
+            await _unwritten.WaitAsync(cancellationToken).ConfigureAwait(false);
+
+            // Appended in the order handed over (the appender queues the line before its first await), with the run's token.
+            _ = (success ? output : errors).AppendAsync(line, runToken).ContinueWith(
+                static (write, state) =>
+                {
+                    var (self, onWritten) = ((ResultWriter, Action))state!;
+                    if (write.IsCompletedSuccessfully)
+                    {
+                        onWritten();
+                    }
+                    else
+                    {
+                        Interlocked.CompareExchange(ref self._failure, write.Exception?.InnerException ?? new OperationCanceledException(), null);
+                    }
+
+                    self._unwritten.Release();
+                },
+                (this, written),
+                CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
+        }
+
+        /// <summary>Waits until every result handed over was written (or failed) and counted (all the permits are back); never throws.</summary>
+        public async Task WaitWrittenAsync()
+        {
+            for (var i = 0; i < MaxUnwritten; i++)
+            {
+                await _unwritten.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+
+            _unwritten.Release(MaxUnwritten);
+        }
+
+        public void Dispose() => _unwritten.Dispose();
+
+        public void ThrowIfFailed()
+        {
+            if (Volatile.Read(ref _failure) is { } failure)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+            }
+        }
+    }
 
     /// <summary>Which custom_ids have a result (from earlier runs or this one), and the counts.</summary>
     private sealed class RunState(int total, Diagnostics.OperationalMetrics metrics)

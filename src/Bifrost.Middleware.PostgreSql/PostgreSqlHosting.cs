@@ -171,10 +171,16 @@ internal sealed class PostgreSqlStartup(PostgreSqlJobStore jobs, IServiceProvide
 /// each notification (a job was enqueued or released by any instance), or, for a cancel request recorded by any
 /// instance, signals this instance's <see cref="IJobCancellationSignal"/> so a run of that job here stops at once. Reconnects with a growing delay after a failure
 /// and rings once after each (re)connect, since notifications sent while disconnected are lost. Only a hint: the
-/// workers poll the store anyway, so a lost connection delays work by at most the poll interval.
+/// workers poll the store anyway, so a lost connection delays work by at most the poll interval. The rings of this
+/// instance's own store are left out: it rang its workers when it stored the job.
 /// </summary>
-internal sealed class PostgreSqlJobListener(PostgreSqlStoreResources resources, IJobDoorbell doorbell, TimeProvider time, ILogger<PostgreSqlJobListener> logger, IJobCancellationSignal? cancellations = null) : BackgroundService
+internal sealed class PostgreSqlJobListener(PostgreSqlStoreResources resources, IJobDoorbell doorbell, TimeProvider time, ILogger<PostgreSqlJobListener> logger, IJobCancellationSignal? cancellations = null, PostgreSqlJobStore? jobs = null) : BackgroundService
 {
+    /// <summary>Notifications left out because this instance's own store sent them (for tests).</summary>
+    public int OwnRingsSkipped => Volatile.Read(ref _ownRingsSkipped);
+
+    private int _ownRingsSkipped;
+
     private static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(30);
 
@@ -197,6 +203,10 @@ internal sealed class PostgreSqlJobListener(PostgreSqlStoreResources resources, 
                     if (e.Payload.StartsWith(PostgreSqlSchema.CancelPrefix, StringComparison.Ordinal))
                     {
                         cancellations?.CancellationRequested(e.Payload[PostgreSqlSchema.CancelPrefix.Length..]);
+                    }
+                    else if (jobs is not null && e.Payload == jobs.NotifyTag)
+                    {
+                        Interlocked.Increment(ref _ownRingsSkipped);
                     }
                     else
                     {

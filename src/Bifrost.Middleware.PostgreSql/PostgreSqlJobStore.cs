@@ -50,6 +50,9 @@ public sealed partial class PostgreSqlJobStore : IJobStore
     private readonly string _expireSql;
     private readonly string _countSql;
 
+    /// <summary>The payload of this store's NOTIFY rings (its own listener leaves them out: the instance rang its workers already).</summary>
+    internal string NotifyTag => _notifier.Tag;
+
     /// <summary>Creates a store on <paramref name="dataSource"/> (not disposed by the store) in <paramref name="schema"/>.</summary>
     /// <param name="dataSource">Where the database is.</param>
     /// <param name="schema">The schema holding the tables (see <see cref="PostgreSqlStoreOptions.Schema"/>).</param>

@@ -10,8 +10,16 @@ namespace Bifrost.Middleware.PostgreSql;
 /// while a notification is being sent are merged into the next one: a ring means "look at the queue", not "one job".
 /// A failure is only logged: the workers poll anyway.
 /// </summary>
+/// <remarks>
+/// A ring's payload is <see cref="Tag"/>, this store's own, so the listener of the same instance can leave it out: the
+/// instance that stored the job already rang its own workers (those it could wake), and ringing them again made workers
+/// whose owner was at its cap look at the queue for nothing.
+/// </remarks>
 internal sealed class PostgreSqlNotifier(NpgsqlDataSource dataSource, string channel, ILogger logger)
 {
+    /// <summary>The payload of this notifier's rings: unique per store instance.</summary>
+    public string Tag { get; } = "ring:" + Guid.NewGuid().ToString("N");
+
     private int _requested;
     private int _running;
 
@@ -48,8 +56,9 @@ internal sealed class PostgreSqlNotifier(NpgsqlDataSource dataSource, string cha
             {
                 try
                 {
-                    await using var command = dataSource.CreateCommand("SELECT pg_notify(@channel, '')");
+                    await using var command = dataSource.CreateCommand("SELECT pg_notify(@channel, @payload)");
                     command.Parameters.AddWithValue("channel", channel);
+                    command.Parameters.AddWithValue("payload", Tag);
                     await command.ExecuteNonQueryAsync().ConfigureAwait(false);
                 }
                 catch (Exception ex) when (ex is NpgsqlException or ObjectDisposedException or InvalidOperationException or TimeoutException)

@@ -146,6 +146,28 @@ public sealed class PostgreSqlStoreTests : IAsyncDisposable
         await listener.StopAsync(Ct);
     }
 
+    [Fact]
+    public async Task The_listener_leaves_out_the_rings_of_its_own_instances_store_and_rings_for_another_instances()
+    {
+        await using var resources = new PostgreSqlStoreResources(new PostgreSqlStoreOptions { ConnectionString = PostgresTestDatabase.Require(), Schema = _schema }, null);
+        var own = new PostgreSqlJobStore(resources.DataSource, _schema, TimeProvider.System);
+        var other = new PostgreSqlJobStore(DataSource, _schema, TimeProvider.System);
+        await own.InitializeAsync(Ct);
+        var doorbell = new CountingDoorbell();
+        using var listener = new PostgreSqlJobListener(resources, doorbell, TimeProvider.System, NullLogger<PostgreSqlJobListener>.Instance, jobs: own);
+        await listener.StartAsync(Ct);
+        await WaitForAsync(() => listener.Connections == 1 && doorbell.Rings == 1, "the listener to connect (and ring once)");
+
+        // This instance stored a job: its gateway rang its workers already, the NOTIFY coming back rings nobody.
+        await own.EnqueueAsync(Job("mine"), Ct);
+        await WaitForAsync(() => listener.OwnRingsSkipped >= 1, "the listener to hear its own store's ring");
+        Assert.Equal(1, doorbell.Rings);
+
+        await other.EnqueueAsync(Job("theirs"), Ct);
+        await WaitForAsync(() => doorbell.Rings == 2, "a ring after an enqueue on another instance");
+        await listener.StopAsync(Ct);
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (_dataSource is not null)

@@ -80,7 +80,9 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
         using var stopFeeding = CancellationTokenSource.CreateLinkedTokenSource(execution.CancellationRequested);
         using var expiry = new CancellationTokenSource(Clamp(expiresAt - time.GetUtcNow()), time);
         using var stopRegistration = expiry.Token.Register(static s => ((CancellationTokenSource)s!).Cancel(), stopFeeding);
-        var writeLock = new SemaphoreSlim(1, 1);
+        // Lines finished meanwhile are written together (one round trip for a database store), in the order they finished,
+        // behind the lines' backs: a line hands its result over and the next one starts; it counts once written.
+        using var writer = new ResultWriter(new GroupedLineAppender(output), new GroupedLineAppender(errors), cancellationToken);
 
         // Null while the run goes on; once stopped, whether by a cancel (true) or the window's end (false).
         bool? Stopped() => execution.CancellationRequested.IsCancellationRequested ? true : expiry.IsCancellationRequested ? false : null;
@@ -98,13 +100,16 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
             await Parallel.ForEachAsync(
                 PendingLinesAsync(reader, run, stopFeeding.Token, cancellationToken),
                 new ParallelOptions { MaxDegreeOfParallelism = _options.Concurrency, CancellationToken = cancellationToken },
-                async (line, token) => await RunLineAsync(batch, spec, line, output, errors, writeLock, run, Stopped, trace, token).ConfigureAwait(false)).ConfigureAwait(false);
+                async (line, token) => await RunLineAsync(batch, spec, line, writer, run, Stopped, trace, token).ConfigureAwait(false)).ConfigureAwait(false);
         }
         finally
         {
+            await writer.WaitWrittenAsync().ConfigureAwait(false); // every result handed over is written (or failed) and counted
             await progressStop.CancelAsync().ConfigureAwait(false);
             await progressTask.ConfigureAwait(false);
         }
+
+        writer.ThrowIfFailed(); // a result that could not be written fails the run (it is resumed: the line runs again)
 
         var cancelled = execution.CancellationRequested.IsCancellationRequested;
         var expired = !cancelled && expiry.IsCancellationRequested;
@@ -125,11 +130,11 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
                 ids.Add(line.CustomId);
                 if (stopped.Count == StoppedLinesPerWrite)
                 {
-                    await WriteStoppedAsync(errors, writeLock, run, stopped, ids, cancelled, cancellationToken).ConfigureAwait(false);
+                    await WriteStoppedAsync(writer.Errors, run, stopped, ids, cancelled, cancellationToken).ConfigureAwait(false);
                 }
             }
 
-            await WriteStoppedAsync(errors, writeLock, run, stopped, ids, cancelled, cancellationToken).ConfigureAwait(false);
+            await WriteStoppedAsync(writer.Errors, run, stopped, ids, cancelled, cancellationToken).ConfigureAwait(false);
         }
 
         batch.Status = BatchStatus.Finalizing;
@@ -200,12 +205,12 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
         return (batch, result.Models);
     }
 
-    private async Task RunLineAsync(BatchObject batch, BatchSpec spec, InputLine line, IAppendableFile output, IAppendableFile errors, SemaphoreSlim writeLock, RunState run, Func<bool?> stopped, Diagnostics.BatchTrace? trace, CancellationToken cancellationToken)
+    private async Task RunLineAsync(BatchObject batch, BatchSpec spec, InputLine line, ResultWriter writer, RunState run, Func<bool?> stopped, Diagnostics.BatchTrace? trace, CancellationToken cancellationToken)
     {
         // The last look before the line starts: a cancel (or the window's end) that came after the line was read stops it here.
         if (stopped() is { } cancelled)
         {
-            await WriteStoppedAsync(batch.Id, line.CustomId, errors, writeLock, run, cancelled, cancellationToken).ConfigureAwait(false);
+            await WriteStoppedAsync(batch.Id, line.CustomId, writer.Errors, run, cancelled, cancellationToken).ConfigureAwait(false);
             return;
         }
 
@@ -249,18 +254,22 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
             trace?.LineFailed(line.CustomId, error.StatusCode, error.Error.Code);
         }
 
-        await WriteAsync(success ? output : errors, writeLock, result, cancellationToken).ConfigureAwait(false);
-        run.Finished(line.CustomId);
-        if (success)
+        // Handed over, not awaited: the line counts once its result is written (a crash before loses it uncounted, and a
+        // resumed run runs it again); the next line starts meanwhile, so lines do not wait for the store in turn.
+        await writer.HandOverAsync(success, result, () =>
         {
-            Interlocked.Increment(ref run.Succeeded);
-        }
-        else
-        {
-            Interlocked.Increment(ref run.Failed);
-        }
+            run.Finished(line.CustomId);
+            if (success)
+            {
+                Interlocked.Increment(ref run.Succeeded);
+            }
+            else
+            {
+                Interlocked.Increment(ref run.Failed);
+            }
 
-        _metrics.BatchLines(success ? "succeeded" : "failed");
+            _metrics.BatchLines(success ? "succeeded" : "failed");
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>One line's request through the gateway, by the operation that serves the batch's endpoint.</summary>
@@ -269,29 +278,21 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
             .RunBatchLineAsync(services, body, defaultModel, line, cancellationToken);
 
     /// <summary>Reports a line that never ran because the batch was cancelled or its window ended.</summary>
-    private static async Task WriteStoppedAsync(string batchId, string customId, IAppendableFile errors, SemaphoreSlim writeLock, RunState run, bool cancelled, CancellationToken cancellationToken)
+    private static async Task WriteStoppedAsync(string batchId, string customId, GroupedLineAppender errors, RunState run, bool cancelled, CancellationToken cancellationToken)
     {
-        await WriteAsync(errors, writeLock, StoppedLine(batchId, customId, cancelled), cancellationToken).ConfigureAwait(false);
+        await errors.AppendAsync(StoppedLine(batchId, customId, cancelled), cancellationToken).ConfigureAwait(false);
         run.Stopped(customId, cancelled);
     }
 
     /// <summary>Reports lines that never ran, in one write; clears the lists.</summary>
-    private static async Task WriteStoppedAsync(IAppendableFile errors, SemaphoreSlim writeLock, RunState run, List<ReadOnlyMemory<byte>> lines, List<string> ids, bool cancelled, CancellationToken cancellationToken)
+    private static async Task WriteStoppedAsync(GroupedLineAppender errors, RunState run, List<ReadOnlyMemory<byte>> lines, List<string> ids, bool cancelled, CancellationToken cancellationToken)
     {
         if (lines.Count == 0)
         {
             return;
         }
 
-        await writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            await errors.AppendLinesAsync(lines, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            writeLock.Release();
-        }
+        await errors.AppendAsync(lines, cancellationToken).ConfigureAwait(false);
 
         foreach (var id in ids)
         {
@@ -305,19 +306,6 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
     private static byte[] StoppedLine(string batchId, string customId, bool cancelled) => cancelled
         ? CancelledLine(batchId, customId)
         : ErrorLine(batchId, customId, "batch_expired", "The batch's completion window ended before this request ran.");
-
-    private static async Task WriteAsync(IAppendableFile file, SemaphoreSlim writeLock, byte[] line, CancellationToken cancellationToken)
-    {
-        await writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            await file.AppendLineAsync(line, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            writeLock.Release();
-        }
-    }
 
     /// <summary>Streams the input's requests whose custom_id has no result yet; stops yielding when <paramref name="stop"/> fires.</summary>
     private static async IAsyncEnumerable<InputLine> PendingLinesAsync(StreamReader reader, RunState run, CancellationToken stop, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
@@ -472,6 +460,70 @@ internal sealed class BatchJobHandler(IServiceProvider services, OperationRegist
         delay <= TimeSpan.Zero ? TimeSpan.Zero : delay > TimeSpan.FromDays(49) ? TimeSpan.FromDays(49) : delay;
 
     private readonly record struct InputLine(string CustomId, string Json);
+
+    /// <summary>
+    /// The output and error files' writers, and the results handed over but not yet written: at most
+    /// <see cref="MaxUnwritten"/> (a line waits to hand its result over beyond that), written with the run's token.
+    /// </summary>
+    private sealed class ResultWriter(GroupedLineAppender output, GroupedLineAppender errors, CancellationToken runToken) : IDisposable
+    {
+        public const int MaxUnwritten = 1024;
+        private readonly SemaphoreSlim _unwritten = new(MaxUnwritten, MaxUnwritten);
+        private Exception? _failure;
+
+        public GroupedLineAppender Output => output;
+
+        public GroupedLineAppender Errors => errors;
+
+        /// <summary>Hands a result over (waiting while <see cref="MaxUnwritten"/> are unwritten); <paramref name="written"/> runs once it is written.</summary>
+        public async Task HandOverAsync(bool success, byte[] line, Action written, CancellationToken cancellationToken)
+        {
+            ThrowIfFailed();
+            await _unwritten.WaitAsync(cancellationToken).ConfigureAwait(false);
+
+            // Appended in the order handed over (the appender queues the line before its first await), with the run's token.
+            _ = (success ? output : errors).AppendAsync(line, runToken).ContinueWith(
+                static (write, state) =>
+                {
+                    var (self, onWritten) = ((ResultWriter, Action))state!;
+                    if (write.IsCompletedSuccessfully)
+                    {
+                        onWritten();
+                    }
+                    else
+                    {
+                        Interlocked.CompareExchange(ref self._failure, write.Exception?.InnerException ?? new OperationCanceledException(), null);
+                    }
+
+                    self._unwritten.Release();
+                },
+                (this, written),
+                CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
+        }
+
+        /// <summary>Waits until every result handed over was written (or failed) and counted (all the permits are back); never throws.</summary>
+        public async Task WaitWrittenAsync()
+        {
+            for (var i = 0; i < MaxUnwritten; i++)
+            {
+                await _unwritten.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+
+            _unwritten.Release(MaxUnwritten);
+        }
+
+        public void Dispose() => _unwritten.Dispose();
+
+        public void ThrowIfFailed()
+        {
+            if (Volatile.Read(ref _failure) is { } failure)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+            }
+        }
+    }
 
     /// <summary>Which custom_ids have a result (from earlier runs or this one), and the counts.</summary>
     private sealed class RunState(int total, Diagnostics.OperationalMetrics metrics)

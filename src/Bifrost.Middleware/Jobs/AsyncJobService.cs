@@ -138,7 +138,7 @@ internal sealed class AsyncJobService(IJobStore store, JobDoorbell doorbell, IFi
             },
             cancellationToken).ConfigureAwait(false);
         _figures.Stored(owner, payload.Length);
-        doorbell.Ring();
+        doorbell.Ring(owner);
         return job;
     }
 

@@ -46,6 +46,7 @@ internal sealed class JobProcessor : BackgroundService
         _logger = logger;
         _metrics = services.GetRequiredService<Diagnostics.OperationalMetrics>();
         _metrics.TrackRunning(_handlers.Keys, () => _running.Values.Select(static lease => lease.Job.Kind));
+        _doorbell.UseOwnerCap(OwnerAtCap);
     }
 
     /// <summary>Jobs this instance runs right now.</summary>
@@ -88,11 +89,30 @@ internal sealed class JobProcessor : BackgroundService
 
     private async Task WorkAsync(string workerId, CancellationToken stoppingToken)
     {
+        string? ended = null; // the owner whose job this worker just ended
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
                 var lease = await _store.TryClaimAsync(workerId, _options.LeaseDuration, _options.EffectiveMaxRunningPerOwner, stoppingToken).ConfigureAwait(false);
+                if (ended is not null)
+                {
+                    // Jobs of the owner whose job just ended were stored while it was at its cap, without a ring: if this
+                    // look took another owner's job, ring so an idle worker looks for them (the owner has a free slot).
+                    // Found nothing: nothing is claimable, the mark goes. Took the owner's own job: it may be at its cap
+                    // again, the mark stays for the next job of it that ends.
+                    if (lease is null)
+                    {
+                        _doorbell.TakeDeferred(ended);
+                    }
+                    else if (lease.Job.Owner != ended && _doorbell.TakeDeferred(ended))
+                    {
+                        _doorbell.Ring();
+                    }
+
+                    ended = null;
+                }
+
                 if (lease is null)
                 {
                     await _doorbell.WaitAsync(_options.PollInterval, stoppingToken).ConfigureAwait(false);
@@ -100,6 +120,7 @@ internal sealed class JobProcessor : BackgroundService
                 }
 
                 await RunAsync(lease).ConfigureAwait(false);
+                ended = lease.Job.Owner;
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -334,6 +355,22 @@ internal sealed class JobProcessor : BackgroundService
                 JobLog.StoreFailed(_logger, ex);
             }
         }
+    }
+
+    /// <summary>Whether this instance runs as many of <paramref name="owner"/>'s jobs as one owner may run (so it is at its cap everywhere).</summary>
+    private bool OwnerAtCap(string owner)
+    {
+        var cap = _options.EffectiveMaxRunningPerOwner;
+        var running = 0;
+        foreach (var pair in _running)
+        {
+            if (pair.Value.Job.Owner == owner && ++running >= cap)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The backoff of a job's retries: <c>Jobs:RetryBaseDelay</c> doubling up to <c>Jobs:RetryMaxDelay</c>, for the job's <c>MaxAttempts</c> runs.</summary>

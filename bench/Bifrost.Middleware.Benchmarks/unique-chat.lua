@@ -22,6 +22,10 @@ if mode ~= "" then
       .. '{"role":"user","content":"'
   local tail = '"}],"max_tokens":64,"temperature":0' .. (stream and ',"stream":true' or '') .. '}'
   local n = 0
+  -- A nonce per wrk process and thread: the warm-up, c1 and c32 phases are separate wrk runs whose counters all start at
+  -- 1, so without it a later phase would repeat (and hit) what an earlier one stored. init() has seeded math.random with
+  -- the time and the thread id.
+  local nonce
 
   local function word()
     local t = {}
@@ -31,14 +35,16 @@ if mode ~= "" then
 
   function request()
     n = n + 1
-    local id = tostring(tid or 0) .. "-" .. n
+    nonce = nonce or string.format("%x%x", math.random(0, 0x7fffffff), math.floor(os.clock() * 1e6) % 0x7fffffff)
+    local id = tostring(tid or 0) .. "-" .. nonce .. "-" .. n
     local text
     if mode == "random" then
       local words = {}
       for i = 1, 8 do words[i] = word() end
       text = table.concat(words, " ") .. " #" .. id
     elseif mode == "paraphrase" then
-      text = "Say hello to the reader in one short, friendly and polite sentence, please, friend " .. id .. "."
+      -- (no nonce: the counter alone keeps the text near the first stored one; a repeat across phases is a hit anyway)
+      text = "Say hello to the reader in one short, friendly and polite sentence, please, friend " .. tostring(tid or 0) .. "-" .. n .. "."
     else
       text = "Say hello in one short sentence. #" .. id
     end

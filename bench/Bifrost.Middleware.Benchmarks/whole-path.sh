@@ -50,7 +50,8 @@
 #                                direct run of the same harness run sends the same unique bodies to the mock.
 #                                JIT settings a host can set (the first seconds after start): bifrost-nopgo —
 #                                  DOTNET_TieredPGO=0 (no instrumented tier); bifrost-notiered — DOTNET_TieredCompilation=0
-#                                  (every method compiled optimized at its first call); bifrost-tcdelay0 —
+#                                  (every method compiled optimized at its first call); bifrost-noquickjit —
+#                                  DOTNET_TC_QuickJit=0 (methods without precompiled code optimized at once); bifrost-tcdelay0 —
 #                                  DOTNET_TC_CallCountingDelayMs=0 (tier-up call counting starts at once, not after 100 ms
 #                                  without new tier-0 compilations).
 #   REF=floor                    the candidate the last column divides by (e.g. REF=bifrost-otel-off for telemetry overhead)
@@ -125,7 +126,7 @@ run_candidate() {
       CANDIDATE_NAME=floor CANDIDATE_URL=http://127.0.0.1:5080/v1/chat/completions \
       CANDIDATE_CMD="dotnet $BUILD_DIR/passthrough/DotnetPassthrough.dll --urls http://127.0.0.1:5080 --contentRoot $BUILD_DIR/passthrough" \
       "$BENCH_DIR/peer-overhead.sh" ;;
-    bifrost|bifrost-nolog|bifrost-base|bifrost-otel-off|bifrost-traced|bifrost-traced-gw|bifrost-sqlitelog|bifrost-cachehit|bifrost-cachemiss|bifrost-semantic|bifrost-semantichit|bifrost-nopgo|bifrost-notiered|bifrost-tcdelay0)
+    bifrost|bifrost-nolog|bifrost-base|bifrost-otel-off|bifrost-traced|bifrost-traced-gw|bifrost-sqlitelog|bifrost-cachehit|bifrost-cachemiss|bifrost-semantic|bifrost-semantichit|bifrost-nopgo|bifrost-notiered|bifrost-tcdelay0|bifrost-noquickjit)
       # The sample as published (its appsettings.json), its "openai" provider pointed at the mock through configuration
       # bound from the environment, with a key (OPENAI_API_KEY, which appsettings.json names) so an Authorization header
       # goes upstream as the floor forwards the client's.
@@ -133,6 +134,7 @@ run_candidate() {
       [[ $1 == bifrost-otel-off ]] && sample_env="$sample_env OTEL_SDK_DISABLED=true"
       [[ $1 == bifrost-nopgo ]] && sample_env="$sample_env DOTNET_TieredPGO=0"
       [[ $1 == bifrost-notiered ]] && sample_env="$sample_env DOTNET_TieredCompilation=0"
+      [[ $1 == bifrost-noquickjit ]] && sample_env="$sample_env DOTNET_TC_QuickJit=0"
       [[ $1 == bifrost-tcdelay0 ]] && sample_env="$sample_env DOTNET_TC_CallCountingDelayMs=0"
       [[ $1 == bifrost-traced* ]] && sample_env="$sample_env OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$OTLP_PORT OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"
       [[ $1 == bifrost-traced-gw ]] && sample_env="$sample_env Sample__Tracing__HostInstrumentation=false"

@@ -178,52 +178,7 @@ internal sealed class InMemorySemanticCacheCollection(TimeProvider time, int max
             predicate = filter.Compile();
         }
 
-        var queryNorm = Math.Sqrt(Dot(query.Span, query.Span));
-        var keep = (options?.Skip ?? 0) + top;
-        var best = new List<VectorSearchResult<SemanticCacheEntry>>(Math.Min(keep, 16));
-        _lock.EnterReadLock();
-        try
-        {
-            var now = Math.Max(Now, notExpiredAt);
-            if (partition is not null)
-            {
-                if (_partitions.TryGetValue(partition, out var bucket))
-                {
-                    foreach (var item in bucket)
-                    {
-                        Consider(item);
-                    }
-                }
-            }
-            else
-            {
-                foreach (var item in _entries.Values)
-                {
-                    Consider(item);
-                }
-            }
-
-            void Consider(Item item)
-            {
-                if (item.ExpiresAt <= now || item.Vector.Length != query.Length || (predicate is not null && !predicate(item.Entry)))
-                {
-                    return;
-                }
-
-                var score = queryNorm == 0 || item.Norm == 0 ? 0 : Dot(query.Span, item.Vector) / (queryNorm * item.Norm);
-                if (options?.ScoreThreshold is { } threshold && score < threshold)
-                {
-                    return;
-                }
-
-                Insert(best, keep, new VectorSearchResult<SemanticCacheEntry>(item.Entry, score));
-            }
-        }
-        finally
-        {
-            _lock.ExitReadLock();
-        }
-
+        var best = Scan(query.Span, partition, notExpiredAt, predicate, options?.ScoreThreshold, (options?.Skip ?? 0) + top);
         foreach (var result in best.Skip(options?.Skip ?? 0))
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -282,11 +237,66 @@ internal sealed class InMemorySemanticCacheCollection(TimeProvider time, int max
 
     private long Now => time.GetUtcNow().ToUnixTimeMilliseconds();
 
+    /// <summary>The <paramref name="keep"/> best entries of a partition (or of all, through <paramref name="predicate"/>), under the read lock.</summary>
+    private List<VectorSearchResult<SemanticCacheEntry>> Scan(ReadOnlySpan<float> query, string? partition, long notExpiredAt, Func<SemanticCacheEntry, bool>? predicate, double? threshold, int keep)
+    {
+        var queryNorm = Math.Sqrt(Dot(query, query));
+        var best = new List<VectorSearchResult<SemanticCacheEntry>>(Math.Min(keep, 16));
+        _lock.EnterReadLock();
+        try
+        {
+            var now = Math.Max(Now, notExpiredAt);
+            if (partition is not null)
+            {
+                if (_partitions.TryGetValue(partition, out var bucket))
+                {
+                    foreach (var item in bucket)
+                    {
+                        Consider(item, query, queryNorm, now, predicate, threshold, keep, best);
+                    }
+                }
+            }
+            else
+            {
+                foreach (var item in _entries.Values)
+                {
+                    Consider(item, query, queryNorm, now, predicate, threshold, keep, best);
+                }
+            }
+        }
+        finally
+        {
+            _lock.ExitReadLock();
+        }
+
+        return best;
+    }
+
+    /// <summary>Scores one entry and keeps it when it is among the best so far (a result is allocated only then).</summary>
+    private static void Consider(Item item, ReadOnlySpan<float> query, double queryNorm, long now, Func<SemanticCacheEntry, bool>? predicate, double? threshold, int keep, List<VectorSearchResult<SemanticCacheEntry>> best)
+    {
+        if (item.ExpiresAt <= now || item.Vector.Length != query.Length || (predicate is not null && !predicate(item.Entry)))
+        {
+            return;
+        }
+
+        var score = queryNorm == 0 || item.Norm == 0 ? 0 : Dot(query, item.Vector) / (queryNorm * item.Norm);
+        if ((threshold is { } min && score < min) || (best.Count == keep && !Better(score, item.Entry.Key, best[^1])))
+        {
+            return;
+        }
+
+        Insert(best, keep, new VectorSearchResult<SemanticCacheEntry>(item.Entry, score));
+    }
+
+    private static bool Better(double score, string key, VectorSearchResult<SemanticCacheEntry> than) =>
+        score > than.Score || (score == than.Score && string.CompareOrdinal(key, than.Record.Key) < 0);
+
     /// <summary>Keeps the <paramref name="keep"/> best results, best first (ties: by key), as the results come.</summary>
     private static void Insert(List<VectorSearchResult<SemanticCacheEntry>> best, int keep, VectorSearchResult<SemanticCacheEntry> result)
     {
         var at = best.Count;
-        while (at > 0 && Better(result, best[at - 1]))
+        while (at > 0 && Better(result.Score ?? 0, result.Record.Key, best[at - 1]))
         {
             at--;
         }
@@ -301,9 +311,6 @@ internal sealed class InMemorySemanticCacheCollection(TimeProvider time, int max
         {
             best.RemoveAt(best.Count - 1);
         }
-
-        static bool Better(VectorSearchResult<SemanticCacheEntry> x, VectorSearchResult<SemanticCacheEntry> y) =>
-            x.Score > y.Score || (x.Score == y.Score && string.CompareOrdinal(x.Record.Key, y.Record.Key) < 0);
     }
 
     /// <summary>Under the write lock: drops an entry from the key map and its partition (the last one of the partition takes its place).</summary>

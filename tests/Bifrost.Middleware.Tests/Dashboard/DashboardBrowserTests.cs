@@ -146,7 +146,9 @@ public sealed class DashboardBrowserTests
         var baseUrl = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         using var http = new HttpClient { BaseAddress = new Uri(baseUrl) };
         const int SlowLines = 80;
-        var slow = await CreateBatchAsync(http, Enumerable.Range(1, SlowLines).Select(i => BatchLines.Chat($"slow-{i:D2}", metadata: [("local_delay_ms", "250")])));
+        // 80 lines of 0.8 s each, one at a time: about a minute of runway, so the batch is still running when the page cancels
+        // it even on a busy machine (the browser's start and the page's waits take tens of seconds there).
+        var slow = await CreateBatchAsync(http, Enumerable.Range(1, SlowLines).Select(i => BatchLines.Chat($"slow-{i:D2}", metadata: [("local_delay_ms", "800")])));
 
         using var playwright = await Playwright.CreateAsync();
         await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions

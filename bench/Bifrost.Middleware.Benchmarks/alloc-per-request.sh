@@ -9,6 +9,7 @@
 #   dotnet-counters tool (dotnet tool install -g dotnet-counters).
 # Knobs: BUILD_DIR=/tmp/bench-build WARM=10 BENCH_DIR=../shared/bench PORT_BASE=18080 (mock upstream; the floor and the samples
 # listen on the next ports, so two runs with different bases do not meet) SKIP_FLOOR=1 (samples only)
+#   STREAM=1 streamed requests ("stream": true; the mock sends CHUNKS=20 content chunks, plus the role and finish chunks)
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BENCH_DIR=${BENCH_DIR:-$( [[ -d "$REPO/../shared/bench" ]] && cd "$REPO/../shared/bench" && pwd || echo /work/shared/bench)}
@@ -17,7 +18,8 @@ export PATH=$PATH:$HOME/.dotnet/tools
 command -v dotnet-counters >/dev/null || { echo "dotnet-counters not found (dotnet tool install -g dotnet-counters)" >&2; exit 1; }
 PORT_BASE=${PORT_BASE:-18080}
 work=$(mktemp -d /tmp/alloc-per-request.XXXXXX)
-node "$BENCH_DIR/mock-upstream.mjs" --port="$PORT_BASE" >"$work/mock.log" 2>&1 &
+[[ "${STREAM:-0}" == 1 ]] && export BENCH_STREAM=1
+node "$BENCH_DIR/mock-upstream.mjs" --port="$PORT_BASE" --chunks="${CHUNKS:-20}" >"$work/mock.log" 2>&1 &
 mock=$!
 trap 'kill $mock 2>/dev/null; rm -rf "$work"' EXIT
 

@@ -140,6 +140,11 @@ internal sealed class InferenceEndpoint<TRequest, TResponse, TChunk>(InferenceOp
 
             if (operation.Streams && operation.IsStreamRequested?.Invoke(request) == true)
             {
+                if (request is ChatCompletionRequest { ClientBytes: not null } chat)
+                {
+                    chat.RelayChunks = StreamRelay.IsAllowed(context.RequestServices); // issue 18: the provider's chunk bytes relayed
+                }
+
                 var chunks = operation.StreamAsync(context.RequestServices, request, context.RequestAborted);
                 await (operation.StreamShape switch
                 {
@@ -304,9 +309,17 @@ internal static class Sse
             while (more)
             {
                 body.Write("data: "u8);
-                json.Reset(body);
-                JsonSerializer.Serialize(json, enumerator.Current, typeInfo);
-                body.Write("\n\n"u8);
+                if (enumerator.Current is ChatCompletionChunk relayed && relayed.TryTakeProviderJson(out var provider, out var length))
+                {
+                    WriteRelayed(body, json, relayed, provider, length);
+                }
+                else
+                {
+                    json.Reset(body);
+                    JsonSerializer.Serialize(json, enumerator.Current, typeInfo);
+                    body.Write("\n\n"u8);
+                }
+
                 await body.FlushAsync(cancellationToken).ConfigureAwait(false);
                 more = await enumerator.MoveNextAsync().ConfigureAwait(false);
             }
@@ -321,6 +334,31 @@ internal static class Sse
             JsonSerializer.Serialize(json, error.Error, BifrostJson.Context.BifrostError);
             body.Write("\n\n"u8);
             await body.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Issue 18: a relayed chat chunk — the provider's JSON object as received, its closing brace replaced by the chunk's
+    /// <c>extra_fields</c> as the last member (<see cref="ChatCompletionChunk.HasProviderJson"/>) — and the event's end;
+    /// the buffer goes back to the pool.
+    /// </summary>
+    private static void WriteRelayed(System.IO.Pipelines.PipeWriter body, Utf8JsonWriter json, ChatCompletionChunk chunk, byte[] provider, int length)
+    {
+        try
+        {
+            body.Write(provider.AsSpan(0, length - 1));
+            if (chunk.ExtraFields is { } extra)
+            {
+                body.Write(",\"extra_fields\":"u8);
+                json.Reset(body);
+                JsonSerializer.Serialize(json, extra, BifrostJson.Context.BifrostExtraFields);
+            }
+
+            body.Write("}\n\n"u8);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(provider);
         }
     }
 

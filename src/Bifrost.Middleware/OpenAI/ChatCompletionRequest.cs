@@ -98,6 +98,15 @@ public sealed class ChatCompletionRequest : InferenceRequest, Operations.IStream
     /// <summary>Service tier requested from the provider.</summary>
     public string? ServiceTier { get; set; }
 
+    /// <summary>
+    /// Issue 18: set by the chat endpoint on a streamed request when nothing but the SSE writer and the built-in layers that
+    /// read only id, model, usage and <c>extra_fields</c> see its chunks (no plugin, cache, host decorator or content capture):
+    /// an OpenAI-compatible adapter may then hand over chunks that carry the provider's JSON (<see cref="ChatCompletionChunk.HasProviderJson"/>)
+    /// instead of fully typed ones. Never serialized; copies for an attempt share it.
+    /// </summary>
+    [JsonIgnore]
+    internal bool RelayChunks { get; set; }
+
     /// <summary>A shallow copy for one provider attempt: the provider's bare model, no fallbacks, stream fields only when streaming.</summary>
     internal ChatCompletionRequest ForProvider(string model, bool stream)
     {

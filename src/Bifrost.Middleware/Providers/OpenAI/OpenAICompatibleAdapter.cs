@@ -115,7 +115,9 @@ internal sealed partial class OpenAICompatibleAdapter : IProviderAdapter, IDispo
         }
 
         await using var body = await response.Content.ReadAsStreamAsync(deadline.Token).ConfigureAwait(false);
-        var parser = SseParser.Create(body, static (eventType, data) => UpstreamEvent.Parse(eventType, data));
+        var parser = request.RelayChunks && Preset is null && !_azure
+            ? SseParser.Create(body, new ChunkRelayParser<UpstreamEvent>(UpstreamEvent.Parse, static chunk => new UpstreamEvent { Chunk = chunk }).Parse) // issue 18: the provider's bytes relayed
+            : SseParser.Create(body, static (eventType, data) => UpstreamEvent.Parse(eventType, data));
         var annotations = _azure ? new Azure.AzureStreamAnnotations() : null;
         await foreach (var item in parser.EnumerateAsync(deadline.Token).ConfigureAwait(false))
         {

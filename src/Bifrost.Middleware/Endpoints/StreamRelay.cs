@@ -1,0 +1,56 @@
+using System.Runtime.CompilerServices;
+using Bifrost.Middleware.Gateway;
+using Microsoft.Extensions.Options;
+
+namespace Bifrost.Middleware.Endpoints;
+
+/// <summary>
+/// Issue 18: whether a streamed chat call's chunks may be relayed as the provider's bytes
+/// (<see cref="ChatCompletionRequest.RelayChunks"/>): only when every layer between the endpoint and the provider reads
+/// no more of a chunk than its id, model, usage and <c>extra_fields</c> — telemetry, the request log and governance,
+/// neither capturing content — and the built-in <see cref="IBifrostClient"/> runs the call. A plugin (a post-hook may
+/// change a chunk), the response cache (stores and replays the typed chunks), a host's decorator or content capture
+/// keep the typed chunks and their serialization. Decided once per gateway pipeline.
+/// </summary>
+internal static class StreamRelay
+{
+    private static readonly ConditionalWeakTable<GatewayPipeline, StrongBox<bool>> Decisions = new();
+
+    public static bool IsAllowed(IServiceProvider services)
+    {
+        var pipeline = services.GetRequiredService<GatewayPipeline>();
+        if (!Decisions.TryGetValue(pipeline, out var decision))
+        {
+            decision = new StrongBox<bool>(Decide(services, pipeline));
+            Decisions.AddOrUpdate(pipeline, decision);
+        }
+
+        return decision.Value;
+    }
+
+    private static bool Decide(IServiceProvider services, GatewayPipeline pipeline)
+    {
+        if (services.GetService<IBifrostClient>() is not BifrostGateway)
+        {
+            return false;
+        }
+
+        var options = services.GetRequiredService<IOptions<BifrostOptions>>().Value;
+        foreach (var layer in pipeline.Layers)
+        {
+            var plain = layer switch
+            {
+                "telemetry" => !Diagnostics.GatewayTracing.CaptureContent(options.Telemetry),
+                "request_log" => !options.RequestLog.CaptureContent,
+                "governance" => true,
+                _ => false, // plugins, cache, or a layer this list does not know
+            };
+            if (!plain)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}

@@ -37,6 +37,12 @@ public sealed partial class PostgreSqlJobStore : IJobStore
 
     /// <summary>At most about this many bytes of payloads or results per grouped statement (a larger one is written alone).</summary>
     private const long MaxGroupBytes = 4 * 1024 * 1024;
+
+    /// <summary>
+    /// At most this many grouped statements of a kind in flight at once: up to this many concurrent calls each write at once
+    /// (as without grouping); the calls beyond share statements and WAL flushes.
+    /// </summary>
+    internal const int MaxGroupsInFlight = 4;
     private const string NotExpired = "NOT (status >= 2 AND expires_at <= @now)";
 
     private readonly NpgsqlDataSource _dataSource;
@@ -225,8 +231,8 @@ public sealed partial class PostgreSqlJobStore : IJobStore
             """;
         _expireSql = $"DELETE FROM {q}.jobs WHERE status >= 2 AND expires_at <= @now";
         _countSql = $"SELECT count(*) FROM {q}.jobs WHERE status IN (0, 1)";
-        _enqueues = new(WriteEnqueuesAsync, static e => e.Job.Id, static e => e.Job.Payload.Length, MaxGroup, MaxGroupBytes);
-        _finishes = new(WriteFinishesAsync, static f => f.Lease.JobId, static f => f.Outcome.Body.Length, MaxGroup, MaxGroupBytes);
+        _enqueues = new(WriteEnqueuesAsync, static e => e.Job.Id, static e => e.Job.Payload.Length, MaxGroup, MaxGroupBytes, MaxGroupsInFlight);
+        _finishes = new(WriteFinishesAsync, static f => f.Lease.JobId, static f => f.Outcome.Body.Length, MaxGroup, MaxGroupBytes, MaxGroupsInFlight);
     }
 
     /// <summary>The schema holding the tables.</summary>

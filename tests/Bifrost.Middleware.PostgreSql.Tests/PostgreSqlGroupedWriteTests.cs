@@ -27,11 +27,11 @@ public sealed class PostgreSqlGroupedWriteTests : IAsyncDisposable
         Task<JobRecord>[] calls;
         await using (var blocker = await BlockWritesAsync())
         {
-            // The first call's statement waits for the lock; the others queue behind it: two ids repeat inside the queue
-            // (the later one waits for the group after) and one repeats a stored job.
-            var ids = Enumerable.Range(0, 40).Select(i => $"j{i}").Concat(["j3", "existing", "j7"]).ToArray();
+            // The first calls' statements (one per writer slot) wait for the lock; the others queue behind them: two ids
+            // repeat inside the queue (the later one waits for the next group) and one repeats a stored job.
+            var ids = Enumerable.Range(0, 40).Select(i => $"j{i}").Concat(["j20", "existing", "j30"]).ToArray();
             calls = ids.Select((id, i) => store.EnqueueAsync(Job(id, $"o{i % 3}"), Ct).AsTask()).ToArray();
-            await WaitForBlockedWriteAsync();
+            await WaitForBlockedWritesAsync(PostgreSqlJobStore.MaxGroupsInFlight);
             Assert.All(calls, call => Assert.False(call.IsCompleted)); // nothing acknowledged before its commit
             await blocker.CommitAsync(Ct);
         }
@@ -39,6 +39,11 @@ public sealed class PostgreSqlGroupedWriteTests : IAsyncDisposable
         await Task.WhenAll(calls.Select(c => c.ContinueWith(_ => { }, TaskScheduler.Default)));
         for (var i = 0; i < 40; i++)
         {
+            if (i is 20 or 30)
+            {
+                continue;
+            }
+
             var stored = await calls[i];
             Assert.Equal($"j{i}", stored.Id);
             Assert.Equal($"o{i % 3}", stored.Owner);
@@ -46,16 +51,20 @@ public sealed class PostgreSqlGroupedWriteTests : IAsyncDisposable
             Assert.Equal($"payload {i}", System.Text.Encoding.UTF8.GetString(stored.Payload.Span));
         }
 
-        foreach (var duplicate in calls[40..])
+        // Of two calls with one id, exactly one stores it; the other fails alone. A stored id fails.
+        foreach (var (a, b) in new[] { (20, 40), (30, 42) })
         {
-            var error = await Assert.ThrowsAsync<InvalidOperationException>(() => duplicate);
+            Assert.Equal(1, new[] { calls[a], calls[b] }.Count(c => c.IsCompletedSuccessfully));
+            var error = await Assert.ThrowsAsync<InvalidOperationException>(() => calls[a].IsCompletedSuccessfully ? calls[b] : calls[a]);
             Assert.Contains("already exists", error.Message);
         }
 
-        // The first call alone, the other 39 new ids (+ the stored one) together, the repeats of j3 and j7 in the next group.
-        Assert.Equal(3, store.EnqueueGroups - groupsBefore);
+        Assert.Contains("already exists", (await Assert.ThrowsAsync<InvalidOperationException>(() => calls[41])).Message);
 
-        // Every acknowledged job is readable through another connection, claimed in the order the calls were made.
+        // One group per writer slot, then the other 36 new ids (and the stored one) together, then the two repeats.
+        Assert.Equal(PostgreSqlJobStore.MaxGroupsInFlight + 2, store.EnqueueGroups - groupsBefore);
+
+        // Every acknowledged job is readable through another connection, and claimed after the one stored before.
         await using var other = PostgresTestDatabase.CreateDataSource();
         var reader = new PostgreSqlJobStore(other, _schema, TimeProvider.System);
         Assert.Equal(41, await reader.CountUnfinishedAsync(Ct));
@@ -66,7 +75,8 @@ public sealed class PostgreSqlGroupedWriteTests : IAsyncDisposable
             order.Add(lease.JobId);
         }
 
-        Assert.Equal(["existing", .. Enumerable.Range(0, 40).Select(i => $"j{i}")], order);
+        Assert.Equal("existing", order[0]);
+        Assert.Equal(Enumerable.Range(0, 40).Select(i => $"j{i}").Order(), order.Skip(1).Order());
     }
 
     [Fact]
@@ -98,18 +108,19 @@ public sealed class PostgreSqlGroupedWriteTests : IAsyncDisposable
                 // fenced out: another worker's lease of j6, then j6's own (same row: the next group)
                 store.CompleteAsync(new JobLease(leases[6].Job, "intruder"), new JobOutcome(200, "intruder"u8.ToArray()), Ct).AsTask(),
                 store.CompleteAsync(leases[6], new JobOutcome(200, "done 6"u8.ToArray()), Ct).AsTask(),
-                // j7 twice with its own lease: the first wins, the second finds it finished
+                // j7 twice with its own lease (the same row: the next group): one wins, the other finds it finished
                 store.CompleteAsync(leases[7], new JobOutcome(200, "done 7"u8.ToArray()), Ct).AsTask(),
                 store.FailAsync(leases[7], new JobOutcome(500, "late 7"u8.ToArray()), Ct).AsTask(),
             ];
-            await WaitForBlockedWriteAsync();
+            await WaitForBlockedWritesAsync(PostgreSqlJobStore.MaxGroupsInFlight);
             Assert.All(calls, call => Assert.False(call.IsCompleted));
             await blocker.CommitAsync(Ct);
         }
 
         var answers = await Task.WhenAll(calls);
-        Assert.Equal(new[] { true, true, true, true, true, true, false, true, true, false }, answers);
-        Assert.Equal(3, store.FinishGroups - groupsBefore); // j0 alone, then the rest, then the repeats of j6 and j7
+        Assert.Equal(new[] { true, true, true, true, true, true, false, true }, answers[..8]);
+        Assert.True(answers[8] ^ answers[9]);
+        Assert.Equal(PostgreSqlJobStore.MaxGroupsInFlight + 2, store.FinishGroups - groupsBefore); // j0..j3 one each, the rest, the repeats of j6 and j7
 
         await using var other = PostgresTestDatabase.CreateDataSource();
         var reader = new PostgreSqlJobStore(other, _schema, TimeProvider.System);
@@ -120,9 +131,41 @@ public sealed class PostgreSqlGroupedWriteTests : IAsyncDisposable
         await AssertJobAsync(reader, "j4", JobStatus.Cancelled, 200, "done 4"); // the cancel request won, the outcome kept
         await AssertJobAsync(reader, "j5", JobStatus.Cancelled, 500, "failed 5");
         await AssertJobAsync(reader, "j6", JobStatus.Completed, 200, "done 6");
-        await AssertJobAsync(reader, "j7", JobStatus.Completed, 200, "done 7");
+        if (answers[8])
+        {
+            await AssertJobAsync(reader, "j7", JobStatus.Completed, 200, "done 7");
+        }
+        else
+        {
+            await AssertJobAsync(reader, "j7", JobStatus.Failed, 500, "late 7");
+        }
         Assert.Equal(JobStatus.Processing, (await reader.GetAsync("j8", Ct))!.Status); // untouched
         Assert.Equal(4, await reader.CountUnfinishedAsync(Ct)); // j8..j11
+    }
+
+    [Fact]
+    public async Task An_enqueue_cancelled_while_it_waits_for_its_group_is_not_stored()
+    {
+        var store = new PostgreSqlJobStore(DataSource, _schema, TimeProvider.System);
+        using var giveUp = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        Task<JobRecord>[] leaders;
+        Task<JobRecord> second, third;
+        await using (var blocker = await BlockWritesAsync())
+        {
+            // Every writer slot busy (blocked), so the next calls wait in the queue.
+            leaders = Enumerable.Range(0, PostgreSqlJobStore.MaxGroupsInFlight).Select(i => store.EnqueueAsync(Job($"l{i}", "o"), Ct).AsTask()).ToArray();
+            second = store.EnqueueAsync(Job("j2", "o"), giveUp.Token).AsTask();
+            third = store.EnqueueAsync(Job("j3", "o"), Ct).AsTask();
+            await WaitForBlockedWritesAsync(PostgreSqlJobStore.MaxGroupsInFlight);
+            await giveUp.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => second);
+            await blocker.CommitAsync(Ct);
+        }
+
+        Assert.Equal(PostgreSqlJobStore.MaxGroupsInFlight, (await Task.WhenAll(leaders)).Length);
+        Assert.Equal("j3", (await third).Id);
+        Assert.Null(await store.GetAsync("j2", Ct));
+        Assert.Equal(PostgreSqlJobStore.MaxGroupsInFlight + 1, await store.CountUnfinishedAsync(Ct));
     }
 
     [Fact]
@@ -185,11 +228,11 @@ public sealed class PostgreSqlGroupedWriteTests : IAsyncDisposable
         return new Blocker(connection, transaction);
     }
 
-    /// <summary>Waits until a statement waits for the table lock (the first group is in flight, the others queued behind it).</summary>
-    private async Task WaitForBlockedWriteAsync()
+    /// <summary>Waits until <paramref name="count"/> statements wait for the table lock (the groups in flight; the other calls queue behind them).</summary>
+    private async Task WaitForBlockedWritesAsync(int count)
     {
         await using var command = DataSource.CreateCommand($"SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = '\"{_schema}\".jobs'::regclass");
-        while ((long)(await command.ExecuteScalarAsync(Ct))! == 0)
+        while ((long)(await command.ExecuteScalarAsync(Ct))! < count)
         {
             await Task.Delay(10, Ct);
         }

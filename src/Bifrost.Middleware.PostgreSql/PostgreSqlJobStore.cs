@@ -18,6 +18,10 @@ namespace Bifrost.Middleware.PostgreSql;
 /// <para>Enqueueing a job and releasing one for a retry send <c>NOTIFY bifrost_jobs_&lt;schema&gt;</c> once committed
 /// (in a statement of their own: a notifying transaction would serialize the commits); instances listening (see
 /// <see cref="PostgreSqlStoreOptions.Listen"/>) wake their idle workers.</para>
+/// <para>Enqueues and finishing writes (complete, fail, cancelled) of concurrent callers are grouped: one statement and one
+/// flushed commit for what was handed over while the previous group was written, each row under its own fence (see
+/// <c>GroupedCommits</c>). Every call still returns only once its own row is committed, so an acknowledged job or result
+/// survives a crash of the database server as before; the group shares the round trip, the statement and the WAL flush.</para>
 /// <para>All times come from the <see cref="TimeProvider"/> given (never the database clock), at microsecond precision.</para>
 /// <para>The schema is created or migrated on first use (or by <see cref="InitializeAsync"/>).</para>
 /// </remarks>
@@ -28,6 +32,17 @@ public sealed partial class PostgreSqlJobStore : IJobStore
     // claims below), so after a crash of the database server a claim may be lost and the job claimed again under the same
     // version by another worker; the lost claim's worker must not write then. (Versions come from the claims.)
     private const string Fence = "id = @id AND version = @version AND status = 1 AND lease_owner = @worker AND lease_expires_at > @now";
+    /// <summary>At most this many writes per grouped statement.</summary>
+    private const int MaxGroup = 256;
+
+    /// <summary>At most about this many bytes of payloads or results per grouped statement (a larger one is written alone).</summary>
+    private const long MaxGroupBytes = 4 * 1024 * 1024;
+
+    /// <summary>
+    /// At most this many grouped statements of a kind in flight at once: up to this many concurrent calls each write at once
+    /// (as without grouping); the calls beyond share statements and WAL flushes.
+    /// </summary>
+    internal const int MaxGroupsInFlight = 4;
     private const string NotExpired = "NOT (status >= 2 AND expires_at <= @now)";
 
     private readonly NpgsqlDataSource _dataSource;
@@ -49,6 +64,8 @@ public sealed partial class PostgreSqlJobStore : IJobStore
     private readonly string _listEveryOwnerSql;
     private readonly string _expireSql;
     private readonly string _countSql;
+    private readonly GroupedCommits<Enqueue, JobRecord> _enqueues;
+    private readonly GroupedCommits<Finish, bool> _finishes;
 
     /// <summary>The payload of this store's NOTIFY rings (its own listener leaves them out: the instance rang its workers already).</summary>
     internal string NotifyTag => _notifier.Tag;
@@ -70,10 +87,18 @@ public sealed partial class PostgreSqlJobStore : IJobStore
 
         var q = PostgreSqlSchema.Quote(schema);
         var nextSeq = $"nextval('{q}.job_seq')";
+        // Enqueues are written in groups (see GroupedCommits): the rows of concurrent calls in one statement and one flushed
+        // commit, in the order they were handed over (seq from the sequence row by row). A duplicate id stores nothing and is
+        // told apart by its missing row in RETURNING, so it fails its own call only.
         _enqueueSql = $"""
-            WITH n AS (SELECT {nextSeq} AS seq)
             INSERT INTO {q}.jobs (id, seq, ready_seq, kind, owner, payload, status, max_attempts, created_at, result_ttl_us, trace_parent)
-            SELECT @id, n.seq, n.seq, @kind, @owner, @payload, 0, @max_attempts, @now, @ttl, @trace_parent FROM n
+            SELECT n.id, n.seq, n.seq, n.kind, n.owner, n.payload, 0, n.max_attempts, n.now, n.ttl, n.trace_parent
+            FROM (SELECT u.*, {nextSeq} AS seq
+                  FROM unnest(@ids::text[], @kinds::text[], @owners::text[], @payloads::bytea[], @max_attempts::integer[], @nows::timestamptz[], @ttls::bigint[], @trace_parents::text[])
+                       WITH ORDINALITY AS u(id, kind, owner, payload, max_attempts, now, ttl, trace_parent, ord)
+                  ORDER BY u.ord) n
+            ORDER BY n.ord
+            ON CONFLICT (id) DO NOTHING
             RETURNING {Columns}
             """;
         _getSql = $"SELECT {Columns} FROM {q}.jobs WHERE id = @id AND {NotExpired}";
@@ -152,11 +177,17 @@ public sealed partial class PostgreSqlJobStore : IJobStore
         const string NoFlush = "WITH c AS (SELECT set_config('synchronous_commit', 'off', true))";
         _renewSql = $"{NoFlush} UPDATE {q}.jobs SET lease_expires_at = @lease_expires FROM c WHERE {Fence}";
         _progressSql = $"{NoFlush} UPDATE {q}.jobs SET progress = @progress FROM c WHERE {Fence}";
+        // Completions, failures and cancellations are written in groups (see GroupedCommits): one statement and one flushed
+        // commit for the calls handed over together, each row under its own fence; RETURNING tells which fences held.
         _finishSql = $"""
-            UPDATE {q}.jobs
-            SET status = CASE WHEN cancellation_requested AND @status IN (2, 3) THEN 4 ELSE @status END, status_code = @status_code, result = @result, completed_at = @now,
-                expires_at = @now + result_ttl_us * interval '1 microsecond', lease_owner = NULL, lease_expires_at = NULL
-            WHERE {Fence}
+            UPDATE {q}.jobs j
+            SET status = CASE WHEN j.cancellation_requested AND u.status IN (2, 3) THEN 4 ELSE u.status END, status_code = u.status_code,
+                result = u.result, completed_at = u.now, expires_at = u.now + j.result_ttl_us * interval '1 microsecond',
+                lease_owner = NULL, lease_expires_at = NULL
+            FROM unnest(@ids::text[], @versions::bigint[], @workers::text[], @statuses::integer[], @status_codes::integer[], @results::bytea[], @nows::timestamptz[])
+                 WITH ORDINALITY AS u(id, version, worker, status, status_code, result, now, ord)
+            WHERE j.id = u.id AND j.version = u.version AND j.status = 1 AND j.lease_owner = u.worker AND j.lease_expires_at > u.now
+            RETURNING u.ord
             """;
         _releaseSql = $"""
             UPDATE {q}.jobs
@@ -200,6 +231,8 @@ public sealed partial class PostgreSqlJobStore : IJobStore
             """;
         _expireSql = $"DELETE FROM {q}.jobs WHERE status >= 2 AND expires_at <= @now";
         _countSql = $"SELECT count(*) FROM {q}.jobs WHERE status IN (0, 1)";
+        _enqueues = new(WriteEnqueuesAsync, static e => e.Job.Id, static e => e.Job.Payload.Length, MaxGroup, MaxGroupBytes, MaxGroupsInFlight);
+        _finishes = new(WriteFinishesAsync, static f => f.Lease.JobId, static f => f.Outcome.Body.Length, MaxGroup, MaxGroupBytes, MaxGroupsInFlight);
     }
 
     /// <summary>The schema holding the tables.</summary>
@@ -210,31 +243,132 @@ public sealed partial class PostgreSqlJobStore : IJobStore
     public Task InitializeAsync(CancellationToken cancellationToken) => _initializer.EnsureAsync(cancellationToken);
 
     /// <inheritdoc />
+    /// <remarks>
+    /// Concurrent calls are written together (one multi-row <c>INSERT</c>, one flushed commit, one <c>NOTIFY</c>); each call
+    /// returns once its own row is committed. A duplicate id fails its own call only.
+    /// </remarks>
     public async ValueTask<JobRecord> EnqueueAsync(NewJob job, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(job);
         await _initializer.EnsureAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = _dataSource.CreateCommand(_enqueueSql);
-        Add(command, "id", job.Id);
-        Add(command, "kind", job.Kind);
-        Add(command, "owner", job.Owner);
-        command.Parameters.Add(new NpgsqlParameter<ReadOnlyMemory<byte>>("payload", NpgsqlDbType.Bytea) { TypedValue = job.Payload });
-        Add(command, "max_attempts", Math.Max(1, job.MaxAttempts));
-        Add(command, "now", Now());
-        Add(command, "ttl", Microseconds(job.ResultTtl));
-        command.Parameters.Add(new NpgsqlParameter("trace_parent", NpgsqlDbType.Text) { Value = (object?)job.TraceParent ?? DBNull.Value });
-        try
+        return await _enqueues.WriteAsync(new Enqueue(job, Now()), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Enqueues written so far as groups (tests).</summary>
+    internal int EnqueueGroups => _enqueues.Groups;
+
+    /// <summary>Completions, failures and cancellations written so far as groups (tests).</summary>
+    internal int FinishGroups => _finishes.Groups;
+
+    private async Task WriteEnqueuesAsync(IReadOnlyList<GroupedCommits<Enqueue, JobRecord>.Entry> group)
+    {
+        var count = group.Count;
+        var ids = new string[count];
+        var kinds = new string[count];
+        var owners = new string[count];
+        var payloads = new byte[count][];
+        var maxAttempts = new int[count];
+        var nows = new DateTimeOffset[count];
+        var ttls = new long[count];
+        var traceParents = new string?[count];
+        for (var i = 0; i < count; i++)
         {
-            var stored = await ReadOneAsync(command, cancellationToken).ConfigureAwait(false)
-                ?? throw new InvalidOperationException($"The job '{job.Id}' was not stored.");
-            _notifier.Request();
-            return stored;
+            var (job, now) = group[i].Item;
+            ids[i] = job.Id;
+            kinds[i] = job.Kind;
+            owners[i] = job.Owner;
+            payloads[i] = job.Payload.ToArray();
+            maxAttempts[i] = Math.Max(1, job.MaxAttempts);
+            nows[i] = now;
+            ttls[i] = Microseconds(job.ResultTtl);
+            traceParents[i] = job.TraceParent;
         }
-        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
+
+        await using var command = _dataSource.CreateCommand(_enqueueSql);
+        command.Parameters.Add(new NpgsqlParameter<string[]>("ids", ids));
+        command.Parameters.Add(new NpgsqlParameter<string[]>("kinds", kinds));
+        command.Parameters.Add(new NpgsqlParameter<string[]>("owners", owners));
+        command.Parameters.Add(new NpgsqlParameter<byte[][]>("payloads", NpgsqlDbType.Array | NpgsqlDbType.Bytea) { TypedValue = payloads });
+        command.Parameters.Add(new NpgsqlParameter<int[]>("max_attempts", maxAttempts));
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset[]>("nows", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { TypedValue = nows });
+        command.Parameters.Add(new NpgsqlParameter<long[]>("ttls", ttls));
+        command.Parameters.Add(new NpgsqlParameter<string?[]>("trace_parents", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = traceParents });
+        var stored = new Dictionary<string, JobRecord>(count, StringComparer.Ordinal);
+        await using (var reader = await command.ExecuteReaderAsync(CancellationToken.None).ConfigureAwait(false))
         {
-            throw new InvalidOperationException($"A job with id '{job.Id}' already exists.", ex);
+            while (await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false))
+            {
+                var record = Read(reader);
+                stored[record.Id] = record;
+            }
+        }
+
+        if (stored.Count > 0)
+        {
+            _notifier.Request(); // once per group, after its commit
+        }
+
+        foreach (var entry in group)
+        {
+            if (stored.TryGetValue(entry.Item.Job.Id, out var record))
+            {
+                entry.Done.TrySetResult(record);
+            }
+            else
+            {
+                entry.Fail(new InvalidOperationException($"A job with id '{entry.Item.Job.Id}' already exists."));
+            }
         }
     }
+
+    private async Task WriteFinishesAsync(IReadOnlyList<GroupedCommits<Finish, bool>.Entry> group)
+    {
+        var count = group.Count;
+        var ids = new string[count];
+        var versions = new long[count];
+        var workers = new string[count];
+        var statuses = new int[count];
+        var codes = new int[count];
+        var results = new byte[count][];
+        var nows = new DateTimeOffset[count];
+        for (var i = 0; i < count; i++)
+        {
+            var (lease, status, outcome, now) = group[i].Item;
+            ids[i] = lease.JobId;
+            versions[i] = lease.Version;
+            workers[i] = lease.WorkerId;
+            statuses[i] = (int)status;
+            codes[i] = outcome.StatusCode;
+            results[i] = outcome.Body.ToArray();
+            nows[i] = now;
+        }
+
+        await using var command = _dataSource.CreateCommand(_finishSql);
+        command.Parameters.Add(new NpgsqlParameter<string[]>("ids", ids));
+        command.Parameters.Add(new NpgsqlParameter<long[]>("versions", versions));
+        command.Parameters.Add(new NpgsqlParameter<string[]>("workers", workers));
+        command.Parameters.Add(new NpgsqlParameter<int[]>("statuses", statuses));
+        command.Parameters.Add(new NpgsqlParameter<int[]>("status_codes", codes));
+        command.Parameters.Add(new NpgsqlParameter<byte[][]>("results", NpgsqlDbType.Array | NpgsqlDbType.Bytea) { TypedValue = results });
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset[]>("nows", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { TypedValue = nows });
+        var held = new bool[count];
+        await using (var reader = await command.ExecuteReaderAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false))
+            {
+                held[reader.GetInt64(0) - 1] = true;
+            }
+        }
+
+        for (var i = 0; i < count; i++)
+        {
+            group[i].Done.TrySetResult(held[i]);
+        }
+    }
+
+    private readonly record struct Enqueue(NewJob Job, DateTimeOffset Now);
+
+    private readonly record struct Finish(JobLease Lease, JobStatus Status, JobOutcome Outcome, DateTimeOffset Now);
 
     /// <inheritdoc />
     public async ValueTask<JobRecord?> GetAsync(string id, CancellationToken cancellationToken)
@@ -451,11 +585,7 @@ public sealed partial class PostgreSqlJobStore : IJobStore
     {
         ArgumentNullException.ThrowIfNull(lease);
         await _initializer.EnsureAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = FencedCommand(_finishSql, lease, Now());
-        Add(command, "status", (int)status);
-        Add(command, "status_code", outcome.StatusCode);
-        command.Parameters.Add(new NpgsqlParameter<ReadOnlyMemory<byte>>("result", NpgsqlDbType.Bytea) { TypedValue = outcome.Body });
-        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+        return await _finishes.WriteAsync(new Finish(lease, status, outcome, Now()), cancellationToken).ConfigureAwait(false);
     }
 
     private NpgsqlCommand FencedCommand(string sql, JobLease lease, DateTimeOffset now)

@@ -44,14 +44,17 @@ def module(sym, dso):
     if "libc.so" in dso or "libc-" in dso: return "libc"
     if "libSystem." in dso: return "native shims"
     if dso.endswith(".so") or ".so." in dso: return "other native " + dso.rsplit("/", 1)[-1]
-    s = dso.rsplit("/", 1)[-1] if dso.endswith(".dll") else re.sub(r"^\[[^\]]*\]\s*", "", sym)
+    # JIT frames (perf map): "instance void [Assembly] Namespace.Type::Method(...)[Tier]"; ReadyToRun code: the .dll itself
+    owner = re.findall(r"\[([A-Za-z][\w.]*)\] ", sym.split("(")[0])
+    s = dso.rsplit("/", 1)[-1] if dso.endswith(".dll") else (owner[-1] if owner else sym)
     for prefix, name in [("Bifrost.", "Bifrost.Middleware (+Sqlite/Sample)"), ("System.Text.Json", "System.Text.Json"),
-                         ("Microsoft.AspNetCore.Server.Kestrel", "Kestrel"), ("System.Net.Http", "HttpClient"),
+                         ("Microsoft.AspNetCore.Server.Kestrel", "Kestrel"), ("Microsoft.AspNetCore.Connections", "Kestrel"), ("System.Net.Http", "HttpClient"),
                          ("System.Net.Sockets", "Sockets"), ("OpenTelemetry", "OpenTelemetry SDK"),
-                         ("System.Diagnostics.Activity", "DiagnosticSource (Activity, Meter)"), ("System.Diagnostics.Metrics", "DiagnosticSource (Activity, Meter)"),
-                         ("System.Diagnostics.DiagnosticListener", "DiagnosticSource (Activity, Meter)"),
+                         ("System.Diagnostics.DiagnosticSource", "DiagnosticSource (Activity, Meter)"),
                          ("Microsoft.AspNetCore", "ASP.NET Core (hosting, routing, http)"), ("Microsoft.Extensions", "Microsoft.Extensions (DI, logging)"),
-                         ("System.Private.CoreLib", "CoreLib"), ("System.", "CoreLib"), ("Microsoft.Data.Sqlite", "Sqlite")]:
+                         ("System.Private.CoreLib", "CoreLib"), ("System.Runtime", "CoreLib"), ("System.Collections", "CoreLib"), ("System.Linq", "CoreLib"),
+                         ("System.Threading", "CoreLib"), ("System.Memory", "CoreLib"), ("System.IO.Pipelines", "Kestrel"), ("System.Net", "HttpClient"),
+                         ("Microsoft.Data.Sqlite", "Sqlite")]:
         if s.startswith(prefix):
             return name
     return "other managed"

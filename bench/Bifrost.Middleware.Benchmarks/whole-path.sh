@@ -23,6 +23,9 @@
 #                                git worktree add /tmp/base REV && dotnet publish -c Release -o /tmp/bench-build/sample-base \
 #                                  /tmp/base/samples/Bifrost.Sample; ORDER="floor bifrost-base bifrost" whole-path.sh
 #                                Telemetry (the same sample, told through its configuration what a host would set):
+#                                bifrost-tracealways — Bifrost__Telemetry__UpstreamTraceContext=Always: HttpClient's child
+#                                  Activity and traceparent on every upstream call, as .NET does (the default Auto skips them
+#                                  when the host's Activity exists only because logging is on);
 #                                bifrost-otel-off — OTEL_SDK_DISABLED=true: the OpenTelemetry SDK registers nothing, so
 #                                  nothing listens to the gateway's ActivitySource and Meter ("telemetry off");
 #                                bifrost-traced-gw — as shipped (Prometheus metrics) plus tracing of the gateway's
@@ -126,11 +129,12 @@ run_candidate() {
       CANDIDATE_NAME=floor CANDIDATE_URL=http://127.0.0.1:5080/v1/chat/completions \
       CANDIDATE_CMD="dotnet $BUILD_DIR/passthrough/DotnetPassthrough.dll --urls http://127.0.0.1:5080 --contentRoot $BUILD_DIR/passthrough" \
       "$BENCH_DIR/peer-overhead.sh" ;;
-    bifrost|bifrost-nolog|bifrost-base|bifrost-otel-off|bifrost-traced|bifrost-traced-gw|bifrost-sqlitelog|bifrost-cachehit|bifrost-cachemiss|bifrost-semantic|bifrost-semantichit|bifrost-nopgo|bifrost-notiered|bifrost-tcdelay0|bifrost-noquickjit)
+    bifrost|bifrost-nolog|bifrost-tracealways|bifrost-base|bifrost-otel-off|bifrost-traced|bifrost-traced-gw|bifrost-sqlitelog|bifrost-cachehit|bifrost-cachemiss|bifrost-semantic|bifrost-semantichit|bifrost-nopgo|bifrost-notiered|bifrost-tcdelay0|bifrost-noquickjit)
       # The sample as published (its appsettings.json), its "openai" provider pointed at the mock through configuration
       # bound from the environment, with a key (OPENAI_API_KEY, which appsettings.json names) so an Authorization header
       # goes upstream as the floor forwards the client's.
       [[ $1 == bifrost-nolog ]] && sample_env="$sample_env Logging__LogLevel__Microsoft.AspNetCore.Hosting.Diagnostics=None"
+      [[ $1 == bifrost-tracealways ]] && sample_env="$sample_env Bifrost__Telemetry__UpstreamTraceContext=Always"
       [[ $1 == bifrost-otel-off ]] && sample_env="$sample_env OTEL_SDK_DISABLED=true"
       [[ $1 == bifrost-nopgo ]] && sample_env="$sample_env DOTNET_TieredPGO=0"
       [[ $1 == bifrost-notiered ]] && sample_env="$sample_env DOTNET_TieredCompilation=0"

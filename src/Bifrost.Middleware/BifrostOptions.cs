@@ -92,6 +92,30 @@ public sealed class TelemetryOptions
 
     /// <summary>How many failed lines of a batch are recorded as events on the batch's span. Default 100.</summary>
     public int BatchFailureEvents { get; set; } = 100;
+
+    /// <summary>
+    /// When the calls to providers carry the W3C trace context (<c>traceparent</c>, <c>tracestate</c>) and get HttpClient's
+    /// own <c>Activity</c>. Default <see cref="Middleware.UpstreamTraceContext.Auto"/>: only when the trace is recorded, the
+    /// client's request came with a trace context, or something listens to HttpClient's activities (e.g. OpenTelemetry's
+    /// HttpClient instrumentation) — not merely because ASP.NET Core started an <c>Activity</c> for its logging.
+    /// </summary>
+    public UpstreamTraceContext UpstreamTraceContext { get; set; }
+}
+
+/// <summary>When the gateway's calls to providers carry the trace context (<see cref="TelemetryOptions.UpstreamTraceContext"/>).</summary>
+public enum UpstreamTraceContext
+{
+    /// <summary>
+    /// When the current <c>Activity</c> is recorded (sampled), continues a trace from outside (the client sent <c>traceparent</c>), or
+    /// something listens to HttpClient's activities (ActivitySource or DiagnosticListener of <c>System.Net.Http</c>): as
+    /// .NET does. Otherwise the call is made outside the current <c>Activity</c>: no child <c>Activity</c>, no
+    /// <c>traceparent</c> — an <c>Activity</c> that ASP.NET Core creates only because logging is on is not a trace anyone
+    /// records, and its child and header cost every call.
+    /// </summary>
+    Auto,
+
+    /// <summary>.NET's behaviour: whenever there is a current <c>Activity</c>, HttpClient starts a child and sends its <c>traceparent</c>.</summary>
+    Always,
 }
 
 /// <summary>Options of the files API.</summary>

@@ -56,22 +56,41 @@ internal sealed class UpstreamClient : IDisposable
     /// retries and fallbacks are the gateway's (one loop for every adapter, honouring Retry-After, never after a streamed
     /// byte). No redirects, no cookies, no logging of URLs. A host may configure the client further by its name.
     /// </summary>
+    /// <remarks>
+    /// The trace context sent to the upstream follows <see cref="TelemetryOptions.UpstreamTraceContext"/>
+    /// (<see cref="UpstreamTraceContextPolicy"/>, applied by <see cref="UpstreamTextHandler"/>); HttpClient's own propagator is kept.
+    /// </remarks>
     public static void Register(IServiceCollection services, string name) =>
         services.AddHttpClient(name, static client => client.Timeout = Timeout.InfiniteTimeSpan)
-            .ConfigurePrimaryHttpMessageHandler(static () => new SocketsHttpHandler
+            .ConfigurePrimaryHttpMessageHandler(static () =>
             {
-                AllowAutoRedirect = false,
-                UseCookies = false,
-                UseProxy = true,
-                AutomaticDecompression = DecompressionMethods.None,
-                PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-                PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2),
-                ConnectTimeout = TimeSpan.FromSeconds(15),
-                MaxConnectionsPerServer = int.MaxValue,
+                var handler = new SocketsHttpHandler
+                {
+                    AllowAutoRedirect = false,
+                    UseCookies = false,
+                    UseProxy = true,
+                    AutomaticDecompression = DecompressionMethods.None,
+                    PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+                    PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2),
+                    ConnectTimeout = TimeSpan.FromSeconds(15),
+                    MaxConnectionsPerServer = int.MaxValue,
+                };
+                return handler;
             })
             .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
             .RemoveAllLoggers()
-            .AddHttpMessageHandler(static () => new UpstreamTextHandler());
+            .AddHttpMessageHandler(static sp => new UpstreamTextHandler(TraceContext(sp)));
+
+    private static UpstreamTraceContext TraceContext(IServiceProvider services)
+    {
+        var mode = services.GetService<Microsoft.Extensions.Options.IOptions<BifrostOptions>>()?.Value.Telemetry.UpstreamTraceContext ?? UpstreamTraceContext.Auto;
+        if (mode != UpstreamTraceContext.Always)
+        {
+            UpstreamTraceContextPolicy.EnsureWatching();
+        }
+
+        return mode;
+    }
 
     /// <summary>A request with the Accept header, the provider's headers (after the upstream's defaults it does not override) and the key.</summary>
     public HttpRequestMessage CreateRequest(ProviderContext context, HttpMethod method, Uri uri, bool stream)

@@ -123,10 +123,21 @@ internal readonly record struct UpstreamError(int Status, string? ReasonPhrase, 
 /// neither are files (JSONL batch results, downloads: not <c>application/json</c> or <c>text/event-stream</c>), whose
 /// lines are read one by one or passed through as the provider's bytes.
 /// </summary>
-internal sealed class UpstreamTextHandler : DelegatingHandler
+/// <remarks>
+/// It also applies <see cref="TelemetryOptions.UpstreamTraceContext"/> (<see cref="UpstreamTraceContextPolicy"/>): a call that
+/// should not carry the trace context runs the handlers below this one (HttpClient's <c>DiagnosticsHandler</c> among them)
+/// with <see cref="System.Diagnostics.Activity.Current"/> cleared. This method is async, so the caller's current activity is
+/// back as it was when the call returns.
+/// </remarks>
+internal sealed class UpstreamTextHandler(UpstreamTraceContext traceContext = UpstreamTraceContext.Always) : DelegatingHandler
 {
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
+        if (System.Diagnostics.Activity.Current is { } current && UpstreamTraceContextPolicy.Detach(traceContext, current))
+        {
+            System.Diagnostics.Activity.Current = null;
+        }
+
         var response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
         if (response.IsSuccessStatusCode && response.Content is { } content && content is not CheckedContent && IsJsonOrEvents(content.Headers.ContentType?.MediaType))
         {

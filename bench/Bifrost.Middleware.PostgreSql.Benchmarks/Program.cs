@@ -8,6 +8,12 @@
 //                    or line: the cost, which other load on the machine changes far less than the rates (Linux only)
 // Usage: dotnet run -c Release --project bench/Bifrost.Middleware.PostgreSql.Benchmarks -- [--postgres <conn>] [--submits 5000]
 //        [--lines 5000] [--concurrency 32] [--rounds 3] [--workers N (Jobs:Workers; default the library's)]   (--postgres defaults to $BIFROST_TEST_POSTGRES; without it only in-memory runs)
+//        [--owners N]: the async submits come from N callers (client i sends "Authorization: Bearer bench-owner-<i mod N>", so
+//                      the jobs belong to N owners; default 1: one caller, whose per-owner cap — half the workers — bounds
+//                      how many of its jobs run at once, on every instance together)
+//        [--instances N]: N gateway hosts in this process on the same store (PostgreSQL: one schema; in-memory: each its own
+//                      store, so only 1 makes sense there), submits spread over them round robin, every instance's workers
+//                      running jobs; the batch runs on the first. Two instances on one 2-core machine share its cores.
 //        --governance [--calls 5000]: the shared governance counters instead (admissions and settlements/s, see GovernanceBench.cs)
 using System.Diagnostics;
 using System.Net.Http.Headers;
@@ -25,14 +31,19 @@ if (args.Contains("--governance"))
         : throw new InvalidOperationException("--governance needs --postgres or BIFROST_TEST_POSTGRES");
 }
 
-var stores = new List<string> { "in-memory" };
+var stores = new List<string>();
+if (settings.Instances == 1)
+{
+    stores.Add("in-memory"); // an in-memory store is one instance's own: several instances share nothing
+}
+
 if (settings.Postgres is not null)
 {
     stores.Add("postgresql");
     stores.Add("postgresql-jobs+fs-files");
 }
 
-Console.WriteLine($"submits={settings.Submits} lines={settings.Lines} concurrency={settings.Concurrency} workers={(settings.Workers > 0 ? settings.Workers : "default")} rounds={settings.Rounds} cpus={Environment.ProcessorCount} load={LoadAverage()}");
+Console.WriteLine($"submits={settings.Submits} lines={settings.Lines} concurrency={settings.Concurrency} workers={(settings.Workers > 0 ? settings.Workers : "default")} owners={settings.Owners} instances={settings.Instances} rounds={settings.Rounds} cpus={Environment.ProcessorCount} load={LoadAverage()}");
 Console.WriteLine("| store | round | async submits/s | async jobs/s | batch lines/s | CPU/job µs (app + pg) | CPU/line µs (app + pg) |");
 Console.WriteLine("|---|---|---|---|---|---|---|");
 var results = new Dictionary<string, List<Result>>();
@@ -61,46 +72,29 @@ static async Task<Result> RunAsync(string store, Settings settings)
 {
     var schema = "bench_" + Guid.NewGuid().ToString("N")[..12];
     var filesDirectory = Path.Combine(Path.GetTempPath(), "bifrost-bench-" + Guid.NewGuid().ToString("N")[..8]);
-    var builder = WebApplication.CreateSlimBuilder();
-    builder.Logging.ClearProviders();
-    builder.WebHost.UseUrls("http://127.0.0.1:0");
-    var bifrost = builder.Services.AddBifrost(options =>
-    {
-        options.DefaultProvider = "local";
-        options.Providers["local"] = new ProviderOptions { Type = "local" };
-        options.Files.Directory = filesDirectory;
-        options.Jobs.MaxQueuedJobs = 1_000_000;
-        options.Jobs.MaxQueuedJobsPerOwner = 1_000_000; // one caller submits everything: its queue quota (default 1,000) would refuse it
-        if (settings.Workers > 0)
-        {
-            options.Jobs.Workers = settings.Workers; // --workers: job workers (default 4; one owner runs at most half of them)
-        }
-    });
-    if (store.StartsWith("postgresql", StringComparison.Ordinal))
-    {
-        bifrost.UsePostgreSqlJobStore(o =>
-        {
-            o.ConnectionString = settings.Postgres;
-            o.Schema = schema;
-            o.UseForFiles = store == "postgresql";
-        });
-    }
-
-    var app = builder.Build();
-    app.MapBifrost("/openai");
-    await app.StartAsync();
+    var apps = new List<WebApplication>();
+    var clients = new List<HttpClient>();
     try
     {
-        using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024 }) { BaseAddress = new Uri(app.Urls.Single()), Timeout = TimeSpan.FromMinutes(5) };
+        for (var i = 0; i < settings.Instances; i++)
+        {
+            var instance = BuildHost(store, settings, schema, filesDirectory);
+            apps.Add(instance);
+            await instance.StartAsync();
+            clients.Add(new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024 }) { BaseAddress = new Uri(instance.Urls.Single()), Timeout = TimeSpan.FromMinutes(5) });
+        }
+
+        var app = apps[0];
+        var client = clients[0];
         var jobs = app.Services.GetRequiredService<IJobStore>();
 
         // Warm up (JIT, connection pools), then wait for an idle store.
-        await SubmitManyAsync(client, 200, settings.Concurrency);
+        await SubmitManyAsync(clients, 200, settings.Concurrency, settings.Owners);
         await WaitIdleAsync(jobs);
 
         var cpu = CpuSnapshot.Read();
         var clock = Stopwatch.StartNew();
-        await SubmitManyAsync(client, settings.Submits, settings.Concurrency);
+        await SubmitManyAsync(clients, settings.Submits, settings.Concurrency, settings.Owners);
         var submitted = clock.Elapsed;
         await WaitIdleAsync(jobs);
         var ran = clock.Elapsed;
@@ -139,8 +133,17 @@ static async Task<Result> RunAsync(string store, Settings settings)
     }
     finally
     {
-        await app.StopAsync();
-        await app.DisposeAsync();
+        foreach (var client in clients)
+        {
+            client.Dispose();
+        }
+
+        foreach (var app in apps)
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+        }
+
         if (Directory.Exists(filesDirectory))
         {
             Directory.Delete(filesDirectory, recursive: true);
@@ -155,16 +158,51 @@ static async Task<Result> RunAsync(string store, Settings settings)
     }
 }
 
-static async Task SubmitManyAsync(HttpClient client, int count, int concurrency)
+static WebApplication BuildHost(string store, Settings settings, string schema, string filesDirectory)
+{
+    var builder = WebApplication.CreateSlimBuilder();
+    builder.Logging.ClearProviders();
+    builder.WebHost.UseUrls("http://127.0.0.1:0");
+    var bifrost = builder.Services.AddBifrost(options =>
+    {
+        options.DefaultProvider = "local";
+        options.Providers["local"] = new ProviderOptions { Type = "local" };
+        options.Files.Directory = filesDirectory;
+        options.Jobs.MaxQueuedJobs = 1_000_000;
+        options.Jobs.MaxQueuedJobsPerOwner = 1_000_000; // one caller submits everything: its queue quota (default 1,000) would refuse it
+        if (settings.Workers > 0)
+        {
+            options.Jobs.Workers = settings.Workers; // --workers: job workers (default 4; one owner runs at most half of them)
+        }
+    });
+    if (store.StartsWith("postgresql", StringComparison.Ordinal))
+    {
+        bifrost.UsePostgreSqlJobStore(o =>
+        {
+            o.ConnectionString = settings.Postgres;
+            o.Schema = schema;
+            o.UseForFiles = store == "postgresql";
+        });
+    }
+
+    var app = builder.Build();
+    app.MapBifrost("/openai");
+    return app;
+}
+
+static async Task SubmitManyAsync(IReadOnlyList<HttpClient> clients, int count, int concurrency, int owners)
 {
     var body = """{"model":"local/echo","messages":[{"role":"user","content":"Hello, async world!"}]}""";
     var next = -1;
-    await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
+    await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async caller =>
     {
+        var client = clients[caller % clients.Count];
+        var owner = "Bearer bench-owner-" + (caller % owners).ToString(System.Globalization.CultureInfo.InvariantCulture);
         while (Interlocked.Increment(ref next) < count)
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, "openai/v1/chat/completions") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
             request.Headers.Add("x-bf-async", "true");
+            request.Headers.TryAddWithoutValidation("Authorization", owner);
             using var response = await client.SendAsync(request);
             if (!response.IsSuccessStatusCode)
             {
@@ -228,14 +266,14 @@ static double Median(IEnumerable<double> values)
 
 static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 
-internal sealed record Settings(string? Postgres, int Submits, int Lines, int Concurrency, int Rounds, int Calls, int Workers)
+internal sealed record Settings(string? Postgres, int Submits, int Lines, int Concurrency, int Rounds, int Calls, int Workers, int Owners, int Instances)
 {
     public static Settings Parse(string[] args)
     {
         string? Value(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
         int Int(string name, int fallback) => Value(name) is { } v ? int.Parse(v, System.Globalization.CultureInfo.InvariantCulture) : fallback;
         var postgres = Value("--postgres") ?? Environment.GetEnvironmentVariable("BIFROST_TEST_POSTGRES");
-        return new Settings(string.IsNullOrWhiteSpace(postgres) ? null : postgres, Int("--submits", 5000), Int("--lines", 5000), Int("--concurrency", 32), Int("--rounds", 3), Int("--calls", 5000), Int("--workers", 0));
+        return new Settings(string.IsNullOrWhiteSpace(postgres) ? null : postgres, Int("--submits", 5000), Int("--lines", 5000), Int("--concurrency", 32), Int("--rounds", 3), Int("--calls", 5000), Int("--workers", 0), Math.Max(1, Int("--owners", 1)), Math.Max(1, Int("--instances", 1)));
     }
 }
 

@@ -173,6 +173,48 @@ public sealed class StreamRelayTests
         Assert.Equal("invalid_provider_response", error.GetProperty("code").GetString());
     }
 
+    [Fact]
+    public async Task The_official_OpenAI_SDK_reads_relayed_chunks_text_finish_reason_and_usage()
+    {
+        await using var upstream = await FakeOpenAIUpstream.StartAsync();
+        upstream.Enqueue(FakeResponses.Sse(First, Second, Usage));
+        await using var host = await StartAsync(upstream);
+        var chat = new global::OpenAI.OpenAIClient(new System.ClientModel.ApiKeyCredential("sk-test"), new global::OpenAI.OpenAIClientOptions
+        {
+            Endpoint = new Uri(host.Server.BaseAddress, "/openai/v1"),
+            Transport = new System.ClientModel.Primitives.HttpClientPipelineTransport(host.Server.CreateClient()),
+            RetryPolicy = new System.ClientModel.Primitives.ClientRetryPolicy(0),
+        }).GetChatClient("openai/gpt-4o-mini");
+
+        var text = new System.Text.StringBuilder();
+        var updates = new List<global::OpenAI.Chat.StreamingChatCompletionUpdate>();
+        await foreach (var update in chat.CompleteChatStreamingAsync([new global::OpenAI.Chat.UserChatMessage("hello")], cancellationToken: Ct))
+        {
+            updates.Add(update);
+            foreach (var part in update.ContentUpdate)
+            {
+                text.Append(part.Text);
+            }
+        }
+
+        // The SDK asked for include_usage and got the provider's chunks as sent (nulls, a vendor field, extra_fields last).
+        Assert.Equal("Héllo", text.ToString());
+        Assert.Equal(3, updates.Count);
+        Assert.All(updates, u => Assert.Equal("chatcmpl-r1", u.CompletionId));
+        Assert.Equal("gpt-4o-mini-2024-07-18", updates[0].Model);
+        Assert.Equal(global::OpenAI.Chat.ChatMessageRole.Assistant, updates[0].Role);
+        Assert.Equal(global::OpenAI.Chat.ChatFinishReason.Stop, Assert.Single(updates, u => u.FinishReason is not null).FinishReason);
+        var usage = updates[^1].Usage;
+        Assert.NotNull(usage);
+        Assert.Equal(8, usage.InputTokenCount);
+        Assert.Equal(2, usage.OutputTokenCount);
+        Assert.Equal(10, usage.TotalTokenCount);
+
+        var sent = Assert.Single(upstream.Requests).Body!.Value;
+        Assert.True(sent.GetProperty("stream").GetBoolean());
+        Assert.Equal("gpt-4o-mini", sent.GetProperty("model").GetString());
+    }
+
     private static int CountOf(string text, string value)
     {
         var count = 0;

@@ -38,13 +38,11 @@ internal static class StreamRelay
         var options = services.GetRequiredService<IOptions<BifrostOptions>>().Value;
         foreach (var layer in pipeline.Layers)
         {
-            var plain = layer switch
-            {
-                "telemetry" => !Diagnostics.GatewayTracing.CaptureContent(options.Telemetry),
-                "request_log" => !options.RequestLog.CaptureContent,
-                "governance" => true,
-                _ => false, // plugins, cache, or a layer this list does not know
-            };
+            // The layers' own registration names: a renamed layer stays known here; plugins, the cache or a layer this list
+            // does not know keep the typed chunks.
+            var plain = layer == TelemetryLayer.Registration.Name ? !Diagnostics.GatewayTracing.CaptureContent(options.Telemetry)
+                : layer == RequestLog.RequestLogLayer.Registration.Name ? !options.RequestLog.CaptureContent
+                : layer == Governance.GovernanceLayer.Registration.Name;
             if (!plain)
             {
                 return false;
